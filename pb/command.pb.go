@@ -387,6 +387,7 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_Kv
 	//	*SnapshotRecord_Tombstone
 	//	*SnapshotRecord_TableIndex
+	//	*SnapshotRecord_Footer
 	Record        isSnapshotRecord_Record `protobuf_oneof:"record"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -456,6 +457,15 @@ func (x *SnapshotRecord) GetTableIndex() *TableIndex {
 	return nil
 }
 
+func (x *SnapshotRecord) GetFooter() *SnapshotFooter {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Footer); ok {
+			return x.Footer
+		}
+	}
+	return nil
+}
+
 type isSnapshotRecord_Record interface {
 	isSnapshotRecord_Record()
 }
@@ -472,11 +482,63 @@ type SnapshotRecord_TableIndex struct {
 	TableIndex *TableIndex `protobuf:"bytes,3,opt,name=table_index,json=tableIndex,proto3,oneof"`
 }
 
+type SnapshotRecord_Footer struct {
+	// footer closes the stream; a stream without it is truncated.
+	Footer *SnapshotFooter `protobuf:"bytes,15,opt,name=footer,proto3,oneof"`
+}
+
 func (*SnapshotRecord_Kv) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Tombstone) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_TableIndex) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Footer) isSnapshotRecord_Record() {}
+
+// SnapshotFooter counts the records before it.
+type SnapshotFooter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       uint64                 `protobuf:"varint,1,opt,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotFooter) Reset() {
+	*x = SnapshotFooter{}
+	mi := &file_command_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotFooter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotFooter) ProtoMessage() {}
+
+func (x *SnapshotFooter) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotFooter.ProtoReflect.Descriptor instead.
+func (*SnapshotFooter) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SnapshotFooter) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
 
 var File_command_proto protoreflect.FileDescriptor
 
@@ -504,13 +566,16 @@ const file_command_proto_rawDesc = "" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xad\x01\n" +
+	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xe1\x01\n" +
 	"\x0eSnapshotRecord\x12#\n" +
 	"\x02kv\x18\x01 \x01(\v2\x11.meridian.KVEntryH\x00R\x02kv\x123\n" +
 	"\ttombstone\x18\x02 \x01(\v2\x13.meridian.TombstoneH\x00R\ttombstone\x127\n" +
 	"\vtable_index\x18\x03 \x01(\v2\x14.meridian.TableIndexH\x00R\n" +
-	"tableIndexB\b\n" +
-	"\x06recordB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
+	"tableIndex\x122\n" +
+	"\x06footer\x18\x0f \x01(\v2\x18.meridian.SnapshotFooterH\x00R\x06footerB\b\n" +
+	"\x06record\"*\n" +
+	"\x0eSnapshotFooter\x12\x18\n" +
+	"\arecords\x18\x01 \x01(\x04R\arecordsB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
 
 var (
 	file_command_proto_rawDescOnce sync.Once
@@ -524,7 +589,7 @@ func file_command_proto_rawDescGZIP() []byte {
 	return file_command_proto_rawDescData
 }
 
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_command_proto_goTypes = []any{
 	(*Command)(nil),        // 0: meridian.Command
 	(*TxnCommand)(nil),     // 1: meridian.TxnCommand
@@ -533,23 +598,25 @@ var file_command_proto_goTypes = []any{
 	(*TableIndex)(nil),     // 4: meridian.TableIndex
 	(*SnapshotHeader)(nil), // 5: meridian.SnapshotHeader
 	(*SnapshotRecord)(nil), // 6: meridian.SnapshotRecord
-	(*KVOp)(nil),           // 7: meridian.KVOp
-	(*TxnOp)(nil),          // 8: meridian.TxnOp
-	(*KVEntry)(nil),        // 9: meridian.KVEntry
+	(*SnapshotFooter)(nil), // 7: meridian.SnapshotFooter
+	(*KVOp)(nil),           // 8: meridian.KVOp
+	(*TxnOp)(nil),          // 9: meridian.TxnOp
+	(*KVEntry)(nil),        // 10: meridian.KVEntry
 }
 var file_command_proto_depIdxs = []int32{
-	7, // 0: meridian.Command.kv:type_name -> meridian.KVOp
-	1, // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
-	2, // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
-	8, // 3: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
-	9, // 4: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
-	3, // 5: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
-	4, // 6: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	8,  // 0: meridian.Command.kv:type_name -> meridian.KVOp
+	1,  // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
+	2,  // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
+	9,  // 3: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
+	10, // 4: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
+	3,  // 5: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
+	4,  // 6: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
+	7,  // 7: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -567,6 +634,7 @@ func file_command_proto_init() {
 		(*SnapshotRecord_Kv)(nil),
 		(*SnapshotRecord_Tombstone)(nil),
 		(*SnapshotRecord_TableIndex)(nil),
+		(*SnapshotRecord_Footer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -574,7 +642,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

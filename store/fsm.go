@@ -1,0 +1,151 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	memdb "github.com/hashicorp/go-memdb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridian-io/meridian/pb"
+)
+
+// Entry is one committed log entry handed to the FSM.
+type Entry struct {
+	Index uint64
+	Data  []byte
+}
+
+// Result is what applying one command produced.
+type Result struct {
+	// Index is the log index the command was applied at.
+	Index uint64
+	// OK is the answer of a KV write: false when a CAS did not match.
+	OK bool
+	// Results and Errors are a transaction's; Errors set means it was
+	// rolled back and changed nothing.
+	Results []*pb.TxnResult
+	Errors  []*pb.TxnError
+	// Err is set when the command was refused (it changed nothing).
+	Err error
+}
+
+// Apply decodes and applies one command at index.
+func (s *Store) Apply(index uint64, data []byte) *Result {
+	return s.ApplyBatch([]Entry{{Index: index, Data: data}})[0]
+}
+
+// ApplyBatch applies committed commands in one memdb transaction, so a
+// batch costs one commit and one round of watch notifications. Each command
+// keeps its own index and its own outcome: a transaction that fails is
+// rolled back alone (the batch is replayed without it), the others commit.
+func (s *Store) ApplyBatch(entries []Entry) []*Result {
+	results := make([]*Result, len(entries))
+	cmds := make([]*pb.Command, len(entries))
+	for i, e := range entries {
+		cmd := &pb.Command{}
+		if err := proto.Unmarshal(e.Data, cmd); err != nil {
+			results[i] = &Result{Index: e.Index, Err: fmt.Errorf("%w: decode: %v", ErrBadCommand, err)}
+			continue
+		}
+		cmds[i] = cmd
+	}
+	skip := make([]bool, len(entries))
+	for {
+		tx := s.writeTxn()
+		replay := false
+		for i, cmd := range cmds {
+			if cmd == nil || skip[i] {
+				continue
+			}
+			r, dirty := applyCommand(tx, entries[i].Index, cmd)
+			results[i] = r
+			if dirty {
+				// The command failed after writing: undo the whole batch
+				// and apply it again without this one.
+				skip[i] = true
+				replay = true
+				break
+			}
+		}
+		if !replay {
+			tx.Commit()
+			return results
+		}
+		tx.Abort()
+	}
+}
+
+// applyCommand applies cmd on tx. dirty reports a failure that may have left
+// partial writes on tx, which the caller must discard.
+func applyCommand(tx *memdb.Txn, idx uint64, cmd *pb.Command) (r *Result, dirty bool) {
+	r = &Result{Index: idx}
+	switch c := cmd.Cmd.(type) {
+	case *pb.Command_Kv:
+		r.OK, r.Err = applyKV(tx, idx, c.Kv)
+		return r, r.Err != nil && !errors.Is(r.Err, ErrBadCommand)
+	case *pb.Command_Txn:
+		if len(c.Txn.Ops) > MaxTxnOps {
+			r.Err = fmt.Errorf("%w: transaction has %d operations, at most %d", ErrBadCommand, len(c.Txn.Ops), MaxTxnOps)
+			return r, false
+		}
+		r.Results, r.Errors = txnOps(tx, idx, c.Txn.Ops)
+		if len(r.Errors) > 0 {
+			r.Results = nil
+			return r, txnFailureDirty(c.Txn.Ops, r.Errors[0].OpIndex)
+		}
+		return r, false
+	case *pb.Command_TombstoneReap:
+		r.OK = true
+		r.Err = reapTombstones(tx, c.TombstoneReap.Index)
+		return r, r.Err != nil
+	default:
+		r.Err = fmt.Errorf("%w: unknown command type %T", ErrBadCommand, cmd.Cmd)
+		return r, false
+	}
+}
+
+// applyKV applies a single KV write. Reads are not commands.
+func applyKV(tx *memdb.Txn, idx uint64, op *pb.KVOp) (bool, error) {
+	in := op.GetEntry()
+	if in == nil {
+		return false, fmt.Errorf("%w: kv command without an entry", ErrBadCommand)
+	}
+	switch op.Verb {
+	case pb.KVVerb_KV_SET:
+		if in.Key == "" {
+			return false, fmt.Errorf("%w: missing key name", ErrBadCommand)
+		}
+		_, err := kvSet(tx, idx, in)
+		return err == nil, err
+	case pb.KVVerb_KV_CAS:
+		if in.Key == "" {
+			return false, fmt.Errorf("%w: missing key name", ErrBadCommand)
+		}
+		ok, _, err := kvSetCAS(tx, idx, in.ModifyIndex, in)
+		return ok, err
+	case pb.KVVerb_KV_DELETE:
+		return true, kvDelete(tx, idx, in.Key)
+	case pb.KVVerb_KV_DELETE_TREE:
+		return true, kvDeleteTree(tx, idx, in.Key)
+	case pb.KVVerb_KV_DELETE_CAS:
+		return kvDeleteCAS(tx, idx, in.ModifyIndex, in.Key)
+	default:
+		return false, fmt.Errorf("%w: kv verb %s is not a write", ErrBadCommand, op.Verb)
+	}
+}
+
+// txnFailureDirty reports whether a transaction that failed at op failed
+// may have written something: any op before it may have, and so may a
+// plain write whose failure can only come from the database itself. A CAS
+// or a check that fails first writes nothing.
+func txnFailureDirty(ops []*pb.TxnOp, failed uint32) bool {
+	if failed > 0 || int(failed) >= len(ops) {
+		return true
+	}
+	switch ops[failed].GetKv().GetVerb() {
+	case pb.KVVerb_KV_SET, pb.KVVerb_KV_DELETE, pb.KVVerb_KV_DELETE_TREE:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,118 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	memdb "github.com/hashicorp/go-memdb"
+)
+
+// ErrBadCommand is returned for a command the store cannot apply: an unknown
+// case, a missing field, or bytes that do not decode. It never changes state.
+var ErrBadCommand = errors.New("bad command")
+
+// state is one generation of the database. Restore replaces it whole.
+type state struct {
+	db *memdb.MemDB
+	// abandonCh is closed when this generation is replaced, so blocking
+	// queries against it return at once and read the new one.
+	abandonCh chan struct{}
+}
+
+// Store is the state store. It is safe for concurrent use: any number of
+// readers and one writer (the FSM) at a time.
+type Store struct {
+	cur atomic.Pointer[state]
+}
+
+// New returns an empty store.
+func New() (*Store, error) {
+	st, err := newState()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{}
+	s.cur.Store(st)
+	return s, nil
+}
+
+func newState() (*state, error) {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, fmt.Errorf("create memdb: %w", err)
+	}
+	return &state{db: db, abandonCh: make(chan struct{})}, nil
+}
+
+// AbandonCh is closed when the store's contents are replaced by a restore.
+// A blocking query adds it to its watch set.
+func (s *Store) AbandonCh() <-chan struct{} {
+	return s.cur.Load().abandonCh
+}
+
+func (s *Store) readTxn() *memdb.Txn {
+	return s.cur.Load().db.Txn(false)
+}
+
+func (s *Store) writeTxn() *memdb.Txn {
+	return s.cur.Load().db.Txn(true)
+}
+
+// replace swaps in a new generation and abandons the old one.
+func (s *Store) replace(st *state) {
+	old := s.cur.Swap(st)
+	close(old.abandonCh)
+}
+
+// TableIndex returns the highest index that changed any of the tables.
+func (s *Store) TableIndex(ws memdb.WatchSet, tables ...string) uint64 {
+	tx := s.readTxn()
+	defer tx.Abort()
+	return maxIndex(tx, ws, tables...)
+}
+
+// LastIndex is the highest index that changed anything in the store.
+func (s *Store) LastIndex() uint64 {
+	tx := s.readTxn()
+	defer tx.Abort()
+	it, err := tx.Get(tableIndex, "id")
+	if err != nil {
+		return 0
+	}
+	var max uint64
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if v := raw.(*indexRow).Value; v > max {
+			max = v
+		}
+	}
+	return max
+}
+
+func maxIndex(tx *memdb.Txn, ws memdb.WatchSet, tables ...string) uint64 {
+	var max uint64
+	for _, t := range tables {
+		ch, raw, err := tx.FirstWatch(tableIndex, "id", t)
+		if err != nil {
+			continue
+		}
+		ws.Add(ch)
+		if raw != nil {
+			if v := raw.(*indexRow).Value; v > max {
+				max = v
+			}
+		}
+	}
+	return max
+}
+
+func setIndex(tx *memdb.Txn, table string, idx uint64) error {
+	raw, err := tx.First(tableIndex, "id", table)
+	if err != nil {
+		return err
+	}
+	if raw != nil && raw.(*indexRow).Value >= idx {
+		return nil
+	}
+	return tx.Insert(tableIndex, &indexRow{Key: table, Value: idx})
+}
