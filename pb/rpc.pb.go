@@ -989,6 +989,50 @@ func (x *StatusLeaderResponse) GetAddress() string {
 	return ""
 }
 
+type StatusRaftIndexResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LastIndex     uint64                 `protobuf:"varint,1,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRaftIndexResponse) Reset() {
+	*x = StatusRaftIndexResponse{}
+	mi := &file_rpc_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRaftIndexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRaftIndexResponse) ProtoMessage() {}
+
+func (x *StatusRaftIndexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRaftIndexResponse.ProtoReflect.Descriptor instead.
+func (*StatusRaftIndexResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *StatusRaftIndexResponse) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
 type StatusPeersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Addresses     []string               `protobuf:"bytes,1,rep,name=addresses,proto3" json:"addresses,omitempty"`
@@ -998,7 +1042,7 @@ type StatusPeersResponse struct {
 
 func (x *StatusPeersResponse) Reset() {
 	*x = StatusPeersResponse{}
-	mi := &file_rpc_proto_msgTypes[14]
+	mi := &file_rpc_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1054,7 @@ func (x *StatusPeersResponse) String() string {
 func (*StatusPeersResponse) ProtoMessage() {}
 
 func (x *StatusPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[14]
+	mi := &file_rpc_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1067,7 @@ func (x *StatusPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusPeersResponse.ProtoReflect.Descriptor instead.
 func (*StatusPeersResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{14}
+	return file_rpc_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StatusPeersResponse) GetAddresses() []string {
@@ -1047,7 +1091,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_rpc_proto_msgTypes[15]
+	mi := &file_rpc_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1103,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[15]
+	mi := &file_rpc_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1116,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{15}
+	return file_rpc_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RaftServer) GetId() string {
@@ -1126,7 +1170,7 @@ type RaftConfigurationRequest struct {
 
 func (x *RaftConfigurationRequest) Reset() {
 	*x = RaftConfigurationRequest{}
-	mi := &file_rpc_proto_msgTypes[16]
+	mi := &file_rpc_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1182,7 @@ func (x *RaftConfigurationRequest) String() string {
 func (*RaftConfigurationRequest) ProtoMessage() {}
 
 func (x *RaftConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[16]
+	mi := &file_rpc_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1195,7 @@ func (x *RaftConfigurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*RaftConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{16}
+	return file_rpc_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RaftConfigurationRequest) GetQuery() *QueryOptions {
@@ -1172,7 +1216,7 @@ type RaftConfigurationResponse struct {
 
 func (x *RaftConfigurationResponse) Reset() {
 	*x = RaftConfigurationResponse{}
-	mi := &file_rpc_proto_msgTypes[17]
+	mi := &file_rpc_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1228,7 @@ func (x *RaftConfigurationResponse) String() string {
 func (*RaftConfigurationResponse) ProtoMessage() {}
 
 func (x *RaftConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[17]
+	mi := &file_rpc_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1241,7 @@ func (x *RaftConfigurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*RaftConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{17}
+	return file_rpc_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RaftConfigurationResponse) GetMeta() *QueryMeta {
@@ -1232,7 +1276,7 @@ type RaftRemovePeerRequest struct {
 
 func (x *RaftRemovePeerRequest) Reset() {
 	*x = RaftRemovePeerRequest{}
-	mi := &file_rpc_proto_msgTypes[18]
+	mi := &file_rpc_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1288,7 @@ func (x *RaftRemovePeerRequest) String() string {
 func (*RaftRemovePeerRequest) ProtoMessage() {}
 
 func (x *RaftRemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[18]
+	mi := &file_rpc_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1301,7 @@ func (x *RaftRemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RaftRemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{18}
+	return file_rpc_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RaftRemovePeerRequest) GetWrite() *WriteOptions {
@@ -1289,7 +1333,7 @@ type RaftRemovePeerResponse struct {
 
 func (x *RaftRemovePeerResponse) Reset() {
 	*x = RaftRemovePeerResponse{}
-	mi := &file_rpc_proto_msgTypes[19]
+	mi := &file_rpc_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1345,7 @@ func (x *RaftRemovePeerResponse) String() string {
 func (*RaftRemovePeerResponse) ProtoMessage() {}
 
 func (x *RaftRemovePeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[19]
+	mi := &file_rpc_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1358,7 @@ func (x *RaftRemovePeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRemovePeerResponse.ProtoReflect.Descriptor instead.
 func (*RaftRemovePeerResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{19}
+	return file_rpc_proto_rawDescGZIP(), []int{20}
 }
 
 var File_rpc_proto protoreflect.FileDescriptor
@@ -1378,7 +1422,10 @@ const file_rpc_proto_rawDesc = "" +
 	"\rStatusRequest\x12\x0e\n" +
 	"\x02dc\x18\x01 \x01(\tR\x02dc\"0\n" +
 	"\x14StatusLeaderResponse\x12\x18\n" +
-	"\aaddress\x18\x01 \x01(\tR\aaddress\"3\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\"8\n" +
+	"\x17StatusRaftIndexResponse\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\x01 \x01(\x04R\tlastIndex\"3\n" +
 	"\x13StatusPeersResponse\x12\x1c\n" +
 	"\taddresses\x18\x01 \x03(\tR\taddresses\"\xa3\x01\n" +
 	"\n" +
@@ -1432,7 +1479,7 @@ func file_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_rpc_proto_goTypes = []any{
 	(ErrorCode)(0),                    // 0: meridian.ErrorCode
 	(Consistency)(0),                  // 1: meridian.Consistency
@@ -1450,17 +1497,18 @@ var file_rpc_proto_goTypes = []any{
 	(*TxnResponse)(nil),               // 13: meridian.TxnResponse
 	(*StatusRequest)(nil),             // 14: meridian.StatusRequest
 	(*StatusLeaderResponse)(nil),      // 15: meridian.StatusLeaderResponse
-	(*StatusPeersResponse)(nil),       // 16: meridian.StatusPeersResponse
-	(*RaftServer)(nil),                // 17: meridian.RaftServer
-	(*RaftConfigurationRequest)(nil),  // 18: meridian.RaftConfigurationRequest
-	(*RaftConfigurationResponse)(nil), // 19: meridian.RaftConfigurationResponse
-	(*RaftRemovePeerRequest)(nil),     // 20: meridian.RaftRemovePeerRequest
-	(*RaftRemovePeerResponse)(nil),    // 21: meridian.RaftRemovePeerResponse
-	(*KVEntry)(nil),                   // 22: meridian.KVEntry
-	(*KVOp)(nil),                      // 23: meridian.KVOp
-	(*TxnOp)(nil),                     // 24: meridian.TxnOp
-	(*TxnResult)(nil),                 // 25: meridian.TxnResult
-	(*TxnError)(nil),                  // 26: meridian.TxnError
+	(*StatusRaftIndexResponse)(nil),   // 16: meridian.StatusRaftIndexResponse
+	(*StatusPeersResponse)(nil),       // 17: meridian.StatusPeersResponse
+	(*RaftServer)(nil),                // 18: meridian.RaftServer
+	(*RaftConfigurationRequest)(nil),  // 19: meridian.RaftConfigurationRequest
+	(*RaftConfigurationResponse)(nil), // 20: meridian.RaftConfigurationResponse
+	(*RaftRemovePeerRequest)(nil),     // 21: meridian.RaftRemovePeerRequest
+	(*RaftRemovePeerResponse)(nil),    // 22: meridian.RaftRemovePeerResponse
+	(*KVEntry)(nil),                   // 23: meridian.KVEntry
+	(*KVOp)(nil),                      // 24: meridian.KVOp
+	(*TxnOp)(nil),                     // 25: meridian.TxnOp
+	(*TxnResult)(nil),                 // 26: meridian.TxnResult
+	(*TxnError)(nil),                  // 27: meridian.TxnError
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: meridian.RPCResponse.error:type_name -> meridian.RPCError
@@ -1469,18 +1517,18 @@ var file_rpc_proto_depIdxs = []int32{
 	1,  // 3: meridian.QueryMeta.consistency:type_name -> meridian.Consistency
 	5,  // 4: meridian.KVGetRequest.query:type_name -> meridian.QueryOptions
 	6,  // 5: meridian.KVGetResponse.meta:type_name -> meridian.QueryMeta
-	22, // 6: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
+	23, // 6: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
 	7,  // 7: meridian.KVApplyRequest.write:type_name -> meridian.WriteOptions
-	23, // 8: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
+	24, // 8: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
 	7,  // 9: meridian.TxnRequest.write:type_name -> meridian.WriteOptions
 	5,  // 10: meridian.TxnRequest.query:type_name -> meridian.QueryOptions
-	24, // 11: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
+	25, // 11: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
 	6,  // 12: meridian.TxnResponse.meta:type_name -> meridian.QueryMeta
-	25, // 13: meridian.TxnResponse.results:type_name -> meridian.TxnResult
-	26, // 14: meridian.TxnResponse.errors:type_name -> meridian.TxnError
+	26, // 13: meridian.TxnResponse.results:type_name -> meridian.TxnResult
+	27, // 14: meridian.TxnResponse.errors:type_name -> meridian.TxnError
 	5,  // 15: meridian.RaftConfigurationRequest.query:type_name -> meridian.QueryOptions
 	6,  // 16: meridian.RaftConfigurationResponse.meta:type_name -> meridian.QueryMeta
-	17, // 17: meridian.RaftConfigurationResponse.servers:type_name -> meridian.RaftServer
+	18, // 17: meridian.RaftConfigurationResponse.servers:type_name -> meridian.RaftServer
 	7,  // 18: meridian.RaftRemovePeerRequest.write:type_name -> meridian.WriteOptions
 	19, // [19:19] is the sub-list for method output_type
 	19, // [19:19] is the sub-list for method input_type
@@ -1501,7 +1549,7 @@ func file_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_proto_rawDesc), len(file_rpc_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

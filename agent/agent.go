@@ -1,0 +1,331 @@
+package agent
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/meridian-io/meridian/agent/config"
+	"github.com/meridian-io/meridian/dc"
+	"github.com/meridian-io/meridian/internal/logging"
+	"github.com/meridian-io/meridian/lan"
+	"github.com/meridian-io/meridian/rpc"
+)
+
+// Version is the build version, set by the linker in release builds.
+var Version = "0.1.0-dev"
+
+// Agent is one running Meridian agent.
+type Agent struct {
+	cfg *config.Config
+	log *slog.Logger
+	// base is the logger handed to components, which add node and dc
+	// themselves.
+	base *slog.Logger
+
+	lan     *lan.Pool
+	pool    *rpc.Pool
+	server  *dc.Server // nil on client agents
+	rpcSrv  *rpc.Server
+	mux     *rpc.Mux
+	backend Backend
+
+	httpSrv *http.Server
+	httpLn  net.Listener
+	rpcLn   net.Listener
+
+	// exitCh is closed when the agent asks its process to exit (after a
+	// leave through the API).
+	exitCh   chan struct{}
+	exitOnce sync.Once
+
+	// ctx is the parent of every HTTP request's context; canceling it at
+	// shutdown ends blocked queries at once.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	shutdownOnce sync.Once
+	wg           sync.WaitGroup
+}
+
+// New builds an agent from a loaded configuration. It starts nothing.
+func New(cfg *config.Config, logger *slog.Logger) (*Agent, error) {
+	if cfg == nil {
+		return nil, errors.New("agent: no configuration")
+	}
+	if logger == nil {
+		logger = logging.Discard()
+	}
+	if cfg.Server && cfg.Ports.Server == config.PortDisabled {
+		return nil, errors.New("agent: a server needs its server port")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Agent{
+		cfg:    cfg.Clone(),
+		log:    logger.With("node", cfg.NodeName, "dc", cfg.Datacenter),
+		base:   logger,
+		exitCh: make(chan struct{}),
+		ctx:    ctx,
+		cancel: cancel,
+	}, nil
+}
+
+// Start brings the agent up: RPC listener and Raft (servers), LAN gossip,
+// joins, and the HTTP API. On error everything started is stopped.
+func (a *Agent) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			a.Shutdown()
+		}
+	}()
+	a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.log})
+	rpcPort := 0
+	if a.cfg.Server {
+		if rpcPort, err = a.listenRPC(); err != nil {
+			return err
+		}
+	}
+	if err := a.startLAN(ctx, rpcPort); err != nil {
+		return err
+	}
+	if a.cfg.Server {
+		if err := a.startServer(ctx, rpcPort); err != nil {
+			return err
+		}
+		a.backend = a.server
+	} else {
+		a.backend = &serverBackend{pool: a.pool, lan: a.lan}
+	}
+	a.join()
+	if a.cfg.Ports.HTTP != config.PortDisabled {
+		if err := a.startHTTP(); err != nil {
+			return err
+		}
+	}
+	a.log.Info("agent started", "server", a.cfg.Server, "http", a.HTTPAddr(), "lan", a.LANAddr())
+	return nil
+}
+
+func (a *Agent) listenRPC() (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(a.cfg.BindAddr, strconv.Itoa(a.cfg.Ports.Server)))
+	if err != nil {
+		return 0, fmt.Errorf("agent: server port: %w", err)
+	}
+	a.rpcLn = ln
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (a *Agent) startLAN(ctx context.Context, rpcPort int) error {
+	lc := lan.DefaultConfig()
+	lc.NodeName, lc.NodeID, lc.Datacenter = a.cfg.NodeName, a.cfg.NodeID, a.cfg.Datacenter
+	lc.BindAddr, lc.AdvertiseAddr = a.cfg.BindAddr, a.cfg.AdvertiseAddr
+	lc.BindPort = a.cfg.Ports.SerfLAN
+	lc.Version = Version
+	lc.Logger = a.base
+	lc.RejoinAfterLeave = a.cfg.RejoinAfterLeave
+	if a.cfg.ReconnectTimeout > 0 {
+		lc.ReconnectTimeout = a.cfg.ReconnectTimeout
+	}
+	if a.cfg.Dev || isLoopback(a.cfg.AdvertiseAddr) {
+		lc.Profile = lan.ProfileLocal
+	}
+	if a.cfg.DataDir != "" {
+		lc.SnapshotPath = filepath.Join(a.cfg.DataDir, "serf", "local.snapshot")
+	}
+	if a.cfg.Server {
+		lc.Role = lan.RoleServer
+		lc.RPCPort = rpcPort
+		lc.BootstrapExpect = a.cfg.BootstrapExpect
+		lc.Bootstrap = a.cfg.Bootstrap
+	}
+	if a.cfg.Encrypt != "" {
+		key, err := decodeKey(a.cfg.Encrypt)
+		if err != nil {
+			return err
+		}
+		lc.EncryptKey = key
+	}
+	pool, err := lan.New(lc)
+	if err != nil {
+		return err
+	}
+	a.lan = pool
+	return pool.Start(ctx)
+}
+
+func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
+	advertise := net.JoinHostPort(a.cfg.AdvertiseAddr, strconv.Itoa(rpcPort))
+	tcpAddr, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil {
+		return fmt.Errorf("agent: advertise address: %w", err)
+	}
+	a.rpcSrv = rpc.NewServer(rpc.ServerConfig{Logger: a.log})
+	a.mux = rpc.NewMux(a.rpcLn, a.log, rpc.WithAdvertiseAddr(tcpAddr))
+	a.mux.HandleRPC(a.rpcSrv.ServeConn)
+	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  a.mux.RaftLayer(),
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  logging.HCLog(a.log, "raft-net"),
+	})
+	dcfg := dc.LANProfile()
+	if a.cfg.Dev {
+		dcfg = dc.DevProfile()
+	}
+	dcfg.NodeName, dcfg.NodeID, dcfg.Datacenter = a.cfg.NodeName, a.cfg.NodeID, a.cfg.Datacenter
+	dcfg.DataDir = a.cfg.DataDir
+	dcfg.Bootstrap, dcfg.BootstrapExpect = a.cfg.Bootstrap, a.cfg.BootstrapExpect
+	dcfg.RPCAddr = advertise
+	dcfg.Version = Version
+	dcfg.Logger = a.base
+	if a.cfg.Limits.RPCHoldTimeout > 0 {
+		dcfg.RPCHoldTimeout = a.cfg.Limits.RPCHoldTimeout
+	}
+	if a.cfg.DefaultQueryTime > 0 {
+		dcfg.DefaultQueryTime = a.cfg.DefaultQueryTime
+	}
+	if a.cfg.MaxQueryTime > 0 {
+		dcfg.MaxQueryTime = a.cfg.MaxQueryTime
+	}
+	srv, err := dc.New(dcfg, dc.Deps{Transport: transport, Pool: a.pool, Membership: lanMembership{pool: a.lan}})
+	if err != nil {
+		transport.Close()
+		return err
+	}
+	a.server = srv
+	srv.RegisterRPC(a.rpcSrv)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.mux.Serve(); err != nil {
+			a.log.Debug("rpc listener stopped", "error", err)
+		}
+	}()
+	return srv.Start(ctx)
+}
+
+// join joins the LAN addresses of -join once and -retry-join until one
+// answers. Failures are logged; the agent keeps running.
+func (a *Agent) join() {
+	if len(a.cfg.StartJoin) > 0 {
+		if n, err := a.lan.Join(a.cfg.StartJoin); err != nil {
+			a.log.Warn("join failed", "addrs", a.cfg.StartJoin, "error", err)
+		} else {
+			a.log.Info("joined", "contacted", n)
+		}
+	}
+	if len(a.cfg.RetryJoin) > 0 {
+		interval := a.cfg.RetryInterval
+		if interval <= 0 {
+			interval = 30 * time.Second
+		}
+		a.lan.RetryJoin(a.cfg.RetryJoin, interval, a.cfg.RetryMax)
+	}
+}
+
+// HTTPAddr is where the HTTP API listens, "" if it does not.
+func (a *Agent) HTTPAddr() string {
+	if a.httpLn == nil {
+		return ""
+	}
+	return a.httpLn.Addr().String()
+}
+
+// LANAddr is the LAN gossip address other agents join.
+func (a *Agent) LANAddr() string {
+	if a.lan == nil {
+		return ""
+	}
+	m := a.lan.LocalMember()
+	return net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))
+}
+
+// Server is the agent's datacenter server, nil on client agents.
+func (a *Agent) Server() *dc.Server { return a.server }
+
+// Config is a copy of the agent's configuration.
+func (a *Agent) Config() *config.Config { return a.cfg.Clone() }
+
+// ExitCh is closed when the agent has left through the API and its process
+// should exit.
+func (a *Agent) ExitCh() <-chan struct{} { return a.exitCh }
+
+// Leave leaves the cluster gracefully: a server first leaves Raft, then
+// every agent leaves the LAN pool. Shutdown must still be called.
+func (a *Agent) Leave(ctx context.Context) error {
+	if a.lan == nil {
+		return nil
+	}
+	if a.server != nil {
+		return a.server.Leave(ctx, a.lan.Leave)
+	}
+	return a.lan.Leave()
+}
+
+// Shutdown stops everything the agent started, without leaving (see
+// Leave). It is idempotent.
+func (a *Agent) Shutdown() error {
+	var errs []error
+	a.shutdownOnce.Do(func() {
+		a.cancel()
+		if a.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := a.httpSrv.Shutdown(ctx); err != nil {
+				a.httpSrv.Close()
+			}
+			cancel()
+		}
+		if a.server != nil {
+			errs = append(errs, a.server.Shutdown())
+		}
+		if a.rpcSrv != nil {
+			a.rpcSrv.Shutdown()
+		}
+		if a.mux != nil {
+			errs = append(errs, a.mux.Close())
+		} else if a.rpcLn != nil {
+			a.rpcLn.Close()
+		}
+		if a.lan != nil {
+			errs = append(errs, a.lan.Shutdown())
+		}
+		if a.pool != nil {
+			errs = append(errs, a.pool.Close())
+		}
+		a.wg.Wait()
+		a.log.Info("agent stopped")
+	})
+	return errors.Join(errs...)
+}
+
+func (a *Agent) requestExit() {
+	a.exitOnce.Do(func() { close(a.exitCh) })
+}
+
+func isLoopback(ip string) bool {
+	p := net.ParseIP(ip)
+	return p != nil && p.IsLoopback()
+}
+
+// decodeKey decodes a gossip encryption key.
+func decodeKey(s string) ([]byte, error) {
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("agent: encrypt key is not base64: %w", err)
+	}
+	switch len(key) {
+	case 16, 24, 32:
+		return key, nil
+	}
+	return nil, fmt.Errorf("agent: encrypt key has %d bytes, want 16, 24 or 32", len(key))
+}

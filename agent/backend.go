@@ -1,0 +1,112 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridian-io/meridian/dc"
+	"github.com/meridian-io/meridian/lan"
+	"github.com/meridian-io/meridian/rpc"
+)
+
+// Backend answers RPCs for the HTTP API.
+type Backend interface {
+	RPC(ctx context.Context, method string, req, resp proto.Message) error
+}
+
+var _ Backend = (*dc.Server)(nil)
+
+// serverBackend sends a client agent's RPCs to a server of its datacenter,
+// chosen at random from the LAN pool so load spreads, and tries the next
+// one on a transport error.
+type serverBackend struct {
+	pool *rpc.Pool
+	lan  *lan.Pool
+}
+
+func (b *serverBackend) RPC(ctx context.Context, method string, req, resp proto.Message) error {
+	var servers []lan.Server
+	for _, s := range b.lan.Servers() {
+		if s.Status == lan.StatusAlive {
+			servers = append(servers, s)
+		}
+	}
+	if len(servers) == 0 {
+		return fmt.Errorf("%w: no known servers", rpc.ErrNoLeader)
+	}
+	rand.Shuffle(len(servers), func(i, j int) { servers[i], servers[j] = servers[j], servers[i] })
+	var err error
+	for _, s := range servers {
+		err = b.pool.Call(ctx, s.Addr, method, req, resp)
+		if !errors.Is(err, rpc.ErrTransport) {
+			return err
+		}
+	}
+	return err
+}
+
+// lanMembership shows the LAN pool to the datacenter server.
+type lanMembership struct {
+	pool *lan.Pool
+}
+
+func (m lanMembership) Members() []dc.Member {
+	members := m.pool.Members()
+	out := make([]dc.Member, 0, len(members))
+	for _, mem := range members {
+		d := dc.Member{
+			Name:       mem.Name,
+			ID:         mem.Tags[lan.TagID],
+			Datacenter: mem.Tags[lan.TagDatacenter],
+			Status:     dc.MemberStatus(mem.StatusCode),
+		}
+		if s, ok := lan.ServerFromMember(mem); ok {
+			d.Server = true
+			d.Addr = s.Addr
+			d.Expect = s.BootstrapExpect
+			d.Bootstrap = s.Bootstrap
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// Subscribe turns pool events into coalesced wake-ups. The forwarding
+// goroutine belongs to the subscription and ends with cancel.
+func (m lanMembership) Subscribe() (<-chan struct{}, func()) {
+	events, cancelEvents := m.pool.Subscribe()
+	out := make(chan struct{}, 1)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case _, ok := <-events:
+				if !ok {
+					return
+				}
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	var stopped bool
+	return out, func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		close(done)
+		cancelEvents()
+		<-finished
+	}
+}

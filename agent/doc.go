@@ -1,0 +1,12 @@
+// Package agent is one Meridian process: it turns a config.Config into a
+// running agent (LAN gossip, the server's RPC port, Raft and the datacenter
+// server on server agents, the HTTP API on every agent) and stops it
+// cleanly.
+//
+// The HTTP handlers are thin: decode the Consul-compatible request into a
+// pb request, call the backend (the local dc.Server in-process on a server
+// agent, a LAN server over RPC on a client agent), encode the answer.
+//
+// agent sits at the top: it may import dc, lan, rpc, store, pb and
+// agent/config; nothing below imports it.
+package agent

@@ -1,0 +1,276 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
+)
+
+// httpError is an error with the HTTP status it answers with.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// apiFunc handles one endpoint: it writes nothing itself on error.
+type apiFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+func (a *Agent) startHTTP() error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.HTTP)))
+	if err != nil {
+		return fmt.Errorf("agent: http port: %w", err)
+	}
+	a.httpLn = ln
+	maxQuery := a.cfg.MaxQueryTime
+	if maxQuery <= 0 {
+		maxQuery = 10 * time.Minute
+	}
+	a.httpSrv = &http.Server{
+		Handler:           a.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		// A blocking query may wait MaxQueryTime plus 1/16 jitter.
+		WriteTimeout: maxQuery + maxQuery/16 + 30*time.Second,
+		IdleTimeout:  90 * time.Second,
+		BaseContext:  func(net.Listener) context.Context { return a.ctx },
+		ErrorLog:     slogStdLogger(a.log),
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server", "error", err)
+		}
+	}()
+	return nil
+}
+
+func (a *Agent) routes() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, fn apiFunc) { mux.Handle(pattern, a.wrap(fn)) }
+
+	h("GET /v1/kv/{key...}", a.kvGet)
+	h("PUT /v1/kv/{key...}", a.kvPut)
+	h("POST /v1/kv/{key...}", a.kvPut)
+	h("DELETE /v1/kv/{key...}", a.kvDelete)
+	h("PUT /v1/txn", a.txn)
+	h("POST /v1/txn", a.txn)
+
+	h("GET /v1/status/leader", a.statusLeader)
+	h("GET /v1/status/peers", a.statusPeers)
+	h("GET /v1/operator/raft/configuration", a.raftConfiguration)
+	h("DELETE /v1/operator/raft/peer", a.raftRemovePeer)
+
+	h("GET /v1/agent/self", a.agentSelf)
+	h("GET /v1/agent/members", a.agentMembers)
+	h("PUT /v1/agent/join/{address...}", a.agentJoin)
+	h("PUT /v1/agent/leave", a.agentLeave)
+	h("PUT /v1/agent/force-leave/{node}", a.agentForceLeave)
+
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Invalid URL path: not a recognized HTTP API endpoint", http.StatusNotFound)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "Meridian agent %s (node %s, datacenter %s)\n", Version, a.cfg.NodeName, a.cfg.Datacenter)
+	})
+	return mux
+}
+
+// wrap turns an apiFunc into a handler: errors become a status and a
+// one-line plain-text reason as Consul sends them, results are JSON.
+func (a *Agent) wrap(fn apiFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Consul-Default-ACL-Policy", "allow")
+		out, err := fn(w, r)
+		if err != nil {
+			code := errorStatus(err)
+			if code >= 500 {
+				a.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+			}
+			http.Error(w, errorText(err), code)
+			return
+		}
+		if out == nil {
+			return
+		}
+		writeJSON(w, r, http.StatusOK, out)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
+	var body []byte
+	var err error
+	if _, pretty := r.URL.Query()["pretty"]; pretty {
+		body, err = json.MarshalIndent(v, "", "    ")
+		body = append(body, '\n')
+	} else {
+		body, err = json.Marshal(v)
+	}
+	if err != nil {
+		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(body)
+}
+
+func errorStatus(err error) int {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.code
+	case errors.Is(err, rpc.ErrBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, rpc.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, rpc.ErrPermissionDenied):
+		return http.StatusForbidden
+	case errors.Is(err, rpc.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}
+
+// errorText is the error's one-line text without the sentinel's prefix
+// where the message already says it all.
+func errorText(err error) string {
+	msg := err.Error()
+	for _, sentinel := range []error{rpc.ErrBadRequest, rpc.ErrNotFound, rpc.ErrTooLarge} {
+		if errors.Is(err, sentinel) {
+			msg = strings.TrimPrefix(msg, sentinel.Error()+": ")
+		}
+	}
+	return strings.ReplaceAll(msg, "\n", " ")
+}
+
+// parseQueryOptions reads the query parameters every read takes, with
+// Consul's rules and messages.
+func (a *Agent) parseQueryOptions(r *http.Request) (*pb.QueryOptions, error) {
+	q := r.URL.Query()
+	opts := &pb.QueryOptions{Dc: q.Get("dc"), Token: requestToken(r)}
+	_, stale := q["stale"]
+	_, consistent := q["consistent"]
+	if _, ok := q["max_stale"]; ok {
+		stale = true
+	}
+	if _, ok := q["leader"]; ok {
+		stale, consistent = false, false
+	}
+	switch {
+	case stale && consistent:
+		return nil, badRequest("Cannot specify ?stale with ?consistent, conflicting semantics.")
+	case stale:
+		opts.Consistency = pb.Consistency_CONSISTENCY_STALE
+	case consistent:
+		opts.Consistency = pb.Consistency_CONSISTENCY_CONSISTENT
+	}
+	if v := q.Get("index"); v != "" {
+		idx, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, badRequest("Invalid index")
+		}
+		opts.MinIndex = idx
+	}
+	if v := q.Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, badRequest("Invalid wait time")
+		}
+		opts.MaxWaitNanos = int64(d)
+	}
+	if err := a.checkDC(opts.Dc); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+func (a *Agent) writeOptions(r *http.Request) (*pb.WriteOptions, error) {
+	w := &pb.WriteOptions{Dc: r.URL.Query().Get("dc"), Token: requestToken(r)}
+	return w, a.checkDC(w.Dc)
+}
+
+// checkDC validates a ?dc= value. The local datacenter is answered here;
+// any other goes to the servers, where the WAN router will forward it.
+func (a *Agent) checkDC(dcName string) error {
+	if dcName == "" || dcName == a.cfg.Datacenter {
+		return nil
+	}
+	for _, c := range dcName {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return badRequest("Invalid datacenter name %q", dcName)
+		}
+	}
+	return nil
+}
+
+func requestToken(r *http.Request) string {
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t
+	}
+	if t := r.Header.Get("X-Consul-Token"); t != "" {
+		return t
+	}
+	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+// setMeta writes the headers of a read's answer.
+func setMeta(w http.ResponseWriter, m *pb.QueryMeta) {
+	if m == nil {
+		m = &pb.QueryMeta{}
+	}
+	w.Header().Set("X-Consul-Index", strconv.FormatUint(max(m.Index, 1), 10))
+	w.Header().Set("X-Consul-KnownLeader", strconv.FormatBool(m.KnownLeader))
+	w.Header().Set("X-Consul-LastContact", strconv.FormatInt(time.Duration(m.LastContactNanos).Milliseconds(), 10))
+}
+
+// setConsistency writes X-Consul-Effective-Consistency.
+func setConsistency(w http.ResponseWriter, c pb.Consistency) {
+	v := "leader"
+	switch c {
+	case pb.Consistency_CONSISTENCY_CONSISTENT:
+		v = "consistent"
+	case pb.Consistency_CONSISTENCY_STALE:
+		v = "stale"
+	}
+	w.Header().Set("X-Consul-Effective-Consistency", v)
+}
+
+// readBody reads a request body of at most limit bytes; a longer one is a
+// 413 with Consul's message.
+func readBody(r *http.Request, limit int) ([]byte, error) {
+	tooLarge := func(n int64) error {
+		return &httpError{code: http.StatusRequestEntityTooLarge,
+			msg: fmt.Sprintf("Request body(%d bytes) too large, max size: %d bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size.", n, limit)}
+	}
+	if r.ContentLength > int64(limit) {
+		return nil, tooLarge(r.ContentLength)
+	}
+	body, err := readAllLimited(r, limit+1)
+	if err != nil {
+		return nil, badRequest("read request body: %v", err)
+	}
+	if len(body) > limit {
+		return nil, tooLarge(int64(len(body)))
+	}
+	return body, nil
+}

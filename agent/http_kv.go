@@ -1,0 +1,171 @@
+package agent
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/meridian-io/meridian/dc"
+	"github.com/meridian-io/meridian/pb"
+)
+
+// kvPair is Consul's KVPair JSON.
+type kvPair struct {
+	LockIndex   uint64
+	Key         string
+	Flags       uint64
+	Value       []byte
+	Session     string `json:",omitempty"`
+	CreateIndex uint64
+	ModifyIndex uint64
+}
+
+func toKVPair(e *pb.KVEntry) kvPair {
+	return kvPair{
+		LockIndex:   e.LockIndex,
+		Key:         e.Key,
+		Flags:       e.Flags,
+		Value:       e.Value,
+		Session:     e.Session,
+		CreateIndex: e.CreateIndex,
+		ModifyIndex: e.ModifyIndex,
+	}
+}
+
+func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := a.parseQueryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	params := r.URL.Query()
+	key := r.PathValue("key")
+	_, recurse := params["recurse"]
+	_, keysOnly := params["keys"]
+	_, raw := params["raw"]
+	sep := params.Get("separator")
+	if sep == "" {
+		sep = params.Get("seperator") // Consul accepts the misspelling too
+	}
+	if key == "" && !recurse && !keysOnly {
+		return nil, badRequest("Missing key name")
+	}
+	req := &pb.KVGetRequest{Query: q, Key: key, Recurse: recurse, KeysOnly: keysOnly, Separator: sep}
+	var resp pb.KVGetResponse
+	if err := a.backend.RPC(r.Context(), dc.MethodKVGet, req, &resp); err != nil {
+		return nil, err
+	}
+	setMeta(w, resp.Meta)
+	if keysOnly {
+		if len(resp.Keys) == 0 && key != "" {
+			w.WriteHeader(http.StatusNotFound)
+			return nil, nil
+		}
+		if resp.Keys == nil {
+			resp.Keys = []string{}
+		}
+		return resp.Keys, nil
+	}
+	if len(resp.Entries) == 0 {
+		w.WriteHeader(http.StatusNotFound)
+		return nil, nil
+	}
+	if raw && !recurse {
+		h := w.Header()
+		h.Set("Content-Type", "text/plain")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", "sandbox")
+		w.Write(resp.Entries[0].Value)
+		return nil, nil
+	}
+	out := make([]kvPair, len(resp.Entries))
+	for i, e := range resp.Entries {
+		out[i] = toKVPair(e)
+	}
+	return out, nil
+}
+
+func (a *Agent) kvPut(w http.ResponseWriter, r *http.Request) (any, error) {
+	wo, err := a.writeOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	params := r.URL.Query()
+	key := r.PathValue("key")
+	if key == "" {
+		return nil, badRequest("Missing key name")
+	}
+	if conflicts := conflictingFlags(params, "cas", "acquire", "release"); conflicts != "" {
+		return nil, badRequest("Conflicting flags: %s", conflicts)
+	}
+	entry := &pb.KVEntry{Key: key}
+	if v := params.Get("flags"); v != "" {
+		if entry.Flags, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return nil, badRequest("Invalid flags: %q", v)
+		}
+	}
+	op := &pb.KVOp{Verb: pb.KVVerb_KV_SET, Entry: entry}
+	if _, ok := params["cas"]; ok {
+		if entry.ModifyIndex, err = strconv.ParseUint(params.Get("cas"), 10, 64); err != nil {
+			return nil, badRequest("Invalid cas index: %q", params.Get("cas"))
+		}
+		op.Verb = pb.KVVerb_KV_CAS
+	}
+	if s := params.Get("acquire"); s != "" {
+		op.Verb, entry.Session = pb.KVVerb_KV_LOCK, s
+	}
+	if s := params.Get("release"); s != "" {
+		op.Verb, entry.Session = pb.KVVerb_KV_UNLOCK, s
+	}
+	if entry.Value, err = readBody(r, a.cfg.Limits.KVMaxValueSize); err != nil {
+		return nil, err
+	}
+	var resp pb.KVApplyResponse
+	if err := a.backend.RPC(r.Context(), dc.MethodKVApply, &pb.KVApplyRequest{Write: wo, Op: op}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Ok, nil
+}
+
+func (a *Agent) kvDelete(w http.ResponseWriter, r *http.Request) (any, error) {
+	wo, err := a.writeOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	params := r.URL.Query()
+	key := r.PathValue("key")
+	if conflicts := conflictingFlags(params, "recurse", "cas"); conflicts != "" {
+		return nil, badRequest("Conflicting flags: %s", conflicts)
+	}
+	op := &pb.KVOp{Verb: pb.KVVerb_KV_DELETE, Entry: &pb.KVEntry{Key: key}}
+	if _, ok := params["recurse"]; ok {
+		op.Verb = pb.KVVerb_KV_DELETE_TREE
+	} else if key == "" {
+		return nil, badRequest("Missing key name")
+	}
+	if _, ok := params["cas"]; ok {
+		if op.Entry.ModifyIndex, err = strconv.ParseUint(params.Get("cas"), 10, 64); err != nil {
+			return nil, badRequest("Invalid cas index: %q", params.Get("cas"))
+		}
+		op.Verb = pb.KVVerb_KV_DELETE_CAS
+	}
+	var resp pb.KVApplyResponse
+	if err := a.backend.RPC(r.Context(), dc.MethodKVApply, &pb.KVApplyRequest{Write: wo, Op: op}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Ok, nil
+}
+
+// conflictingFlags names the parameters present when more than one of
+// names is, as Consul's "Conflicting flags" message does.
+func conflictingFlags(params map[string][]string, names ...string) string {
+	var present []string
+	for _, n := range names {
+		if _, ok := params[n]; ok {
+			present = append(present, n+"="+strings.Join(params[n], ","))
+		}
+	}
+	if len(present) < 2 {
+		return ""
+	}
+	return strings.Join(present, "&")
+}

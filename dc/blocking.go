@@ -1,0 +1,79 @@
+package dc
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
+)
+
+// queryFn runs one read against the store, adding what it read to ws, and
+// returns the result's index.
+type queryFn func(ws memdb.WatchSet) (uint64, error)
+
+// blockingQuery runs fn, and while q asks to block (min_index > 0) and the
+// result's index has not passed min_index, waits for what fn read to change
+// and runs it again, until the wait expires. The wait is q's, defaulted and
+// clamped to the configured bounds, plus up to 1/16 jitter as Consul does so
+// that many watchers do not return at once. A timeout is not an error.
+func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb.QueryMeta, fn queryFn) error {
+	meta.Consistency = q.GetConsistency()
+	// Blocked queries end when the server shuts down.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.baseCtx, cancel)
+	defer stop()
+	wctx := ctx
+	if q.GetMinIndex() > 0 {
+		wait := time.Duration(q.GetMaxWaitNanos())
+		if wait <= 0 {
+			wait = s.cfg.DefaultQueryTime
+		}
+		wait = min(wait, s.cfg.MaxQueryTime)
+		wait += rand.N(wait/16 + 1)
+		var cancelWait context.CancelFunc
+		wctx, cancelWait = context.WithTimeout(ctx, wait)
+		defer cancelWait()
+	}
+	for {
+		if q.GetConsistency() == pb.Consistency_CONSISTENCY_CONSISTENT {
+			if err := s.verifyLeader(); err != nil {
+				return err
+			}
+		}
+		ws := memdb.NewWatchSet()
+		ws.Add(s.store.AbandonCh())
+		idx, err := fn(ws)
+		if err != nil {
+			return err
+		}
+		meta.Index = max(idx, 1)
+		s.setQueryMeta(meta)
+		if q.GetMinIndex() == 0 || meta.Index > q.GetMinIndex() {
+			return nil
+		}
+		if err := ws.WatchCtx(wctx); err != nil {
+			// The wait ran out (not an error: the caller gets the current
+			// result), or the caller or the server went away.
+			if s.baseCtx.Err() != nil {
+				return rpc.ErrShutdown
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return nil
+		}
+	}
+}
+
+// verifyLeader confirms with a quorum that this server still leads.
+func (s *Server) verifyLeader() error {
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		return rpc.ErrNoLeader
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package dc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Config configures a datacenter server. It is copied by New, never written.
+type Config struct {
+	NodeName   string
+	NodeID     string
+	Datacenter string
+	// DataDir holds the Raft log, stable store and snapshots; "" keeps
+	// everything in memory (dev agents, unit tests).
+	DataDir string
+	// Bootstrap makes this server elect itself when it has no Raft state.
+	Bootstrap bool
+	// BootstrapExpect waits for this many servers in the LAN pool, then
+	// bootstraps Raft with all of them. Ignored once Raft has state.
+	BootstrapExpect int
+	// RPCAddr is the ip:port other servers reach this one at, for Raft and
+	// RPC alike (one port, demultiplexed).
+	RPCAddr string
+	Version string
+
+	// Raft timings; see LANProfile and DevProfile.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotInterval   time.Duration
+	SnapshotThreshold  uint64
+	TrailingLogs       uint64
+	MaxAppendEntries   int
+
+	// RPCHoldTimeout is how long a request waits for a leader before it
+	// fails with ErrNoLeader (Consul's rpc_hold_timeout).
+	RPCHoldTimeout time.Duration
+	// DefaultQueryTime and MaxQueryTime bound blocking queries.
+	DefaultQueryTime time.Duration
+	MaxQueryTime     time.Duration
+	// ReconcileInterval is how often the leader reconciles membership even
+	// without events.
+	ReconcileInterval time.Duration
+	// TombstoneTTL is how long KV tombstones are kept before the leader
+	// reaps them; TombstoneGCInterval how often it looks.
+	TombstoneTTL        time.Duration
+	TombstoneGCInterval time.Duration
+	// MaxEntrySize bounds one encoded Raft command.
+	MaxEntrySize int
+
+	Logger *slog.Logger
+}
+
+// LANProfile is the configuration for servers on a LAN: a lost leader is
+// replaced within a few seconds.
+func LANProfile() Config {
+	return Config{
+		Datacenter:          "dc1",
+		HeartbeatTimeout:    1000 * time.Millisecond,
+		ElectionTimeout:     1000 * time.Millisecond,
+		LeaderLeaseTimeout:  500 * time.Millisecond,
+		CommitTimeout:       50 * time.Millisecond,
+		SnapshotInterval:    30 * time.Second,
+		SnapshotThreshold:   16384,
+		TrailingLogs:        10240,
+		MaxAppendEntries:    256,
+		RPCHoldTimeout:      7 * time.Second,
+		DefaultQueryTime:    300 * time.Second,
+		MaxQueryTime:        600 * time.Second,
+		ReconcileInterval:   60 * time.Second,
+		TombstoneTTL:        15 * time.Minute,
+		TombstoneGCInterval: time.Minute,
+		MaxEntrySize:        4 << 20,
+		Logger:              slog.Default(),
+	}
+}
+
+// DevProfile is LANProfile for a single in-memory server.
+func DevProfile() Config {
+	c := LANProfile()
+	c.Bootstrap = true
+	c.HeartbeatTimeout = 500 * time.Millisecond
+	c.ElectionTimeout = 500 * time.Millisecond
+	c.LeaderLeaseTimeout = 250 * time.Millisecond
+	return c
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.NodeName == "":
+		return errors.New("dc: node name is required")
+	case c.NodeID == "":
+		return errors.New("dc: node id is required")
+	case c.Datacenter == "":
+		return errors.New("dc: datacenter is required")
+	case c.RPCAddr == "":
+		return errors.New("dc: rpc address is required")
+	case c.Bootstrap && c.BootstrapExpect > 0:
+		return errors.New("dc: bootstrap and bootstrap-expect are mutually exclusive")
+	case c.BootstrapExpect < 0:
+		return fmt.Errorf("dc: bootstrap-expect %d is negative", c.BootstrapExpect)
+	case c.Logger == nil:
+		return errors.New("dc: logger is required")
+	}
+	return nil
+}
+
+func (c *Config) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.NodeID)
+	rc.HeartbeatTimeout = c.HeartbeatTimeout
+	rc.ElectionTimeout = c.ElectionTimeout
+	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	rc.CommitTimeout = c.CommitTimeout
+	rc.SnapshotInterval = c.SnapshotInterval
+	rc.SnapshotThreshold = c.SnapshotThreshold
+	rc.TrailingLogs = c.TrailingLogs
+	rc.MaxAppendEntries = c.MaxAppendEntries
+	// Writes queued while a batch is in flight go out together: one disk
+	// sync and one round trip for many commands.
+	rc.BatchApplyCh = true
+	return rc
+}

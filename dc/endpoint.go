@@ -1,0 +1,85 @@
+package dc
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridian-io/meridian/rpc"
+)
+
+// RPC method names, the same in-process (Server.RPC) and on the wire.
+const (
+	MethodKVGet             = "KV.Get"
+	MethodKVApply           = "KV.Apply"
+	MethodTxn               = "Txn.Apply"
+	MethodStatusLeader      = "Status.Leader"
+	MethodStatusPeers       = "Status.Peers"
+	MethodStatusRaftIndex   = "Status.RaftIndex"
+	MethodRaftConfiguration = "Operator.RaftConfiguration"
+	MethodRaftRemovePeer    = "Operator.RaftRemovePeer"
+)
+
+// endpoint is one RPC method: how to make its messages and how to call it.
+type endpoint struct {
+	newReq  func() proto.Message
+	newResp func() proto.Message
+	call    func(ctx context.Context, req, resp proto.Message) error
+}
+
+func register[Req any, PReq interface {
+	*Req
+	proto.Message
+}, Resp any, PResp interface {
+	*Resp
+	proto.Message
+}](s *Server, method string, fn func(context.Context, PReq, PResp) error) {
+	s.endpoints[method] = endpoint{
+		newReq:  func() proto.Message { return PReq(new(Req)) },
+		newResp: func() proto.Message { return PResp(new(Resp)) },
+		call: func(ctx context.Context, req, resp proto.Message) error {
+			return fn(ctx, req.(PReq), resp.(PResp))
+		},
+	}
+}
+
+func (s *Server) registerEndpoints() {
+	s.endpoints = map[string]endpoint{}
+	register(s, MethodKVGet, s.kvGet)
+	register(s, MethodKVApply, s.kvApply)
+	register(s, MethodTxn, s.txnApply)
+	register(s, MethodStatusLeader, s.statusLeader)
+	register(s, MethodStatusPeers, s.statusPeers)
+	register(s, MethodStatusRaftIndex, s.statusRaftIndex)
+	register(s, MethodRaftConfiguration, s.raftConfiguration)
+	register(s, MethodRaftRemovePeer, s.raftRemovePeer)
+}
+
+// RPC calls a method of this server in-process (a server agent's own HTTP
+// API goes through here). req and resp must be the method's types.
+func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message) error {
+	ep, ok := s.endpoints[method]
+	if !ok {
+		return fmt.Errorf("%w: %s", rpc.ErrUnknownMethod, method)
+	}
+	return ep.call(ctx, req, resp)
+}
+
+// RegisterRPC exposes every endpoint on an RPC server, for other agents.
+func (s *Server) RegisterRPC(srv *rpc.Server) {
+	for method, ep := range s.endpoints {
+		ep := ep
+		srv.Register(method, func(ctx context.Context, payload []byte) (proto.Message, error) {
+			req := ep.newReq()
+			if err := proto.Unmarshal(payload, req); err != nil {
+				return nil, fmt.Errorf("%w: decode %s request: %v", rpc.ErrBadRequest, method, err)
+			}
+			resp := ep.newResp()
+			if err := ep.call(ctx, req, resp); err != nil {
+				return nil, err
+			}
+			return resp, nil
+		})
+	}
+}

@@ -1,0 +1,136 @@
+package dc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
+	"github.com/meridian-io/meridian/store"
+)
+
+// checkDC refuses requests for another datacenter until the WAN router
+// exists; it is the seam where cross-datacenter forwarding will go.
+func (s *Server) checkDC(dc string) error {
+	if dc == "" || dc == s.cfg.Datacenter {
+		return nil
+	}
+	return fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
+}
+
+// forwardRead sends a read to the leader unless this server may answer it:
+// stale reads are answered by any server, the others by the leader. It
+// reports whether the request was handled (forwarded) and its error.
+func (s *Server) forwardRead(ctx context.Context, method string, q *pb.QueryOptions, req, resp proto.Message) (bool, error) {
+	if err := s.checkDC(q.GetDc()); err != nil {
+		return true, err
+	}
+	if q.GetConsistency() == pb.Consistency_CONSISTENCY_STALE {
+		return false, nil
+	}
+	return s.forwardToLeader(ctx, method, req, resp, true)
+}
+
+// forwardWrite sends a write to the leader unless this server is it.
+func (s *Server) forwardWrite(ctx context.Context, method string, w *pb.WriteOptions, req, resp proto.Message) (bool, error) {
+	if err := s.checkDC(w.GetDc()); err != nil {
+		return true, err
+	}
+	return s.forwardToLeader(ctx, method, req, resp, false)
+}
+
+// forwardToLeader waits up to RPCHoldTimeout for a leader, then forwards to
+// it. A read is retried on another leader after a transport error; a write
+// is not, since it may have been applied.
+func (s *Server) forwardToLeader(ctx context.Context, method string, req, resp proto.Message, retryTransport bool) (bool, error) {
+	hold := time.NewTimer(s.cfg.RPCHoldTimeout)
+	defer hold.Stop()
+	for {
+		if s.IsLeader() {
+			return false, nil
+		}
+		var err error
+		if addr := s.LeaderAddr(); addr != "" {
+			err = s.deps.Pool.Call(ctx, addr, method, req, resp)
+			retryable := errors.Is(err, rpc.ErrNoLeader) || (retryTransport && errors.Is(err, rpc.ErrTransport))
+			if !retryable {
+				return true, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return true, ctx.Err()
+		case <-s.shutdownCh:
+			return true, rpc.ErrShutdown
+		case <-hold.C:
+			if err != nil {
+				return true, err
+			}
+			return true, rpc.ErrNoLeader
+		case <-time.After(jitter(20*time.Millisecond, 80*time.Millisecond)):
+		}
+	}
+}
+
+func jitter(lo, hi time.Duration) time.Duration {
+	return lo + rand.N(hi-lo)
+}
+
+// raftApply proposes cmd and waits for the FSM's result.
+func (s *Server) raftApply(ctx context.Context, cmd *pb.Command) (*store.Result, error) {
+	cmd.NowUnixNano = time.Now().UnixNano()
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encode command: %w", err)
+	}
+	if len(data) > s.cfg.MaxEntrySize {
+		return nil, fmt.Errorf("%w: command of %d bytes exceeds %d", rpc.ErrTooLarge, len(data), s.cfg.MaxEntrySize)
+	}
+	timeout := s.cfg.RPCHoldTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := s.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return nil, fmt.Errorf("%w: %v", rpc.ErrNoLeader, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return nil, rpc.ErrShutdown
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return nil, fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+		}
+		return nil, err
+	}
+	res, ok := f.Response().(*store.Result)
+	if !ok {
+		return nil, fmt.Errorf("unexpected fsm response %T", f.Response())
+	}
+	if res.Err != nil {
+		if errors.Is(res.Err, store.ErrBadCommand) {
+			return nil, fmt.Errorf("%w: %v", rpc.ErrBadRequest, res.Err)
+		}
+		return nil, res.Err
+	}
+	return res, nil
+}
+
+// setQueryMeta fills what every read reports about this server's view.
+func (s *Server) setQueryMeta(m *pb.QueryMeta) {
+	if s.IsLeader() {
+		m.LastContactNanos = 0
+		m.KnownLeader = true
+		return
+	}
+	if last := s.raft.LastContact(); !last.IsZero() {
+		m.LastContactNanos = int64(time.Since(last))
+	}
+	m.KnownLeader = s.LeaderAddr() != ""
+}

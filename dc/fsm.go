@@ -1,0 +1,73 @@
+package dc
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/meridian-io/meridian/store"
+)
+
+// fsm adapts the state store to raft.BatchingFSM: a batch of committed
+// commands is applied in one store transaction.
+type fsm struct {
+	store *store.Store
+	log   *slog.Logger
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+func (f *fsm) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	entries := make([]store.Entry, 0, len(logs))
+	pos := make([]int, 0, len(logs))
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		entries = append(entries, store.Entry{Index: l.Index, Data: l.Data})
+		pos = append(pos, i)
+	}
+	if len(entries) == 0 {
+		return out
+	}
+	for j, r := range f.store.ApplyBatch(entries) {
+		if r.Err != nil {
+			f.log.Warn("refused raft command", "index", r.Index, "error", r.Err)
+		}
+		out[pos[j]] = r
+	}
+	return out
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{snap: f.store.Snapshot()}, nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.store.Restore(rc); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	return nil
+}
+
+type fsmSnapshot struct {
+	snap *store.Snapshot
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.snap.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { s.snap.Close() }
