@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+)
+
+const infoHelp = `Usage: meridian info [options]
+
+  Prints the local agent's debugging statistics, one section per subsystem
+  (agent, raft, serf_lan, serf_wan, ...), keys sorted.`
+
+func runInfo(e *cmdEnv, args []string) int {
+	var h httpFlags
+	fs := e.newFlagSet("info")
+	h.register(fs, false)
+	if code, ok := e.parse(fs, infoHelp, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return e.usageError("info", "Too many arguments (expected 0, got %d)", fs.NArg())
+	}
+	client, err := h.client(e.getenv)
+	if err != nil {
+		return e.fail(exitUsage, "Error! %v", err)
+	}
+	defer client.close()
+
+	var self struct {
+		Stats map[string]map[string]json.RawMessage
+	}
+	if err := client.getJSON(e.ctx, "/v1/agent/self", nil, &self); err != nil {
+		return e.fail(exitError, "Error querying agent: %v", err)
+	}
+	if self.Stats == nil {
+		return e.fail(exitError, "Error querying agent: response did not contain 'Stats'")
+	}
+	for _, section := range keysSorted(self.Stats) {
+		fmt.Fprintf(e.stdout, "%s:\n", section)
+		values := self.Stats[section]
+		for _, k := range keysSorted(values) {
+			fmt.Fprintf(e.stdout, "\t%s = %s\n", k, statValue(values[k]))
+		}
+	}
+	return exitOK
+}
+
+// statValue prints a stat as Consul does: strings unquoted, anything else
+// (numbers, booleans) exactly as the agent encoded it.
+func statValue(raw json.RawMessage) string {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s
+	}
+	return string(raw)
+}
+
+func keysSorted[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+const reloadHelp = `Usage: meridian reload [options]
+
+  Makes the local agent reload its configuration files, like SIGHUP.`
+
+func runReload(e *cmdEnv, args []string) int {
+	var h httpFlags
+	fs := e.newFlagSet("reload")
+	h.register(fs, false)
+	if code, ok := e.parse(fs, reloadHelp, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return e.usageError("reload", "Too many arguments (expected 0, got %d)", fs.NArg())
+	}
+	client, err := h.client(e.getenv)
+	if err != nil {
+		return e.fail(exitUsage, "Error! %v", err)
+	}
+	defer client.close()
+
+	if _, err := client.send(e.ctx, apiRequest{method: http.MethodPut, path: "/v1/agent/reload"}); err != nil {
+		return e.fail(exitError, "Error reloading: %v", err)
+	}
+	fmt.Fprintln(e.stdout, "Configuration reload triggered")
+	return exitOK
+}
