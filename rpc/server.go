@@ -1,0 +1,204 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"google.golang.org/protobuf/proto"
+)
+
+// Handler serves one method: it gets the request's payload (the marshalled
+// request message) and returns the response message or an error, usually
+// wrapping one of the package's sentinels. ctx carries the caller's deadline
+// and is canceled when the caller hangs up or the Server shuts down.
+type Handler func(ctx context.Context, payload []byte) (proto.Message, error)
+
+// ServerConfig tunes a Server. Zero fields take DefaultServerConfig's values.
+type ServerConfig struct {
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+	// MaxMessageSize bounds each envelope read or written, in bytes.
+	MaxMessageSize int
+	// Yamux tunes the sessions; nil means DefaultYamuxConfig(). It is
+	// copied, never modified.
+	Yamux *yamux.Config
+	// RequestTimeout bounds how long a new stream may take to deliver its
+	// request envelope.
+	RequestTimeout time.Duration
+	// WriteTimeout bounds writing the response envelope.
+	WriteTimeout time.Duration
+}
+
+// DefaultServerConfig returns the defaults: 8 MiB messages, 10s to read a
+// request, 10s to write a response, DefaultYamuxConfig.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{
+		MaxMessageSize: DefaultMaxMessageSize,
+		Yamux:          DefaultYamuxConfig(),
+		RequestTimeout: 10 * time.Second,
+		WriteTimeout:   10 * time.Second,
+	}
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	d := DefaultServerConfig()
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = d.MaxMessageSize
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = d.RequestTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	c.Logger = orDiscard(c.Logger)
+	return c
+}
+
+// Server dispatches the calls of yamux sessions to registered handlers.
+// Each stream of a session is one call.
+type Server struct {
+	cfg    ServerConfig
+	logger *slog.Logger
+	yamux  *yamux.Config
+
+	handlersMu sync.RWMutex
+	handlers   map[string]Handler
+
+	ctx    context.Context // canceled with ErrShutdown on Shutdown
+	cancel context.CancelCauseFunc
+
+	mu       sync.Mutex
+	sessions map[*yamux.Session]struct{}
+	closed   bool
+	wg       sync.WaitGroup // session, call and watcher goroutines
+}
+
+// NewServer returns a Server with no methods. It starts nothing: connections
+// come in through ServeConn.
+func NewServer(cfg ServerConfig) *Server {
+	cfg = cfg.withDefaults()
+	logger := cfg.Logger.With("component", "rpc.server")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &Server{
+		cfg:      cfg,
+		logger:   logger,
+		yamux:    yamuxConfig(cfg.Yamux, logger),
+		handlers: make(map[string]Handler),
+		ctx:      ctx,
+		cancel:   cancel,
+		sessions: make(map[*yamux.Session]struct{}),
+	}
+}
+
+// Register installs h for method. It panics on an empty method, a nil
+// handler or a method registered twice: those are wiring bugs.
+func (s *Server) Register(method string, h Handler) {
+	if method == "" || h == nil {
+		panic("rpc: Register needs a method name and a handler")
+	}
+	s.handlersMu.Lock()
+	defer s.handlersMu.Unlock()
+	if _, dup := s.handlers[method]; dup {
+		panic(fmt.Sprintf("rpc: method %q registered twice", method))
+	}
+	s.handlers[method] = h
+}
+
+// Handle registers a typed handler for method: the payload is unmarshalled
+// into a new Req (a malformed one answers ErrBadRequest) and fn's response
+// is marshalled back.
+func Handle[Req any, PReq interface {
+	*Req
+	proto.Message
+}, Resp proto.Message](s *Server, method string, fn func(context.Context, PReq) (Resp, error)) {
+	s.Register(method, func(ctx context.Context, payload []byte) (proto.Message, error) {
+		req := PReq(new(Req))
+		if err := proto.Unmarshal(payload, req); err != nil {
+			return nil, fmt.Errorf("%w: decode %s request: %v", ErrBadRequest, method, err)
+		}
+		resp, err := fn(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
+	})
+}
+
+func (s *Server) handler(method string) Handler {
+	s.handlersMu.RLock()
+	defer s.handlersMu.RUnlock()
+	return s.handlers[method]
+}
+
+// ServeConn takes ownership of conn, whose protocol byte has been read, and
+// serves it as a yamux server session in goroutines owned by s until the
+// peer hangs up or Shutdown. It returns at once, so it fits Mux.HandleRPC.
+func (s *Server) ServeConn(conn net.Conn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	sess, err := yamux.Server(conn, s.yamux)
+	if err != nil {
+		s.mu.Unlock()
+		s.logger.Error("cannot start yamux session", "remote", conn.RemoteAddr().String(), "error", err)
+		conn.Close()
+		return
+	}
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.serveSession(sess)
+}
+
+// serveSession accepts the streams of sess until it closes.
+func (s *Server) serveSession(sess *yamux.Session) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.mu.Unlock()
+		sess.Close()
+	}()
+	for {
+		stream, err := sess.AcceptStream()
+		if err != nil {
+			if !errors.Is(err, yamux.ErrSessionShutdown) {
+				s.logger.Debug("session ended", "remote", sess.RemoteAddr().String(), "error", err)
+			}
+			return
+		}
+		s.wg.Add(1)
+		go s.serveStream(stream)
+	}
+}
+
+// Shutdown refuses new connections, closes every session, cancels the
+// context of every running handler and waits for all the goroutines of the
+// server, handlers included. Calls cut off this way fail on the caller with
+// a transport error, so it may retry them elsewhere.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	s.closed = true
+	sessions := make([]*yamux.Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	// Sessions first, so no answer races out: every cut call fails on its
+	// caller as a transport error.
+	for _, sess := range sessions {
+		sess.Close()
+	}
+	s.cancel(ErrShutdown)
+	s.wg.Wait()
+}
