@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -129,7 +130,7 @@ func (a *Agent) startLAN(ctx context.Context, rpcPort int) error {
 	lc := lan.DefaultConfig()
 	lc.NodeName, lc.NodeID, lc.Datacenter = a.cfg.NodeName, a.cfg.NodeID, a.cfg.Datacenter
 	lc.BindAddr, lc.AdvertiseAddr = a.cfg.BindAddr, a.cfg.AdvertiseAddr
-	lc.BindPort = a.cfg.Ports.SerfLAN
+	lc.BindPort, lc.AdvertisePort = a.cfg.Ports.SerfLAN, a.cfg.Ports.SerfLAN
 	lc.Version = Version
 	lc.Logger = a.base
 	lc.RejoinAfterLeave = a.cfg.RejoinAfterLeave
@@ -140,7 +141,11 @@ func (a *Agent) startLAN(ctx context.Context, rpcPort int) error {
 		lc.Profile = lan.ProfileLocal
 	}
 	if a.cfg.DataDir != "" {
-		lc.SnapshotPath = filepath.Join(a.cfg.DataDir, "serf", "local.snapshot")
+		dir := filepath.Join(a.cfg.DataDir, "serf")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		lc.SnapshotPath = filepath.Join(dir, "local.snapshot")
 	}
 	if a.cfg.Server {
 		lc.Role = lan.RoleServer
@@ -328,4 +333,18 @@ func decodeKey(s string) ([]byte, error) {
 		return key, nil
 	}
 	return nil, fmt.Errorf("agent: encrypt key has %d bytes, want 16, 24 or 32", len(key))
+}
+
+// NumLANMembers is the number of alive members of the LAN pool.
+func (a *Agent) NumLANMembers() int {
+	if a.lan == nil {
+		return 0
+	}
+	n := 0
+	for _, m := range a.lan.Members() {
+		if m.Status == lan.StatusAlive {
+			n++
+		}
+	}
+	return n
 }

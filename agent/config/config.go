@@ -1,0 +1,317 @@
+package config
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// Config is the agent's validated runtime configuration. Load returns it
+// with every default applied and every address resolved; callers treat it
+// as read-only and use Clone to derive a modified copy.
+type Config struct {
+	// Datacenter is the lowercased datacenter name, matching [a-z0-9_-]+.
+	Datacenter string
+	// NodeName is the node's name in the catalog; it defaults to the host name.
+	NodeName string
+	// NodeID is the node's lowercase UUID. Unless set explicitly it is read
+	// from <DataDir>/node-id, or generated and written there; in dev mode it
+	// is random and never written.
+	NodeID string
+	// DataDir holds raft and serf state. Required unless Dev.
+	DataDir string
+	// Server makes the agent a raft member of its datacenter.
+	Server bool
+	// Bootstrap makes a server elect itself without waiting for peers.
+	Bootstrap bool
+	// BootstrapExpect is the number of servers to wait for before
+	// bootstrapping raft; 0 means not set.
+	BootstrapExpect int
+	// Dev is the in-memory single-server profile (see Load).
+	Dev bool
+
+	// BindAddr is the IP the server RPC and serf listeners bind to; it may
+	// be the unspecified address (0.0.0.0 or ::).
+	BindAddr string
+	// AdvertiseAddr is the concrete IP other LAN members reach this agent
+	// on; it defaults to BindAddr, or to the host's single private IPv4 when
+	// BindAddr is unspecified.
+	AdvertiseAddr string
+	// AdvertiseAddrWAN is the IP advertised in the WAN pool; it defaults to
+	// AdvertiseAddr.
+	AdvertiseAddrWAN string
+	// ClientAddr is the IP the HTTP and DNS listeners bind to.
+	ClientAddr string
+	// Ports holds the listener ports; PortDisabled (-1) turns a listener off.
+	Ports Ports
+
+	// RetryJoin are LAN addresses joined at start and retried until success.
+	RetryJoin []string
+	// StartJoin are LAN addresses joined once at start (Consul's -join).
+	StartJoin []string
+	// RetryJoinWAN are WAN addresses joined at start and retried (servers).
+	RetryJoinWAN []string
+	// StartJoinWAN are WAN addresses joined once at start (-join-wan).
+	StartJoinWAN []string
+	// RetryInterval is the wait between join attempts.
+	RetryInterval time.Duration
+	// RetryMax is the number of join attempts; 0 retries forever.
+	RetryMax int
+	// RejoinAfterLeave lets an agent that left rejoin its pools on restart.
+	RejoinAfterLeave bool
+	// LeaveOnTerminate makes SIGTERM leave the pools gracefully; it
+	// defaults to true on clients and false on servers, as in Consul.
+	LeaveOnTerminate bool
+	// SkipLeaveOnInterrupt makes SIGINT skip the graceful leave; it
+	// defaults to true on servers and false on clients, as in Consul.
+	SkipLeaveOnInterrupt bool
+
+	// LogLevel is one of trace, debug, info, warn, error.
+	LogLevel string
+	// LogJSON selects JSON log output.
+	LogJSON bool
+	// UI serves the web UI under /ui/.
+	UI bool
+	// PidFile is where the agent writes its process id; empty for none.
+	PidFile string
+	// Encrypt is the base64 gossip encryption key (16, 24 or 32 bytes once
+	// decoded); empty for none.
+	Encrypt string
+
+	// EnableScriptChecks allows script checks from any source.
+	EnableScriptChecks bool
+	// EnableLocalScriptChecks allows script checks from config files only.
+	EnableLocalScriptChecks bool
+	// NodeMeta is the node's metadata (validated like Consul's).
+	NodeMeta map[string]string
+	// RaftProtocol is the raft protocol version (3).
+	RaftProtocol int
+	// Limits are the request size and rate limits.
+	Limits Limits
+	// DisableKVKeyValidation accepts KV keys Consul would reject.
+	DisableKVKeyValidation bool
+
+	// DefaultQueryTime is the wait of a blocking query that names none.
+	DefaultQueryTime time.Duration
+	// MaxQueryTime caps the wait of a blocking query.
+	MaxQueryTime time.Duration
+	// CheckUpdateInterval is how long an unchanged check output may go
+	// without being synced to the servers; 0 syncs every change.
+	CheckUpdateInterval time.Duration
+	// AEInterval is the period of the full anti-entropy sync.
+	AEInterval time.Duration
+	// SessionTTLMin is the smallest session TTL accepted.
+	SessionTTLMin time.Duration
+	// ReconnectTimeout is how long a failed LAN member is kept before it is
+	// reaped (at least 8h, as in Consul).
+	ReconnectTimeout time.Duration
+
+	// Domain is the DNS domain served, fully qualified ("consul.").
+	Domain string
+	// Recursors are upstream DNS servers as "ip:port" (port 53 added when
+	// absent).
+	Recursors []string
+
+	// Services are the service definitions from config files.
+	Services []ServiceDefinition
+	// Checks are the node or service check definitions from config files.
+	Checks []CheckDefinition
+	// Watches are the raw watch definitions, kept for a later watch package.
+	Watches []map[string]any
+
+	// ConfigFiles are the files read, in the order they were merged.
+	ConfigFiles []string
+
+	// args are the command-line arguments Load parsed, for Reload.
+	args []string
+	// loaded is true for a Config returned by Load or Reload.
+	loaded bool
+}
+
+// PortDisabled turns a listener off when used as a port number.
+const PortDisabled = -1
+
+// Ports holds the agent's listener ports.
+type Ports struct {
+	HTTP    int // HTTP API on ClientAddr (8500)
+	DNS     int // DNS, UDP and TCP, on ClientAddr (8600)
+	Server  int // server RPC and raft on BindAddr (8300)
+	SerfLAN int // LAN gossip, UDP and TCP, on BindAddr (8301)
+	SerfWAN int // WAN gossip on BindAddr, servers only (8302)
+}
+
+// Limits are the agent's request limits.
+type Limits struct {
+	// KVMaxValueSize is the largest KV value in bytes.
+	KVMaxValueSize int
+	// TxnMaxReqLen is the largest transaction request body in bytes.
+	TxnMaxReqLen int
+	// TxnMaxOps is the most operations in one transaction.
+	TxnMaxOps int
+	// HTTPMaxConnsPerClient caps concurrent HTTP connections per client IP.
+	HTTPMaxConnsPerClient int
+	// RPCHoldTimeout is how long an RPC waits out a leader election.
+	RPCHoldTimeout time.Duration
+}
+
+// ServiceDefinition is a service registered from a config file.
+type ServiceDefinition struct {
+	ID                string
+	Name              string
+	Tags              []string
+	Address           string
+	Port              int
+	Meta              map[string]string
+	EnableTagOverride bool
+	// Weights is nil when the definition has none (the agent applies
+	// Consul's default {Passing: 1, Warning: 1}).
+	Weights *ServiceWeights
+	// Checks holds the definition's "check" followed by its "checks".
+	Checks []CheckDefinition
+}
+
+// ServiceWeights are the DNS SRV weights of a service by health.
+type ServiceWeights struct {
+	Passing int
+	Warning int
+}
+
+// CheckDefinition is a health check defined in a config file, either
+// top-level or inside a service definition.
+type CheckDefinition struct {
+	ID        string
+	Name      string
+	Notes     string
+	ServiceID string
+
+	HTTP          string
+	Header        map[string][]string
+	Method        string // upper-cased
+	Body          string
+	TLSSkipVerify bool
+	TLSServerName string
+	TCP           string
+	GRPC          string
+	GRPCUseTLS    bool
+	Args          []string // script check command (args or script_args)
+	TTL           time.Duration
+
+	Interval time.Duration
+	Timeout  time.Duration
+	// Status is the initial status: "", passing, warning or critical.
+	Status                         string
+	SuccessBeforePassing           int
+	FailuresBeforeCritical         int
+	FailuresBeforeWarning          int
+	DeregisterCriticalServiceAfter time.Duration
+}
+
+// DefaultConfig returns the defaults every loaded Config starts from. It
+// resolves nothing: NodeName, NodeID and AdvertiseAddr are empty and
+// DataDir is unset (Load fills or requires them).
+func DefaultConfig() *Config {
+	return &Config{
+		Datacenter:          "dc1",
+		BindAddr:            "0.0.0.0",
+		ClientAddr:          "127.0.0.1",
+		Ports:               Ports{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302},
+		RetryInterval:       30 * time.Second,
+		LogLevel:            "info",
+		RaftProtocol:        3,
+		Limits:              Limits{KVMaxValueSize: 512 * 1024, TxnMaxReqLen: 512 * 1024, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RPCHoldTimeout: 7 * time.Second},
+		DefaultQueryTime:    300 * time.Second,
+		MaxQueryTime:        600 * time.Second,
+		CheckUpdateInterval: 5 * time.Minute,
+		AEInterval:          time.Minute,
+		SessionTTLMin:       10 * time.Second,
+		ReconnectTimeout:    72 * time.Hour,
+		Domain:              "consul.",
+		LeaveOnTerminate:    true, // client default; Load flips it for servers
+	}
+}
+
+// Clone returns a deep copy of c; nil for nil.
+func (c *Config) Clone() *Config {
+	if c == nil {
+		return nil
+	}
+	out := *c
+	out.RetryJoin = slices.Clone(c.RetryJoin)
+	out.StartJoin = slices.Clone(c.StartJoin)
+	out.RetryJoinWAN = slices.Clone(c.RetryJoinWAN)
+	out.StartJoinWAN = slices.Clone(c.StartJoinWAN)
+	out.NodeMeta = maps.Clone(c.NodeMeta)
+	out.Recursors = slices.Clone(c.Recursors)
+	out.ConfigFiles = slices.Clone(c.ConfigFiles)
+	out.args = slices.Clone(c.args)
+	if c.Services != nil {
+		out.Services = make([]ServiceDefinition, len(c.Services))
+		for i := range c.Services {
+			out.Services[i] = c.Services[i].clone()
+		}
+	}
+	out.Checks = cloneChecks(c.Checks)
+	if c.Watches != nil {
+		out.Watches = make([]map[string]any, len(c.Watches))
+		for i, w := range c.Watches {
+			out.Watches[i] = cloneAny(w).(map[string]any)
+		}
+	}
+	return &out
+}
+
+func (s ServiceDefinition) clone() ServiceDefinition {
+	s.Tags = slices.Clone(s.Tags)
+	s.Meta = maps.Clone(s.Meta)
+	if s.Weights != nil {
+		w := *s.Weights
+		s.Weights = &w
+	}
+	s.Checks = cloneChecks(s.Checks)
+	return s
+}
+
+func cloneChecks(in []CheckDefinition) []CheckDefinition {
+	if in == nil {
+		return nil
+	}
+	out := make([]CheckDefinition, len(in))
+	for i, c := range in {
+		c.Args = slices.Clone(c.Args)
+		if c.Header != nil {
+			h := make(map[string][]string, len(c.Header))
+			for k, v := range c.Header {
+				h[k] = slices.Clone(v)
+			}
+			c.Header = h
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// cloneAny deep-copies the generic values a decoded config file holds.
+func cloneAny(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if v == nil {
+			return v
+		}
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = cloneAny(e)
+		}
+		return out
+	case []any:
+		if v == nil {
+			return v
+		}
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = cloneAny(e)
+		}
+		return out
+	default:
+		return v
+	}
+}

@@ -1,0 +1,216 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flagSource is what the command line says: a partial for the config
+// values plus the flags that steer loading itself.
+type flagSource struct {
+	p           partial
+	dev         bool
+	configPaths []string // -config-file and -config-dir, in order
+	hcl         []string // -hcl fragments, in order
+}
+
+const usageHeader = `Usage: meridian agent [options]
+
+  Starts the Meridian agent and runs until an interrupt is received. The
+  agent represents a single node in a cluster. Flags use Consul's names;
+  they override config files and append to their lists.
+
+Options:
+
+`
+
+// FlagSet returns the agent's flag set (bound to throwaway values) whose
+// Usage prints the help text to output; for `meridian agent -h` and docs.
+func FlagSet(output io.Writer) *flag.FlagSet {
+	return newFlagSet(&flagSource{}, output)
+}
+
+// Usage returns the agent's help text.
+func Usage() string {
+	var b strings.Builder
+	FlagSet(&b).Usage()
+	return b.String()
+}
+
+func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHeader)
+		fs.PrintDefaults()
+	}
+	p := &s.p
+	str := func(dst **string, name, usage string) { fs.Var(stringFlag{dst}, name, usage) }
+	boolean := func(dst **bool, name, usage string) { fs.Var(boolFlag{dst}, name, usage) }
+	integer := func(dst **int, name, usage string) { fs.Var(intFlag{dst}, name, usage) }
+	duration := func(dst **time.Duration, name, usage string) { fs.Var(durationFlag{dst}, name, usage) }
+	list := func(dst *[]string, name, usage string) { fs.Var(listFlag{dst}, name, usage) }
+
+	fs.BoolVar(&s.dev, "dev", false, "Starts the agent in development mode: an in-memory server on 127.0.0.1 with the UI on and debug logs.")
+	boolean(&p.Server, "server", "Switches the agent to server mode.")
+	boolean(&p.Bootstrap, "bootstrap", "Sets server to bootstrap mode (elects itself leader).")
+	integer(&p.BootstrapExpect, "bootstrap-expect", "Sets server to expect `n` servers in the datacenter before bootstrapping.")
+	str(&p.Datacenter, "datacenter", "Datacenter of the agent (default \"dc1\").")
+	str(&p.Datacenter, "dc", "Alias of -datacenter.")
+	str(&p.NodeName, "node", "Name of this node; must be unique in the cluster (default: host name).")
+	str(&p.NodeID, "node-id", "A unique `uuid` for this node across all time (default: read or generated in the data dir).")
+	str(&p.DataDir, "data-dir", "Path to a data `directory` to store agent state.")
+	str(&p.BindAddr, "bind", "Sets the bind `address` for cluster communication (default \"0.0.0.0\").")
+	str(&p.AdvertiseAddr, "advertise", "Sets the `address` to advertise on the LAN (default: bind address).")
+	str(&p.AdvertiseAddrWAN, "advertise-wan", "Sets the `address` to advertise on the WAN (default: advertise address).")
+	str(&p.ClientAddr, "client", "Sets the `address` to bind for client access: HTTP and DNS (default \"127.0.0.1\").")
+	integer(&p.Ports.HTTP, "http-port", "Sets the HTTP API `port` to listen on; -1 disables (default 8500).")
+	integer(&p.Ports.DNS, "dns-port", "DNS `port` to use; -1 disables (default 8600).")
+	integer(&p.Ports.Server, "server-port", "Sets the server RPC `port` to listen on (default 8300).")
+	integer(&p.Ports.SerfLAN, "serf-lan-port", "Sets the Serf LAN `port` to listen on (default 8301).")
+	integer(&p.Ports.SerfWAN, "serf-wan-port", "Sets the Serf WAN `port` to listen on; -1 disables (default 8302).")
+	list(&p.StartJoin, "join", "`address` of an agent to join at start time. Can be specified multiple times.")
+	list(&p.RetryJoin, "retry-join", "`address` of an agent to join at start time with retries enabled. Can be specified multiple times.")
+	list(&p.StartJoinWAN, "join-wan", "`address` of a server to join in the WAN pool at start time. Can be specified multiple times.")
+	list(&p.RetryJoinWAN, "retry-join-wan", "`address` of a server to join in the WAN pool with retries enabled. Can be specified multiple times.")
+	duration(&p.RetryInterval, "retry-interval", "`duration` to wait between join attempts (default 30s).")
+	integer(&p.RetryMax, "retry-max", "Maximum `number` of join attempts; 0 retries forever (default 0).")
+	list(&s.configPaths, "config-file", "Path to a JSON or HCL `file` to read configuration from. Can be specified multiple times.")
+	list(&s.configPaths, "config-dir", "Path to a `directory` whose .json and .hcl files are read in lexical order. Can be specified multiple times.")
+	list(&s.hcl, "hcl", "HCL configuration `fragment`, applied after the other flags. Can be specified multiple times.")
+	str(&p.LogLevel, "log-level", "Log `level` of the agent: trace, debug, info, warn, error (default \"info\", \"debug\" with -dev).")
+	boolean(&p.LogJSON, "log-json", "Output logs in JSON format.")
+	boolean(&p.UI, "ui", "Enables the built-in web UI.")
+	boolean(&p.EnableScriptChecks, "enable-script-checks", "Enables health check scripts from any source.")
+	boolean(&p.EnableLocalScriptChecks, "enable-local-script-checks", "Enables health check scripts from config files only.")
+	fs.Var(metaFlag{&p.NodeMeta}, "node-meta", "Arbitrary metadata `key:value` pair for this node. Can be specified multiple times.")
+	str(&p.Domain, "domain", "Domain to use for DNS interface (default \"consul.\").")
+	list(&p.Recursors, "recursor", "`address` of an upstream DNS server. Can be specified multiple times.")
+	duration(&p.DefaultQueryTime, "default-query-time", "`duration` of a blocking query that names no wait (default 5m0s).")
+	duration(&p.MaxQueryTime, "max-query-time", "Maximum `duration` of a blocking query (default 10m0s).")
+	integer(&p.RaftProtocol, "raft-protocol", "Sets the Raft protocol `version` (default 3).")
+	str(&p.PidFile, "pid-file", "Path to a `file` to store the agent PID.")
+	str(&p.Encrypt, "encrypt", "Base64 gossip encryption `key` (16, 24 or 32 bytes).")
+	return fs
+}
+
+// parseFlags parses the agent's arguments (without the "agent" word).
+func parseFlags(args []string) (*flagSource, error) {
+	s := &flagSource{}
+	fs := newFlagSet(s, io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil, err
+		}
+		return nil, invalid(err)
+	}
+	if fs.NArg() > 0 {
+		return nil, invalidf("unexpected argument %q", fs.Arg(0))
+	}
+	return s, nil
+}
+
+// The flag.Value types below record a flag into the partial only when it
+// is given, so an absent flag never overrides a config file.
+
+type stringFlag struct{ dst **string }
+
+func (f stringFlag) Set(v string) error { *f.dst = &v; return nil }
+func (f stringFlag) String() string {
+	if f.dst == nil || *f.dst == nil {
+		return ""
+	}
+	return **f.dst
+}
+
+type boolFlag struct{ dst **bool }
+
+func (f boolFlag) IsBoolFlag() bool { return true }
+func (f boolFlag) Set(v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("expected true or false")
+	}
+	*f.dst = &b
+	return nil
+}
+func (f boolFlag) String() string {
+	if f.dst == nil || *f.dst == nil {
+		return ""
+	}
+	return strconv.FormatBool(**f.dst)
+}
+
+type intFlag struct{ dst **int }
+
+func (f intFlag) Set(v string) error {
+	n, err := parseInt(v)
+	if err != nil {
+		return err
+	}
+	*f.dst = &n
+	return nil
+}
+func (f intFlag) String() string {
+	if f.dst == nil || *f.dst == nil {
+		return ""
+	}
+	return strconv.Itoa(**f.dst)
+}
+
+type durationFlag struct{ dst **time.Duration }
+
+func (f durationFlag) Set(v string) error {
+	d, err := parseDuration(v)
+	if err != nil {
+		return err
+	}
+	*f.dst = &d
+	return nil
+}
+func (f durationFlag) String() string {
+	if f.dst == nil || *f.dst == nil {
+		return ""
+	}
+	return (**f.dst).String()
+}
+
+// listFlag appends every occurrence of a repeatable flag.
+type listFlag struct{ dst *[]string }
+
+func (f listFlag) Set(v string) error { *f.dst = append(*f.dst, v); return nil }
+func (f listFlag) String() string {
+	if f.dst == nil {
+		return ""
+	}
+	return strings.Join(*f.dst, ",")
+}
+
+// metaFlag collects -node-meta key:value pairs; like Consul, a pair
+// without a colon is a key with an empty value.
+type metaFlag struct{ dst *map[string]string }
+
+func (f metaFlag) Set(v string) error {
+	key, value, _ := strings.Cut(v, ":")
+	if *f.dst == nil {
+		*f.dst = map[string]string{}
+	}
+	(*f.dst)[key] = value
+	return nil
+}
+func (f metaFlag) String() string {
+	if f.dst == nil {
+		return ""
+	}
+	pairs := make([]string, 0, len(*f.dst))
+	for k, v := range *f.dst {
+		pairs = append(pairs, k+":"+v)
+	}
+	slices.Sort(pairs)
+	return strings.Join(pairs, ",")
+}

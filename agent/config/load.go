@@ -1,0 +1,201 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"slices"
+)
+
+// loader holds the host facts Load consults, so tests can replace them.
+type loader struct {
+	hostname       func() (string, error)
+	interfaceAddrs func() ([]net.Addr, error)
+	// prevNodeID is the node ID to keep when none is configured or
+	// stored (Reload in dev mode, or a deleted node-id file).
+	prevNodeID string
+}
+
+func hostLoader() *loader {
+	return &loader{hostname: os.Hostname, interfaceAddrs: activeInterfaceAddrs}
+}
+
+// Load builds the runtime Config from the agent's arguments (without the
+// "agent" word). Sources apply in this order, later ones overriding
+// earlier scalars and appending to lists (maps merge key by key):
+// DefaultConfig, the -dev profile, each -config-file/-config-dir in
+// command-line order (a directory's .json/.hcl files in lexical order), the
+// other flags, then the -hcl fragments (as in Consul).
+//
+// The dev profile sets server, bootstrap, bind and client 127.0.0.1, the
+// UI on and log level debug, and keeps nothing on disk (random node ID);
+// explicit flags and files still override it.
+//
+// Load returns warnings for Consul keys it accepts but ignores and for
+// risky settings. Errors are one line and match ErrInvalid or
+// ErrUnknownKey (or are flag.ErrHelp for -h). Load reads config files and
+// the host's interface addresses, and may create the data dir and write
+// <data-dir>/node-id; it never exits or panics.
+func Load(args []string) (*Config, []string, error) {
+	return hostLoader().load(args)
+}
+
+// Reload re-reads the arguments and files prev was loaded from (config
+// directories are listed again), for SIGHUP. The node ID stays prev's
+// unless the configuration names another. Warnings name the settings that
+// changed but only take effect after a restart.
+func Reload(prev *Config) (*Config, []string, error) {
+	if prev == nil || !prev.loaded {
+		return nil, nil, ErrNotLoaded
+	}
+	l := hostLoader()
+	l.prevNodeID = prev.NodeID
+	c, warnings, err := l.load(prev.args)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return c, append(warnings, restartWarnings(prev, c)...), nil
+}
+
+func (l *loader) load(args []string) (*Config, []string, error) {
+	flags, err := parseFlags(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	var merged partial
+	if flags.dev {
+		merge(&merged, devProfile())
+	}
+	files, err := expandPaths(flags.configPaths)
+	if err != nil {
+		return nil, nil, err
+	}
+	var warnings []string
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return nil, warnings, invalid(fmt.Errorf("config file %q: %w", name, err))
+		}
+		w, err := mergeSource(&merged, data, formatOf(name))
+		warnings = append(warnings, prefixAll(fmt.Sprintf("config file %q: ", name), w)...)
+		if err != nil {
+			return nil, warnings, fmt.Errorf("config file %q: %w", name, err)
+		}
+	}
+	merge(&merged, &flags.p)
+	for i, frag := range flags.hcl {
+		w, err := mergeSource(&merged, []byte(frag), "hcl")
+		src := fmt.Sprintf("-hcl fragment %d: ", i+1)
+		warnings = append(warnings, prefixAll(src, w)...)
+		if err != nil {
+			return nil, warnings, fmt.Errorf("%s%w", src, err)
+		}
+	}
+
+	c := build(&merged)
+	c.Dev = flags.dev
+	c.ConfigFiles = files
+	c.args = slices.Clone(args)
+	c.loaded = true
+	w, err := l.finish(c)
+	warnings = append(warnings, w...)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return c, warnings, nil
+}
+
+// mergeSource parses and decodes one source and merges it into dst.
+func mergeSource(dst *partial, data []byte, format string) ([]string, error) {
+	m, err := parse(data, format)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	p, warnings, err := decodeSource(m)
+	if err != nil {
+		return warnings, err
+	}
+	merge(dst, p)
+	return warnings, nil
+}
+
+// finish normalises, fills the host-dependent values and validates.
+func (l *loader) finish(c *Config) ([]string, error) {
+	normalize(c)
+	if c.NodeName == "" {
+		name, err := l.hostname()
+		if err != nil {
+			return nil, invalidf("node_name cannot be empty: cannot read the host name: %v", err)
+		}
+		if name == "" {
+			return nil, invalidf("node_name cannot be empty")
+		}
+		c.NodeName = name
+	}
+	if err := validate(c); err != nil {
+		return nil, err
+	}
+	for i, r := range c.Recursors {
+		n, err := normalizeRecursor(r)
+		if err != nil {
+			return nil, invalid(err)
+		}
+		c.Recursors[i] = n
+	}
+	warnings := roleWarnings(c)
+	if err := l.resolveAddrs(c); err != nil {
+		return warnings, invalid(err)
+	}
+	if err := l.resolveNodeID(c); err != nil {
+		return warnings, err
+	}
+	return warnings, nil
+}
+
+// devProfile is what -dev sets before any file or flag.
+func devProfile() *partial {
+	return &partial{
+		Server:     ptr(true),
+		Bootstrap:  ptr(true),
+		BindAddr:   ptr("127.0.0.1"),
+		ClientAddr: ptr("127.0.0.1"),
+		UI:         ptr(true),
+		LogLevel:   ptr("debug"),
+	}
+}
+
+func prefixAll(prefix string, ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = prefix + s
+	}
+	return out
+}
+
+// restartWarnings names the settings that differ between prev and next
+// but are only read at start.
+func restartWarnings(prev, next *Config) []string {
+	var w []string
+	for _, f := range []struct {
+		name       string
+		prev, next any
+	}{
+		{"datacenter", prev.Datacenter, next.Datacenter},
+		{"node_name", prev.NodeName, next.NodeName},
+		{"node_id", prev.NodeID, next.NodeID},
+		{"data_dir", prev.DataDir, next.DataDir},
+		{"server", prev.Server, next.Server},
+		{"bind_addr", prev.BindAddr, next.BindAddr},
+		{"advertise_addr", prev.AdvertiseAddr, next.AdvertiseAddr},
+		{"advertise_addr_wan", prev.AdvertiseAddrWAN, next.AdvertiseAddrWAN},
+		{"client_addr", prev.ClientAddr, next.ClientAddr},
+		{"ports", prev.Ports, next.Ports},
+		{"domain", prev.Domain, next.Domain},
+		{"encrypt", prev.Encrypt, next.Encrypt},
+	} {
+		if f.prev != f.next {
+			w = append(w, fmt.Sprintf("reload: %s changed; it takes effect after a restart", f.name))
+		}
+	}
+	return w
+}

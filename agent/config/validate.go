@@ -1,0 +1,277 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Metadata limits, as Consul enforces them on node and service meta.
+const (
+	metaMaxPairs     = 64
+	metaKeyMaxLen    = 128
+	metaValueMaxLen  = 512
+	metaReservedPfx  = "consul-"
+	minReconnectTime = 8 * time.Hour
+)
+
+var (
+	validDatacenter = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	validMetaKey    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	validDNSLabel   = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$`)
+	validNodeName   = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
+)
+
+// validateMeta checks metadata as Consul does (key <= 128 chars of
+// [A-Za-z0-9_-] without the reserved "consul-" prefix, value <= 512 chars,
+// at most 64 pairs).
+func validateMeta(meta map[string]string) error {
+	if len(meta) > metaMaxPairs {
+		return fmt.Errorf("cannot contain more than %d key/value pairs", metaMaxPairs)
+	}
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		switch {
+		case k == "":
+			return fmt.Errorf("key cannot be blank")
+		case len(k) > metaKeyMaxLen:
+			return fmt.Errorf("key %.20q...: key is too long (limit: %d characters)", k, metaKeyMaxLen)
+		case !validMetaKey.MatchString(k):
+			return fmt.Errorf("key %q: key contains invalid characters", k)
+		case strings.HasPrefix(k, metaReservedPfx):
+			return fmt.Errorf("key %q: key prefix '%s' is reserved for internal use", k, metaReservedPfx)
+		case len(meta[k]) > metaValueMaxLen:
+			return fmt.Errorf("key %q: value is too long (limit: %d characters)", k, metaValueMaxLen)
+		}
+	}
+	return nil
+}
+
+// normalize canonicalises the values Consul canonicalises.
+func normalize(c *Config) {
+	c.Datacenter = strings.ToLower(strings.TrimSpace(c.Datacenter))
+	c.LogLevel = strings.ToLower(strings.TrimSpace(c.LogLevel))
+	if c.LogLevel == "err" {
+		c.LogLevel = "error"
+	}
+	c.Domain = strings.ToLower(strings.TrimSpace(c.Domain))
+	if c.Domain != "" && !strings.HasSuffix(c.Domain, ".") {
+		c.Domain += "."
+	}
+	c.NodeName = strings.TrimSpace(c.NodeName)
+	c.NodeID = strings.ToLower(strings.TrimSpace(c.NodeID))
+}
+
+// validate checks the values that need no I/O. Errors are one line and
+// wrap ErrInvalid.
+func validate(c *Config) error {
+	for _, check := range []func(*Config) error{
+		validateIdentity, validateRole, validatePorts, validateDurations,
+		validateLimits, validateMisc, validateScriptChecks,
+	} {
+		if err := check(c); err != nil {
+			return invalid(err)
+		}
+	}
+	return nil
+}
+
+func validateIdentity(c *Config) error {
+	switch {
+	case c.Datacenter == "":
+		return fmt.Errorf("datacenter cannot be empty")
+	case !validDatacenter.MatchString(c.Datacenter):
+		return fmt.Errorf("datacenter %q can only contain lowercase alphanumeric, - or _ characters", c.Datacenter)
+	case c.DataDir == "" && !c.Dev:
+		return fmt.Errorf("data_dir cannot be empty")
+	}
+	if c.DataDir != "" {
+		if fi, err := os.Stat(c.DataDir); err == nil && !fi.IsDir() {
+			return fmt.Errorf("data_dir %q is not a directory", c.DataDir)
+		}
+	}
+	if c.NodeID != "" && !isUUID(c.NodeID) {
+		return fmt.Errorf("node_id %q is not a valid UUID", c.NodeID)
+	}
+	if err := validateMeta(c.NodeMeta); err != nil {
+		return fmt.Errorf("node_meta invalid: %w", err)
+	}
+	return nil
+}
+
+func validateRole(c *Config) error {
+	switch {
+	case c.BootstrapExpect < 0:
+		return fmt.Errorf("bootstrap_expect cannot be negative")
+	case c.BootstrapExpect > 0 && c.Dev:
+		return fmt.Errorf("'bootstrap_expect > 0' not allowed in dev mode")
+	case c.BootstrapExpect > 0 && c.Bootstrap:
+		return fmt.Errorf("'bootstrap_expect > 0' and 'bootstrap = true' are mutually exclusive")
+	case c.BootstrapExpect > 0 && !c.Server:
+		return fmt.Errorf("'bootstrap_expect > 0' requires 'server = true'")
+	case c.Bootstrap && !c.Server:
+		return fmt.Errorf("'bootstrap = true' requires 'server = true'")
+	case c.RaftProtocol != 3:
+		return fmt.Errorf("raft_protocol %d is not supported (only 3)", c.RaftProtocol)
+	}
+	return nil
+}
+
+func validatePorts(c *Config) error {
+	ports := []struct {
+		name string
+		port int
+	}{
+		{"ports.http", c.Ports.HTTP}, {"ports.dns", c.Ports.DNS}, {"ports.server", c.Ports.Server},
+		{"ports.serf_lan", c.Ports.SerfLAN}, {"ports.serf_wan", c.Ports.SerfWAN},
+	}
+	used := map[int]string{}
+	for _, p := range ports {
+		if p.port == PortDisabled {
+			continue
+		}
+		if p.port < 1 || p.port > 65535 {
+			return fmt.Errorf("%s: invalid port %d (must be 1-65535, or -1 to disable)", p.name, p.port)
+		}
+		if other, ok := used[p.port]; ok {
+			return fmt.Errorf("%s and %s both use port %d", other, p.name, p.port)
+		}
+		used[p.port] = p.name
+	}
+	switch {
+	case c.Ports.SerfLAN == PortDisabled:
+		return fmt.Errorf("ports.serf_lan cannot be disabled: every agent joins the LAN pool")
+	case c.Server && c.Ports.Server == PortDisabled:
+		return fmt.Errorf("ports.server cannot be disabled on a server")
+	}
+	return nil
+}
+
+func validateDurations(c *Config) error {
+	for _, d := range []struct {
+		name    string
+		v       time.Duration
+		canZero bool
+	}{
+		{"retry_interval", c.RetryInterval, false},
+		{"default_query_time", c.DefaultQueryTime, false},
+		{"max_query_time", c.MaxQueryTime, false},
+		{"check_update_interval", c.CheckUpdateInterval, true},
+		{"session_ttl_min", c.SessionTTLMin, true},
+		{"performance.rpc_hold_timeout", c.Limits.RPCHoldTimeout, false},
+		{"ae_interval", c.AEInterval, false},
+	} {
+		if d.v < 0 || (d.v == 0 && !d.canZero) {
+			return fmt.Errorf("%s must be > 0, got %s", d.name, d.v)
+		}
+	}
+	if c.ReconnectTimeout < minReconnectTime {
+		return fmt.Errorf("reconnect_timeout must be >= %s, got %s", minReconnectTime, c.ReconnectTimeout)
+	}
+	if c.RetryMax < 0 {
+		return fmt.Errorf("retry_max cannot be negative")
+	}
+	return nil
+}
+
+func validateLimits(c *Config) error {
+	for _, l := range []struct {
+		name string
+		v    int
+	}{
+		{"limits.kv_max_value_size", c.Limits.KVMaxValueSize},
+		{"limits.txn_max_req_len", c.Limits.TxnMaxReqLen},
+		{"limits.txn_max_ops", c.Limits.TxnMaxOps},
+		{"limits.http_max_conns_per_client", c.Limits.HTTPMaxConnsPerClient},
+	} {
+		if l.v <= 0 {
+			return fmt.Errorf("%s must be > 0, got %d", l.name, l.v)
+		}
+	}
+	return nil
+}
+
+func validateMisc(c *Config) error {
+	switch c.LogLevel {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("invalid log_level %q (valid: trace, debug, info, warn, error)", c.LogLevel)
+	}
+	if err := validateDomain(c.Domain); err != nil {
+		return err
+	}
+	if c.Encrypt != "" {
+		key, err := base64.StdEncoding.DecodeString(c.Encrypt)
+		if err != nil {
+			return fmt.Errorf("encrypt has invalid key: %v", err)
+		}
+		if n := len(key); n != 16 && n != 24 && n != 32 {
+			return fmt.Errorf("encrypt has invalid key: must be 16, 24 or 32 bytes, got %d", n)
+		}
+	}
+	return nil
+}
+
+func validateDomain(domain string) error {
+	name := strings.TrimSuffix(domain, ".")
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("domain %q is not a valid DNS domain", domain)
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if len(label) > 63 || !validDNSLabel.MatchString(label) {
+			return fmt.Errorf("domain %q is not a valid DNS domain", domain)
+		}
+	}
+	return nil
+}
+
+// validateScriptChecks refuses script checks in config files unless one of
+// the script options allows them, as the Consul agent does at start.
+func validateScriptChecks(c *Config) error {
+	if c.EnableScriptChecks || c.EnableLocalScriptChecks {
+		return nil
+	}
+	const msg = "scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true"
+	for _, chk := range c.Checks {
+		if len(chk.Args) > 0 {
+			return fmt.Errorf("check %q: %s", chk.Name, msg)
+		}
+	}
+	for _, s := range c.Services {
+		for _, chk := range s.Checks {
+			if len(chk.Args) > 0 {
+				return fmt.Errorf("service %q: %s", s.Name, msg)
+			}
+		}
+	}
+	return nil
+}
+
+// roleWarnings are Consul's warnings about a risky but valid setup; it
+// also turns bootstrap_expect = 1 into bootstrap mode, as Consul does.
+func roleWarnings(c *Config) []string {
+	var w []string
+	if c.BootstrapExpect == 1 {
+		c.Bootstrap, c.BootstrapExpect = true, 0
+		w = append(w, "bootstrap_expect = 1 is the same as bootstrap mode; using -bootstrap")
+	}
+	if c.Bootstrap && !c.Dev {
+		w = append(w, "bootstrap mode enabled: do not enable unless necessary")
+	}
+	switch n := c.BootstrapExpect; {
+	case n == 2:
+		w = append(w, "bootstrap_expect = 2: a cluster with 2 servers will provide no failure tolerance")
+	case n > 2 && n%2 == 0:
+		w = append(w, fmt.Sprintf("bootstrap_expect = %d is even: a cluster with an even number of servers does not achieve optimum fault tolerance", n))
+	}
+	if !validNodeName.MatchString(c.NodeName) {
+		w = append(w, fmt.Sprintf("node name %q will not be discoverable via DNS due to invalid characters; valid characters are alphanumerics and dashes", c.NodeName))
+	} else if len(c.NodeName) > 63 {
+		w = append(w, fmt.Sprintf("node name %q will not be discoverable via DNS: it is longer than 63 characters", c.NodeName))
+	}
+	return w
+}

@@ -1,0 +1,279 @@
+package testcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/meridian-io/meridian/agent"
+	"github.com/meridian-io/meridian/agent/config"
+	"github.com/meridian-io/meridian/internal/logging"
+)
+
+// Options shape a cluster.
+type Options struct {
+	// Servers is the number of servers (default 3); Clients of client agents.
+	Servers int
+	Clients int
+	// Datacenter defaults to dc1.
+	Datacenter string
+	// Args are added to every agent's flags.
+	Args []string
+}
+
+// Node is one agent of the cluster.
+type Node struct {
+	Name    string
+	Server  bool
+	DataDir string
+	Args    []string
+	Agent   *agent.Agent
+	// HTTPAddr, RPCAddr and LANAddr stay the same across restarts.
+	HTTPAddr string
+	RPCAddr  string
+	LANAddr  string
+}
+
+// Cluster is a running datacenter.
+type Cluster struct {
+	t     testing.TB
+	Nodes []*Node
+	log   *slog.Logger
+}
+
+// New starts a cluster, waits until it has a leader that every server
+// knows and every agent sees every other, and stops it when the test ends.
+func New(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Servers == 0 {
+		opts.Servers = 3
+	}
+	if opts.Datacenter == "" {
+		opts.Datacenter = "dc1"
+	}
+	c := &Cluster{t: t, log: testLogger()}
+	t.Cleanup(c.Shutdown)
+	var firstLAN string
+	for i := 0; i < opts.Servers+opts.Clients; i++ {
+		server := i < opts.Servers
+		ports := FreePorts(t, 3)
+		n := &Node{
+			Server:   server,
+			DataDir:  t.TempDir(),
+			HTTPAddr: "127.0.0.1:" + strconv.Itoa(ports[0]),
+			RPCAddr:  "127.0.0.1:" + strconv.Itoa(ports[1]),
+			LANAddr:  "127.0.0.1:" + strconv.Itoa(ports[2]),
+		}
+		if server {
+			n.Name = fmt.Sprintf("%s-server-%d", opts.Datacenter, i+1)
+		} else {
+			n.Name = fmt.Sprintf("%s-client-%d", opts.Datacenter, i-opts.Servers+1)
+		}
+		n.Args = []string{
+			"-node", n.Name, "-datacenter", opts.Datacenter, "-data-dir", n.DataDir,
+			"-bind", "127.0.0.1", "-client", "127.0.0.1",
+			"-http-port", strconv.Itoa(ports[0]), "-server-port", strconv.Itoa(ports[1]),
+			"-serf-lan-port", strconv.Itoa(ports[2]), "-serf-wan-port", "-1", "-dns-port", "-1",
+			"-retry-interval", "100ms", "-log-level", "debug",
+		}
+		if server {
+			n.Args = append(n.Args, "-server")
+			if opts.Servers == 1 {
+				n.Args = append(n.Args, "-bootstrap")
+			} else {
+				n.Args = append(n.Args, "-bootstrap-expect", strconv.Itoa(opts.Servers))
+			}
+		}
+		if firstLAN == "" {
+			firstLAN = n.LANAddr
+		} else {
+			n.Args = append(n.Args, "-retry-join", firstLAN)
+		}
+		n.Args = append(n.Args, opts.Args...)
+		c.Nodes = append(c.Nodes, n)
+		c.Start(n)
+	}
+	c.WaitForLeader(30 * time.Second)
+	WaitFor(t, 30*time.Second, func() error {
+		for _, n := range c.Nodes {
+			if got := n.Agent.NumLANMembers(); got != len(c.Nodes) {
+				return fmt.Errorf("%s sees %d members, want %d", n.Name, got, len(c.Nodes))
+			}
+		}
+		return nil
+	})
+	return c
+}
+
+// Start starts (or restarts, on its data dir and ports) a node's agent.
+func (c *Cluster) Start(n *Node) {
+	c.t.Helper()
+	cfg, _, err := config.Load(n.Args)
+	if err != nil {
+		c.t.Fatalf("config for %s: %v", n.Name, err)
+	}
+	a, err := agent.New(cfg, c.log.With("test_node", n.Name))
+	if err != nil {
+		c.t.Fatalf("agent %s: %v", n.Name, err)
+	}
+	// A port freed by a stopped agent may linger briefly; retry a bounded
+	// number of times.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err = a.Start(context.Background())
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		a, _ = agent.New(cfg, c.log.With("test_node", n.Name))
+		time.Sleep(100 * time.Millisecond) // back-off between bind attempts, not synchronisation
+	}
+	if err != nil {
+		c.t.Fatalf("start %s: %v", n.Name, err)
+	}
+	n.Agent = a
+}
+
+// Stop shuts a node down without leaving, like a crash of the process
+// (its Raft log is synced; unsynced OS buffers are not modelled).
+func (c *Cluster) Stop(n *Node) {
+	if n.Agent != nil {
+		n.Agent.Shutdown()
+		n.Agent = nil
+	}
+}
+
+// Shutdown stops every node.
+func (c *Cluster) Shutdown() {
+	for _, n := range c.Nodes {
+		c.Stop(n)
+	}
+}
+
+// Servers are the server nodes that are running.
+func (c *Cluster) Servers() []*Node {
+	var out []*Node
+	for _, n := range c.Nodes {
+		if n.Server && n.Agent != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Clients are the client nodes that are running.
+func (c *Cluster) Clients() []*Node {
+	var out []*Node
+	for _, n := range c.Nodes {
+		if !n.Server && n.Agent != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Leader is the running server that leads, or nil.
+func (c *Cluster) Leader() *Node {
+	for _, n := range c.Servers() {
+		if n.Agent.Server().IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+// Followers are the running servers that do not lead.
+func (c *Cluster) Followers() []*Node {
+	var out []*Node
+	for _, n := range c.Servers() {
+		if !n.Agent.Server().IsLeader() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// WaitForLeader waits until one running server leads and every running
+// server knows it; it returns the leader.
+func (c *Cluster) WaitForLeader(timeout time.Duration) *Node {
+	c.t.Helper()
+	var leader *Node
+	WaitFor(c.t, timeout, func() error {
+		leader = c.Leader()
+		if leader == nil {
+			return errors.New("no leader")
+		}
+		for _, n := range c.Servers() {
+			if got := n.Agent.Server().LeaderAddr(); got != leader.RPCAddr {
+				return fmt.Errorf("%s thinks the leader is %q, want %s", n.Name, got, leader.RPCAddr)
+			}
+		}
+		return nil
+	})
+	return leader
+}
+
+// WaitFor polls cond until it returns nil, failing the test with cond's
+// last error after timeout.
+func WaitFor(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	interval := 5 * time.Millisecond
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s: %v", timeout, err)
+		}
+		time.Sleep(interval) // polling interval of a bounded wait
+		interval = min(interval*2, 100*time.Millisecond)
+	}
+}
+
+// FreePorts returns n distinct ports free for both TCP and UDP on
+// 127.0.0.1 right now.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var out []int
+	seen := map[int]bool{}
+	for attempts := 0; len(out) < n; attempts++ {
+		if attempts > 1000 {
+			t.Fatal("no free ports")
+		}
+		tl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			continue
+		}
+		port := tl.Addr().(*net.TCPAddr).Port
+		ul, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+		tl.Close()
+		if err != nil || seen[port] {
+			if ul != nil {
+				ul.Close()
+			}
+			continue
+		}
+		ul.Close()
+		seen[port] = true
+		out = append(out, port)
+	}
+	return out
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("MERIDIAN_TEST_LOG") != "" {
+		l, err := logging.New("debug", false, os.Stderr)
+		if err == nil {
+			return l
+		}
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
