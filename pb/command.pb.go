@@ -30,6 +30,8 @@ type Command struct {
 	//	*Command_Kv
 	//	*Command_Txn
 	//	*Command_TombstoneReap
+	//	*Command_Register
+	//	*Command_Deregister
 	Cmd isCommand_Cmd `protobuf_oneof:"cmd"`
 	// now_unix_nano is the leader's clock when it proposed the command, so the
 	// FSM stays deterministic when it needs a time (lock-delay, session expiry).
@@ -102,6 +104,24 @@ func (x *Command) GetTombstoneReap() *TombstoneReap {
 	return nil
 }
 
+func (x *Command) GetRegister() *RegisterRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_Register); ok {
+			return x.Register
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeregister() *DeregisterRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_Deregister); ok {
+			return x.Deregister
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetNowUnixNano() int64 {
 	if x != nil {
 		return x.NowUnixNano
@@ -125,11 +145,23 @@ type Command_TombstoneReap struct {
 	TombstoneReap *TombstoneReap `protobuf:"bytes,3,opt,name=tombstone_reap,json=tombstoneReap,proto3,oneof"`
 }
 
+type Command_Register struct {
+	Register *RegisterRequest `protobuf:"bytes,4,opt,name=register,proto3,oneof"`
+}
+
+type Command_Deregister struct {
+	Deregister *DeregisterRequest `protobuf:"bytes,5,opt,name=deregister,proto3,oneof"`
+}
+
 func (*Command_Kv) isCommand_Cmd() {}
 
 func (*Command_Txn) isCommand_Cmd() {}
 
 func (*Command_TombstoneReap) isCommand_Cmd() {}
+
+func (*Command_Register) isCommand_Cmd() {}
+
+func (*Command_Deregister) isCommand_Cmd() {}
 
 type TxnCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -387,6 +419,9 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_Kv
 	//	*SnapshotRecord_Tombstone
 	//	*SnapshotRecord_TableIndex
+	//	*SnapshotRecord_Node
+	//	*SnapshotRecord_Service
+	//	*SnapshotRecord_Check
 	//	*SnapshotRecord_Footer
 	Record        isSnapshotRecord_Record `protobuf_oneof:"record"`
 	unknownFields protoimpl.UnknownFields
@@ -457,6 +492,33 @@ func (x *SnapshotRecord) GetTableIndex() *TableIndex {
 	return nil
 }
 
+func (x *SnapshotRecord) GetNode() *Node {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Node); ok {
+			return x.Node
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetService() *Service {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Service); ok {
+			return x.Service
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetCheck() *HealthCheck {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Check); ok {
+			return x.Check
+		}
+	}
+	return nil
+}
+
 func (x *SnapshotRecord) GetFooter() *SnapshotFooter {
 	if x != nil {
 		if x, ok := x.Record.(*SnapshotRecord_Footer); ok {
@@ -482,6 +544,18 @@ type SnapshotRecord_TableIndex struct {
 	TableIndex *TableIndex `protobuf:"bytes,3,opt,name=table_index,json=tableIndex,proto3,oneof"`
 }
 
+type SnapshotRecord_Node struct {
+	Node *Node `protobuf:"bytes,4,opt,name=node,proto3,oneof"`
+}
+
+type SnapshotRecord_Service struct {
+	Service *Service `protobuf:"bytes,5,opt,name=service,proto3,oneof"`
+}
+
+type SnapshotRecord_Check struct {
+	Check *HealthCheck `protobuf:"bytes,6,opt,name=check,proto3,oneof"`
+}
+
 type SnapshotRecord_Footer struct {
 	// footer closes the stream; a stream without it is truncated.
 	Footer *SnapshotFooter `protobuf:"bytes,15,opt,name=footer,proto3,oneof"`
@@ -492,6 +566,12 @@ func (*SnapshotRecord_Kv) isSnapshotRecord_Record() {}
 func (*SnapshotRecord_Tombstone) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_TableIndex) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Node) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Service) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Check) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Footer) isSnapshotRecord_Record() {}
 
@@ -544,11 +624,15 @@ var File_command_proto protoreflect.FileDescriptor
 
 const file_command_proto_rawDesc = "" +
 	"\n" +
-	"\rcommand.proto\x12\bmeridian\x1a\bkv.proto\"\xc2\x01\n" +
+	"\rcommand.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\"\xba\x02\n" +
 	"\aCommand\x12 \n" +
 	"\x02kv\x18\x01 \x01(\v2\x0e.meridian.KVOpH\x00R\x02kv\x12(\n" +
 	"\x03txn\x18\x02 \x01(\v2\x14.meridian.TxnCommandH\x00R\x03txn\x12@\n" +
-	"\x0etombstone_reap\x18\x03 \x01(\v2\x17.meridian.TombstoneReapH\x00R\rtombstoneReap\x12\"\n" +
+	"\x0etombstone_reap\x18\x03 \x01(\v2\x17.meridian.TombstoneReapH\x00R\rtombstoneReap\x127\n" +
+	"\bregister\x18\x04 \x01(\v2\x19.meridian.RegisterRequestH\x00R\bregister\x12=\n" +
+	"\n" +
+	"deregister\x18\x05 \x01(\v2\x1b.meridian.DeregisterRequestH\x00R\n" +
+	"deregister\x12\"\n" +
 	"\rnow_unix_nano\x18\x0f \x01(\x03R\vnowUnixNanoB\x05\n" +
 	"\x03cmd\"/\n" +
 	"\n" +
@@ -566,12 +650,15 @@ const file_command_proto_rawDesc = "" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xe1\x01\n" +
+	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xe5\x02\n" +
 	"\x0eSnapshotRecord\x12#\n" +
 	"\x02kv\x18\x01 \x01(\v2\x11.meridian.KVEntryH\x00R\x02kv\x123\n" +
 	"\ttombstone\x18\x02 \x01(\v2\x13.meridian.TombstoneH\x00R\ttombstone\x127\n" +
 	"\vtable_index\x18\x03 \x01(\v2\x14.meridian.TableIndexH\x00R\n" +
-	"tableIndex\x122\n" +
+	"tableIndex\x12$\n" +
+	"\x04node\x18\x04 \x01(\v2\x0e.meridian.NodeH\x00R\x04node\x12-\n" +
+	"\aservice\x18\x05 \x01(\v2\x11.meridian.ServiceH\x00R\aservice\x12-\n" +
+	"\x05check\x18\x06 \x01(\v2\x15.meridian.HealthCheckH\x00R\x05check\x122\n" +
 	"\x06footer\x18\x0f \x01(\v2\x18.meridian.SnapshotFooterH\x00R\x06footerB\b\n" +
 	"\x06record\"*\n" +
 	"\x0eSnapshotFooter\x12\x18\n" +
@@ -591,32 +678,42 @@ func file_command_proto_rawDescGZIP() []byte {
 
 var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_command_proto_goTypes = []any{
-	(*Command)(nil),        // 0: meridian.Command
-	(*TxnCommand)(nil),     // 1: meridian.TxnCommand
-	(*TombstoneReap)(nil),  // 2: meridian.TombstoneReap
-	(*Tombstone)(nil),      // 3: meridian.Tombstone
-	(*TableIndex)(nil),     // 4: meridian.TableIndex
-	(*SnapshotHeader)(nil), // 5: meridian.SnapshotHeader
-	(*SnapshotRecord)(nil), // 6: meridian.SnapshotRecord
-	(*SnapshotFooter)(nil), // 7: meridian.SnapshotFooter
-	(*KVOp)(nil),           // 8: meridian.KVOp
-	(*TxnOp)(nil),          // 9: meridian.TxnOp
-	(*KVEntry)(nil),        // 10: meridian.KVEntry
+	(*Command)(nil),           // 0: meridian.Command
+	(*TxnCommand)(nil),        // 1: meridian.TxnCommand
+	(*TombstoneReap)(nil),     // 2: meridian.TombstoneReap
+	(*Tombstone)(nil),         // 3: meridian.Tombstone
+	(*TableIndex)(nil),        // 4: meridian.TableIndex
+	(*SnapshotHeader)(nil),    // 5: meridian.SnapshotHeader
+	(*SnapshotRecord)(nil),    // 6: meridian.SnapshotRecord
+	(*SnapshotFooter)(nil),    // 7: meridian.SnapshotFooter
+	(*KVOp)(nil),              // 8: meridian.KVOp
+	(*RegisterRequest)(nil),   // 9: meridian.RegisterRequest
+	(*DeregisterRequest)(nil), // 10: meridian.DeregisterRequest
+	(*TxnOp)(nil),             // 11: meridian.TxnOp
+	(*KVEntry)(nil),           // 12: meridian.KVEntry
+	(*Node)(nil),              // 13: meridian.Node
+	(*Service)(nil),           // 14: meridian.Service
+	(*HealthCheck)(nil),       // 15: meridian.HealthCheck
 }
 var file_command_proto_depIdxs = []int32{
 	8,  // 0: meridian.Command.kv:type_name -> meridian.KVOp
 	1,  // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
 	2,  // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
-	9,  // 3: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
-	10, // 4: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
-	3,  // 5: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
-	4,  // 6: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
-	7,  // 7: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	9,  // 3: meridian.Command.register:type_name -> meridian.RegisterRequest
+	10, // 4: meridian.Command.deregister:type_name -> meridian.DeregisterRequest
+	11, // 5: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
+	12, // 6: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
+	3,  // 7: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
+	4,  // 8: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
+	13, // 9: meridian.SnapshotRecord.node:type_name -> meridian.Node
+	14, // 10: meridian.SnapshotRecord.service:type_name -> meridian.Service
+	15, // 11: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
+	7,  // 12: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -625,15 +722,21 @@ func file_command_proto_init() {
 		return
 	}
 	file_kv_proto_init()
+	file_catalog_proto_init()
 	file_command_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_Kv)(nil),
 		(*Command_Txn)(nil),
 		(*Command_TombstoneReap)(nil),
+		(*Command_Register)(nil),
+		(*Command_Deregister)(nil),
 	}
 	file_command_proto_msgTypes[6].OneofWrappers = []any{
 		(*SnapshotRecord_Kv)(nil),
 		(*SnapshotRecord_Tombstone)(nil),
 		(*SnapshotRecord_TableIndex)(nil),
+		(*SnapshotRecord_Node)(nil),
+		(*SnapshotRecord_Service)(nil),
+		(*SnapshotRecord_Check)(nil),
 		(*SnapshotRecord_Footer)(nil),
 	}
 	type x struct{}
