@@ -95,6 +95,14 @@ func applyCommand(tx *memdb.Txn, idx uint64, cmd *pb.Command) (r *Result, dirty 
 			return r, txnFailureDirty(c.Txn.Ops, r.Errors[0].OpIndex)
 		}
 		return r, false
+	case *pb.Command_Register:
+		r.OK = true
+		r.Err = ensureRegistration(tx, idx, c.Register)
+		return r, r.Err != nil
+	case *pb.Command_Deregister:
+		r.OK = true
+		r.Err = deregister(tx, idx, c.Deregister)
+		return r, r.Err != nil
 	case *pb.Command_TombstoneReap:
 		r.OK = true
 		r.Err = reapTombstones(tx, c.TombstoneReap.Index)

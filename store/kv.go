@@ -17,14 +17,13 @@ import (
 func (s *Store) KVGet(ws memdb.WatchSet, key string) (uint64, *pb.KVEntry, error) {
 	tx := s.readTxn()
 	defer tx.Abort()
-	idx := maxIndex(tx, ws, tableKVs, tableTombstones)
 	ch, raw, err := tx.FirstWatch(tableKVs, "id", key)
 	if err != nil {
 		return 0, nil, fmt.Errorf("kv get %q: %w", key, err)
 	}
 	ws.Add(ch)
 	if raw == nil {
-		return idx, nil, nil
+		return maxIndex(tx, ws, tableKVs, tableTombstones), nil, nil
 	}
 	e := raw.(*pb.KVEntry)
 	return e.ModifyIndex, e, nil

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"strings"
+
 	memdb "github.com/hashicorp/go-memdb"
 )
 
@@ -9,7 +11,18 @@ const (
 	tableKVs        = "kvs"
 	tableTombstones = "tombstones"
 	tableIndex      = "index"
+	tableNodes      = "nodes"
+	tableServices   = "services"
+	tableChecks     = "checks"
 )
+
+// serviceIndexName is the index-table key that moves whenever anything a
+// read of one service depends on changes: its instances, their checks, the
+// nodes they run on. Blocking reads of a service watch only this key, so a
+// change to another service does not wake them.
+func serviceIndexName(service string) string {
+	return "service." + strings.ToLower(service)
+}
 
 // indexRow records the last Raft index that changed a table.
 type indexRow struct {
@@ -36,6 +49,35 @@ func schema() *memdb.DBSchema {
 				Name: tableTombstones,
 				Indexes: map[string]*memdb.IndexSchema{
 					"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
+				},
+			},
+			tableNodes: {
+				Name: tableNodes,
+				Indexes: map[string]*memdb.IndexSchema{
+					"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Node", Lowercase: true}},
+				},
+			},
+			tableServices: {
+				Name: tableServices,
+				Indexes: map[string]*memdb.IndexSchema{
+					"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
+						&memdb.StringFieldIndex{Field: "Node", Lowercase: true},
+						&memdb.StringFieldIndex{Field: "Id"},
+					}}},
+					"node":    {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node", Lowercase: true}},
+					"service": {Name: "service", Indexer: &memdb.StringFieldIndex{Field: "Service", Lowercase: true}},
+				},
+			},
+			tableChecks: {
+				Name: tableChecks,
+				Indexes: map[string]*memdb.IndexSchema{
+					"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
+						&memdb.StringFieldIndex{Field: "Node", Lowercase: true},
+						&memdb.StringFieldIndex{Field: "CheckId"},
+					}}},
+					"node":    {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node", Lowercase: true}},
+					"status":  {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
+					"service": {Name: "service", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "ServiceName", Lowercase: true}},
 				},
 			},
 			tableIndex: {

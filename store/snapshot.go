@@ -79,6 +79,15 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			t := raw.(*tombstoneRow)
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_Tombstone{Tombstone: &pb.Tombstone{Key: t.Key, Index: t.Index}}}
 		}},
+		{tableNodes, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_Node{Node: raw.(*pb.Node)}}
+		}},
+		{tableServices, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_Service{Service: raw.(*pb.Service)}}
+		}},
+		{tableChecks, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_Check{Check: raw.(*pb.HealthCheck)}}
+		}},
 		{tableIndex, func(raw any) *pb.SnapshotRecord {
 			r := raw.(*indexRow)
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_TableIndex{TableIndex: &pb.TableIndex{Table: r.Key, Index: r.Value}}}
@@ -171,6 +180,21 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 			return errors.New("table index without a table")
 		}
 		return tx.Insert(tableIndex, &indexRow{Key: r.TableIndex.Table, Value: r.TableIndex.Index})
+	case *pb.SnapshotRecord_Node:
+		if r.Node.Node == "" {
+			return errors.New("node without a name")
+		}
+		return tx.Insert(tableNodes, r.Node)
+	case *pb.SnapshotRecord_Service:
+		if r.Service.Node == "" || r.Service.Id == "" || r.Service.Service == "" {
+			return errors.New("service without a node, id or name")
+		}
+		return tx.Insert(tableServices, r.Service)
+	case *pb.SnapshotRecord_Check:
+		if r.Check.Node == "" || r.Check.CheckId == "" {
+			return errors.New("check without a node or id")
+		}
+		return tx.Insert(tableChecks, r.Check)
 	default:
 		return fmt.Errorf("unknown record type %T", rec.Record)
 	}

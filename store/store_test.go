@@ -495,3 +495,16 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+func roundTrip(t *testing.T, from, to *Store) {
+	t.Helper()
+	snap := from.Snapshot()
+	defer snap.Close()
+	var buf bytes.Buffer
+	if _, err := snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := to.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,166 @@
+package store
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/meridian-io/meridian/pb"
+)
+
+func (a *applier) register(req *pb.RegisterRequest) *Result {
+	a.t.Helper()
+	return a.cmd(&pb.Command{Cmd: &pb.Command_Register{Register: req}})
+}
+
+func (a *applier) deregister(req *pb.DeregisterRequest) *Result {
+	a.t.Helper()
+	return a.cmd(&pb.Command{Cmd: &pb.Command_Deregister{Deregister: req}})
+}
+
+func regWeb(node, addr, id string, tags []string, status string) *pb.RegisterRequest {
+	return &pb.RegisterRequest{
+		Node:    &pb.Node{Node: node, Address: addr},
+		Service: &pb.Service{Id: id, Service: "web", Tags: tags, Port: 80},
+		Checks:  []*pb.HealthCheck{{CheckId: "service:" + id, Name: "web check", ServiceId: id, Status: status}},
+	}
+}
+
+func TestRegisterAndRead(t *testing.T) {
+	a := newApplier(t)
+	if r := a.register(regWeb("n1", "10.0.0.1", "web1", []string{"a", "b"}, HealthPassing)); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := a.register(regWeb("n2", "10.0.0.2", "web2", []string{"b", "c"}, HealthCritical)); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n2"}, SkipNodeUpdate: true,
+		Checks: []*pb.HealthCheck{{CheckId: SerfCheckID, Name: "Serf Health Status", Status: HealthPassing}}})
+
+	_, nodes, _ := a.s.Nodes(nil)
+	if len(nodes) != 2 || nodes[1].Address != "10.0.0.2" {
+		t.Fatalf("nodes = %v", nodes)
+	}
+	_, services, _ := a.s.Services(nil, nil)
+	if got := services["web"]; !equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("web tags = %v", got)
+	}
+	_, inst, _ := a.s.ServiceInstances(nil, "WEB", true) // names are case-insensitive
+	if len(inst) != 2 {
+		t.Fatalf("instances = %d", len(inst))
+	}
+	if len(inst[1].Checks) != 2 || inst[1].Checks[1].ServiceTags[0] != "b" {
+		t.Fatalf("n2 checks = %v", inst[1].Checks)
+	}
+	_, crit, _ := a.s.ChecksInState(nil, HealthCritical)
+	if len(crit) != 1 || crit[0].Node != "n2" {
+		t.Fatalf("critical = %v", crit)
+	}
+	_, n, svcs, _ := a.s.NodeServices(nil, "n1")
+	if n == nil || len(svcs) != 1 || svcs[0].Id != "web1" {
+		t.Fatalf("node services = %v %v", n, svcs)
+	}
+	if _, n, _, _ := a.s.NodeServices(nil, "nope"); n != nil {
+		t.Fatal("unknown node found")
+	}
+}
+
+func TestRegisterRejectsBadInput(t *testing.T) {
+	a := newApplier(t)
+	cases := map[string]*pb.RegisterRequest{
+		"no node":        {Node: &pb.Node{Address: "1.2.3.4"}},
+		"no address":     {Node: &pb.Node{Node: "n"}},
+		"no service":     {Node: &pb.Node{Node: "n", Address: "a"}, Service: &pb.Service{Id: "x"}},
+		"bad status":     {Node: &pb.Node{Node: "n", Address: "a"}, Checks: []*pb.HealthCheck{{CheckId: "c", Status: "sideways"}}},
+		"missing svc":    {Node: &pb.Node{Node: "n", Address: "a"}, Checks: []*pb.HealthCheck{{CheckId: "c", ServiceId: "ghost"}}},
+		"other node chk": {Node: &pb.Node{Node: "n", Address: "a"}, Checks: []*pb.HealthCheck{{CheckId: "c", Node: "m"}}},
+	}
+	for name, req := range cases {
+		if r := a.register(req); !errors.Is(r.Err, ErrBadCommand) {
+			t.Errorf("%s: err = %v", name, r.Err)
+		}
+	}
+	// All or nothing: a failed registration leaves no node behind.
+	if _, nodes, _ := a.s.Nodes(nil); len(nodes) != 0 {
+		t.Fatalf("failed registrations left %v", nodes)
+	}
+}
+
+func TestDeregister(t *testing.T) {
+	a := newApplier(t)
+	a.register(regWeb("n1", "10.0.0.1", "web1", nil, HealthPassing))
+	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n1", Address: "10.0.0.1"},
+		Service: &pb.Service{Id: "db", Service: "db"}})
+	a.deregister(&pb.DeregisterRequest{Node: "n1", CheckId: "service:web1"})
+	if _, cs, _ := a.s.NodeChecks(nil, "n1"); len(cs) != 0 {
+		t.Fatalf("checks after check deregister: %v", cs)
+	}
+	a.deregister(&pb.DeregisterRequest{Node: "n1", ServiceId: "web1"})
+	if _, inst, _ := a.s.ServiceInstances(nil, "web", false); len(inst) != 0 {
+		t.Fatalf("web after deregister: %v", inst)
+	}
+	a.deregister(&pb.DeregisterRequest{Node: "n1"})
+	if _, nodes, _ := a.s.Nodes(nil); len(nodes) != 0 {
+		t.Fatal("node survived deregister")
+	}
+	if _, svcs, _ := a.s.Services(nil, nil); len(svcs) != 0 {
+		t.Fatalf("services survived node deregister: %v", svcs)
+	}
+	if r := a.deregister(&pb.DeregisterRequest{Node: "n1"}); r.Err != nil {
+		t.Fatalf("deregistering a missing node: %v", r.Err)
+	}
+}
+
+func TestServiceIndexIsPerService(t *testing.T) {
+	a := newApplier(t)
+	a.register(regWeb("n1", "10.0.0.1", "web1", nil, HealthPassing))
+	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n2", Address: "10.0.0.2"}, Service: &pb.Service{Service: "db"}})
+
+	webIdx, _, _ := a.s.ServiceInstances(nil, "web", true)
+	ws := memdb.NewWatchSet()
+	a.s.ServiceInstances(ws, "web", true)
+	// A change to another service on another node does not touch web.
+	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n2", Address: "10.0.0.2"}, Service: &pb.Service{Service: "db", Port: 5432}})
+	if !ws.Watch(time.After(50 * time.Millisecond)) {
+		t.Fatal("web watch fired on a db change")
+	}
+	if idx, _, _ := a.s.ServiceInstances(nil, "web", true); idx != webIdx {
+		t.Fatalf("web index moved %d -> %d on a db change", webIdx, idx)
+	}
+	// A check of the instance moves it.
+	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+		Checks: []*pb.HealthCheck{{CheckId: "service:web1", ServiceId: "web1", Status: HealthCritical}}})
+	if !waitFired(ws) {
+		t.Fatal("web watch did not fire on its check's change")
+	}
+	// A node check of its node moves it too.
+	idx1, _, _ := a.s.ServiceInstances(nil, "web", true)
+	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+		Checks: []*pb.HealthCheck{{CheckId: SerfCheckID, Status: HealthCritical}}})
+	if idx2, _, _ := a.s.ServiceInstances(nil, "web", true); idx2 <= idx1 {
+		t.Fatalf("node check did not move web's index: %d -> %d", idx1, idx2)
+	}
+	// Re-registering the same thing changes nothing.
+	last := a.s.LastIndex()
+	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+		Checks: []*pb.HealthCheck{{CheckId: SerfCheckID, Status: HealthCritical}}})
+	if a.s.LastIndex() != last {
+		t.Fatal("an identical registration bumped an index")
+	}
+}
+
+func TestCatalogSnapshotRoundTrip(t *testing.T) {
+	a := newApplier(t)
+	a.register(regWeb("n1", "10.0.0.1", "web1", []string{"x"}, HealthWarning))
+	b := newApplier(t)
+	roundTrip(t, a.s, b.s)
+	_, inst, _ := b.s.ServiceInstances(nil, "web", true)
+	if len(inst) != 1 || inst[0].Checks[0].Status != HealthWarning || inst[0].Service.Tags[0] != "x" {
+		t.Fatalf("restored = %v", inst)
+	}
+	if b.s.LastIndex() != a.s.LastIndex() {
+		t.Fatal("indexes not restored")
+	}
+}
