@@ -60,9 +60,9 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	boolean(&p.Server, "server", "Switches the agent to server mode.")
 	boolean(&p.Bootstrap, "bootstrap", "Sets server to bootstrap mode (elects itself leader).")
 	integer(&p.BootstrapExpect, "bootstrap-expect", "Sets server to expect `n` servers in the datacenter before bootstrapping.")
-	str(&p.Datacenter, "datacenter", "Datacenter of the agent (default \"dc1\").")
-	str(&p.Datacenter, "dc", "Alias of -datacenter.")
-	str(&p.NodeName, "node", "Name of this node; must be unique in the cluster (default: host name).")
+	str(&p.Datacenter, "datacenter", "Datacenter `name` of the agent (default \"dc1\").")
+	str(&p.Datacenter, "dc", "Alias of -datacenter `name`.")
+	str(&p.NodeName, "node", "Node `name`; must be unique in the cluster (default: host name).")
 	str(&p.NodeID, "node-id", "A unique `uuid` for this node across all time (default: read or generated in the data dir).")
 	str(&p.DataDir, "data-dir", "Path to a data `directory` to store agent state.")
 	str(&p.BindAddr, "bind", "Sets the bind `address` for cluster communication (default \"0.0.0.0\").")
@@ -74,11 +74,11 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	integer(&p.Ports.Server, "server-port", "Sets the server RPC `port` to listen on (default 8300).")
 	integer(&p.Ports.SerfLAN, "serf-lan-port", "Sets the Serf LAN `port` to listen on (default 8301).")
 	integer(&p.Ports.SerfWAN, "serf-wan-port", "Sets the Serf WAN `port` to listen on; -1 disables (default 8302).")
-	list(&p.StartJoin, "join", "`address` of an agent to join at start time. Can be specified multiple times.")
-	list(&p.RetryJoin, "retry-join", "`address` of an agent to join at start time with retries enabled. Can be specified multiple times.")
-	list(&p.StartJoinWAN, "join-wan", "`address` of a server to join in the WAN pool at start time. Can be specified multiple times.")
-	list(&p.RetryJoinWAN, "retry-join-wan", "`address` of a server to join in the WAN pool with retries enabled. Can be specified multiple times.")
-	duration(&p.RetryInterval, "retry-interval", "`duration` to wait between join attempts (default 30s).")
+	list(&p.StartJoin, "join", "Joins the agent at `address` at start time. Can be specified multiple times.")
+	list(&p.RetryJoin, "retry-join", "Joins the agent at `address` at start time, retrying until it succeeds. Can be specified multiple times.")
+	list(&p.StartJoinWAN, "join-wan", "Joins the server at `address` in the WAN pool at start time. Can be specified multiple times.")
+	list(&p.RetryJoinWAN, "retry-join-wan", "Joins the server at `address` in the WAN pool, retrying until it succeeds. Can be specified multiple times.")
+	duration(&p.RetryInterval, "retry-interval", "Wait `duration` between join attempts (default 30s).")
 	integer(&p.RetryMax, "retry-max", "Maximum `number` of join attempts; 0 retries forever (default 0).")
 	list(&s.configPaths, "config-file", "Path to a JSON or HCL `file` to read configuration from. Can be specified multiple times.")
 	list(&s.configPaths, "config-dir", "Path to a `directory` whose .json and .hcl files are read in lexical order. Can be specified multiple times.")
@@ -89,22 +89,26 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	boolean(&p.EnableScriptChecks, "enable-script-checks", "Enables health check scripts from any source.")
 	boolean(&p.EnableLocalScriptChecks, "enable-local-script-checks", "Enables health check scripts from config files only.")
 	fs.Var(metaFlag{&p.NodeMeta}, "node-meta", "Arbitrary metadata `key:value` pair for this node. Can be specified multiple times.")
-	str(&p.Domain, "domain", "Domain to use for DNS interface (default \"consul.\").")
-	list(&p.Recursors, "recursor", "`address` of an upstream DNS server. Can be specified multiple times.")
-	duration(&p.DefaultQueryTime, "default-query-time", "`duration` of a blocking query that names no wait (default 5m0s).")
-	duration(&p.MaxQueryTime, "max-query-time", "Maximum `duration` of a blocking query (default 10m0s).")
+	str(&p.Domain, "domain", "DNS `domain` to answer for (default \"consul.\").")
+	list(&p.Recursors, "recursor", "Upstream DNS server `address` (ip or ip:port). Can be specified multiple times.")
+	duration(&p.DefaultQueryTime, "default-query-time", "Wait `duration` of a blocking query that names none (default 5m0s).")
+	duration(&p.MaxQueryTime, "max-query-time", "Maximum wait `duration` of a blocking query (default 10m0s).")
 	integer(&p.RaftProtocol, "raft-protocol", "Sets the Raft protocol `version` (default 3).")
 	str(&p.PidFile, "pid-file", "Path to a `file` to store the agent PID.")
 	str(&p.Encrypt, "encrypt", "Base64 gossip encryption `key` (16, 24 or 32 bytes).")
 	return fs
 }
 
-// parseFlags parses the agent's arguments (without the "agent" word).
-func parseFlags(args []string) (*flagSource, error) {
+// parseFlags parses the agent's arguments (without the "agent" word). For
+// -h/-help it writes the usage text to help and returns flag.ErrHelp;
+// other flag errors are returned, not printed.
+func parseFlags(args []string, help io.Writer) (*flagSource, error) {
 	s := &flagSource{}
 	fs := newFlagSet(s, io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
+			fs.SetOutput(help)
+			fs.Usage()
 			return nil, err
 		}
 		return nil, invalid(err)

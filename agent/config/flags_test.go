@@ -131,10 +131,23 @@ func TestDefaults(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	for _, arg := range []string{"-h", "-help", "--help"} {
-		_, _, err := Load([]string{arg})
-		if !errors.Is(err, flag.ErrHelp) {
-			t.Errorf("Load(%q) error = %v, want flag.ErrHelp", arg, err)
+		var help bytes.Buffer
+		l := fakeHost()
+		l.help = &help
+		c, _, err := l.load([]string{"-dev", arg})
+		if !errors.Is(err, flag.ErrHelp) || c != nil {
+			t.Errorf("load(%q) = %v, %v; want nil, flag.ErrHelp", arg, c, err)
 		}
+		if help.String() != Usage() {
+			t.Errorf("load(%q) printed %q, want the usage text", arg, help.String())
+		}
+	}
+	// Errors are returned, never printed.
+	var help bytes.Buffer
+	l := fakeHost()
+	l.help = &help
+	if _, _, err := l.load([]string{"-nope"}); err == nil || help.Len() != 0 {
+		t.Errorf("load(-nope) = %v and printed %q; want an error and no output", err, help.String())
 	}
 	var out bytes.Buffer
 	fs := FlagSet(&out)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ func fakeHost(addrs ...string) *loader {
 		addrs = []string{"127.0.0.1/8", "10.1.2.3/8"}
 	}
 	return &loader{
+		help:     io.Discard,
 		hostname: func() (string, error) { return "testhost", nil },
 		interfaceAddrs: func() ([]net.Addr, error) {
 			var out []net.Addr

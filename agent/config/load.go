@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -11,13 +12,15 @@ import (
 type loader struct {
 	hostname       func() (string, error)
 	interfaceAddrs func() ([]net.Addr, error)
+	// help receives the usage text on -h.
+	help io.Writer
 	// prevNodeID is the node ID to keep when none is configured or
 	// stored (Reload in dev mode, or a deleted node-id file).
 	prevNodeID string
 }
 
 func hostLoader() *loader {
-	return &loader{hostname: os.Hostname, interfaceAddrs: activeInterfaceAddrs}
+	return &loader{hostname: os.Hostname, interfaceAddrs: activeInterfaceAddrs, help: os.Stderr}
 }
 
 // Load builds the runtime Config from the agent's arguments (without the
@@ -32,9 +35,11 @@ func hostLoader() *loader {
 // explicit flags and files still override it.
 //
 // Load returns warnings for Consul keys it accepts but ignores and for
-// risky settings. Errors are one line and match ErrInvalid or
-// ErrUnknownKey (or are flag.ErrHelp for -h). Load reads config files and
-// the host's interface addresses, and may create the data dir and write
+// risky settings (with an error, the warnings gathered before it). Errors
+// are one line and match ErrInvalid or ErrUnknownKey. Load prints nothing,
+// except that -h/-help writes the usage text to standard error (like Go's
+// flag package) and returns flag.ErrHelp. It reads config files and the
+// host's interface addresses, and may create the data dir and write
 // <data-dir>/node-id; it never exits or panics.
 func Load(args []string) (*Config, []string, error) {
 	return hostLoader().load(args)
@@ -58,7 +63,7 @@ func Reload(prev *Config) (*Config, []string, error) {
 }
 
 func (l *loader) load(args []string) (*Config, []string, error) {
-	flags, err := parseFlags(args)
+	flags, err := parseFlags(args, l.help)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,7 +97,7 @@ func (l *loader) load(args []string) (*Config, []string, error) {
 		}
 	}
 
-	c := build(&merged)
+	c := merged.config()
 	c.Dev = flags.dev
 	c.ConfigFiles = files
 	c.args = slices.Clone(args)
@@ -142,7 +147,7 @@ func (l *loader) finish(c *Config) ([]string, error) {
 		}
 		c.Recursors[i] = n
 	}
-	warnings := roleWarnings(c)
+	warnings := append(settleBootstrap(c), nodeNameWarnings(c.NodeName)...)
 	if err := l.resolveAddrs(c); err != nil {
 		return warnings, invalid(err)
 	}

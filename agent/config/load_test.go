@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -78,6 +79,28 @@ func TestNodeIDPersisted(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != first.NodeID {
 		t.Errorf("node-id file changed to %q", b)
+	}
+}
+
+func TestNodeIDConcurrentLoads(t *testing.T) {
+	dir := t.TempDir()
+	ids := make([]string, 4)
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() {
+			c, _, err := fakeHost().load([]string{"-data-dir", dir})
+			if err == nil {
+				ids[i] = c.NodeID
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i := range ids {
+		if errs[i] != nil || ids[i] != ids[0] {
+			t.Errorf("load %d: node ID %q, error %v; want %q", i, ids[i], errs[i], ids[0])
+		}
 	}
 }
 

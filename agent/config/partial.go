@@ -9,7 +9,7 @@ import (
 // partial is what one source (a file, the flags, an -hcl fragment, the dev
 // profile) says. A nil pointer means "not set here"; lists and maps hold
 // only this source's entries. Sources are merged in order with merge and
-// the result is applied over DefaultConfig by build.
+// the result is applied over DefaultConfig by partial.config.
 type partial struct {
 	Datacenter      *string
 	NodeName        *string
@@ -123,8 +123,8 @@ func set[T any](dst *T, p *T) {
 	}
 }
 
-// build applies the merged partial over the defaults.
-func build(p *partial) *Config {
+// config applies the merged partial over the defaults.
+func (p *partial) config() *Config {
 	c := DefaultConfig()
 	set(&c.Datacenter, p.Datacenter)
 	set(&c.NodeName, p.NodeName)

@@ -163,9 +163,11 @@ func validateDurations(c *Config) error {
 		{"check_update_interval", c.CheckUpdateInterval, true},
 		{"session_ttl_min", c.SessionTTLMin, true},
 		{"performance.rpc_hold_timeout", c.Limits.RPCHoldTimeout, false},
-		{"ae_interval", c.AEInterval, false},
 	} {
-		if d.v < 0 || (d.v == 0 && !d.canZero) {
+		switch {
+		case d.v < 0 && d.canZero:
+			return fmt.Errorf("%s must not be negative, got %s", d.name, d.v)
+		case d.v <= 0 && !d.canZero:
 			return fmt.Errorf("%s must be > 0, got %s", d.name, d.v)
 		}
 	}
@@ -251,9 +253,10 @@ func validateScriptChecks(c *Config) error {
 	return nil
 }
 
-// roleWarnings are Consul's warnings about a risky but valid setup; it
-// also turns bootstrap_expect = 1 into bootstrap mode, as Consul does.
-func roleWarnings(c *Config) []string {
+// settleBootstrap turns bootstrap_expect = 1 into bootstrap mode, as
+// Consul does, and returns Consul's warnings about risky but valid server
+// setups.
+func settleBootstrap(c *Config) []string {
 	var w []string
 	if c.BootstrapExpect == 1 {
 		c.Bootstrap, c.BootstrapExpect = true, 0
@@ -268,10 +271,16 @@ func roleWarnings(c *Config) []string {
 	case n > 2 && n%2 == 0:
 		w = append(w, fmt.Sprintf("bootstrap_expect = %d is even: a cluster with an even number of servers does not achieve optimum fault tolerance", n))
 	}
-	if !validNodeName.MatchString(c.NodeName) {
-		w = append(w, fmt.Sprintf("node name %q will not be discoverable via DNS due to invalid characters; valid characters are alphanumerics and dashes", c.NodeName))
-	} else if len(c.NodeName) > 63 {
-		w = append(w, fmt.Sprintf("node name %q will not be discoverable via DNS: it is longer than 63 characters", c.NodeName))
-	}
 	return w
+}
+
+// nodeNameWarnings warns, as Consul does, about a node name DNS cannot serve.
+func nodeNameWarnings(name string) []string {
+	switch {
+	case !validNodeName.MatchString(name):
+		return []string{fmt.Sprintf("node name %q will not be discoverable via DNS due to invalid characters; valid characters are alphanumerics and dashes", name)}
+	case len(name) > 63:
+		return []string{fmt.Sprintf("node name %q will not be discoverable via DNS: it is longer than 63 characters", name)}
+	}
+	return nil
 }
