@@ -64,6 +64,9 @@ func (m lanMembership) Members() []dc.Member {
 			Datacenter: mem.Tags[lan.TagDatacenter],
 			Status:     dc.MemberStatus(mem.StatusCode),
 		}
+		if mem.Addr != nil {
+			d.Address = mem.Addr.String()
+		}
 		if s, ok := lan.ServerFromMember(mem); ok {
 			d.Server = true
 			d.Addr = s.Addr

@@ -19,6 +19,15 @@ const (
 	MethodStatusRaftIndex   = "Status.RaftIndex"
 	MethodRaftConfiguration = "Operator.RaftConfiguration"
 	MethodRaftRemovePeer    = "Operator.RaftRemovePeer"
+
+	MethodCatalogRegister     = "Catalog.Register"
+	MethodCatalogDeregister   = "Catalog.Deregister"
+	MethodCatalogNodes        = "Catalog.ListNodes"
+	MethodCatalogServices     = "Catalog.ListServices"
+	MethodCatalogServiceNodes = "Catalog.ServiceNodes"
+	MethodCatalogNodeServices = "Catalog.NodeServices"
+	MethodCatalogDatacenters  = "Catalog.ListDatacenters"
+	MethodHealthChecks        = "Health.Checks"
 )
 
 // endpoint is one RPC method: how to make its messages and how to call it.
@@ -54,6 +63,14 @@ func (s *Server) registerEndpoints() {
 	register(s, MethodStatusRaftIndex, s.statusRaftIndex)
 	register(s, MethodRaftConfiguration, s.raftConfiguration)
 	register(s, MethodRaftRemovePeer, s.raftRemovePeer)
+	register(s, MethodCatalogRegister, s.catalogRegister)
+	register(s, MethodCatalogDeregister, s.catalogDeregister)
+	register(s, MethodCatalogNodes, s.catalogNodes)
+	register(s, MethodCatalogServices, s.catalogServices)
+	register(s, MethodCatalogServiceNodes, s.catalogServiceNodes)
+	register(s, MethodCatalogNodeServices, s.catalogNodeServices)
+	register(s, MethodCatalogDatacenters, s.catalogDatacenters)
+	register(s, MethodHealthChecks, s.healthChecks)
 }
 
 // RPC calls a method of this server in-process (a server agent's own HTTP

@@ -65,21 +65,29 @@ func (s *Server) leaderLoop(stop <-chan struct{}) {
 	reaper := &tombstoneReaper{ttl: s.cfg.TombstoneTTL}
 	changes, cancel := s.deps.Membership.Subscribe()
 	defer cancel()
-	s.reconcileServers()
+	s.reconcile()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-changes:
-			s.reconcileServers()
+			s.reconcile()
 		case <-reconcile.C:
-			s.reconcileServers()
+			s.reconcile()
 		case now := <-gc.C:
 			if idx := reaper.due(now, s.store.TableIndex(nil, "tombstones")); idx > 0 && s.store.TombstoneCount() > 0 {
 				s.reapTombstones(idx)
 			}
 		}
 	}
+}
+
+// reconcile brings Raft's configuration and the catalog in line with the
+// LAN pool. It runs on every membership change, periodically, and when
+// leadership is gained, so no event is lost across a leader change.
+func (s *Server) reconcile() {
+	s.reconcileServers()
+	s.reconcileCatalog()
 }
 
 // reconcileServers makes the Raft configuration follow the LAN pool: alive

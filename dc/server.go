@@ -42,6 +42,8 @@ type Member struct {
 	Name       string
 	ID         string
 	Datacenter string
+	// Address is the member's IP.
+	Address string
 	// Addr is the member's RPC (and Raft) address, ip:port; servers only.
 	Addr      string
 	Server    bool

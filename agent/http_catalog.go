@@ -1,0 +1,387 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/go-bexpr"
+
+	"github.com/meridian-io/meridian/dc"
+	"github.com/meridian-io/meridian/pb"
+)
+
+// catalogQuery reads the parameters of catalog and health list reads.
+func (a *Agent) catalogQuery(r *http.Request) (*pb.CatalogQuery, error) {
+	q, err := a.parseQueryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	params := r.URL.Query()
+	cq := &pb.CatalogQuery{Query: q, Near: params.Get("near"), Filter: params.Get("filter")}
+	for _, kv := range params["node-meta"] {
+		k, v, ok := strings.Cut(kv, ":")
+		if !ok || k == "" {
+			return nil, badRequest("Invalid node-meta %q: want key:value", kv)
+		}
+		if cq.NodeMeta == nil {
+			cq.NodeMeta = map[string]string{}
+		}
+		cq.NodeMeta[k] = v
+	}
+	if cq.Near == "_agent" {
+		cq.Near = a.cfg.NodeName
+	}
+	return cq, nil
+}
+
+// applyFilter evaluates a Consul filter expression over a slice or map of
+// the API's JSON shapes (selectors use Consul's field names).
+func applyFilter[T any](expr string, in T) (T, error) {
+	if expr == "" {
+		return in, nil
+	}
+	f, err := bexpr.CreateFilter(expr)
+	if err != nil {
+		var zero T
+		return zero, badRequest("Failed to create boolean expression evaluator: %v", err)
+	}
+	out, err := f.Execute(in)
+	if err != nil {
+		var zero T
+		return zero, badRequest("Failed to execute filter: %v", err)
+	}
+	return out.(T), nil
+}
+
+func (a *Agent) catalogQueryMeta(w http.ResponseWriter, m *pb.QueryMeta) {
+	setMeta(w, m)
+	setConsistency(w, m.GetConsistency())
+}
+
+// catalogRegistrationJSON is Consul's CatalogRegistration.
+type catalogRegistrationJSON struct {
+	ID              string
+	Node            string
+	Address         string
+	TaggedAddresses map[string]string
+	NodeMeta        map[string]string
+	Datacenter      string
+	Service         *serviceInJSON
+	Check           *healthCheckInJSON
+	Checks          []*healthCheckInJSON
+	SkipNodeUpdate  bool
+}
+
+// serviceInJSON is an AgentService as the catalog takes it.
+type serviceInJSON struct {
+	Kind              string
+	ID                string
+	Service           string
+	Tags              []string
+	Meta              map[string]string
+	Port              int
+	Address           string
+	TaggedAddresses   map[string]serviceAddressJSON
+	Weights           *weightsJSON
+	EnableTagOverride bool
+}
+
+type healthCheckInJSON struct {
+	Node       string
+	CheckID    string
+	Name       string
+	Status     string
+	Notes      string
+	Output     string
+	ServiceID  string
+	Type       string
+	Definition checkDefinitionJSON
+}
+
+func (s *serviceInJSON) toPB() *pb.Service {
+	out := &pb.Service{
+		Kind: s.Kind, Id: s.ID, Service: s.Service, Tags: s.Tags, Meta: s.Meta, Port: int32(s.Port),
+		Address: s.Address, EnableTagOverride: s.EnableTagOverride,
+	}
+	if s.Weights != nil {
+		out.Weights = &pb.Weights{Passing: int32(s.Weights.Passing), Warning: int32(s.Weights.Warning)}
+	}
+	if len(s.TaggedAddresses) > 0 {
+		out.TaggedAddresses = map[string]*pb.ServiceAddress{}
+		for k, v := range s.TaggedAddresses {
+			out.TaggedAddresses[k] = &pb.ServiceAddress{Address: v.Address, Port: int32(v.Port)}
+		}
+	}
+	return out
+}
+
+func (c *healthCheckInJSON) toPB(node string) *pb.HealthCheck {
+	id := c.CheckID
+	if id == "" {
+		id = c.Name
+	}
+	n := c.Node
+	if n == "" {
+		n = node
+	}
+	return &pb.HealthCheck{
+		Node: n, CheckId: id, Name: c.Name, Status: c.Status, Notes: c.Notes, Output: c.Output,
+		ServiceId: c.ServiceID, Type: c.Type, Definition: fromDefinitionJSON(c.Definition),
+	}
+}
+
+func decodeJSONBody(r *http.Request, limit int, v any) error {
+	body, err := readBody(r, limit)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return badRequest("Request decode failed: %v", err)
+	}
+	return nil
+}
+
+// maxJSONBody bounds the JSON bodies of catalog and agent endpoints.
+const maxJSONBody = 1 << 20
+
+func (a *Agent) catalogRegister(w http.ResponseWriter, r *http.Request) (any, error) {
+	var in catalogRegistrationJSON
+	if err := decodeJSONBody(r, maxJSONBody, &in); err != nil {
+		return nil, err
+	}
+	wo, err := a.writeOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	if in.Datacenter != "" && wo.Dc == "" {
+		wo.Dc = in.Datacenter
+		if err := a.checkDC(wo.Dc); err != nil {
+			return nil, err
+		}
+	}
+	req := &pb.RegisterRequest{
+		Write: wo,
+		Node: &pb.Node{Id: in.ID, Node: in.Node, Address: in.Address, Datacenter: a.cfg.Datacenter,
+			TaggedAddresses: in.TaggedAddresses, Meta: in.NodeMeta},
+		SkipNodeUpdate: in.SkipNodeUpdate,
+	}
+	if in.Service != nil {
+		req.Service = in.Service.toPB()
+	}
+	if in.Check != nil {
+		req.Checks = append(req.Checks, in.Check.toPB(in.Node))
+	}
+	for _, c := range in.Checks {
+		if c != nil {
+			req.Checks = append(req.Checks, c.toPB(in.Node))
+		}
+	}
+	if err := a.backend.RPC(r.Context(), dc.MethodCatalogRegister, req, &pb.WriteResponse{}); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func (a *Agent) catalogDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
+	var in struct {
+		Datacenter, Node, ServiceID, CheckID string
+	}
+	if err := decodeJSONBody(r, maxJSONBody, &in); err != nil {
+		return nil, err
+	}
+	wo, err := a.writeOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	if in.Datacenter != "" && wo.Dc == "" {
+		wo.Dc = in.Datacenter
+	}
+	req := &pb.DeregisterRequest{Write: wo, Node: in.Node, ServiceId: in.ServiceID, CheckId: in.CheckID}
+	if err := a.backend.RPC(r.Context(), dc.MethodCatalogDeregister, req, &pb.WriteResponse{}); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func (a *Agent) catalogDatacenters(w http.ResponseWriter, r *http.Request) (any, error) {
+	var resp pb.DatacentersResponse
+	if err := a.backend.RPC(r.Context(), dc.MethodCatalogDatacenters, &pb.DatacentersRequest{}, &resp); err != nil {
+		return nil, err
+	}
+	return nonNil(resp.Datacenters), nil
+}
+
+func (a *Agent) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error) {
+	cq, err := a.catalogQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	var resp pb.NodesResponse
+	if err := a.backend.RPC(r.Context(), dc.MethodCatalogNodes, &pb.NodesRequest{Q: cq}, &resp); err != nil {
+		return nil, err
+	}
+	a.catalogQueryMeta(w, resp.Meta)
+	out := make([]nodeJSON, 0, len(resp.Nodes))
+	for _, n := range resp.Nodes {
+		out = append(out, toNodeJSON(n))
+	}
+	return applyFilter(cq.Filter, out)
+}
+
+func (a *Agent) catalogServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	cq, err := a.catalogQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	var resp pb.ServicesResponse
+	if err := a.backend.RPC(r.Context(), dc.MethodCatalogServices, &pb.ServicesRequest{Q: cq}, &resp); err != nil {
+		return nil, err
+	}
+	a.catalogQueryMeta(w, resp.Meta)
+	out := make(map[string][]string, len(resp.Services))
+	for name, tags := range resp.Services {
+		out[name] = nonNil(tags.GetTags())
+	}
+	return out, nil
+}
+
+func (a *Agent) serviceInstances(r *http.Request, withChecks bool) (*pb.ServiceNodesResponse, *pb.CatalogQuery, error) {
+	cq, err := a.catalogQuery(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	params := r.URL.Query()
+	req := &pb.ServiceNodesRequest{Q: cq, Service: r.PathValue("service"), Tags: params["tag"], WithChecks: withChecks}
+	if v, ok := params["passing"]; ok {
+		switch strings.ToLower(strings.Join(v, "")) {
+		case "", "1", "true", "t":
+			req.PassingOnly = true
+		case "0", "false", "f":
+		default:
+			return nil, nil, badRequest("Invalid value for ?passing")
+		}
+	}
+	var resp pb.ServiceNodesResponse
+	if err := a.backend.RPC(r.Context(), dc.MethodCatalogServiceNodes, req, &resp); err != nil {
+		return nil, nil, err
+	}
+	return &resp, cq, nil
+}
+
+func (a *Agent) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
+	resp, cq, err := a.serviceInstances(r, false)
+	if err != nil {
+		return nil, err
+	}
+	a.catalogQueryMeta(w, resp.Meta)
+	out := make([]catalogServiceJSON, 0, len(resp.Instances))
+	for _, inst := range resp.Instances {
+		out = append(out, toCatalogServiceJSON(inst.Node, inst.Service))
+	}
+	return applyFilter(cq.Filter, out)
+}
+
+func (a *Agent) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
+	resp, cq, err := a.nodeServices(r)
+	if err != nil {
+		return nil, err
+	}
+	a.catalogQueryMeta(w, resp.Meta)
+	if resp.Node == nil {
+		return json.RawMessage("null"), nil
+	}
+	services := map[string]agentServiceJSON{}
+	for _, s := range resp.Services {
+		services[s.Id] = toAgentServiceJSON(s, "")
+	}
+	services, err = applyFilter(cq.Filter, services)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Node": toNodeJSON(resp.Node), "Services": services}, nil
+}
+
+func (a *Agent) catalogNodeServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	resp, cq, err := a.nodeServices(r)
+	if err != nil {
+		return nil, err
+	}
+	a.catalogQueryMeta(w, resp.Meta)
+	if resp.Node == nil {
+		return nil, &httpError{code: http.StatusNotFound, msg: "Node not found"}
+	}
+	services := make([]agentServiceJSON, 0, len(resp.Services))
+	for _, s := range resp.Services {
+		services = append(services, toAgentServiceJSON(s, ""))
+	}
+	services, err = applyFilter(cq.Filter, services)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Node": toNodeJSON(resp.Node), "Services": services}, nil
+}
+
+func (a *Agent) nodeServices(r *http.Request) (*pb.NodeServicesResponse, *pb.CatalogQuery, error) {
+	cq, err := a.catalogQuery(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	var resp pb.NodeServicesResponse
+	req := &pb.NodeServicesRequest{Q: cq, Node: r.PathValue("node")}
+	if err := a.backend.RPC(r.Context(), dc.MethodCatalogNodeServices, req, &resp); err != nil {
+		return nil, nil, err
+	}
+	return &resp, cq, nil
+}
+
+func (a *Agent) healthChecks(w http.ResponseWriter, r *http.Request, req *pb.ChecksRequest) (any, error) {
+	cq, err := a.catalogQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	req.Q = cq
+	var resp pb.ChecksResponse
+	if err := a.backend.RPC(r.Context(), dc.MethodHealthChecks, req, &resp); err != nil {
+		return nil, err
+	}
+	a.catalogQueryMeta(w, resp.Meta)
+	return applyFilter(cq.Filter, toHealthChecksJSON(resp.Checks))
+}
+
+func (a *Agent) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
+	return a.healthChecks(w, r, &pb.ChecksRequest{Node: r.PathValue("node")})
+}
+
+func (a *Agent) healthServiceChecks(w http.ResponseWriter, r *http.Request) (any, error) {
+	return a.healthChecks(w, r, &pb.ChecksRequest{Service: r.PathValue("service")})
+}
+
+func (a *Agent) healthState(w http.ResponseWriter, r *http.Request) (any, error) {
+	state := r.PathValue("state")
+	switch state {
+	case "any", "passing", "warning", "critical":
+	default:
+		return nil, badRequest("Invalid check state %q: want any, passing, warning or critical", state)
+	}
+	return a.healthChecks(w, r, &pb.ChecksRequest{State: state})
+}
+
+func (a *Agent) healthService(w http.ResponseWriter, r *http.Request) (any, error) {
+	resp, cq, err := a.serviceInstances(r, true)
+	if err != nil {
+		return nil, err
+	}
+	a.catalogQueryMeta(w, resp.Meta)
+	w.Header().Set("X-Consul-Query-Backend", "blocking-query")
+	out := make([]serviceEntryJSON, 0, len(resp.Instances))
+	for _, inst := range resp.Instances {
+		checks := toHealthChecksJSON(inst.Checks)
+		sort.SliceStable(checks, func(i, j int) bool { return checks[i].ServiceID < checks[j].ServiceID })
+		out = append(out, serviceEntryJSON{
+			Node: toNodeJSON(inst.Node), Service: toAgentServiceJSON(inst.Service, ""), Checks: checks,
+		})
+	}
+	return applyFilter(cq.Filter, out)
+}
