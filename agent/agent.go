@@ -40,6 +40,7 @@ type Agent struct {
 	rpcSrv  *rpc.Server
 	mux     *rpc.Mux
 	backend Backend
+	tune    func(*dc.Config)
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -59,8 +60,17 @@ type Agent struct {
 	wg           sync.WaitGroup
 }
 
+// Option adjusts an agent beyond its configuration file.
+type Option func(*Agent)
+
+// WithServerTuning lets a caller (benchmarks, fault tests) adjust the
+// datacenter server's configuration after the agent derived it.
+func WithServerTuning(fn func(*dc.Config)) Option {
+	return func(a *Agent) { a.tune = fn }
+}
+
 // New builds an agent from a loaded configuration. It starts nothing.
-func New(cfg *config.Config, logger *slog.Logger) (*Agent, error) {
+func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 	if cfg == nil {
 		return nil, errors.New("agent: no configuration")
 	}
@@ -71,14 +81,18 @@ func New(cfg *config.Config, logger *slog.Logger) (*Agent, error) {
 		return nil, errors.New("agent: a server needs its server port")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Agent{
+	a := &Agent{
 		cfg:    cfg.Clone(),
 		log:    logger.With("node", cfg.NodeName, "dc", cfg.Datacenter),
 		base:   logger,
 		exitCh: make(chan struct{}),
 		ctx:    ctx,
 		cancel: cancel,
-	}, nil
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	return a, nil
 }
 
 // Start brings the agent up: RPC listener and Raft (servers), LAN gossip,
@@ -201,6 +215,9 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	}
 	if a.cfg.MaxQueryTime > 0 {
 		dcfg.MaxQueryTime = a.cfg.MaxQueryTime
+	}
+	if a.tune != nil {
+		a.tune(&dcfg)
 	}
 	srv, err := dc.New(dcfg, dc.Deps{Transport: transport, Pool: a.pool, Membership: lanMembership{pool: a.lan}})
 	if err != nil {

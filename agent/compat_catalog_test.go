@@ -49,7 +49,7 @@ func TestConsulAPICatalogCompat(t *testing.T) {
 		reg := &api.CatalogRegistration{
 			Node: "ext-1", Address: "10.1.0.1", NodeMeta: map[string]string{"rack": "r1"},
 			Service: &api.AgentService{ID: "redis-1", Service: "redis", Tags: []string{"primary", "v7"}, Port: 6379},
-			Checks: api.HealthChecks{{CheckID: "redis-alive", Name: "redis alive", ServiceID: "redis-1", Status: api.HealthPassing}},
+			Checks:  api.HealthChecks{{CheckID: "redis-alive", Name: "redis alive", ServiceID: "redis-1", Status: api.HealthPassing}},
 		}
 		if _, err := fc.Catalog().Register(reg, nil); err != nil {
 			t.Fatal(err)

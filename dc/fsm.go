@@ -71,3 +71,11 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *fsmSnapshot) Release() { s.snap.Close() }
+
+// unbatchedFSM hides ApplyBatch, so Raft applies one entry at a time (one
+// store transaction per command). It exists to measure what batching buys.
+type unbatchedFSM struct{ f *fsm }
+
+func (u unbatchedFSM) Apply(l *raft.Log) any               { return u.f.Apply(l) }
+func (u unbatchedFSM) Snapshot() (raft.FSMSnapshot, error) { return u.f.Snapshot() }
+func (u unbatchedFSM) Restore(rc io.ReadCloser) error      { return u.f.Restore(rc) }

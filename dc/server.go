@@ -128,7 +128,11 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	rc := s.cfg.raftConfig()
 	rc.Logger = logging.HCLog(s.log, "raft")
-	r, err := raft.NewRaft(rc, &fsm{store: s.store, log: s.log}, s.deps.LogStore, s.deps.StableStore, s.deps.SnapshotStore, s.deps.Transport)
+	var machine raft.FSM = &fsm{store: s.store, log: s.log}
+	if !s.cfg.BatchingFSM {
+		machine = unbatchedFSM{machine.(*fsm)}
+	}
+	r, err := raft.NewRaft(rc, machine, s.deps.LogStore, s.deps.StableStore, s.deps.SnapshotStore, s.deps.Transport)
 	if err != nil {
 		s.closeStores()
 		return fmt.Errorf("dc: start raft: %w", err)
@@ -176,7 +180,7 @@ func (s *Server) openStores() error {
 			Path: filepath.Join(dir, "raft.db"),
 			// The freelist is rebuilt on open instead of written on every
 			// commit: fewer pages per fsync on the write path.
-			BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true},
+			BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: s.cfg.NoFreelistSync},
 		})
 		if err != nil {
 			return fmt.Errorf("dc: open raft log %s: %w", dir, err)

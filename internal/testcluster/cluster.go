@@ -14,6 +14,7 @@ import (
 
 	"github.com/meridian-io/meridian/agent"
 	"github.com/meridian-io/meridian/agent/config"
+	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/internal/logging"
 )
 
@@ -26,6 +27,8 @@ type Options struct {
 	Datacenter string
 	// Args are added to every agent's flags.
 	Args []string
+	// Tune adjusts every server's datacenter configuration.
+	Tune func(*dc.Config)
 }
 
 // Node is one agent of the cluster.
@@ -46,6 +49,7 @@ type Cluster struct {
 	t     testing.TB
 	Nodes []*Node
 	log   *slog.Logger
+	tune  func(*dc.Config)
 }
 
 // New starts a cluster, waits until it has a leader that every server
@@ -58,7 +62,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	if opts.Datacenter == "" {
 		opts.Datacenter = "dc1"
 	}
-	c := &Cluster{t: t, log: testLogger()}
+	c := &Cluster{t: t, log: testLogger(), tune: opts.Tune}
 	t.Cleanup(c.Shutdown)
 	var firstLAN string
 	for i := 0; i < opts.Servers+opts.Clients; i++ {
@@ -119,7 +123,11 @@ func (c *Cluster) Start(n *Node) {
 	if err != nil {
 		c.t.Fatalf("config for %s: %v", n.Name, err)
 	}
-	a, err := agent.New(cfg, c.log.With("test_node", n.Name))
+	var opts []agent.Option
+	if c.tune != nil {
+		opts = append(opts, agent.WithServerTuning(c.tune))
+	}
+	a, err := agent.New(cfg, c.log.With("test_node", n.Name), opts...)
 	if err != nil {
 		c.t.Fatalf("agent %s: %v", n.Name, err)
 	}
@@ -131,7 +139,7 @@ func (c *Cluster) Start(n *Node) {
 		if err == nil || time.Now().After(deadline) {
 			break
 		}
-		a, _ = agent.New(cfg, c.log.With("test_node", n.Name))
+		a, _ = agent.New(cfg, c.log.With("test_node", n.Name), opts...)
 		time.Sleep(100 * time.Millisecond) // back-off between bind attempts, not synchronisation
 	}
 	if err != nil {
