@@ -32,6 +32,9 @@ type Command struct {
 	//	*Command_TombstoneReap
 	//	*Command_Register
 	//	*Command_Deregister
+	//	*Command_SessionCreate
+	//	*Command_SessionRenew
+	//	*Command_SessionDestroy
 	Cmd isCommand_Cmd `protobuf_oneof:"cmd"`
 	// now_unix_nano is the leader's clock when it proposed the command, so the
 	// FSM stays deterministic when it needs a time (lock-delay, session expiry).
@@ -122,6 +125,33 @@ func (x *Command) GetDeregister() *DeregisterRequest {
 	return nil
 }
 
+func (x *Command) GetSessionCreate() *SessionCreate {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_SessionCreate); ok {
+			return x.SessionCreate
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSessionRenew() *SessionRenew {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_SessionRenew); ok {
+			return x.SessionRenew
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSessionDestroy() *SessionDestroy {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_SessionDestroy); ok {
+			return x.SessionDestroy
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetNowUnixNano() int64 {
 	if x != nil {
 		return x.NowUnixNano
@@ -153,6 +183,18 @@ type Command_Deregister struct {
 	Deregister *DeregisterRequest `protobuf:"bytes,5,opt,name=deregister,proto3,oneof"`
 }
 
+type Command_SessionCreate struct {
+	SessionCreate *SessionCreate `protobuf:"bytes,6,opt,name=session_create,json=sessionCreate,proto3,oneof"`
+}
+
+type Command_SessionRenew struct {
+	SessionRenew *SessionRenew `protobuf:"bytes,7,opt,name=session_renew,json=sessionRenew,proto3,oneof"`
+}
+
+type Command_SessionDestroy struct {
+	SessionDestroy *SessionDestroy `protobuf:"bytes,8,opt,name=session_destroy,json=sessionDestroy,proto3,oneof"`
+}
+
 func (*Command_Kv) isCommand_Cmd() {}
 
 func (*Command_Txn) isCommand_Cmd() {}
@@ -162,6 +204,12 @@ func (*Command_TombstoneReap) isCommand_Cmd() {}
 func (*Command_Register) isCommand_Cmd() {}
 
 func (*Command_Deregister) isCommand_Cmd() {}
+
+func (*Command_SessionCreate) isCommand_Cmd() {}
+
+func (*Command_SessionRenew) isCommand_Cmd() {}
+
+func (*Command_SessionDestroy) isCommand_Cmd() {}
 
 type TxnCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -422,6 +470,9 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_Node
 	//	*SnapshotRecord_Service
 	//	*SnapshotRecord_Check
+	//	*SnapshotRecord_Session
+	//	*SnapshotRecord_SessionTimer
+	//	*SnapshotRecord_LockDelay
 	//	*SnapshotRecord_Footer
 	Record        isSnapshotRecord_Record `protobuf_oneof:"record"`
 	unknownFields protoimpl.UnknownFields
@@ -519,6 +570,33 @@ func (x *SnapshotRecord) GetCheck() *HealthCheck {
 	return nil
 }
 
+func (x *SnapshotRecord) GetSession() *Session {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Session); ok {
+			return x.Session
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetSessionTimer() *SessionTimer {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_SessionTimer); ok {
+			return x.SessionTimer
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetLockDelay() *LockDelay {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_LockDelay); ok {
+			return x.LockDelay
+		}
+	}
+	return nil
+}
+
 func (x *SnapshotRecord) GetFooter() *SnapshotFooter {
 	if x != nil {
 		if x, ok := x.Record.(*SnapshotRecord_Footer); ok {
@@ -556,6 +634,18 @@ type SnapshotRecord_Check struct {
 	Check *HealthCheck `protobuf:"bytes,6,opt,name=check,proto3,oneof"`
 }
 
+type SnapshotRecord_Session struct {
+	Session *Session `protobuf:"bytes,7,opt,name=session,proto3,oneof"`
+}
+
+type SnapshotRecord_SessionTimer struct {
+	SessionTimer *SessionTimer `protobuf:"bytes,8,opt,name=session_timer,json=sessionTimer,proto3,oneof"`
+}
+
+type SnapshotRecord_LockDelay struct {
+	LockDelay *LockDelay `protobuf:"bytes,9,opt,name=lock_delay,json=lockDelay,proto3,oneof"`
+}
+
 type SnapshotRecord_Footer struct {
 	// footer closes the stream; a stream without it is truncated.
 	Footer *SnapshotFooter `protobuf:"bytes,15,opt,name=footer,proto3,oneof"`
@@ -572,6 +662,12 @@ func (*SnapshotRecord_Node) isSnapshotRecord_Record() {}
 func (*SnapshotRecord_Service) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Check) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Session) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_SessionTimer) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_LockDelay) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Footer) isSnapshotRecord_Record() {}
 
@@ -620,11 +716,65 @@ func (x *SnapshotFooter) GetRecords() uint64 {
 	return 0
 }
 
+// LockDelay blocks acquiring key until the given time (set when a session
+// holding it is invalidated).
+type LockDelay struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	UntilUnixNano int64                  `protobuf:"varint,2,opt,name=until_unix_nano,json=untilUnixNano,proto3" json:"until_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockDelay) Reset() {
+	*x = LockDelay{}
+	mi := &file_command_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockDelay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockDelay) ProtoMessage() {}
+
+func (x *LockDelay) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockDelay.ProtoReflect.Descriptor instead.
+func (*LockDelay) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LockDelay) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LockDelay) GetUntilUnixNano() int64 {
+	if x != nil {
+		return x.UntilUnixNano
+	}
+	return 0
+}
+
 var File_command_proto protoreflect.FileDescriptor
 
 const file_command_proto_rawDesc = "" +
 	"\n" +
-	"\rcommand.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\"\xba\x02\n" +
+	"\rcommand.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\"\x80\x04\n" +
 	"\aCommand\x12 \n" +
 	"\x02kv\x18\x01 \x01(\v2\x0e.meridian.KVOpH\x00R\x02kv\x12(\n" +
 	"\x03txn\x18\x02 \x01(\v2\x14.meridian.TxnCommandH\x00R\x03txn\x12@\n" +
@@ -632,7 +782,10 @@ const file_command_proto_rawDesc = "" +
 	"\bregister\x18\x04 \x01(\v2\x19.meridian.RegisterRequestH\x00R\bregister\x12=\n" +
 	"\n" +
 	"deregister\x18\x05 \x01(\v2\x1b.meridian.DeregisterRequestH\x00R\n" +
-	"deregister\x12\"\n" +
+	"deregister\x12@\n" +
+	"\x0esession_create\x18\x06 \x01(\v2\x17.meridian.SessionCreateH\x00R\rsessionCreate\x12=\n" +
+	"\rsession_renew\x18\a \x01(\v2\x16.meridian.SessionRenewH\x00R\fsessionRenew\x12C\n" +
+	"\x0fsession_destroy\x18\b \x01(\v2\x18.meridian.SessionDestroyH\x00R\x0esessionDestroy\x12\"\n" +
 	"\rnow_unix_nano\x18\x0f \x01(\x03R\vnowUnixNanoB\x05\n" +
 	"\x03cmd\"/\n" +
 	"\n" +
@@ -650,7 +803,7 @@ const file_command_proto_rawDesc = "" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xe5\x02\n" +
+	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\x89\x04\n" +
 	"\x0eSnapshotRecord\x12#\n" +
 	"\x02kv\x18\x01 \x01(\v2\x11.meridian.KVEntryH\x00R\x02kv\x123\n" +
 	"\ttombstone\x18\x02 \x01(\v2\x13.meridian.TombstoneH\x00R\ttombstone\x127\n" +
@@ -658,11 +811,18 @@ const file_command_proto_rawDesc = "" +
 	"tableIndex\x12$\n" +
 	"\x04node\x18\x04 \x01(\v2\x0e.meridian.NodeH\x00R\x04node\x12-\n" +
 	"\aservice\x18\x05 \x01(\v2\x11.meridian.ServiceH\x00R\aservice\x12-\n" +
-	"\x05check\x18\x06 \x01(\v2\x15.meridian.HealthCheckH\x00R\x05check\x122\n" +
+	"\x05check\x18\x06 \x01(\v2\x15.meridian.HealthCheckH\x00R\x05check\x12-\n" +
+	"\asession\x18\a \x01(\v2\x11.meridian.SessionH\x00R\asession\x12=\n" +
+	"\rsession_timer\x18\b \x01(\v2\x16.meridian.SessionTimerH\x00R\fsessionTimer\x124\n" +
+	"\n" +
+	"lock_delay\x18\t \x01(\v2\x13.meridian.LockDelayH\x00R\tlockDelay\x122\n" +
 	"\x06footer\x18\x0f \x01(\v2\x18.meridian.SnapshotFooterH\x00R\x06footerB\b\n" +
 	"\x06record\"*\n" +
 	"\x0eSnapshotFooter\x12\x18\n" +
-	"\arecords\x18\x01 \x01(\x04R\arecordsB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
+	"\arecords\x18\x01 \x01(\x04R\arecords\"E\n" +
+	"\tLockDelay\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
+	"\x0funtil_unix_nano\x18\x02 \x01(\x03R\runtilUnixNanoB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
 
 var (
 	file_command_proto_rawDescOnce sync.Once
@@ -676,7 +836,7 @@ func file_command_proto_rawDescGZIP() []byte {
 	return file_command_proto_rawDescData
 }
 
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_command_proto_goTypes = []any{
 	(*Command)(nil),           // 0: meridian.Command
 	(*TxnCommand)(nil),        // 1: meridian.TxnCommand
@@ -686,34 +846,46 @@ var file_command_proto_goTypes = []any{
 	(*SnapshotHeader)(nil),    // 5: meridian.SnapshotHeader
 	(*SnapshotRecord)(nil),    // 6: meridian.SnapshotRecord
 	(*SnapshotFooter)(nil),    // 7: meridian.SnapshotFooter
-	(*KVOp)(nil),              // 8: meridian.KVOp
-	(*RegisterRequest)(nil),   // 9: meridian.RegisterRequest
-	(*DeregisterRequest)(nil), // 10: meridian.DeregisterRequest
-	(*TxnOp)(nil),             // 11: meridian.TxnOp
-	(*KVEntry)(nil),           // 12: meridian.KVEntry
-	(*Node)(nil),              // 13: meridian.Node
-	(*Service)(nil),           // 14: meridian.Service
-	(*HealthCheck)(nil),       // 15: meridian.HealthCheck
+	(*LockDelay)(nil),         // 8: meridian.LockDelay
+	(*KVOp)(nil),              // 9: meridian.KVOp
+	(*RegisterRequest)(nil),   // 10: meridian.RegisterRequest
+	(*DeregisterRequest)(nil), // 11: meridian.DeregisterRequest
+	(*SessionCreate)(nil),     // 12: meridian.SessionCreate
+	(*SessionRenew)(nil),      // 13: meridian.SessionRenew
+	(*SessionDestroy)(nil),    // 14: meridian.SessionDestroy
+	(*TxnOp)(nil),             // 15: meridian.TxnOp
+	(*KVEntry)(nil),           // 16: meridian.KVEntry
+	(*Node)(nil),              // 17: meridian.Node
+	(*Service)(nil),           // 18: meridian.Service
+	(*HealthCheck)(nil),       // 19: meridian.HealthCheck
+	(*Session)(nil),           // 20: meridian.Session
+	(*SessionTimer)(nil),      // 21: meridian.SessionTimer
 }
 var file_command_proto_depIdxs = []int32{
-	8,  // 0: meridian.Command.kv:type_name -> meridian.KVOp
+	9,  // 0: meridian.Command.kv:type_name -> meridian.KVOp
 	1,  // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
 	2,  // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
-	9,  // 3: meridian.Command.register:type_name -> meridian.RegisterRequest
-	10, // 4: meridian.Command.deregister:type_name -> meridian.DeregisterRequest
-	11, // 5: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
-	12, // 6: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
-	3,  // 7: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
-	4,  // 8: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
-	13, // 9: meridian.SnapshotRecord.node:type_name -> meridian.Node
-	14, // 10: meridian.SnapshotRecord.service:type_name -> meridian.Service
-	15, // 11: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
-	7,  // 12: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	10, // 3: meridian.Command.register:type_name -> meridian.RegisterRequest
+	11, // 4: meridian.Command.deregister:type_name -> meridian.DeregisterRequest
+	12, // 5: meridian.Command.session_create:type_name -> meridian.SessionCreate
+	13, // 6: meridian.Command.session_renew:type_name -> meridian.SessionRenew
+	14, // 7: meridian.Command.session_destroy:type_name -> meridian.SessionDestroy
+	15, // 8: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
+	16, // 9: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
+	3,  // 10: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
+	4,  // 11: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
+	17, // 12: meridian.SnapshotRecord.node:type_name -> meridian.Node
+	18, // 13: meridian.SnapshotRecord.service:type_name -> meridian.Service
+	19, // 14: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
+	20, // 15: meridian.SnapshotRecord.session:type_name -> meridian.Session
+	21, // 16: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
+	8,  // 17: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
+	7,  // 18: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -723,12 +895,16 @@ func file_command_proto_init() {
 	}
 	file_kv_proto_init()
 	file_catalog_proto_init()
+	file_session_proto_init()
 	file_command_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_Kv)(nil),
 		(*Command_Txn)(nil),
 		(*Command_TombstoneReap)(nil),
 		(*Command_Register)(nil),
 		(*Command_Deregister)(nil),
+		(*Command_SessionCreate)(nil),
+		(*Command_SessionRenew)(nil),
+		(*Command_SessionDestroy)(nil),
 	}
 	file_command_proto_msgTypes[6].OneofWrappers = []any{
 		(*SnapshotRecord_Kv)(nil),
@@ -737,6 +913,9 @@ func file_command_proto_init() {
 		(*SnapshotRecord_Node)(nil),
 		(*SnapshotRecord_Service)(nil),
 		(*SnapshotRecord_Check)(nil),
+		(*SnapshotRecord_Session)(nil),
+		(*SnapshotRecord_SessionTimer)(nil),
+		(*SnapshotRecord_LockDelay)(nil),
 		(*SnapshotRecord_Footer)(nil),
 	}
 	type x struct{}
@@ -745,7 +924,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -30,7 +30,7 @@ func ValidStatus(s string) bool {
 // ensureRegistration applies a catalog registration: the node (unless
 // skipped and present), then the service, then the checks. Any error
 // leaves partial writes on tx: the caller discards it.
-func ensureRegistration(tx *memdb.Txn, idx uint64, req *pb.RegisterRequest) error {
+func ensureRegistration(tx *memdb.Txn, idx uint64, now int64, req *pb.RegisterRequest) error {
 	n := req.GetNode()
 	if n == nil || n.Node == "" {
 		return fmt.Errorf("%w: missing node name", ErrBadCommand)
@@ -59,7 +59,7 @@ func ensureRegistration(tx *memdb.Txn, idx uint64, req *pb.RegisterRequest) erro
 		if !strings.EqualFold(chk.Node, n.Node) {
 			return fmt.Errorf("%w: check %q is for node %q, not %q", ErrBadCommand, chk.CheckId, chk.Node, n.Node)
 		}
-		if err := ensureCheck(tx, idx, chk); err != nil {
+		if err := ensureCheck(tx, idx, now, chk); err != nil {
 			return err
 		}
 	}
@@ -167,7 +167,7 @@ func refreshServiceChecks(tx *memdb.Txn, idx uint64, svc *pb.Service) error {
 	return nil
 }
 
-func ensureCheck(tx *memdb.Txn, idx uint64, in *pb.HealthCheck) error {
+func ensureCheck(tx *memdb.Txn, idx uint64, now int64, in *pb.HealthCheck) error {
 	if in.CheckId == "" {
 		return fmt.Errorf("%w: missing check id", ErrBadCommand)
 	}
@@ -224,6 +224,12 @@ func ensureCheck(tx *memdb.Txn, idx uint64, in *pb.HealthCheck) error {
 	if err := setIndex(tx, tableChecks, idx); err != nil {
 		return err
 	}
+	if chk.Status == HealthCritical {
+		// Sessions bound to a critical check are invalidated.
+		if err := invalidateCheckSessions(tx, idx, now, chk.Node, chk.CheckId); err != nil {
+			return err
+		}
+	}
 	if svc != nil {
 		return setIndex(tx, serviceIndexName(svc.Service), idx)
 	}
@@ -271,26 +277,29 @@ func checksOfNode(tx *memdb.Txn, node string) ([]*pb.HealthCheck, error) {
 
 // deregister removes a check, a service with its checks, or a whole node
 // with its services and checks. Removing what is not there is a no-op.
-func deregister(tx *memdb.Txn, idx uint64, req *pb.DeregisterRequest) error {
+func deregister(tx *memdb.Txn, idx uint64, now int64, req *pb.DeregisterRequest) error {
 	if req.Node == "" {
 		return fmt.Errorf("%w: missing node name", ErrBadCommand)
 	}
 	switch {
 	case req.ServiceId != "":
-		return deleteService(tx, idx, req.Node, req.ServiceId)
+		return deleteService(tx, idx, now, req.Node, req.ServiceId)
 	case req.CheckId != "":
-		return deleteCheck(tx, idx, req.Node, req.CheckId)
+		return deleteCheck(tx, idx, now, req.Node, req.CheckId)
 	default:
-		return deleteNode(tx, idx, req.Node)
+		return deleteNode(tx, idx, now, req.Node)
 	}
 }
 
-func deleteCheck(tx *memdb.Txn, idx uint64, node, id string) error {
+func deleteCheck(tx *memdb.Txn, idx uint64, now int64, node, id string) error {
 	raw, err := tx.First(tableChecks, "id", node, id)
 	if err != nil || raw == nil {
 		return err
 	}
 	chk := raw.(*pb.HealthCheck)
+	if err := invalidateCheckSessions(tx, idx, now, chk.Node, chk.CheckId); err != nil {
+		return err
+	}
 	if err := tx.Delete(tableChecks, chk); err != nil {
 		return err
 	}
@@ -303,7 +312,7 @@ func deleteCheck(tx *memdb.Txn, idx uint64, node, id string) error {
 	return bumpServicesOfNode(tx, idx, chk.Node)
 }
 
-func deleteService(tx *memdb.Txn, idx uint64, node, id string) error {
+func deleteService(tx *memdb.Txn, idx uint64, now int64, node, id string) error {
 	raw, err := tx.First(tableServices, "id", node, id)
 	if err != nil || raw == nil {
 		return err
@@ -315,7 +324,7 @@ func deleteService(tx *memdb.Txn, idx uint64, node, id string) error {
 	}
 	for _, c := range checks {
 		if c.ServiceId == id {
-			if err := deleteCheck(tx, idx, node, c.CheckId); err != nil {
+			if err := deleteCheck(tx, idx, now, node, c.CheckId); err != nil {
 				return err
 			}
 		}
@@ -329,7 +338,7 @@ func deleteService(tx *memdb.Txn, idx uint64, node, id string) error {
 	return setIndex(tx, serviceIndexName(svc.Service), idx)
 }
 
-func deleteNode(tx *memdb.Txn, idx uint64, name string) error {
+func deleteNode(tx *memdb.Txn, idx uint64, now int64, name string) error {
 	node, err := nodeFirst(tx, name)
 	if err != nil || node == nil {
 		return err
@@ -339,7 +348,7 @@ func deleteNode(tx *memdb.Txn, idx uint64, name string) error {
 		return err
 	}
 	for _, s := range services {
-		if err := deleteService(tx, idx, name, s.Id); err != nil {
+		if err := deleteService(tx, idx, now, name, s.Id); err != nil {
 			return err
 		}
 	}
@@ -348,9 +357,12 @@ func deleteNode(tx *memdb.Txn, idx uint64, name string) error {
 		return err
 	}
 	for _, c := range checks {
-		if err := deleteCheck(tx, idx, name, c.CheckId); err != nil {
+		if err := deleteCheck(tx, idx, now, name, c.CheckId); err != nil {
 			return err
 		}
+	}
+	if err := invalidateNodeSessions(tx, idx, now, name); err != nil {
+		return err
 	}
 	if err := tx.Delete(tableNodes, node); err != nil {
 		return err

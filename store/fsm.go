@@ -82,14 +82,14 @@ func applyCommand(tx *memdb.Txn, idx uint64, cmd *pb.Command) (r *Result, dirty 
 	r = &Result{Index: idx}
 	switch c := cmd.Cmd.(type) {
 	case *pb.Command_Kv:
-		r.OK, r.Err = applyKV(tx, idx, c.Kv)
+		r.OK, r.Err = applyKV(tx, idx, cmd.NowUnixNano, c.Kv)
 		return r, r.Err != nil && !errors.Is(r.Err, ErrBadCommand)
 	case *pb.Command_Txn:
 		if len(c.Txn.Ops) > MaxTxnOps {
 			r.Err = fmt.Errorf("%w: transaction has %d operations, at most %d", ErrBadCommand, len(c.Txn.Ops), MaxTxnOps)
 			return r, false
 		}
-		r.Results, r.Errors = txnOps(tx, idx, c.Txn.Ops)
+		r.Results, r.Errors = txnOps(tx, idx, cmd.NowUnixNano, c.Txn.Ops)
 		if len(r.Errors) > 0 {
 			r.Results = nil
 			return r, txnFailureDirty(c.Txn.Ops, r.Errors[0].OpIndex)
@@ -97,11 +97,22 @@ func applyCommand(tx *memdb.Txn, idx uint64, cmd *pb.Command) (r *Result, dirty 
 		return r, false
 	case *pb.Command_Register:
 		r.OK = true
-		r.Err = ensureRegistration(tx, idx, c.Register)
+		r.Err = ensureRegistration(tx, idx, cmd.NowUnixNano, c.Register)
 		return r, r.Err != nil
 	case *pb.Command_Deregister:
 		r.OK = true
-		r.Err = deregister(tx, idx, c.Deregister)
+		r.Err = deregister(tx, idx, cmd.NowUnixNano, c.Deregister)
+		return r, r.Err != nil
+	case *pb.Command_SessionCreate:
+		r.OK = true
+		r.Err = sessionCreate(tx, idx, cmd.NowUnixNano, c.SessionCreate.GetSession())
+		return r, r.Err != nil
+	case *pb.Command_SessionRenew:
+		r.OK = true
+		r.Err = sessionRenew(tx, cmd.NowUnixNano, c.SessionRenew.GetId())
+		return r, r.Err != nil
+	case *pb.Command_SessionDestroy:
+		r.OK, r.Err = sessionDestroy(tx, idx, cmd.NowUnixNano, c.SessionDestroy)
 		return r, r.Err != nil
 	case *pb.Command_TombstoneReap:
 		r.OK = true
@@ -114,7 +125,7 @@ func applyCommand(tx *memdb.Txn, idx uint64, cmd *pb.Command) (r *Result, dirty 
 }
 
 // applyKV applies a single KV write. Reads are not commands.
-func applyKV(tx *memdb.Txn, idx uint64, op *pb.KVOp) (bool, error) {
+func applyKV(tx *memdb.Txn, idx uint64, now int64, op *pb.KVOp) (bool, error) {
 	in := op.GetEntry()
 	if in == nil {
 		return false, fmt.Errorf("%w: kv command without an entry", ErrBadCommand)
@@ -138,6 +149,12 @@ func applyKV(tx *memdb.Txn, idx uint64, op *pb.KVOp) (bool, error) {
 		return true, kvDeleteTree(tx, idx, in.Key)
 	case pb.KVVerb_KV_DELETE_CAS:
 		return kvDeleteCAS(tx, idx, in.ModifyIndex, in.Key)
+	case pb.KVVerb_KV_LOCK:
+		ok, _, err := kvLock(tx, idx, now, in)
+		return ok, err
+	case pb.KVVerb_KV_UNLOCK:
+		ok, _, err := kvUnlock(tx, idx, in)
+		return ok, err
 	default:
 		return false, fmt.Errorf("%w: kv verb %s is not a write", ErrBadCommand, op.Verb)
 	}
@@ -152,7 +169,7 @@ func txnFailureDirty(ops []*pb.TxnOp, failed uint32) bool {
 		return true
 	}
 	switch ops[failed].GetKv().GetVerb() {
-	case pb.KVVerb_KV_SET, pb.KVVerb_KV_DELETE, pb.KVVerb_KV_DELETE_TREE:
+	case pb.KVVerb_KV_SET, pb.KVVerb_KV_DELETE, pb.KVVerb_KV_DELETE_TREE, pb.KVVerb_KV_LOCK, pb.KVVerb_KV_UNLOCK:
 		return true
 	}
 	return false

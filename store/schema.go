@@ -14,7 +14,19 @@ const (
 	tableNodes      = "nodes"
 	tableServices   = "services"
 	tableChecks     = "checks"
+	tableSessions   = "sessions"
+	// tableSessionChecks links a session to each check it is bound to.
+	tableSessionChecks = "session_checks"
+	tableSessionTimers = "session_timers"
+	tableLockDelays    = "lock_delays"
 )
+
+// sessionCheck links a session to one check it depends on.
+type sessionCheck struct {
+	Node    string
+	CheckID string
+	Session string
+}
 
 // serviceIndexName is the index-table key that moves whenever anything a
 // read of one service depends on changes: its instances, their checks, the
@@ -41,6 +53,41 @@ func schema() *memdb.DBSchema {
 		Tables: map[string]*memdb.TableSchema{
 			tableKVs: {
 				Name: tableKVs,
+				Indexes: map[string]*memdb.IndexSchema{
+					"id":      {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
+					"session": {Name: "session", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Session"}},
+				},
+			},
+			tableSessions: {
+				Name: tableSessions,
+				Indexes: map[string]*memdb.IndexSchema{
+					"id":   {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Id", Lowercase: true}},
+					"node": {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node", Lowercase: true}},
+				},
+			},
+			tableSessionChecks: {
+				Name: tableSessionChecks,
+				Indexes: map[string]*memdb.IndexSchema{
+					"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
+						&memdb.StringFieldIndex{Field: "Node", Lowercase: true},
+						&memdb.StringFieldIndex{Field: "CheckID"},
+						&memdb.StringFieldIndex{Field: "Session", Lowercase: true},
+					}}},
+					"node_check": {Name: "node_check", Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
+						&memdb.StringFieldIndex{Field: "Node", Lowercase: true},
+						&memdb.StringFieldIndex{Field: "CheckID"},
+					}}},
+					"session": {Name: "session", Indexer: &memdb.StringFieldIndex{Field: "Session", Lowercase: true}},
+				},
+			},
+			tableSessionTimers: {
+				Name: tableSessionTimers,
+				Indexes: map[string]*memdb.IndexSchema{
+					"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Id", Lowercase: true}},
+				},
+			},
+			tableLockDelays: {
+				Name: tableLockDelays,
 				Indexes: map[string]*memdb.IndexSchema{
 					"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
 				},

@@ -88,6 +88,15 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		{tableChecks, func(raw any) *pb.SnapshotRecord {
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_Check{Check: raw.(*pb.HealthCheck)}}
 		}},
+		{tableSessions, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_Session{Session: raw.(*pb.Session)}}
+		}},
+		{tableSessionTimers, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_SessionTimer{SessionTimer: raw.(*pb.SessionTimer)}}
+		}},
+		{tableLockDelays, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_LockDelay{LockDelay: raw.(*pb.LockDelay)}}
+		}},
 		{tableIndex, func(raw any) *pb.SnapshotRecord {
 			r := raw.(*indexRow)
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_TableIndex{TableIndex: &pb.TableIndex{Table: r.Key, Index: r.Value}}}
@@ -195,6 +204,28 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 			return errors.New("check without a node or id")
 		}
 		return tx.Insert(tableChecks, r.Check)
+	case *pb.SnapshotRecord_Session:
+		sess := r.Session
+		if sess.Id == "" || sess.Node == "" {
+			return errors.New("session without an id or node")
+		}
+		// The check links are derived from the session.
+		for _, id := range append(append([]string(nil), sess.NodeChecks...), sess.ServiceChecks...) {
+			if err := tx.Insert(tableSessionChecks, &sessionCheck{Node: sess.Node, CheckID: id, Session: sess.Id}); err != nil {
+				return err
+			}
+		}
+		return tx.Insert(tableSessions, sess)
+	case *pb.SnapshotRecord_SessionTimer:
+		if r.SessionTimer.Id == "" {
+			return errors.New("session timer without an id")
+		}
+		return tx.Insert(tableSessionTimers, r.SessionTimer)
+	case *pb.SnapshotRecord_LockDelay:
+		if r.LockDelay.Key == "" {
+			return errors.New("lock delay without a key")
+		}
+		return tx.Insert(tableLockDelays, r.LockDelay)
 	default:
 		return fmt.Errorf("unknown record type %T", rec.Record)
 	}

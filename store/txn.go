@@ -33,21 +33,21 @@ func TxnIsReadOnly(ops []*pb.TxnOp) bool {
 func (s *Store) TxnRead(ops []*pb.TxnOp) (uint64, []*pb.TxnResult, []*pb.TxnError) {
 	tx := s.readTxn()
 	defer tx.Abort()
-	results, errs := txnOps(tx, 0, ops)
+	results, errs := txnOps(tx, 0, 0, ops)
 	return maxIndex(tx, nil, tableKVs, tableTombstones), results, errs
 }
 
 // txnOps applies ops in order on tx at idx. On the first failing op it
 // stops and returns the errors; the caller must then abort tx (nothing of a
 // failed transaction may be committed).
-func txnOps(tx *memdb.Txn, idx uint64, ops []*pb.TxnOp) ([]*pb.TxnResult, []*pb.TxnError) {
+func txnOps(tx *memdb.Txn, idx uint64, now int64, ops []*pb.TxnOp) ([]*pb.TxnResult, []*pb.TxnError) {
 	var results []*pb.TxnResult
 	for i, op := range ops {
 		kv := op.GetKv()
 		if kv == nil {
 			return nil, []*pb.TxnError{{OpIndex: uint32(i), What: "unknown transaction operation"}}
 		}
-		entries, err := txnKV(tx, idx, kv)
+		entries, err := txnKV(tx, idx, now, kv)
 		if err != nil {
 			return nil, []*pb.TxnError{{OpIndex: uint32(i), What: err.Error()}}
 		}
@@ -61,7 +61,7 @@ func txnOps(tx *memdb.Txn, idx uint64, ops []*pb.TxnOp) ([]*pb.TxnResult, []*pb.
 // txnKV applies one KV op and returns the entries it reports. Only get and
 // get-tree report values; the other verbs report the entry without it, and
 // deletes report nothing.
-func txnKV(tx *memdb.Txn, idx uint64, op *pb.KVOp) ([]*pb.KVEntry, error) {
+func txnKV(tx *memdb.Txn, idx uint64, now int64, op *pb.KVOp) ([]*pb.KVEntry, error) {
 	in := op.GetEntry()
 	if in == nil {
 		return nil, fmt.Errorf("%w: kv operation without an entry", ErrBadCommand)
@@ -130,8 +130,18 @@ func txnKV(tx *memdb.Txn, idx uint64, op *pb.KVOp) ([]*pb.KVEntry, error) {
 			err = fmt.Errorf("failed to delete key %q, index is stale", key)
 		}
 		return nil, err
-	case pb.KVVerb_KV_LOCK, pb.KVVerb_KV_UNLOCK:
-		return nil, fmt.Errorf("%w: %s needs sessions, which this server does not have yet", ErrBadCommand, op.Verb)
+	case pb.KVVerb_KV_LOCK:
+		var ok bool
+		ok, entry, err = kvLock(tx, idx, now, in)
+		if err == nil && !ok {
+			err = fmt.Errorf("failed to lock key %q, lock is already held", key)
+		}
+	case pb.KVVerb_KV_UNLOCK:
+		var ok bool
+		ok, entry, err = kvUnlock(tx, idx, in)
+		if err == nil && !ok {
+			err = fmt.Errorf("failed to unlock key %q, lock isn't held, or is held by another session", key)
+		}
 	default:
 		return nil, fmt.Errorf("%w: unknown kv verb %d", ErrBadCommand, op.Verb)
 	}
