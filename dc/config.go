@@ -50,6 +50,8 @@ type Config struct {
 	// reaps them; TombstoneGCInterval how often it looks.
 	TombstoneTTL        time.Duration
 	TombstoneGCInterval time.Duration
+	// SessionTTLMin is the smallest session TTL accepted.
+	SessionTTLMin time.Duration
 	// MaxEntrySize bounds one encoded Raft command.
 	MaxEntrySize int
 
@@ -85,6 +87,7 @@ func LANProfile() Config {
 		TombstoneTTL:        15 * time.Minute,
 		TombstoneGCInterval: time.Minute,
 		MaxEntrySize:        4 << 20,
+		SessionTTLMin:       10 * time.Second,
 		BatchApply:          true,
 		BatchingFSM:         true,
 		NoFreelistSync:      true,

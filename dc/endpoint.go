@@ -28,6 +28,11 @@ const (
 	MethodCatalogNodeServices = "Catalog.NodeServices"
 	MethodCatalogDatacenters  = "Catalog.ListDatacenters"
 	MethodHealthChecks        = "Health.Checks"
+
+	MethodSessionCreate  = "Session.Create"
+	MethodSessionDestroy = "Session.Destroy"
+	MethodSessionRenew   = "Session.Renew"
+	MethodSessionGet     = "Session.Get"
 )
 
 // endpoint is one RPC method: how to make its messages and how to call it.
@@ -71,6 +76,10 @@ func (s *Server) registerEndpoints() {
 	register(s, MethodCatalogNodeServices, s.catalogNodeServices)
 	register(s, MethodCatalogDatacenters, s.catalogDatacenters)
 	register(s, MethodHealthChecks, s.healthChecks)
+	register(s, MethodSessionCreate, s.sessionCreate)
+	register(s, MethodSessionDestroy, s.sessionDestroy)
+	register(s, MethodSessionRenew, s.sessionRenew)
+	register(s, MethodSessionGet, s.sessionGet)
 }
 
 // RPC calls a method of this server in-process (a server agent's own HTTP

@@ -66,7 +66,12 @@ func validateKVWrite(op *pb.KVOp) error {
 		}
 	case pb.KVVerb_KV_DELETE_TREE:
 	case pb.KVVerb_KV_LOCK, pb.KVVerb_KV_UNLOCK:
-		return fmt.Errorf("%w: %s needs sessions, which are not available yet", rpc.ErrBadRequest, op.Verb)
+		if op.Entry.Key == "" {
+			return fmt.Errorf("%w: Missing key name", rpc.ErrBadRequest)
+		}
+		if op.Entry.Session == "" {
+			return fmt.Errorf("%w: missing session", rpc.ErrBadRequest)
+		}
 	default:
 		return fmt.Errorf("%w: %s is not a kv write", rpc.ErrBadRequest, op.Verb)
 	}
@@ -123,8 +128,10 @@ func validateTxn(ops []*pb.TxnOp) error {
 		}
 		switch kv.Verb {
 		case pb.KVVerb_KV_GET_TREE, pb.KVVerb_KV_DELETE_TREE:
-		case pb.KVVerb_KV_LOCK, pb.KVVerb_KV_UNLOCK:
-			return fmt.Errorf("%w: operation %d: %s needs sessions, which are not available yet", rpc.ErrBadRequest, i, kv.Verb)
+		case pb.KVVerb_KV_LOCK, pb.KVVerb_KV_UNLOCK, pb.KVVerb_KV_CHECK_SESSION:
+			if kv.Entry.Key == "" || kv.Entry.Session == "" {
+				return fmt.Errorf("%w: operation %d: %s needs a key and a session", rpc.ErrBadRequest, i, kv.Verb)
+			}
 		case pb.KVVerb_KV_VERB_UNSPECIFIED:
 			return fmt.Errorf("%w: operation %d has no verb", rpc.ErrBadRequest, i)
 		default:

@@ -37,6 +37,13 @@ func (s *Server) forwardRead(ctx context.Context, method string, q *pb.QueryOpti
 	return s.forwardToLeader(ctx, method, req, resp, true)
 }
 
+// readyToServe reports whether this server may act as the leader for the
+// request: it leads and, for reads, has applied all of its predecessors'
+// entries.
+func (s *Server) readyToServe(read bool) bool {
+	return s.IsLeader() && (!read || s.leaderReady.Load())
+}
+
 // forwardWrite sends a write to the leader unless this server is it.
 func (s *Server) forwardWrite(ctx context.Context, method string, w *pb.WriteOptions, req, resp proto.Message) (bool, error) {
 	if err := s.checkDC(w.GetDc()); err != nil {
@@ -48,17 +55,17 @@ func (s *Server) forwardWrite(ctx context.Context, method string, w *pb.WriteOpt
 // forwardToLeader waits up to RPCHoldTimeout for a leader, then forwards to
 // it. A read is retried on another leader after a transport error; a write
 // is not, since it may have been applied.
-func (s *Server) forwardToLeader(ctx context.Context, method string, req, resp proto.Message, retryTransport bool) (bool, error) {
+func (s *Server) forwardToLeader(ctx context.Context, method string, req, resp proto.Message, read bool) (bool, error) {
 	hold := time.NewTimer(s.cfg.RPCHoldTimeout)
 	defer hold.Stop()
 	for {
-		if s.IsLeader() {
+		if s.readyToServe(read) {
 			return false, nil
 		}
 		var err error
-		if addr := s.LeaderAddr(); addr != "" {
+		if addr := s.LeaderAddr(); addr != "" && !s.IsLeader() {
 			err = s.deps.Pool.Call(ctx, addr, method, req, resp)
-			retryable := errors.Is(err, rpc.ErrNoLeader) || (retryTransport && errors.Is(err, rpc.ErrTransport))
+			retryable := errors.Is(err, rpc.ErrNoLeader) || (read && errors.Is(err, rpc.ErrTransport))
 			if !retryable {
 				return true, err
 			}
@@ -114,7 +121,7 @@ func (s *Server) raftApply(ctx context.Context, cmd *pb.Command) (*store.Result,
 		return nil, fmt.Errorf("unexpected fsm response %T", f.Response())
 	}
 	if res.Err != nil {
-		if errors.Is(res.Err, store.ErrBadCommand) {
+		if errors.Is(res.Err, store.ErrBadCommand) || errors.Is(res.Err, store.ErrSessionNotFound) {
 			return nil, fmt.Errorf("%w: %v", rpc.ErrBadRequest, res.Err)
 		}
 		return nil, res.Err

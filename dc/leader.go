@@ -58,11 +58,18 @@ func (s *Server) leaderLoop(stop <-chan struct{}) {
 		case <-time.After(time.Second):
 		}
 	}
+	s.leaderReady.Store(true)
+	defer s.leaderReady.Store(false)
 	reconcile := time.NewTicker(s.cfg.ReconcileInterval)
 	defer reconcile.Stop()
 	gc := time.NewTicker(s.cfg.TombstoneGCInterval)
 	defer gc.Stop()
 	reaper := &tombstoneReaper{ttl: s.cfg.TombstoneTTL}
+	timers := s.startSessionTimers()
+	defer func() {
+		s.sessTimers.Store(nil)
+		timers.stop()
+	}()
 	changes, cancel := s.deps.Membership.Subscribe()
 	defer cancel()
 	s.reconcile()

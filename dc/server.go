@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -82,6 +83,12 @@ type Server struct {
 	closers []io.Closer
 
 	endpoints map[string]endpoint
+	// leaderReady is set once this server leads and has applied every
+	// entry of earlier terms (its barrier went through); reads on the
+	// leader wait for it, so none misses an acknowledged write.
+	leaderReady atomic.Bool
+	// sessTimers is set while this server leads.
+	sessTimers atomic.Pointer[sessionTimers]
 
 	shutdownCh   chan struct{}
 	baseCtx      context.Context
