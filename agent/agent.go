@@ -216,6 +216,9 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	if a.cfg.MaxQueryTime > 0 {
 		dcfg.MaxQueryTime = a.cfg.MaxQueryTime
 	}
+	if a.cfg.SessionTTLMin > 0 {
+		dcfg.SessionTTLMin = a.cfg.SessionTTLMin
+	}
 	if a.tune != nil {
 		a.tune(&dcfg)
 	}

@@ -89,6 +89,13 @@ func (a *Agent) routes() http.Handler {
 	h("GET /v1/health/service/{service}", a.healthService)
 	h("GET /v1/health/state/{state}", a.healthState)
 
+	h("PUT /v1/session/create", a.sessionCreate)
+	h("PUT /v1/session/destroy/{id}", a.sessionDestroy)
+	h("PUT /v1/session/renew/{id}", a.sessionRenew)
+	h("GET /v1/session/info/{id}", a.sessionInfo)
+	h("GET /v1/session/node/{node}", a.sessionNode)
+	h("GET /v1/session/list", a.sessionList)
+
 	h("GET /v1/agent/self", a.agentSelf)
 	h("GET /v1/agent/members", a.agentMembers)
 	h("PUT /v1/agent/join/{address...}", a.agentJoin)
