@@ -41,6 +41,7 @@ type Agent struct {
 	mux     *rpc.Mux
 	backend Backend
 	tune    func(*dc.Config)
+	events  *eventBuffer
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -88,6 +89,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 		exitCh: make(chan struct{}),
 		ctx:    ctx,
 		cancel: cancel,
+		events: newEventBuffer(),
 	}
 	for _, o := range opts {
 		o(a)
@@ -121,6 +123,10 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	} else {
 		a.backend = &serverBackend{pool: a.pool, lan: a.lan}
 	}
+	userEvents, cancelEvents := a.lan.Subscribe()
+	a.wg.Add(1)
+	go a.runEvents(userEvents)
+	context.AfterFunc(a.ctx, cancelEvents)
 	a.join()
 	if a.cfg.Ports.HTTP != config.PortDisabled {
 		if err := a.startHTTP(); err != nil {

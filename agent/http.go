@@ -96,6 +96,9 @@ func (a *Agent) routes() http.Handler {
 	h("GET /v1/session/node/{node}", a.sessionNode)
 	h("GET /v1/session/list", a.sessionList)
 
+	h("PUT /v1/event/fire/{name}", a.eventFire)
+	h("GET /v1/event/list", a.eventList)
+
 	h("GET /v1/agent/self", a.agentSelf)
 	h("GET /v1/agent/members", a.agentMembers)
 	h("PUT /v1/agent/join/{address...}", a.agentJoin)

@@ -678,6 +678,107 @@ func (x *SessionsResponse) GetSessions() []*Session {
 	return nil
 }
 
+// UserEvent is a custom event fired across a datacenter by gossip.
+type UserEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	NodeFilter    string                 `protobuf:"bytes,4,opt,name=node_filter,json=nodeFilter,proto3" json:"node_filter,omitempty"`
+	ServiceFilter string                 `protobuf:"bytes,5,opt,name=service_filter,json=serviceFilter,proto3" json:"service_filter,omitempty"`
+	TagFilter     string                 `protobuf:"bytes,6,opt,name=tag_filter,json=tagFilter,proto3" json:"tag_filter,omitempty"`
+	Version       int32                  `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	Ltime         uint64                 `protobuf:"varint,8,opt,name=ltime,proto3" json:"ltime,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserEvent) Reset() {
+	*x = UserEvent{}
+	mi := &file_session_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserEvent) ProtoMessage() {}
+
+func (x *UserEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_session_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
+func (*UserEvent) Descriptor() ([]byte, []int) {
+	return file_session_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UserEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UserEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UserEvent) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *UserEvent) GetNodeFilter() string {
+	if x != nil {
+		return x.NodeFilter
+	}
+	return ""
+}
+
+func (x *UserEvent) GetServiceFilter() string {
+	if x != nil {
+		return x.ServiceFilter
+	}
+	return ""
+}
+
+func (x *UserEvent) GetTagFilter() string {
+	if x != nil {
+		return x.TagFilter
+	}
+	return ""
+}
+
+func (x *UserEvent) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *UserEvent) GetLtime() uint64 {
+	if x != nil {
+		return x.Ltime
+	}
+	return 0
+}
+
 var File_session_proto protoreflect.FileDescriptor
 
 const file_session_proto_rawDesc = "" +
@@ -726,7 +827,18 @@ const file_session_proto_rawDesc = "" +
 	"\x04node\x18\x03 \x01(\tR\x04node\"j\n" +
 	"\x10SessionsResponse\x12'\n" +
 	"\x04meta\x18\x01 \x01(\v2\x13.meridian.QueryMetaR\x04meta\x12-\n" +
-	"\bsessions\x18\x02 \x03(\v2\x11.meridian.SessionR\bsessionsB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
+	"\bsessions\x18\x02 \x03(\v2\x11.meridian.SessionR\bsessions\"\xe0\x01\n" +
+	"\tUserEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12\x1f\n" +
+	"\vnode_filter\x18\x04 \x01(\tR\n" +
+	"nodeFilter\x12%\n" +
+	"\x0eservice_filter\x18\x05 \x01(\tR\rserviceFilter\x12\x1d\n" +
+	"\n" +
+	"tag_filter\x18\x06 \x01(\tR\ttagFilter\x12\x18\n" +
+	"\aversion\x18\a \x01(\x05R\aversion\x12\x14\n" +
+	"\x05ltime\x18\b \x01(\x04R\x05ltimeB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
 
 var (
 	file_session_proto_rawDescOnce sync.Once
@@ -740,7 +852,7 @@ func file_session_proto_rawDescGZIP() []byte {
 	return file_session_proto_rawDescData
 }
 
-var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_session_proto_goTypes = []any{
 	(*Session)(nil),               // 0: meridian.Session
 	(*SessionTimer)(nil),          // 1: meridian.SessionTimer
@@ -753,18 +865,19 @@ var file_session_proto_goTypes = []any{
 	(*SessionRenewRequest)(nil),   // 8: meridian.SessionRenewRequest
 	(*SessionGetRequest)(nil),     // 9: meridian.SessionGetRequest
 	(*SessionsResponse)(nil),      // 10: meridian.SessionsResponse
-	(*WriteOptions)(nil),          // 11: meridian.WriteOptions
-	(*QueryOptions)(nil),          // 12: meridian.QueryOptions
-	(*QueryMeta)(nil),             // 13: meridian.QueryMeta
+	(*UserEvent)(nil),             // 11: meridian.UserEvent
+	(*WriteOptions)(nil),          // 12: meridian.WriteOptions
+	(*QueryOptions)(nil),          // 13: meridian.QueryOptions
+	(*QueryMeta)(nil),             // 14: meridian.QueryMeta
 }
 var file_session_proto_depIdxs = []int32{
 	0,  // 0: meridian.SessionCreate.session:type_name -> meridian.Session
-	11, // 1: meridian.SessionCreateRequest.write:type_name -> meridian.WriteOptions
+	12, // 1: meridian.SessionCreateRequest.write:type_name -> meridian.WriteOptions
 	0,  // 2: meridian.SessionCreateRequest.session:type_name -> meridian.Session
-	11, // 3: meridian.SessionDestroyRequest.write:type_name -> meridian.WriteOptions
-	11, // 4: meridian.SessionRenewRequest.write:type_name -> meridian.WriteOptions
-	12, // 5: meridian.SessionGetRequest.query:type_name -> meridian.QueryOptions
-	13, // 6: meridian.SessionsResponse.meta:type_name -> meridian.QueryMeta
+	12, // 3: meridian.SessionDestroyRequest.write:type_name -> meridian.WriteOptions
+	12, // 4: meridian.SessionRenewRequest.write:type_name -> meridian.WriteOptions
+	13, // 5: meridian.SessionGetRequest.query:type_name -> meridian.QueryOptions
+	14, // 6: meridian.SessionsResponse.meta:type_name -> meridian.QueryMeta
 	0,  // 7: meridian.SessionsResponse.sessions:type_name -> meridian.Session
 	8,  // [8:8] is the sub-list for method output_type
 	8,  // [8:8] is the sub-list for method input_type
@@ -785,7 +898,7 @@ func file_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_session_proto_rawDesc), len(file_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
