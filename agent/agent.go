@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 
 	"github.com/meridian-io/meridian/agent/config"
@@ -41,7 +42,11 @@ type Agent struct {
 	mux     *rpc.Mux
 	backend Backend
 	tune    func(*dc.Config)
-	events  *eventBuffer
+	// Seams for fault-injection tests; nil means the real network and disk.
+	dial            func(ctx context.Context, addr string) (net.Conn, error)
+	gossipTransport func(bindAddr string, port int) (memberlist.NodeAwareTransport, error)
+	wrapLogStore    func(raft.LogStore) raft.LogStore
+	events          *eventBuffer
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -68,6 +73,23 @@ type Option func(*Agent)
 // datacenter server's configuration after the agent derived it.
 func WithServerTuning(fn func(*dc.Config)) Option {
 	return func(a *Agent) { a.tune = fn }
+}
+
+// WithDialer replaces how the agent dials other servers (RPC and Raft):
+// fault-injection tests pass a dialer that can cut links.
+func WithDialer(dial func(ctx context.Context, addr string) (net.Conn, error)) Option {
+	return func(a *Agent) { a.dial = dial }
+}
+
+// WithGossipTransport replaces the LAN pool's memberlist transport; it is
+// called with the gossip bind address and port.
+func WithGossipTransport(fn func(bindAddr string, port int) (memberlist.NodeAwareTransport, error)) Option {
+	return func(a *Agent) { a.gossipTransport = fn }
+}
+
+// WithRaftLogStore wraps the server's Raft log store (slow-disk tests).
+func WithRaftLogStore(wrap func(raft.LogStore) raft.LogStore) Option {
+	return func(a *Agent) { a.wrapLogStore = wrap }
 }
 
 // New builds an agent from a loaded configuration. It starts nothing.
@@ -105,7 +127,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 			a.Shutdown()
 		}
 	}()
-	a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.log})
+	a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.log, Dial: a.dial})
 	rpcPort := 0
 	if a.cfg.Server {
 		if rpcPort, err = a.listenRPC(); err != nil {
@@ -180,6 +202,13 @@ func (a *Agent) startLAN(ctx context.Context, rpcPort int) error {
 		}
 		lc.EncryptKey = key
 	}
+	if a.gossipTransport != nil {
+		t, err := a.gossipTransport(a.cfg.BindAddr, a.cfg.Ports.SerfLAN)
+		if err != nil {
+			return fmt.Errorf("agent: gossip transport: %w", err)
+		}
+		lc.Transport = t
+	}
 	pool, err := lan.New(lc)
 	if err != nil {
 		return err
@@ -195,7 +224,11 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 		return fmt.Errorf("agent: advertise address: %w", err)
 	}
 	a.rpcSrv = rpc.NewServer(rpc.ServerConfig{Logger: a.log})
-	a.mux = rpc.NewMux(a.rpcLn, a.log, rpc.WithAdvertiseAddr(tcpAddr))
+	muxOpts := []rpc.MuxOption{rpc.WithAdvertiseAddr(tcpAddr)}
+	if a.dial != nil {
+		muxOpts = append(muxOpts, rpc.WithRaftDial(a.dial))
+	}
+	a.mux = rpc.NewMux(a.rpcLn, a.log, muxOpts...)
 	a.mux.HandleRPC(a.rpcSrv.ServeConn)
 	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  a.mux.RaftLayer(),
@@ -228,7 +261,7 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	if a.tune != nil {
 		a.tune(&dcfg)
 	}
-	srv, err := dc.New(dcfg, dc.Deps{Transport: transport, Pool: a.pool, Membership: lanMembership{pool: a.lan}})
+	srv, err := dc.New(dcfg, dc.Deps{Transport: transport, Pool: a.pool, Membership: lanMembership{pool: a.lan}, WrapLogStore: a.wrapLogStore})
 	if err != nil {
 		transport.Close()
 		return err

@@ -70,6 +70,8 @@ type Deps struct {
 	LogStore      raft.LogStore
 	StableStore   raft.StableStore
 	SnapshotStore raft.SnapshotStore
+	// WrapLogStore, if set, wraps the log store (fault tests slow it down).
+	WrapLogStore func(raft.LogStore) raft.LogStore
 }
 
 // Server is one datacenter server.
@@ -128,6 +130,9 @@ func (s *Server) Store() *store.Store { return s.store }
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.openStores(); err != nil {
 		return err
+	}
+	if s.deps.WrapLogStore != nil {
+		s.deps.LogStore = s.deps.WrapLogStore(s.deps.LogStore)
 	}
 	hasState, err := raft.HasExistingState(s.deps.LogStore, s.deps.StableStore, s.deps.SnapshotStore)
 	if err != nil {

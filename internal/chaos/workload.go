@@ -1,0 +1,268 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/hashicorp/consul/api"
+)
+
+// History records operations with timestamps from one monotonic clock.
+type History struct {
+	start time.Time
+	mu    sync.Mutex
+	ops   []porcupine.Operation
+}
+
+// NewHistory starts a history.
+func NewHistory() *History { return &History{start: time.Now()} }
+
+func (h *History) now() int64 { return int64(time.Since(h.start)) }
+
+func (h *History) add(op porcupine.Operation) {
+	h.mu.Lock()
+	h.ops = append(h.ops, op)
+	h.mu.Unlock()
+}
+
+// Operations returns the recorded operations. Indeterminate ones are given
+// a return time after everything else: they may take effect any time after
+// their call.
+func (h *History) Operations() []porcupine.Operation {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	end := h.now() + 1
+	out := make([]porcupine.Operation, len(h.ops))
+	copy(out, h.ops)
+	for i := range out {
+		if out[i].Output.(Output).Unknown {
+			out[i].Return = end
+		}
+	}
+	return out
+}
+
+// Check runs porcupine over the history.
+func (h *History) Check(timeout time.Duration) porcupine.CheckResult {
+	return porcupine.CheckOperationsTimeout(KVModel.ToModel(), h.Operations(), timeout)
+}
+
+// Stats counts what the workload did.
+type Stats struct {
+	Ops, Failed, Unknown, StaleReads, AckedDurable atomic.Int64
+}
+
+// Workload drives concurrent clients against a datacenter's HTTP
+// addresses and records what they saw.
+type Workload struct {
+	Addrs   []string
+	Keys    int
+	History *History
+	Stats   Stats
+
+	// acked holds every durable key whose write was acknowledged.
+	ackedMu sync.Mutex
+	acked   map[string]string
+
+	// staleViolations are stale reads whose index went backwards on the
+	// same server for the same client.
+	staleMu         sync.Mutex
+	staleViolations []string
+}
+
+// NewWorkload prepares a workload over addrs.
+func NewWorkload(addrs []string, keys int) *Workload {
+	return &Workload{Addrs: addrs, Keys: keys, History: NewHistory(), acked: map[string]string{}}
+}
+
+func newClient(addr string) (*api.Client, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 4}
+	return api.NewClient(&api.Config{Address: addr, Transport: tr, WaitTime: time.Second,
+		HttpClient: &http.Client{Transport: tr, Timeout: 4 * time.Second}})
+}
+
+// Run starts n clients with seeds derived from seed and runs them until
+// ctx is done.
+func (w *Workload) Run(ctx context.Context, n int, seed uint64) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for id := 0; id < n; id++ {
+		clients := make([]*api.Client, len(w.Addrs))
+		for i, a := range w.Addrs {
+			c, err := newClient(a)
+			if err != nil {
+				return err
+			}
+			clients[i] = c
+		}
+		wg.Add(1)
+		go func(id int) {
+			defer wg.Done()
+			errs <- w.client(ctx, id, clients, rand.New(rand.NewPCG(seed, uint64(id))))
+		}(id)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// client is one client's loop: random operations over a few keys through
+// a random server, plus unique durable writes and stale reads.
+func (w *Workload) client(ctx context.Context, id int, clients []*api.Client, rng *rand.Rand) error {
+	known := map[string]*api.KVPair{} // last pair this client read, per key
+	lastStale := map[string]uint64{}  // per server: last stale index seen
+	seq := 0
+	for ctx.Err() == nil {
+		srv := rng.IntN(len(clients))
+		c := clients[srv]
+		key := "lin/" + strconv.Itoa(rng.IntN(w.Keys))
+		seq++
+		value := fmt.Sprintf("c%d-%d", id, seq)
+		w.Stats.Ops.Add(1)
+		switch r := rng.IntN(100); {
+		case r < 20:
+			w.get(ctx, id, c, key, known, false)
+		case r < 35:
+			w.get(ctx, id, c, key, known, true)
+		case r < 55:
+			w.write(ctx, id, Input{Op: OpPut, Key: key, Value: value}, func() (bool, error) {
+				_, err := c.KV().Put(&api.KVPair{Key: key, Value: []byte(value)}, writeOpts(ctx))
+				return true, err
+			})
+		case r < 75:
+			prev := known[key]
+			in := Input{Op: OpCAS, Key: key, Value: value, ExpectAbsent: prev == nil}
+			var idx uint64
+			if prev != nil {
+				in.Expect, idx = string(prev.Value), prev.ModifyIndex
+			}
+			w.write(ctx, id, in, func() (bool, error) {
+				ok, _, err := c.KV().CAS(&api.KVPair{Key: key, Value: []byte(value), ModifyIndex: idx}, writeOpts(ctx))
+				return ok, err
+			})
+		case r < 80:
+			w.write(ctx, id, Input{Op: OpDelete, Key: key}, func() (bool, error) {
+				_, err := c.KV().Delete(key, writeOpts(ctx))
+				return true, err
+			})
+		case r < 90:
+			dkey := fmt.Sprintf("dur/c%d/%d", id, seq)
+			if _, err := c.KV().Put(&api.KVPair{Key: dkey, Value: []byte(value)}, writeOpts(ctx)); err == nil {
+				w.ackedMu.Lock()
+				w.acked[dkey] = value
+				w.ackedMu.Unlock()
+				w.Stats.AckedDurable.Add(1)
+			}
+		default:
+			w.staleRead(ctx, c, srv, key, lastStale)
+		}
+	}
+	return nil
+}
+
+func writeOpts(ctx context.Context) *api.WriteOptions {
+	return (&api.WriteOptions{}).WithContext(ctx)
+}
+
+func (w *Workload) get(ctx context.Context, id int, c *api.Client, key string, known map[string]*api.KVPair, consistent bool) {
+	call := w.History.now()
+	pair, _, err := c.KV().Get(key, (&api.QueryOptions{RequireConsistent: consistent}).WithContext(ctx))
+	ret := w.History.now()
+	if err != nil {
+		// A failed read has no effect: leave it out.
+		w.Stats.Failed.Add(1)
+		return
+	}
+	known[key] = pair
+	out := Output{Exists: pair != nil}
+	if pair != nil {
+		out.Value = string(pair.Value)
+	}
+	w.History.add(porcupine.Operation{ClientId: id, Input: Input{Op: OpGet, Key: key}, Call: call, Output: out, Return: ret})
+}
+
+func (w *Workload) write(ctx context.Context, id int, in Input, do func() (bool, error)) {
+	call := w.History.now()
+	ok, err := do()
+	ret := w.History.now()
+	out := Output{OK: ok}
+	if err != nil {
+		// Any failed write may still have been applied (a timeout, a lost
+		// leader after the proposal): its outcome is unknown.
+		w.Stats.Unknown.Add(1)
+		out = Output{Unknown: true}
+	}
+	w.History.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
+}
+
+// staleRead checks that a stale read of one server never goes back in
+// index for this client.
+func (w *Workload) staleRead(ctx context.Context, c *api.Client, srv int, key string, last map[string]uint64) {
+	_, meta, err := c.KV().Get(key, (&api.QueryOptions{AllowStale: true}).WithContext(ctx))
+	if err != nil {
+		w.Stats.Failed.Add(1)
+		return
+	}
+	w.Stats.StaleReads.Add(1)
+	k := strconv.Itoa(srv) + "/" + key
+	if prev := last[k]; meta.LastIndex < prev {
+		w.staleMu.Lock()
+		w.staleViolations = append(w.staleViolations, fmt.Sprintf("server %d key %s: index %d after %d", srv, key, meta.LastIndex, prev))
+		w.staleMu.Unlock()
+	}
+	last[k] = max(last[k], meta.LastIndex)
+}
+
+// StaleViolations lists stale reads whose index went backwards.
+func (w *Workload) StaleViolations() []string {
+	w.staleMu.Lock()
+	defer w.staleMu.Unlock()
+	return append([]string(nil), w.staleViolations...)
+}
+
+// Acked returns the acknowledged durable writes.
+func (w *Workload) Acked() map[string]string {
+	w.ackedMu.Lock()
+	defer w.ackedMu.Unlock()
+	out := make(map[string]string, len(w.acked))
+	for k, v := range w.acked {
+		out[k] = v
+	}
+	return out
+}
+
+// LostWrites reads every acknowledged durable key from the server at addr
+// (stale: that server's own state) and returns those missing or wrong.
+func LostWrites(addr string, acked map[string]string) ([]string, error) {
+	c, err := newClient(addr)
+	if err != nil {
+		return nil, err
+	}
+	pairs, _, err := c.KV().List("dur/", &api.QueryOptions{AllowStale: true})
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		have[p.Key] = string(p.Value)
+	}
+	var lost []string
+	for k, v := range acked {
+		if have[k] != v {
+			lost = append(lost, k)
+		}
+	}
+	return lost, nil
+}
