@@ -1,0 +1,97 @@
+package meridian_test
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/meridian-io/meridian"
+
+// allowed lists, for each package, the Meridian packages it may import:
+// each layer imports only layers below it (DESIGN.md).
+var allowed = map[string][]string{
+	"pb":                   {},
+	"store":                {"pb"},
+	"rpc":                  {"pb"},
+	"internal/logging":     {},
+	"lan":                  {"internal/logging"},
+	"health":               {"pb", "internal/logging"},
+	"dc":                   {"pb", "store", "rpc", "internal/logging"},
+	"agent/config":         {},
+	"agent/watch":          {"pb", "internal/logging"},
+	"agent":                {"pb", "store", "rpc", "lan", "dc", "health", "agent/config", "agent/watch", "internal/logging"},
+	"internal/faultnet":    {},
+	"internal/testcluster": {"agent", "agent/config", "dc", "internal/logging", "internal/faultnet"},
+	"cmd/meridian":         {"agent", "agent/config", "agent/watch", "internal/logging", "pb"},
+}
+
+// forbiddenStd are outside imports a package must not use, with the reason.
+var forbiddenStd = map[string]map[string]string{
+	"store": {
+		"net":                      "the store knows nothing of networks",
+		"github.com/hashicorp/raft": "only dc holds Raft; the store is a pure state machine",
+		"time":                     "the store is deterministic: time arrives in commands",
+	},
+	"pb":  {"net": "pb is vocabulary only"},
+	"rpc": {"github.com/meridian-io/meridian/store": "rpc knows nothing of state"},
+}
+
+type listedPackage struct {
+	ImportPath string
+	Imports    []string
+	Name       string
+}
+
+func TestLayering(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := 0
+	for {
+		var p listedPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		if rel == "" {
+			continue
+		}
+		seen++
+		rules, known := allowed[rel]
+		if !known && !strings.HasPrefix(rel, "internal/") && !strings.HasPrefix(rel, "e2e") {
+			t.Errorf("package %s has no layering rule: add it to allowed", rel)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if imp == "testing" && rel != "internal/testcluster" {
+				t.Errorf("%s imports testing: production code must not", rel)
+			}
+			if why, bad := forbiddenStd[rel][imp]; bad {
+				t.Errorf("%s imports %s: %s", rel, imp, why)
+			}
+			if !strings.HasPrefix(imp, module+"/") || !known {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, module+"/")
+			ok := false
+			for _, a := range rules {
+				if a == dep {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s imports %s, which its layer may not", rel, dep)
+			}
+		}
+	}
+	if seen < 8 {
+		t.Fatalf("only %d packages listed", seen)
+	}
+}
