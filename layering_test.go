@@ -31,9 +31,9 @@ var allowed = map[string][]string{
 // forbiddenStd are outside imports a package must not use, with the reason.
 var forbiddenStd = map[string]map[string]string{
 	"store": {
-		"net":                      "the store knows nothing of networks",
+		"net":                       "the store knows nothing of networks",
 		"github.com/hashicorp/raft": "only dc holds Raft; the store is a pure state machine",
-		"time":                     "the store is deterministic: time arrives in commands",
+		"time":                      "the store is deterministic: time arrives in commands",
 	},
 	"pb":  {"net": "pb is vocabulary only"},
 	"rpc": {"github.com/meridian-io/meridian/store": "rpc knows nothing of state"},
