@@ -13,7 +13,8 @@ import (
 func TestConsulAPICatalogCompat(t *testing.T) {
 	c := cluster(t)
 	c.WaitForLeader(10 * time.Second)
-	fc := client(t, c.Followers()[0])
+	fnode := c.Followers()[0]
+	fc := client(t, fnode)
 
 	t.Run("MembersBecomeNodesWithSerfHealth", func(t *testing.T) {
 		testcluster.WaitFor(t, 10*time.Second, func() error {
@@ -42,6 +43,17 @@ func TestConsulAPICatalogCompat(t *testing.T) {
 		consul, _, err := fc.Catalog().Service("consul", "", nil)
 		if err != nil || len(consul) != 3 {
 			t.Fatalf("consul service instances = %d %v", len(consul), err)
+		}
+		// ?near=_agent puts the asking agent's own node first: its
+		// distance to itself is zero.
+		self := fnode.Name
+		near, _, err := fc.Catalog().Service("consul", "", &api.QueryOptions{Near: "_agent"})
+		if err != nil || len(near) != 3 || near[0].Node != self {
+			t.Fatalf("near=_agent: first is %v, want %s (%v)", near, self, err)
+		}
+		entries, _, err := fc.Health().Service("consul", "", false, &api.QueryOptions{Near: self})
+		if err != nil || len(entries) != 3 || entries[0].Node.Node != self {
+			t.Fatalf("health near: %v %v", entries, err)
 		}
 	})
 

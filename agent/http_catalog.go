@@ -227,6 +227,7 @@ func (a *Agent) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error
 	for _, n := range resp.Nodes {
 		out = append(out, toNodeJSON(n))
 	}
+	sortNear(a, cq.Near, out, func(n nodeJSON) string { return n.Node })
 	return applyFilter(cq.Filter, out)
 }
 
@@ -280,6 +281,7 @@ func (a *Agent) catalogService(w http.ResponseWriter, r *http.Request) (any, err
 	for _, inst := range resp.Instances {
 		out = append(out, toCatalogServiceJSON(inst.Node, inst.Service))
 	}
+	sortNear(a, cq.Near, out, func(s catalogServiceJSON) string { return s.Node })
 	return applyFilter(cq.Filter, out)
 }
 
@@ -347,7 +349,9 @@ func (a *Agent) healthChecks(w http.ResponseWriter, r *http.Request, req *pb.Che
 		return nil, err
 	}
 	a.catalogQueryMeta(w, resp.Meta)
-	return applyFilter(cq.Filter, toHealthChecksJSON(resp.Checks))
+	checks := toHealthChecksJSON(resp.Checks)
+	sortNear(a, cq.Near, checks, func(c healthCheckJSON) string { return c.Node })
+	return applyFilter(cq.Filter, checks)
 }
 
 func (a *Agent) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -383,5 +387,6 @@ func (a *Agent) healthService(w http.ResponseWriter, r *http.Request) (any, erro
 			Node: toNodeJSON(inst.Node), Service: toAgentServiceJSON(inst.Service, ""), Checks: checks,
 		})
 	}
+	sortNear(a, cq.Near, out, func(e serviceEntryJSON) string { return e.Node.Node })
 	return applyFilter(cq.Filter, out)
 }
