@@ -47,6 +47,7 @@ type Agent struct {
 	gossipTransport func(bindAddr string, port int) (memberlist.NodeAwareTransport, error)
 	wrapLogStore    func(raft.LogStore) raft.LogStore
 	events          *eventBuffer
+	metrics         *agentMetrics
 
 	httpSrv *http.Server
 	httpLn  net.Listener

@@ -62,7 +62,10 @@ func (a *Agent) startHTTP() error {
 
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
-	h := func(pattern string, fn apiFunc) { mux.Handle(pattern, a.wrap(fn)) }
+	if a.metrics == nil {
+		a.metrics = newAgentMetrics(a)
+	}
+	h := func(pattern string, fn apiFunc) { mux.Handle(pattern, a.metrics.instrument(pattern, a.wrap(fn))) }
 
 	h("GET /v1/kv/{key...}", a.kvGet)
 	h("PUT /v1/kv/{key...}", a.kvPut)
@@ -99,6 +102,7 @@ func (a *Agent) routes() http.Handler {
 	h("PUT /v1/event/fire/{name}", a.eventFire)
 	h("GET /v1/event/list", a.eventList)
 
+	h("GET /v1/agent/metrics", a.agentMetricsHandler)
 	h("GET /v1/agent/self", a.agentSelf)
 	h("GET /v1/agent/members", a.agentMembers)
 	h("PUT /v1/agent/join/{address...}", a.agentJoin)
