@@ -239,3 +239,45 @@ func TestConsulAPISessionsAndLocks(t *testing.T) {
 		waiter.Unlock()
 	})
 }
+
+// A TTL session's expiry is replicated with its renewals: after the leader
+// dies, the new leader expires it when it should, not a full TTL late.
+func TestSessionTTLSurvivesLeaderChange(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 3, Args: []string{"-hcl", `session_ttl_min = "1s"`}})
+	leader := c.WaitForLeader(10 * time.Second)
+	follower := c.Followers()[0]
+	fc := client(t, follower)
+	const ttl = 4 * time.Second
+	sid, _, err := fc.Session().CreateNoChecks(&api.SessionEntry{TTL: ttl.String(), Behavior: api.SessionBehaviorDelete}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Now()
+	if ok, _, err := fc.KV().Acquire(&api.KVPair{Key: "ttl/owner", Session: sid}, nil); err != nil || !ok {
+		t.Fatalf("acquire: %v %v", ok, err)
+	}
+	c.Stop(leader)
+	c.WaitForLeader(10 * time.Second)
+	var gone time.Duration
+	testcluster.WaitFor(t, 20*time.Second, func() error {
+		info, _, err := fc.Session().Info(sid, nil)
+		if err != nil {
+			return err
+		}
+		if info != nil {
+			return fmt.Errorf("session still alive after %s", time.Since(created))
+		}
+		gone = time.Since(created)
+		return nil
+	})
+	t.Logf("TTL %s session expired %s after creation across a leader change", ttl, gone)
+	if gone < ttl-100*time.Millisecond {
+		t.Fatalf("expired after %s, before its TTL %s", gone, ttl)
+	}
+	if gone > ttl+3*time.Second {
+		t.Fatalf("expired after %s, long after its TTL %s", gone, ttl)
+	}
+	if p, _, _ := fc.KV().Get("ttl/owner", nil); p != nil {
+		t.Fatal("the expired session's key survived (behavior delete)")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -122,7 +123,8 @@ func (s *Server) raftApply(ctx context.Context, cmd *pb.Command) (*store.Result,
 	}
 	if res.Err != nil {
 		if errors.Is(res.Err, store.ErrBadCommand) || errors.Is(res.Err, store.ErrSessionNotFound) {
-			return nil, fmt.Errorf("%w: %v", rpc.ErrBadRequest, res.Err)
+			msg := strings.TrimPrefix(res.Err.Error(), store.ErrBadCommand.Error()+": ")
+			return nil, fmt.Errorf("%w: %s", rpc.ErrBadRequest, msg)
 		}
 		return nil, res.Err
 	}

@@ -104,12 +104,20 @@ func New(t testing.TB, opts Options) *Cluster {
 		c.Nodes = append(c.Nodes, n)
 		c.Start(n)
 	}
-	c.WaitForLeader(30 * time.Second)
+	leader := c.WaitForLeader(30 * time.Second)
 	WaitFor(t, 30*time.Second, func() error {
 		for _, n := range c.Nodes {
 			if got := n.Agent.NumLANMembers(); got != len(c.Nodes) {
 				return fmt.Errorf("%s sees %d members, want %d", n.Name, got, len(c.Nodes))
 			}
+		}
+		// The leader has made every member a catalog node.
+		_, nodes, err := leader.Agent.Server().Store().Nodes(nil)
+		if err != nil {
+			return err
+		}
+		if len(nodes) < len(c.Nodes) {
+			return fmt.Errorf("%d of %d members in the catalog", len(nodes), len(c.Nodes))
 		}
 		return nil
 	})
