@@ -19,6 +19,7 @@ import (
 
 	"github.com/meridian-io/meridian/agent/config"
 	"github.com/meridian-io/meridian/dc"
+	"github.com/meridian-io/meridian/health"
 	"github.com/meridian-io/meridian/internal/logging"
 	"github.com/meridian-io/meridian/lan"
 	"github.com/meridian-io/meridian/rpc"
@@ -46,8 +47,16 @@ type Agent struct {
 	dial            func(ctx context.Context, addr string) (net.Conn, error)
 	gossipTransport func(bindAddr string, port int) (memberlist.NodeAwareTransport, error)
 	wrapLogStore    func(raft.LogStore) raft.LogStore
+	tuneHealth      func(*health.Config)
 	events          *eventBuffer
 	metrics         *agentMetrics
+	// local holds the services and checks of this host.
+	local *health.Local
+	// configServices and configChecks are the IDs that came from config
+	// files, replaced on reload.
+	configServices map[string]bool
+	configChecks   map[string]bool
+	reloadMu       sync.Mutex
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -93,6 +102,12 @@ func WithRaftLogStore(wrap func(raft.LogStore) raft.LogStore) Option {
 	return func(a *Agent) { a.wrapLogStore = wrap }
 }
 
+// WithHealthTuning adjusts the health subsystem's configuration (tests
+// shorten the anti-entropy interval).
+func WithHealthTuning(fn func(*health.Config)) Option {
+	return func(a *Agent) { a.tuneHealth = fn }
+}
+
 // New builds an agent from a loaded configuration. It starts nothing.
 func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 	if cfg == nil {
@@ -113,6 +128,9 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 		ctx:    ctx,
 		cancel: cancel,
 		events: newEventBuffer(),
+
+		configServices: map[string]bool{},
+		configChecks:   map[string]bool{},
 	}
 	for _, o := range opts {
 		o(a)
@@ -150,6 +168,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.wg.Add(1)
 	go a.runEvents(userEvents)
 	context.AfterFunc(a.ctx, cancelEvents)
+	if err := a.startLocal(); err != nil {
+		return err
+	}
 	a.join()
 	if a.cfg.Ports.HTTP != config.PortDisabled {
 		if err := a.startHTTP(); err != nil {
@@ -349,6 +370,9 @@ func (a *Agent) Shutdown() error {
 				a.httpSrv.Close()
 			}
 			cancel()
+		}
+		if a.local != nil {
+			errs = append(errs, a.local.Shutdown())
 		}
 		if a.server != nil {
 			errs = append(errs, a.server.Shutdown())

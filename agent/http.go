@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meridian-io/meridian/health"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -102,6 +103,22 @@ func (a *Agent) routes() http.Handler {
 	h("PUT /v1/event/fire/{name}", a.eventFire)
 	h("GET /v1/event/list", a.eventList)
 
+	h("GET /v1/agent/services", a.agentServices)
+	h("GET /v1/agent/service/{id}", a.agentService)
+	h("PUT /v1/agent/service/register", a.agentServiceRegister)
+	h("PUT /v1/agent/service/deregister/{id}", a.agentServiceDeregister)
+	h("PUT /v1/agent/service/maintenance/{id}", a.agentServiceMaintenance)
+	h("PUT /v1/agent/maintenance", a.agentNodeMaintenance)
+	h("GET /v1/agent/checks", a.agentChecks)
+	h("PUT /v1/agent/check/register", a.agentCheckRegister)
+	h("PUT /v1/agent/check/deregister/{id}", a.agentCheckDeregister)
+	h("PUT /v1/agent/check/pass/{id}", a.agentCheckTTL(health.StatusPassing))
+	h("PUT /v1/agent/check/warn/{id}", a.agentCheckTTL(health.StatusWarning))
+	h("PUT /v1/agent/check/fail/{id}", a.agentCheckTTL(health.StatusCritical))
+	h("PUT /v1/agent/check/update/{id}", a.agentCheckUpdate)
+	h("GET /v1/agent/health/service/id/{id}", a.agentHealthByID)
+	h("GET /v1/agent/health/service/name/{name}", a.agentHealthByName)
+	h("PUT /v1/agent/reload", a.agentReload)
 	h("GET /v1/agent/metrics", a.agentMetricsHandler)
 	h("GET /v1/agent/self", a.agentSelf)
 	h("GET /v1/agent/members", a.agentMembers)

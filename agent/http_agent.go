@@ -40,7 +40,10 @@ func toMemberJSON(m lan.Member) memberJSON {
 
 func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 	stats := map[string]map[string]string{
-		"agent": {"check_monitors": "0", "check_ttls": "0", "checks": "0", "services": "0"},
+		"agent": {
+			"checks":   strconv.Itoa(len(a.local.State().Checks())),
+			"services": strconv.Itoa(len(a.local.State().Services())),
+		},
 		"build": {"version": Version, "revision": "", "prerelease": ""},
 		"runtime": {
 			"arch": runtime.GOARCH, "os": runtime.GOOS, "version": runtime.Version(),

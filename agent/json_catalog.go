@@ -257,3 +257,5 @@ func toHealthChecksJSON(cs []*pb.HealthCheck) []healthCheckJSON {
 	}
 	return out
 }
+
+func toDuration(d duration) time.Duration { return time.Duration(d) }

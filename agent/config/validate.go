@@ -27,6 +27,10 @@ var (
 	validNodeName   = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
 )
 
+// ValidateMeta checks node or service metadata as Consul does; see
+// validateMeta.
+func ValidateMeta(meta map[string]string) error { return validateMeta(meta) }
+
 // validateMeta checks metadata as Consul does (key <= 128 chars of
 // [A-Za-z0-9_-] without the reserved "consul-" prefix, value <= 512 chars,
 // at most 64 pairs).

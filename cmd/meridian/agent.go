@@ -63,7 +63,9 @@ func runAgent(args []string) int {
 		case sig := <-signals:
 			switch sig {
 			case syscall.SIGHUP:
-				logger.Warn("reload on SIGHUP is not available yet; restart the agent to apply configuration changes")
+				if err := a.Reload(); err != nil {
+					logger.Error("reload failed; the running configuration is unchanged", "error", err)
+				}
 				continue
 			case syscall.SIGINT:
 				if !cfg.SkipLeaveOnInterrupt {

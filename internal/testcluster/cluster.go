@@ -15,6 +15,7 @@ import (
 	"github.com/meridian-io/meridian/agent"
 	"github.com/meridian-io/meridian/agent/config"
 	"github.com/meridian-io/meridian/dc"
+	"github.com/meridian-io/meridian/health"
 	"github.com/meridian-io/meridian/internal/logging"
 )
 
@@ -29,6 +30,8 @@ type Options struct {
 	Args []string
 	// Tune adjusts every server's datacenter configuration.
 	Tune func(*dc.Config)
+	// TuneHealth adjusts every agent's health subsystem.
+	TuneHealth func(*health.Config)
 }
 
 // Node is one agent of the cluster.
@@ -50,6 +53,7 @@ type Cluster struct {
 	Nodes []*Node
 	log   *slog.Logger
 	tune  func(*dc.Config)
+	opts  Options
 }
 
 // New starts a cluster, waits until it has a leader that every server
@@ -62,7 +66,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	if opts.Datacenter == "" {
 		opts.Datacenter = "dc1"
 	}
-	c := &Cluster{t: t, log: testLogger(), tune: opts.Tune}
+	c := &Cluster{t: t, log: testLogger(), tune: opts.Tune, opts: opts}
 	t.Cleanup(c.Shutdown)
 	var firstLAN string
 	for i := 0; i < opts.Servers+opts.Clients; i++ {
@@ -134,6 +138,9 @@ func (c *Cluster) Start(n *Node) {
 	var opts []agent.Option
 	if c.tune != nil {
 		opts = append(opts, agent.WithServerTuning(c.tune))
+	}
+	if c.opts.TuneHealth != nil {
+		opts = append(opts, agent.WithHealthTuning(c.opts.TuneHealth))
 	}
 	a, err := agent.New(cfg, c.log.With("test_node", n.Name), opts...)
 	if err != nil {

@@ -1,0 +1,236 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// blockingAgent is an httptest stand-in for the agent's HTTP API serving
+// one resource with Consul's blocking semantics: a request with index=N
+// waits while the resource's index is still N (or until its wait ends),
+// and every answer carries X-Consul-Index.
+type blockingAgent struct {
+	t   *testing.T
+	url string
+
+	mu       sync.Mutex
+	index    uint64
+	status   int    // 0: 200
+	body     string // the resource's JSON
+	failNext int    // answer this many requests with 500 first
+	changed  chan struct{}
+	queries  []query // every request, in order
+	served   []uint64
+}
+
+type query struct {
+	path  string
+	index string // the index parameter ("" when absent)
+	token string
+	wait  string
+}
+
+func newBlockingAgent(t *testing.T, index uint64, body string) *blockingAgent {
+	t.Helper()
+	a := &blockingAgent{t: t, index: index, body: body, changed: make(chan struct{})}
+	srv := httptest.NewServer(http.HandlerFunc(a.serve))
+	t.Cleanup(srv.Close)
+	a.url = srv.URL
+	return a
+}
+
+func (a *blockingAgent) serve(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	a.mu.Lock()
+	a.queries = append(a.queries, query{path: r.URL.Path, index: q.Get("index"), token: r.Header.Get("X-Consul-Token"), wait: q.Get("wait")})
+	if a.failNext > 0 {
+		a.failNext--
+		a.mu.Unlock()
+		http.Error(w, "No cluster leader", http.StatusInternalServerError)
+		return
+	}
+	min, _ := strconv.ParseUint(q.Get("index"), 10, 64)
+	wait, _ := time.ParseDuration(q.Get("wait"))
+	timeout := time.After(wait)
+	for min > 0 && a.index == min {
+		ch := a.changed
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timeout:
+		case <-r.Context().Done():
+			return
+		}
+		a.mu.Lock()
+		if wait > 0 && a.index == min {
+			select {
+			case <-timeout:
+				min = 0 // the wait ran out: answer with what there is
+			default:
+			}
+		}
+	}
+	index, status, body := a.index, a.status, a.body
+	a.served = append(a.served, index)
+	a.mu.Unlock()
+	w.Header().Set("X-Consul-Index", strconv.FormatUint(index, 10))
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	fmt.Fprint(w, body)
+}
+
+// set changes the resource and wakes the blocked requests.
+func (a *blockingAgent) set(index uint64, body string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.index, a.body, a.status = index, body, 0
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+func (a *blockingAgent) setStatus(index uint64, status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.index, a.status, a.body = index, status, ""
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+func (a *blockingAgent) failRequests(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failNext = n
+}
+
+func (a *blockingAgent) seen() []query {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]query(nil), a.queries...)
+}
+
+// waitQuery waits until a request with the given index parameter is
+// blocked or served.
+func (a *blockingAgent) waitQuery(index string) {
+	a.t.Helper()
+	waitFor(a.t, func() error {
+		for _, q := range a.seen() {
+			if q.index == index {
+				return nil
+			}
+		}
+		return fmt.Errorf("no query with index=%q yet: %+v", index, a.seen())
+	})
+}
+
+// waitFor polls cond until it returns nil, failing the test after 20s.
+func waitFor(t *testing.T, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	interval := time.Millisecond
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after 20s: %v", err)
+		}
+		time.Sleep(interval) // polling interval of a bounded wait
+		interval = min(2*interval, 50*time.Millisecond)
+	}
+}
+
+// call is one handler invocation a recorder saw.
+type call struct {
+	index  uint64
+	result any
+}
+
+// recorder is a handler that records its calls and checks they never
+// overlap.
+type recorder struct {
+	mu      sync.Mutex
+	calls   []call
+	running int
+	overlap bool
+	gate    chan struct{} // when set, each call waits for a token (or close)
+}
+
+func (r *recorder) handle(index uint64, result any) {
+	r.mu.Lock()
+	r.running++
+	if r.running > 1 {
+		r.overlap = true
+	}
+	r.calls = append(r.calls, call{index, result})
+	gate := r.gate
+	r.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	r.mu.Lock()
+	r.running--
+	r.mu.Unlock()
+}
+
+func (r *recorder) snapshot() ([]call, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]call(nil), r.calls...), r.overlap
+}
+
+func (r *recorder) waitCalls(t *testing.T, n int) []call {
+	t.Helper()
+	var calls []call
+	waitFor(t, func() error {
+		calls, _ = r.snapshot()
+		if len(calls) < n {
+			return fmt.Errorf("%d handler calls, want %d", len(calls), n)
+		}
+		return nil
+	})
+	return calls
+}
+
+// runPlan runs p against a in the background until the test ends (or
+// stop is called) and returns stop, which waits for Run to return.
+func runPlan(t *testing.T, p *Plan, addr string, h HandlerFunc) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, addr, h) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run = %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Errorf("Run did not return after its context ended")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func mustParse(t *testing.T, def map[string]any) *Plan {
+	t.Helper()
+	p, err := Parse(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Wait = 10 * time.Second
+	return p
+}
