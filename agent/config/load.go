@@ -204,3 +204,15 @@ func restartWarnings(prev, next *Config) []string {
 	}
 	return w
 }
+
+// ServicesFromFile reads the service definitions (service and services
+// blocks, with their checks) of one JSON or HCL file, as `meridian services
+// register <file>` does. Other keys in the file are read and validated but
+// not returned.
+func ServicesFromFile(path string) ([]ServiceDefinition, error) {
+	c, _, err := hostLoader().load([]string{"-dev", "-enable-local-script-checks", "-config-file", path})
+	if err != nil {
+		return nil, err
+	}
+	return c.Services, nil
+}

@@ -58,16 +58,20 @@ func topLevelCommands() map[string]cliCommand {
 		"agent": {"Runs a Meridian agent", func(_ *cmdEnv, args []string) int {
 			return runAgent(args)
 		}},
+		"services": {"Registers and deregisters services with the local agent", runServices},
 		"catalog":     {"Interact with the catalog", runCatalog},
+		"event":       {"Fire a new event", runEvent},
 		"force-leave": {"Forces a member of the cluster to enter the \"left\" state", runForceLeave},
 		"info":        {"Provides debugging information for operators", runInfo},
 		"join":        {"Tell the Meridian agent to join a cluster", runJoin},
 		"kv":          {"Interact with the key-value store", runKV},
 		"leave":       {"Gracefully leaves the cluster and shuts down", runLeave},
+		"lock":        {"Execute a command holding a lock", runLock},
 		"members":     {"Lists the members of a Meridian cluster", runMembers},
 		"operator":    {"Provides cluster-level tools for Meridian operators", runOperator},
 		"reload":      {"Triggers the agent to reload configuration files", runReload},
 		"version":     {"Prints the Meridian version", runVersion},
+		"watch":       {"Watch for changes in Meridian", runWatch},
 	}
 }
 
