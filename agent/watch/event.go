@@ -1,6 +1,9 @@
 package watch
 
-import "strconv"
+import (
+	"encoding/json"
+	"strconv"
+)
 
 // EventIDToIndex turns an event ID (a UUID) into the index the agent's
 // event list reports for it, as Consul's api.Event.IDToIndex does: the XOR
@@ -22,22 +25,27 @@ func EventIDToIndex(id string) uint64 {
 	return lo ^ hi
 }
 
-// eventsAfter returns the events of the list that follow the one whose ID
-// maps to index; all of them if none does (the first call, or the event
-// aged out of the agent's buffer).
+// eventsAfter returns the events of the list (raw JSON) that follow the
+// one whose ID maps to index; all of them if none does (the first call, or
+// the event aged out of the agent's buffer).
 func eventsAfter(result any, index uint64) any {
-	events, ok := result.([]any)
+	raw, ok := result.(json.RawMessage)
 	if !ok || index == 0 {
 		return result
 	}
+	var events []json.RawMessage
+	if err := json.Unmarshal(raw, &events); err != nil {
+		return result
+	}
 	for i, e := range events {
-		ev, ok := e.(map[string]any)
-		if !ok {
-			continue
-		}
-		if id, _ := ev["ID"].(string); id != "" && EventIDToIndex(id) == index {
-			return events[i+1:]
+		var ev struct{ ID string }
+		if json.Unmarshal(e, &ev) == nil && ev.ID != "" && EventIDToIndex(ev.ID) == index {
+			out, err := json.Marshal(events[i+1:])
+			if err != nil {
+				return result
+			}
+			return json.RawMessage(out)
 		}
 	}
-	return events
+	return result
 }

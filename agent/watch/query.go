@@ -125,7 +125,7 @@ func (q *querier) endpoint() (string, url.Values) {
 }
 
 // fetch runs one query, blocking while the result's index is still index
-// (0: answer at once). It returns the new index and the decoded result.
+// (0: answer at once). It returns the new index and the result (see HandlerFunc).
 func (q *querier) fetch(ctx context.Context, index uint64) (uint64, any, error) {
 	path, params := q.endpoint()
 	if index > 0 {
@@ -172,14 +172,18 @@ func (q *querier) fetch(ctx context.Context, index uint64) (uint64, any, error) 
 	if err != nil {
 		return 0, nil, fmt.Errorf("read response of GET %s: %w", path, err)
 	}
-	result, err := decodeJSON(body)
+	raw, err := compactJSON(body)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: decode response of GET %s: %v", ErrQuery, path, err)
 	}
-	if q.plan.Type == TypeKey {
-		result = firstElement(result)
+	if q.plan.Type != TypeKey {
+		return idx, raw, nil
 	}
-	return idx, result, nil
+	first, err := firstElement(raw)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: decode response of GET %s: %v", ErrQuery, path, err)
+	}
+	return idx, first, nil
 }
 
 func parseIndex(h http.Header) (uint64, error) {
@@ -194,29 +198,30 @@ func parseIndex(h http.Header) (uint64, error) {
 	return idx, nil
 }
 
-// decodeJSON decodes a result keeping numbers exact (json.Number), so the
-// 64-bit flags and indexes a handler sees are the ones the agent sent.
-func decodeJSON(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+// compactJSON checks that b is one JSON value and returns it compacted.
+// Results stay raw JSON so handlers get exactly what the agent sent: field
+// order, and 64-bit numbers (flags, indexes) no float could hold.
+func compactJSON(b []byte) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
 		return nil, err
 	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the JSON value")
+	if buf.Len() == 0 {
+		return nil, errors.New("empty body")
 	}
-	return v, nil
+	return json.RawMessage(buf.Bytes()), nil
 }
 
 // firstElement turns the one-element array of a single-key read into the
-// entry itself, as Consul's key watch hands it over.
-func firstElement(v any) any {
-	if l, ok := v.([]any); ok {
-		if len(l) == 0 {
-			return nil
-		}
-		return l[0]
+// entry itself, as Consul's key watch hands it over; an empty array gives
+// nil.
+func firstElement(v json.RawMessage) (any, error) {
+	var l []json.RawMessage
+	if err := json.Unmarshal(v, &l); err != nil {
+		return nil, err
 	}
-	return v
+	if len(l) == 0 {
+		return nil, nil
+	}
+	return l[0], nil
 }

@@ -17,10 +17,10 @@ const (
 )
 
 // HandlerFunc receives a watch's result and the index it was read at. The
-// result is the decoded JSON of the agent's answer (maps, slices, strings,
-// bools, json.Number; nil for a missing key or an empty prefix); for a key
-// watch it is the single KV entry, for an event watch only the events that
-// are new since the previous call.
+// result is the agent's JSON answer as a json.RawMessage, exactly as sent
+// (compacted), or nil for a missing key or an empty prefix; for a key watch
+// it is the single KV entry, for an event watch the array of the events
+// that are new since the previous call.
 type HandlerFunc func(index uint64, result any)
 
 // Run queries the agent at addr (host:port or an http(s) URL) for the

@@ -30,13 +30,17 @@ func keysOf(t *testing.T, result any) []string {
 	if result == nil {
 		return nil
 	}
-	l, ok := result.([]any)
+	raw, ok := result.(json.RawMessage)
 	if !ok {
-		t.Fatalf("result is %T, want a list", result)
+		t.Fatalf("result is %T, want json.RawMessage", result)
+	}
+	var pairs []struct{ Key string }
+	if err := json.Unmarshal(raw, &pairs); err != nil {
+		t.Fatal(err)
 	}
 	var keys []string
-	for _, e := range l {
-		keys = append(keys, e.(map[string]any)["Key"].(string))
+	for _, p := range pairs {
+		keys = append(keys, p.Key)
 	}
 	return keys
 }
@@ -76,10 +80,10 @@ func TestRunIndexProgression(t *testing.T) {
 			t.Errorf("query %d wait = %q, want 10000ms", i, qs[i].wait)
 		}
 	}
-	// Flags beyond 2^53 survive decoding exactly.
-	flags := calls[0].result.([]any)[0].(map[string]any)["Flags"].(json.Number)
-	if flags.String() != "3304740253564472344" {
-		t.Errorf("Flags = %s, want 3304740253564472344", flags)
+	// The handler gets the agent's JSON as it was: field order, and flags
+	// beyond 2^53.
+	if got, want := string(calls[0].result.(json.RawMessage)), kvList("app/a"); got != want {
+		t.Errorf("result = %s, want %s", got, want)
 	}
 }
 
@@ -230,8 +234,7 @@ func TestRunKeyWatch(t *testing.T) {
 	agent.waitQuery("6")
 	agent.set(8, `[{"Key":"cfg/x","Value":"MQ==","ModifyIndex":8}]`)
 	calls = rec.waitCalls(t, 2)
-	pair, ok := calls[1].result.(map[string]any)
-	if !ok || pair["Key"] != "cfg/x" || pair["Value"] != "MQ==" {
+	if got, _ := calls[1].result.(json.RawMessage); string(got) != `{"Key":"cfg/x","Value":"MQ==","ModifyIndex":8}` {
 		t.Errorf("second call result = %#v, want the single pair", calls[1].result)
 	}
 	if got := agent.seen()[0].path; got != "/v1/kv/cfg/x" {
@@ -311,9 +314,13 @@ func TestRunEventWatchHandsOverNewEvents(t *testing.T) {
 	agent.waitQuery(fmt.Sprint(EventIDToIndex(id3)))
 
 	idsOf := func(r any) []string {
+		var events []struct{ ID string }
+		if err := json.Unmarshal(r.(json.RawMessage), &events); err != nil {
+			t.Fatal(err)
+		}
 		var ids []string
-		for _, e := range r.([]any) {
-			ids = append(ids, e.(map[string]any)["ID"].(string))
+		for _, e := range events {
+			ids = append(ids, e.ID)
 		}
 		return ids
 	}
