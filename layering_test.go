@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"agent/watch":          {"pb", "internal/logging"},
 	"agent":                {"pb", "store", "rpc", "lan", "dc", "health", "agent/config", "agent/watch", "internal/logging"},
 	"internal/faultnet":    {},
-	"internal/testcluster": {"agent", "agent/config", "dc", "internal/logging", "internal/faultnet"},
+	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},
 	"cmd/meridian":         {"agent", "agent/config", "agent/watch", "internal/logging", "pb"},
 }
 

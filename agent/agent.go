@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/meridian-io/meridian/agent/config"
+	"github.com/meridian-io/meridian/agent/watch"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/health"
 	"github.com/meridian-io/meridian/internal/logging"
@@ -57,6 +58,8 @@ type Agent struct {
 	configServices map[string]bool
 	configChecks   map[string]bool
 	reloadMu       sync.Mutex
+	// watches run the config file's watch handlers.
+	watches *watch.Runner
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -176,6 +179,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		if err := a.startHTTP(); err != nil {
 			return err
 		}
+	}
+	if err := a.startWatches(a.cfg); err != nil {
+		return err
 	}
 	a.log.Info("agent started", "server", a.cfg.Server, "http", a.HTTPAddr(), "lan", a.LANAddr())
 	return nil
@@ -364,6 +370,7 @@ func (a *Agent) Shutdown() error {
 	var errs []error
 	a.shutdownOnce.Do(func() {
 		a.cancel()
+		a.stopWatches()
 		if a.httpSrv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			if err := a.httpSrv.Shutdown(ctx); err != nil {
@@ -431,4 +438,29 @@ func (a *Agent) NumLANMembers() int {
 		}
 	}
 	return n
+}
+
+// startWatches runs the watch handlers of cfg (Consul's "watches" blocks)
+// against this agent's own HTTP API.
+func (a *Agent) startWatches(cfg *config.Config) error {
+	if len(cfg.Watches) == 0 {
+		return nil
+	}
+	if a.HTTPAddr() == "" {
+		return errors.New("agent: watches need the HTTP API, which is disabled")
+	}
+	r, err := watch.NewRunner(cfg.Watches, a.HTTPAddr(), a.log.With("component", "watch"))
+	if err != nil {
+		return fmt.Errorf("agent: watches: %w", err)
+	}
+	r.Start()
+	a.watches = r
+	return nil
+}
+
+func (a *Agent) stopWatches() {
+	if a.watches != nil {
+		a.watches.Stop()
+		a.watches = nil
+	}
 }

@@ -338,7 +338,11 @@ func (a *Agent) Reload() error {
 	if err := a.reloadConfigServices(cfg); err != nil {
 		return badRequest("Failed to reload configs: %v", err)
 	}
-	a.cfg.Services, a.cfg.Checks = cfg.Services, cfg.Checks
+	a.stopWatches()
+	if err := a.startWatches(cfg); err != nil {
+		return badRequest("Failed to reload configs: %v", err)
+	}
+	a.cfg.Services, a.cfg.Checks, a.cfg.Watches = cfg.Services, cfg.Checks, cfg.Watches
 	a.log.Info("configuration reloaded", "services", len(cfg.Services), "checks", len(cfg.Checks))
 	return nil
 }

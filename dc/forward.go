@@ -32,10 +32,25 @@ func (s *Server) forwardRead(ctx context.Context, method string, q *pb.QueryOpti
 	if err := s.checkDC(q.GetDc()); err != nil {
 		return true, err
 	}
-	if q.GetConsistency() == pb.Consistency_CONSISTENCY_STALE {
+	if q.GetConsistency() == pb.Consistency_CONSISTENCY_STALE && s.hasCaughtUp() {
 		return false, nil
 	}
 	return s.forwardToLeader(ctx, method, req, resp, true)
+}
+
+// hasCaughtUp reports whether this server may answer stale reads: it has
+// heard from a leader since it started and applied everything committed
+// at that time. Once true it stays true; later lag is what stale reads
+// accept, and LastContact reports it.
+func (s *Server) hasCaughtUp() bool {
+	if s.caughtUp.Load() {
+		return true
+	}
+	if s.IsLeader() || (!s.raft.LastContact().IsZero() && s.raft.AppliedIndex() >= s.raft.CommitIndex() && s.raft.CommitIndex() > 0) {
+		s.caughtUp.Store(true)
+		return true
+	}
+	return false
 }
 
 // readyToServe reports whether this server may act as the leader for the

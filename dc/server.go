@@ -89,6 +89,10 @@ type Server struct {
 	// entry of earlier terms (its barrier went through); reads on the
 	// leader wait for it, so none misses an acknowledged write.
 	leaderReady atomic.Bool
+	// caughtUp is set once this server has heard from a leader and applied
+	// what was committed by then; until it has, it does not answer stale
+	// reads from a store that may be far behind (after a restart).
+	caughtUp atomic.Bool
 	// sessTimers is set while this server leads.
 	sessTimers atomic.Pointer[sessionTimers]
 

@@ -58,7 +58,7 @@ func topLevelCommands() map[string]cliCommand {
 		"agent": {"Runs a Meridian agent", func(_ *cmdEnv, args []string) int {
 			return runAgent(args)
 		}},
-		"services": {"Registers and deregisters services with the local agent", runServices},
+		"services":    {"Registers and deregisters services with the local agent", runServices},
 		"catalog":     {"Interact with the catalog", runCatalog},
 		"event":       {"Fire a new event", runEvent},
 		"force-leave": {"Forces a member of the cluster to enter the \"left\" state", runForceLeave},

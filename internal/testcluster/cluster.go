@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/meridian-io/meridian/agent/config"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/health"
+	"github.com/meridian-io/meridian/internal/faultnet"
 	"github.com/meridian-io/meridian/internal/logging"
 )
 
@@ -32,11 +36,18 @@ type Options struct {
 	Tune func(*dc.Config)
 	// TuneHealth adjusts every agent's health subsystem.
 	TuneHealth func(*health.Config)
+	// Network, if set, carries every agent's Raft, RPC and gossip traffic
+	// so tests can cut links (each node is registered under its name).
+	Network *faultnet.Network
 }
 
 // Node is one agent of the cluster.
 type Node struct {
-	Name    string
+	Name string
+	// DiskDelay, read on every Raft log write of a server, slows its disk
+	// (nanoseconds; 0 for none).
+	DiskDelay atomic.Int64
+
 	Server  bool
 	DataDir string
 	Args    []string
@@ -142,6 +153,17 @@ func (c *Cluster) Start(n *Node) {
 	if c.opts.TuneHealth != nil {
 		opts = append(opts, agent.WithHealthTuning(c.opts.TuneHealth))
 	}
+	if nw := c.opts.Network; nw != nil {
+		fn := nw.AddNode(n.Name, n.RPCAddr, n.LANAddr)
+		opts = append(opts,
+			agent.WithDialer(fn.Dial),
+			agent.WithGossipTransport(func(bind string, port int) (memberlist.NodeAwareTransport, error) {
+				return fn.NetTransport(memberlist.NetTransportConfig{BindAddrs: []string{bind}, BindPort: port})
+			}))
+	}
+	opts = append(opts, agent.WithRaftLogStore(func(s raft.LogStore) raft.LogStore {
+		return faultnet.SlowLogStore(s, func() time.Duration { return time.Duration(n.DiskDelay.Load()) })
+	}))
 	a, err := agent.New(cfg, c.log.With("test_node", n.Name), opts...)
 	if err != nil {
 		c.t.Fatalf("agent %s: %v", n.Name, err)

@@ -1,0 +1,226 @@
+package chaos
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian-io/meridian/internal/faultnet"
+	"github.com/meridian-io/meridian/internal/testcluster"
+)
+
+var (
+	duration = flag.Duration("chaos.duration", 20*time.Second, "how long clients run under faults (soak: e.g. 10m)")
+	seedFlag = flag.Uint64("chaos.seed", 0, "seed of the fault schedule and the clients; 0 picks one (printed)")
+	clientsN = flag.Int("chaos.clients", 8, "concurrent clients")
+)
+
+// faultKind is one kind of fault the schedule injects.
+type faultKind string
+
+const (
+	faultIsolateLeader   faultKind = "isolate-leader"
+	faultIsolateFollower faultKind = "isolate-follower"
+	faultOneWayLeader    faultKind = "one-way-leader-out"
+	faultKillLeader      faultKind = "kill-restart-leader"
+	faultRollingRestart  faultKind = "rolling-restart"
+	faultPauseLeader     faultKind = "pause-leader"
+	faultSlowDisk        faultKind = "slow-disk"
+)
+
+var allFaults = []faultKind{faultIsolateLeader, faultIsolateFollower, faultOneWayLeader, faultKillLeader,
+	faultRollingRestart, faultPauseLeader, faultSlowDisk}
+
+// report is what a run prints at the end.
+type report struct {
+	seed       uint64
+	faults     map[faultKind]int
+	recoveries []time.Duration
+}
+
+func TestLinearizableUnderFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos run skipped in -short mode")
+	}
+	seed := *seedFlag
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	t.Logf("chaos seed %d (replay the schedule with -chaos.seed %d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	nw := faultnet.New()
+	c := testcluster.New(t, testcluster.Options{Servers: 3, Network: nw})
+	c.WaitForLeader(30 * time.Second)
+	var addrs []string
+	for _, n := range c.Servers() {
+		addrs = append(addrs, n.HTTPAddr)
+	}
+	w := NewWorkload(addrs, 10)
+	ctx, stop := context.WithTimeout(context.Background(), *duration)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, *clientsN, seed) }()
+
+	rep := &report{seed: seed, faults: map[faultKind]int{}}
+	for ctx.Err() == nil {
+		kind := allFaults[rng.IntN(len(allFaults))]
+		hold := time.Duration(1000+rng.IntN(3000)) * time.Millisecond
+		inject(t, c, nw, kind, hold, rng)
+		rep.faults[kind]++
+		rep.recoveries = append(rep.recoveries, recover(t, c, nw))
+		// Quiet period between faults, cut short by the end of the run.
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(500+rng.IntN(1500)) * time.Millisecond):
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	nw.HealAll()
+	for _, n := range c.Nodes {
+		n.DiskDelay.Store(0)
+	}
+	c.WaitForLeader(30 * time.Second)
+
+	// Durability: every acknowledged write is on every server once healed.
+	acked := w.Acked()
+	lost := map[string]bool{}
+	for _, n := range c.Servers() {
+		testcluster.WaitFor(t, 30*time.Second, func() error {
+			missing, err := LostWrites(n.HTTPAddr, acked)
+			if err != nil {
+				return err
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("%s lacks %d acknowledged writes (e.g. %s)", n.Name, len(missing), missing[0])
+			}
+			return nil
+		})
+	}
+	// Crash of every server at once loses nothing acknowledged.
+	for _, n := range c.Servers() {
+		c.Stop(n)
+	}
+	for _, n := range c.Nodes {
+		c.Start(n)
+	}
+	c.WaitForLeader(30 * time.Second)
+	for _, n := range c.Servers() {
+		missing, err := LostWrites(n.HTTPAddr, acked)
+		testcluster.WaitFor(t, 30*time.Second, func() error {
+			missing, err = LostWrites(n.HTTPAddr, acked)
+			if err != nil {
+				return err
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("after a full crash %s lacks %d acknowledged writes", n.Name, len(missing))
+			}
+			return nil
+		})
+		for _, k := range missing {
+			lost[k] = true
+		}
+	}
+
+	res, info := porcupine.CheckOperationsVerbose(KVModel.ToModel(), w.History.Operations(), 2*time.Minute)
+	rep.print(t, w, res, len(lost))
+	if res != porcupine.Ok {
+		_ = info
+		t.Fatalf("history is not linearizable (%s); replay with -chaos.seed %d", res, seed)
+	}
+	if v := w.StaleViolations(); len(v) > 0 {
+		t.Fatalf("stale reads went back in index: %v", v[:min(5, len(v))])
+	}
+}
+
+// inject applies one fault for hold, then undoes it.
+func inject(t *testing.T, c *testcluster.Cluster, nw *faultnet.Network, kind faultKind, hold time.Duration, rng *rand.Rand) {
+	t.Helper()
+	leader := c.Leader()
+	if leader == nil {
+		leader = c.WaitForLeader(30 * time.Second)
+	}
+	followers := c.Followers()
+	switch kind {
+	case faultIsolateLeader:
+		nw.Isolate(leader.Name)
+		time.Sleep(hold) // the fault lasts this long (schedule, not synchronisation)
+	case faultIsolateFollower:
+		if len(followers) > 0 {
+			nw.Isolate(followers[rng.IntN(len(followers))].Name)
+			time.Sleep(hold) // fault duration
+		}
+	case faultOneWayLeader:
+		for _, f := range followers {
+			nw.Cut(leader.Name, f.Name)
+		}
+		time.Sleep(hold) // fault duration
+	case faultKillLeader:
+		c.Stop(leader)
+		time.Sleep(hold) // how long the server stays down
+		c.Start(leader)
+	case faultRollingRestart:
+		for _, n := range c.Servers() {
+			c.Stop(n)
+			c.Start(n)
+			c.WaitForLeader(30 * time.Second)
+		}
+	case faultPauseLeader:
+		// In-process stand-in for SIGSTOP (the e2e suite sends the real
+		// one): the leader hears nothing, says nothing and its disk hangs.
+		nw.Isolate(leader.Name)
+		leader.DiskDelay.Store(int64(hold))
+		time.Sleep(hold) // fault duration
+		leader.DiskDelay.Store(0)
+	case faultSlowDisk:
+		n := c.Servers()[rng.IntN(len(c.Servers()))]
+		n.DiskDelay.Store(int64(time.Duration(20+rng.IntN(200)) * time.Millisecond))
+		time.Sleep(hold) // fault duration
+		n.DiskDelay.Store(0)
+	}
+	nw.HealAll()
+}
+
+// recover measures the time from healing until a write goes through.
+func recover(t *testing.T, c *testcluster.Cluster, nw *faultnet.Network) time.Duration {
+	t.Helper()
+	start := time.Now()
+	testcluster.WaitFor(t, 60*time.Second, func() error {
+		for _, n := range c.Servers() {
+			cl, err := newClient(n.HTTPAddr)
+			if err != nil {
+				return err
+			}
+			if _, err := cl.KV().Put(&api.KVPair{Key: "probe", Value: []byte("x")}, nil); err == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("no server accepts writes")
+	})
+	return time.Since(start)
+}
+
+func (r *report) print(t *testing.T, w *Workload, res porcupine.CheckResult, lost int) {
+	slices.Sort(r.recoveries)
+	var p50, maxRec time.Duration
+	if n := len(r.recoveries); n > 0 {
+		p50, maxRec = r.recoveries[n/2], r.recoveries[n-1]
+	}
+	var kinds []string
+	for _, k := range allFaults {
+		kinds = append(kinds, fmt.Sprintf("%s=%d", k, r.faults[k]))
+	}
+	t.Logf("chaos report: seed=%d ops=%d (failed reads %d, indeterminate writes %d, stale reads %d) "+
+		"faults: %s; linearizability: %s; acknowledged durable writes %d, lost %d; recovery p50=%s max=%s",
+		r.seed, w.Stats.Ops.Load(), w.Stats.Failed.Load(), w.Stats.Unknown.Load(), w.Stats.StaleReads.Load(),
+		strings.Join(kinds, " "), res, w.Stats.AckedDurable.Load(), lost, p50.Round(time.Millisecond), maxRec.Round(time.Millisecond))
+}
