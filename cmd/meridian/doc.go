@@ -1,6 +1,7 @@
 // Command meridian is the single Meridian binary: `meridian agent` runs an
 // agent (see agent.go), and every other subcommand (members, join, leave,
-// force-leave, info, reload, kv, catalog, operator, version) is a thin client
+// force-leave, info, reload, kv, catalog, services, lock, watch, event,
+// operator, version) is a thin client
 // of the local agent's Consul-compatible HTTP API, so the CLI habits of Consul
 // users carry over unchanged. The client commands speak HTTP with the standard
 // library only (net/http, encoding/json) through httpclient.go; they must not
