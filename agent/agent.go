@@ -296,6 +296,11 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	}
 	a.server = srv
 	srv.RegisterRPC(a.rpcSrv)
+	// Raft must exist before the first connection is served: start it,
+	// then accept (peers' connections wait in the listen backlog).
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -303,7 +308,7 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 			a.log.Debug("rpc listener stopped", "error", err)
 		}
 	}()
-	return srv.Start(ctx)
+	return nil
 }
 
 // join joins the LAN addresses of -join once and -retry-join until one

@@ -40,7 +40,7 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 		defer cancelWait()
 	}
 	for {
-		if q.GetConsistency() == pb.Consistency_CONSISTENCY_CONSISTENT {
+		if q.GetConsistency() != pb.Consistency_CONSISTENCY_STALE {
 			if err := s.verifyLeader(); err != nil {
 				return err
 			}
@@ -70,10 +70,10 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 	}
 }
 
-// verifyLeader confirms with a quorum that this server still leads.
+// verifyLeader confirms with a quorum that this server still leads, in a
+// round shared with concurrent readers (see leaderVerifier). Default and
+// consistent reads both pay it, so both are linearizable; only stale
+// reads skip it.
 func (s *Server) verifyLeader() error {
-	if err := s.raft.VerifyLeader().Error(); err != nil {
-		return rpc.ErrNoLeader
-	}
-	return nil
+	return s.verifier.verify()
 }

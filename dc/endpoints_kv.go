@@ -89,7 +89,7 @@ func (s *Server) txnApply(ctx context.Context, req *pb.TxnRequest, resp *pb.TxnR
 		if done, err := s.forwardRead(ctx, MethodTxn, req.Query, req, resp); done {
 			return err
 		}
-		if req.Query.Consistency == pb.Consistency_CONSISTENCY_CONSISTENT {
+		if req.Query.Consistency != pb.Consistency_CONSISTENCY_STALE {
 			if err := s.verifyLeader(); err != nil {
 				return err
 			}

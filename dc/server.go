@@ -81,8 +81,9 @@ type Server struct {
 	log   *slog.Logger
 	store *store.Store
 
-	raft    *raft.Raft
-	closers []io.Closer
+	raft     *raft.Raft
+	verifier *leaderVerifier
+	closers  []io.Closer
 
 	endpoints map[string]endpoint
 	// leaderReady is set once this server leads and has applied every
@@ -154,6 +155,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("dc: start raft: %w", err)
 	}
 	s.raft = r
+	s.verifier = &leaderVerifier{raft: r}
 	if s.cfg.Bootstrap && !hasState {
 		conf := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(s.cfg.NodeID), Address: raft.ServerAddress(s.cfg.RPCAddr)}}}
 		if err := r.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -134,7 +136,14 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	res, info := porcupine.CheckOperationsVerbose(KVModel.ToModel(), w.History.Operations(), 2*time.Minute)
 	rep.print(t, w, res, len(lost))
 	if res != porcupine.Ok {
-		_ = info
+		path := filepath.Join(t.TempDir(), "history.html")
+		if os.Getenv("MERIDIAN_CHAOS_OUT") != "" {
+			path = os.Getenv("MERIDIAN_CHAOS_OUT")
+		}
+		if err := porcupine.VisualizePath(KVModel.ToModel(), info, path); err == nil {
+			t.Logf("history visualised in %s", path)
+		}
+		dumpIllegal(t, w.History.Operations())
 		t.Fatalf("history is not linearizable (%s); replay with -chaos.seed %d", res, seed)
 	}
 	if v := w.StaleViolations(); len(v) > 0 {
@@ -223,4 +232,28 @@ func (r *report) print(t *testing.T, w *Workload, res porcupine.CheckResult, los
 		"faults: %s; linearizability: %s; acknowledged durable writes %d, lost %d; recovery p50=%s max=%s",
 		r.seed, w.Stats.Ops.Load(), w.Stats.Failed.Load(), w.Stats.Unknown.Load(), w.Stats.StaleReads.Load(),
 		strings.Join(kinds, " "), res, w.Stats.AckedDurable.Load(), lost, p50.Round(time.Millisecond), maxRec.Round(time.Millisecond))
+}
+
+// dumpIllegal logs, for each key whose history is not linearizable, its
+// operations in call order.
+func dumpIllegal(t *testing.T, ops []porcupine.Operation) {
+	byKey := map[string][]porcupine.Operation{}
+	for _, op := range ops {
+		k := op.Input.(Input).Key
+		byKey[k] = append(byKey[k], op)
+	}
+	model := KVModel.ToModel()
+	for k, kops := range byKey {
+		if porcupine.CheckOperations(model, kops) {
+			continue
+		}
+		slices.SortFunc(kops, func(a, b porcupine.Operation) int { return int(a.Call - b.Call) })
+		var b strings.Builder
+		for _, op := range kops {
+			fmt.Fprintf(&b, "\n  [%8.3fms %8.3fms] c%d %s %v", float64(op.Call)/1e6, float64(op.Return)/1e6, op.ClientId,
+				model.DescribeOperation(op.Input, op.Output), op.Metadata)
+		}
+		t.Logf("key %s is not linearizable:%s", k, b.String())
+		return
+	}
 }

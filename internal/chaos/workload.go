@@ -190,7 +190,11 @@ func (w *Workload) get(ctx context.Context, id int, c *api.Client, key string, k
 	if pair != nil {
 		out.Value = string(pair.Value)
 	}
-	w.History.add(porcupine.Operation{ClientId: id, Input: Input{Op: OpGet, Key: key}, Call: call, Output: out, Return: ret})
+	mode := "default"
+	if consistent {
+		mode = "consistent"
+	}
+	w.History.add(porcupine.Operation{ClientId: id, Input: Input{Op: OpGet, Key: key}, Call: call, Output: out, Return: ret, Metadata: mode})
 }
 
 func (w *Workload) write(ctx context.Context, id int, in Input, do func() (bool, error)) {
