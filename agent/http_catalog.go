@@ -197,6 +197,9 @@ func (a *Agent) catalogDeregister(w http.ResponseWriter, r *http.Request) (any, 
 	}
 	if in.Datacenter != "" && wo.Dc == "" {
 		wo.Dc = in.Datacenter
+		if err := a.checkDC(wo.Dc); err != nil {
+			return nil, err
+		}
 	}
 	req := &pb.DeregisterRequest{Write: wo, Node: in.Node, ServiceId: in.ServiceID, CheckId: in.CheckID}
 	if err := a.backend.RPC(r.Context(), dc.MethodCatalogDeregister, req, &pb.WriteResponse{}); err != nil {
