@@ -302,3 +302,20 @@ func TestConsulAPICompat(t *testing.T) {
 		}
 	})
 }
+
+func TestKVKeysAreVerbatim(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1})
+	cl := client(t, c.Nodes[0])
+	for _, k := range []string{"a//b", "a/./b", "a/../b", "trailing/"} {
+		if _, err := cl.KV().Put(&api.KVPair{Key: k, Value: []byte(k)}, nil); err != nil {
+			t.Fatalf("put %q: %v", k, err)
+		}
+		p, _, err := cl.KV().Get(k, nil)
+		if err != nil || p == nil || p.Key != k || string(p.Value) != k {
+			t.Fatalf("get %q = %+v %v", k, p, err)
+		}
+	}
+	if p, _, _ := cl.KV().Get("a/b", nil); p != nil {
+		t.Fatalf("a//b was stored as a/b: %+v", p)
+	}
+}

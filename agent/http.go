@@ -133,7 +133,24 @@ func (a *Agent) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "Meridian agent %s (node %s, datacenter %s)\n", Version, a.cfg.NodeName, a.cfg.Datacenter)
 	})
-	return mux
+	kv := map[string]http.Handler{
+		http.MethodGet:    a.metrics.instrument("GET /v1/kv/{key...}", a.wrap(a.kvGet)),
+		http.MethodPut:    a.metrics.instrument("PUT /v1/kv/{key...}", a.wrap(a.kvPut)),
+		http.MethodPost:   a.metrics.instrument("PUT /v1/kv/{key...}", a.wrap(a.kvPut)),
+		http.MethodDelete: a.metrics.instrument("DELETE /v1/kv/{key...}", a.wrap(a.kvDelete)),
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// KV keys are taken verbatim: ServeMux would clean "a//b" or
+		// "a/../b" into another key and redirect.
+		if key, ok := strings.CutPrefix(r.URL.Path, "/v1/kv/"); ok {
+			if h := kv[r.Method]; h != nil {
+				r.SetPathValue("key", key)
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // wrap turns an apiFunc into a handler: errors become a status and a
