@@ -16,6 +16,10 @@ import (
 	"github.com/meridian-io/meridian/store"
 )
 
+// ErrIndeterminate is returned for a write whose outcome is unknown: it
+// reached the Raft log, but leadership was lost before it committed here.
+var ErrIndeterminate = errors.New("write outcome unknown")
+
 // checkDC refuses requests for another datacenter until the WAN router
 // exists; it is the seam where cross-datacenter forwarding will go.
 func (s *Server) checkDC(dc string) error {
@@ -81,8 +85,7 @@ func (s *Server) forwardToLeader(ctx context.Context, method string, req, resp p
 		var err error
 		if addr := s.LeaderAddr(); addr != "" && !s.IsLeader() {
 			err = s.deps.Pool.Call(ctx, addr, method, req, resp)
-			retryable := errors.Is(err, rpc.ErrNoLeader) || (read && errors.Is(err, rpc.ErrTransport))
-			if !retryable {
+			if !retryForward(err, read) {
 				return true, err
 			}
 		}
@@ -120,16 +123,7 @@ func (s *Server) raftApply(ctx context.Context, cmd *pb.Command) (*store.Result,
 		timeout = time.Until(dl)
 	}
 	f := s.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
-		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-			errors.Is(err, raft.ErrLeadershipTransferInProgress):
-			return nil, fmt.Errorf("%w: %v", rpc.ErrNoLeader, err)
-		case errors.Is(err, raft.ErrRaftShutdown):
-			return nil, rpc.ErrShutdown
-		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return nil, fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
-		}
+	if err := applyError(f.Error()); err != nil {
 		return nil, err
 	}
 	res, ok := f.Response().(*store.Result)
@@ -144,6 +138,34 @@ func (s *Server) raftApply(ctx context.Context, cmd *pb.Command) (*store.Result,
 		return nil, res.Err
 	}
 	return res, nil
+}
+
+// applyError maps an error of raft.Apply to what callers act on: refused
+// before the log (ErrNoLeader, safe to retry elsewhere), outcome unknown
+// (ErrIndeterminate, never retried), shutdown, or a timeout.
+func applyError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w: %v", rpc.ErrNoLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost):
+		// In the log but perhaps not committed: a retried CAS would report
+		// false for a write that took effect.
+		return fmt.Errorf("%w: leadership lost while committing; the write may or may not have taken effect", ErrIndeterminate)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return rpc.ErrShutdown
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+	}
+	return err
+}
+
+// retryForward reports whether a forwarded request that failed with err
+// may be sent again: only when it surely did not reach a log (no leader
+// there), or, for reads, when the transport failed.
+func retryForward(err error, read bool) bool {
+	return errors.Is(err, rpc.ErrNoLeader) || (read && errors.Is(err, rpc.ErrTransport))
 }
 
 // setQueryMeta fills what every read reports about this server's view.
