@@ -263,6 +263,10 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  logging.HCLog(a.log, "raft-net"),
+		// One AppendEntries in flight per follower: while it is out, new
+		// entries pile up and go in the next one, so a follower syncs its
+		// disk once per large batch instead of once per small one.
+		MaxRPCsInFlight: a.raftRPCsInFlight(),
 	})
 	dcfg := dc.LANProfile()
 	if a.cfg.Dev {
@@ -468,4 +472,13 @@ func (a *Agent) stopWatches() {
 		a.watches.Stop()
 		a.watches = nil
 	}
+}
+
+// raftRPCsInFlight is how many AppendEntries may be outstanding per
+// follower; MERIDIAN_RAFT_INFLIGHT overrides it for benchmarks.
+func (a *Agent) raftRPCsInFlight() int {
+	if v, err := strconv.Atoi(os.Getenv("MERIDIAN_RAFT_INFLIGHT")); err == nil && v > 0 {
+		return v
+	}
+	return 1
 }

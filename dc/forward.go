@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -50,7 +49,8 @@ func (s *Server) hasCaughtUp() bool {
 	if s.caughtUp.Load() {
 		return true
 	}
-	if s.IsLeader() || (!s.raft.LastContact().IsZero() && s.raft.AppliedIndex() >= s.raft.CommitIndex() && s.raft.CommitIndex() > 0) {
+	commit := s.raft.CommitIndex()
+	if s.readyToServe(true) || (!s.raft.LastContact().IsZero() && commit > 0 && s.fsm.applied.Load() >= commit) {
 		s.caughtUp.Store(true)
 		return true
 	}
@@ -108,36 +108,10 @@ func jitter(lo, hi time.Duration) time.Duration {
 	return lo + rand.N(hi-lo)
 }
 
-// raftApply proposes cmd and waits for the FSM's result.
+// raftApply proposes cmd (through the group commit) and waits for the
+// FSM's result.
 func (s *Server) raftApply(ctx context.Context, cmd *pb.Command) (*store.Result, error) {
-	cmd.NowUnixNano = time.Now().UnixNano()
-	data, err := proto.Marshal(cmd)
-	if err != nil {
-		return nil, fmt.Errorf("encode command: %w", err)
-	}
-	if len(data) > s.cfg.MaxEntrySize {
-		return nil, fmt.Errorf("%w: command of %d bytes exceeds %d", rpc.ErrTooLarge, len(data), s.cfg.MaxEntrySize)
-	}
-	timeout := s.cfg.RPCHoldTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	f := s.raft.Apply(data, timeout)
-	if err := applyError(f.Error()); err != nil {
-		return nil, err
-	}
-	res, ok := f.Response().(*store.Result)
-	if !ok {
-		return nil, fmt.Errorf("unexpected fsm response %T", f.Response())
-	}
-	if res.Err != nil {
-		if errors.Is(res.Err, store.ErrBadCommand) || errors.Is(res.Err, store.ErrSessionNotFound) {
-			msg := strings.TrimPrefix(res.Err.Error(), store.ErrBadCommand.Error()+": ")
-			return nil, fmt.Errorf("%w: %s", rpc.ErrBadRequest, msg)
-		}
-		return nil, res.Err
-	}
-	return res, nil
+	return s.proposer.propose(ctx, cmd)
 }
 
 // applyError maps an error of raft.Apply to what callers act on: refused

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -15,6 +16,9 @@ import (
 type fsm struct {
 	store *store.Store
 	log   *slog.Logger
+	// applied is the index of the last log entry the store has applied
+	// (raft's AppliedIndex counts entries handed to the FSM, not applied).
+	applied atomic.Uint64
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -24,6 +28,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 }
 
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	if len(logs) > 0 {
+		defer f.applied.Store(logs[len(logs)-1].Index)
+	}
 	out := make([]any, len(logs))
 	entries := make([]store.Entry, 0, len(logs))
 	pos := make([]int, 0, len(logs))

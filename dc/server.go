@@ -83,6 +83,8 @@ type Server struct {
 
 	raft     *raft.Raft
 	verifier *leaderVerifier
+	fsm      *fsm
+	proposer *proposer
 	closers  []io.Closer
 
 	endpoints map[string]endpoint
@@ -145,9 +147,10 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	rc := s.cfg.raftConfig()
 	rc.Logger = logging.HCLog(s.log, "raft")
-	var machine raft.FSM = &fsm{store: s.store, log: s.log}
+	s.fsm = &fsm{store: s.store, log: s.log}
+	var machine raft.FSM = s.fsm
 	if !s.cfg.BatchingFSM {
-		machine = unbatchedFSM{machine.(*fsm)}
+		machine = unbatchedFSM{s.fsm}
 	}
 	r, err := raft.NewRaft(rc, machine, s.deps.LogStore, s.deps.StableStore, s.deps.SnapshotStore, s.deps.Transport)
 	if err != nil {
@@ -155,7 +158,11 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("dc: start raft: %w", err)
 	}
 	s.raft = r
+	// NewRaft restored the latest snapshot synchronously: the store holds
+	// everything up to it.
+	s.fsm.applied.Store(max(s.fsm.applied.Load(), r.AppliedIndex()))
 	s.verifier = &leaderVerifier{raft: r}
+	s.proposer = &proposer{s: s}
 	if s.cfg.Bootstrap && !hasState {
 		conf := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(s.cfg.NodeID), Address: raft.ServerAddress(s.cfg.RPCAddr)}}}
 		if err := r.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
@@ -235,6 +242,7 @@ func (s *Server) Shutdown() error {
 		s.cancelBase()
 		if s.raft != nil {
 			err = s.raft.Shutdown().Error()
+			s.proposer.wg.Wait()
 		}
 		s.wg.Wait()
 		if c, ok := s.deps.Transport.(io.Closer); ok {

@@ -35,6 +35,7 @@ type Command struct {
 	//	*Command_SessionCreate
 	//	*Command_SessionRenew
 	//	*Command_SessionDestroy
+	//	*Command_Batch
 	Cmd isCommand_Cmd `protobuf_oneof:"cmd"`
 	// now_unix_nano is the leader's clock when it proposed the command, so the
 	// FSM stays deterministic when it needs a time (lock-delay, session expiry).
@@ -152,6 +153,15 @@ func (x *Command) GetSessionDestroy() *SessionDestroy {
 	return nil
 }
 
+func (x *Command) GetBatch() *CommandBatch {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetNowUnixNano() int64 {
 	if x != nil {
 		return x.NowUnixNano
@@ -195,6 +205,10 @@ type Command_SessionDestroy struct {
 	SessionDestroy *SessionDestroy `protobuf:"bytes,8,opt,name=session_destroy,json=sessionDestroy,proto3,oneof"`
 }
 
+type Command_Batch struct {
+	Batch *CommandBatch `protobuf:"bytes,9,opt,name=batch,proto3,oneof"`
+}
+
 func (*Command_Kv) isCommand_Cmd() {}
 
 func (*Command_Txn) isCommand_Cmd() {}
@@ -211,6 +225,56 @@ func (*Command_SessionRenew) isCommand_Cmd() {}
 
 func (*Command_SessionDestroy) isCommand_Cmd() {}
 
+func (*Command_Batch) isCommand_Cmd() {}
+
+// CommandBatch carries several independent commands in one log entry (the
+// leader's group commit). Each is applied in order at the entry's index
+// with its own outcome; a failed one is rolled back alone. A batch never
+// holds a batch.
+type CommandBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Commands      []*Command             `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommandBatch) Reset() {
+	*x = CommandBatch{}
+	mi := &file_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommandBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommandBatch) ProtoMessage() {}
+
+func (x *CommandBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommandBatch.ProtoReflect.Descriptor instead.
+func (*CommandBatch) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CommandBatch) GetCommands() []*Command {
+	if x != nil {
+		return x.Commands
+	}
+	return nil
+}
+
 type TxnCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ops           []*TxnOp               `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
@@ -220,7 +284,7 @@ type TxnCommand struct {
 
 func (x *TxnCommand) Reset() {
 	*x = TxnCommand{}
-	mi := &file_command_proto_msgTypes[1]
+	mi := &file_command_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +296,7 @@ func (x *TxnCommand) String() string {
 func (*TxnCommand) ProtoMessage() {}
 
 func (x *TxnCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[1]
+	mi := &file_command_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +309,7 @@ func (x *TxnCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnCommand.ProtoReflect.Descriptor instead.
 func (*TxnCommand) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{1}
+	return file_command_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TxnCommand) GetOps() []*TxnOp {
@@ -265,7 +329,7 @@ type TombstoneReap struct {
 
 func (x *TombstoneReap) Reset() {
 	*x = TombstoneReap{}
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +341,7 @@ func (x *TombstoneReap) String() string {
 func (*TombstoneReap) ProtoMessage() {}
 
 func (x *TombstoneReap) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +354,7 @@ func (x *TombstoneReap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TombstoneReap.ProtoReflect.Descriptor instead.
 func (*TombstoneReap) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{2}
+	return file_command_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TombstoneReap) GetIndex() uint64 {
@@ -311,7 +375,7 @@ type Tombstone struct {
 
 func (x *Tombstone) Reset() {
 	*x = Tombstone{}
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +387,7 @@ func (x *Tombstone) String() string {
 func (*Tombstone) ProtoMessage() {}
 
 func (x *Tombstone) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +400,7 @@ func (x *Tombstone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tombstone.ProtoReflect.Descriptor instead.
 func (*Tombstone) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{3}
+	return file_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Tombstone) GetKey() string {
@@ -364,7 +428,7 @@ type TableIndex struct {
 
 func (x *TableIndex) Reset() {
 	*x = TableIndex{}
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +440,7 @@ func (x *TableIndex) String() string {
 func (*TableIndex) ProtoMessage() {}
 
 func (x *TableIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +453,7 @@ func (x *TableIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableIndex.ProtoReflect.Descriptor instead.
 func (*TableIndex) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{4}
+	return file_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TableIndex) GetTable() string {
@@ -417,7 +481,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +493,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +506,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{5}
+	return file_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -481,7 +545,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +557,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +570,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{6}
+	return file_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -681,7 +745,7 @@ type SnapshotFooter struct {
 
 func (x *SnapshotFooter) Reset() {
 	*x = SnapshotFooter{}
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +757,7 @@ func (x *SnapshotFooter) String() string {
 func (*SnapshotFooter) ProtoMessage() {}
 
 func (x *SnapshotFooter) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +770,7 @@ func (x *SnapshotFooter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotFooter.ProtoReflect.Descriptor instead.
 func (*SnapshotFooter) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{7}
+	return file_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SnapshotFooter) GetRecords() uint64 {
@@ -728,7 +792,7 @@ type LockDelay struct {
 
 func (x *LockDelay) Reset() {
 	*x = LockDelay{}
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +804,7 @@ func (x *LockDelay) String() string {
 func (*LockDelay) ProtoMessage() {}
 
 func (x *LockDelay) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +817,7 @@ func (x *LockDelay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockDelay.ProtoReflect.Descriptor instead.
 func (*LockDelay) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{8}
+	return file_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LockDelay) GetKey() string {
@@ -774,7 +838,7 @@ var File_command_proto protoreflect.FileDescriptor
 
 const file_command_proto_rawDesc = "" +
 	"\n" +
-	"\rcommand.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\"\x80\x04\n" +
+	"\rcommand.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\"\xb0\x04\n" +
 	"\aCommand\x12 \n" +
 	"\x02kv\x18\x01 \x01(\v2\x0e.meridian.KVOpH\x00R\x02kv\x12(\n" +
 	"\x03txn\x18\x02 \x01(\v2\x14.meridian.TxnCommandH\x00R\x03txn\x12@\n" +
@@ -785,9 +849,12 @@ const file_command_proto_rawDesc = "" +
 	"deregister\x12@\n" +
 	"\x0esession_create\x18\x06 \x01(\v2\x17.meridian.SessionCreateH\x00R\rsessionCreate\x12=\n" +
 	"\rsession_renew\x18\a \x01(\v2\x16.meridian.SessionRenewH\x00R\fsessionRenew\x12C\n" +
-	"\x0fsession_destroy\x18\b \x01(\v2\x18.meridian.SessionDestroyH\x00R\x0esessionDestroy\x12\"\n" +
+	"\x0fsession_destroy\x18\b \x01(\v2\x18.meridian.SessionDestroyH\x00R\x0esessionDestroy\x12.\n" +
+	"\x05batch\x18\t \x01(\v2\x16.meridian.CommandBatchH\x00R\x05batch\x12\"\n" +
 	"\rnow_unix_nano\x18\x0f \x01(\x03R\vnowUnixNanoB\x05\n" +
-	"\x03cmd\"/\n" +
+	"\x03cmd\"=\n" +
+	"\fCommandBatch\x12-\n" +
+	"\bcommands\x18\x01 \x03(\v2\x11.meridian.CommandR\bcommands\"/\n" +
 	"\n" +
 	"TxnCommand\x12!\n" +
 	"\x03ops\x18\x01 \x03(\v2\x0f.meridian.TxnOpR\x03ops\"%\n" +
@@ -836,56 +903,59 @@ func file_command_proto_rawDescGZIP() []byte {
 	return file_command_proto_rawDescData
 }
 
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_command_proto_goTypes = []any{
 	(*Command)(nil),           // 0: meridian.Command
-	(*TxnCommand)(nil),        // 1: meridian.TxnCommand
-	(*TombstoneReap)(nil),     // 2: meridian.TombstoneReap
-	(*Tombstone)(nil),         // 3: meridian.Tombstone
-	(*TableIndex)(nil),        // 4: meridian.TableIndex
-	(*SnapshotHeader)(nil),    // 5: meridian.SnapshotHeader
-	(*SnapshotRecord)(nil),    // 6: meridian.SnapshotRecord
-	(*SnapshotFooter)(nil),    // 7: meridian.SnapshotFooter
-	(*LockDelay)(nil),         // 8: meridian.LockDelay
-	(*KVOp)(nil),              // 9: meridian.KVOp
-	(*RegisterRequest)(nil),   // 10: meridian.RegisterRequest
-	(*DeregisterRequest)(nil), // 11: meridian.DeregisterRequest
-	(*SessionCreate)(nil),     // 12: meridian.SessionCreate
-	(*SessionRenew)(nil),      // 13: meridian.SessionRenew
-	(*SessionDestroy)(nil),    // 14: meridian.SessionDestroy
-	(*TxnOp)(nil),             // 15: meridian.TxnOp
-	(*KVEntry)(nil),           // 16: meridian.KVEntry
-	(*Node)(nil),              // 17: meridian.Node
-	(*Service)(nil),           // 18: meridian.Service
-	(*HealthCheck)(nil),       // 19: meridian.HealthCheck
-	(*Session)(nil),           // 20: meridian.Session
-	(*SessionTimer)(nil),      // 21: meridian.SessionTimer
+	(*CommandBatch)(nil),      // 1: meridian.CommandBatch
+	(*TxnCommand)(nil),        // 2: meridian.TxnCommand
+	(*TombstoneReap)(nil),     // 3: meridian.TombstoneReap
+	(*Tombstone)(nil),         // 4: meridian.Tombstone
+	(*TableIndex)(nil),        // 5: meridian.TableIndex
+	(*SnapshotHeader)(nil),    // 6: meridian.SnapshotHeader
+	(*SnapshotRecord)(nil),    // 7: meridian.SnapshotRecord
+	(*SnapshotFooter)(nil),    // 8: meridian.SnapshotFooter
+	(*LockDelay)(nil),         // 9: meridian.LockDelay
+	(*KVOp)(nil),              // 10: meridian.KVOp
+	(*RegisterRequest)(nil),   // 11: meridian.RegisterRequest
+	(*DeregisterRequest)(nil), // 12: meridian.DeregisterRequest
+	(*SessionCreate)(nil),     // 13: meridian.SessionCreate
+	(*SessionRenew)(nil),      // 14: meridian.SessionRenew
+	(*SessionDestroy)(nil),    // 15: meridian.SessionDestroy
+	(*TxnOp)(nil),             // 16: meridian.TxnOp
+	(*KVEntry)(nil),           // 17: meridian.KVEntry
+	(*Node)(nil),              // 18: meridian.Node
+	(*Service)(nil),           // 19: meridian.Service
+	(*HealthCheck)(nil),       // 20: meridian.HealthCheck
+	(*Session)(nil),           // 21: meridian.Session
+	(*SessionTimer)(nil),      // 22: meridian.SessionTimer
 }
 var file_command_proto_depIdxs = []int32{
-	9,  // 0: meridian.Command.kv:type_name -> meridian.KVOp
-	1,  // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
-	2,  // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
-	10, // 3: meridian.Command.register:type_name -> meridian.RegisterRequest
-	11, // 4: meridian.Command.deregister:type_name -> meridian.DeregisterRequest
-	12, // 5: meridian.Command.session_create:type_name -> meridian.SessionCreate
-	13, // 6: meridian.Command.session_renew:type_name -> meridian.SessionRenew
-	14, // 7: meridian.Command.session_destroy:type_name -> meridian.SessionDestroy
-	15, // 8: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
-	16, // 9: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
-	3,  // 10: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
-	4,  // 11: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
-	17, // 12: meridian.SnapshotRecord.node:type_name -> meridian.Node
-	18, // 13: meridian.SnapshotRecord.service:type_name -> meridian.Service
-	19, // 14: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
-	20, // 15: meridian.SnapshotRecord.session:type_name -> meridian.Session
-	21, // 16: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
-	8,  // 17: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
-	7,  // 18: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	10, // 0: meridian.Command.kv:type_name -> meridian.KVOp
+	2,  // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
+	3,  // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
+	11, // 3: meridian.Command.register:type_name -> meridian.RegisterRequest
+	12, // 4: meridian.Command.deregister:type_name -> meridian.DeregisterRequest
+	13, // 5: meridian.Command.session_create:type_name -> meridian.SessionCreate
+	14, // 6: meridian.Command.session_renew:type_name -> meridian.SessionRenew
+	15, // 7: meridian.Command.session_destroy:type_name -> meridian.SessionDestroy
+	1,  // 8: meridian.Command.batch:type_name -> meridian.CommandBatch
+	0,  // 9: meridian.CommandBatch.commands:type_name -> meridian.Command
+	16, // 10: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
+	17, // 11: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
+	4,  // 12: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
+	5,  // 13: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
+	18, // 14: meridian.SnapshotRecord.node:type_name -> meridian.Node
+	19, // 15: meridian.SnapshotRecord.service:type_name -> meridian.Service
+	20, // 16: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
+	21, // 17: meridian.SnapshotRecord.session:type_name -> meridian.Session
+	22, // 18: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
+	9,  // 19: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
+	8,  // 20: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -905,8 +975,9 @@ func file_command_proto_init() {
 		(*Command_SessionCreate)(nil),
 		(*Command_SessionRenew)(nil),
 		(*Command_SessionDestroy)(nil),
+		(*Command_Batch)(nil),
 	}
-	file_command_proto_msgTypes[6].OneofWrappers = []any{
+	file_command_proto_msgTypes[7].OneofWrappers = []any{
 		(*SnapshotRecord_Kv)(nil),
 		(*SnapshotRecord_Tombstone)(nil),
 		(*SnapshotRecord_TableIndex)(nil),
@@ -924,7 +995,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

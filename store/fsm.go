@@ -28,6 +28,8 @@ type Result struct {
 	Errors  []*pb.TxnError
 	// Err is set when the command was refused (it changed nothing).
 	Err error
+	// Batch holds the results of a CommandBatch's commands, in order.
+	Batch []*Result
 }
 
 // Apply decodes and applies one command at index.
@@ -39,27 +41,51 @@ func (s *Store) Apply(index uint64, data []byte) *Result {
 // batch costs one commit and one round of watch notifications. Each command
 // keeps its own index and its own outcome: a transaction that fails is
 // rolled back alone (the batch is replayed without it), the others commit.
+// A CommandBatch entry is expanded into its commands, all at its index, and
+// answered with one Result whose Batch holds theirs.
 func (s *Store) ApplyBatch(entries []Entry) []*Result {
 	results := make([]*Result, len(entries))
-	cmds := make([]*pb.Command, len(entries))
+	// Flatten: every command to apply, with the entry it answers.
+	type item struct {
+		entry int
+		index uint64
+		cmd   *pb.Command
+	}
+	var items []item
 	for i, e := range entries {
 		cmd := &pb.Command{}
 		if err := proto.Unmarshal(e.Data, cmd); err != nil {
 			results[i] = &Result{Index: e.Index, Err: fmt.Errorf("%w: decode: %v", ErrBadCommand, err)}
 			continue
 		}
-		cmds[i] = cmd
+		b, ok := cmd.Cmd.(*pb.Command_Batch)
+		if !ok {
+			items = append(items, item{entry: i, index: e.Index, cmd: cmd})
+			continue
+		}
+		results[i] = &Result{Index: e.Index, OK: true}
+		for _, sub := range b.Batch.GetCommands() {
+			if sub.NowUnixNano == 0 {
+				sub.NowUnixNano = cmd.NowUnixNano
+			}
+			items = append(items, item{entry: i, index: e.Index, cmd: sub})
+		}
 	}
-	skip := make([]bool, len(entries))
+	out := make([]*Result, len(items))
+	skip := make([]bool, len(items))
 	for {
 		tx := s.writeTxn()
 		replay := false
-		for i, cmd := range cmds {
-			if cmd == nil || skip[i] {
+		for i, it := range items {
+			if skip[i] {
 				continue
 			}
-			r, dirty := applyCommand(tx, entries[i].Index, cmd)
-			results[i] = r
+			if _, nested := it.cmd.Cmd.(*pb.Command_Batch); nested {
+				out[i] = &Result{Index: it.index, Err: fmt.Errorf("%w: nested command batch", ErrBadCommand)}
+				continue
+			}
+			r, dirty := applyCommand(tx, it.index, it.cmd)
+			out[i] = r
 			if dirty {
 				// The command failed after writing: undo the whole batch
 				// and apply it again without this one.
@@ -70,10 +96,18 @@ func (s *Store) ApplyBatch(entries []Entry) []*Result {
 		}
 		if !replay {
 			tx.Commit()
-			return results
+			break
 		}
 		tx.Abort()
 	}
+	for i, it := range items {
+		if results[it.entry] == nil {
+			results[it.entry] = out[i]
+			continue
+		}
+		results[it.entry].Batch = append(results[it.entry].Batch, out[i])
+	}
+	return results
 }
 
 // applyCommand applies cmd on tx. dirty reports a failure that may have left

@@ -508,3 +508,28 @@ func roundTrip(t *testing.T, from, to *Store) {
 		t.Fatal(err)
 	}
 }
+
+func TestCommandBatchAppliesEachAlone(t *testing.T) {
+	a := newApplier(t)
+	set := func(k string) *pb.Command {
+		return &pb.Command{Cmd: &pb.Command_Kv{Kv: kvOp(pb.KVVerb_KV_SET, k, "v", 0)}}
+	}
+	badTxn := &pb.Command{Cmd: &pb.Command_Txn{Txn: &pb.TxnCommand{Ops: []*pb.TxnOp{
+		{Op: &pb.TxnOp_Kv{Kv: kvOp(pb.KVVerb_KV_SET, "t1", "v", 0)}},
+		{Op: &pb.TxnOp_Kv{Kv: kvOp(pb.KVVerb_KV_CHECK_NOT_EXISTS, "a", "", 0)}},
+	}}}}
+	nested := &pb.Command{Cmd: &pb.Command_Batch{Batch: &pb.CommandBatch{}}}
+	r := a.cmd(&pb.Command{Cmd: &pb.Command_Batch{Batch: &pb.CommandBatch{Commands: []*pb.Command{set("a"), badTxn, set("b"), nested}}}})
+	if r.Err != nil || len(r.Batch) != 4 {
+		t.Fatalf("batch result: %+v", r)
+	}
+	if r.Batch[0].Err != nil || !r.Batch[0].OK || len(r.Batch[1].Errors) != 1 || !r.Batch[2].OK || !errors.Is(r.Batch[3].Err, ErrBadCommand) {
+		t.Fatalf("sub-results: %+v %+v %+v %+v", r.Batch[0], r.Batch[1], r.Batch[2], r.Batch[3])
+	}
+	a.mustValue("a", "v")
+	a.mustValue("b", "v")
+	a.mustMissing("t1")
+	if a.get("a").ModifyIndex != a.get("b").ModifyIndex {
+		t.Fatal("commands of one batch got different indexes")
+	}
+}

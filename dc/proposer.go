@@ -1,0 +1,164 @@
+package dc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
+	"github.com/meridian-io/meridian/store"
+)
+
+// Group commit limits: how many Raft proposals may be in flight, and how
+// much one may carry.
+const (
+	maxProposalsInFlight = 1
+	maxBatchCommands     = 512
+	maxBatchBytes        = 1 << 20
+)
+
+// proposer is the leader's group commit. Writes that arrive while
+// proposals are in flight wait together and go to Raft as one entry (a
+// CommandBatch), so under load many writes share one log append, one disk
+// sync on every server and one replication round trip, while a lone write
+// is proposed at once.
+type proposer struct {
+	s *Server
+
+	mu       sync.Mutex
+	pending  []*proposal
+	inFlight int
+	wg       sync.WaitGroup
+}
+
+type proposal struct {
+	cmd  *pb.Command
+	data []byte // cmd encoded, to size batches
+	done chan struct{}
+	res  *store.Result
+	err  error
+}
+
+// propose submits cmd and waits for its outcome. A caller that gives up
+// (ctx) before its command is proposed takes it back; once proposed, the
+// command's fate no longer depends on the caller.
+func (p *proposer) propose(ctx context.Context, cmd *pb.Command) (*store.Result, error) {
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encode command: %w", err)
+	}
+	if len(data) > p.s.cfg.MaxEntrySize {
+		return nil, fmt.Errorf("%w: command of %d bytes exceeds %d", rpc.ErrTooLarge, len(data), p.s.cfg.MaxEntrySize)
+	}
+	pr := &proposal{cmd: cmd, data: data, done: make(chan struct{})}
+	p.mu.Lock()
+	p.pending = append(p.pending, pr)
+	if p.inFlight < maxProposalsInFlight {
+		p.inFlight++
+		p.wg.Add(1)
+		go p.flush()
+	}
+	p.mu.Unlock()
+	select {
+	case <-pr.done:
+		return pr.res, pr.err
+	case <-ctx.Done():
+		if p.withdraw(pr) {
+			return nil, ctx.Err()
+		}
+		<-pr.done // already proposed: its outcome is the caller's answer
+		return pr.res, pr.err
+	}
+}
+
+// withdraw removes a proposal that has not been taken yet.
+func (p *proposer) withdraw(pr *proposal) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, q := range p.pending {
+		if q == pr {
+			p.pending = append(p.pending[:i], p.pending[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// flush proposes what is pending, batch after batch, until nothing is.
+func (p *proposer) flush() {
+	defer p.wg.Done()
+	for {
+		p.mu.Lock()
+		batch, size := p.pending, 0
+		n := 0
+		for n < len(batch) && n < maxBatchCommands && (n == 0 || size+len(batch[n].data) <= maxBatchBytes) {
+			size += len(batch[n].data)
+			n++
+		}
+		batch = batch[:n:n]
+		p.pending = p.pending[n:]
+		if n == 0 {
+			p.inFlight--
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		p.apply(batch)
+	}
+}
+
+// apply proposes one batch and hands each proposal its outcome.
+func (p *proposer) apply(batch []*proposal) {
+	now := time.Now().UnixNano()
+	var data []byte
+	if len(batch) == 1 {
+		batch[0].cmd.NowUnixNano = now
+		data, _ = proto.Marshal(batch[0].cmd)
+	} else {
+		cmds := make([]*pb.Command, len(batch))
+		for i, pr := range batch {
+			cmds[i] = pr.cmd
+		}
+		data, _ = proto.Marshal(&pb.Command{NowUnixNano: now, Cmd: &pb.Command_Batch{Batch: &pb.CommandBatch{Commands: cmds}}})
+	}
+	f := p.s.raft.Apply(data, p.s.cfg.RPCHoldTimeout)
+	err := applyError(f.Error())
+	var res *store.Result
+	if err == nil {
+		var ok bool
+		if res, ok = f.Response().(*store.Result); !ok {
+			err = fmt.Errorf("unexpected fsm response %T", f.Response())
+		}
+	}
+	for i, pr := range batch {
+		switch {
+		case err != nil:
+			pr.err = err
+		case len(batch) == 1:
+			pr.res, pr.err = resultOf(res)
+		case i < len(res.Batch):
+			pr.res, pr.err = resultOf(res.Batch[i])
+		default:
+			pr.err = errors.New("fsm answered a batch with too few results")
+		}
+		close(pr.done)
+	}
+}
+
+// resultOf turns a store result into the caller's answer.
+func resultOf(res *store.Result) (*store.Result, error) {
+	if res.Err == nil {
+		return res, nil
+	}
+	if errors.Is(res.Err, store.ErrBadCommand) || errors.Is(res.Err, store.ErrSessionNotFound) {
+		msg := strings.TrimPrefix(res.Err.Error(), store.ErrBadCommand.Error()+": ")
+		return nil, fmt.Errorf("%w: %s", rpc.ErrBadRequest, msg)
+	}
+	return nil, res.Err
+}
