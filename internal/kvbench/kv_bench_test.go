@@ -31,6 +31,7 @@ func (l *latencies) add(d []time.Duration) {
 	l.mu.Unlock()
 }
 
+// report publishes ops/s (when ops > 0) and the p50/p99 latencies.
 func (l *latencies) report(b *testing.B, elapsed time.Duration, ops int) {
 	slices.Sort(l.all)
 	pct := func(p float64) float64 {
@@ -39,7 +40,9 @@ func (l *latencies) report(b *testing.B, elapsed time.Duration, ops int) {
 		}
 		return float64(l.all[int(p*float64(len(l.all)-1))].Microseconds()) / 1000
 	}
-	b.ReportMetric(float64(ops)/elapsed.Seconds(), "ops/s")
+	if ops > 0 {
+		b.ReportMetric(float64(ops)/elapsed.Seconds(), "ops/s")
+	}
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 }
