@@ -144,17 +144,18 @@ func ensureService(tx *memdb.Txn, idx uint64, node string, in *pb.Service) error
 
 // refreshServiceChecks copies a service's name and tags into its checks.
 func refreshServiceChecks(tx *memdb.Txn, idx uint64, svc *pb.Service) error {
-	checks, err := checksOfNode(tx, svc.Node)
+	it, err := tx.Get(tableChecks, "node_service", svc.Node, svc.Id)
 	if err != nil {
 		return err
 	}
-	for _, c := range checks {
-		if c.ServiceId != svc.Id {
-			continue
+	var stale []*pb.HealthCheck
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		c := raw.(*pb.HealthCheck)
+		if c.ServiceName != svc.Service || !equalStrings(c.ServiceTags, svc.Tags) {
+			stale = append(stale, c)
 		}
-		if c.ServiceName == svc.Service && equalStrings(c.ServiceTags, svc.Tags) {
-			continue
-		}
+	}
+	for _, c := range stale {
 		u := proto.Clone(c).(*pb.HealthCheck)
 		u.ServiceName, u.ServiceTags, u.ModifyIndex = svc.Service, append([]string(nil), svc.Tags...), idx
 		if err := tx.Insert(tableChecks, u); err != nil {

@@ -104,6 +104,7 @@ func (s *Store) ServiceInstances(ws memdb.WatchSet, name string, withChecks bool
 		return 0, nil, fmt.Errorf("service %q: %w", name, err)
 	}
 	var out []*pb.ServiceInstance
+	nodeChecks := map[string][]*pb.HealthCheck{} // per node, its node-level checks
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		svc := raw.(*pb.Service)
 		n, err := nodeFirst(tx, svc.Node)
@@ -115,14 +116,26 @@ func (s *Store) ServiceInstances(ws memdb.WatchSet, name string, withChecks bool
 		}
 		inst := &pb.ServiceInstance{Node: n, Service: svc}
 		if withChecks {
-			checks, err := checksOfNode(tx, svc.Node)
+			nc, ok := nodeChecks[n.Node]
+			if !ok {
+				all, err := checksOfNode(tx, n.Node)
+				if err != nil {
+					return 0, nil, err
+				}
+				for _, c := range all {
+					if c.ServiceId == "" {
+						nc = append(nc, c)
+					}
+				}
+				nodeChecks[n.Node] = nc
+			}
+			inst.Checks = append(inst.Checks, nc...)
+			cit, err := tx.Get(tableChecks, "node_service", svc.Node, svc.Id)
 			if err != nil {
 				return 0, nil, err
 			}
-			for _, c := range checks {
-				if c.ServiceId == "" || c.ServiceId == svc.Id {
-					inst.Checks = append(inst.Checks, c)
-				}
+			for craw := cit.Next(); craw != nil; craw = cit.Next() {
+				inst.Checks = append(inst.Checks, craw.(*pb.HealthCheck))
 			}
 		}
 		out = append(out, inst)

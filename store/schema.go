@@ -122,8 +122,14 @@ func schema() *memdb.DBSchema {
 						&memdb.StringFieldIndex{Field: "Node", Lowercase: true},
 						&memdb.StringFieldIndex{Field: "CheckId"},
 					}}},
-					"node":    {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node", Lowercase: true}},
-					"status":  {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
+					"node":   {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node", Lowercase: true}},
+					"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
+					// node_service finds one instance's checks without
+					// scanning every check of its node.
+					"node_service": {Name: "node_service", AllowMissing: true, Indexer: &memdb.CompoundIndex{AllowMissing: true, Indexes: []memdb.Indexer{
+						&memdb.StringFieldIndex{Field: "Node", Lowercase: true},
+						&memdb.StringFieldIndex{Field: "ServiceId"},
+					}}},
 					"service": {Name: "service", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "ServiceName", Lowercase: true}},
 				},
 			},
