@@ -23,6 +23,7 @@ var (
 	duration = flag.Duration("chaos.duration", 20*time.Second, "how long clients run under faults (soak: e.g. 10m)")
 	seedFlag = flag.Uint64("chaos.seed", 0, "seed of the fault schedule and the clients; 0 picks one (printed)")
 	clientsN = flag.Int("chaos.clients", 8, "concurrent clients")
+	keysN    = flag.Int("chaos.keys", 10, "keys the clients contend on (more keep long histories quick to check)")
 )
 
 // faultKind is one kind of fault the schedule injects.
@@ -65,7 +66,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	for _, n := range c.Servers() {
 		addrs = append(addrs, n.HTTPAddr)
 	}
-	w := NewWorkload(addrs, 10)
+	w := NewWorkload(addrs, *keysN)
 	ctx, stop := context.WithTimeout(context.Background(), *duration)
 	defer stop()
 	done := make(chan error, 1)
@@ -133,7 +134,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		}
 	}
 
-	res, info := porcupine.CheckOperationsVerbose(KVModel.ToModel(), w.History.Operations(), 2*time.Minute)
+	res, info := porcupine.CheckOperationsVerbose(KVModel.ToModel(), w.History.Operations(), 5*time.Minute)
 	rep.print(t, w, res, len(lost))
 	if res != porcupine.Ok {
 		path := filepath.Join(t.TempDir(), "history.html")
