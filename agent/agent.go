@@ -167,10 +167,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	} else {
 		a.backend = &serverBackend{pool: a.pool, lan: a.lan}
 	}
-	userEvents, cancelEvents := a.lan.Subscribe()
-	a.wg.Add(1)
-	go a.runEvents(userEvents)
-	context.AfterFunc(a.ctx, cancelEvents)
+	a.onLANEvents(a.receiveUserEvent)
 	if err := a.startLocal(); err != nil {
 		return err
 	}

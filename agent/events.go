@@ -70,30 +70,42 @@ func eventIndex(id string) uint64 {
 	return binary.BigEndian.Uint64(raw[:8]) ^ binary.BigEndian.Uint64(raw[8:])
 }
 
-// runEvents receives the pool's user events until the agent stops.
-func (a *Agent) runEvents(events <-chan lan.Event) {
-	defer a.wg.Done()
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case ev, ok := <-events:
-			if !ok {
+// onLANEvents calls fn for every LAN pool event, on a goroutine the agent
+// owns, until the agent stops.
+func (a *Agent) onLANEvents(fn func(lan.Event)) {
+	events, cancel := a.lan.Subscribe()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer cancel()
+		for {
+			select {
+			case <-a.ctx.Done():
 				return
-			}
-			if ev.Kind != lan.EventUser || !strings.HasPrefix(ev.Name, eventPrefix) {
-				continue
-			}
-			var ue pb.UserEvent
-			if err := proto.Unmarshal(ev.Payload, &ue); err != nil {
-				a.log.Warn("undecodable user event", "name", ev.Name, "error", err)
-				continue
-			}
-			ue.Ltime = ev.LTime
-			if a.eventMatches(&ue) {
-				a.events.add(&ue)
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				fn(ev)
 			}
 		}
+	}()
+}
+
+// receiveUserEvent keeps a Meridian user event that passes this agent's
+// filters.
+func (a *Agent) receiveUserEvent(ev lan.Event) {
+	if ev.Kind != lan.EventUser || !strings.HasPrefix(ev.Name, eventPrefix) {
+		return
+	}
+	var ue pb.UserEvent
+	if err := proto.Unmarshal(ev.Payload, &ue); err != nil {
+		a.log.Warn("undecodable user event", "name", ev.Name, "error", err)
+		return
+	}
+	ue.Ltime = ev.LTime
+	if a.eventMatches(&ue) {
+		a.events.add(&ue)
 	}
 }
 

@@ -75,25 +75,11 @@ func (a *Agent) startLocal() error {
 		return err
 	}
 	// A server joining the pool is a good moment for a full sync.
-	events, cancel := a.lan.Subscribe()
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		defer cancel()
-		for {
-			select {
-			case <-a.ctx.Done():
-				return
-			case ev, ok := <-events:
-				if !ok {
-					return
-				}
-				if ev.Kind == lan.EventJoin && hasServer(ev.Members) {
-					local.Syncer().TriggerFullSync()
-				}
-			}
+	a.onLANEvents(func(ev lan.Event) {
+		if ev.Kind == lan.EventJoin && hasServer(ev.Members) {
+			local.Syncer().TriggerFullSync()
 		}
-	}()
+	})
 	return nil
 }
 
