@@ -71,6 +71,14 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx, *clientsN, seed) }()
+	// One watcher per server follows the contended keys throughout.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	watchers := make([]*Watcher, len(addrs))
+	for i, a := range addrs {
+		watchers[i] = &Watcher{}
+		go watchers[i].Watch(watchCtx, a)
+	}
 
 	rep := &report{seed: seed, faults: map[faultKind]int{}}
 	for ctx.Err() == nil {
@@ -109,6 +117,26 @@ func TestLinearizableUnderFaults(t *testing.T) {
 			return nil
 		})
 	}
+	// Watch guarantees: no answer went back in index, and once the writes
+	// stopped every watcher converged on the final state.
+	final, _, err := consistentList(c.Servers()[0].HTTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, wt := range watchers {
+		testcluster.WaitFor(t, 30*time.Second, func() error {
+			seen, _, violations := wt.State()
+			if len(violations) > 0 {
+				t.Fatalf("watcher %d: blocking query went back: %v", i, violations[:min(3, len(violations))])
+			}
+			if !samePairs(seen, final) {
+				return fmt.Errorf("watcher %d has not seen the final state yet", i)
+			}
+			return nil
+		})
+	}
+	stopWatch()
+
 	// Crash of every server at once loses nothing acknowledged.
 	for _, n := range c.Servers() {
 		c.Stop(n)
@@ -257,4 +285,28 @@ func dumpIllegal(t *testing.T, ops []porcupine.Operation) {
 		t.Logf("key %s is not linearizable:%s", k, b.String())
 		return
 	}
+}
+
+func consistentList(addr string) ([]*api.KVPair, uint64, error) {
+	c, err := newClient(addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	pairs, meta, err := c.KV().List("lin/", &api.QueryOptions{RequireConsistent: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	return pairs, meta.LastIndex, nil
+}
+
+func samePairs(a, b []*api.KVPair) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key || string(a[i].Value) != string(b[i].Value) || a[i].ModifyIndex != b[i].ModifyIndex {
+			return false
+		}
+	}
+	return true
 }

@@ -270,3 +270,42 @@ func LostWrites(addr string, acked map[string]string) ([]string, error) {
 	}
 	return lost, nil
 }
+
+// Watcher follows the prefix of the contended keys with blocking queries,
+// as a consul-template or `meridian watch` would, and checks that no
+// answer comes back with an index below the one it asked with.
+type Watcher struct {
+	mu         sync.Mutex
+	last       []*api.KVPair
+	lastIndex  uint64
+	violations []string
+}
+
+// Watch runs until ctx ends.
+func (wt *Watcher) Watch(ctx context.Context, addr string) {
+	c, err := newClient(addr)
+	if err != nil {
+		return
+	}
+	var index uint64
+	for ctx.Err() == nil {
+		pairs, meta, err := c.KV().List("lin/", (&api.QueryOptions{WaitIndex: index, WaitTime: 2 * time.Second}).WithContext(ctx))
+		if err != nil {
+			continue
+		}
+		wt.mu.Lock()
+		if index > 0 && meta.LastIndex < index {
+			wt.violations = append(wt.violations, fmt.Sprintf("asked with index %d, answered %d", index, meta.LastIndex))
+		}
+		wt.last, wt.lastIndex = pairs, meta.LastIndex
+		wt.mu.Unlock()
+		index = meta.LastIndex
+	}
+}
+
+// State is what the watcher saw last.
+func (wt *Watcher) State() ([]*api.KVPair, uint64, []string) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	return wt.last, wt.lastIndex, append([]string(nil), wt.violations...)
+}
