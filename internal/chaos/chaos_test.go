@@ -23,7 +23,7 @@ var (
 	duration = flag.Duration("chaos.duration", 20*time.Second, "how long clients run under faults (soak: e.g. 10m)")
 	seedFlag = flag.Uint64("chaos.seed", 0, "seed of the fault schedule and the clients; 0 picks one (printed)")
 	clientsN = flag.Int("chaos.clients", 8, "concurrent clients")
-	keysN    = flag.Int("chaos.keys", 10, "keys the clients contend on (more keep long histories quick to check)")
+	keysN    = flag.Int("chaos.keys", 40, "keys the clients contend on (more keep long histories quick to check)")
 )
 
 // faultKind is one kind of fault the schedule injects.
@@ -162,7 +162,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		}
 	}
 
-	res, info := porcupine.CheckOperationsVerbose(KVModel.ToModel(), w.History.Operations(), 5*time.Minute)
+	res, info := porcupine.CheckOperationsVerbose(KVModel.ToModel(), w.History.Operations(), 3*time.Minute)
 	rep.print(t, w, res, len(lost))
 	if res != porcupine.Ok {
 		path := filepath.Join(t.TempDir(), "history.html")
