@@ -47,7 +47,7 @@ func (s *Server) monitorLeadership() {
 func (s *Server) leaderLoop(stop <-chan struct{}) {
 	// Apply everything committed by earlier terms before acting on state.
 	for {
-		if err := s.raft.Barrier(s.cfg.RPCHoldTimeout).Error(); err == nil {
+		if err := s.await(s.raft.Barrier(s.cfg.RPCHoldTimeout)); err == nil {
 			break
 		} else {
 			s.log.Warn("leader barrier failed", "error", err)

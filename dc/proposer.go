@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/pb"
@@ -128,7 +129,7 @@ func (p *proposer) apply(batch []*proposal) {
 		data, _ = proto.Marshal(&pb.Command{NowUnixNano: now, Cmd: &pb.Command_Batch{Batch: &pb.CommandBatch{Commands: cmds}}})
 	}
 	f := p.s.raft.Apply(data, p.s.cfg.RPCHoldTimeout)
-	err := applyError(f.Error())
+	err := applyError(p.s.await(f))
 	var res *store.Result
 	if err == nil {
 		var ok bool
@@ -148,6 +149,26 @@ func (p *proposer) apply(batch []*proposal) {
 			pr.err = errors.New("fsm answered a batch with too few results")
 		}
 		close(pr.done)
+	}
+}
+
+// await waits for a Raft future, or until Raft has shut down. With
+// BatchApplyCh the apply channel is buffered, and a future still in it
+// when Raft stops is never answered; without this the caller, and the
+// server's shutdown waiting on it, would hang.
+func (s *Server) await(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-s.raftDown:
+		select {
+		case err := <-done:
+			return err
+		default:
+			return raft.ErrRaftShutdown
+		}
 	}
 }
 

@@ -99,7 +99,10 @@ type Server struct {
 	// sessTimers is set while this server leads.
 	sessTimers atomic.Pointer[sessionTimers]
 
-	shutdownCh   chan struct{}
+	shutdownCh chan struct{}
+	// raftDown closes once Raft has shut down: from then on nothing answers
+	// a future still queued in Raft's apply channel (see await).
+	raftDown     chan struct{}
 	baseCtx      context.Context
 	cancelBase   context.CancelFunc
 	shutdownOnce sync.Once
@@ -124,6 +127,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:        cfg.Logger.With("node", cfg.NodeName, "dc", cfg.Datacenter),
 		store:      st,
 		shutdownCh: make(chan struct{}),
+		raftDown:   make(chan struct{}),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.registerEndpoints()
@@ -242,6 +246,7 @@ func (s *Server) Shutdown() error {
 		s.cancelBase()
 		if s.raft != nil {
 			err = s.raft.Shutdown().Error()
+			close(s.raftDown)
 			s.proposer.wg.Wait()
 		}
 		s.wg.Wait()

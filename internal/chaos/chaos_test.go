@@ -164,6 +164,9 @@ func TestLinearizableUnderFaults(t *testing.T) {
 
 	res, info := porcupine.CheckOperationsVerbose(KVModel.ToModel(), w.History.Operations(), 3*time.Minute)
 	rep.print(t, w, res, len(lost))
+	if res == porcupine.Unknown {
+		t.Fatalf("linearizability check did not finish within its bound; replay with -chaos.seed %d", seed)
+	}
 	if res != porcupine.Ok {
 		path := filepath.Join(t.TempDir(), "history.html")
 		if os.Getenv("MERIDIAN_CHAOS_OUT") != "" {
@@ -257,7 +260,7 @@ func (r *report) print(t *testing.T, w *Workload, res porcupine.CheckResult, los
 	for _, k := range allFaults {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k, r.faults[k]))
 	}
-	t.Logf("chaos report: seed=%d ops=%d (failed reads %d, indeterminate writes %d, stale reads %d) "+
+	t.Logf("chaos report: seed=%d ops=%d (failed without effect %d, indeterminate writes %d, stale reads %d) "+
 		"faults: %s; linearizability: %s; acknowledged durable writes %d, lost %d; recovery p50=%s max=%s",
 		r.seed, w.Stats.Ops.Load(), w.Stats.Failed.Load(), w.Stats.Unknown.Load(), w.Stats.StaleReads.Load(),
 		strings.Join(kinds, " "), res, w.Stats.AckedDurable.Load(), lost, p50.Round(time.Millisecond), maxRec.Round(time.Millisecond))
@@ -273,7 +276,7 @@ func dumpIllegal(t *testing.T, ops []porcupine.Operation) {
 	}
 	model := KVModel.ToModel()
 	for k, kops := range byKey {
-		if porcupine.CheckOperations(model, kops) {
+		if porcupine.CheckOperationsTimeout(model, kops, 30*time.Second) != porcupine.Illegal {
 			continue
 		}
 		slices.SortFunc(kops, func(a, b porcupine.Operation) int { return int(a.Call - b.Call) })

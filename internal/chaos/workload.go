@@ -3,15 +3,20 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian-io/meridian/rpc"
 )
 
 // History records operations with timestamps from one monotonic clock.
@@ -202,13 +207,31 @@ func (w *Workload) write(ctx context.Context, id int, in Input, do func() (bool,
 	ok, err := do()
 	ret := w.History.now()
 	out := Output{OK: ok}
-	if err != nil {
-		// Any failed write may still have been applied (a timeout, a lost
-		// leader after the proposal): its outcome is unknown.
+	switch {
+	case err != nil && notApplied(err):
+		// Surely without effect: it never reached a server, or the server
+		// says no leader took it (a claim the history then checks: a
+		// refused write whose value is later read is a violation).
+		w.Stats.Failed.Add(1)
+		return
+	case err != nil:
+		// Any other failed write may still have been applied (a timeout,
+		// a lost leader after the proposal): its outcome is unknown.
 		w.Stats.Unknown.Add(1)
 		out = Output{Unknown: true}
 	}
 	w.History.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
+}
+
+// notApplied reports whether a failed write surely had no effect: the
+// connection was refused, or the answer was Consul's "No cluster leader",
+// which Meridian gives only for a write no leader appended to its log.
+func notApplied(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return strings.Contains(err.Error(), rpc.ErrNoLeader.Error())
 }
 
 // staleRead checks that a stale read of one server never goes back in
