@@ -83,7 +83,7 @@ func (s *Server) raftRemovePeer(ctx context.Context, req *pb.RaftRemovePeerReque
 	}
 	for _, srv := range f.Configuration().Servers {
 		if (req.Id != "" && string(srv.ID) == req.Id) || (req.Address != "" && string(srv.Address) == req.Address) {
-			return s.raft.RemoveServer(srv.ID, 0, 0).Error()
+			return s.await(s.raft.RemoveServer(srv.ID, 0, 0))
 		}
 	}
 	what := req.Id

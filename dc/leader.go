@@ -123,7 +123,7 @@ func (s *Server) reconcileServers() {
 				continue
 			}
 			s.log.Info("adding raft voter", "server", m.Name, "id", m.ID, "addr", m.Addr)
-			if err := s.raft.AddVoter(id, raft.ServerAddress(m.Addr), 0, 0).Error(); err != nil {
+			if err := s.await(s.raft.AddVoter(id, raft.ServerAddress(m.Addr), 0, 0)); err != nil {
 				s.log.Warn("add raft voter", "server", m.Name, "error", err)
 			}
 		case StatusLeft:
@@ -131,7 +131,7 @@ func (s *Server) reconcileServers() {
 				continue
 			}
 			s.log.Info("removing raft peer that left", "server", m.Name, "id", m.ID)
-			if err := s.raft.RemoveServer(id, 0, 0).Error(); err != nil {
+			if err := s.await(s.raft.RemoveServer(id, 0, 0)); err != nil {
 				s.log.Warn("remove raft peer", "server", m.Name, "error", err)
 			}
 		}

@@ -152,17 +152,22 @@ func (p *proposer) apply(batch []*proposal) {
 	}
 }
 
-// await waits for a Raft future, or until Raft has shut down. With
-// BatchApplyCh the apply channel is buffered, and a future still in it
-// when Raft stops is never answered; without this the caller, and the
-// server's shutdown waiting on it, would hang.
-func (s *Server) await(f raft.Future) error {
+// await waits for a Raft future, or until Raft has shut down (see
+// awaitRaft).
+func (s *Server) await(f raft.Future) error { return awaitRaft(f, s.raftDown) }
+
+// awaitRaft waits for a Raft future, or until down closes (Raft has shut
+// down). Raft's apply channel (with BatchApplyCh) and its verify channel
+// are buffered, and its FSM queue too: a future still in one of them when
+// Raft stops is never answered, and without this its caller, and a
+// shutdown waiting on that caller, would hang.
+func awaitRaft(f raft.Future, down <-chan struct{}) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
 		return err
-	case <-s.raftDown:
+	case <-down:
 		select {
 		case err := <-done:
 			return err

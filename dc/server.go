@@ -165,7 +165,7 @@ func (s *Server) Start(ctx context.Context) error {
 	// NewRaft restored the latest snapshot synchronously: the store holds
 	// everything up to it.
 	s.fsm.applied.Store(max(s.fsm.applied.Load(), r.AppliedIndex()))
-	s.verifier = &leaderVerifier{raft: r}
+	s.verifier = &leaderVerifier{raft: r, down: s.raftDown}
 	s.proposer = &proposer{s: s}
 	if s.cfg.Bootstrap && !hasState {
 		conf := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(s.cfg.NodeID), Address: raft.ServerAddress(s.cfg.RPCAddr)}}}
@@ -268,7 +268,7 @@ func (s *Server) Leave(ctx context.Context, leaveLAN func() error) error {
 	}
 	id := raft.ServerID(s.cfg.NodeID)
 	if s.IsLeader() && s.numVoters() > 1 {
-		if err := s.raft.RemoveServer(id, 0, 0).Error(); err != nil {
+		if err := s.await(s.raft.RemoveServer(id, 0, 0)); err != nil {
 			s.log.Warn("remove self from raft", "error", err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 // serves reads only after applying its predecessors' entries.
 type leaderVerifier struct {
 	raft *raft.Raft
+	down <-chan struct{} // closed once Raft has shut down
 
 	mu      sync.Mutex
 	next    *verifyRound
@@ -46,7 +47,7 @@ func (v *leaderVerifier) verify() error {
 }
 
 // run performs rounds until no reader waits. It is started by verify and
-// ends by itself; Raft's shutdown fails a round in flight at once.
+// ends by itself; Raft's shutdown fails a round in flight.
 func (v *leaderVerifier) run() {
 	for {
 		v.mu.Lock()
@@ -58,7 +59,7 @@ func (v *leaderVerifier) run() {
 			return
 		}
 		v.mu.Unlock()
-		if err := v.raft.VerifyLeader().Error(); err != nil {
+		if err := awaitRaft(v.raft.VerifyLeader(), v.down); err != nil {
 			round.err = rpc.ErrNoLeader
 		}
 		close(round.done)

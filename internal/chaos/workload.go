@@ -2,8 +2,8 @@ package chaos
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -67,8 +67,14 @@ type Stats struct {
 // Workload drives concurrent clients against a datacenter's HTTP
 // addresses and records what they saw.
 type Workload struct {
-	Addrs   []string
-	Keys    int
+	Addrs []string
+	Keys  int
+	// Epoch, when set, moves the clients to fresh keys every Epoch. An
+	// indeterminate write stays open to the end of the history (it may
+	// take effect any time), so in a long run its key's history gets
+	// costly to check; on fresh keys nothing later can observe it, and
+	// each epoch's keys are checked on their own.
+	Epoch   time.Duration
 	History *History
 	Stats   Stats
 
@@ -123,45 +129,65 @@ func (w *Workload) Run(ctx context.Context, n int, seed uint64) error {
 	return nil
 }
 
-// client is one client's loop: random operations over a few keys through
-// a random server, plus unique durable writes and stale reads.
+// client is one client's loop: random operations over a few groups of
+// keys through a random server (single-key and txn), plus unique durable
+// writes and stale reads.
 func (w *Workload) client(ctx context.Context, id int, clients []*api.Client, rng *rand.Rand) error {
 	known := map[string]*api.KVPair{} // last pair this client read, per key
 	lastStale := map[string]uint64{}  // per server: last stale index seen
+	groups := max(1, w.Keys/groupSize)
 	seq := 0
 	for ctx.Err() == nil {
 		srv := rng.IntN(len(clients))
 		c := clients[srv]
-		key := "lin/" + strconv.Itoa(rng.IntN(w.Keys))
+		group := fmt.Sprintf("lin/e%d/g%d/", w.epoch(), rng.IntN(groups))
+		slot := rng.IntN(groupSize)
+		key := group + strconv.Itoa(slot)
 		seq++
 		value := fmt.Sprintf("c%d-%d", id, seq)
+		in := Input{Group: group, Slot: slot, Value: value}
 		w.Stats.Ops.Add(1)
 		switch r := rng.IntN(100); {
-		case r < 20:
-			w.get(ctx, id, c, key, known, false)
-		case r < 35:
-			w.get(ctx, id, c, key, known, true)
-		case r < 55:
-			w.write(ctx, id, Input{Op: OpPut, Key: key, Value: value}, func() (bool, error) {
+		case r < 16:
+			w.get(ctx, id, c, in, known, false)
+		case r < 28:
+			w.get(ctx, id, c, in, known, true)
+		case r < 44:
+			in.Op = OpPut
+			w.write(ctx, id, in, func() (bool, error) {
 				_, err := c.KV().Put(&api.KVPair{Key: key, Value: []byte(value)}, writeOpts(ctx))
 				return true, err
 			})
-		case r < 75:
-			prev := known[key]
-			in := Input{Op: OpCAS, Key: key, Value: value, ExpectAbsent: prev == nil}
-			var idx uint64
-			if prev != nil {
-				in.Expect, idx = string(prev.Value), prev.ModifyIndex
-			}
+		case r < 60:
+			in.Op = OpCAS
+			idx := expect(&in, known[key])
 			w.write(ctx, id, in, func() (bool, error) {
 				ok, _, err := c.KV().CAS(&api.KVPair{Key: key, Value: []byte(value), ModifyIndex: idx}, writeOpts(ctx))
 				return ok, err
 			})
-		case r < 80:
-			w.write(ctx, id, Input{Op: OpDelete, Key: key}, func() (bool, error) {
+		case r < 65:
+			in.Op = OpDelete
+			w.write(ctx, id, in, func() (bool, error) {
 				_, err := c.KV().Delete(key, writeOpts(ctx))
 				return true, err
 			})
+		case r < 70:
+			w.txnGet(ctx, id, c, in, known)
+		case r < 80:
+			in.Op = OpTxnPut
+			var check *api.KVTxnOp
+			if r >= 75 {
+				in.Op = OpTxnCAS
+				first := group + "0"
+				check = &api.KVTxnOp{Verb: api.KVCheckIndex, Key: first, Index: expect(&in, known[first])}
+				if in.ExpectAbsent {
+					check = &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: first}
+				}
+			}
+			for i := range in.Values {
+				in.Values[i] = value + "-" + strconv.Itoa(i)
+			}
+			w.write(ctx, id, in, func() (bool, error) { return txnWrite(ctx, c, in, check) })
 		case r < 90:
 			dkey := fmt.Sprintf("dur/c%d/%d", id, seq)
 			if _, err := c.KV().Put(&api.KVPair{Key: dkey, Value: []byte(value)}, writeOpts(ctx)); err == nil {
@@ -177,11 +203,74 @@ func (w *Workload) client(ctx context.Context, id int, clients []*api.Client, rn
 	return nil
 }
 
+// epoch numbers the current key epoch (0 without epochs).
+func (w *Workload) epoch() int {
+	if w.Epoch <= 0 {
+		return 0
+	}
+	return int(time.Duration(w.History.now()) / w.Epoch)
+}
+
+// expect fills a CAS input from the pair last read (nil: absent) and
+// returns the index to compare with (0: create only).
+func expect(in *Input, prev *api.KVPair) uint64 {
+	if prev == nil {
+		in.ExpectAbsent = true
+		return 0
+	}
+	in.Expect = string(prev.Value)
+	return prev.ModifyIndex
+}
+
+// txnWrite sets every key of in's group to in.Values in one transaction,
+// after check when there is one.
+func txnWrite(ctx context.Context, c *api.Client, in Input, check *api.KVTxnOp) (bool, error) {
+	var ops api.TxnOps
+	if check != nil {
+		ops = append(ops, &api.TxnOp{KV: check})
+	}
+	for i := range in.Values {
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: in.Group + strconv.Itoa(i), Value: []byte(in.Values[i])}})
+	}
+	ok, _, _, err := c.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
+	return ok, err
+}
+
+// txnGet reads every key of in's group in one transaction (get-tree).
+func (w *Workload) txnGet(ctx context.Context, id int, c *api.Client, in Input, known map[string]*api.KVPair) {
+	in.Op = OpTxnGet
+	call := w.History.now()
+	ok, resp, _, err := c.Txn().Txn(api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: in.Group}}}, (&api.QueryOptions{}).WithContext(ctx))
+	ret := w.History.now()
+	if err != nil || !ok {
+		w.Stats.Failed.Add(1)
+		return
+	}
+	var out Output
+	for i := range groupSize {
+		delete(known, in.Group+strconv.Itoa(i))
+	}
+	for _, r := range resp.Results {
+		if r.KV == nil {
+			continue
+		}
+		slot, err := strconv.Atoi(strings.TrimPrefix(r.KV.Key, in.Group))
+		if err != nil || slot < 0 || slot >= groupSize {
+			continue
+		}
+		out.Both[slot] = KeyValue{Exists: true, Value: string(r.KV.Value)}
+		known[r.KV.Key] = &api.KVPair{Key: r.KV.Key, Value: r.KV.Value, ModifyIndex: r.KV.ModifyIndex}
+	}
+	w.History.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: "txn"})
+}
+
 func writeOpts(ctx context.Context) *api.WriteOptions {
 	return (&api.WriteOptions{}).WithContext(ctx)
 }
 
-func (w *Workload) get(ctx context.Context, id int, c *api.Client, key string, known map[string]*api.KVPair, consistent bool) {
+func (w *Workload) get(ctx context.Context, id int, c *api.Client, in Input, known map[string]*api.KVPair, consistent bool) {
+	in.Op = OpGet
+	key := in.Group + strconv.Itoa(in.Slot)
 	call := w.History.now()
 	pair, _, err := c.KV().Get(key, (&api.QueryOptions{RequireConsistent: consistent}).WithContext(ctx))
 	ret := w.History.now()
@@ -191,15 +280,15 @@ func (w *Workload) get(ctx context.Context, id int, c *api.Client, key string, k
 		return
 	}
 	known[key] = pair
-	out := Output{Exists: pair != nil}
+	var out Output
 	if pair != nil {
-		out.Value = string(pair.Value)
+		out.Read = KeyValue{Exists: true, Value: string(pair.Value)}
 	}
 	mode := "default"
 	if consistent {
 		mode = "consistent"
 	}
-	w.History.add(porcupine.Operation{ClientId: id, Input: Input{Op: OpGet, Key: key}, Call: call, Output: out, Return: ret, Metadata: mode})
+	w.History.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: mode})
 }
 
 func (w *Workload) write(ctx context.Context, id int, in Input, do func() (bool, error)) {

@@ -4,16 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hashicorp/memberlist"
-	"github.com/hashicorp/raft"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
 
 	"github.com/meridian-io/meridian/agent"
 	"github.com/meridian-io/meridian/agent/config"
@@ -187,10 +189,24 @@ func (c *Cluster) Start(n *Node) {
 
 // Stop shuts a node down without leaving, like a crash of the process
 // (its Raft log is synced; unsynced OS buffers are not modelled).
+// A shutdown that has not finished within a minute is a bug: the test
+// fails with every goroutine's stack instead of hanging until its timeout.
 func (c *Cluster) Stop(n *Node) {
-	if n.Agent != nil {
+	if n.Agent == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
 		n.Agent.Shutdown()
+		close(done)
+	}()
+	select {
+	case <-done:
 		n.Agent = nil
+	case <-time.After(time.Minute):
+		buf := make([]byte, 8<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		c.t.Fatalf("shutdown of %s still running after a minute; goroutines:\n%s", n.Name, buf)
 	}
 }
 
