@@ -35,8 +35,20 @@ var forbiddenStd = map[string]map[string]string{
 		"github.com/hashicorp/raft": "only dc holds Raft; the store is a pure state machine",
 		"time":                      "the store is deterministic: time arrives in commands",
 	},
-	"pb":  {"net": "pb is vocabulary only"},
-	"rpc": {"github.com/meridian-io/meridian/store": "rpc knows nothing of state"},
+	"pb":     {"net": "pb is vocabulary only"},
+	"rpc":    {"github.com/meridian-io/meridian/store": "rpc knows nothing of state"},
+	"health": {"github.com/hashicorp/raft": "health reaches the catalog only through its Catalog interface"},
+	"lan":    {"github.com/hashicorp/raft": "lan knows nothing of Raft"},
+	"agent/config": {
+		"net/http": "config parses files and flags; it talks to nobody",
+		"net/rpc":  "config parses files and flags; it talks to nobody",
+	},
+}
+
+// onlyModules limits the outside modules a package may import; the
+// standard library is always allowed.
+var onlyModules = map[string][]string{
+	"agent/config": {"github.com/hashicorp/hcl"},
 }
 
 type listedPackage struct {
@@ -75,6 +87,15 @@ func TestLayering(t *testing.T) {
 			}
 			if why, bad := forbiddenStd[rel][imp]; bad {
 				t.Errorf("%s imports %s: %s", rel, imp, why)
+			}
+			if mods, limited := onlyModules[rel]; limited && strings.Contains(strings.Split(imp, "/")[0], ".") {
+				ok := false
+				for _, m := range mods {
+					ok = ok || imp == m || strings.HasPrefix(imp, m+"/")
+				}
+				if !ok {
+					t.Errorf("%s imports %s: it may import only the standard library and %v", rel, imp, mods)
+				}
 			}
 			if !strings.HasPrefix(imp, module+"/") || !known {
 				continue

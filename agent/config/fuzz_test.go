@@ -8,13 +8,27 @@ import (
 	"testing"
 )
 
-// FuzzLoadJSON feeds arbitrary content to Load as a JSON config file. Load
-// must never panic, must return exactly one of a config or an error, and
-// errors must be one line of a known kind. -dev keeps Load off the disk
-// whatever data_dir the input names.
+// FuzzLoadJSON feeds arbitrary content to Load as a JSON config file (see
+// fuzzLoad). Its seeds are the example files and testdata/fuzz/FuzzLoadJSON.
 func FuzzLoadJSON(f *testing.F) {
-	for _, name := range []string{"example.json", "full.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
+	fuzzLoad(f, "fuzz.json", "example.json", "full.json")
+}
+
+// FuzzLoadHCL is FuzzLoadJSON for HCL config files: the HCL parser's own
+// panics must become errors too.
+func FuzzLoadHCL(f *testing.F) {
+	fuzzLoad(f, "fuzz.hcl", "example.hcl", "example-blocks.hcl", "full.hcl")
+}
+
+// fuzzLoad feeds arbitrary content to Load as the config file name (its
+// extension picks the format), seeded with the testdata files seeds. Load
+// must never panic, must return exactly one of a config or an error,
+// errors must be one line of a known kind, and a loaded config must be
+// resolved and valid. -dev keeps Load off the disk whatever data_dir the
+// input names.
+func fuzzLoad(f *testing.F, name string, seeds ...string) {
+	for _, s := range seeds {
+		b, err := os.ReadFile(filepath.Join("testdata", s))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -22,7 +36,7 @@ func FuzzLoadJSON(f *testing.F) {
 	}
 	// The target is not run in parallel within a process, so one file is
 	// rewritten for each input (cheaper than a directory per input).
-	path := filepath.Join(f.TempDir(), "fuzz.json")
+	path := filepath.Join(f.TempDir(), name)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
