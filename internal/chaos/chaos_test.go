@@ -62,8 +62,12 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	t.Logf("chaos seed %d (replay the schedule with -chaos.seed %d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	nw := faultnet.New()
-	c := testcluster.New(t, testcluster.Options{Servers: 3, Network: nw})
+	// A client agent with a service: the catalog must still be whole
+	// after the faults (leader reconcile and anti-entropy across leader
+	// changes and restarts).
+	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1, Network: nw})
 	c.WaitForLeader(30 * time.Second)
+	registerService(t, c.Clients()[0])
 	var addrs []string
 	for _, n := range c.Servers() {
 		addrs = append(addrs, n.HTTPAddr)
@@ -139,13 +143,20 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		})
 	}
 	stopWatch()
+	catalogStart := time.Now()
+	for _, n := range c.Servers() {
+		testcluster.WaitFor(t, 60*time.Second, func() error { return catalogWhole(n.HTTPAddr, c.Nodes) })
+	}
+	t.Logf("catalog whole on every server %s after the faults ended", time.Since(catalogStart).Round(time.Millisecond))
 
 	// Crash of every server at once loses nothing acknowledged.
 	for _, n := range c.Servers() {
 		c.Stop(n)
 	}
 	for _, n := range c.Nodes {
-		c.Start(n)
+		if n.Agent == nil {
+			c.Start(n)
+		}
 	}
 	c.WaitForLeader(30 * time.Second)
 	for _, n := range c.Servers() {
@@ -295,6 +306,58 @@ func dumpIllegal(t *testing.T, ops []porcupine.Operation) {
 		t.Logf("key %s is not linearizable:%s", k, b.String())
 		return
 	}
+}
+
+// registerService registers the service the catalog check looks for on
+// the client agent n, and waits until the catalog has it.
+func registerService(t *testing.T, n *testcluster.Node) {
+	t.Helper()
+	cl, err := newClient(n.HTTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 8080}); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.WaitFor(t, 30*time.Second, func() error {
+		svcs, _, err := cl.Catalog().Service("web", "", nil)
+		if err != nil || len(svcs) != 1 {
+			return fmt.Errorf("web not in the catalog yet (%d, %v)", len(svcs), err)
+		}
+		return nil
+	})
+}
+
+// catalogWhole checks, on the server at addr (its own state), that every
+// node of the cluster is in the catalog with a passing serfHealth and the
+// client's service is registered.
+func catalogWhole(addr string, nodes []*testcluster.Node) error {
+	cl, err := newClient(addr)
+	if err != nil {
+		return err
+	}
+	stale := &api.QueryOptions{AllowStale: true}
+	for _, n := range nodes {
+		checks, _, err := cl.Health().Node(n.Name, stale)
+		if err != nil {
+			return err
+		}
+		passing := false
+		for _, ch := range checks {
+			passing = passing || (ch.CheckID == "serfHealth" && ch.Status == api.HealthPassing)
+		}
+		if !passing {
+			return fmt.Errorf("%s: node %s has no passing serfHealth (%d checks)", addr, n.Name, len(checks))
+		}
+	}
+	svcs, _, err := cl.Catalog().Service("web", "", stale)
+	if err != nil {
+		return err
+	}
+	if len(svcs) != 1 || svcs[0].ServiceID != "web-1" {
+		return fmt.Errorf("%s: service web has %d instances, want web-1", addr, len(svcs))
+	}
+	return nil
 }
 
 func consistentList(addr string) ([]*api.KVPair, uint64, error) {
