@@ -212,20 +212,20 @@ func inject(t *testing.T, c *testcluster.Cluster, nw *faultnet.Network, kind fau
 	switch kind {
 	case faultIsolateLeader:
 		nw.Isolate(leader.Name)
-		time.Sleep(hold) // the fault lasts this long (schedule, not synchronisation)
+		last(hold)
 	case faultIsolateFollower:
 		if len(followers) > 0 {
 			nw.Isolate(followers[rng.IntN(len(followers))].Name)
-			time.Sleep(hold) // fault duration
+			last(hold)
 		}
 	case faultOneWayLeader:
 		for _, f := range followers {
 			nw.Cut(leader.Name, f.Name)
 		}
-		time.Sleep(hold) // fault duration
+		last(hold)
 	case faultKillLeader:
 		c.Stop(leader)
-		time.Sleep(hold) // how long the server stays down
+		last(hold)
 		c.Start(leader)
 	case faultRollingRestart:
 		for _, n := range c.Servers() {
@@ -238,16 +238,20 @@ func inject(t *testing.T, c *testcluster.Cluster, nw *faultnet.Network, kind fau
 		// one): the leader hears nothing, says nothing and its disk hangs.
 		nw.Isolate(leader.Name)
 		leader.DiskDelay.Store(int64(hold))
-		time.Sleep(hold) // fault duration
+		last(hold)
 		leader.DiskDelay.Store(0)
 	case faultSlowDisk:
 		n := c.Servers()[rng.IntN(len(c.Servers()))]
 		n.DiskDelay.Store(int64(time.Duration(20+rng.IntN(200)) * time.Millisecond))
-		time.Sleep(hold) // fault duration
+		last(hold)
 		n.DiskDelay.Store(0)
 	}
 	nw.HealAll()
 }
+
+// last lets a fault stand for d: the schedule's fault duration, not a
+// wait for anything to happen.
+func last(d time.Duration) { <-time.After(d) }
 
 // recover measures the time from healing until a write goes through.
 func recover(t *testing.T, c *testcluster.Cluster, nw *faultnet.Network) time.Duration {
