@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -126,6 +127,13 @@ func (a *Agent) routes() http.Handler {
 	h("PUT /v1/agent/leave", a.agentLeave)
 	h("PUT /v1/agent/force-leave/{node}", a.agentForceLeave)
 
+	if a.cfg.EnableDebug {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Invalid URL path: not a recognized HTTP API endpoint", http.StatusNotFound)
 	})

@@ -78,6 +78,9 @@ type Config struct {
 	// decoded); empty for none.
 	Encrypt string
 
+	// EnableDebug serves Go's runtime profiles under /debug/pprof/ on the
+	// HTTP port (Consul's enable_debug; on with -dev).
+	EnableDebug bool
 	// EnableScriptChecks allows script checks from any source.
 	EnableScriptChecks bool
 	// EnableLocalScriptChecks allows script checks from config files only.

@@ -183,6 +183,7 @@ var topLevel = object[sourceDraft]{
 		"pid_file":  opt(toString, func(s *sourceDraft) **string { return &s.p.PidFile }),
 		"encrypt":   opt(toString, func(s *sourceDraft) **string { return &s.p.Encrypt }),
 
+		"enable_debug":               opt(toBool, func(s *sourceDraft) **bool { return &s.p.EnableDebug }),
 		"enable_script_checks":       opt(toBool, func(s *sourceDraft) **bool { return &s.p.EnableScriptChecks }),
 		"enable_local_script_checks": opt(toBool, func(s *sourceDraft) **bool { return &s.p.EnableLocalScriptChecks }),
 		"node_meta":                  decodeNodeMeta,

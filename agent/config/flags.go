@@ -86,6 +86,7 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	str(&p.LogLevel, "log-level", "Log `level` of the agent: trace, debug, info, warn, error (default \"info\", \"debug\" with -dev).")
 	boolean(&p.LogJSON, "log-json", "Output logs in JSON format.")
 	boolean(&p.UI, "ui", "Enables the built-in web UI.")
+	boolean(&p.EnableDebug, "enable-debug", "Serves Go runtime profiles under /debug/pprof/ (on with -dev).")
 	boolean(&p.EnableScriptChecks, "enable-script-checks", "Enables health check scripts from any source.")
 	boolean(&p.EnableLocalScriptChecks, "enable-local-script-checks", "Enables health check scripts from config files only.")
 	fs.Var(metaFlag{&p.NodeMeta}, "node-meta", "Arbitrary metadata `key:value` pair for this node. Can be specified multiple times.")

@@ -72,6 +72,7 @@ func TestFlags(t *testing.T) {
 		{"log-json", []string{"-log-json"}, func(c *Config) { c.LogJSON = true }},
 		{"ui", []string{"-ui"}, func(c *Config) { c.UI = true }},
 		{"enable-script-checks", []string{"-enable-script-checks"}, func(c *Config) { c.EnableScriptChecks = true }},
+		{"enable-debug", []string{"-enable-debug"}, func(c *Config) { c.EnableDebug = true }},
 		{"enable-local-script-checks", []string{"-enable-local-script-checks"}, func(c *Config) { c.EnableLocalScriptChecks = true }},
 		{"node-meta repeatable", []string{"-node-meta", "rack:r1", "-node-meta", "zone:a:b", "-node-meta", "bare"}, func(c *Config) {
 			c.NodeMeta = map[string]string{"rack": "r1", "zone": "a:b", "bare": ""}

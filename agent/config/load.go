@@ -160,12 +160,13 @@ func (l *loader) finish(c *Config) ([]string, error) {
 // devProfile is what -dev sets before any file or flag.
 func devProfile() *partial {
 	return &partial{
-		Server:     ptr(true),
-		Bootstrap:  ptr(true),
-		BindAddr:   ptr("127.0.0.1"),
-		ClientAddr: ptr("127.0.0.1"),
-		UI:         ptr(true),
-		LogLevel:   ptr("debug"),
+		Server:      ptr(true),
+		Bootstrap:   ptr(true),
+		BindAddr:    ptr("127.0.0.1"),
+		ClientAddr:  ptr("127.0.0.1"),
+		UI:          ptr(true),
+		LogLevel:    ptr("debug"),
+		EnableDebug: ptr(true),
 	}
 }
 

@@ -41,6 +41,7 @@ type partial struct {
 	PidFile  *string
 	Encrypt  *string
 
+	EnableDebug             *bool
 	EnableScriptChecks      *bool
 	EnableLocalScriptChecks *bool
 	NodeMeta                map[string]string
@@ -164,6 +165,7 @@ func (p *partial) config() *Config {
 	set(&c.PidFile, p.PidFile)
 	set(&c.Encrypt, p.Encrypt)
 
+	set(&c.EnableDebug, p.EnableDebug)
 	set(&c.EnableScriptChecks, p.EnableScriptChecks)
 	set(&c.EnableLocalScriptChecks, p.EnableLocalScriptChecks)
 	c.NodeMeta = p.NodeMeta

@@ -122,6 +122,11 @@ func BenchmarkKV(b *testing.B) {
 			if v.name != "tuned" {
 				return
 			}
+			// One client on the leader and one on a follower: what the
+			// forwarding hop costs a lone writer.
+			leader, follower := byRole(b, c, clients)
+			b.Run("put/c1-leader", func(b *testing.B) { drive(b, []*api.Client{leader}, 1, put) })
+			b.Run("put/c1-follower", func(b *testing.B) { drive(b, []*api.Client{follower}, 1, put) })
 			b.Run("get-default/c64", func(b *testing.B) { drive(b, clients, 64, get(api.QueryOptions{})) })
 			b.Run("get-consistent/c64", func(b *testing.B) { drive(b, clients, 64, get(api.QueryOptions{RequireConsistent: true})) })
 			b.Run("get-stale/c64", func(b *testing.B) { drive(b, clients, 64, get(api.QueryOptions{AllowStale: true})) })
@@ -141,6 +146,22 @@ func newClients(b *testing.B, c *testcluster.Cluster) []*api.Client {
 		out = append(out, cl)
 	}
 	return out
+}
+
+// byRole returns the client of the leader and of one follower.
+func byRole(b *testing.B, c *testcluster.Cluster, clients []*api.Client) (leader, follower *api.Client) {
+	l := c.WaitForLeader(30 * time.Second)
+	for i, n := range c.Servers() {
+		if n == l {
+			leader = clients[i]
+		} else if follower == nil {
+			follower = clients[i]
+		}
+	}
+	if leader == nil || follower == nil {
+		b.Fatal("no leader and follower among the servers")
+	}
+	return leader, follower
 }
 
 // drive runs b.N operations spread over workers concurrent clients and
