@@ -41,7 +41,7 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 	}
 	for {
 		if q.GetConsistency() != pb.Consistency_CONSISTENCY_STALE {
-			if err := s.verifyLeader(); err != nil {
+			if err := s.linearize(ctx); err != nil {
 				return err
 			}
 		}
@@ -68,12 +68,4 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 			return nil
 		}
 	}
-}
-
-// verifyLeader confirms with a quorum that this server still leads, in a
-// round shared with concurrent readers (see leaderVerifier). Default and
-// consistent reads both pay it, so both are linearizable; only stale
-// reads skip it.
-func (s *Server) verifyLeader() error {
-	return s.verifier.verify()
 }

@@ -64,6 +64,10 @@ type Config struct {
 	BatchingFSM    bool
 	NoFreelistSync bool
 
+	// FollowerReads lets followers answer default and consistent reads
+	// after a read index from the leader instead of forwarding them.
+	FollowerReads bool
+
 	Logger *slog.Logger
 }
 
@@ -89,6 +93,7 @@ func LANProfile() Config {
 		MaxEntrySize:        4 << 20,
 		SessionTTLMin:       10 * time.Second,
 		BatchApply:          true,
+		FollowerReads:       true,
 		BatchingFSM:         true,
 		NoFreelistSync:      true,
 		Logger:              slog.Default(),

@@ -17,6 +17,7 @@ const (
 	MethodStatusLeader      = "Status.Leader"
 	MethodStatusPeers       = "Status.Peers"
 	MethodStatusRaftIndex   = "Status.RaftIndex"
+	MethodReadIndex         = "Status.ReadIndex"
 	MethodRaftConfiguration = "Operator.RaftConfiguration"
 	MethodRaftRemovePeer    = "Operator.RaftRemovePeer"
 
@@ -66,6 +67,7 @@ func (s *Server) registerEndpoints() {
 	register(s, MethodStatusLeader, s.statusLeader)
 	register(s, MethodStatusPeers, s.statusPeers)
 	register(s, MethodStatusRaftIndex, s.statusRaftIndex)
+	register(s, MethodReadIndex, s.readIndex)
 	register(s, MethodRaftConfiguration, s.raftConfiguration)
 	register(s, MethodRaftRemovePeer, s.raftRemovePeer)
 	register(s, MethodCatalogRegister, s.catalogRegister)

@@ -85,7 +85,7 @@ func (s *Server) catalogDeregister(ctx context.Context, req *pb.DeregisterReques
 
 func (s *Server) catalogNodes(ctx context.Context, req *pb.NodesRequest, resp *pb.NodesResponse) error {
 	q := req.GetQ()
-	if done, err := s.forwardRead(ctx, MethodCatalogNodes, q.GetQuery(), req, resp); done {
+	if done, err := s.forwardQuery(ctx, MethodCatalogNodes, q.GetQuery(), req, resp); done {
 		return err
 	}
 	resp.Meta = &pb.QueryMeta{}
@@ -103,7 +103,7 @@ func (s *Server) catalogNodes(ctx context.Context, req *pb.NodesRequest, resp *p
 
 func (s *Server) catalogServices(ctx context.Context, req *pb.ServicesRequest, resp *pb.ServicesResponse) error {
 	q := req.GetQ()
-	if done, err := s.forwardRead(ctx, MethodCatalogServices, q.GetQuery(), req, resp); done {
+	if done, err := s.forwardQuery(ctx, MethodCatalogServices, q.GetQuery(), req, resp); done {
 		return err
 	}
 	resp.Meta = &pb.QueryMeta{}
@@ -122,7 +122,7 @@ func (s *Server) catalogServiceNodes(ctx context.Context, req *pb.ServiceNodesRe
 	if req.Service == "" {
 		return fmt.Errorf("%w: Missing service name", rpc.ErrBadRequest)
 	}
-	if done, err := s.forwardRead(ctx, MethodCatalogServiceNodes, q.GetQuery(), req, resp); done {
+	if done, err := s.forwardQuery(ctx, MethodCatalogServiceNodes, q.GetQuery(), req, resp); done {
 		return err
 	}
 	resp.Meta = &pb.QueryMeta{}
@@ -176,7 +176,7 @@ func (s *Server) catalogNodeServices(ctx context.Context, req *pb.NodeServicesRe
 	if req.Node == "" {
 		return fmt.Errorf("%w: Missing node name", rpc.ErrBadRequest)
 	}
-	if done, err := s.forwardRead(ctx, MethodCatalogNodeServices, q.GetQuery(), req, resp); done {
+	if done, err := s.forwardQuery(ctx, MethodCatalogNodeServices, q.GetQuery(), req, resp); done {
 		return err
 	}
 	resp.Meta = &pb.QueryMeta{}
@@ -201,7 +201,7 @@ func (s *Server) healthChecks(ctx context.Context, req *pb.ChecksRequest, resp *
 	if req.State != "" && req.State != store.HealthAny && !store.ValidStatus(req.State) {
 		return fmt.Errorf("%w: Invalid check state %q", rpc.ErrBadRequest, req.State)
 	}
-	if done, err := s.forwardRead(ctx, MethodHealthChecks, q.GetQuery(), req, resp); done {
+	if done, err := s.forwardQuery(ctx, MethodHealthChecks, q.GetQuery(), req, resp); done {
 		return err
 	}
 	resp.Meta = &pb.QueryMeta{}

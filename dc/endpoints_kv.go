@@ -12,7 +12,7 @@ import (
 )
 
 func (s *Server) kvGet(ctx context.Context, req *pb.KVGetRequest, resp *pb.KVGetResponse) error {
-	if done, err := s.forwardRead(ctx, MethodKVGet, req.Query, req, resp); done {
+	if done, err := s.forwardQuery(ctx, MethodKVGet, req.Query, req, resp); done {
 		return err
 	}
 	if resp.Meta == nil {
@@ -86,11 +86,11 @@ func (s *Server) txnApply(ctx context.Context, req *pb.TxnRequest, resp *pb.TxnR
 		if req.Query == nil {
 			req.Query = &pb.QueryOptions{Dc: req.GetWrite().GetDc()}
 		}
-		if done, err := s.forwardRead(ctx, MethodTxn, req.Query, req, resp); done {
+		if done, err := s.forwardQuery(ctx, MethodTxn, req.Query, req, resp); done {
 			return err
 		}
 		if req.Query.Consistency != pb.Consistency_CONSISTENCY_STALE {
-			if err := s.verifyLeader(); err != nil {
+			if err := s.linearize(ctx); err != nil {
 				return err
 			}
 		}

@@ -115,7 +115,7 @@ func (s *Server) sessionRenew(ctx context.Context, req *pb.SessionRenewRequest, 
 }
 
 func (s *Server) sessionGet(ctx context.Context, req *pb.SessionGetRequest, resp *pb.SessionsResponse) error {
-	if done, err := s.forwardRead(ctx, MethodSessionGet, req.Query, req, resp); done {
+	if done, err := s.forwardQuery(ctx, MethodSessionGet, req.Query, req, resp); done {
 		return err
 	}
 	resp.Meta = &pb.QueryMeta{}

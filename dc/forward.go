@@ -41,6 +41,20 @@ func (s *Server) forwardRead(ctx context.Context, method string, q *pb.QueryOpti
 	return s.forwardToLeader(ctx, method, req, resp, true)
 }
 
+// forwardQuery is forwardRead for endpoints that linearize their reads
+// themselves (blockingQuery, read-only txn): with FollowerReads a follower
+// answers default and consistent reads too, after a read index from the
+// leader (see linearize), instead of forwarding the whole request.
+func (s *Server) forwardQuery(ctx context.Context, method string, q *pb.QueryOptions, req, resp proto.Message) (bool, error) {
+	if s.cfg.FollowerReads && q.GetConsistency() != pb.Consistency_CONSISTENCY_STALE && !s.IsLeader() {
+		if err := s.checkDC(q.GetDc()); err != nil {
+			return true, err
+		}
+		return false, nil
+	}
+	return s.forwardRead(ctx, method, q, req, resp)
+}
+
 // hasCaughtUp reports whether this server may answer stale reads: it has
 // heard from a leader since it started and applied everything committed
 // at that time. Once true it stays true; later lag is what stale reads

@@ -81,11 +81,14 @@ type Server struct {
 	log   *slog.Logger
 	store *store.Store
 
-	raft     *raft.Raft
-	verifier *leaderVerifier
-	fsm      *fsm
-	proposer *proposer
-	closers  []io.Closer
+	raft *raft.Raft
+	// verifier batches leadership checks, readIndexes a follower's
+	// read-index requests (see linearize).
+	verifier    *roundBatcher
+	readIndexes *roundBatcher
+	fsm         *fsm
+	proposer    *proposer
+	closers     []io.Closer
 
 	endpoints map[string]endpoint
 	// leaderReady is set once this server leads and has applied every
@@ -165,7 +168,8 @@ func (s *Server) Start(ctx context.Context) error {
 	// NewRaft restored the latest snapshot synchronously: the store holds
 	// everything up to it.
 	s.fsm.applied.Store(max(s.fsm.applied.Load(), r.AppliedIndex()))
-	s.verifier = &leaderVerifier{raft: r, down: s.raftDown}
+	s.verifier = &roundBatcher{do: s.verifyRound}
+	s.readIndexes = &roundBatcher{do: s.readIndexRound}
 	s.proposer = &proposer{s: s}
 	if s.cfg.Bootstrap && !hasState {
 		conf := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(s.cfg.NodeID), Address: raft.ServerAddress(s.cfg.RPCAddr)}}}

@@ -1361,6 +1361,88 @@ func (*RaftRemovePeerResponse) Descriptor() ([]byte, []int) {
 	return file_rpc_proto_rawDescGZIP(), []int{20}
 }
 
+// ReadIndexRequest asks the leader for a read index: the store index a
+// follower must have applied to answer a linearizable read itself.
+type ReadIndexRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexRequest) Reset() {
+	*x = ReadIndexRequest{}
+	mi := &file_rpc_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexRequest) ProtoMessage() {}
+
+func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
+func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{21}
+}
+
+type ReadIndexResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexResponse) Reset() {
+	*x = ReadIndexResponse{}
+	mi := &file_rpc_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexResponse) ProtoMessage() {}
+
+func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
+func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReadIndexResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 var File_rpc_proto protoreflect.FileDescriptor
 
 const file_rpc_proto_rawDesc = "" +
@@ -1446,7 +1528,10 @@ const file_rpc_proto_rawDesc = "" +
 	"\x05write\x18\x01 \x01(\v2\x16.meridian.WriteOptionsR\x05write\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x03 \x01(\tR\aaddress\"\x18\n" +
-	"\x16RaftRemovePeerResponse*\xa6\x02\n" +
+	"\x16RaftRemovePeerResponse\"\x12\n" +
+	"\x10ReadIndexRequest\")\n" +
+	"\x11ReadIndexResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index*\xa6\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eERROR_INTERNAL\x10\x01\x12\x13\n" +
@@ -1479,7 +1564,7 @@ func file_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_rpc_proto_goTypes = []any{
 	(ErrorCode)(0),                    // 0: meridian.ErrorCode
 	(Consistency)(0),                  // 1: meridian.Consistency
@@ -1504,11 +1589,13 @@ var file_rpc_proto_goTypes = []any{
 	(*RaftConfigurationResponse)(nil), // 20: meridian.RaftConfigurationResponse
 	(*RaftRemovePeerRequest)(nil),     // 21: meridian.RaftRemovePeerRequest
 	(*RaftRemovePeerResponse)(nil),    // 22: meridian.RaftRemovePeerResponse
-	(*KVEntry)(nil),                   // 23: meridian.KVEntry
-	(*KVOp)(nil),                      // 24: meridian.KVOp
-	(*TxnOp)(nil),                     // 25: meridian.TxnOp
-	(*TxnResult)(nil),                 // 26: meridian.TxnResult
-	(*TxnError)(nil),                  // 27: meridian.TxnError
+	(*ReadIndexRequest)(nil),          // 23: meridian.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 24: meridian.ReadIndexResponse
+	(*KVEntry)(nil),                   // 25: meridian.KVEntry
+	(*KVOp)(nil),                      // 26: meridian.KVOp
+	(*TxnOp)(nil),                     // 27: meridian.TxnOp
+	(*TxnResult)(nil),                 // 28: meridian.TxnResult
+	(*TxnError)(nil),                  // 29: meridian.TxnError
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: meridian.RPCResponse.error:type_name -> meridian.RPCError
@@ -1517,15 +1604,15 @@ var file_rpc_proto_depIdxs = []int32{
 	1,  // 3: meridian.QueryMeta.consistency:type_name -> meridian.Consistency
 	5,  // 4: meridian.KVGetRequest.query:type_name -> meridian.QueryOptions
 	6,  // 5: meridian.KVGetResponse.meta:type_name -> meridian.QueryMeta
-	23, // 6: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
+	25, // 6: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
 	7,  // 7: meridian.KVApplyRequest.write:type_name -> meridian.WriteOptions
-	24, // 8: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
+	26, // 8: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
 	7,  // 9: meridian.TxnRequest.write:type_name -> meridian.WriteOptions
 	5,  // 10: meridian.TxnRequest.query:type_name -> meridian.QueryOptions
-	25, // 11: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
+	27, // 11: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
 	6,  // 12: meridian.TxnResponse.meta:type_name -> meridian.QueryMeta
-	26, // 13: meridian.TxnResponse.results:type_name -> meridian.TxnResult
-	27, // 14: meridian.TxnResponse.errors:type_name -> meridian.TxnError
+	28, // 13: meridian.TxnResponse.results:type_name -> meridian.TxnResult
+	29, // 14: meridian.TxnResponse.errors:type_name -> meridian.TxnError
 	5,  // 15: meridian.RaftConfigurationRequest.query:type_name -> meridian.QueryOptions
 	6,  // 16: meridian.RaftConfigurationResponse.meta:type_name -> meridian.QueryMeta
 	18, // 17: meridian.RaftConfigurationResponse.servers:type_name -> meridian.RaftServer
@@ -1549,7 +1636,7 @@ func file_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_proto_rawDesc), len(file_rpc_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2,15 +2,16 @@
 # Side-by-side KV throughput of a 3-server Meridian datacenter and a
 # 3-member etcd cluster on this machine, with the same load generator
 # (the shared kvbench: consul/api client for Meridian, etcd's gRPC client
-# for etcd). Prints one line per workload and target.
+# for etcd). Prints one line per workload.
 #
-# Usage: scripts/compare-etcd.sh [duration]      (default 5s per workload)
+# Usage: scripts/compare-etcd.sh [duration [rounds]]   (default 3s, 5 rounds)
 # Needs: etcd-server and etcd-client from Debian, and the load generator
 # built from the shared bench directory:
 #   apt-get install -y etcd-server etcd-client
 #   (cd ../shared/bench && go build -o /tmp/kvbench .)
 set -euo pipefail
-dur=${1:-5s}
+dur=${1:-3s}
+rounds=${2:-5}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench=${KVBENCH:-/tmp/kvbench}
 etcd3=${ETCD3:-$root/../shared/bench/etcd3.sh}
@@ -34,16 +35,38 @@ done
 "$etcd3" start "$work/etcd" >/dev/null
 
 addrs=127.0.0.1:18501,127.0.0.1:18502,127.0.0.1:18503
-run() {
-	printf '%-8s %-26s ' "$1" "$2"
-	shift 2
-	"$bench" "$@" -d "$dur" | tail -1
+# The machine's speed drifts within seconds, so each workload runs in
+# $rounds rounds, etcd and Meridian back to back (alternating which goes
+# first); the summary is the median of each and the median of the
+# per-round ratios.
+one() { # target workload-args... -> ops/s
+	local target=$1
+	shift
+	if [ "$target" = etcd ]; then
+		"$bench" -target etcd "$@" -d "$dur" | tail -1 | awk '{print $(NF-7)}'
+	else
+		"$bench" -target consul -addrs "$addrs" "$@" -d "$dur" | tail -1 | awk '{print $(NF-7)}'
+	fi
 }
-for c in 1 64; do
-	run etcd "put c=$c" -target etcd -work put -clients "$c"
-	run meridian "put c=$c" -target consul -addrs "$addrs" -work put -clients "$c"
-done
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+run() { # label workload-args...
+	local label=$1 e m ratios="" es="" ms=""
+	shift
+	for r in $(seq 1 "$rounds"); do
+		if [ $((r % 2)) = 1 ]; then
+			e=$(one etcd "$@"); m=$(one meridian "$@")
+		else
+			m=$(one meridian "$@"); e=$(one etcd "$@")
+		fi
+		es="$es $e"; ms="$ms $m"
+		ratios="$ratios $(awk -v m="$m" -v e="$e" 'BEGIN {printf "%.2f", m/e}')"
+	done
+	printf '%-20s etcd %7s ops/s  meridian %7s ops/s  meridian/etcd %s (rounds:%s)\n' "$label" \
+		"$(echo $es | tr ' ' '\n' | median)" "$(echo $ms | tr ' ' '\n' | median)" \
+		"$(echo $ratios | tr ' ' '\n' | median)" "$ratios"
+}
+run "put c=1" -work put -clients 1
+run "put c=64" -work put -clients 64
 for mode in default consistent stale; do
-	run etcd "get $mode c=64" -target etcd -work get -mode "$mode" -clients 64
-	run meridian "get $mode c=64" -target consul -addrs "$addrs" -work get -mode "$mode" -clients 64
+	run "get $mode c=64" -work get -mode "$mode" -clients 64
 done

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -76,9 +77,35 @@ func (s *Store) TableIndex(ws memdb.WatchSet, tables ...string) uint64 {
 func (s *Store) LastIndex() uint64 {
 	tx := s.readTxn()
 	defer tx.Abort()
+	return lastIndex(tx, nil)
+}
+
+// WaitIndex blocks until the store has applied a change at index idx or
+// later (LastIndex >= idx), or ctx ends. A follower uses it to serve a
+// linearizable read once it has caught up with the leader's read index.
+func (s *Store) WaitIndex(ctx context.Context, idx uint64) error {
+	for {
+		ws := memdb.NewWatchSet()
+		ws.Add(s.AbandonCh())
+		tx := s.readTxn()
+		last := lastIndex(tx, ws)
+		tx.Abort()
+		if last >= idx {
+			return nil
+		}
+		if err := ws.WatchCtx(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func lastIndex(tx *memdb.Txn, ws memdb.WatchSet) uint64 {
 	it, err := tx.Get(tableIndex, "id")
 	if err != nil {
 		return 0
+	}
+	if ws != nil {
+		ws.Add(it.WatchCh())
 	}
 	var max uint64
 	for raw := it.Next(); raw != nil; raw = it.Next() {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -531,5 +532,36 @@ func TestCommandBatchAppliesEachAlone(t *testing.T) {
 	a.mustMissing("t1")
 	if a.get("a").ModifyIndex != a.get("b").ModifyIndex {
 		t.Fatal("commands of one batch got different indexes")
+	}
+}
+
+func TestWaitIndex(t *testing.T) {
+	a := newApplier(t)
+	if err := a.s.WaitIndex(context.Background(), 0); err != nil {
+		t.Fatalf("index 0 is always reached: %v", err)
+	}
+	for range 4 {
+		a.kv(pb.KVVerb_KV_SET, "k", "v", 0)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.s.WaitIndex(context.Background(), 5) }()
+	select {
+	case err := <-done:
+		t.Fatalf("returned (%v) at index 4, waiting for 5", err)
+	default:
+	}
+	a.kv(pb.KVVerb_KV_SET, "k", "w", 0)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting after index 5 was applied")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.s.WaitIndex(ctx, 100); err == nil {
+		t.Fatal("a canceled wait for an index never applied returned nil")
 	}
 }
