@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -15,6 +16,19 @@ import (
 	"github.com/meridian-io/meridian/agent/config"
 	"github.com/meridian-io/meridian/internal/logging"
 )
+
+// serverGCPercent is the GC target a server runs with unless the operator
+// set GOGC: 300 rather than Go's 100. A server's live heap is small next
+// to the garbage every request makes; collecting a third as often bought
+// 4-21% more writes per second in paired benchmark runs, for a heap that
+// may grow to four times the live one instead of twice. Client agents
+// keep Go's default.
+func serverGCPercent(server bool, gogcEnv string) (int, bool) {
+	if !server || gogcEnv != "" {
+		return 0, false
+	}
+	return 300, true
+}
 
 // runAgent runs an agent in the foreground until a signal or a leave
 // through the API stops it.
@@ -36,6 +50,10 @@ func runAgent(args []string) int {
 		logger.Warn(w)
 	}
 	agent.Version = version
+	if pct, set := serverGCPercent(cfg.Server, os.Getenv("GOGC")); set {
+		debug.SetGCPercent(pct)
+		logger.Debug("garbage collector tuned for a server", "gc_percent", pct)
+	}
 	a, err := agent.New(cfg, logger)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "agent: %v\n", err)

@@ -89,3 +89,22 @@ func TestAgentCommands(t *testing.T) {
 		})
 	}
 }
+
+func TestServerGCPercent(t *testing.T) {
+	cases := []struct {
+		server bool
+		env    string
+		want   int
+		set    bool
+	}{
+		{true, "", 300, true},
+		{true, "100", 0, false}, // the operator's GOGC wins
+		{true, "off", 0, false},
+		{false, "", 0, false}, // client agents keep Go's default
+	}
+	for _, c := range cases {
+		if got, set := serverGCPercent(c.server, c.env); got != c.want || set != c.set {
+			t.Errorf("serverGCPercent(%v, %q) = %d, %v; want %d, %v", c.server, c.env, got, set, c.want, c.set)
+		}
+	}
+}
