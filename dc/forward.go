@@ -90,29 +90,39 @@ func (s *Server) forwardWrite(ctx context.Context, method string, w *pb.WriteOpt
 // it. A read is retried on another leader after a transport error; a write
 // is not, since it may have been applied.
 func (s *Server) forwardToLeader(ctx context.Context, method string, req, resp proto.Message, read bool) (bool, error) {
+	local, err := s.viaLeader(ctx, read, func(addr string) error {
+		return s.deps.Pool.Call(ctx, addr, method, req, resp)
+	})
+	return !local, err
+}
+
+// viaLeader waits up to RPCHoldTimeout for a leader. It reports local as
+// soon as this server may serve the request itself (readyToServe);
+// otherwise it calls remote with the leader's address, again after an
+// error retryForward allows, and returns remote's outcome.
+func (s *Server) viaLeader(ctx context.Context, read bool, remote func(addr string) error) (local bool, err error) {
 	hold := time.NewTimer(s.cfg.RPCHoldTimeout)
 	defer hold.Stop()
 	for {
 		if s.readyToServe(read) {
-			return false, nil
+			return true, nil
 		}
-		var err error
+		err = nil
 		if addr := s.LeaderAddr(); addr != "" && !s.IsLeader() {
-			err = s.deps.Pool.Call(ctx, addr, method, req, resp)
-			if !retryForward(err, read) {
-				return true, err
+			if err = remote(addr); !retryForward(err, read) {
+				return false, err
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return true, ctx.Err()
+			return false, ctx.Err()
 		case <-s.shutdownCh:
-			return true, rpc.ErrShutdown
+			return false, rpc.ErrShutdown
 		case <-hold.C:
 			if err != nil {
-				return true, err
+				return false, err
 			}
-			return true, rpc.ErrNoLeader
+			return false, rpc.ErrNoLeader
 		case <-time.After(jitter(20*time.Millisecond, 80*time.Millisecond)):
 		}
 	}

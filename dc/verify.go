@@ -2,9 +2,9 @@ package dc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
@@ -109,30 +109,18 @@ func (s *Server) linearize(ctx context.Context) error {
 func (s *Server) readIndexRound() (uint64, error) {
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.RPCHoldTimeout)
 	defer cancel()
-	for {
-		if s.readyToServe(true) {
-			idx := s.store.LastIndex()
-			return idx, s.verifyLeader()
-		}
-		var err error
-		if addr := s.LeaderAddr(); addr != "" && !s.IsLeader() {
-			var resp pb.ReadIndexResponse
-			if err = s.deps.Pool.Call(ctx, addr, MethodReadIndex, &pb.ReadIndexRequest{}, &resp); err == nil {
-				return resp.GetIndex(), nil
-			}
-			if !retryForward(err, true) {
-				return 0, err
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if err != nil {
-				return 0, err
-			}
-			return 0, rpc.ErrNoLeader
-		case <-time.After(jitter(20*time.Millisecond, 80*time.Millisecond)):
-		}
+	var resp pb.ReadIndexResponse
+	local, err := s.viaLeader(ctx, true, func(addr string) error {
+		return s.deps.Pool.Call(ctx, addr, MethodReadIndex, &pb.ReadIndexRequest{}, &resp)
+	})
+	if local {
+		idx := s.store.LastIndex()
+		return idx, s.verifyLeader()
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = rpc.ErrNoLeader
+	}
+	return resp.GetIndex(), err
 }
 
 // readIndex answers a follower's read-index request (see linearize).
