@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -69,6 +70,9 @@ type Agent struct {
 	// leave through the API).
 	exitCh   chan struct{}
 	exitOnce sync.Once
+	// exitErr is why the agent asked to exit when it was not asked to
+	// (the server stopped applying the log); nil after a leave.
+	exitErr atomic.Pointer[error]
 
 	// ctx is the parent of every HTTP request's context; canceling it at
 	// shutdown ends blocked queries at once.
@@ -309,6 +313,17 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 			a.log.Debug("rpc listener stopped", "error", err)
 		}
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		select {
+		case <-srv.ApplyStopped():
+			err := fmt.Errorf("server stopped applying the raft log: %w", srv.Store().Stopped())
+			a.exitErr.CompareAndSwap(nil, &err)
+			a.requestExit()
+		case <-a.ctx.Done():
+		}
+	}()
 	return nil
 }
 
@@ -353,6 +368,15 @@ func (a *Agent) Server() *dc.Server { return a.server }
 
 // Config is a copy of the agent's configuration.
 func (a *Agent) Config() *config.Config { return a.cfg.Clone() }
+
+// ExitErr says why the agent closed ExitCh by itself, or nil when it did
+// so after a leave: a non-nil error means the process should exit non-zero.
+func (a *Agent) ExitErr() error {
+	if p := a.exitErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // ExitCh is closed when the agent has left through the API and its process
 // should exit.

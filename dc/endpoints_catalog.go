@@ -19,7 +19,7 @@ func (s *Server) catalogRegister(ctx context.Context, req *pb.RegisterRequest, r
 	if done, err := s.forwardWrite(ctx, MethodCatalogRegister, req.Write, req, resp); done {
 		return err
 	}
-	cmd := &pb.Command{Cmd: &pb.Command_Register{Register: &pb.RegisterRequest{
+	cmd := &pb.Command{Cmd: &pb.Command_Register{Register: &pb.CatalogRegister{
 		Node: req.Node, Service: req.Service, Checks: req.Checks, SkipNodeUpdate: req.SkipNodeUpdate,
 	}}}
 	res, err := s.raftApply(ctx, cmd)
@@ -72,7 +72,7 @@ func (s *Server) catalogDeregister(ctx context.Context, req *pb.DeregisterReques
 	if done, err := s.forwardWrite(ctx, MethodCatalogDeregister, req.Write, req, resp); done {
 		return err
 	}
-	cmd := &pb.Command{Cmd: &pb.Command_Deregister{Deregister: &pb.DeregisterRequest{
+	cmd := &pb.Command{Cmd: &pb.Command_Deregister{Deregister: &pb.CatalogDeregister{
 		Node: req.Node, ServiceId: req.ServiceId, CheckId: req.CheckId,
 	}}}
 	res, err := s.raftApply(ctx, cmd)

@@ -92,3 +92,12 @@ func (s *Server) raftRemovePeer(ctx context.Context, req *pb.RaftRemovePeerReque
 	}
 	return fmt.Errorf("%w: no raft peer %q", rpc.ErrNotFound, what)
 }
+
+// TakeSnapshot makes Raft snapshot the state now and compact its log,
+// instead of waiting for SnapshotInterval and SnapshotThreshold.
+func (s *Server) TakeSnapshot() error {
+	if err := s.await(s.raft.Snapshot()); err != nil {
+		return fmt.Errorf("dc: snapshot: %w", err)
+	}
+	return nil
+}

@@ -1,9 +1,11 @@
 package dc
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
@@ -19,6 +21,10 @@ type fsm struct {
 	// applied is the index of the last log entry the store has applied
 	// (raft's AppliedIndex counts entries handed to the FSM, not applied).
 	applied atomic.Uint64
+	// stoppedCh closes (once) when the store stops applying the log
+	// because an entry could not be interpreted (store.ErrStopped).
+	stoppedCh   chan struct{}
+	stoppedOnce sync.Once
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -45,10 +51,17 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		return out
 	}
 	for j, r := range f.store.ApplyBatch(entries) {
-		if r.Err != nil {
+		if r.Err != nil && !errors.Is(r.Err, store.ErrStopped) {
 			f.log.Warn("refused raft command", "index", r.Index, "error", r.Err)
 		}
 		out[pos[j]] = r
+	}
+	if err := f.store.Stopped(); err != nil {
+		f.stoppedOnce.Do(func() {
+			f.log.Error("stopped applying the raft log: this server cannot interpret a committed entry "+
+				"and will not skip it; upgrade it and restart it", "error", err)
+			close(f.stoppedCh)
+		})
 	}
 	return out
 }

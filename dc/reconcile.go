@@ -77,7 +77,7 @@ func (s *Server) ensureMemberHealth(m Member, status, output string) error {
 			return err
 		}
 	}
-	req := &pb.RegisterRequest{
+	req := &pb.CatalogRegister{
 		Node: &pb.Node{Id: m.ID, Node: m.Name, Address: m.Address, Datacenter: s.cfg.Datacenter},
 		Checks: []*pb.HealthCheck{{
 			Node: m.Name, CheckId: store.SerfCheckID, Name: serfCheckName,
@@ -139,6 +139,6 @@ func (s *Server) deregisterNode(name string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RPCHoldTimeout)
 	defer cancel()
-	_, err = s.raftApply(ctx, &pb.Command{Cmd: &pb.Command_Deregister{Deregister: &pb.DeregisterRequest{Node: node.Node}}})
+	_, err = s.raftApply(ctx, &pb.Command{Cmd: &pb.Command_Deregister{Deregister: &pb.CatalogDeregister{Node: node.Node}}})
 	return err
 }

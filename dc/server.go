@@ -103,6 +103,9 @@ type Server struct {
 	sessTimers atomic.Pointer[sessionTimers]
 
 	shutdownCh chan struct{}
+	// applyStopped closes when the store stops applying the log (see
+	// ApplyStopped).
+	applyStopped chan struct{}
 	// raftDown closes once Raft has shut down: from then on nothing answers
 	// a future still queued in Raft's apply channel (see await).
 	raftDown     chan struct{}
@@ -132,10 +135,18 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		shutdownCh: make(chan struct{}),
 		raftDown:   make(chan struct{}),
 	}
+	s.applyStopped = make(chan struct{})
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.registerEndpoints()
 	return s, nil
 }
+
+// ApplyStopped closes when the server has met a committed log entry it
+// cannot interpret (a command type of a later version not marked
+// ignorable) and stopped applying the log rather than diverge from its
+// peers; Store().Stopped() says why. The process should shut the server
+// down and exit: nothing it serves from then on would be current.
+func (s *Server) ApplyStopped() <-chan struct{} { return s.applyStopped }
 
 // Store is the server's state store, for reads that need no RPC.
 func (s *Server) Store() *store.Store { return s.store }
@@ -154,7 +165,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	rc := s.cfg.raftConfig()
 	rc.Logger = logging.HCLog(s.log, "raft")
-	s.fsm = &fsm{store: s.store, log: s.log}
+	s.fsm = &fsm{store: s.store, log: s.log, stoppedCh: s.applyStopped}
 	var machine raft.FSM = s.fsm
 	if !s.cfg.BatchingFSM {
 		machine = unbatchedFSM{s.fsm}

@@ -205,148 +205,6 @@ func (x *SessionTimer) GetTtlNanos() int64 {
 	return 0
 }
 
-type SessionCreate struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       *Session               `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SessionCreate) Reset() {
-	*x = SessionCreate{}
-	mi := &file_session_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SessionCreate) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SessionCreate) ProtoMessage() {}
-
-func (x *SessionCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SessionCreate.ProtoReflect.Descriptor instead.
-func (*SessionCreate) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *SessionCreate) GetSession() *Session {
-	if x != nil {
-		return x.Session
-	}
-	return nil
-}
-
-type SessionRenew struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SessionRenew) Reset() {
-	*x = SessionRenew{}
-	mi := &file_session_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SessionRenew) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SessionRenew) ProtoMessage() {}
-
-func (x *SessionRenew) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SessionRenew.ProtoReflect.Descriptor instead.
-func (*SessionRenew) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *SessionRenew) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-type SessionDestroy struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// only_if_expired destroys the session only if its TTL has run out by the
-	// command's time (a renewal may have raced the leader's timer).
-	OnlyIfExpired bool `protobuf:"varint,2,opt,name=only_if_expired,json=onlyIfExpired,proto3" json:"only_if_expired,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SessionDestroy) Reset() {
-	*x = SessionDestroy{}
-	mi := &file_session_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SessionDestroy) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SessionDestroy) ProtoMessage() {}
-
-func (x *SessionDestroy) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SessionDestroy.ProtoReflect.Descriptor instead.
-func (*SessionDestroy) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *SessionDestroy) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *SessionDestroy) GetOnlyIfExpired() bool {
-	if x != nil {
-		return x.OnlyIfExpired
-	}
-	return false
-}
-
 type SessionCreateRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Write   *WriteOptions          `protobuf:"bytes,1,opt,name=write,proto3" json:"write,omitempty"`
@@ -360,7 +218,7 @@ type SessionCreateRequest struct {
 
 func (x *SessionCreateRequest) Reset() {
 	*x = SessionCreateRequest{}
-	mi := &file_session_proto_msgTypes[5]
+	mi := &file_session_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +230,7 @@ func (x *SessionCreateRequest) String() string {
 func (*SessionCreateRequest) ProtoMessage() {}
 
 func (x *SessionCreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[5]
+	mi := &file_session_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +243,7 @@ func (x *SessionCreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionCreateRequest.ProtoReflect.Descriptor instead.
 func (*SessionCreateRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{5}
+	return file_session_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SessionCreateRequest) GetWrite() *WriteOptions {
@@ -419,7 +277,7 @@ type SessionCreateResponse struct {
 
 func (x *SessionCreateResponse) Reset() {
 	*x = SessionCreateResponse{}
-	mi := &file_session_proto_msgTypes[6]
+	mi := &file_session_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +289,7 @@ func (x *SessionCreateResponse) String() string {
 func (*SessionCreateResponse) ProtoMessage() {}
 
 func (x *SessionCreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[6]
+	mi := &file_session_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +302,7 @@ func (x *SessionCreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionCreateResponse.ProtoReflect.Descriptor instead.
 func (*SessionCreateResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{6}
+	return file_session_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SessionCreateResponse) GetId() string {
@@ -471,7 +329,7 @@ type SessionDestroyRequest struct {
 
 func (x *SessionDestroyRequest) Reset() {
 	*x = SessionDestroyRequest{}
-	mi := &file_session_proto_msgTypes[7]
+	mi := &file_session_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +341,7 @@ func (x *SessionDestroyRequest) String() string {
 func (*SessionDestroyRequest) ProtoMessage() {}
 
 func (x *SessionDestroyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[7]
+	mi := &file_session_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +354,7 @@ func (x *SessionDestroyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionDestroyRequest.ProtoReflect.Descriptor instead.
 func (*SessionDestroyRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{7}
+	return file_session_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SessionDestroyRequest) GetWrite() *WriteOptions {
@@ -523,7 +381,7 @@ type SessionRenewRequest struct {
 
 func (x *SessionRenewRequest) Reset() {
 	*x = SessionRenewRequest{}
-	mi := &file_session_proto_msgTypes[8]
+	mi := &file_session_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +393,7 @@ func (x *SessionRenewRequest) String() string {
 func (*SessionRenewRequest) ProtoMessage() {}
 
 func (x *SessionRenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[8]
+	mi := &file_session_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +406,7 @@ func (x *SessionRenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionRenewRequest.ProtoReflect.Descriptor instead.
 func (*SessionRenewRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{8}
+	return file_session_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SessionRenewRequest) GetWrite() *WriteOptions {
@@ -577,7 +435,7 @@ type SessionGetRequest struct {
 
 func (x *SessionGetRequest) Reset() {
 	*x = SessionGetRequest{}
-	mi := &file_session_proto_msgTypes[9]
+	mi := &file_session_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +447,7 @@ func (x *SessionGetRequest) String() string {
 func (*SessionGetRequest) ProtoMessage() {}
 
 func (x *SessionGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[9]
+	mi := &file_session_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +460,7 @@ func (x *SessionGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionGetRequest.ProtoReflect.Descriptor instead.
 func (*SessionGetRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{9}
+	return file_session_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SessionGetRequest) GetQuery() *QueryOptions {
@@ -636,7 +494,7 @@ type SessionsResponse struct {
 
 func (x *SessionsResponse) Reset() {
 	*x = SessionsResponse{}
-	mi := &file_session_proto_msgTypes[10]
+	mi := &file_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +506,7 @@ func (x *SessionsResponse) String() string {
 func (*SessionsResponse) ProtoMessage() {}
 
 func (x *SessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[10]
+	mi := &file_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +519,7 @@ func (x *SessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsResponse.ProtoReflect.Descriptor instead.
 func (*SessionsResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{10}
+	return file_session_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SessionsResponse) GetMeta() *QueryMeta {
@@ -695,7 +553,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_session_proto_msgTypes[11]
+	mi := &file_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +565,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[11]
+	mi := &file_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +578,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{11}
+	return file_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UserEvent) GetId() string {
@@ -800,14 +658,7 @@ const file_session_proto_rawDesc = "" +
 	"\fSessionTimer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x11renewed_unix_nano\x18\x02 \x01(\x03R\x0frenewedUnixNano\x12\x1b\n" +
-	"\tttl_nanos\x18\x03 \x01(\x03R\bttlNanos\"<\n" +
-	"\rSessionCreate\x12+\n" +
-	"\asession\x18\x01 \x01(\v2\x11.meridian.SessionR\asession\"\x1e\n" +
-	"\fSessionRenew\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"H\n" +
-	"\x0eSessionDestroy\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
-	"\x0fonly_if_expired\x18\x02 \x01(\bR\ronlyIfExpired\"\x98\x01\n" +
+	"\tttl_nanos\x18\x03 \x01(\x03R\bttlNanos\"\x98\x01\n" +
 	"\x14SessionCreateRequest\x12,\n" +
 	"\x05write\x18\x01 \x01(\v2\x16.meridian.WriteOptionsR\x05write\x12+\n" +
 	"\asession\x18\x02 \x01(\v2\x11.meridian.SessionR\asession\x12%\n" +
@@ -852,38 +703,34 @@ func file_session_proto_rawDescGZIP() []byte {
 	return file_session_proto_rawDescData
 }
 
-var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_session_proto_goTypes = []any{
 	(*Session)(nil),               // 0: meridian.Session
 	(*SessionTimer)(nil),          // 1: meridian.SessionTimer
-	(*SessionCreate)(nil),         // 2: meridian.SessionCreate
-	(*SessionRenew)(nil),          // 3: meridian.SessionRenew
-	(*SessionDestroy)(nil),        // 4: meridian.SessionDestroy
-	(*SessionCreateRequest)(nil),  // 5: meridian.SessionCreateRequest
-	(*SessionCreateResponse)(nil), // 6: meridian.SessionCreateResponse
-	(*SessionDestroyRequest)(nil), // 7: meridian.SessionDestroyRequest
-	(*SessionRenewRequest)(nil),   // 8: meridian.SessionRenewRequest
-	(*SessionGetRequest)(nil),     // 9: meridian.SessionGetRequest
-	(*SessionsResponse)(nil),      // 10: meridian.SessionsResponse
-	(*UserEvent)(nil),             // 11: meridian.UserEvent
-	(*WriteOptions)(nil),          // 12: meridian.WriteOptions
-	(*QueryOptions)(nil),          // 13: meridian.QueryOptions
-	(*QueryMeta)(nil),             // 14: meridian.QueryMeta
+	(*SessionCreateRequest)(nil),  // 2: meridian.SessionCreateRequest
+	(*SessionCreateResponse)(nil), // 3: meridian.SessionCreateResponse
+	(*SessionDestroyRequest)(nil), // 4: meridian.SessionDestroyRequest
+	(*SessionRenewRequest)(nil),   // 5: meridian.SessionRenewRequest
+	(*SessionGetRequest)(nil),     // 6: meridian.SessionGetRequest
+	(*SessionsResponse)(nil),      // 7: meridian.SessionsResponse
+	(*UserEvent)(nil),             // 8: meridian.UserEvent
+	(*WriteOptions)(nil),          // 9: meridian.WriteOptions
+	(*QueryOptions)(nil),          // 10: meridian.QueryOptions
+	(*QueryMeta)(nil),             // 11: meridian.QueryMeta
 }
 var file_session_proto_depIdxs = []int32{
-	0,  // 0: meridian.SessionCreate.session:type_name -> meridian.Session
-	12, // 1: meridian.SessionCreateRequest.write:type_name -> meridian.WriteOptions
-	0,  // 2: meridian.SessionCreateRequest.session:type_name -> meridian.Session
-	12, // 3: meridian.SessionDestroyRequest.write:type_name -> meridian.WriteOptions
-	12, // 4: meridian.SessionRenewRequest.write:type_name -> meridian.WriteOptions
-	13, // 5: meridian.SessionGetRequest.query:type_name -> meridian.QueryOptions
-	14, // 6: meridian.SessionsResponse.meta:type_name -> meridian.QueryMeta
-	0,  // 7: meridian.SessionsResponse.sessions:type_name -> meridian.Session
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	9,  // 0: meridian.SessionCreateRequest.write:type_name -> meridian.WriteOptions
+	0,  // 1: meridian.SessionCreateRequest.session:type_name -> meridian.Session
+	9,  // 2: meridian.SessionDestroyRequest.write:type_name -> meridian.WriteOptions
+	9,  // 3: meridian.SessionRenewRequest.write:type_name -> meridian.WriteOptions
+	10, // 4: meridian.SessionGetRequest.query:type_name -> meridian.QueryOptions
+	11, // 5: meridian.SessionsResponse.meta:type_name -> meridian.QueryMeta
+	0,  // 6: meridian.SessionsResponse.sessions:type_name -> meridian.Session
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_session_proto_init() }
@@ -898,7 +745,7 @@ func file_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_session_proto_rawDesc), len(file_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

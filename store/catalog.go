@@ -30,7 +30,7 @@ func ValidStatus(s string) bool {
 // ensureRegistration applies a catalog registration: the node (unless
 // skipped and present), then the service, then the checks. Any error
 // leaves partial writes on tx: the caller discards it.
-func ensureRegistration(tx *memdb.Txn, idx uint64, now int64, req *pb.RegisterRequest) error {
+func ensureRegistration(tx *memdb.Txn, idx uint64, now int64, req *pb.CatalogRegister) error {
 	n := req.GetNode()
 	if n == nil || n.Node == "" {
 		return fmt.Errorf("%w: missing node name", ErrBadCommand)
@@ -278,7 +278,7 @@ func checksOfNode(tx *memdb.Txn, node string) ([]*pb.HealthCheck, error) {
 
 // deregister removes a check, a service with its checks, or a whole node
 // with its services and checks. Removing what is not there is a no-op.
-func deregister(tx *memdb.Txn, idx uint64, now int64, req *pb.DeregisterRequest) error {
+func deregister(tx *memdb.Txn, idx uint64, now int64, req *pb.CatalogDeregister) error {
 	if req.Node == "" {
 		return fmt.Errorf("%w: missing node name", ErrBadCommand)
 	}

@@ -10,18 +10,18 @@ import (
 	"github.com/meridian-io/meridian/pb"
 )
 
-func (a *applier) register(req *pb.RegisterRequest) *Result {
+func (a *applier) register(req *pb.CatalogRegister) *Result {
 	a.t.Helper()
 	return a.cmd(&pb.Command{Cmd: &pb.Command_Register{Register: req}})
 }
 
-func (a *applier) deregister(req *pb.DeregisterRequest) *Result {
+func (a *applier) deregister(req *pb.CatalogDeregister) *Result {
 	a.t.Helper()
 	return a.cmd(&pb.Command{Cmd: &pb.Command_Deregister{Deregister: req}})
 }
 
-func regWeb(node, addr, id string, tags []string, status string) *pb.RegisterRequest {
-	return &pb.RegisterRequest{
+func regWeb(node, addr, id string, tags []string, status string) *pb.CatalogRegister {
+	return &pb.CatalogRegister{
 		Node:    &pb.Node{Node: node, Address: addr},
 		Service: &pb.Service{Id: id, Service: "web", Tags: tags, Port: 80},
 		Checks:  []*pb.HealthCheck{{CheckId: "service:" + id, Name: "web check", ServiceId: id, Status: status}},
@@ -36,7 +36,7 @@ func TestRegisterAndRead(t *testing.T) {
 	if r := a.register(regWeb("n2", "10.0.0.2", "web2", []string{"b", "c"}, HealthCritical)); r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n2"}, SkipNodeUpdate: true,
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n2"}, SkipNodeUpdate: true,
 		Checks: []*pb.HealthCheck{{CheckId: SerfCheckID, Name: "Serf Health Status", Status: HealthPassing}}})
 
 	_, nodes, _ := a.s.Nodes(nil)
@@ -69,7 +69,7 @@ func TestRegisterAndRead(t *testing.T) {
 
 func TestRegisterRejectsBadInput(t *testing.T) {
 	a := newApplier(t)
-	cases := map[string]*pb.RegisterRequest{
+	cases := map[string]*pb.CatalogRegister{
 		"no node":        {Node: &pb.Node{Address: "1.2.3.4"}},
 		"no address":     {Node: &pb.Node{Node: "n"}},
 		"no service":     {Node: &pb.Node{Node: "n", Address: "a"}, Service: &pb.Service{Id: "x"}},
@@ -91,24 +91,24 @@ func TestRegisterRejectsBadInput(t *testing.T) {
 func TestDeregister(t *testing.T) {
 	a := newApplier(t)
 	a.register(regWeb("n1", "10.0.0.1", "web1", nil, HealthPassing))
-	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n1", Address: "10.0.0.1"},
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n1", Address: "10.0.0.1"},
 		Service: &pb.Service{Id: "db", Service: "db"}})
-	a.deregister(&pb.DeregisterRequest{Node: "n1", CheckId: "service:web1"})
+	a.deregister(&pb.CatalogDeregister{Node: "n1", CheckId: "service:web1"})
 	if _, cs, _ := a.s.NodeChecks(nil, "n1"); len(cs) != 0 {
 		t.Fatalf("checks after check deregister: %v", cs)
 	}
-	a.deregister(&pb.DeregisterRequest{Node: "n1", ServiceId: "web1"})
+	a.deregister(&pb.CatalogDeregister{Node: "n1", ServiceId: "web1"})
 	if _, inst, _ := a.s.ServiceInstances(nil, "web", false); len(inst) != 0 {
 		t.Fatalf("web after deregister: %v", inst)
 	}
-	a.deregister(&pb.DeregisterRequest{Node: "n1"})
+	a.deregister(&pb.CatalogDeregister{Node: "n1"})
 	if _, nodes, _ := a.s.Nodes(nil); len(nodes) != 0 {
 		t.Fatal("node survived deregister")
 	}
 	if _, svcs, _ := a.s.Services(nil, nil); len(svcs) != 0 {
 		t.Fatalf("services survived node deregister: %v", svcs)
 	}
-	if r := a.deregister(&pb.DeregisterRequest{Node: "n1"}); r.Err != nil {
+	if r := a.deregister(&pb.CatalogDeregister{Node: "n1"}); r.Err != nil {
 		t.Fatalf("deregistering a missing node: %v", r.Err)
 	}
 }
@@ -116,13 +116,13 @@ func TestDeregister(t *testing.T) {
 func TestServiceIndexIsPerService(t *testing.T) {
 	a := newApplier(t)
 	a.register(regWeb("n1", "10.0.0.1", "web1", nil, HealthPassing))
-	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n2", Address: "10.0.0.2"}, Service: &pb.Service{Service: "db"}})
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n2", Address: "10.0.0.2"}, Service: &pb.Service{Service: "db"}})
 
 	webIdx, _, _ := a.s.ServiceInstances(nil, "web", true)
 	ws := memdb.NewWatchSet()
 	a.s.ServiceInstances(ws, "web", true)
 	// A change to another service on another node does not touch web.
-	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n2", Address: "10.0.0.2"}, Service: &pb.Service{Service: "db", Port: 5432}})
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n2", Address: "10.0.0.2"}, Service: &pb.Service{Service: "db", Port: 5432}})
 	if !ws.Watch(time.After(50 * time.Millisecond)) {
 		t.Fatal("web watch fired on a db change")
 	}
@@ -130,21 +130,21 @@ func TestServiceIndexIsPerService(t *testing.T) {
 		t.Fatalf("web index moved %d -> %d on a db change", webIdx, idx)
 	}
 	// A check of the instance moves it.
-	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
 		Checks: []*pb.HealthCheck{{CheckId: "service:web1", ServiceId: "web1", Status: HealthCritical}}})
 	if !waitFired(ws) {
 		t.Fatal("web watch did not fire on its check's change")
 	}
 	// A node check of its node moves it too.
 	idx1, _, _ := a.s.ServiceInstances(nil, "web", true)
-	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
 		Checks: []*pb.HealthCheck{{CheckId: SerfCheckID, Status: HealthCritical}}})
 	if idx2, _, _ := a.s.ServiceInstances(nil, "web", true); idx2 <= idx1 {
 		t.Fatalf("node check did not move web's index: %d -> %d", idx1, idx2)
 	}
 	// Re-registering the same thing changes nothing.
 	last := a.s.LastIndex()
-	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
 		Checks: []*pb.HealthCheck{{CheckId: SerfCheckID, Status: HealthCritical}}})
 	if a.s.LastIndex() != last {
 		t.Fatal("an identical registration bumped an index")

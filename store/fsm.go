@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	memdb "github.com/hashicorp/go-memdb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/pb"
 )
@@ -45,7 +44,9 @@ func (s *Store) Apply(index uint64, data []byte) *Result {
 // answered with one Result whose Batch holds theirs.
 func (s *Store) ApplyBatch(entries []Entry) []*Result {
 	results := make([]*Result, len(entries))
-	// Flatten: every command to apply, with the entry it answers.
+	// Flatten: every command to apply, with the entry it answers. The
+	// first entry that cannot be interpreted stops the store: it and every
+	// entry after it are refused, those before it are applied.
 	type item struct {
 		entry int
 		index uint64
@@ -53,9 +54,18 @@ func (s *Store) ApplyBatch(entries []Entry) []*Result {
 	}
 	var items []item
 	for i, e := range entries {
-		cmd := &pb.Command{}
-		if err := proto.Unmarshal(e.Data, cmd); err != nil {
-			results[i] = &Result{Index: e.Index, Err: fmt.Errorf("%w: decode: %v", ErrBadCommand, err)}
+		if err := s.Stopped(); err != nil {
+			results[i] = &Result{Index: e.Index, Err: err}
+			continue
+		}
+		cmd, skip, err := decodeEntry(e)
+		if err != nil {
+			s.stop(err)
+			results[i] = &Result{Index: e.Index, Err: err}
+			continue
+		}
+		if skip {
+			results[i] = &Result{Index: e.Index, OK: true}
 			continue
 		}
 		b, ok := cmd.Cmd.(*pb.Command_Batch)
@@ -78,10 +88,6 @@ func (s *Store) ApplyBatch(entries []Entry) []*Result {
 		replay := false
 		for i, it := range items {
 			if skip[i] {
-				continue
-			}
-			if _, nested := it.cmd.Cmd.(*pb.Command_Batch); nested {
-				out[i] = &Result{Index: it.index, Err: fmt.Errorf("%w: nested command batch", ErrBadCommand)}
 				continue
 			}
 			r, dirty := applyCommand(tx, it.index, it.cmd)
@@ -152,8 +158,18 @@ func applyCommand(tx *memdb.Txn, idx uint64, cmd *pb.Command) (r *Result, dirty 
 		r.OK = true
 		r.Err = reapTombstones(tx, c.TombstoneReap.Index)
 		return r, r.Err != nil
+	case *pb.Command_Batch:
+		r.Err = fmt.Errorf("%w: nested command batch", ErrBadCommand)
+		return r, false
+	case nil:
+		// A command of a later version that its writer marked ignorable
+		// (decodeEntry stops the store on any other unknown command).
+		r.OK = true
+		return r, false
 	default:
-		r.Err = fmt.Errorf("%w: unknown command type %T", ErrBadCommand, cmd.Cmd)
+		// A case of pb.Command without an apply case here: a bug that
+		// TestEveryCommandTypeIsApplied catches.
+		r.Err = fmt.Errorf("%w: command type %T has no apply case", ErrBadCommand, cmd.Cmd)
 		return r, false
 	}
 }

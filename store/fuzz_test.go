@@ -52,7 +52,7 @@ func txnCmd(ops ...*pb.KVOp) *pb.Command {
 	return &pb.Command{NowUnixNano: fuzzNow + int64(time.Second), Cmd: &pb.Command_Txn{Txn: &pb.TxnCommand{Ops: tops}}}
 }
 
-func regCmd(req *pb.RegisterRequest) *pb.Command {
+func regCmd(req *pb.CatalogRegister) *pb.Command {
 	return &pb.Command{NowUnixNano: fuzzNow, Cmd: &pb.Command_Register{Register: req}}
 }
 
@@ -67,7 +67,7 @@ func sessCmd(s *pb.Session) *pb.Command {
 func fuzzBaseCommands() []*pb.Command {
 	sec := int64(time.Second)
 	return []*pb.Command{
-		regCmd(&pb.RegisterRequest{
+		regCmd(&pb.CatalogRegister{
 			Node:    &pb.Node{Node: "n1", Address: "10.0.0.1", Meta: map[string]string{"rack": "r1"}},
 			Service: &pb.Service{Id: "web1", Service: "web", Tags: []string{"v1"}, Port: 80},
 			Checks: []*pb.HealthCheck{
@@ -75,7 +75,7 @@ func fuzzBaseCommands() []*pb.Command {
 				{CheckId: "service:web1", ServiceId: "web1", Status: HealthPassing},
 			},
 		}),
-		regCmd(&pb.RegisterRequest{
+		regCmd(&pb.CatalogRegister{
 			Node:    &pb.Node{Node: "N2", Address: "10.0.0.2"},
 			Service: &pb.Service{Id: "db", Service: "db", Tags: []string{"primary"}, Port: 5432},
 			Checks: []*pb.HealthCheck{
@@ -145,29 +145,29 @@ func fuzzApplySeeds() map[string]*pb.Command {
 			return txnCmd(ops...)
 		}(),
 		"reap": {Cmd: &pb.Command_TombstoneReap{TombstoneReap: &pb.TombstoneReap{Index: 100}}},
-		"register-new": regCmd(&pb.RegisterRequest{
+		"register-new": regCmd(&pb.CatalogRegister{
 			Node:    &pb.Node{Node: "n3", Address: "10.0.0.3", TaggedAddresses: map[string]string{"lan": "10.0.0.3"}},
 			Service: &pb.Service{Service: "api", Tags: []string{"a", "b"}, Meta: map[string]string{"m": "1"}},
 			Checks:  []*pb.HealthCheck{{CheckId: "service:api", ServiceId: "api", Status: HealthWarning}},
 		}),
-		"register-rename": regCmd(&pb.RegisterRequest{Node: &pb.Node{Node: "N1"}, SkipNodeUpdate: true,
+		"register-rename": regCmd(&pb.CatalogRegister{Node: &pb.Node{Node: "N1"}, SkipNodeUpdate: true,
 			Service: &pb.Service{Id: "web1", Service: "www", Tags: []string{"v2"}}}),
-		"register-serf-critical": regCmd(&pb.RegisterRequest{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+		"register-serf-critical": regCmd(&pb.CatalogRegister{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
 			Checks: []*pb.HealthCheck{{CheckId: SerfCheckID, Status: HealthCritical}}}),
-		"register-mem-critical": regCmd(&pb.RegisterRequest{Node: &pb.Node{Node: "n2", Address: "10.9.9.9"},
+		"register-mem-critical": regCmd(&pb.CatalogRegister{Node: &pb.Node{Node: "n2", Address: "10.9.9.9"},
 			Checks: []*pb.HealthCheck{{CheckId: "mem", Status: HealthCritical}}}),
-		"register-bad-status": regCmd(&pb.RegisterRequest{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+		"register-bad-status": regCmd(&pb.CatalogRegister{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
 			Service: &pb.Service{Service: "x"}, Checks: []*pb.HealthCheck{{CheckId: "c", Status: "sick"}}}),
-		"register-missing-service": regCmd(&pb.RegisterRequest{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+		"register-missing-service": regCmd(&pb.CatalogRegister{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
 			Checks: []*pb.HealthCheck{{CheckId: "c", ServiceId: "nope"}}}),
-		"register-other-node": regCmd(&pb.RegisterRequest{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+		"register-other-node": regCmd(&pb.CatalogRegister{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
 			Checks: []*pb.HealthCheck{{CheckId: "c", Node: "n2"}}}),
-		"register-no-address": regCmd(&pb.RegisterRequest{Node: &pb.Node{Node: "n9"}}),
-		"register-no-node":    regCmd(&pb.RegisterRequest{Service: &pb.Service{Service: "x"}}),
-		"deregister-service":  {Cmd: &pb.Command_Deregister{Deregister: &pb.DeregisterRequest{Node: "n1", ServiceId: "web1"}}},
-		"deregister-check":    {Cmd: &pb.Command_Deregister{Deregister: &pb.DeregisterRequest{Node: "N2", CheckId: "mem"}}},
-		"deregister-node":     {Cmd: &pb.Command_Deregister{Deregister: &pb.DeregisterRequest{Node: "n2"}}},
-		"deregister-no-node":  {Cmd: &pb.Command_Deregister{Deregister: &pb.DeregisterRequest{ServiceId: "db"}}},
+		"register-no-address": regCmd(&pb.CatalogRegister{Node: &pb.Node{Node: "n9"}}),
+		"register-no-node":    regCmd(&pb.CatalogRegister{Service: &pb.Service{Service: "x"}}),
+		"deregister-service":  {Cmd: &pb.Command_Deregister{Deregister: &pb.CatalogDeregister{Node: "n1", ServiceId: "web1"}}},
+		"deregister-check":    {Cmd: &pb.Command_Deregister{Deregister: &pb.CatalogDeregister{Node: "N2", CheckId: "mem"}}},
+		"deregister-node":     {Cmd: &pb.Command_Deregister{Deregister: &pb.CatalogDeregister{Node: "n2"}}},
+		"deregister-no-node":  {Cmd: &pb.Command_Deregister{Deregister: &pb.CatalogDeregister{ServiceId: "db"}}},
 		"session-create":      sessCmd(&pb.Session{Id: "s-new", Node: "N2", ServiceChecks: []string{"service:db"}, TtlNanos: 10 * sec}),
 		"session-exists":      sessCmd(&pb.Session{Id: "S-TTL", Node: "n1"}),
 		"session-no-node":     sessCmd(&pb.Session{Id: "s-x", Node: "ghost"}),
@@ -330,7 +330,7 @@ func applyChecked(t *testing.T, s *Store, idx uint64, data []byte) *Result {
 	if r.Index != idx {
 		t.Fatalf("result index %d, applied at %d", r.Index, idx)
 	}
-	if r.Err != nil && !errors.Is(r.Err, ErrBadCommand) && !errors.Is(r.Err, ErrSessionNotFound) {
+	if r.Err != nil && !errors.Is(r.Err, ErrBadCommand) && !errors.Is(r.Err, ErrSessionNotFound) && !errors.Is(r.Err, ErrStopped) {
 		t.Errorf("command refused with an error of no known kind: %v", r.Err)
 	}
 	if refused(r) {
@@ -551,6 +551,15 @@ func FuzzApply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, first, second, third []byte) {
 		s := fork(baseStore)
 		applyChecked(t, s, next, first)
+		if stopErr := s.Stopped(); stopErr != nil {
+			// An entry it cannot interpret stops the store for good:
+			// a valid command after it is refused and changes nothing.
+			r := applyChecked(t, s, next+1, valid)
+			if !errors.Is(r.Err, ErrStopped) || r.Err.Error() != stopErr.Error() {
+				t.Fatalf("command after the store stopped: %v, want %v", r.Err, stopErr)
+			}
+			return
+		}
 
 		// A twin restored from s's snapshot: the round trip keeps every row
 		// and rebuilds the derived ones.

@@ -26,7 +26,7 @@ func lockCmd(verb pb.KVVerb, key, value, session string) *pb.Command {
 }
 
 func setSerf(status string) *pb.Command {
-	return &pb.Command{Cmd: &pb.Command_Register{Register: &pb.RegisterRequest{
+	return &pb.Command{Cmd: &pb.Command_Register{Register: &pb.CatalogRegister{
 		Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
 		Checks: []*pb.HealthCheck{{CheckId: SerfCheckID, Status: status}},
 	}}}
@@ -34,7 +34,7 @@ func setSerf(status string) *pb.Command {
 
 func newSessionApplier(t *testing.T) *applier {
 	a := newApplier(t)
-	a.register(&pb.RegisterRequest{Node: &pb.Node{Node: "n1", Address: "10.0.0.1"},
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n1", Address: "10.0.0.1"},
 		Checks: []*pb.HealthCheck{{CheckId: SerfCheckID, Status: HealthPassing}}})
 	return a
 }
@@ -142,7 +142,7 @@ func TestNodeDeregisterInvalidatesSessions(t *testing.T) {
 	a := newSessionApplier(t)
 	a.at(0, sessCreate("s1", "n1", nil, "", 0, 0))
 	a.at(0, lockCmd(pb.KVVerb_KV_LOCK, "k", "v", "s1"))
-	a.deregister(&pb.DeregisterRequest{Node: "n1"})
+	a.deregister(&pb.CatalogDeregister{Node: "n1"})
 	if _, list, _ := a.s.Sessions(nil, ""); len(list) != 0 {
 		t.Fatalf("sessions survived their node: %v", list)
 	}

@@ -164,6 +164,13 @@ func readSnapshot(r io.Reader) (*state, error) {
 			break
 		}
 		records++
+		if rec.Record == nil {
+			if rec.IgnoreIfUnknown {
+				continue // a table of a later version that may be left out
+			}
+			return nil, fmt.Errorf("record %d has type %d, which this version does not know "+
+				"(written by a newer version?)", records, unknownType(&rec))
+		}
 		if err := restoreRecord(tx, &rec); err != nil {
 			return nil, fmt.Errorf("record %d: %w", records, err)
 		}

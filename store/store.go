@@ -9,8 +9,9 @@ import (
 	memdb "github.com/hashicorp/go-memdb"
 )
 
-// ErrBadCommand is returned for a command the store cannot apply: an unknown
-// case, a missing field, or bytes that do not decode. It never changes state.
+// ErrBadCommand is returned for a command the store refuses: a missing or
+// invalid field. Every server refuses it alike, so it changes no state and
+// the log goes on (unlike ErrStopped).
 var ErrBadCommand = errors.New("bad command")
 
 // state is one generation of the database. Restore replaces it whole.
@@ -25,6 +26,9 @@ type state struct {
 // readers and one writer (the FSM) at a time.
 type Store struct {
 	cur atomic.Pointer[state]
+	// stopped holds the error of the first log entry the store could not
+	// interpret; from then on it applies nothing (see ErrStopped).
+	stopped atomic.Pointer[error]
 }
 
 // New returns an empty store.

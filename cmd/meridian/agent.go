@@ -77,7 +77,12 @@ func runAgent(args []string) int {
 	for {
 		select {
 		case <-a.ExitCh():
-			return shutdown(a, logger.Info)
+			code := shutdown(a, logger.Info)
+			if err := a.ExitErr(); err != nil {
+				fmt.Fprintf(os.Stderr, "agent: %v\n", err)
+				return 1
+			}
+			return code
 		case sig := <-signals:
 			switch sig {
 			case syscall.SIGHUP:

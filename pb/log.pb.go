@@ -2,7 +2,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: command.proto
+// source: log.proto
 
 package pb
 
@@ -21,8 +21,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Command is the one entry type of the Raft log. Its cases are append-only:
-// field numbers are never reused, and an FSM refuses a case it does not know.
+// Command is the one entry type of the Raft log.
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Cmd:
@@ -37,6 +36,11 @@ type Command struct {
 	//	*Command_SessionDestroy
 	//	*Command_Batch
 	Cmd isCommand_Cmd `protobuf_oneof:"cmd"`
+	// ignore_if_unknown marks a command that a server which does not know its
+	// type may skip without its state diverging (Consul's
+	// IgnoreUnknownTypeFlag). Set it only for commands whose effect no other
+	// command or read depends on.
+	IgnoreIfUnknown bool `protobuf:"varint,14,opt,name=ignore_if_unknown,json=ignoreIfUnknown,proto3" json:"ignore_if_unknown,omitempty"`
 	// now_unix_nano is the leader's clock when it proposed the command, so the
 	// FSM stays deterministic when it needs a time (lock-delay, session expiry).
 	NowUnixNano   int64 `protobuf:"varint,15,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
@@ -46,7 +50,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_command_proto_msgTypes[0]
+	mi := &file_log_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -58,7 +62,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[0]
+	mi := &file_log_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -71,7 +75,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{0}
+	return file_log_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Command) GetCmd() isCommand_Cmd {
@@ -108,7 +112,7 @@ func (x *Command) GetTombstoneReap() *TombstoneReap {
 	return nil
 }
 
-func (x *Command) GetRegister() *RegisterRequest {
+func (x *Command) GetRegister() *CatalogRegister {
 	if x != nil {
 		if x, ok := x.Cmd.(*Command_Register); ok {
 			return x.Register
@@ -117,7 +121,7 @@ func (x *Command) GetRegister() *RegisterRequest {
 	return nil
 }
 
-func (x *Command) GetDeregister() *DeregisterRequest {
+func (x *Command) GetDeregister() *CatalogDeregister {
 	if x != nil {
 		if x, ok := x.Cmd.(*Command_Deregister); ok {
 			return x.Deregister
@@ -162,6 +166,13 @@ func (x *Command) GetBatch() *CommandBatch {
 	return nil
 }
 
+func (x *Command) GetIgnoreIfUnknown() bool {
+	if x != nil {
+		return x.IgnoreIfUnknown
+	}
+	return false
+}
+
 func (x *Command) GetNowUnixNano() int64 {
 	if x != nil {
 		return x.NowUnixNano
@@ -186,11 +197,15 @@ type Command_TombstoneReap struct {
 }
 
 type Command_Register struct {
-	Register *RegisterRequest `protobuf:"bytes,4,opt,name=register,proto3,oneof"`
+	// Fields 4 and 5 were written as RPC requests before the log had its own
+	// messages; CatalogRegister and CatalogDeregister keep their wire layout
+	// (field 1, the request's write options, is reserved in both), so those
+	// entries still decode.
+	Register *CatalogRegister `protobuf:"bytes,4,opt,name=register,proto3,oneof"`
 }
 
 type Command_Deregister struct {
-	Deregister *DeregisterRequest `protobuf:"bytes,5,opt,name=deregister,proto3,oneof"`
+	Deregister *CatalogDeregister `protobuf:"bytes,5,opt,name=deregister,proto3,oneof"`
 }
 
 type Command_SessionCreate struct {
@@ -240,7 +255,7 @@ type CommandBatch struct {
 
 func (x *CommandBatch) Reset() {
 	*x = CommandBatch{}
-	mi := &file_command_proto_msgTypes[1]
+	mi := &file_log_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -252,7 +267,7 @@ func (x *CommandBatch) String() string {
 func (*CommandBatch) ProtoMessage() {}
 
 func (x *CommandBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[1]
+	mi := &file_log_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -265,7 +280,7 @@ func (x *CommandBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandBatch.ProtoReflect.Descriptor instead.
 func (*CommandBatch) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{1}
+	return file_log_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *CommandBatch) GetCommands() []*Command {
@@ -284,7 +299,7 @@ type TxnCommand struct {
 
 func (x *TxnCommand) Reset() {
 	*x = TxnCommand{}
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_log_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +311,7 @@ func (x *TxnCommand) String() string {
 func (*TxnCommand) ProtoMessage() {}
 
 func (x *TxnCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_log_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +324,7 @@ func (x *TxnCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnCommand.ProtoReflect.Descriptor instead.
 func (*TxnCommand) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{2}
+	return file_log_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TxnCommand) GetOps() []*TxnOp {
@@ -329,7 +344,7 @@ type TombstoneReap struct {
 
 func (x *TombstoneReap) Reset() {
 	*x = TombstoneReap{}
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_log_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +356,7 @@ func (x *TombstoneReap) String() string {
 func (*TombstoneReap) ProtoMessage() {}
 
 func (x *TombstoneReap) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_log_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +369,7 @@ func (x *TombstoneReap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TombstoneReap.ProtoReflect.Descriptor instead.
 func (*TombstoneReap) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{3}
+	return file_log_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TombstoneReap) GetIndex() uint64 {
@@ -362,6 +377,280 @@ func (x *TombstoneReap) GetIndex() uint64 {
 		return x.Index
 	}
 	return 0
+}
+
+// CatalogRegister registers or updates a node and, optionally, one service
+// and checks on it.
+type CatalogRegister struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Node           *Node                  `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Service        *Service               `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
+	Checks         []*HealthCheck         `protobuf:"bytes,4,rep,name=checks,proto3" json:"checks,omitempty"`
+	SkipNodeUpdate bool                   `protobuf:"varint,5,opt,name=skip_node_update,json=skipNodeUpdate,proto3" json:"skip_node_update,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CatalogRegister) Reset() {
+	*x = CatalogRegister{}
+	mi := &file_log_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogRegister) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogRegister) ProtoMessage() {}
+
+func (x *CatalogRegister) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogRegister.ProtoReflect.Descriptor instead.
+func (*CatalogRegister) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CatalogRegister) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *CatalogRegister) GetService() *Service {
+	if x != nil {
+		return x.Service
+	}
+	return nil
+}
+
+func (x *CatalogRegister) GetChecks() []*HealthCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+func (x *CatalogRegister) GetSkipNodeUpdate() bool {
+	if x != nil {
+		return x.SkipNodeUpdate
+	}
+	return false
+}
+
+// CatalogDeregister removes a whole node, one service (with its checks) or
+// one check.
+type CatalogDeregister struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	ServiceId     string                 `protobuf:"bytes,3,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	CheckId       string                 `protobuf:"bytes,4,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogDeregister) Reset() {
+	*x = CatalogDeregister{}
+	mi := &file_log_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogDeregister) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogDeregister) ProtoMessage() {}
+
+func (x *CatalogDeregister) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogDeregister.ProtoReflect.Descriptor instead.
+func (*CatalogDeregister) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CatalogDeregister) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *CatalogDeregister) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *CatalogDeregister) GetCheckId() string {
+	if x != nil {
+		return x.CheckId
+	}
+	return ""
+}
+
+type SessionCreate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       *Session               `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionCreate) Reset() {
+	*x = SessionCreate{}
+	mi := &file_log_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionCreate) ProtoMessage() {}
+
+func (x *SessionCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionCreate.ProtoReflect.Descriptor instead.
+func (*SessionCreate) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SessionCreate) GetSession() *Session {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+type SessionRenew struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionRenew) Reset() {
+	*x = SessionRenew{}
+	mi := &file_log_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRenew) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRenew) ProtoMessage() {}
+
+func (x *SessionRenew) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRenew.ProtoReflect.Descriptor instead.
+func (*SessionRenew) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SessionRenew) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type SessionDestroy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// only_if_expired destroys the session only if its TTL has run out by the
+	// command's time (a renewal may have raced the leader's timer).
+	OnlyIfExpired bool `protobuf:"varint,2,opt,name=only_if_expired,json=onlyIfExpired,proto3" json:"only_if_expired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionDestroy) Reset() {
+	*x = SessionDestroy{}
+	mi := &file_log_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionDestroy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionDestroy) ProtoMessage() {}
+
+func (x *SessionDestroy) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionDestroy.ProtoReflect.Descriptor instead.
+func (*SessionDestroy) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SessionDestroy) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SessionDestroy) GetOnlyIfExpired() bool {
+	if x != nil {
+		return x.OnlyIfExpired
+	}
+	return false
 }
 
 // Tombstone marks a deleted key so blocking queries on a prefix wake on deletes.
@@ -375,7 +664,7 @@ type Tombstone struct {
 
 func (x *Tombstone) Reset() {
 	*x = Tombstone{}
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_log_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +676,7 @@ func (x *Tombstone) String() string {
 func (*Tombstone) ProtoMessage() {}
 
 func (x *Tombstone) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_log_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +689,7 @@ func (x *Tombstone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tombstone.ProtoReflect.Descriptor instead.
 func (*Tombstone) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{4}
+	return file_log_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Tombstone) GetKey() string {
@@ -428,7 +717,7 @@ type TableIndex struct {
 
 func (x *TableIndex) Reset() {
 	*x = TableIndex{}
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_log_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +729,7 @@ func (x *TableIndex) String() string {
 func (*TableIndex) ProtoMessage() {}
 
 func (x *TableIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_log_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +742,7 @@ func (x *TableIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableIndex.ProtoReflect.Descriptor instead.
 func (*TableIndex) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{5}
+	return file_log_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TableIndex) GetTable() string {
@@ -481,7 +770,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_log_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +782,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_log_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +795,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{6}
+	return file_log_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -538,14 +827,18 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_SessionTimer
 	//	*SnapshotRecord_LockDelay
 	//	*SnapshotRecord_Footer
-	Record        isSnapshotRecord_Record `protobuf_oneof:"record"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Record isSnapshotRecord_Record `protobuf_oneof:"record"`
+	// ignore_if_unknown marks a record that a server which does not know its
+	// type may skip (a table older servers can do without); any other
+	// unknown record fails the restore.
+	IgnoreIfUnknown bool `protobuf:"varint,14,opt,name=ignore_if_unknown,json=ignoreIfUnknown,proto3" json:"ignore_if_unknown,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_log_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +850,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_log_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +863,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{7}
+	return file_log_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -670,6 +963,13 @@ func (x *SnapshotRecord) GetFooter() *SnapshotFooter {
 	return nil
 }
 
+func (x *SnapshotRecord) GetIgnoreIfUnknown() bool {
+	if x != nil {
+		return x.IgnoreIfUnknown
+	}
+	return false
+}
+
 type isSnapshotRecord_Record interface {
 	isSnapshotRecord_Record()
 }
@@ -745,7 +1045,7 @@ type SnapshotFooter struct {
 
 func (x *SnapshotFooter) Reset() {
 	*x = SnapshotFooter{}
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_log_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +1057,7 @@ func (x *SnapshotFooter) String() string {
 func (*SnapshotFooter) ProtoMessage() {}
 
 func (x *SnapshotFooter) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_log_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +1070,7 @@ func (x *SnapshotFooter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotFooter.ProtoReflect.Descriptor instead.
 func (*SnapshotFooter) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{8}
+	return file_log_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SnapshotFooter) GetRecords() uint64 {
@@ -792,7 +1092,7 @@ type LockDelay struct {
 
 func (x *LockDelay) Reset() {
 	*x = LockDelay{}
-	mi := &file_command_proto_msgTypes[9]
+	mi := &file_log_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1104,7 @@ func (x *LockDelay) String() string {
 func (*LockDelay) ProtoMessage() {}
 
 func (x *LockDelay) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[9]
+	mi := &file_log_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1117,7 @@ func (x *LockDelay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockDelay.ProtoReflect.Descriptor instead.
 func (*LockDelay) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{9}
+	return file_log_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LockDelay) GetKey() string {
@@ -834,23 +1134,24 @@ func (x *LockDelay) GetUntilUnixNano() int64 {
 	return 0
 }
 
-var File_command_proto protoreflect.FileDescriptor
+var File_log_proto protoreflect.FileDescriptor
 
-const file_command_proto_rawDesc = "" +
+const file_log_proto_rawDesc = "" +
 	"\n" +
-	"\rcommand.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\"\xb0\x04\n" +
+	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\"\xdc\x04\n" +
 	"\aCommand\x12 \n" +
 	"\x02kv\x18\x01 \x01(\v2\x0e.meridian.KVOpH\x00R\x02kv\x12(\n" +
 	"\x03txn\x18\x02 \x01(\v2\x14.meridian.TxnCommandH\x00R\x03txn\x12@\n" +
 	"\x0etombstone_reap\x18\x03 \x01(\v2\x17.meridian.TombstoneReapH\x00R\rtombstoneReap\x127\n" +
-	"\bregister\x18\x04 \x01(\v2\x19.meridian.RegisterRequestH\x00R\bregister\x12=\n" +
+	"\bregister\x18\x04 \x01(\v2\x19.meridian.CatalogRegisterH\x00R\bregister\x12=\n" +
 	"\n" +
-	"deregister\x18\x05 \x01(\v2\x1b.meridian.DeregisterRequestH\x00R\n" +
+	"deregister\x18\x05 \x01(\v2\x1b.meridian.CatalogDeregisterH\x00R\n" +
 	"deregister\x12@\n" +
 	"\x0esession_create\x18\x06 \x01(\v2\x17.meridian.SessionCreateH\x00R\rsessionCreate\x12=\n" +
 	"\rsession_renew\x18\a \x01(\v2\x16.meridian.SessionRenewH\x00R\fsessionRenew\x12C\n" +
 	"\x0fsession_destroy\x18\b \x01(\v2\x18.meridian.SessionDestroyH\x00R\x0esessionDestroy\x12.\n" +
-	"\x05batch\x18\t \x01(\v2\x16.meridian.CommandBatchH\x00R\x05batch\x12\"\n" +
+	"\x05batch\x18\t \x01(\v2\x16.meridian.CommandBatchH\x00R\x05batch\x12*\n" +
+	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknown\x12\"\n" +
 	"\rnow_unix_nano\x18\x0f \x01(\x03R\vnowUnixNanoB\x05\n" +
 	"\x03cmd\"=\n" +
 	"\fCommandBatch\x12-\n" +
@@ -859,7 +1160,24 @@ const file_command_proto_rawDesc = "" +
 	"TxnCommand\x12!\n" +
 	"\x03ops\x18\x01 \x03(\v2\x0f.meridian.TxnOpR\x03ops\"%\n" +
 	"\rTombstoneReap\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"3\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\xc1\x01\n" +
+	"\x0fCatalogRegister\x12\"\n" +
+	"\x04node\x18\x02 \x01(\v2\x0e.meridian.NodeR\x04node\x12+\n" +
+	"\aservice\x18\x03 \x01(\v2\x11.meridian.ServiceR\aservice\x12-\n" +
+	"\x06checks\x18\x04 \x03(\v2\x15.meridian.HealthCheckR\x06checks\x12(\n" +
+	"\x10skip_node_update\x18\x05 \x01(\bR\x0eskipNodeUpdateJ\x04\b\x01\x10\x02\"g\n" +
+	"\x11CatalogDeregister\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x03 \x01(\tR\tserviceId\x12\x19\n" +
+	"\bcheck_id\x18\x04 \x01(\tR\acheckIdJ\x04\b\x01\x10\x02\"<\n" +
+	"\rSessionCreate\x12+\n" +
+	"\asession\x18\x01 \x01(\v2\x11.meridian.SessionR\asession\"\x1e\n" +
+	"\fSessionRenew\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"H\n" +
+	"\x0eSessionDestroy\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
+	"\x0fonly_if_expired\x18\x02 \x01(\bR\ronlyIfExpired\"3\n" +
 	"\tTombstone\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\"8\n" +
@@ -870,7 +1188,7 @@ const file_command_proto_rawDesc = "" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\x89\x04\n" +
+	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xb5\x04\n" +
 	"\x0eSnapshotRecord\x12#\n" +
 	"\x02kv\x18\x01 \x01(\v2\x11.meridian.KVEntryH\x00R\x02kv\x123\n" +
 	"\ttombstone\x18\x02 \x01(\v2\x13.meridian.TombstoneH\x00R\ttombstone\x127\n" +
@@ -883,7 +1201,8 @@ const file_command_proto_rawDesc = "" +
 	"\rsession_timer\x18\b \x01(\v2\x16.meridian.SessionTimerH\x00R\fsessionTimer\x124\n" +
 	"\n" +
 	"lock_delay\x18\t \x01(\v2\x13.meridian.LockDelayH\x00R\tlockDelay\x122\n" +
-	"\x06footer\x18\x0f \x01(\v2\x18.meridian.SnapshotFooterH\x00R\x06footerB\b\n" +
+	"\x06footer\x18\x0f \x01(\v2\x18.meridian.SnapshotFooterH\x00R\x06footer\x12*\n" +
+	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknownB\b\n" +
 	"\x06record\"*\n" +
 	"\x0eSnapshotFooter\x12\x18\n" +
 	"\arecords\x18\x01 \x01(\x04R\arecords\"E\n" +
@@ -892,81 +1211,85 @@ const file_command_proto_rawDesc = "" +
 	"\x0funtil_unix_nano\x18\x02 \x01(\x03R\runtilUnixNanoB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
 
 var (
-	file_command_proto_rawDescOnce sync.Once
-	file_command_proto_rawDescData []byte
+	file_log_proto_rawDescOnce sync.Once
+	file_log_proto_rawDescData []byte
 )
 
-func file_command_proto_rawDescGZIP() []byte {
-	file_command_proto_rawDescOnce.Do(func() {
-		file_command_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)))
+func file_log_proto_rawDescGZIP() []byte {
+	file_log_proto_rawDescOnce.Do(func() {
+		file_log_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_log_proto_rawDesc), len(file_log_proto_rawDesc)))
 	})
-	return file_command_proto_rawDescData
+	return file_log_proto_rawDescData
 }
 
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
-var file_command_proto_goTypes = []any{
+var file_log_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_log_proto_goTypes = []any{
 	(*Command)(nil),           // 0: meridian.Command
 	(*CommandBatch)(nil),      // 1: meridian.CommandBatch
 	(*TxnCommand)(nil),        // 2: meridian.TxnCommand
 	(*TombstoneReap)(nil),     // 3: meridian.TombstoneReap
-	(*Tombstone)(nil),         // 4: meridian.Tombstone
-	(*TableIndex)(nil),        // 5: meridian.TableIndex
-	(*SnapshotHeader)(nil),    // 6: meridian.SnapshotHeader
-	(*SnapshotRecord)(nil),    // 7: meridian.SnapshotRecord
-	(*SnapshotFooter)(nil),    // 8: meridian.SnapshotFooter
-	(*LockDelay)(nil),         // 9: meridian.LockDelay
-	(*KVOp)(nil),              // 10: meridian.KVOp
-	(*RegisterRequest)(nil),   // 11: meridian.RegisterRequest
-	(*DeregisterRequest)(nil), // 12: meridian.DeregisterRequest
-	(*SessionCreate)(nil),     // 13: meridian.SessionCreate
-	(*SessionRenew)(nil),      // 14: meridian.SessionRenew
-	(*SessionDestroy)(nil),    // 15: meridian.SessionDestroy
+	(*CatalogRegister)(nil),   // 4: meridian.CatalogRegister
+	(*CatalogDeregister)(nil), // 5: meridian.CatalogDeregister
+	(*SessionCreate)(nil),     // 6: meridian.SessionCreate
+	(*SessionRenew)(nil),      // 7: meridian.SessionRenew
+	(*SessionDestroy)(nil),    // 8: meridian.SessionDestroy
+	(*Tombstone)(nil),         // 9: meridian.Tombstone
+	(*TableIndex)(nil),        // 10: meridian.TableIndex
+	(*SnapshotHeader)(nil),    // 11: meridian.SnapshotHeader
+	(*SnapshotRecord)(nil),    // 12: meridian.SnapshotRecord
+	(*SnapshotFooter)(nil),    // 13: meridian.SnapshotFooter
+	(*LockDelay)(nil),         // 14: meridian.LockDelay
+	(*KVOp)(nil),              // 15: meridian.KVOp
 	(*TxnOp)(nil),             // 16: meridian.TxnOp
-	(*KVEntry)(nil),           // 17: meridian.KVEntry
-	(*Node)(nil),              // 18: meridian.Node
-	(*Service)(nil),           // 19: meridian.Service
-	(*HealthCheck)(nil),       // 20: meridian.HealthCheck
-	(*Session)(nil),           // 21: meridian.Session
+	(*Node)(nil),              // 17: meridian.Node
+	(*Service)(nil),           // 18: meridian.Service
+	(*HealthCheck)(nil),       // 19: meridian.HealthCheck
+	(*Session)(nil),           // 20: meridian.Session
+	(*KVEntry)(nil),           // 21: meridian.KVEntry
 	(*SessionTimer)(nil),      // 22: meridian.SessionTimer
 }
-var file_command_proto_depIdxs = []int32{
-	10, // 0: meridian.Command.kv:type_name -> meridian.KVOp
+var file_log_proto_depIdxs = []int32{
+	15, // 0: meridian.Command.kv:type_name -> meridian.KVOp
 	2,  // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
 	3,  // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
-	11, // 3: meridian.Command.register:type_name -> meridian.RegisterRequest
-	12, // 4: meridian.Command.deregister:type_name -> meridian.DeregisterRequest
-	13, // 5: meridian.Command.session_create:type_name -> meridian.SessionCreate
-	14, // 6: meridian.Command.session_renew:type_name -> meridian.SessionRenew
-	15, // 7: meridian.Command.session_destroy:type_name -> meridian.SessionDestroy
+	4,  // 3: meridian.Command.register:type_name -> meridian.CatalogRegister
+	5,  // 4: meridian.Command.deregister:type_name -> meridian.CatalogDeregister
+	6,  // 5: meridian.Command.session_create:type_name -> meridian.SessionCreate
+	7,  // 6: meridian.Command.session_renew:type_name -> meridian.SessionRenew
+	8,  // 7: meridian.Command.session_destroy:type_name -> meridian.SessionDestroy
 	1,  // 8: meridian.Command.batch:type_name -> meridian.CommandBatch
 	0,  // 9: meridian.CommandBatch.commands:type_name -> meridian.Command
 	16, // 10: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
-	17, // 11: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
-	4,  // 12: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
-	5,  // 13: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
-	18, // 14: meridian.SnapshotRecord.node:type_name -> meridian.Node
-	19, // 15: meridian.SnapshotRecord.service:type_name -> meridian.Service
-	20, // 16: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
-	21, // 17: meridian.SnapshotRecord.session:type_name -> meridian.Session
-	22, // 18: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
-	9,  // 19: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
-	8,  // 20: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	17, // 11: meridian.CatalogRegister.node:type_name -> meridian.Node
+	18, // 12: meridian.CatalogRegister.service:type_name -> meridian.Service
+	19, // 13: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
+	20, // 14: meridian.SessionCreate.session:type_name -> meridian.Session
+	21, // 15: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
+	9,  // 16: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
+	10, // 17: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
+	17, // 18: meridian.SnapshotRecord.node:type_name -> meridian.Node
+	18, // 19: meridian.SnapshotRecord.service:type_name -> meridian.Service
+	19, // 20: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
+	20, // 21: meridian.SnapshotRecord.session:type_name -> meridian.Session
+	22, // 22: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
+	14, // 23: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
+	13, // 24: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
-func init() { file_command_proto_init() }
-func file_command_proto_init() {
-	if File_command_proto != nil {
+func init() { file_log_proto_init() }
+func file_log_proto_init() {
+	if File_log_proto != nil {
 		return
 	}
 	file_kv_proto_init()
 	file_catalog_proto_init()
 	file_session_proto_init()
-	file_command_proto_msgTypes[0].OneofWrappers = []any{
+	file_log_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_Kv)(nil),
 		(*Command_Txn)(nil),
 		(*Command_TombstoneReap)(nil),
@@ -977,7 +1300,7 @@ func file_command_proto_init() {
 		(*Command_SessionDestroy)(nil),
 		(*Command_Batch)(nil),
 	}
-	file_command_proto_msgTypes[7].OneofWrappers = []any{
+	file_log_proto_msgTypes[12].OneofWrappers = []any{
 		(*SnapshotRecord_Kv)(nil),
 		(*SnapshotRecord_Tombstone)(nil),
 		(*SnapshotRecord_TableIndex)(nil),
@@ -993,17 +1316,17 @@ func file_command_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_log_proto_rawDesc), len(file_log_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_command_proto_goTypes,
-		DependencyIndexes: file_command_proto_depIdxs,
-		MessageInfos:      file_command_proto_msgTypes,
+		GoTypes:           file_log_proto_goTypes,
+		DependencyIndexes: file_log_proto_depIdxs,
+		MessageInfos:      file_log_proto_msgTypes,
 	}.Build()
-	File_command_proto = out.File
-	file_command_proto_goTypes = nil
-	file_command_proto_depIdxs = nil
+	File_log_proto = out.File
+	file_log_proto_goTypes = nil
+	file_log_proto_depIdxs = nil
 }
