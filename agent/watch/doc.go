@@ -1,10 +1,10 @@
-// Package watch runs Consul-style watches: a Plan, parsed from one entry of
-// the agent's `watches` configuration (or built by `meridian watch`), loops
-// blocking queries against an agent's HTTP API (key, keyprefix, services,
-// nodes, service, checks, event) and hands every new result to a handler,
-// one call at a time and in order, coalescing changes that arrive while the
-// handler is busy. Script and HTTP handlers, and a Runner that owns the
-// watches of an agent, live here too. The package is a client of the HTTP
-// API and nothing else: it must not import the agent's internals (agent,
-// dc, store, rpc, lan, wan, health) nor github.com/hashicorp/consul/api.
+// Package watch runs Consul-style watches with the official client's watch
+// plans (github.com/hashicorp/consul/api/watch): Parse reads one entry of
+// the agent's `watches` configuration (or the flags of `meridian watch`)
+// into a plan and its handler, a Runner owns the watches of an agent, and
+// the script and HTTP handlers that receive each new result as JSON live
+// here. The blocking queries, their indexes and back-off are the official
+// client's; this package adds only what the agent runs on a change. It is
+// a client of the HTTP API and nothing else: it must not import the
+// agent's internals (agent, dc, store, rpc, lan, wan, health).
 package watch

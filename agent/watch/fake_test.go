@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -80,6 +79,8 @@ func (a *blockingAgent) serve(w http.ResponseWriter, r *http.Request) {
 	a.served = append(a.served, index)
 	a.mu.Unlock()
 	w.Header().Set("X-Consul-Index", strconv.FormatUint(index, 10))
+	w.Header().Set("X-Consul-LastContact", "0")
+	w.Header().Set("X-Consul-KnownLeader", "true")
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -146,91 +147,4 @@ func waitFor(t *testing.T, cond func() error) {
 		time.Sleep(interval) // polling interval of a bounded wait
 		interval = min(2*interval, 50*time.Millisecond)
 	}
-}
-
-// call is one handler invocation a recorder saw.
-type call struct {
-	index  uint64
-	result any
-}
-
-// recorder is a handler that records its calls and checks they never
-// overlap.
-type recorder struct {
-	mu      sync.Mutex
-	calls   []call
-	running int
-	overlap bool
-	gate    chan struct{} // when set, each call waits for a token (or close)
-}
-
-func (r *recorder) handle(index uint64, result any) {
-	r.mu.Lock()
-	r.running++
-	if r.running > 1 {
-		r.overlap = true
-	}
-	r.calls = append(r.calls, call{index, result})
-	gate := r.gate
-	r.mu.Unlock()
-	if gate != nil {
-		<-gate
-	}
-	r.mu.Lock()
-	r.running--
-	r.mu.Unlock()
-}
-
-func (r *recorder) snapshot() ([]call, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]call(nil), r.calls...), r.overlap
-}
-
-func (r *recorder) waitCalls(t *testing.T, n int) []call {
-	t.Helper()
-	var calls []call
-	waitFor(t, func() error {
-		calls, _ = r.snapshot()
-		if len(calls) < n {
-			return fmt.Errorf("%d handler calls, want %d", len(calls), n)
-		}
-		return nil
-	})
-	return calls
-}
-
-// runPlan runs p against a in the background until the test ends (or
-// stop is called) and returns stop, which waits for Run to return.
-func runPlan(t *testing.T, p *Plan, addr string, h HandlerFunc) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx, addr, h) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run = %v", err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Errorf("Run did not return after its context ended")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-func mustParse(t *testing.T, def map[string]any) *Plan {
-	t.Helper()
-	p, err := Parse(def)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Wait = 10 * time.Second
-	return p
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	consulwatch "github.com/hashicorp/consul/api/watch"
 )
 
 // Bounds of the handlers.
@@ -26,7 +28,19 @@ const (
 	// maxScriptOutput is how much of a script handler's output the agent
 	// keeps for its log (the tail).
 	maxScriptOutput = 4 << 10
+	// DefaultHTTPHandlerTimeout bounds one call of an http handler.
+	DefaultHTTPHandlerTimeout = consulwatch.DefaultTimeout
+	// maxErrorBody is how much of an http handler's error answer is logged.
+	maxErrorBody    = 4 << 10
+	indexHeader     = "X-Consul-Index"
+	contentTypeJSON = "application/json"
 )
+
+// HandlerFunc receives a watch's result and the index it was read at: the
+// official client's typed result (a *api.KVPair for a key, []*api.KVPair
+// for a prefix, []*api.UserEvent of the new events, ...), or nil for a
+// missing key.
+type HandlerFunc = consulwatch.HandlerFunc
 
 // ScriptEnv returns the variables a script handler gets on top of the
 // process environment: CONSUL_INDEX and MERIDIAN_INDEX.

@@ -18,7 +18,7 @@ func TestNewRunnerErrors(t *testing.T) {
 		want string
 	}{
 		{"no handler", []map[string]any{{"type": "nodes"}}, "127.0.0.1:8500", `watches[0]: invalid watch: a nodes watch needs a handler`},
-		{"bad second", []map[string]any{{"type": "nodes", "args": []any{"x"}}, {"type": "nope"}}, "127.0.0.1:8500", `watches[1]: invalid watch: unknown type "nope"`},
+		{"bad second", []map[string]any{{"type": "nodes", "args": []any{"x"}}, {"type": "nope"}}, "127.0.0.1:8500", `watches[1]: invalid watch: unsupported watch type "nope"`},
 		{"bad address", nil, "ftp://x", `unsupported scheme "ftp"`},
 	}
 	for _, tc := range cases {

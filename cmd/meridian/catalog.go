@@ -3,31 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/hashicorp/consul/api"
 )
-
-// catalogNode is a node of GET /v1/catalog/nodes.
-type catalogNode struct {
-	ID              string
-	Node            string
-	Address         string
-	Datacenter      string
-	TaggedAddresses map[string]string
-	Meta            map[string]string
-}
-
-// catalogService is an instance of GET /v1/catalog/service/:name; only the
-// node fields matter to `catalog nodes -service`.
-type catalogService struct {
-	ID              string
-	Node            string
-	Address         string
-	Datacenter      string
-	TaggedAddresses map[string]string
-	NodeMeta        map[string]string
-}
 
 func catalogCommands() map[string]cliCommand {
 	return map[string]cliCommand{
@@ -55,10 +35,15 @@ func (f *nodeMetaFlag) Set(v string) error {
 	return nil
 }
 
-// addTo adds the filters to q as the API's repeated node-meta=k:v.
-func (f nodeMetaFlag) addTo(q url.Values) {
+// addTo adds the filters to q (the API's repeated node-meta=k:v); a key
+// given twice keeps its last value.
+func (f nodeMetaFlag) addTo(q *api.QueryOptions) {
 	for _, kv := range f {
-		q.Add("node-meta", kv)
+		k, v, _ := strings.Cut(kv, ":")
+		if q.NodeMeta == nil {
+			q.NodeMeta = map[string]string{}
+		}
+		q.NodeMeta[k] = v
 	}
 }
 
@@ -83,8 +68,8 @@ func runCatalogDatacenters(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	var dcs []string
-	if err := client.getJSON(e.ctx, "/v1/catalog/datacenters", nil, &dcs); err != nil {
+	dcs, err := client.Catalog().Datacenters()
+	if err != nil {
 		return e.fail(exitError, "Error listing datacenters: %v", err)
 	}
 	for _, dc := range dcs {
@@ -128,22 +113,20 @@ func runCatalogNodes(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	q := url.Values{}
-	if near != "" {
-		q.Set("near", near)
-	}
+	q := client.read(e.ctx)
+	q.Near = near
 	meta.addTo(q)
-	var nodes []catalogNode
+	var nodes []*api.Node
 	if service != "" {
-		var instances []catalogService
-		if err := client.getJSON(e.ctx, "/v1/catalog/service/"+service, q, &instances); err != nil {
+		instances, _, err := client.Catalog().Service(service, "", q)
+		if err != nil {
 			return e.fail(exitError, "Error listing nodes for service: %v", err)
 		}
 		for _, s := range instances {
-			nodes = append(nodes, catalogNode{ID: s.ID, Node: s.Node, Address: s.Address,
+			nodes = append(nodes, &api.Node{ID: s.ID, Node: s.Node, Address: s.Address,
 				Datacenter: s.Datacenter, TaggedAddresses: s.TaggedAddresses, Meta: s.NodeMeta})
 		}
-	} else if err := client.getJSON(e.ctx, "/v1/catalog/nodes", q, &nodes); err != nil {
+	} else if nodes, _, err = client.Catalog().Nodes(q); err != nil {
 		return e.fail(exitError, "Error listing nodes: %v", err)
 	}
 	if len(nodes) == 0 {
@@ -156,7 +139,7 @@ func runCatalogNodes(e *cmdEnv, args []string) int {
 
 // writeCatalogNodes prints the nodes table; without detailed the ID is cut
 // to its first group.
-func writeCatalogNodes(w io.Writer, nodes []catalogNode, detailed bool) {
+func writeCatalogNodes(w io.Writer, nodes []*api.Node, detailed bool) {
 	t := newTextTable(w, 2)
 	if detailed {
 		t.row("Node", "ID", "Address", "DC", "TaggedAddresses", "Meta")
@@ -207,17 +190,12 @@ func runCatalogServices(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	q := url.Values{}
+	q := client.read(e.ctx)
 	meta.addTo(q)
 	services := map[string][]string{}
 	if node != "" {
-		var n *struct {
-			Services map[string]struct {
-				Service string
-				Tags    []string
-			}
-		}
-		if err := client.getJSON(e.ctx, "/v1/catalog/node/"+node, q, &n); err != nil {
+		n, _, err := client.Catalog().Node(node, q)
+		if err != nil {
 			return e.fail(exitError, "Error listing services for node: %v", err)
 		}
 		if n != nil {
@@ -225,7 +203,7 @@ func runCatalogServices(e *cmdEnv, args []string) int {
 				services[s.Service] = append(services[s.Service], s.Tags...)
 			}
 		}
-	} else if err := client.getJSON(e.ctx, "/v1/catalog/services", q, &services); err != nil {
+	} else if services, _, err = client.Catalog().Services(q); err != nil {
 		return e.fail(exitError, "Error listing services: %v", err)
 	}
 	if len(services) == 0 {

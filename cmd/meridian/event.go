@@ -1,11 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"regexp"
+
+	"github.com/hashicorp/consul/api"
 )
 
 const eventHelp = `Usage: meridian event [options] [PAYLOAD]
@@ -17,12 +16,6 @@ const eventHelp = `Usage: meridian event [options] [PAYLOAD]
   small.
 
       $ meridian event -name=deploy -service=web v1.2.3`
-
-// userEvent is the answer of PUT /v1/event/fire/:name.
-type userEvent struct {
-	ID   string
-	Name string
-}
 
 func runEvent(e *cmdEnv, args []string) int {
 	var (
@@ -63,23 +56,14 @@ func runEvent(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	q := url.Values{}
-	for k, v := range map[string]string{"node": node, "service": service, "tag": tag} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	if len(payload) == 0 {
-		payload = nil
-	}
-	body, err := client.send(e.ctx, apiRequest{method: http.MethodPut, path: "/v1/event/fire/" + name, query: q, body: payload})
+	id, _, err := client.Event().Fire(&api.UserEvent{Name: name, Payload: payload,
+		NodeFilter: node, ServiceFilter: service, TagFilter: tag}, client.write(e.ctx))
 	if err != nil {
 		return e.fail(exitError, "Error firing event: %v", err)
 	}
-	var ev userEvent
-	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" {
-		return e.fail(exitError, "Error firing event: unexpected response %q", oneLine(string(body)))
+	if id == "" {
+		return e.fail(exitError, "Error firing event: the agent answered without an event ID")
 	}
-	fmt.Fprintf(e.stdout, "Event ID: %s\n", ev.ID)
+	fmt.Fprintf(e.stdout, "Event ID: %s\n", id)
 	return exitOK
 }

@@ -39,7 +39,7 @@ func TestEvent(t *testing.T) {
 		{
 			name: "bad answer", args: []string{"event", "-name=deploy"},
 			reply: fakeReply{body: "true"}, path: "/v1/event/fire/deploy",
-			code: exitError, stderr: `Error firing event: unexpected response "true"`,
+			code: exitError, stderr: `Error firing event: json: cannot unmarshal bool`,
 		},
 	}
 	for _, tc := range cases {

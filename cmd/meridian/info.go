@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"sort"
+	"strconv"
 )
 
 const infoHelp = `Usage: meridian info [options]
@@ -28,18 +28,17 @@ func runInfo(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	var self struct {
-		Stats map[string]map[string]json.RawMessage
-	}
-	if err := client.getJSON(e.ctx, "/v1/agent/self", nil, &self); err != nil {
+	self, err := client.Agent().Self()
+	if err != nil {
 		return e.fail(exitError, "Error querying agent: %v", err)
 	}
-	if self.Stats == nil {
+	stats, ok := self["Stats"]
+	if !ok || stats == nil {
 		return e.fail(exitError, "Error querying agent: response did not contain 'Stats'")
 	}
-	for _, section := range keysSorted(self.Stats) {
+	for _, section := range keysSorted(stats) {
 		fmt.Fprintf(e.stdout, "%s:\n", section)
-		values := self.Stats[section]
+		values, _ := stats[section].(map[string]any)
 		for _, k := range keysSorted(values) {
 			fmt.Fprintf(e.stdout, "\t%s = %s\n", k, statValue(values[k]))
 		}
@@ -47,14 +46,18 @@ func runInfo(e *cmdEnv, args []string) int {
 	return exitOK
 }
 
-// statValue prints a stat as Consul does: strings unquoted, anything else
-// (numbers, booleans) exactly as the agent encoded it.
-func statValue(raw json.RawMessage) string {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return s
+// statValue prints a stat as Consul does: strings unquoted, numbers
+// without an exponent, anything else as JSON.
+func statValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
 	}
-	return string(raw)
 }
 
 func keysSorted[V any](m map[string]V) []string {
@@ -86,7 +89,7 @@ func runReload(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	if _, err := client.send(e.ctx, apiRequest{method: http.MethodPut, path: "/v1/agent/reload"}); err != nil {
+	if err := client.Agent().Reload(); err != nil {
 		return e.fail(exitError, "Error reloading: %v", err)
 	}
 	fmt.Fprintln(e.stdout, "Configuration reload triggered")

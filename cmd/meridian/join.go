@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
-	"net/http"
-	"net/url"
+
+	"github.com/hashicorp/consul/api"
 )
 
 const joinHelp = `Usage: meridian join [options] ADDRESS...
@@ -31,14 +31,9 @@ func runJoin(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	q := url.Values{}
-	if wan {
-		q.Set("wan", "1")
-	}
 	joined := 0
 	for _, addr := range fs.Args() {
-		req := apiRequest{method: http.MethodPut, path: "/v1/agent/join/" + addr, query: q}
-		if _, err := client.send(e.ctx, req); err != nil {
+		if err := client.Agent().Join(addr, wan); err != nil {
 			e.fail(exitError, "Error joining address '%s': %v", addr, err)
 			continue
 		}
@@ -72,7 +67,7 @@ func runLeave(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	if _, err := client.send(e.ctx, apiRequest{method: http.MethodPut, path: "/v1/agent/leave"}); err != nil {
+	if err := client.Agent().Leave(); err != nil {
 		return e.fail(exitError, "Error leaving: %v", err)
 	}
 	fmt.Fprintln(e.stdout, "Graceful leave complete")
@@ -107,15 +102,7 @@ func runForceLeave(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	q := url.Values{}
-	if prune {
-		q.Set("prune", "1")
-	}
-	if wan {
-		q.Set("wan", "1")
-	}
-	req := apiRequest{method: http.MethodPut, path: "/v1/agent/force-leave/" + fs.Arg(0), query: q}
-	if _, err := client.send(e.ctx, req); err != nil {
+	if err := client.Agent().ForceLeaveOpts(fs.Arg(0), api.ForceLeaveOpts{Prune: prune, WAN: wan}); err != nil {
 		return e.fail(exitError, "Error force leaving: %v", err)
 	}
 	return exitOK

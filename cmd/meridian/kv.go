@@ -5,21 +5,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
-)
 
-// kvPair is an entry of the KV store as the HTTP API returns it.
-type kvPair struct {
-	Key         string
-	CreateIndex uint64
-	ModifyIndex uint64
-	LockIndex   uint64
-	Flags       uint64
-	Value       []byte // base64 in JSON; null for an empty value
-	Session     string
-}
+	"github.com/hashicorp/consul/api"
+)
 
 func kvCommands() map[string]cliCommand {
 	return map[string]cliCommand{
@@ -34,9 +24,6 @@ func kvCommands() map[string]cliCommand {
 func runKV(e *cmdEnv, args []string) int {
 	return e.dispatch("meridian kv", kvCommands(), args)
 }
-
-// kvPath is the API path of key.
-func kvPath(key string) string { return "/v1/kv/" + key }
 
 // trimKeySlash drops one leading "/": keys never start with one, but
 // people type "/foo" (Consul's CLI does the same for get, delete and export).
@@ -104,13 +91,9 @@ func runKVGet(e *cmdEnv, args []string) int {
 	}
 }
 
-func (e *cmdEnv) kvListKeys(client *apiClient, prefix, separator string) int {
-	q := url.Values{"keys": {""}}
-	if separator != "" {
-		q.Set("separator", separator)
-	}
-	var keys []string
-	if err := client.getJSON(e.ctx, kvPath(prefix), q, &keys); err != nil && !isNotFound(err) {
+func (e *cmdEnv) kvListKeys(client *agentClient, prefix, separator string) int {
+	keys, _, err := client.KV().Keys(prefix, separator, client.read(e.ctx))
+	if err != nil {
 		return e.fail(exitError, "Error querying agent: %v", err)
 	}
 	for _, k := range keys {
@@ -119,9 +102,9 @@ func (e *cmdEnv) kvListKeys(client *apiClient, prefix, separator string) int {
 	return exitOK
 }
 
-func (e *cmdEnv) kvList(client *apiClient, prefix string, o kvGetOptions) int {
-	var pairs []kvPair
-	if err := client.getJSON(e.ctx, kvPath(prefix), url.Values{"recurse": {""}}, &pairs); err != nil && !isNotFound(err) {
+func (e *cmdEnv) kvList(client *agentClient, prefix string, o kvGetOptions) int {
+	pairs, _, err := client.KV().List(prefix, client.read(e.ctx))
+	if err != nil {
 		return e.fail(exitError, "Error querying agent: %v", err)
 	}
 	var out bytes.Buffer
@@ -140,23 +123,21 @@ func (e *cmdEnv) kvList(client *apiClient, prefix string, o kvGetOptions) int {
 	return exitOK
 }
 
-func (e *cmdEnv) kvGetOne(client *apiClient, key string, o kvGetOptions) int {
-	var pairs []kvPair
-	err := client.getJSON(e.ctx, kvPath(key), nil, &pairs)
-	if err != nil && !isNotFound(err) {
+func (e *cmdEnv) kvGetOne(client *agentClient, key string, o kvGetOptions) int {
+	pair, _, err := client.KV().Get(key, client.read(e.ctx))
+	if err != nil {
 		return e.fail(exitError, "Error querying agent: %v", err)
 	}
-	if len(pairs) == 0 {
+	if pair == nil {
 		return e.fail(exitError, "Error! No key exists at: %s", key)
 	}
 	if o.detailed {
-		writeKVDetailed(e.stdout, pairs[0], o.base64)
+		writeKVDetailed(e.stdout, pair, o.base64)
 		return exitOK
 	}
-	fmt.Fprintf(e.stdout, "%s\n", kvValue(pairs[0].Value, o.base64))
+	fmt.Fprintf(e.stdout, "%s\n", kvValue(pair.Value, o.base64))
 	return exitOK
 }
-
 func kvValue(v []byte, b64 bool) string {
 	if b64 {
 		return base64.StdEncoding.EncodeToString(v)
@@ -166,7 +147,7 @@ func kvValue(v []byte, b64 bool) string {
 
 // writeKVDetailed prints p as Consul's `kv get -detailed` does: one aligned
 // line per field, "-" for no session.
-func writeKVDetailed(w io.Writer, p kvPair, b64 bool) {
+func writeKVDetailed(w io.Writer, p *api.KVPair, b64 bool) {
 	tw := tabwriter.NewWriter(w, 0, 2, 6, ' ', 0)
 	fmt.Fprintf(tw, "CreateIndex\t%d\n", p.CreateIndex)
 	fmt.Fprintf(tw, "Flags\t%d\n", p.Flags)

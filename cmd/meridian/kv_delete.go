@@ -2,9 +2,8 @@ package main
 
 import (
 	"fmt"
-	"net/http"
-	"net/url"
-	"strconv"
+
+	"github.com/hashicorp/consul/api"
 )
 
 const kvDeleteHelp = `Usage: meridian kv delete [options] KEY_OR_PREFIX
@@ -59,17 +58,15 @@ func runKVDelete(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	req := apiRequest{method: http.MethodDelete, path: kvPath(key), query: url.Values{}}
+	kv, w := client.KV(), client.write(e.ctx)
 	switch {
 	case o.recurse:
-		req.query.Set("recurse", "")
-		if _, err := client.writeBool(e.ctx, req); err != nil {
+		if _, err := kv.DeleteTree(key, w); err != nil {
 			return e.fail(exitError, "Error! Did not delete prefix %s: %v", key, err)
 		}
 		fmt.Fprintf(e.stdout, "Success! Deleted keys with prefix: %s\n", key)
 	case o.cas:
-		req.query.Set("cas", strconv.FormatUint(o.modifyIndex, 10))
-		ok, err := client.writeBool(e.ctx, req)
+		ok, _, err := kv.DeleteCAS(&api.KVPair{Key: key, ModifyIndex: o.modifyIndex}, w)
 		if err != nil {
 			return e.fail(exitError, "Error! Did not delete key %s: %v", key, err)
 		}
@@ -78,7 +75,7 @@ func runKVDelete(e *cmdEnv, args []string) int {
 		}
 		fmt.Fprintf(e.stdout, "Success! Deleted key: %s\n", key)
 	default:
-		if _, err := client.writeBool(e.ctx, req); err != nil {
+		if _, err := kv.Delete(key, w); err != nil {
 			return e.fail(exitError, "Error deleting key %s: %v", key, err)
 		}
 		fmt.Fprintf(e.stdout, "Success! Deleted key: %s\n", key)

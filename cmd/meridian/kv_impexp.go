@@ -4,9 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
-	"strconv"
+
+	"github.com/hashicorp/consul/api"
 )
 
 // kvExportEntry is one key of the `kv export` / `kv import` JSON format,
@@ -41,8 +40,8 @@ func runKVExport(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	var pairs []kvPair
-	if err := client.getJSON(e.ctx, kvPath(prefix), url.Values{"recurse": {""}}, &pairs); err != nil && !isNotFound(err) {
+	pairs, _, err := client.KV().List(prefix, client.read(e.ctx))
+	if err != nil {
 		return e.fail(exitError, "Error querying agent: %v", err)
 	}
 	entries := make([]kvExportEntry, 0, len(pairs))
@@ -110,12 +109,8 @@ func runKVImport(e *cmdEnv, args []string) int {
 
 	for i, entry := range entries {
 		key := prefix + entry.Key
-		q := url.Values{}
-		if entry.Flags != 0 {
-			q.Set("flags", strconv.FormatUint(entry.Flags, 10))
-		}
-		req := apiRequest{method: http.MethodPut, path: kvPath(key), query: q, body: values[i]}
-		if _, err := client.writeBool(e.ctx, req); err != nil {
+		pair := &api.KVPair{Key: key, Flags: entry.Flags, Value: values[i]}
+		if _, err := client.KV().Put(pair, client.write(e.ctx)); err != nil {
 			return e.fail(exitError, "Error! Failed writing data for key %s: %v", key, err)
 		}
 		fmt.Fprintf(e.stdout, "Imported: %s\n", key)

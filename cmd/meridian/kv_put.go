@@ -4,11 +4,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
+
+	"github.com/hashicorp/consul/api"
 )
 
 const kvPutHelp = `Usage: meridian kv put [options] KEY [DATA]
@@ -101,20 +100,20 @@ func (o *kvPutOptions) validate(key string, nargs int, modifyIndexSet bool) stri
 
 // kvWrite sends the PUT o describes and reports the outcome in Consul's
 // words.
-func (e *cmdEnv) kvWrite(client *apiClient, key string, data []byte, o kvPutOptions) int {
-	q := url.Values{}
-	if o.flags != 0 {
-		q.Set("flags", strconv.FormatUint(o.flags, 10))
-	}
+func (e *cmdEnv) kvWrite(client *agentClient, key string, data []byte, o kvPutOptions) int {
+	pair := &api.KVPair{Key: key, Flags: o.flags, Value: data, ModifyIndex: o.modifyIndex, Session: o.session}
+	kv, w := client.KV(), client.write(e.ctx)
+	ok, err := true, error(nil)
 	switch {
 	case o.cas:
-		q.Set("cas", strconv.FormatUint(o.modifyIndex, 10))
+		ok, _, err = kv.CAS(pair, w)
 	case o.acquire:
-		q.Set("acquire", o.session)
+		ok, _, err = kv.Acquire(pair, w)
 	case o.release:
-		q.Set("release", o.session)
+		ok, _, err = kv.Release(pair, w)
+	default:
+		_, err = kv.Put(pair, w)
 	}
-	ok, err := client.writeBool(e.ctx, apiRequest{method: http.MethodPut, path: kvPath(key), query: q, body: data})
 	switch {
 	case o.cas && err != nil:
 		return e.fail(exitError, "Error! Did not write to %s: %v", key, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 )
 
 // releaseTimeout bounds the release of a lock after the child is done.
@@ -93,28 +96,24 @@ func (e *cmdEnv) runLockWith(args []string, t lockTiming) int {
 	}
 	defer client.close()
 
-	run := &lockRun{e: e, o: o, t: t, stdout: &lockedWriter{w: e.stdout}, stderr: &lockedWriter{w: e.stderr}}
-	sess := &lockSession{c: client, t: t, name: o.name, verbose: run.verbosef, maxRetry: o.monitorRetry}
-	if o.limit == 1 {
-		sess.behavior = "release"
-		run.lock = &mutex{s: sess, key: lockKey(prefix)}
-		run.verbosef("Setting up lock at path: %s", lockKey(prefix))
-	} else {
-		sess.behavior = "delete"
-		run.lock = &semaphore{s: sess, prefix: prefix, limit: o.limit}
-		run.verbosef("Setting up semaphore (limit %d) at prefix: %s", o.limit, prefix)
-	}
+	run := &lockRun{e: e, o: o, t: t, client: client, stdout: &lockedWriter{w: e.stdout}, stderr: &lockedWriter{w: e.stderr}}
+	run.session = &lockSession{c: client, t: t, verbose: run.verbosef}
+	run.prefix = prefix
 	return run.run(child)
 }
 
 // lockRun is one `meridian lock`: acquire, run the child, release.
 type lockRun struct {
-	e      *cmdEnv
-	o      lockOptions
-	t      lockTiming
-	lock   locker
-	stdout io.Writer
-	stderr io.Writer
+	e       *cmdEnv
+	o       lockOptions
+	t       lockTiming
+	client  *agentClient
+	prefix  string
+	session *lockSession
+	lock    locker
+	abort   context.CancelFunc // fails the lock's requests at once
+	stdout  io.Writer
+	stderr  io.Writer
 }
 
 func (r *lockRun) verbosef(format string, args ...any) {
@@ -128,6 +127,76 @@ func (r *lockRun) failf(code int, format string, args ...any) int {
 	return code
 }
 
+// setup creates the session and the official client's lock or semaphore
+// on it, as Consul's `consul lock` sets them up.
+func (r *lockRun) setup(ctx context.Context) error {
+	behavior := api.SessionBehaviorRelease
+	if r.o.limit > 1 {
+		behavior = api.SessionBehaviorDelete // the contender key goes with the session
+	}
+	if err := r.session.create(ctx, r.o.name, behavior); err != nil {
+		return err
+	}
+	abortCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	r.abort = abort
+	lc, err := r.client.abortableClient(abortCtx, r.t.wait)
+	if err != nil {
+		return err
+	}
+	if r.o.limit == 1 {
+		key := path.Join(r.prefix, api.DefaultSemaphoreKey)
+		r.verbosef("Setting up lock at path: %s", key)
+		l, err := lc.LockOpts(&api.LockOptions{
+			Key: key, Session: r.session.id, MonitorRetries: r.o.monitorRetry,
+			MonitorRetryTime: r.t.monitorPause, LockWaitTime: r.t.wait,
+		})
+		r.lock = apiMutex{l}
+		return err
+	}
+	r.verbosef("Setting up semaphore (limit %d) at prefix: %s", r.o.limit, r.prefix)
+	s, err := lc.SemaphoreOpts(&api.SemaphoreOptions{
+		Prefix: r.prefix + "/", Limit: r.o.limit, Session: r.session.id, MonitorRetries: r.o.monitorRetry,
+		MonitorRetryTime: r.t.monitorPause, SemaphoreWaitTime: r.t.wait,
+	})
+	r.lock = apiSemaphore{s}
+	return err
+}
+
+// acquire waits for the lock until ctx ends. lost is closed once the
+// lock is lost, and after release.
+func (r *lockRun) acquire(ctx context.Context) (lost <-chan struct{}, err error) {
+	if err := r.setup(ctx); err != nil {
+		return nil, err
+	}
+	type result struct {
+		lost <-chan struct{}
+		err  error
+	}
+	stop := make(chan struct{})
+	done := make(chan result, 1)
+	go func() {
+		lost, err := r.lock.acquire(stop)
+		done <- result{lost, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err == nil && res.lost == nil {
+			res.err = errors.New("acquisition stopped")
+		}
+		return res.lost, res.err
+	case <-ctx.Done():
+		close(stop)
+		r.abort()
+		if res := <-done; res.lost != nil {
+			// Acquired as it was interrupted: the lock's client is
+			// aborted, so destroying the session gives it up.
+			r.verbosef("Lock acquired while shutting down; destroying the session releases it")
+			<-res.lost // the monitor's reads fail at once now
+		}
+		return nil, ctx.Err()
+	}
+}
+
 func (r *lockRun) run(child []string) int {
 	ctx, stopSignals := signal.NotifyContext(r.e.ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
@@ -138,10 +207,10 @@ func (r *lockRun) run(child []string) int {
 	}
 	defer cancel()
 	r.verbosef("Attempting lock acquisition")
-	lost, err := r.lock.acquire(acquireCtx)
+	lost, err := r.acquire(acquireCtx)
 	if err != nil {
-		if rerr := r.release(); rerr != nil {
-			r.verbosef("Cleanup after the failed acquisition: %v", rerr)
+		if derr := r.destroySession(); derr != nil {
+			r.verbosef("Cleanup after the failed acquisition: %v", derr)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -156,7 +225,7 @@ func (r *lockRun) run(child []string) int {
 	r.verbosef("Starting handler")
 	cmd, err := r.startChild(child)
 	if err != nil {
-		if rerr := r.release(); rerr != nil {
+		if rerr := r.release(lost); rerr != nil {
 			r.failf(exitError, "Lock release failed: %v", rerr)
 		}
 		return r.failf(exitError, "Error starting handler: %v", err)
@@ -179,7 +248,7 @@ func (r *lockRun) run(child []string) int {
 		fmt.Fprintln(r.stderr, "Lock lost, killing child")
 		r.stopChild(cmd, done)
 	}
-	if err := r.release(); err != nil {
+	if err := r.release(lost); err != nil {
 		return r.failf(exitError, "Lock release failed: %v", err)
 	}
 	switch {
@@ -192,12 +261,44 @@ func (r *lockRun) run(child []string) int {
 	}
 }
 
-// release gives the lock up within releaseTimeout, whatever happened to
-// the command's context.
-func (r *lockRun) release() error {
+// release gives the lock up, waits for the official client's monitor to
+// see it (its goroutine ends with lost), deletes the coordination key if
+// nobody uses it and destroys the session.
+func (r *lockRun) release(lost <-chan struct{}) error {
+	// Past releaseTimeout the lock's requests fail, the monitor's too.
+	deadline := time.AfterFunc(releaseTimeout, r.abort)
+	defer deadline.Stop()
+	var errs []error
+	if err := r.lock.release(); err != nil {
+		errs = append(errs, fmt.Errorf("failed to release lock: %w", err))
+	}
+	<-lost
+	if len(errs) == 0 {
+		switch inUse, err := r.lock.cleanup(); {
+		case err != nil:
+			errs = append(errs, err)
+		case inUse:
+			r.verbosef("Cleanup aborted, lock in use")
+		default:
+			r.verbosef("Cleanup succeeded")
+		}
+	}
+	r.abort()
+	if err := r.destroySession(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// destroySession destroys the session within releaseTimeout, whatever
+// happened to the command's context.
+func (r *lockRun) destroySession() error {
+	if r.abort != nil {
+		r.abort()
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.e.ctx), releaseTimeout)
 	defer cancel()
-	return r.lock.release(ctx)
+	return r.session.destroy(ctx)
 }
 
 // startChild starts the child with the lock variables in its environment,

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
+
 	"github.com/meridian-io/meridian/internal/testcluster"
 )
 
@@ -108,7 +110,6 @@ func (b *bgCommand) running() bool {
 // except the pauses that would only slow the tests down.
 func testTiming() lockTiming {
 	tm := defaultLockTiming()
-	tm.retry = 50 * time.Millisecond
 	tm.monitorPause = 10 * time.Millisecond
 	return tm
 }
@@ -172,23 +173,23 @@ func (a httpAgent) do(method, path string, q url.Values, body string) (int, http
 }
 
 // get returns the entry at key, or nil.
-func (a httpAgent) get(key string) *kvPair {
+func (a httpAgent) get(key string) *consulapi.KVPair {
 	a.t.Helper()
 	code, _, body := a.do("GET", "/v1/kv/"+key, nil, "")
 	if code == http.StatusNotFound {
 		return nil
 	}
-	var pairs []kvPair
+	var pairs []consulapi.KVPair
 	if code != 200 || json.Unmarshal(body, &pairs) != nil || len(pairs) != 1 {
 		a.t.Fatalf("GET %s: %d %s", key, code, body)
 	}
 	return &pairs[0]
 }
 
-func (a httpAgent) list(prefix string) []kvPair {
+func (a httpAgent) list(prefix string) []consulapi.KVPair {
 	a.t.Helper()
 	code, _, body := a.do("GET", "/v1/kv/"+prefix, url.Values{"recurse": {""}}, "")
-	var pairs []kvPair
+	var pairs []consulapi.KVPair
 	if code == 200 {
 		_ = json.Unmarshal(body, &pairs)
 	}
@@ -221,9 +222,9 @@ func (a httpAgent) session(id string) map[string]any {
 }
 
 // waitHeld waits until key is locked by a session and returns it.
-func (a httpAgent) waitHeld(key string) kvPair {
+func (a httpAgent) waitHeld(key string) consulapi.KVPair {
 	a.t.Helper()
-	var p *kvPair
+	var p *consulapi.KVPair
 	testcluster.WaitFor(a.t, 30*time.Second, func() error {
 		if p = a.get(key); p == nil || p.Session == "" {
 			return fmt.Errorf("%s not held: %+v", key, p)
@@ -331,8 +332,8 @@ func TestLockAgainstCluster(t *testing.T) {
 		cmd := startLock(t, addr, testTiming(), "held", waitingChild(dir, "a", 7))
 		waitFile(t, filepath.Join(dir, "started.a"))
 		pair := api.waitHeld("held/.lock")
-		if pair.Flags != lockFlagValue {
-			t.Errorf("lock flags = %#x, want %#x", pair.Flags, lockFlagValue)
+		if pair.Flags != consulapi.LockFlagValue {
+			t.Errorf("lock flags = %#x, want %#x", pair.Flags, uint64(consulapi.LockFlagValue))
 		}
 		sess := api.session(pair.Session)
 		if sess["TTL"] != "15s" || sess["Behavior"] != "release" || !strings.HasPrefix(sess["Name"].(string), "Meridian lock for 'trap ") ||
@@ -543,7 +544,10 @@ func TestLockAgainstCluster(t *testing.T) {
 			if len(pairs) != 4 || lock == nil {
 				return fmt.Errorf("%d keys under sem/", len(pairs))
 			}
-			var l semaphoreLock
+			var l struct {
+				Limit   int
+				Holders map[string]bool
+			}
 			if err := json.Unmarshal(lock.Value, &l); err != nil || len(l.Holders) != 2 || l.Limit != 2 {
 				return fmt.Errorf("lock = %s", lock.Value)
 			}
@@ -552,8 +556,8 @@ func TestLockAgainstCluster(t *testing.T) {
 			}
 			return nil
 		})
-		if lock := api.get("sem/.lock"); lock.Flags != semaphoreFlagValue {
-			t.Errorf("flags = %#x, want %#x", lock.Flags, semaphoreFlagValue)
+		if lock := api.get("sem/.lock"); lock.Flags != consulapi.SemaphoreFlagValue {
+			t.Errorf("flags = %#x, want %#x", lock.Flags, uint64(consulapi.SemaphoreFlagValue))
 		}
 		// A contender that disagrees on the limit is refused.
 		other := startLock(t, addr, testTiming(), "-n=3", "sem", "true")

@@ -58,6 +58,10 @@ func newFakeAgent(t *testing.T, reply func(seenRequest) fakeReply) *fakeAgent {
 		f.seen = append(f.seen, req)
 		f.mu.Unlock()
 		rep := f.reply(req)
+		// The headers the agent sets on every answer to a read.
+		w.Header().Set("X-Consul-Index", "1")
+		w.Header().Set("X-Consul-LastContact", "0")
+		w.Header().Set("X-Consul-KnownLeader", "true")
 		if rep.status == 0 {
 			rep.status = http.StatusOK
 		}

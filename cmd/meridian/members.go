@@ -3,21 +3,13 @@ package main
 import (
 	"io"
 	"net"
-	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-)
 
-// agentMember is a gossip pool member as GET /v1/agent/members returns it.
-type agentMember struct {
-	Name   string
-	Addr   string
-	Port   uint16
-	Tags   map[string]string
-	Status int
-}
+	"github.com/hashicorp/consul/api"
+)
 
 // memberStatus names serf's numeric member status.
 func memberStatus(s int) string {
@@ -84,12 +76,8 @@ func runMembers(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	q := url.Values{}
-	if wan {
-		q.Set("wan", "1")
-	}
-	var members []agentMember
-	if err := client.getJSON(e.ctx, "/v1/agent/members", q, &members); err != nil {
+	members, err := client.Agent().Members(wan)
+	if err != nil {
 		return e.fail(exitError, "Error retrieving members: %v", err)
 	}
 	kept := members[:0]
@@ -112,7 +100,7 @@ func runMembers(e *cmdEnv, args []string) int {
 }
 
 // sortMembers puts servers first, then orders by name.
-func sortMembers(ms []agentMember) {
+func sortMembers(ms []*api.AgentMember) {
 	sort.SliceStable(ms, func(i, j int) bool {
 		si, sj := memberType(ms[i].Tags) == "server", memberType(ms[j].Tags) == "server"
 		if si != sj {
@@ -122,12 +110,12 @@ func sortMembers(ms []agentMember) {
 	})
 }
 
-func memberAddr(m agentMember) string {
+func memberAddr(m *api.AgentMember) string {
 	return net.JoinHostPort(m.Addr, strconv.Itoa(int(m.Port)))
 }
 
 // writeMembers prints the summary table of `meridian members`.
-func writeMembers(w io.Writer, ms []agentMember) {
+func writeMembers(w io.Writer, ms []*api.AgentMember) {
 	t := newTextTable(w, 2)
 	t.row("Node", "Address", "Status", "Type", "Build", "Protocol", "DC")
 	for _, m := range ms {
@@ -144,7 +132,7 @@ func writeMembers(w io.Writer, ms []agentMember) {
 
 // writeMembersDetailed prints `meridian members -detailed`: every tag as
 // k=v, sorted by key.
-func writeMembersDetailed(w io.Writer, ms []agentMember) {
+func writeMembersDetailed(w io.Writer, ms []*api.AgentMember) {
 	t := newTextTable(w, 2)
 	t.row("Node", "Address", "Status", "Tags")
 	for _, m := range ms {

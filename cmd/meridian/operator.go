@@ -3,20 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strconv"
-)
 
-// raftServer is one server of GET /v1/operator/raft/configuration.
-type raftServer struct {
-	ID              string
-	Node            string
-	Address         string
-	Leader          bool
-	Voter           bool
-	ProtocolVersion string
-}
+	"github.com/hashicorp/consul/api"
+)
 
 func operatorCommands() map[string]cliCommand {
 	return map[string]cliCommand{
@@ -61,11 +51,8 @@ func runRaftListPeers(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	var conf struct {
-		Servers []raftServer
-		Index   uint64
-	}
-	if err := client.getJSON(e.ctx, "/v1/operator/raft/configuration", nil, &conf); err != nil {
+	conf, err := client.Operator().RaftGetConfiguration(client.read(e.ctx))
+	if err != nil {
 		return e.fail(exitError, "Error getting peers: %v", err)
 	}
 	writeRaftPeers(e.stdout, conf.Servers)
@@ -73,7 +60,7 @@ func runRaftListPeers(e *cmdEnv, args []string) int {
 }
 
 // writeRaftPeers prints the list-peers table in the order the server sent.
-func writeRaftPeers(w io.Writer, servers []raftServer) {
+func writeRaftPeers(w io.Writer, servers []*api.RaftServer) {
 	t := newTextTable(w, 2)
 	t.row("Node", "ID", "Address", "State", "Voter", "RaftProtocol")
 	for _, s := range servers {
@@ -123,14 +110,12 @@ func runRaftRemovePeer(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 
-	q := url.Values{}
 	if address != "" {
-		q.Set("address", address)
+		err = client.Operator().RaftRemovePeerByAddress(address, client.write(e.ctx))
 	} else {
-		q.Set("id", id)
+		err = client.Operator().RaftRemovePeerByID(id, client.write(e.ctx))
 	}
-	req := apiRequest{method: http.MethodDelete, path: "/v1/operator/raft/peer", query: q}
-	if _, err := client.send(e.ctx, req); err != nil {
+	if err != nil {
 		return e.fail(exitError, "Error removing peer: %v", err)
 	}
 	if address != "" {

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
-	"net/http"
 	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/meridian-io/meridian/agent/config"
 )
@@ -92,12 +93,7 @@ func runServicesRegister(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 	for _, sd := range defs {
-		body, err := json.Marshal(registrationBody(sd))
-		if err != nil {
-			return e.fail(exitError, "Error encoding service %q: %v", sd.Name, err)
-		}
-		req := apiRequest{method: http.MethodPut, path: "/v1/agent/service/register", body: body}
-		if _, err := client.send(e.ctx, req); err != nil {
+		if err := client.Agent().ServiceRegister(registration(sd)); err != nil {
 			return e.fail(exitError, "Error registering service %q: %v", sd.Name, err)
 		}
 		fmt.Fprintf(e.stdout, "Registered service: %s\n", sd.Name)
@@ -105,34 +101,32 @@ func runServicesRegister(e *cmdEnv, args []string) int {
 	return exitOK
 }
 
-// registrationBody is the /v1/agent/service/register body of a service
-// definition: Consul's AgentServiceRegistration, durations as strings.
-func registrationBody(sd config.ServiceDefinition) map[string]any {
-	body := map[string]any{"ID": sd.ID, "Name": sd.Name, "Address": sd.Address, "Port": sd.Port,
-		"Tags": sd.Tags, "Meta": sd.Meta, "EnableTagOverride": sd.EnableTagOverride}
+// registration is the official client's registration of a service
+// definition, durations as strings.
+func registration(sd config.ServiceDefinition) *api.AgentServiceRegistration {
+	reg := &api.AgentServiceRegistration{ID: sd.ID, Name: sd.Name, Address: sd.Address, Port: sd.Port,
+		Tags: sd.Tags, Meta: sd.Meta, EnableTagOverride: sd.EnableTagOverride}
 	if sd.Weights != nil {
-		body["Weights"] = map[string]int{"Passing": sd.Weights.Passing, "Warning": sd.Weights.Warning}
+		reg.Weights = &api.AgentWeights{Passing: sd.Weights.Passing, Warning: sd.Weights.Warning}
 	}
-	var checks []map[string]any
 	for _, c := range sd.Checks {
-		check := map[string]any{"CheckID": c.ID, "Name": c.Name, "Notes": c.Notes, "Status": c.Status,
-			"HTTP": c.HTTP, "Header": c.Header, "Method": c.Method, "Body": c.Body,
-			"TLSSkipVerify": c.TLSSkipVerify, "TLSServerName": c.TLSServerName, "TCP": c.TCP,
-			"GRPC": c.GRPC, "GRPCUseTLS": c.GRPCUseTLS, "ScriptArgs": c.Args,
-			"SuccessBeforePassing": c.SuccessBeforePassing, "FailuresBeforeCritical": c.FailuresBeforeCritical,
-			"FailuresBeforeWarning": c.FailuresBeforeWarning}
-		for k, d := range map[string]interface{ String() string }{"Interval": c.Interval, "Timeout": c.Timeout, "TTL": c.TTL,
-			"DeregisterCriticalServiceAfter": c.DeregisterCriticalServiceAfter} {
-			if d.String() != "0s" {
-				check[k] = d.String()
-			}
-		}
-		checks = append(checks, check)
+		reg.Checks = append(reg.Checks, &api.AgentServiceCheck{CheckID: c.ID, Name: c.Name, Notes: c.Notes,
+			Status: c.Status, HTTP: c.HTTP, Header: c.Header, Method: c.Method, Body: c.Body,
+			TLSSkipVerify: c.TLSSkipVerify, TLSServerName: c.TLSServerName, TCP: c.TCP, GRPC: c.GRPC,
+			GRPCUseTLS: c.GRPCUseTLS, Args: c.Args, SuccessBeforePassing: c.SuccessBeforePassing,
+			FailuresBeforeCritical: c.FailuresBeforeCritical, FailuresBeforeWarning: c.FailuresBeforeWarning,
+			Interval: durationString(c.Interval), Timeout: durationString(c.Timeout), TTL: durationString(c.TTL),
+			DeregisterCriticalServiceAfter: durationString(c.DeregisterCriticalServiceAfter)})
 	}
-	if len(checks) > 0 {
-		body["Checks"] = checks
+	return reg
+}
+
+// durationString is d as the API takes it, "" for none.
+func durationString(d time.Duration) string {
+	if d == 0 {
+		return ""
 	}
-	return body
+	return d.String()
 }
 
 const servicesDeregisterHelp = `Usage: meridian services deregister [options] [-id ID | FILE...]
@@ -180,8 +174,7 @@ func runServicesDeregister(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 	for _, sid := range ids {
-		req := apiRequest{method: http.MethodPut, path: "/v1/agent/service/deregister/" + sid}
-		if _, err := client.send(e.ctx, req); err != nil {
+		if err := client.Agent().ServiceDeregister(sid); err != nil {
 			return e.fail(exitError, "Error deregistering service %q: %v", sid, err)
 		}
 		fmt.Fprintf(e.stdout, "Deregistered service: %s\n", sid)

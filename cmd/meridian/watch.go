@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/meridian-io/meridian/agent/watch"
+	"github.com/meridian-io/meridian/internal/logging"
 )
 
 const watchHelp = `Usage: meridian watch -type=TYPE [options] [HANDLER...]
@@ -85,7 +85,7 @@ func runWatch(e *cmdEnv, args []string) int {
 	if o.once && fs.NArg() > 0 {
 		return e.usageError("watch", "-once prints the result; it takes no HANDLER")
 	}
-	plan, err := watch.Parse(o.definition(fs, e.getenv))
+	def, err := watch.Parse(o.definition(fs))
 	if err != nil {
 		return e.usageError("watch", "%v", err)
 	}
@@ -95,45 +95,57 @@ func runWatch(e *cmdEnv, args []string) int {
 	}
 	defer client.close()
 	// Like Consul: make sure an agent answers before watching in silence.
-	var self map[string]any
-	if err := client.getJSON(e.ctx, "/v1/agent/self", nil, &self); err != nil {
+	if _, err := client.Agent().Self(); err != nil {
 		return e.fail(exitError, "Error querying agent: %v", err)
 	}
 
 	stdout, stderr := &lockedWriter{w: e.stdout}, &lockedWriter{w: e.stderr}
-	plan.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stopSignals := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 
+	plan := def.Plan
 	code := exitOK
-	var handler watch.HandlerFunc
 	if fs.NArg() == 0 {
-		handler = func(_ uint64, result any) {
+		plan.Handler = func(_ uint64, result any) {
 			out, err := json.MarshalIndent(result, "", "    ")
 			if err != nil {
 				code = e.fail(exitError, "Error encoding output: %v", err)
-				cancel()
+				plan.Stop()
 				return
 			}
 			fmt.Fprintf(stdout, "%s\n", out)
 			if o.once {
-				cancel()
+				plan.Stop()
 			}
 		}
 	} else {
 		argv := childCommand(fs.Args(), o.shell, e.getenv)
-		handler = func(index uint64, result any) {
+		plan.Handler = func(index uint64, result any) {
 			err := watch.RunScript(ctx, argv, index, result, stdout, stderr)
 			if err != nil && ctx.Err() == nil {
 				code = exitError
 				fmt.Fprintln(stderr, oneLine("Error executing handler: "+err.Error()))
-				cancel()
+				plan.Stop()
 			}
 		}
 	}
-	if err := plan.Run(ctx, client.base.String(), handler); err != nil {
+	// A signal stops the plan: its blocking query ends at once.
+	runDone := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			plan.Stop()
+		case <-runDone:
+		}
+	}()
+	err = plan.RunWithClientAndHclog(client.Client, logging.HCLog(logger, ""))
+	close(runDone)
+	wg.Wait()
+	if err != nil {
 		return e.fail(exitError, "Error! %v", err)
 	}
 	return code // Run has returned: the handler is no longer running
@@ -141,8 +153,9 @@ func runWatch(e *cmdEnv, args []string) int {
 
 // definition is the watch definition the flags describe, in the shape of
 // the agent's `watches` configuration; only flags given are set, so the
-// parser rejects options the type does not take.
-func (o *watchOptions) definition(fs *flag.FlagSet, getenv func(string) string) map[string]any {
+// parser rejects options the type does not take. The datacenter and the
+// token are the client's.
+func (o *watchOptions) definition(fs *flag.FlagSet) map[string]any {
 	def := map[string]any{"type": o.typ}
 	set := func(flagName, key string, v any) {
 		if flagWasSet(fs, flagName) {
@@ -161,12 +174,6 @@ func (o *watchOptions) definition(fs *flag.FlagSet, getenv func(string) string) 
 	}
 	if o.http.stale {
 		def["stale"] = true
-	}
-	if o.http.dc != "" {
-		def["datacenter"] = o.http.dc
-	}
-	if token := firstNonEmpty(o.http.token, getenv, envHTTPToken); token != "" {
-		def["token"] = token
 	}
 	return def
 }

@@ -30,12 +30,13 @@ func TestWatchUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"watch"}, "Watch type must be specified"},
-		{[]string{"watch", "-type=nope"}, `invalid watch: unknown type "nope"`},
-		{[]string{"watch", "-type=key"}, `invalid watch: type "key" needs a "key"`},
-		{[]string{"watch", "-type=key", "-key=k", "-service=web"}, `invalid watch: type "key" does not take "service"`},
-		{[]string{"watch", "-type=event", "-stale"}, `type "event" does not take "stale"`},
+		{[]string{"watch", "-type=nope"}, `invalid watch: unsupported watch type "nope"`},
+		{[]string{"watch", "-type=key"}, `invalid watch: Must specify a single key to watch`},
+		{[]string{"watch", "-type=key", "-key=k", "-service=web"}, `invalid watch: Invalid parameters: [service]`},
+		{[]string{"watch", "-type=event", "-stale"}, `invalid watch: Invalid parameters: [stale]`},
 		{[]string{"watch", "-type=checks", "-state=sad"}, `invalid state "sad"`},
 		{[]string{"watch", "-type=key", "-key=k", "-http-addr=ftp://x:1"}, `unsupported scheme "ftp"`},
+		{[]string{"watch", "-type=connect_roots"}, `unsupported watch type "connect_roots"`},
 		{[]string{"watch", "-type=nodes", "-once", "./handler"}, "-once prints the result; it takes no HANDLER"},
 	}
 	agent := newFakeAgent(t, fakeAlways(fakeReply{body: "{}"}))

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/meridian-io/meridian/agent/watch"
 )
 
 func TestParseHTTPAddr(t *testing.T) {
@@ -24,7 +26,7 @@ func TestParseHTTPAddr(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
-			u, err := parseHTTPAddr(tc.in)
+			u, err := watch.ParseAddr(tc.in)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
@@ -64,7 +66,7 @@ func TestHTTPAddrPrecedence(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.close()
-			if got := c.base.String(); got != tc.want {
+			if got := c.config.Scheme + "://" + c.config.Address; got != tc.want {
 				t.Errorf("base = %q, want %q", got, tc.want)
 			}
 		})

@@ -1,17 +1,23 @@
 package main
 
 import (
+	"context"
 	"flag"
-	"fmt"
-	"net/url"
+	"net/http"
 	"strings"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian-io/meridian/agent/watch"
 )
 
 // defaultHTTPAddr is where the local agent serves its HTTP API.
 const defaultHTTPAddr = "127.0.0.1:8500"
 
 // Environment variables read by every client command, Meridian's first,
-// then Consul's so existing shells keep working.
+// then Consul's so existing shells keep working. The official client's
+// defaults read the other CONSUL_* variables (CONSUL_HTTP_TOKEN_FILE,
+// CONSUL_HTTP_SSL, CONSUL_CACERT, ...).
 var (
 	envHTTPAddr  = []string{"MERIDIAN_HTTP_ADDR", "CONSUL_HTTP_ADDR"}
 	envHTTPToken = []string{"MERIDIAN_HTTP_TOKEN", "CONSUL_HTTP_TOKEN"}
@@ -44,18 +50,49 @@ func (h *httpFlags) register(fs *flag.FlagSet, reads bool) {
 	}
 }
 
+// agentClient is the official API client (github.com/hashicorp/consul/api)
+// the flags describe. It owns its transport; close releases the idle
+// connections so a command leaves no goroutine behind.
+type agentClient struct {
+	*api.Client
+	config    api.Config // as api.NewClient completed it
+	stale     bool
+	transport *http.Transport
+}
+
 // client builds the API client the flags describe.
-func (h *httpFlags) client(getenv func(string) string) (*apiClient, error) {
+func (h *httpFlags) client(getenv func(string) string) (*agentClient, error) {
 	addr := firstNonEmpty(h.addr, getenv, envHTTPAddr)
 	if addr == "" {
 		addr = defaultHTTPAddr
 	}
-	base, err := parseHTTPAddr(addr)
+	base, err := watch.ParseAddr(addr)
 	if err != nil {
 		return nil, err
 	}
-	token := firstNonEmpty(h.token, getenv, envHTTPToken)
-	return newAPIClient(base, token, h.dc, h.stale), nil
+	tr := api.DefaultConfig().Transport
+	cfg, err := watch.Config(base.String(), h.dc, firstNonEmpty(h.token, getenv, envHTTPToken), tr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &agentClient{Client: c, config: *cfg, stale: h.stale, transport: tr}, nil
+}
+
+// close releases the client's idle connections.
+func (c *agentClient) close() { c.transport.CloseIdleConnections() }
+
+// read is the options of a read: -stale, and ctx.
+func (c *agentClient) read(ctx context.Context) *api.QueryOptions {
+	return (&api.QueryOptions{AllowStale: c.stale}).WithContext(ctx)
+}
+
+// write is the options of a write, bound to ctx.
+func (c *agentClient) write(ctx context.Context) *api.WriteOptions {
+	return (&api.WriteOptions{}).WithContext(ctx)
 }
 
 // firstNonEmpty returns value if set, else the first non-empty variable of
@@ -70,25 +107,4 @@ func firstNonEmpty(value string, getenv func(string) string, names []string) str
 		}
 	}
 	return ""
-}
-
-// parseHTTPAddr accepts host:port, http://host:port and https://host:port,
-// optionally followed by a path prefix (a proxy in front of the agent), and
-// returns the API root.
-func parseHTTPAddr(addr string) (url.URL, error) {
-	raw := strings.TrimSpace(addr)
-	if !strings.Contains(raw, "://") {
-		raw = "http://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return url.URL{}, fmt.Errorf("invalid HTTP address %q: %w", addr, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return url.URL{}, fmt.Errorf("invalid HTTP address %q: unsupported scheme %q (want http or https)", addr, u.Scheme)
-	}
-	if u.Host == "" || u.Hostname() == "" {
-		return url.URL{}, fmt.Errorf("invalid HTTP address %q: missing host", addr)
-	}
-	return url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimSuffix(u.Path, "/")}, nil
 }
