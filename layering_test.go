@@ -18,6 +18,7 @@ var allowed = map[string][]string{
 	"rpc":                  {"pb"},
 	"internal/logging":     {},
 	"lan":                  {"internal/logging"},
+	"wan":                  {"internal/logging"},
 	"health":               {"pb", "internal/logging"},
 	"dc":                   {"pb", "store", "rpc", "internal/logging"},
 	"agent/config":         {},
@@ -39,6 +40,7 @@ var forbiddenStd = map[string]map[string]string{
 	"rpc":    {"github.com/meridian-io/meridian/store": "rpc knows nothing of state"},
 	"health": {"github.com/hashicorp/raft": "health reaches the catalog only through its Catalog interface"},
 	"lan":    {"github.com/hashicorp/raft": "lan knows nothing of Raft"},
+	"wan":    {"github.com/hashicorp/raft": "wan knows nothing of Raft"},
 	"agent/config": {
 		"net/http": "config parses files and flags; it talks to nobody",
 		"net/rpc":  "config parses files and flags; it talks to nobody",
