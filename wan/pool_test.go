@@ -394,3 +394,28 @@ func TestBindPortZeroAndAdvertise(t *testing.T) {
 		}
 	}
 }
+
+func TestFailureMarkExpiresOnThePoolsClock(t *testing.T) {
+	checkLeaks(t)
+	fast := func(c *Config) { c.RouterTick, c.FailureHold = 20*time.Millisecond, 100*time.Millisecond }
+	a := startNode(t, "a", "dc1", fast)
+	b := startNode(t, "b", "dc2", fast)
+	if _, err := b.pool.Join([]string{a.addr()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a routes dc2", func() bool { return routes(a.pool, "dc2", "b.dc2") })
+
+	// An RPC to b failed: dc2 has nothing to try until the mark expires,
+	// though gossip still sees b alive.
+	if err := a.pool.Router().MarkFailed("b.dc2"); err != nil {
+		t.Fatal(err)
+	}
+	marked := time.Now()
+	if _, err := a.pool.Router().ServersFor("dc2"); !errors.Is(err, ErrNoServers) {
+		t.Fatalf("ServersFor(dc2) right after MarkFailed = %v", err)
+	}
+	waitFor(t, "the mark to expire", func() bool { return routes(a.pool, "dc2", "b.dc2") })
+	if held := time.Since(marked); held < 80*time.Millisecond {
+		t.Errorf("a 100ms mark lasted %v", held)
+	}
+}
