@@ -2,6 +2,7 @@ package wan
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -162,6 +163,18 @@ func TestTwoDatacentersShareOnePool(t *testing.T) {
 	if _, ok := s1dc1.pool.Coordinate(s1dc1.name()); !ok {
 		t.Error("no local coordinate")
 	}
+	dcs := s1dc1.pool.DatacenterCoordinates()
+	if len(dcs) != 2 || dcs[0].Datacenter != "dc1" || dcs[1].Datacenter != "dc2" {
+		t.Fatalf("DatacenterCoordinates = %+v", dcs)
+	}
+	if c := dcs[0].Coordinates; len(c) == 0 || c[0].Node != "s1.dc1" || c[0].Coord == nil {
+		t.Errorf("dc1 coordinates = %+v", c)
+	}
+	for _, c := range dcs[1].Coordinates {
+		if c.Node != "s1.dc2" && c.Node != "s3.dc2" {
+			t.Errorf("dc2 coordinates name %q", c.Node)
+		}
+	}
 }
 
 func TestFailedDatacenterLeavesRoutingAndComesBack(t *testing.T) {
@@ -309,6 +322,37 @@ func TestEncryption(t *testing.T) {
 	}
 	if keys.NumNodes != 2 || keys.NumResp != 2 || len(keys.Keys) != 1 {
 		t.Errorf("ListKeys = %+v", keys)
+	}
+
+	// Rotate: install a new key everywhere, make it primary, drop the old.
+	oldKey := base64.StdEncoding.EncodeToString(key)
+	newKey := base64.StdEncoding.EncodeToString([]byte("a new 16-byte ke"))
+	if _, err := a.pool.InstallKey(newKey); err != nil {
+		t.Fatalf("InstallKey: %v", err)
+	}
+	if _, err := b.pool.UseKey(newKey); err != nil {
+		t.Fatalf("UseKey: %v", err)
+	}
+	if _, err := a.pool.RemoveKey(oldKey); err != nil {
+		t.Fatalf("RemoveKey: %v", err)
+	}
+	keys, err = b.pool.ListKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys.Keys[newKey] != 2 || keys.PrimaryKeys[newKey] != 2 || len(keys.Keys) != 1 {
+		t.Errorf("after rotation ListKeys = %+v", keys)
+	}
+	if _, err := a.pool.RemoveKey(newKey); err == nil {
+		t.Error("removed the primary key")
+	}
+	if _, err := a.pool.InstallKey("not base64!"); err == nil {
+		t.Error("installed a malformed key")
+	}
+	// The old key no longer opens the pool.
+	e := startNode(t, "e", "dc3", withKey(key))
+	if _, err := e.pool.Join([]string{a.addr()}); err == nil {
+		t.Fatal("joined with the retired key")
 	}
 }
 
