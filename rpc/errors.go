@@ -38,6 +38,11 @@ var (
 	// the wire: a server that returns one to its own caller sends
 	// ERROR_INTERNAL.
 	ErrTransport = errors.New("rpc transport error")
+	// ErrNotSent marks a transport error that happened before any byte of
+	// the request left (the dial or the stream's opening failed): a write
+	// that failed so may be sent to another server, since it cannot have
+	// been applied. It comes wrapped with ErrTransport.
+	ErrNotSent = errors.New("request not sent")
 )
 
 // wireCodes maps codes to the errors they stand for, in the order

@@ -28,16 +28,21 @@ type PoolConfig struct {
 	Yamux *yamux.Config
 	// IdleTimeout is how long a session with no call in flight is kept.
 	IdleTimeout time.Duration
+	// DialTimeout bounds one connection attempt, so a server that is gone
+	// without a word (a cut link drops the SYN) fails the call fast and
+	// the caller can try another.
+	DialTimeout time.Duration
 }
 
-// DefaultPoolConfig returns the defaults: TCP dialing, 8 MiB messages,
-// DefaultYamuxConfig, sessions idle for 2 minutes closed.
+// DefaultPoolConfig returns the defaults: TCP dialing with a 2 s timeout,
+// 8 MiB messages, DefaultYamuxConfig, sessions idle for 2 minutes closed.
 func DefaultPoolConfig() PoolConfig {
 	return PoolConfig{
 		Dial:           dialTCP,
 		MaxMessageSize: DefaultMaxMessageSize,
 		Yamux:          DefaultYamuxConfig(),
 		IdleTimeout:    2 * time.Minute,
+		DialTimeout:    2 * time.Second,
 	}
 }
 
@@ -56,6 +61,9 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = d.DialTimeout
 	}
 	c.Logger = orDiscard(c.Logger)
 	return c
@@ -131,7 +139,7 @@ func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Me
 	for attempt := 0; ; attempt++ {
 		e, err := p.acquire(ctx, addr)
 		if err != nil {
-			return p.callError(ctx, method, addr, err)
+			return p.callError(ctx, method, addr, notSent(err))
 		}
 		stream, err := e.sess.OpenStream()
 		if err != nil {
@@ -139,7 +147,7 @@ func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Me
 			if attempt == 0 {
 				continue // nothing was sent: safe to dial afresh once
 			}
-			return p.callError(ctx, method, addr, err)
+			return p.callError(ctx, method, addr, notSent(err))
 		}
 		out, err = exchange(ctx, stream, frame, p.cfg.MaxMessageSize)
 		p.release(e, err != nil && e.sess.IsClosed())
@@ -178,6 +186,15 @@ func exchange(ctx context.Context, stream *yamux.Stream, frame []byte, maxSize i
 		return nil, err
 	}
 	return &out, nil
+}
+
+// notSent marks err as a failure before the request was sent, unless it
+// is a shutdown of the pool (which says so itself).
+func notSent(err error) error {
+	if errors.Is(err, ErrShutdown) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrNotSent, err)
 }
 
 // callError classifies a failed call: the context's own error if it ended,

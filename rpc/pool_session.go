@@ -80,7 +80,9 @@ func (p *Pool) dial(ctx context.Context, e *poolEntry) error {
 }
 
 func (p *Pool) dialSession(ctx context.Context, addr string) (*yamux.Session, error) {
-	conn, err := p.cfg.Dial(ctx, addr)
+	dctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+	defer cancel()
+	conn, err := p.cfg.Dial(dctx, addr)
 	if err != nil {
 		return nil, err
 	}

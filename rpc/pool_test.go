@@ -165,3 +165,34 @@ func TestPoolErrors(t *testing.T) {
 		t.Errorf("call after Close = %v, want ErrShutdown", err)
 	}
 }
+
+// A request that never left (refused dial, a dial that hangs past
+// DialTimeout) is marked ErrNotSent, so a write may go to another server.
+func TestPoolMarksRequestsNotSent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := ln.Addr().String()
+	ln.Close()
+	ctx := testCtx(t)
+
+	p, _ := newTestPool(t, PoolConfig{})
+	if _, err := callEcho(ctx, p, deadAddr, "x"); !errors.Is(err, ErrNotSent) || !isTransport(err) {
+		t.Errorf("refused dial = %v, want ErrNotSent and ErrTransport", err)
+	}
+
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	slow, _ := newTestPool(t, PoolConfig{DialTimeout: 50 * time.Millisecond, Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-hang:
+			return nil, errors.New("unreachable")
+		}
+	}})
+	if _, err := callEcho(ctx, slow, "127.0.0.1:1", "x"); !errors.Is(err, ErrNotSent) || !isTransport(err) || ctx.Err() != nil {
+		t.Errorf("dial past DialTimeout = %v, want ErrNotSent and ErrTransport before the call's own deadline", err)
+	}
+}
