@@ -20,7 +20,7 @@ var allowed = map[string][]string{
 	"lan":                  {"internal/logging"},
 	"wan":                  {"internal/logging"},
 	"health":               {"pb", "internal/logging"},
-	"dc":                   {"pb", "store", "rpc", "internal/logging"},
+	"dc":                   {"pb", "store", "rpc", "wan", "internal/logging"},
 	"agent/config":         {},
 	"agent/watch":          {"internal/logging"},
 	"agent":                {"pb", "store", "rpc", "lan", "dc", "health", "agent/config", "agent/watch", "internal/logging"},

@@ -239,7 +239,6 @@ func (s *Server) healthChecks(ctx context.Context, req *pb.ChecksRequest, resp *
 }
 
 func (s *Server) catalogDatacenters(ctx context.Context, req *pb.DatacentersRequest, resp *pb.DatacentersResponse) error {
-	// The WAN router will list every known datacenter, nearest first.
-	resp.Datacenters = []string{s.cfg.Datacenter}
+	resp.Datacenters = s.Datacenters()
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func (s *Server) statusLeader(ctx context.Context, req *pb.StatusRequest, resp *pb.StatusLeaderResponse) error {
-	if err := s.checkDC(req.Dc); err != nil {
+	if done, err := s.forwardDC(ctx, MethodStatusLeader, req.Dc, true, req, resp); done {
 		return err
 	}
 	resp.Address = s.LeaderAddr()
@@ -19,7 +19,7 @@ func (s *Server) statusLeader(ctx context.Context, req *pb.StatusRequest, resp *
 }
 
 func (s *Server) statusPeers(ctx context.Context, req *pb.StatusRequest, resp *pb.StatusPeersResponse) error {
-	if err := s.checkDC(req.Dc); err != nil {
+	if done, err := s.forwardDC(ctx, MethodStatusPeers, req.Dc, true, req, resp); done {
 		return err
 	}
 	f := s.raft.GetConfiguration()

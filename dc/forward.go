@@ -19,20 +19,11 @@ import (
 // reached the Raft log, but leadership was lost before it committed here.
 var ErrIndeterminate = errors.New("write outcome unknown")
 
-// checkDC refuses requests for another datacenter until the WAN router
-// exists; it is the seam where cross-datacenter forwarding will go.
-func (s *Server) checkDC(dc string) error {
-	if dc == "" || dc == s.cfg.Datacenter {
-		return nil
-	}
-	return fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
-}
-
 // forwardRead sends a read to the leader unless this server may answer it:
 // stale reads are answered by any server, the others by the leader. It
 // reports whether the request was handled (forwarded) and its error.
 func (s *Server) forwardRead(ctx context.Context, method string, q *pb.QueryOptions, req, resp proto.Message) (bool, error) {
-	if err := s.checkDC(q.GetDc()); err != nil {
+	if done, err := s.forwardDC(ctx, method, q.GetDc(), true, req, resp); done {
 		return true, err
 	}
 	if q.GetConsistency() == pb.Consistency_CONSISTENCY_STALE && s.hasCaughtUp() {
@@ -47,10 +38,7 @@ func (s *Server) forwardRead(ctx context.Context, method string, q *pb.QueryOpti
 // leader (see linearize), instead of forwarding the whole request.
 func (s *Server) forwardQuery(ctx context.Context, method string, q *pb.QueryOptions, req, resp proto.Message) (bool, error) {
 	if s.cfg.FollowerReads && q.GetConsistency() != pb.Consistency_CONSISTENCY_STALE && !s.IsLeader() {
-		if err := s.checkDC(q.GetDc()); err != nil {
-			return true, err
-		}
-		return false, nil
+		return s.forwardDC(ctx, method, q.GetDc(), true, req, resp)
 	}
 	return s.forwardRead(ctx, method, q, req, resp)
 }
@@ -80,7 +68,7 @@ func (s *Server) readyToServe(read bool) bool {
 
 // forwardWrite sends a write to the leader unless this server is it.
 func (s *Server) forwardWrite(ctx context.Context, method string, w *pb.WriteOptions, req, resp proto.Message) (bool, error) {
-	if err := s.checkDC(w.GetDc()); err != nil {
+	if done, err := s.forwardDC(ctx, method, w.GetDc(), false, req, resp); done {
 		return true, err
 	}
 	return s.forwardToLeader(ctx, method, req, resp, false)

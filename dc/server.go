@@ -64,9 +64,12 @@ type Membership interface {
 // Deps are what a server is built from. Storage is optional: nil stores
 // are opened under DataDir, or kept in memory without one.
 type Deps struct {
-	Transport     raft.Transport
-	Pool          Caller
-	Membership    Membership
+	Transport  raft.Transport
+	Pool       Caller
+	Membership Membership
+	// Router routes requests for other datacenters; nil knows only this
+	// one.
+	Router        Router
 	LogStore      raft.LogStore
 	StableStore   raft.StableStore
 	SnapshotStore raft.SnapshotStore
