@@ -30,12 +30,13 @@ func hostLoader() *loader {
 // command-line order (a directory's .json/.hcl files in lexical order), the
 // other flags, then the -hcl fragments (as in Consul).
 //
-// The dev profile sets server, bootstrap, bind and client 127.0.0.1, the
-// UI on and log level debug, and keeps nothing on disk (random node ID);
-// explicit flags and files still override it.
+// The dev profile sets server, bootstrap, bind and client 127.0.0.1,
+// enable_debug and log level debug, and keeps nothing on disk (random node
+// ID); explicit flags and files still override it.
 //
-// Load returns warnings for Consul keys it accepts but ignores and for
-// risky settings (with an error, the warnings gathered before it). Errors
+// Load returns warnings for Consul keys and flags it accepts but does not
+// act on (one per key or flag and source, naming it) and for risky
+// settings (with an error, the warnings gathered before it). Errors
 // are one line and match ErrInvalid or ErrUnknownKey. Load prints nothing,
 // except that -h/-help writes the usage text to standard error (like Go's
 // flag package) and returns flag.ErrHelp. It reads config files and the
@@ -88,6 +89,7 @@ func (l *loader) load(args []string) (*Config, []string, error) {
 		}
 	}
 	merge(&merged, &flags.p)
+	warnings = append(warnings, flags.warnings...)
 	for i, frag := range flags.hcl {
 		w, err := mergeSource(&merged, []byte(frag), "hcl")
 		src := fmt.Sprintf("-hcl fragment %d: ", i+1)
@@ -164,7 +166,6 @@ func devProfile() *partial {
 		Bootstrap:   ptr(true),
 		BindAddr:    ptr("127.0.0.1"),
 		ClientAddr:  ptr("127.0.0.1"),
-		UI:          ptr(true),
 		LogLevel:    ptr("debug"),
 		EnableDebug: ptr(true),
 	}
@@ -196,7 +197,6 @@ func restartWarnings(prev, next *Config) []string {
 		{"advertise_addr_wan", prev.AdvertiseAddrWAN, next.AdvertiseAddrWAN},
 		{"client_addr", prev.ClientAddr, next.ClientAddr},
 		{"ports", prev.Ports, next.Ports},
-		{"domain", prev.Domain, next.Domain},
 		{"encrypt", prev.Encrypt, next.Encrypt},
 	} {
 		if f.prev != f.next {
