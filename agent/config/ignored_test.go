@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -271,5 +272,59 @@ func TestUnopenedPortsDoNotCollide(t *testing.T) {
 	c, _ := mustLoad(t, "-data-dir", t.TempDir(), "-http-port", "8600", "-serf-lan-port", "8302")
 	if c.Ports.HTTP != 8600 || c.Ports.SerfLAN != 8302 {
 		t.Fatalf("ports = %+v", c.Ports)
+	}
+}
+
+// TestReloadNamesEveryField: each field of Config is applied by a reload,
+// named in a warning when a reload changes it, or never acted on (and
+// then warned about when loaded).
+func TestReloadNamesEveryField(t *testing.T) {
+	classified := map[string]int{}
+	for _, f := range reloadApplied {
+		classified[f]++
+	}
+	for _, f := range notActedOnFields {
+		classified[f]++
+	}
+	for _, f := range restartOnly {
+		classified[f.field]++
+	}
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if n := classified[f.Name]; n != 1 {
+			t.Errorf("Config.%s is classified %d times for reload, want once", f.Name, n)
+		}
+		delete(classified, f.Name)
+	}
+	for name := range classified {
+		t.Errorf("reload lists %s, which Config does not have", name)
+	}
+}
+
+// TestReloadWarnsOnlyOfWhatARestartApplies: a reload that changes a key
+// Meridian never acts on does not promise it for after a restart.
+func TestReloadWarnsOnlyOfWhatARestartApplies(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "a.hcl", `domain = "one"`)
+	prev, _, err := Load([]string{"-dev", "-config-file", file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "a.hcl", "domain = \"two\"\nports { dns = 1053 }\nenable_debug = false\n")
+	_, warnings, err := Reload(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`config file "` + file + `": key "domain" is accepted but not acted on: Meridian has no DNS interface yet`,
+		`config file "` + file + `": key "ports.dns" is accepted but not acted on: Meridian has no DNS interface yet`,
+		"reload: enable_debug changed; it takes effect after a restart",
+	}
+	if !slices.Equal(warnings, want) {
+		t.Fatalf("warnings = %q, want %q", warnings, want)
 	}
 }

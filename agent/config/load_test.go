@@ -190,7 +190,8 @@ ports { http = 18500 }`)
 	if next.NodeID != prev.NodeID {
 		t.Errorf("dev node ID changed on reload: %s -> %s", prev.NodeID, next.NodeID)
 	}
-	if want := []string{"reload: ports changed; it takes effect after a restart"}; !slices.Equal(warnings, want) {
+	if want := []string{"reload: ports changed; it takes effect after a restart",
+		"reload: log_level changed; it takes effect after a restart"}; !slices.Equal(warnings, want) {
 		t.Errorf("warnings = %q, want %q", warnings, want)
 	}
 	// Reload keeps working from a reloaded config and from a clone.
