@@ -1,7 +1,9 @@
 package agent_test
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -106,6 +108,80 @@ func TestConsulAPICatalogCompat(t *testing.T) {
 		}
 		if svcs, _, _ := fc.Catalog().Service("redis", "", nil); len(svcs) != 1 {
 			t.Fatalf("after deregister: %d instances", len(svcs))
+		}
+	})
+
+	// Consul's ?filter= on /v1/catalog/services applies to the service
+	// instances; the answer maps the names of matching instances to their
+	// tags only.
+	t.Run("ServicesFilter", func(t *testing.T) {
+		for _, reg := range []*api.CatalogRegistration{
+			{Node: "flt-1", Address: "10.2.0.1", NodeMeta: map[string]string{"rack": "r1"},
+				Service: &api.AgentService{ID: "cache-1", Service: "cache", Tags: []string{"b", "a"}, Meta: map[string]string{"env": "prod"}}},
+			{Node: "flt-2", Address: "10.2.0.2", NodeMeta: map[string]string{"rack": "r2"},
+				Service: &api.AgentService{ID: "cache-2", Service: "cache", Tags: []string{"c"}, Meta: map[string]string{"env": "dev"}}},
+			{Node: "flt-2", Address: "10.2.0.2", NodeMeta: map[string]string{"rack": "r2"},
+				Service: &api.AgentService{ID: "queue-1", Service: "queue", Tags: []string{"q"}, Meta: map[string]string{"env": "prod"}}},
+		} {
+			if _, err := fc.Catalog().Register(reg, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			filter   string
+			nodeMeta map[string]string
+			want     map[string][]string
+		}{
+			{`ServiceMeta.env == prod`, nil, map[string][]string{"cache": {"a", "b"}, "queue": {"q"}}},
+			{`ServiceName == cache and NodeMeta.rack == r2`, nil, map[string][]string{"cache": {"c"}}},
+			{`"c" in ServiceTags`, nil, map[string][]string{"cache": {"c"}}},
+			{`Node == "flt-1"`, nil, map[string][]string{"cache": {"a", "b"}}},
+			{`ServiceID == "queue-1" and Address == "10.2.0.2"`, nil, map[string][]string{"queue": {"q"}}},
+			{`ServiceName == queue`, map[string]string{"rack": "r1"}, map[string][]string{}},
+			{`ServiceName == nothing`, nil, map[string][]string{}},
+		} {
+			for name, cl := range map[string]*api.Client{"follower": fc, "leader": client(t, c.WaitForLeader(10*time.Second))} {
+				got, meta, err := cl.Catalog().Services(&api.QueryOptions{Filter: tc.filter, NodeMeta: tc.nodeMeta})
+				if err != nil || !reflect.DeepEqual(got, tc.want) || meta.LastIndex == 0 {
+					t.Errorf("%s: filter %q node-meta %v = %v (index %d) %v, want %v", name, tc.filter, tc.nodeMeta, got, meta.LastIndex, err, tc.want)
+				}
+			}
+		}
+		// Without a filter, nothing changes: every service, every tag.
+		all, _, err := fc.Catalog().Services(nil)
+		if err != nil || !reflect.DeepEqual(all["cache"], []string{"a", "b", "c"}) || all["consul"] == nil {
+			t.Fatalf("unfiltered services = %v %v", all, err)
+		}
+		// A bad expression is a 400, as on the other catalog endpoints.
+		_, _, err = fc.Catalog().Services(&api.QueryOptions{Filter: `ServiceName ==`})
+		var se api.StatusError
+		if !errors.As(err, &se) || se.Code != 400 {
+			t.Fatalf("bad filter: %v", err)
+		}
+		// A filtered blocking query wakes on a change and answers with it.
+		_, meta, err := fc.Catalog().Services(&api.QueryOptions{Filter: `ServiceMeta.env == prod`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan map[string][]string, 1)
+		go func() {
+			got, _, err := fc.Catalog().Services(&api.QueryOptions{Filter: `ServiceMeta.env == prod`, WaitIndex: meta.LastIndex, WaitTime: 30 * time.Second})
+			if err != nil {
+				t.Error(err)
+			}
+			done <- got
+		}()
+		if _, err := fc.Catalog().Register(&api.CatalogRegistration{Node: "flt-3", Address: "10.2.0.3",
+			Service: &api.AgentService{ID: "cache-3", Service: "cache", Tags: []string{"d"}, Meta: map[string]string{"env": "prod"}}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-done:
+			if want := map[string][]string{"cache": {"a", "b", "d"}, "queue": {"q"}}; !reflect.DeepEqual(got, want) {
+				t.Fatalf("woke with %v, want %v", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("filtered blocking services query did not wake")
 		}
 	})
 

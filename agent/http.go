@@ -63,11 +63,25 @@ func (a *Agent) startHTTP() error {
 }
 
 func (a *Agent) routes() http.Handler {
+	h, _ := a.router()
+	return h
+}
+
+// router returns the agent's HTTP handler and the patterns of every route
+// it serves. A request for a route's path with a method no route serves
+// there is answered 405 with an Allow header (OPTIONS gets 200 and the
+// same header), as Consul does; a path no route serves is a 404.
+func (a *Agent) router() (http.Handler, []string) {
 	mux := http.NewServeMux()
 	if a.metrics == nil {
 		a.metrics = newAgentMetrics(a)
 	}
-	h := func(pattern string, fn apiFunc) { mux.Handle(pattern, a.metrics.instrument(pattern, a.wrap(fn))) }
+	var patterns []string
+	handle := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
+		patterns = append(patterns, pattern)
+	}
+	h := func(pattern string, fn apiFunc) { handle(pattern, a.metrics.instrument(pattern, a.wrap(fn))) }
 
 	h("GET /v1/kv/{key...}", a.kvGet)
 	h("PUT /v1/kv/{key...}", a.kvPut)
@@ -128,18 +142,28 @@ func (a *Agent) routes() http.Handler {
 	h("PUT /v1/agent/force-leave/{node}", a.agentForceLeave)
 
 	if a.cfg.EnableDebug {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		handle("GET /debug/pprof/", http.HandlerFunc(pprof.Index))
+		handle("GET /debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
+		handle("GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		handle("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
+		handle("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
-	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "Invalid URL path: not a recognized HTTP API endpoint", http.StatusNotFound)
-	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "Meridian agent %s (node %s, datacenter %s)\n", Version, a.cfg.NodeName, a.cfg.Datacenter)
+	}))
+	// Every request no route takes: a known path with another method, or
+	// an unknown path.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			methodNotAllowed(w, r, allow)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			http.Error(w, "Invalid URL path: not a recognized HTTP API endpoint", http.StatusNotFound)
+			return
+		}
+		http.NotFound(w, r)
 	})
 	kv := map[string]http.Handler{
 		http.MethodGet:    a.metrics.instrument("GET /v1/kv/{key...}", a.wrap(a.kvGet)),
@@ -156,9 +180,47 @@ func (a *Agent) routes() http.Handler {
 				h.ServeHTTP(w, r)
 				return
 			}
+			if r.Method != http.MethodHead {
+				methodNotAllowed(w, r, kvMethods)
+				return
+			}
 		}
 		mux.ServeHTTP(w, r)
-	})
+	}), patterns
+}
+
+// routeMethods are the methods a route may serve, in the order an Allow
+// header lists them. A GET route also serves HEAD (net/http drops the body).
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodPatch}
+
+// kvMethods are the methods of /v1/kv/.
+var kvMethods = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete}
+
+// allowedMethods lists the methods some route of mux serves at r's path
+// (r itself matched none): mux is asked what it would route r to under
+// each method; the catch-all "/" is no route.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range routeMethods {
+		probe := *r
+		probe.Method = m
+		if _, pattern := mux.Handler(&probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// methodNotAllowed answers a request for a known path with a method its
+// routes do not serve: 405 with the Allow header, as Consul sends it; an
+// OPTIONS request gets 200 and the same header.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow []string) {
+	w.Header().Set("Allow", strings.Join(append([]string{http.MethodOptions}, allow...), ","))
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	http.Error(w, fmt.Sprintf("method %s not allowed", r.Method), http.StatusMethodNotAllowed)
 }
 
 // wrap turns an apiFunc into a handler: errors become a status and a

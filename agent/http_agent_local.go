@@ -323,8 +323,9 @@ func (a *Agent) agentReload(w http.ResponseWriter, r *http.Request) (any, error)
 }
 
 // Reload re-reads the configuration the agent started from and applies
-// what can change without a restart: services, checks, and the log level
-// of new components. Errors leave the running configuration as it was.
+// what can change without a restart: services, checks and watches; every
+// other changed setting is named in a warning (it needs a restart).
+// Errors leave the running configuration as it was.
 func (a *Agent) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -239,14 +241,54 @@ func (a *Agent) catalogServices(w http.ResponseWriter, r *http.Request) (any, er
 	if err != nil {
 		return nil, err
 	}
+	// A filter applies to the service instances, as in Consul: the
+	// servers send every instance and the answer keeps the names and tags
+	// of those that match.
+	filtered := cq.Filter != ""
 	var resp pb.ServicesResponse
-	if err := a.backend.RPC(r.Context(), dc.MethodCatalogServices, &pb.ServicesRequest{Q: cq}, &resp); err != nil {
+	if err := a.backend.RPC(r.Context(), dc.MethodCatalogServices, &pb.ServicesRequest{Q: cq, WithInstances: filtered}, &resp); err != nil {
 		return nil, err
 	}
+	if filtered && len(resp.Instances) == 0 && len(resp.Services) > 0 {
+		// A server of an older version ignored with_instances.
+		return nil, &httpError{code: http.StatusInternalServerError, msg: "?filter= on /v1/catalog/services needs every server upgraded"}
+	}
 	a.catalogQueryMeta(w, resp.Meta)
+	if filtered {
+		return servicesMatching(cq.Filter, resp.Instances)
+	}
 	out := make(map[string][]string, len(resp.Services))
 	for name, tags := range resp.Services {
 		out[name] = nonNil(tags.GetTags())
+	}
+	return out, nil
+}
+
+// servicesMatching evaluates a filter over instances in the shape of
+// /v1/catalog/service (Consul's ServiceNode: ServiceName, ServiceTags,
+// ServiceMeta, Node, NodeMeta, ...) and maps the name of each service with
+// a matching instance to the sorted union of those instances' tags.
+func servicesMatching(filter string, instances []*pb.ServiceInstance) (map[string][]string, error) {
+	all := make([]catalogServiceJSON, 0, len(instances))
+	for _, inst := range instances {
+		all = append(all, toCatalogServiceJSON(inst.Node, inst.Service))
+	}
+	matching, err := applyFilter(filter, all)
+	if err != nil {
+		return nil, err
+	}
+	tags := map[string]map[string]bool{}
+	for _, s := range matching {
+		if tags[s.ServiceName] == nil {
+			tags[s.ServiceName] = map[string]bool{}
+		}
+		for _, t := range s.ServiceTags {
+			tags[s.ServiceName][t] = true
+		}
+	}
+	out := make(map[string][]string, len(tags))
+	for name, set := range tags {
+		out[name] = nonNil(slices.Sorted(maps.Keys(set)))
 	}
 	return out, nil
 }

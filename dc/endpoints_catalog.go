@@ -108,6 +108,11 @@ func (s *Server) catalogServices(ctx context.Context, req *pb.ServicesRequest, r
 	}
 	resp.Meta = &pb.QueryMeta{}
 	return s.blockingQuery(ctx, q.GetQuery(), resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
+		if req.WithInstances {
+			idx, instances, err := s.store.AllServiceInstances(ws, q.GetNodeMeta())
+			resp.Instances = instances
+			return idx, err
+		}
 		idx, services, err := s.store.Services(ws, q.GetNodeMeta())
 		resp.Services = make(map[string]*pb.ServiceTags, len(services))
 		for name, tags := range services {

@@ -33,14 +33,13 @@ type agentPorts struct {
 	HTTP, Server, SerfLAN int
 }
 
-// flags are the agent flags for the ports; WAN gossip and DNS are off.
+// flags are the agent flags for the ports (Meridian opens no WAN gossip
+// or DNS port yet).
 func (p agentPorts) flags() []string {
 	return []string{
 		"-http-port", strconv.Itoa(p.HTTP),
 		"-server-port", strconv.Itoa(p.Server),
 		"-serf-lan-port", strconv.Itoa(p.SerfLAN),
-		"-serf-wan-port", "-1",
-		"-dns-port", "-1",
 	}
 }
 

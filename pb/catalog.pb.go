@@ -1159,8 +1159,11 @@ func (x *ServiceTags) GetTags() []string {
 }
 
 type ServicesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Q             *CatalogQuery          `protobuf:"bytes,1,opt,name=q,proto3" json:"q,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Q     *CatalogQuery          `protobuf:"bytes,1,opt,name=q,proto3" json:"q,omitempty"`
+	// with_instances asks for every service instance with its node instead
+	// of the name -> tags map (the agent evaluates ?filter= over them).
+	WithInstances bool `protobuf:"varint,2,opt,name=with_instances,json=withInstances,proto3" json:"with_instances,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1202,10 +1205,21 @@ func (x *ServicesRequest) GetQ() *CatalogQuery {
 	return nil
 }
 
+func (x *ServicesRequest) GetWithInstances() bool {
+	if x != nil {
+		return x.WithInstances
+	}
+	return false
+}
+
 type ServicesResponse struct {
-	state         protoimpl.MessageState  `protogen:"open.v1"`
-	Meta          *QueryMeta              `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	Services      map[string]*ServiceTags `protobuf:"bytes,2,rep,name=services,proto3" json:"services,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *QueryMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// services maps each name to its instances' tags (without with_instances).
+	Services map[string]*ServiceTags `protobuf:"bytes,2,rep,name=services,proto3" json:"services,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// instances are every instance on a node matching q.node_meta, sorted by
+	// service name, node and service ID (with with_instances).
+	Instances     []*ServiceInstance `protobuf:"bytes,3,rep,name=instances,proto3" json:"instances,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1250,6 +1264,13 @@ func (x *ServicesResponse) GetMeta() *QueryMeta {
 func (x *ServicesResponse) GetServices() map[string]*ServiceTags {
 	if x != nil {
 		return x.Services
+	}
+	return nil
+}
+
+func (x *ServicesResponse) GetInstances() []*ServiceInstance {
+	if x != nil {
+		return x.Instances
 	}
 	return nil
 }
@@ -1886,12 +1907,14 @@ const file_catalog_proto_rawDesc = "" +
 	"\x04meta\x18\x01 \x01(\v2\x13.meridian.QueryMetaR\x04meta\x12$\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x0e.meridian.NodeR\x05nodes\"!\n" +
 	"\vServiceTags\x12\x12\n" +
-	"\x04tags\x18\x01 \x03(\tR\x04tags\"7\n" +
+	"\x04tags\x18\x01 \x03(\tR\x04tags\"^\n" +
 	"\x0fServicesRequest\x12$\n" +
-	"\x01q\x18\x01 \x01(\v2\x16.meridian.CatalogQueryR\x01q\"\xd5\x01\n" +
+	"\x01q\x18\x01 \x01(\v2\x16.meridian.CatalogQueryR\x01q\x12%\n" +
+	"\x0ewith_instances\x18\x02 \x01(\bR\rwithInstances\"\x8e\x02\n" +
 	"\x10ServicesResponse\x12'\n" +
 	"\x04meta\x18\x01 \x01(\v2\x13.meridian.QueryMetaR\x04meta\x12D\n" +
-	"\bservices\x18\x02 \x03(\v2(.meridian.ServicesResponse.ServicesEntryR\bservices\x1aR\n" +
+	"\bservices\x18\x02 \x03(\v2(.meridian.ServicesResponse.ServicesEntryR\bservices\x127\n" +
+	"\tinstances\x18\x03 \x03(\v2\x19.meridian.ServiceInstanceR\tinstances\x1aR\n" +
 	"\rServicesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x05value\x18\x02 \x01(\v2\x15.meridian.ServiceTagsR\x05value:\x028\x01\"\x91\x01\n" +
@@ -1999,27 +2022,28 @@ var file_catalog_proto_depIdxs = []int32{
 	10, // 17: meridian.ServicesRequest.q:type_name -> meridian.CatalogQuery
 	34, // 18: meridian.ServicesResponse.meta:type_name -> meridian.QueryMeta
 	31, // 19: meridian.ServicesResponse.services:type_name -> meridian.ServicesResponse.ServicesEntry
-	0,  // 20: meridian.ServiceInstance.node:type_name -> meridian.Node
-	3,  // 21: meridian.ServiceInstance.service:type_name -> meridian.Service
-	6,  // 22: meridian.ServiceInstance.checks:type_name -> meridian.HealthCheck
-	10, // 23: meridian.ServiceNodesRequest.q:type_name -> meridian.CatalogQuery
-	34, // 24: meridian.ServiceNodesResponse.meta:type_name -> meridian.QueryMeta
-	16, // 25: meridian.ServiceNodesResponse.instances:type_name -> meridian.ServiceInstance
-	10, // 26: meridian.NodeServicesRequest.q:type_name -> meridian.CatalogQuery
-	34, // 27: meridian.NodeServicesResponse.meta:type_name -> meridian.QueryMeta
-	0,  // 28: meridian.NodeServicesResponse.node:type_name -> meridian.Node
-	3,  // 29: meridian.NodeServicesResponse.services:type_name -> meridian.Service
-	10, // 30: meridian.ChecksRequest.q:type_name -> meridian.CatalogQuery
-	34, // 31: meridian.ChecksResponse.meta:type_name -> meridian.QueryMeta
-	6,  // 32: meridian.ChecksResponse.checks:type_name -> meridian.HealthCheck
-	2,  // 33: meridian.Service.TaggedAddressesEntry.value:type_name -> meridian.ServiceAddress
-	4,  // 34: meridian.CheckDefinition.HeaderEntry.value:type_name -> meridian.HeaderValues
-	13, // 35: meridian.ServicesResponse.ServicesEntry.value:type_name -> meridian.ServiceTags
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	16, // 20: meridian.ServicesResponse.instances:type_name -> meridian.ServiceInstance
+	0,  // 21: meridian.ServiceInstance.node:type_name -> meridian.Node
+	3,  // 22: meridian.ServiceInstance.service:type_name -> meridian.Service
+	6,  // 23: meridian.ServiceInstance.checks:type_name -> meridian.HealthCheck
+	10, // 24: meridian.ServiceNodesRequest.q:type_name -> meridian.CatalogQuery
+	34, // 25: meridian.ServiceNodesResponse.meta:type_name -> meridian.QueryMeta
+	16, // 26: meridian.ServiceNodesResponse.instances:type_name -> meridian.ServiceInstance
+	10, // 27: meridian.NodeServicesRequest.q:type_name -> meridian.CatalogQuery
+	34, // 28: meridian.NodeServicesResponse.meta:type_name -> meridian.QueryMeta
+	0,  // 29: meridian.NodeServicesResponse.node:type_name -> meridian.Node
+	3,  // 30: meridian.NodeServicesResponse.services:type_name -> meridian.Service
+	10, // 31: meridian.ChecksRequest.q:type_name -> meridian.CatalogQuery
+	34, // 32: meridian.ChecksResponse.meta:type_name -> meridian.QueryMeta
+	6,  // 33: meridian.ChecksResponse.checks:type_name -> meridian.HealthCheck
+	2,  // 34: meridian.Service.TaggedAddressesEntry.value:type_name -> meridian.ServiceAddress
+	4,  // 35: meridian.CheckDefinition.HeaderEntry.value:type_name -> meridian.HeaderValues
+	13, // 36: meridian.ServicesResponse.ServicesEntry.value:type_name -> meridian.ServiceTags
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_catalog_proto_init() }

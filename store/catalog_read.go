@@ -72,6 +72,42 @@ func (s *Store) Services(ws memdb.WatchSet, nodeMeta map[string]string) (uint64,
 	return idx, out, nil
 }
 
+// AllServiceInstances lists every service instance with its node, counting
+// only nodes whose meta has every pair of nodeMeta, sorted by service
+// name, node and service ID. Its index and watches are those of Services.
+func (s *Store) AllServiceInstances(ws memdb.WatchSet, nodeMeta map[string]string) (uint64, []*pb.ServiceInstance, error) {
+	tx := s.readTxn()
+	defer tx.Abort()
+	idx := maxIndex(tx, ws, tableServices, tableNodes)
+	it, err := tx.Get(tableServices, "id")
+	if err != nil {
+		return 0, nil, fmt.Errorf("services: %w", err)
+	}
+	var out []*pb.ServiceInstance
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		svc := raw.(*pb.Service)
+		n, err := nodeFirst(tx, svc.Node)
+		if err != nil {
+			return 0, nil, err
+		}
+		if n == nil || !MetaMatches(n.Meta, nodeMeta) {
+			continue
+		}
+		out = append(out, &pb.ServiceInstance{Node: n, Service: svc})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Service.Service != b.Service.Service {
+			return a.Service.Service < b.Service.Service
+		}
+		if a.Node.Node != b.Node.Node {
+			return a.Node.Node < b.Node.Node
+		}
+		return a.Service.Id < b.Service.Id
+	})
+	return idx, out, nil
+}
+
 // MetaMatches reports whether meta holds every pair of want.
 func MetaMatches(meta, want map[string]string) bool {
 	for k, v := range want {

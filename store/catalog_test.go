@@ -2,8 +2,8 @@ package store
 
 import (
 	"errors"
+	"slices"
 	"testing"
-	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
 
@@ -123,7 +123,7 @@ func TestServiceIndexIsPerService(t *testing.T) {
 	a.s.ServiceInstances(ws, "web", true)
 	// A change to another service on another node does not touch web.
 	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n2", Address: "10.0.0.2"}, Service: &pb.Service{Service: "db", Port: 5432}})
-	if !ws.Watch(time.After(50 * time.Millisecond)) {
+	if fired(ws) {
 		t.Fatal("web watch fired on a db change")
 	}
 	if idx, _, _ := a.s.ServiceInstances(nil, "web", true); idx != webIdx {
@@ -132,7 +132,7 @@ func TestServiceIndexIsPerService(t *testing.T) {
 	// A check of the instance moves it.
 	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
 		Checks: []*pb.HealthCheck{{CheckId: "service:web1", ServiceId: "web1", Status: HealthCritical}}})
-	if !waitFired(ws) {
+	if !fired(ws) {
 		t.Fatal("web watch did not fire on its check's change")
 	}
 	// A node check of its node moves it too.
@@ -162,5 +162,44 @@ func TestCatalogSnapshotRoundTrip(t *testing.T) {
 	}
 	if b.s.LastIndex() != a.s.LastIndex() {
 		t.Fatal("indexes not restored")
+	}
+}
+
+func TestAllServiceInstances(t *testing.T) {
+	a := newApplier(t)
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n2", Address: "10.0.0.2", Meta: map[string]string{"rack": "r2"}},
+		Service: &pb.Service{Id: "web2", Service: "web"}})
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n1", Address: "10.0.0.1", Meta: map[string]string{"rack": "r1"}},
+		Service: &pb.Service{Id: "web1", Service: "web", Tags: []string{"x"}}})
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true, Service: &pb.Service{Id: "db1", Service: "db"}})
+
+	ids := func(insts []*pb.ServiceInstance) []string {
+		var out []string
+		for _, in := range insts {
+			out = append(out, in.Service.Service+"/"+in.Node.Node+"/"+in.Service.Id+"@"+in.Node.Address)
+		}
+		return out
+	}
+	ws := memdb.NewWatchSet()
+	idx, all, err := a.s.AllServiceInstances(ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(all), []string{"db/n1/db1@10.0.0.1", "web/n1/web1@10.0.0.1", "web/n2/web2@10.0.0.2"}; !slices.Equal(got, want) {
+		t.Fatalf("instances = %q, want %q (by service, node, ID, with their nodes)", got, want)
+	}
+	if sidx, _, _ := a.s.Services(nil, nil); idx != sidx || idx != 3 {
+		t.Fatalf("index %d, Services' %d, want both 3", idx, sidx)
+	}
+	_, r1, _ := a.s.AllServiceInstances(nil, map[string]string{"rack": "r1"})
+	if got, want := ids(r1), []string{"db/n1/db1@10.0.0.1", "web/n1/web1@10.0.0.1"}; !slices.Equal(got, want) {
+		t.Fatalf("rack r1 = %q, want %q", got, want)
+	}
+	if fired(ws) {
+		t.Fatal("watch fired before any change")
+	}
+	a.register(&pb.CatalogRegister{Node: &pb.Node{Node: "n3", Address: "10.0.0.3"}, Service: &pb.Service{Id: "q", Service: "queue"}})
+	if !fired(ws) {
+		t.Fatal("watch did not fire on a new instance")
 	}
 }

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	memdb "github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
@@ -361,9 +362,19 @@ func TestUnknownCommandRefused(t *testing.T) {
 	}
 }
 
-// waitFired reports whether ws fires within a generous bound.
-func waitFired(ws memdb.WatchSet) bool {
-	return !ws.Watch(time.After(5 * time.Second))
+// fired reports whether any channel of ws is closed, without waiting. The
+// store closes a read's watch channels inside the Apply that changes what
+// it read, so right after Apply returns the answer is exact: a watch that
+// should fire has, and one that has not never will for that write.
+func fired(ws memdb.WatchSet) bool {
+	for ch := range ws {
+		select {
+		case <-ch:
+			return true
+		default:
+		}
+	}
+	return false
 }
 
 func TestBlockingWakesOnSetAndDelete(t *testing.T) {
@@ -373,21 +384,21 @@ func TestBlockingWakesOnSetAndDelete(t *testing.T) {
 	ws := memdb.NewWatchSet()
 	a.s.KVGet(ws, "dir/a")
 	a.kv(pb.KVVerb_KV_SET, "dir/a", "2", 0)
-	if !waitFired(ws) {
+	if !fired(ws) {
 		t.Fatal("get watch did not fire on set")
 	}
 
 	ws = memdb.NewWatchSet()
 	a.s.KVList(ws, "dir/")
 	a.kv(pb.KVVerb_KV_DELETE, "dir/a", "", 0)
-	if !waitFired(ws) {
+	if !fired(ws) {
 		t.Fatal("list watch did not fire on delete")
 	}
 
 	ws = memdb.NewWatchSet()
 	a.s.KVGet(ws, "later")
 	a.kv(pb.KVVerb_KV_SET, "later", "x", 0)
-	if !waitFired(ws) {
+	if !fired(ws) {
 		t.Fatal("watch on a missing key did not fire when it was created")
 	}
 
@@ -400,7 +411,7 @@ func TestBlockingWakesOnSetAndDelete(t *testing.T) {
 	ws.Add(it.WatchCh())
 	tx.Abort()
 	a.kv(pb.KVVerb_KV_SET, "elsewhere", "x", 0)
-	if !ws.Watch(time.After(50 * time.Millisecond)) {
+	if fired(ws) {
 		t.Fatal("prefix watch fired on an unrelated write")
 	}
 }
@@ -532,33 +543,77 @@ func TestCommandBatchAppliesEachAlone(t *testing.T) {
 	}
 }
 
+// TestWaitIndex runs in a synctest bubble, so "still waiting" is exact:
+// synctest.Wait returns once the waiter is durably blocked, and a
+// non-blocking receive then tells whether it returned.
 func TestWaitIndex(t *testing.T) {
-	a := newApplier(t)
-	if err := a.s.WaitIndex(context.Background(), 0); err != nil {
-		t.Fatalf("index 0 is always reached: %v", err)
-	}
-	for range 4 {
-		a.kv(pb.KVVerb_KV_SET, "k", "v", 0)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.s.WaitIndex(context.Background(), 5) }()
-	select {
-	case err := <-done:
-		t.Fatalf("returned (%v) at index 4, waiting for 5", err)
-	default:
-	}
-	a.kv(pb.KVVerb_KV_SET, "k", "w", 0)
-	select {
-	case err := <-done:
-		if err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		a := newApplier(t)
+		if err := a.s.WaitIndex(context.Background(), 0); err != nil {
+			t.Fatalf("index 0 is always reached: %v", err)
+		}
+		// Each write changes the key: an unchanged write moves no index.
+		for i := range 4 {
+			a.kv(pb.KVVerb_KV_SET, "k", strconv.Itoa(i), 0)
+		}
+		if err := a.s.WaitIndex(context.Background(), 4); err != nil {
+			t.Fatalf("index 4 reached at index 4: %v", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- a.s.WaitIndex(context.Background(), 6) }()
+		returned := func() (error, bool) {
+			synctest.Wait()
+			select {
+			case err := <-done:
+				return err, true
+			default:
+				return nil, false
+			}
+		}
+		if err, ok := returned(); ok {
+			t.Fatalf("returned (%v) at index 4, waiting for 6", err)
+		}
+		// A change below the index wakes the waiter, which waits again.
+		a.kv(pb.KVVerb_KV_SET, "k", "w", 0)
+		if err, ok := returned(); ok {
+			t.Fatalf("returned (%v) at index 5, waiting for 6", err)
+		}
+		a.kv(pb.KVVerb_KV_DELETE, "k", "", 0)
+		if err, ok := returned(); !ok || err != nil {
+			t.Fatalf("at index 6: returned %v, err %v; want nil", ok, err)
+		}
+
+		// A restore to a later index releases a waiter too.
+		snapSrc := newApplier(t)
+		for i := range 9 {
+			snapSrc.kv(pb.KVVerb_KV_SET, "r", strconv.Itoa(i), 0)
+		}
+		var buf bytes.Buffer
+		snap := snapSrc.s.Snapshot()
+		if _, err := snap.WriteTo(&buf); err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("still waiting after index 5 was applied")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := a.s.WaitIndex(ctx, 100); err == nil {
-		t.Fatal("a canceled wait for an index never applied returned nil")
-	}
+		snap.Close()
+		go func() { done <- a.s.WaitIndex(context.Background(), 8) }()
+		if err, ok := returned(); ok {
+			t.Fatalf("returned (%v) at index 6, waiting for 8", err)
+		}
+		if err := a.s.Restore(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if err, ok := returned(); !ok || err != nil {
+			t.Fatalf("after a restore to index 9: returned %v, err %v; want nil", ok, err)
+		}
+
+		// Cancelling the context ends a wait for an index never applied.
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { done <- a.s.WaitIndex(ctx, 100) }()
+		if err, ok := returned(); ok {
+			t.Fatalf("returned (%v) before its context ended", err)
+		}
+		cancel()
+		if err, ok := returned(); !ok || !errors.Is(err, context.Canceled) {
+			t.Fatalf("after cancel: returned %v, err %v; want context.Canceled", ok, err)
+		}
+	})
 }

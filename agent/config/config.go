@@ -50,8 +50,10 @@ type Config struct {
 	// StartJoin are LAN addresses joined once at start (Consul's -join).
 	StartJoin []string
 	// RetryJoinWAN are WAN addresses joined at start and retried (servers).
+	// Not acted on yet (no WAN pool); Load warns when a source sets it.
 	RetryJoinWAN []string
 	// StartJoinWAN are WAN addresses joined once at start (-join-wan).
+	// Not acted on yet (no WAN pool); Load warns when a source sets it.
 	StartJoinWAN []string
 	// RetryInterval is the wait between join attempts.
 	RetryInterval time.Duration
@@ -70,7 +72,8 @@ type Config struct {
 	LogLevel string
 	// LogJSON selects JSON log output.
 	LogJSON bool
-	// UI serves the web UI under /ui/.
+	// UI is Consul's ui / ui_config.enabled. Not acted on yet (there is no
+	// web UI); Load warns when a source sets it.
 	UI bool
 	// PidFile is where the agent writes its process id; empty for none.
 	PidFile string
@@ -91,7 +94,9 @@ type Config struct {
 	RaftProtocol int
 	// Limits are the request size and rate limits.
 	Limits Limits
-	// DisableKVKeyValidation accepts KV keys Consul would reject.
+	// DisableKVKeyValidation accepts KV keys Consul would reject. Not
+	// acted on yet (Meridian accepts every key); Load warns when a source
+	// sets it.
 	DisableKVKeyValidation bool
 
 	// DefaultQueryTime is the wait of a blocking query that names none.
@@ -109,10 +114,11 @@ type Config struct {
 	// reaped (at least 8h, as in Consul).
 	ReconnectTimeout time.Duration
 
-	// Domain is the DNS domain served, fully qualified ("consul.").
+	// Domain is the DNS domain served, fully qualified ("consul."). Not
+	// acted on yet (no DNS interface); Load warns when a source sets it.
 	Domain string
 	// Recursors are upstream DNS servers as "ip:port" (port 53 added when
-	// absent).
+	// absent). Not acted on yet; Load warns when a source sets it.
 	Recursors []string
 
 	// Services are the service definitions from config files.
@@ -137,10 +143,10 @@ const PortDisabled = -1
 // Ports holds the agent's listener ports.
 type Ports struct {
 	HTTP    int // HTTP API on ClientAddr (8500)
-	DNS     int // DNS, UDP and TCP, on ClientAddr (8600)
+	DNS     int // DNS (8600); not opened yet, Load warns when it is set
 	Server  int // server RPC and raft on BindAddr (8300)
 	SerfLAN int // LAN gossip, UDP and TCP, on BindAddr (8301)
-	SerfWAN int // WAN gossip on BindAddr, servers only (8302)
+	SerfWAN int // WAN gossip (8302); not opened yet, Load warns when it is set
 }
 
 // Limits are the agent's request limits.
@@ -152,6 +158,7 @@ type Limits struct {
 	// TxnMaxOps is the most operations in one transaction.
 	TxnMaxOps int
 	// HTTPMaxConnsPerClient caps concurrent HTTP connections per client IP.
+	// Not acted on yet; Load warns when a source sets it.
 	HTTPMaxConnsPerClient int
 	// RPCHoldTimeout is how long an RPC waits out a leader election.
 	RPCHoldTimeout time.Duration

@@ -13,6 +13,34 @@ import (
 // warnings for Consul keys Meridian does not use yet.
 type decoder struct {
 	warnings []string
+	warned   map[string]bool // paths already warned about in this source
+}
+
+// warn records one warning for the key at path; a key met twice in one
+// source (HCL repeats blocks) is named once.
+func (d *decoder) warn(path, msg string) {
+	if d.warned[path] {
+		return
+	}
+	if d.warned == nil {
+		d.warned = map[string]bool{}
+	}
+	d.warned[path] = true
+	d.warnings = append(d.warnings, msg)
+}
+
+// notActedOn wraps the decoder of a key Meridian parses and validates but
+// does not act on yet (the feature behind it does not exist): the value is
+// still checked and kept, and the source gets one warning naming the key,
+// so an operator's Consul file loads but nothing is silently dropped.
+func notActedOn[T any](why string, fn keyFunc[T]) keyFunc[T] {
+	return func(d *decoder, t *T, v any, path string) error {
+		if err := fn(d, t, v, path); err != nil {
+			return err
+		}
+		d.warn(path, fmt.Sprintf("key %q is accepted but not acted on: %s", path, why))
+		return nil
+	}
 }
 
 // keyFunc decodes the value v of one key into t; path names the key for
@@ -56,7 +84,7 @@ func decodeObject[T any](d *decoder, o object[T], m map[string]any, t *T, path s
 				return invalid(fmt.Errorf("%s: %w", full, err))
 			}
 		case o.unused[key]:
-			d.warnings = append(d.warnings, fmt.Sprintf("key %q is a Consul option Meridian does not use yet; ignored", full))
+			d.warn(full, fmt.Sprintf("key %q is a Consul option Meridian does not use yet; ignored", full))
 		default:
 			return &kindError{kind: ErrUnknownKey, err: fmt.Errorf("invalid config key %q", full)}
 		}
@@ -168,8 +196,8 @@ var topLevel = object[sourceDraft]{
 
 		"retry_join":              appendStrings(func(s *sourceDraft) *[]string { return &s.p.RetryJoin }),
 		"start_join":              appendStrings(func(s *sourceDraft) *[]string { return &s.p.StartJoin }),
-		"retry_join_wan":          appendStrings(func(s *sourceDraft) *[]string { return &s.p.RetryJoinWAN }),
-		"start_join_wan":          appendStrings(func(s *sourceDraft) *[]string { return &s.p.StartJoinWAN }),
+		"retry_join_wan":          notActedOn(whyNoWAN, appendStrings(func(s *sourceDraft) *[]string { return &s.p.RetryJoinWAN })),
+		"start_join_wan":          notActedOn(whyNoWAN, appendStrings(func(s *sourceDraft) *[]string { return &s.p.StartJoinWAN })),
 		"retry_interval":          opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.RetryInterval }),
 		"retry_max":               opt(toInt, func(s *sourceDraft) **int { return &s.p.RetryMax }),
 		"rejoin_after_leave":      opt(toBool, func(s *sourceDraft) **bool { return &s.p.RejoinAfterLeave }),
@@ -178,7 +206,7 @@ var topLevel = object[sourceDraft]{
 
 		"log_level": opt(toString, func(s *sourceDraft) **string { return &s.p.LogLevel }),
 		"log_json":  opt(toBool, func(s *sourceDraft) **bool { return &s.p.LogJSON }),
-		"ui":        opt(toBool, func(s *sourceDraft) **bool { return &s.p.UI }),
+		"ui":        notActedOn(whyNoUI, opt(toBool, func(s *sourceDraft) **bool { return &s.p.UI })),
 		"ui_config": nested(uiConfigObject, func(s *sourceDraft) *partial { return &s.p }),
 		"pid_file":  opt(toString, func(s *sourceDraft) **string { return &s.p.PidFile }),
 		"encrypt":   opt(toString, func(s *sourceDraft) **string { return &s.p.Encrypt }),
@@ -191,7 +219,7 @@ var topLevel = object[sourceDraft]{
 		"limits":                     nested(limitsObject, func(s *sourceDraft) *partialLimits { return &s.p.Limits }),
 		"performance":                nested(performanceObject, func(s *sourceDraft) *partialLimits { return &s.p.Limits }),
 		"kv_max_value_size":          opt(toInt, func(s *sourceDraft) **int { return &s.p.Limits.KVMaxValueSize }),
-		"disable_kv_key_validation":  opt(toBool, func(s *sourceDraft) **bool { return &s.p.DisableKVKeyValidation }),
+		"disable_kv_key_validation":  notActedOn(whyNoKeyValidation, opt(toBool, func(s *sourceDraft) **bool { return &s.p.DisableKVKeyValidation })),
 
 		"default_query_time":    opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.DefaultQueryTime }),
 		"max_query_time":        opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.MaxQueryTime }),
@@ -199,8 +227,8 @@ var topLevel = object[sourceDraft]{
 		"session_ttl_min":       opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.SessionTTLMin }),
 		"reconnect_timeout":     opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.ReconnectTimeout }),
 
-		"domain":    opt(toString, func(s *sourceDraft) **string { return &s.p.Domain }),
-		"recursors": appendStrings(func(s *sourceDraft) *[]string { return &s.p.Recursors }),
+		"domain":    notActedOn(whyNoDNS, opt(toString, func(s *sourceDraft) **string { return &s.p.Domain })),
+		"recursors": notActedOn(whyNoDNS, appendStrings(func(s *sourceDraft) *[]string { return &s.p.Recursors })),
 
 		"services": decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.p.Services }),
 		"service":  decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.service }),
@@ -214,10 +242,10 @@ var portsObject = object[partialPorts]{
 	unused: unusedPortKeys,
 	keys: map[string]keyFunc[partialPorts]{
 		"http":     opt(toInt, func(p *partialPorts) **int { return &p.HTTP }),
-		"dns":      opt(toInt, func(p *partialPorts) **int { return &p.DNS }),
+		"dns":      notActedOn(whyNoDNS, opt(toInt, func(p *partialPorts) **int { return &p.DNS })),
 		"server":   opt(toInt, func(p *partialPorts) **int { return &p.Server }),
 		"serf_lan": opt(toInt, func(p *partialPorts) **int { return &p.SerfLAN }),
-		"serf_wan": opt(toInt, func(p *partialPorts) **int { return &p.SerfWAN }),
+		"serf_wan": notActedOn(whyNoWAN, opt(toInt, func(p *partialPorts) **int { return &p.SerfWAN })),
 	},
 }
 
@@ -227,7 +255,7 @@ var limitsObject = object[partialLimits]{
 		"kv_max_value_size":         opt(toInt, func(l *partialLimits) **int { return &l.KVMaxValueSize }),
 		"txn_max_req_len":           opt(toInt, func(l *partialLimits) **int { return &l.TxnMaxReqLen }),
 		"txn_max_ops":               opt(toInt, func(l *partialLimits) **int { return &l.TxnMaxOps }),
-		"http_max_conns_per_client": opt(toInt, func(l *partialLimits) **int { return &l.HTTPMaxConnsPerClient }),
+		"http_max_conns_per_client": notActedOn(whyNoConnLimit, opt(toInt, func(l *partialLimits) **int { return &l.HTTPMaxConnsPerClient })),
 	},
 }
 
@@ -242,7 +270,7 @@ var performanceObject = object[partialLimits]{
 var uiConfigObject = object[partial]{
 	unused: unusedUIConfigKeys,
 	keys: map[string]keyFunc[partial]{
-		"enabled": opt(toBool, func(p *partial) **bool { return &p.UI }),
+		"enabled": notActedOn(whyNoUI, opt(toBool, func(p *partial) **bool { return &p.UI })),
 	},
 }
 

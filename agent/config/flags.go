@@ -17,6 +17,7 @@ type flagSource struct {
 	dev         bool
 	configPaths []string // -config-file and -config-dir, in order
 	hcl         []string // -hcl fragments, in order
+	warnings    []string // one per given flag Meridian does not act on
 }
 
 const usageHeader = `Usage: meridian agent [options]
@@ -55,8 +56,13 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	integer := func(dst **int, name, usage string) { fs.Var(intFlag{dst}, name, usage) }
 	duration := func(dst **time.Duration, name, usage string) { fs.Var(durationFlag{dst}, name, usage) }
 	list := func(dst *[]string, name, usage string) { fs.Var(listFlag{dst}, name, usage) }
+	// ignored is the usage of a flag in ignoredFlags: what it means in
+	// Consul, then that it does nothing here yet.
+	ignored := func(name, usage string) string {
+		return usage + " Ignored with a warning: " + ignoredFlags[name] + "."
+	}
 
-	fs.BoolVar(&s.dev, "dev", false, "Starts the agent in development mode: an in-memory server on 127.0.0.1 with the UI on and debug logs.")
+	fs.BoolVar(&s.dev, "dev", false, "Starts the agent in development mode: an in-memory server on 127.0.0.1 with debug logs and /debug/pprof/ on.")
 	boolean(&p.Server, "server", "Switches the agent to server mode.")
 	boolean(&p.Bootstrap, "bootstrap", "Sets server to bootstrap mode (elects itself leader).")
 	integer(&p.BootstrapExpect, "bootstrap-expect", "Sets server to expect `n` servers in the datacenter before bootstrapping.")
@@ -67,17 +73,17 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	str(&p.DataDir, "data-dir", "Path to a data `directory` to store agent state.")
 	str(&p.BindAddr, "bind", "Sets the bind `address` for cluster communication (default \"0.0.0.0\").")
 	str(&p.AdvertiseAddr, "advertise", "Sets the `address` to advertise on the LAN (default: bind address).")
-	str(&p.AdvertiseAddrWAN, "advertise-wan", "Sets the `address` to advertise on the WAN (default: advertise address).")
-	str(&p.ClientAddr, "client", "Sets the `address` to bind for client access: HTTP and DNS (default \"127.0.0.1\").")
+	str(&p.AdvertiseAddrWAN, "advertise-wan", "Sets the node's \"wan\" tagged `address` in the catalog (default: advertise address).")
+	str(&p.ClientAddr, "client", "Sets the `address` the HTTP API binds to (default \"127.0.0.1\").")
 	integer(&p.Ports.HTTP, "http-port", "Sets the HTTP API `port` to listen on; -1 disables (default 8500).")
-	integer(&p.Ports.DNS, "dns-port", "DNS `port` to use; -1 disables (default 8600).")
+	integer(&p.Ports.DNS, "dns-port", ignored("dns-port", "DNS `port` to listen on (Consul's -dns-port)."))
 	integer(&p.Ports.Server, "server-port", "Sets the server RPC `port` to listen on (default 8300).")
 	integer(&p.Ports.SerfLAN, "serf-lan-port", "Sets the Serf LAN `port` to listen on (default 8301).")
-	integer(&p.Ports.SerfWAN, "serf-wan-port", "Sets the Serf WAN `port` to listen on; -1 disables (default 8302).")
+	integer(&p.Ports.SerfWAN, "serf-wan-port", ignored("serf-wan-port", "Serf WAN `port` to listen on (Consul's -serf-wan-port)."))
 	list(&p.StartJoin, "join", "Joins the agent at `address` at start time. Can be specified multiple times.")
 	list(&p.RetryJoin, "retry-join", "Joins the agent at `address` at start time, retrying until it succeeds. Can be specified multiple times.")
-	list(&p.StartJoinWAN, "join-wan", "Joins the server at `address` in the WAN pool at start time. Can be specified multiple times.")
-	list(&p.RetryJoinWAN, "retry-join-wan", "Joins the server at `address` in the WAN pool, retrying until it succeeds. Can be specified multiple times.")
+	list(&p.StartJoinWAN, "join-wan", ignored("join-wan", "WAN `address` to join at start time (Consul's -join-wan)."))
+	list(&p.RetryJoinWAN, "retry-join-wan", ignored("retry-join-wan", "WAN `address` to join, retrying (Consul's -retry-join-wan)."))
 	duration(&p.RetryInterval, "retry-interval", "Wait `duration` between join attempts (default 30s).")
 	integer(&p.RetryMax, "retry-max", "Maximum `number` of join attempts; 0 retries forever (default 0).")
 	list(&s.configPaths, "config-file", "Path to a JSON or HCL `file` to read configuration from. Can be specified multiple times.")
@@ -85,16 +91,16 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	list(&s.hcl, "hcl", "HCL configuration `fragment`, applied after the other flags. Can be specified multiple times.")
 	str(&p.LogLevel, "log-level", "Log `level` of the agent: trace, debug, info, warn, error (default \"info\", \"debug\" with -dev).")
 	boolean(&p.LogJSON, "log-json", "Output logs in JSON format.")
-	boolean(&p.UI, "ui", "Enables the built-in web UI.")
+	boolean(&p.UI, "ui", ignored("ui", "Enables the web UI (Consul's -ui)."))
 	boolean(&p.EnableDebug, "enable-debug", "Serves Go runtime profiles under /debug/pprof/ (on with -dev).")
 	boolean(&p.EnableScriptChecks, "enable-script-checks", "Enables health check scripts from any source.")
 	boolean(&p.EnableLocalScriptChecks, "enable-local-script-checks", "Enables health check scripts from config files only.")
 	fs.Var(metaFlag{&p.NodeMeta}, "node-meta", "Arbitrary metadata `key:value` pair for this node. Can be specified multiple times.")
-	str(&p.Domain, "domain", "DNS `domain` to answer for (default \"consul.\").")
-	list(&p.Recursors, "recursor", "Upstream DNS server `address` (ip or ip:port). Can be specified multiple times.")
+	str(&p.Domain, "domain", ignored("domain", "DNS `domain` to answer for (Consul's -domain)."))
+	list(&p.Recursors, "recursor", ignored("recursor", "Upstream DNS server `address` (Consul's -recursor)."))
 	duration(&p.DefaultQueryTime, "default-query-time", "Wait `duration` of a blocking query that names none (default 5m0s).")
 	duration(&p.MaxQueryTime, "max-query-time", "Maximum wait `duration` of a blocking query (default 10m0s).")
-	integer(&p.RaftProtocol, "raft-protocol", "Sets the Raft protocol `version` (default 3).")
+	integer(&p.RaftProtocol, "raft-protocol", "Sets the Raft protocol `version`; only 3 is supported (default 3).")
 	str(&p.PidFile, "pid-file", "Path to a `file` to store the agent PID.")
 	str(&p.Encrypt, "encrypt", "Base64 gossip encryption `key` (16, 24 or 32 bytes).")
 	return fs
@@ -117,6 +123,11 @@ func parseFlags(args []string, help io.Writer) (*flagSource, error) {
 	if fs.NArg() > 0 {
 		return nil, invalidf("unexpected argument %q", fs.Arg(0))
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if why, ok := ignoredFlags[f.Name]; ok {
+			s.warnings = append(s.warnings, fmt.Sprintf("flag -%s is accepted but not acted on: %s", f.Name, why))
+		}
+	})
 	return s, nil
 }
 

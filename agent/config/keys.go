@@ -1,5 +1,29 @@
 package config
 
+// Why a setting Meridian parses and validates is not acted on yet. Each
+// key or flag that carries one of these loads with one warning naming it
+// (see notActedOn and ignoredFlags); the value is kept in Config for the
+// version that implements the feature.
+const (
+	whyNoUI            = "Meridian has no web UI yet"
+	whyNoDNS           = "Meridian has no DNS interface yet"
+	whyNoWAN           = "Meridian has no WAN pool yet"
+	whyNoConnLimit     = "Meridian does not limit HTTP connections per client yet"
+	whyNoKeyValidation = "Meridian does not validate KV keys yet (every key is accepted)"
+)
+
+// ignoredFlags are the agent flags Meridian accepts but does not act on
+// yet, with the reason the warning gives.
+var ignoredFlags = map[string]string{
+	"ui":             whyNoUI,
+	"domain":         whyNoDNS,
+	"recursor":       whyNoDNS,
+	"dns-port":       whyNoDNS,
+	"serf-wan-port":  whyNoWAN,
+	"join-wan":       whyNoWAN,
+	"retry-join-wan": whyNoWAN,
+}
+
 // Consul configuration keys Meridian accepts but does not act on yet. A
 // file using one loads with a warning instead of failing, so an operator's
 // Consul config works unchanged; anything outside these sets and the keys

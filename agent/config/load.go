@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 )
 
@@ -30,12 +31,13 @@ func hostLoader() *loader {
 // command-line order (a directory's .json/.hcl files in lexical order), the
 // other flags, then the -hcl fragments (as in Consul).
 //
-// The dev profile sets server, bootstrap, bind and client 127.0.0.1, the
-// UI on and log level debug, and keeps nothing on disk (random node ID);
-// explicit flags and files still override it.
+// The dev profile sets server, bootstrap, bind and client 127.0.0.1,
+// enable_debug and log level debug, and keeps nothing on disk (random node
+// ID); explicit flags and files still override it.
 //
-// Load returns warnings for Consul keys it accepts but ignores and for
-// risky settings (with an error, the warnings gathered before it). Errors
+// Load returns warnings for Consul keys and flags it accepts but does not
+// act on (one per key or flag and source, naming it) and for risky
+// settings (with an error, the warnings gathered before it). Errors
 // are one line and match ErrInvalid or ErrUnknownKey. Load prints nothing,
 // except that -h/-help writes the usage text to standard error (like Go's
 // flag package) and returns flag.ErrHelp. It reads config files and the
@@ -88,6 +90,7 @@ func (l *loader) load(args []string) (*Config, []string, error) {
 		}
 	}
 	merge(&merged, &flags.p)
+	warnings = append(warnings, flags.warnings...)
 	for i, frag := range flags.hcl {
 		w, err := mergeSource(&merged, []byte(frag), "hcl")
 		src := fmt.Sprintf("-hcl fragment %d: ", i+1)
@@ -164,7 +167,6 @@ func devProfile() *partial {
 		Bootstrap:   ptr(true),
 		BindAddr:    ptr("127.0.0.1"),
 		ClientAddr:  ptr("127.0.0.1"),
-		UI:          ptr(true),
 		LogLevel:    ptr("debug"),
 		EnableDebug: ptr(true),
 	}
@@ -178,29 +180,47 @@ func prefixAll(prefix string, ss []string) []string {
 	return out
 }
 
+// reloadApplied are the Config fields a running agent takes from a
+// reload; restartOnly are the others, by the key that sets them. Fields
+// not acted on at all (notActedOnFields) are warned about when loaded and
+// never said to "take effect after a restart". A test holds the three
+// lists to the fields of Config.
+var (
+	reloadApplied    = []string{"Services", "Checks", "Watches", "ConfigFiles"}
+	notActedOnFields = []string{"UI", "Domain", "Recursors", "RetryJoinWAN", "StartJoinWAN", "DisableKVKeyValidation"}
+	restartOnly      = []struct{ field, key string }{
+		{"Datacenter", "datacenter"}, {"NodeName", "node_name"}, {"NodeID", "node_id"},
+		{"DataDir", "data_dir"}, {"Server", "server"}, {"Bootstrap", "bootstrap"},
+		{"BootstrapExpect", "bootstrap_expect"}, {"Dev", "dev"}, {"BindAddr", "bind_addr"},
+		{"AdvertiseAddr", "advertise_addr"}, {"AdvertiseAddrWAN", "advertise_addr_wan"},
+		{"ClientAddr", "client_addr"}, {"Ports", "ports"}, {"RetryJoin", "retry_join"},
+		{"StartJoin", "start_join"}, {"RetryInterval", "retry_interval"}, {"RetryMax", "retry_max"},
+		{"RejoinAfterLeave", "rejoin_after_leave"}, {"LeaveOnTerminate", "leave_on_terminate"},
+		{"SkipLeaveOnInterrupt", "skip_leave_on_interrupt"}, {"LogLevel", "log_level"},
+		{"LogJSON", "log_json"}, {"PidFile", "pid_file"}, {"Encrypt", "encrypt"},
+		{"EnableDebug", "enable_debug"}, {"EnableScriptChecks", "enable_script_checks"},
+		{"EnableLocalScriptChecks", "enable_local_script_checks"}, {"NodeMeta", "node_meta"},
+		{"RaftProtocol", "raft_protocol"}, {"Limits", "limits"}, {"DefaultQueryTime", "default_query_time"},
+		{"MaxQueryTime", "max_query_time"}, {"CheckUpdateInterval", "check_update_interval"},
+		{"AEInterval", "ae_interval"}, {"SessionTTLMin", "session_ttl_min"},
+		{"ReconnectTimeout", "reconnect_timeout"},
+	}
+)
+
 // restartWarnings names the settings that differ between prev and next
-// but are only read at start.
+// but are only read at start. The ports and limits Meridian does not act
+// on are left out of the comparison.
 func restartWarnings(prev, next *Config) []string {
+	p, n := prev.Clone(), next.Clone()
+	for _, c := range []*Config{p, n} {
+		c.Ports.DNS, c.Ports.SerfWAN = 0, 0
+		c.Limits.HTTPMaxConnsPerClient = 0
+	}
+	pv, nv := reflect.ValueOf(p).Elem(), reflect.ValueOf(n).Elem()
 	var w []string
-	for _, f := range []struct {
-		name       string
-		prev, next any
-	}{
-		{"datacenter", prev.Datacenter, next.Datacenter},
-		{"node_name", prev.NodeName, next.NodeName},
-		{"node_id", prev.NodeID, next.NodeID},
-		{"data_dir", prev.DataDir, next.DataDir},
-		{"server", prev.Server, next.Server},
-		{"bind_addr", prev.BindAddr, next.BindAddr},
-		{"advertise_addr", prev.AdvertiseAddr, next.AdvertiseAddr},
-		{"advertise_addr_wan", prev.AdvertiseAddrWAN, next.AdvertiseAddrWAN},
-		{"client_addr", prev.ClientAddr, next.ClientAddr},
-		{"ports", prev.Ports, next.Ports},
-		{"domain", prev.Domain, next.Domain},
-		{"encrypt", prev.Encrypt, next.Encrypt},
-	} {
-		if f.prev != f.next {
-			w = append(w, fmt.Sprintf("reload: %s changed; it takes effect after a restart", f.name))
+	for _, f := range restartOnly {
+		if !reflect.DeepEqual(pv.FieldByName(f.field).Interface(), nv.FieldByName(f.field).Interface()) {
+			w = append(w, fmt.Sprintf("reload: %s changed; it takes effect after a restart", f.key))
 		}
 	}
 	return w

@@ -14,7 +14,7 @@ import (
 
 func TestDevProfile(t *testing.T) {
 	c, warnings := mustLoad(t, "-dev")
-	if !c.Dev || !c.Server || !c.Bootstrap || c.DataDir != "" || !c.UI || c.LogLevel != "debug" ||
+	if !c.Dev || !c.Server || !c.Bootstrap || c.DataDir != "" || c.UI || !c.EnableDebug || c.LogLevel != "debug" ||
 		c.BindAddr != "127.0.0.1" || c.ClientAddr != "127.0.0.1" ||
 		c.AdvertiseAddr != "127.0.0.1" || c.AdvertiseAddrWAN != "127.0.0.1" {
 		t.Errorf("dev config = %+v", c)
@@ -31,9 +31,9 @@ func TestDevProfile(t *testing.T) {
 	}
 
 	// Explicit flags and files override the profile.
-	file := writeFile(t, t.TempDir(), "dev.json", `{"ui": false}`)
+	file := writeFile(t, t.TempDir(), "dev.json", `{"enable_debug": false}`)
 	c, _ = mustLoad(t, "-dev", "-log-level", "warn", "-client", "0.0.0.0", "-bind", "10.0.0.9", "-config-file", file)
-	if c.LogLevel != "warn" || c.ClientAddr != "0.0.0.0" || c.BindAddr != "10.0.0.9" || c.AdvertiseAddr != "10.0.0.9" || c.UI {
+	if c.LogLevel != "warn" || c.ClientAddr != "0.0.0.0" || c.BindAddr != "10.0.0.9" || c.AdvertiseAddr != "10.0.0.9" || c.EnableDebug {
 		t.Errorf("overridden dev config = %+v", c)
 	}
 }
@@ -190,7 +190,8 @@ ports { http = 18500 }`)
 	if next.NodeID != prev.NodeID {
 		t.Errorf("dev node ID changed on reload: %s -> %s", prev.NodeID, next.NodeID)
 	}
-	if want := []string{"reload: ports changed; it takes effect after a restart"}; !slices.Equal(warnings, want) {
+	if want := []string{"reload: ports changed; it takes effect after a restart",
+		"reload: log_level changed; it takes effect after a restart"}; !slices.Equal(warnings, want) {
 		t.Errorf("warnings = %q, want %q", warnings, want)
 	}
 	// Reload keeps working from a reloaded config and from a clone.

@@ -126,12 +126,15 @@ func validateRole(c *Config) error {
 }
 
 func validatePorts(c *Config) error {
+	// opened is false for the ports of listeners Meridian does not have
+	// yet (DNS, WAN gossip): they are range-checked but cannot collide.
 	ports := []struct {
-		name string
-		port int
+		name   string
+		port   int
+		opened bool
 	}{
-		{"ports.http", c.Ports.HTTP}, {"ports.dns", c.Ports.DNS}, {"ports.server", c.Ports.Server},
-		{"ports.serf_lan", c.Ports.SerfLAN}, {"ports.serf_wan", c.Ports.SerfWAN},
+		{"ports.http", c.Ports.HTTP, true}, {"ports.dns", c.Ports.DNS, false}, {"ports.server", c.Ports.Server, true},
+		{"ports.serf_lan", c.Ports.SerfLAN, true}, {"ports.serf_wan", c.Ports.SerfWAN, false},
 	}
 	used := map[int]string{}
 	for _, p := range ports {
@@ -140,6 +143,9 @@ func validatePorts(c *Config) error {
 		}
 		if p.port < 1 || p.port > 65535 {
 			return fmt.Errorf("%s: invalid port %d (must be 1-65535, or -1 to disable)", p.name, p.port)
+		}
+		if !p.opened {
+			continue
 		}
 		if other, ok := used[p.port]; ok {
 			return fmt.Errorf("%s and %s both use port %d", other, p.name, p.port)

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/anishathalye/porcupine"
@@ -100,5 +101,18 @@ func TestModelAcceptsAndRejects(t *testing.T) {
 		if got := porcupine.CheckOperations(model, c.ops); got != c.ok {
 			t.Errorf("%s: linearizable = %v, want %v", c.name, got, c.ok)
 		}
+	}
+}
+
+// TestMissingWrites: the durability count sees a missing key and a key
+// holding another value, and nothing else.
+func TestMissingWrites(t *testing.T) {
+	acked := map[string]string{"dur/a": "1", "dur/b": "2", "dur/c": "3", "dur/e": ""}
+	have := map[string]string{"dur/a": "1", "dur/b": "9", "dur/d": "4"}
+	if got, want := MissingWrites(acked, have), []string{"dur/b", "dur/c", "dur/e"}; !slices.Equal(got, want) {
+		t.Fatalf("missing = %q, want %q", got, want)
+	}
+	if got := MissingWrites(acked, map[string]string{"dur/a": "1", "dur/b": "2", "dur/c": "3", "dur/e": ""}); len(got) != 0 {
+		t.Fatalf("missing = %q from a complete state", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -374,13 +375,21 @@ func LostWrites(addr string, acked map[string]string) ([]string, error) {
 	for _, p := range pairs {
 		have[p.Key] = string(p.Value)
 	}
+	return MissingWrites(acked, have), nil
+}
+
+// MissingWrites returns, sorted, the keys of acked whose acknowledged
+// value is absent from have or differs there (every durable key is
+// written once, so any other value means the acknowledged one was lost).
+func MissingWrites(acked, have map[string]string) []string {
 	var lost []string
 	for k, v := range acked {
-		if have[k] != v {
+		if got, ok := have[k]; !ok || got != v {
 			lost = append(lost, k)
 		}
 	}
-	return lost, nil
+	slices.Sort(lost)
+	return lost
 }
 
 // Watcher follows the prefix of the contended keys with blocking queries,

@@ -101,7 +101,7 @@ func New(t testing.TB, opts Options) *Cluster {
 			"-node", n.Name, "-datacenter", opts.Datacenter, "-data-dir", n.DataDir,
 			"-bind", "127.0.0.1", "-client", "127.0.0.1",
 			"-http-port", strconv.Itoa(ports[0]), "-server-port", strconv.Itoa(ports[1]),
-			"-serf-lan-port", strconv.Itoa(ports[2]), "-serf-wan-port", "-1", "-dns-port", "-1",
+			"-serf-lan-port", strconv.Itoa(ports[2]),
 			"-retry-interval", "100ms", "-log-level", "debug",
 		}
 		if server {

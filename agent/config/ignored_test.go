@@ -1,0 +1,330 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const testKey = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="
+
+// keyCases is the classification of every config-file key Meridian
+// decodes: a valid sample value, and whether Meridian acts on it. A key
+// not acted on must load with exactly one warning naming it; a key acted
+// on must load with none. raft_protocol counts as acted on: 3 is the only
+// value accepted and the one Meridian runs.
+var keyCases = map[string]struct {
+	json    string // the key's value, as JSON
+	ignored bool
+}{
+	"datacenter":                       {`"east"`, false},
+	"data_dir":                         {`"DATADIR"`, false},
+	"node_name":                        {`"n1"`, false},
+	"node_id":                          {`"0b1d0c2e-6f4a-4b8c-9d2e-1f3a5b7c9d0e"`, false},
+	"server":                           {`true`, false},
+	"bootstrap":                        {`false`, false},
+	"bootstrap_expect":                 {`0`, false},
+	"bind_addr":                        {`"10.1.2.3"`, false},
+	"advertise_addr":                   {`"10.1.2.4"`, false},
+	"advertise_addr_wan":               {`"10.1.2.5"`, false},
+	"client_addr":                      {`"127.0.0.2"`, false},
+	"ports.http":                       {`18500`, false},
+	"ports.server":                     {`18300`, false},
+	"ports.serf_lan":                   {`18301`, false},
+	"ports.dns":                        {`18600`, true},
+	"ports.serf_wan":                   {`18302`, true},
+	"retry_join":                       {`["10.0.0.1"]`, false},
+	"start_join":                       {`["10.0.0.1"]`, false},
+	"retry_join_wan":                   {`["10.0.0.1"]`, true},
+	"start_join_wan":                   {`["10.0.0.1"]`, true},
+	"retry_interval":                   {`"10s"`, false},
+	"retry_max":                        {`3`, false},
+	"rejoin_after_leave":               {`true`, false},
+	"leave_on_terminate":               {`true`, false},
+	"skip_leave_on_interrupt":          {`true`, false},
+	"log_level":                        {`"warn"`, false},
+	"log_json":                         {`true`, false},
+	"ui":                               {`true`, true},
+	"ui_config.enabled":                {`true`, true},
+	"pid_file":                         {`"/run/meridian.pid"`, false},
+	"encrypt":                          {`"` + testKey + `"`, false},
+	"enable_debug":                     {`true`, false},
+	"enable_script_checks":             {`true`, false},
+	"enable_local_script_checks":       {`true`, false},
+	"node_meta":                        {`{"rack": "r1"}`, false},
+	"raft_protocol":                    {`3`, false},
+	"limits.kv_max_value_size":         {`1024`, false},
+	"limits.txn_max_req_len":           {`1024`, false},
+	"limits.txn_max_ops":               {`8`, false},
+	"limits.http_max_conns_per_client": {`10`, true},
+	"performance.rpc_hold_timeout":     {`"3s"`, false},
+	"kv_max_value_size":                {`1024`, false},
+	"disable_kv_key_validation":        {`true`, true},
+	"default_query_time":               {`"1m"`, false},
+	"max_query_time":                   {`"2m"`, false},
+	"check_update_interval":            {`"1m"`, false},
+	"session_ttl_min":                  {`"5s"`, false},
+	"reconnect_timeout":                {`"9h"`, false},
+	"domain":                           {`"meridian"`, true},
+	"recursors":                        {`["8.8.8.8"]`, true},
+	"services":                         {`[{"name": "web"}]`, false},
+	"service":                          {`{"name": "web"}`, false},
+	"checks":                           {`[{"name": "c", "ttl": "10s"}]`, false},
+	"check":                            {`{"name": "c", "ttl": "10s"}`, false},
+	"watches":                          {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
+}
+
+func keysOf[T any](o object[T]) []string { return slices.Collect(maps.Keys(o.keys)) }
+
+// decodedKeys lists every key path the decoder maps (nested objects as
+// "ports.http").
+func decodedKeys() []string {
+	nested := map[string][]string{
+		"ports": keysOf(portsObject), "limits": keysOf(limitsObject),
+		"performance": keysOf(performanceObject), "ui_config": keysOf(uiConfigObject),
+	}
+	var out []string
+	for _, k := range keysOf(topLevel) {
+		if sub, ok := nested[k]; ok {
+			for _, s := range sub {
+				out = append(out, k+"."+s)
+			}
+			continue
+		}
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// jsonFor wraps a value at a key path ("a.b") into a JSON document.
+func jsonFor(path, value string) string {
+	parts := strings.Split(path, ".")
+	doc := value
+	for i := len(parts) - 1; i >= 0; i-- {
+		doc = `{"` + parts[i] + `": ` + doc + `}`
+	}
+	return doc
+}
+
+func TestEveryDecodedKeyIsClassified(t *testing.T) {
+	for _, k := range decodedKeys() {
+		if _, ok := keyCases[k]; !ok {
+			t.Errorf("config key %q is decoded but not in keyCases: say whether Meridian acts on it", k)
+		}
+	}
+	for k := range keyCases {
+		if !slices.Contains(decodedKeys(), k) {
+			t.Errorf("keyCases names %q, which the decoder does not map", k)
+		}
+	}
+}
+
+// TestKeysNotActedOnWarnOnce loads each decoded key on its own, from a
+// JSON file and from an -hcl fragment: a key Meridian does not act on
+// gives exactly one warning, naming it and its source; any other key none.
+func TestKeysNotActedOnWarnOnce(t *testing.T) {
+	for _, path := range decodedKeys() {
+		tc := keyCases[path]
+		t.Run(path, func(t *testing.T) {
+			dir := t.TempDir()
+			value := strings.ReplaceAll(tc.json, "DATADIR", dir)
+			file := writeFile(t, dir, "c.json", jsonFor(path, value))
+			_, warnings := mustLoad(t, "-data-dir", dir, "-config-file", file)
+			if !tc.ignored {
+				if len(warnings) != 0 {
+					t.Fatalf("a key Meridian acts on gave warnings %q", warnings)
+				}
+				return
+			}
+			want := `config file "` + file + `": key "` + path + `" is accepted but not acted on: `
+			if len(warnings) != 1 || !strings.HasPrefix(warnings[0], want) {
+				t.Fatalf("warnings = %q, want one starting %q", warnings, want)
+			}
+			// The same key in a file and in an -hcl fragment: one warning
+			// per source, each naming where it came from.
+			_, warnings = mustLoad(t, "-data-dir", dir, "-config-file", file, "-hcl", jsonFor(path, value))
+			if len(warnings) != 2 || !strings.HasPrefix(warnings[0], want) ||
+				!strings.HasPrefix(warnings[1], `-hcl fragment 1: key "`+path+`" is accepted but not acted on: `) {
+				t.Fatalf("file and -hcl: warnings = %q", warnings)
+			}
+		})
+	}
+}
+
+// TestRepeatedKeyWarnsOnce: HCL blocks repeat; the key is named once.
+func TestRepeatedKeyWarnsOnce(t *testing.T) {
+	_, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-hcl", "ports { dns = 1053 }\nports { dns = 1054 }")
+	want := []string{`-hcl fragment 1: key "ports.dns" is accepted but not acted on: Meridian has no DNS interface yet`}
+	if !slices.Equal(warnings, want) {
+		t.Fatalf("warnings = %q, want %q", warnings, want)
+	}
+}
+
+// flagCases classifies every agent flag like keyCases.
+var flagCases = map[string]struct {
+	args    []string
+	ignored bool
+}{
+	"dev":                        {[]string{"-dev"}, false},
+	"server":                     {[]string{"-server"}, false},
+	"bootstrap":                  {[]string{"-server", "-bootstrap=false"}, false},
+	"bootstrap-expect":           {[]string{"-server", "-bootstrap-expect", "3"}, false},
+	"datacenter":                 {[]string{"-datacenter", "east"}, false},
+	"dc":                         {[]string{"-dc", "east"}, false},
+	"node":                       {[]string{"-node", "n1"}, false},
+	"node-id":                    {[]string{"-node-id", "0b1d0c2e-6f4a-4b8c-9d2e-1f3a5b7c9d0e"}, false},
+	"data-dir":                   {[]string{"-data-dir", "DATADIR"}, false},
+	"bind":                       {[]string{"-bind", "10.1.2.3"}, false},
+	"advertise":                  {[]string{"-advertise", "10.1.2.4"}, false},
+	"advertise-wan":              {[]string{"-advertise-wan", "10.1.2.5"}, false},
+	"client":                     {[]string{"-client", "127.0.0.2"}, false},
+	"http-port":                  {[]string{"-http-port", "18500"}, false},
+	"dns-port":                   {[]string{"-dns-port", "18600"}, true},
+	"server-port":                {[]string{"-server-port", "18300"}, false},
+	"serf-lan-port":              {[]string{"-serf-lan-port", "18301"}, false},
+	"serf-wan-port":              {[]string{"-serf-wan-port", "18302"}, true},
+	"join":                       {[]string{"-join", "10.0.0.1"}, false},
+	"retry-join":                 {[]string{"-retry-join", "10.0.0.1"}, false},
+	"join-wan":                   {[]string{"-join-wan", "10.0.0.1", "-join-wan", "10.0.0.2"}, true},
+	"retry-join-wan":             {[]string{"-retry-join-wan", "10.0.0.1"}, true},
+	"retry-interval":             {[]string{"-retry-interval", "10s"}, false},
+	"retry-max":                  {[]string{"-retry-max", "3"}, false},
+	"config-file":                {[]string{"-config-file", "DATADIR/empty.json"}, false},
+	"config-dir":                 {[]string{"-config-dir", "DATADIR"}, false},
+	"hcl":                        {[]string{"-hcl", `log_level = "warn"`}, false},
+	"log-level":                  {[]string{"-log-level", "warn"}, false},
+	"log-json":                   {[]string{"-log-json"}, false},
+	"ui":                         {[]string{"-ui"}, true},
+	"enable-debug":               {[]string{"-enable-debug"}, false},
+	"enable-script-checks":       {[]string{"-enable-script-checks"}, false},
+	"enable-local-script-checks": {[]string{"-enable-local-script-checks"}, false},
+	"node-meta":                  {[]string{"-node-meta", "rack:r1"}, false},
+	"domain":                     {[]string{"-domain", "meridian"}, true},
+	"recursor":                   {[]string{"-recursor", "8.8.8.8", "-recursor", "1.1.1.1"}, true},
+	"default-query-time":         {[]string{"-default-query-time", "1m"}, false},
+	"max-query-time":             {[]string{"-max-query-time", "2m"}, false},
+	"raft-protocol":              {[]string{"-raft-protocol", "3"}, false},
+	"pid-file":                   {[]string{"-pid-file", "/run/meridian.pid"}, false},
+	"encrypt":                    {[]string{"-encrypt", testKey}, false},
+}
+
+// TestFlagsNotActedOnWarnOnce gives each agent flag on its own (the
+// repeatable ones twice): a flag Meridian does not act on gives exactly
+// one warning naming it; any other flag none.
+func TestFlagsNotActedOnWarnOnce(t *testing.T) {
+	FlagSet(io.Discard).VisitAll(func(f *flag.Flag) {
+		tc, ok := flagCases[f.Name]
+		if !ok {
+			t.Errorf("flag -%s is not in flagCases: say whether Meridian acts on it", f.Name)
+			return
+		}
+		if tc.ignored != (ignoredFlags[f.Name] != "") {
+			t.Errorf("flag -%s: ignored = %v in the test, %v in ignoredFlags", f.Name, tc.ignored, !tc.ignored)
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, "empty.json", "{}")
+			args := []string{"-data-dir", dir}
+			for _, a := range tc.args {
+				args = append(args, strings.ReplaceAll(a, "DATADIR", dir))
+			}
+			_, warnings := mustLoad(t, args...)
+			if !tc.ignored {
+				if len(warnings) != 0 {
+					t.Fatalf("a flag Meridian acts on gave warnings %q", warnings)
+				}
+				return
+			}
+			want := "flag -" + f.Name + " is accepted but not acted on: "
+			if len(warnings) != 1 || !strings.HasPrefix(warnings[0], want) {
+				t.Fatalf("warnings = %q, want one starting %q", warnings, want)
+			}
+		})
+	})
+}
+
+// TestHelpPromisesOnlyWhatExists: a flag's help may speak of the UI, DNS
+// or the WAN only to say it is ignored, and -dev promises no UI.
+func TestHelpPromisesOnlyWhatExists(t *testing.T) {
+	FlagSet(io.Discard).VisitAll(func(f *flag.Flag) {
+		mentions := strings.Contains(f.Usage, "UI") || strings.Contains(f.Usage, "DNS") || strings.Contains(f.Usage, "WAN")
+		says := strings.Contains(f.Usage, "Ignored with a warning: "+ignoredFlags[f.Name])
+		switch {
+		case ignoredFlags[f.Name] != "" && !says:
+			t.Errorf("-%s is not acted on, but its help does not say so: %q", f.Name, f.Usage)
+		case ignoredFlags[f.Name] == "" && mentions:
+			t.Errorf("-%s help speaks of a feature Meridian does not have: %q", f.Name, f.Usage)
+		}
+	})
+	if u := Usage(); strings.Contains(u, "UI on") {
+		t.Errorf("help promises the UI:\n%s", u)
+	}
+}
+
+// TestUnopenedPortsDoNotCollide: the DNS and WAN ports name no listener
+// yet, so another listener may use their default numbers.
+func TestUnopenedPortsDoNotCollide(t *testing.T) {
+	c, _ := mustLoad(t, "-data-dir", t.TempDir(), "-http-port", "8600", "-serf-lan-port", "8302")
+	if c.Ports.HTTP != 8600 || c.Ports.SerfLAN != 8302 {
+		t.Fatalf("ports = %+v", c.Ports)
+	}
+}
+
+// TestReloadNamesEveryField: each field of Config is applied by a reload,
+// named in a warning when a reload changes it, or never acted on (and
+// then warned about when loaded).
+func TestReloadNamesEveryField(t *testing.T) {
+	classified := map[string]int{}
+	for _, f := range reloadApplied {
+		classified[f]++
+	}
+	for _, f := range notActedOnFields {
+		classified[f]++
+	}
+	for _, f := range restartOnly {
+		classified[f.field]++
+	}
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if n := classified[f.Name]; n != 1 {
+			t.Errorf("Config.%s is classified %d times for reload, want once", f.Name, n)
+		}
+		delete(classified, f.Name)
+	}
+	for name := range classified {
+		t.Errorf("reload lists %s, which Config does not have", name)
+	}
+}
+
+// TestReloadWarnsOnlyOfWhatARestartApplies: a reload that changes a key
+// Meridian never acts on does not promise it for after a restart.
+func TestReloadWarnsOnlyOfWhatARestartApplies(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "a.hcl", `domain = "one"`)
+	prev, _, err := Load([]string{"-dev", "-config-file", file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "a.hcl", "domain = \"two\"\nports { dns = 1053 }\nenable_debug = false\n")
+	_, warnings, err := Reload(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`config file "` + file + `": key "domain" is accepted but not acted on: Meridian has no DNS interface yet`,
+		`config file "` + file + `": key "ports.dns" is accepted but not acted on: Meridian has no DNS interface yet`,
+		"reload: enable_debug changed; it takes effect after a restart",
+	}
+	if !slices.Equal(warnings, want) {
+		t.Fatalf("warnings = %q, want %q", warnings, want)
+	}
+}
