@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"dc":                   {"pb", "store", "rpc", "wan", "internal/logging"},
 	"agent/config":         {},
 	"agent/watch":          {"internal/logging"},
-	"agent":                {"pb", "store", "rpc", "lan", "dc", "health", "agent/config", "agent/watch", "internal/logging"},
+	"agent":                {"pb", "store", "rpc", "lan", "wan", "dc", "health", "agent/config", "agent/watch", "internal/logging"},
 	"internal/faultnet":    {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},
 	"cmd/meridian":         {"agent", "agent/config", "agent/watch", "internal/logging"},

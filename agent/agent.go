@@ -25,6 +25,7 @@ import (
 	"github.com/meridian-io/meridian/internal/logging"
 	"github.com/meridian-io/meridian/lan"
 	"github.com/meridian-io/meridian/rpc"
+	"github.com/meridian-io/meridian/wan"
 )
 
 // Version is the build version, set by the linker in release builds.
@@ -39,6 +40,7 @@ type Agent struct {
 	base *slog.Logger
 
 	lan     *lan.Pool
+	wan     *wan.Pool // servers only; nil when the WAN port is disabled
 	pool    *rpc.Pool
 	server  *dc.Server // nil on client agents
 	rpcSrv  *rpc.Server
@@ -163,6 +165,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.startLAN(ctx, rpcPort); err != nil {
 		return err
 	}
+	if err := a.startWAN(ctx, rpcPort); err != nil {
+		return err
+	}
 	if a.cfg.Server {
 		if err := a.startServer(ctx, rpcPort); err != nil {
 			return err
@@ -176,6 +181,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.join()
+	a.joinWAN()
 	if a.cfg.Ports.HTTP != config.PortDisabled {
 		if err := a.startHTTP(); err != nil {
 			return err
@@ -294,7 +300,11 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	if a.tune != nil {
 		a.tune(&dcfg)
 	}
-	srv, err := dc.New(dcfg, dc.Deps{Transport: transport, Pool: a.pool, Membership: lanMembership{pool: a.lan}, WrapLogStore: a.wrapLogStore})
+	deps := dc.Deps{Transport: transport, Pool: a.pool, Membership: lanMembership{pool: a.lan}, WrapLogStore: a.wrapLogStore}
+	if a.wan != nil {
+		deps.Router = a.wan.Router()
+	}
+	srv, err := dc.New(dcfg, deps)
 	if err != nil {
 		transport.Close()
 		return err
@@ -388,6 +398,11 @@ func (a *Agent) Leave(ctx context.Context) error {
 	if a.lan == nil {
 		return nil
 	}
+	if a.wan != nil {
+		if err := a.wan.Leave(); err != nil {
+			a.log.Warn("leaving the WAN pool failed", "error", err)
+		}
+	}
 	if a.server != nil {
 		return a.server.Leave(ctx, a.lan.Leave)
 	}
@@ -424,6 +439,9 @@ func (a *Agent) Shutdown() error {
 		}
 		if a.lan != nil {
 			errs = append(errs, a.lan.Shutdown())
+		}
+		if a.wan != nil {
+			errs = append(errs, a.wan.Shutdown())
 		}
 		if a.pool != nil {
 			errs = append(errs, a.pool.Close())

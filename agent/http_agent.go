@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meridian-io/meridian/lan"
+	"github.com/meridian-io/meridian/wan"
 )
 
 // memberJSON is Consul's AgentMember.
@@ -38,6 +39,14 @@ func toMemberJSON(m lan.Member) memberJSON {
 	}
 }
 
+func toWANMemberJSON(m wan.Member) memberJSON {
+	return toMemberJSON(lan.Member{
+		Name: m.Name, Addr: m.Addr, Port: m.Port, Tags: m.Tags, StatusCode: m.StatusCode,
+		ProtocolMin: m.ProtocolMin, ProtocolMax: m.ProtocolMax, ProtocolCur: m.ProtocolCur,
+		DelegateMin: m.DelegateMin, DelegateMax: m.DelegateMax, DelegateCur: m.DelegateCur,
+	})
+}
+
 func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 	stats := map[string]map[string]string{
 		"agent": {
@@ -55,6 +64,12 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 			"server":            strconv.FormatBool(a.server != nil),
 			"known_datacenters": "1",
 		},
+	}
+	if a.wan != nil {
+		stats["serf_wan"] = a.wan.Stats()
+	}
+	if a.server != nil {
+		stats["consul"]["known_datacenters"] = strconv.Itoa(len(a.server.Datacenters()))
 	}
 	if a.server != nil {
 		stats["raft"] = a.server.Stats()
@@ -89,9 +104,15 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 
 func (a *Agent) agentMembers(w http.ResponseWriter, r *http.Request) (any, error) {
 	if _, wan := r.URL.Query()["wan"]; wan {
-		// The WAN pool arrives with federation; until then there are no
-		// WAN members to list.
-		return []memberJSON{}, nil
+		// Client agents are in no WAN pool: they list nobody, as in
+		// Consul.
+		out := []memberJSON{}
+		if a.wan != nil {
+			for _, m := range a.wan.Members() {
+				out = append(out, toWANMemberJSON(m))
+			}
+		}
+		return out, nil
 	}
 	members := a.lan.Members()
 	out := make([]memberJSON, 0, len(members))
@@ -102,12 +123,18 @@ func (a *Agent) agentMembers(w http.ResponseWriter, r *http.Request) (any, error
 }
 
 func (a *Agent) agentJoin(w http.ResponseWriter, r *http.Request) (any, error) {
-	if _, wan := r.URL.Query()["wan"]; wan {
-		return nil, badRequest("WAN join is not available: this agent has no WAN pool yet")
-	}
 	addr := r.PathValue("address")
 	if addr == "" {
 		return nil, badRequest("Missing address to join")
+	}
+	if _, wan := r.URL.Query()["wan"]; wan {
+		if a.wan == nil {
+			return nil, badRequest("Cannot join the WAN pool: this agent is not a server, or its WAN port is disabled")
+		}
+		if _, err := a.wan.Join([]string{addr}); err != nil {
+			return nil, fmt.Errorf("join WAN %s: %w", addr, err)
+		}
+		return nil, nil
 	}
 	if _, err := a.lan.Join([]string{addr}); err != nil {
 		return nil, fmt.Errorf("join %s: %w", addr, err)
@@ -128,6 +155,15 @@ func (a *Agent) agentLeave(w http.ResponseWriter, r *http.Request) (any, error) 
 
 func (a *Agent) agentForceLeave(w http.ResponseWriter, r *http.Request) (any, error) {
 	_, prune := r.URL.Query()["prune"]
+	if _, wan := r.URL.Query()["wan"]; wan {
+		if a.wan == nil {
+			return nil, badRequest("Cannot force-leave a WAN member: this agent is not a server, or its WAN port is disabled")
+		}
+		if err := a.wan.ForceLeave(r.PathValue("node"), prune); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
 	if err := a.lan.ForceLeave(r.PathValue("node"), prune); err != nil {
 		return nil, err
 	}

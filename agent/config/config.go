@@ -49,12 +49,14 @@ type Config struct {
 	RetryJoin []string
 	// StartJoin are LAN addresses joined once at start (Consul's -join).
 	StartJoin []string
-	// RetryJoinWAN are WAN addresses joined at start and retried (servers).
-	// Not acted on yet (no WAN pool); Load warns when a source sets it.
+	// RetryJoinWAN are WAN addresses a server joins at start, retried
+	// every RetryIntervalWAN until one answers.
 	RetryJoinWAN []string
-	// StartJoinWAN are WAN addresses joined once at start (-join-wan).
-	// Not acted on yet (no WAN pool); Load warns when a source sets it.
+	// StartJoinWAN are WAN addresses a server joins once at start
+	// (-join-wan).
 	StartJoinWAN []string
+	// RetryIntervalWAN is the wait between WAN join attempts.
+	RetryIntervalWAN time.Duration
 	// RetryInterval is the wait between join attempts.
 	RetryInterval time.Duration
 	// RetryMax is the number of join attempts; 0 retries forever.
@@ -146,7 +148,7 @@ type Ports struct {
 	DNS     int // DNS (8600); not opened yet, Load warns when it is set
 	Server  int // server RPC and raft on BindAddr (8300)
 	SerfLAN int // LAN gossip, UDP and TCP, on BindAddr (8301)
-	SerfWAN int // WAN gossip (8302); not opened yet, Load warns when it is set
+	SerfWAN int // WAN gossip of servers (8302)
 }
 
 // Limits are the agent's request limits.
@@ -226,6 +228,7 @@ func DefaultConfig() *Config {
 		ClientAddr:          "127.0.0.1",
 		Ports:               Ports{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302},
 		RetryInterval:       30 * time.Second,
+		RetryIntervalWAN:    30 * time.Second,
 		LogLevel:            "info",
 		RaftProtocol:        3,
 		Limits:              Limits{KVMaxValueSize: 512 * 1024, TxnMaxReqLen: 512 * 1024, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RPCHoldTimeout: 7 * time.Second},

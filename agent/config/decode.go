@@ -196,8 +196,9 @@ var topLevel = object[sourceDraft]{
 
 		"retry_join":              appendStrings(func(s *sourceDraft) *[]string { return &s.p.RetryJoin }),
 		"start_join":              appendStrings(func(s *sourceDraft) *[]string { return &s.p.StartJoin }),
-		"retry_join_wan":          notActedOn(whyNoWAN, appendStrings(func(s *sourceDraft) *[]string { return &s.p.RetryJoinWAN })),
-		"start_join_wan":          notActedOn(whyNoWAN, appendStrings(func(s *sourceDraft) *[]string { return &s.p.StartJoinWAN })),
+		"retry_join_wan":          appendStrings(func(s *sourceDraft) *[]string { return &s.p.RetryJoinWAN }),
+		"start_join_wan":          appendStrings(func(s *sourceDraft) *[]string { return &s.p.StartJoinWAN }),
+		"retry_interval_wan":      opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.RetryIntervalWAN }),
 		"retry_interval":          opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.RetryInterval }),
 		"retry_max":               opt(toInt, func(s *sourceDraft) **int { return &s.p.RetryMax }),
 		"rejoin_after_leave":      opt(toBool, func(s *sourceDraft) **bool { return &s.p.RejoinAfterLeave }),
@@ -245,7 +246,7 @@ var portsObject = object[partialPorts]{
 		"dns":      notActedOn(whyNoDNS, opt(toInt, func(p *partialPorts) **int { return &p.DNS })),
 		"server":   opt(toInt, func(p *partialPorts) **int { return &p.Server }),
 		"serf_lan": opt(toInt, func(p *partialPorts) **int { return &p.SerfLAN }),
-		"serf_wan": notActedOn(whyNoWAN, opt(toInt, func(p *partialPorts) **int { return &p.SerfWAN })),
+		"serf_wan": opt(toInt, func(p *partialPorts) **int { return &p.SerfWAN }),
 	},
 }
 

@@ -50,7 +50,7 @@ func TestFullFile(t *testing.T) {
 		BindAddr: "10.0.0.10", AdvertiseAddr: "10.0.0.11", AdvertiseAddrWAN: "203.0.113.7", ClientAddr: "0.0.0.0",
 		Ports:     Ports{HTTP: 18500, DNS: -1, Server: 18300, SerfLAN: 18301, SerfWAN: 18302},
 		RetryJoin: []string{"10.0.0.1", "10.0.0.2"}, StartJoin: []string{"10.0.0.3"},
-		RetryJoinWAN: []string{"198.51.100.1"}, StartJoinWAN: []string{"198.51.100.2"},
+		RetryJoinWAN: []string{"198.51.100.1"}, StartJoinWAN: []string{"198.51.100.2"}, RetryIntervalWAN: 30 * time.Second,
 		RetryInterval: 15 * time.Second, RetryMax: 5, RejoinAfterLeave: true, LeaveOnTerminate: true,
 		LogLevel: "warn", LogJSON: true, UI: true, PidFile: "/run/meridian.pid",
 		Encrypt:                 "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=",
@@ -97,9 +97,6 @@ func TestFullFile(t *testing.T) {
 		`key "domain" is accepted but not acted on: Meridian has no DNS interface yet`,
 		`key "recursors" is accepted but not acted on: Meridian has no DNS interface yet`,
 		`key "ports.dns" is accepted but not acted on: Meridian has no DNS interface yet`,
-		`key "ports.serf_wan" is accepted but not acted on: Meridian has no WAN pool yet`,
-		`key "retry_join_wan" is accepted but not acted on: Meridian has no WAN pool yet`,
-		`key "start_join_wan" is accepted but not acted on: Meridian has no WAN pool yet`,
 		`key "limits.http_max_conns_per_client" is accepted but not acted on: Meridian does not limit HTTP connections per client yet`,
 		`key "ui_config.enabled" is accepted but not acted on: Meridian has no web UI yet`,
 	}

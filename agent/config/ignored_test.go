@@ -36,11 +36,12 @@ var keyCases = map[string]struct {
 	"ports.server":                     {`18300`, false},
 	"ports.serf_lan":                   {`18301`, false},
 	"ports.dns":                        {`18600`, true},
-	"ports.serf_wan":                   {`18302`, true},
+	"ports.serf_wan":                   {`18302`, false},
 	"retry_join":                       {`["10.0.0.1"]`, false},
 	"start_join":                       {`["10.0.0.1"]`, false},
-	"retry_join_wan":                   {`["10.0.0.1"]`, true},
-	"start_join_wan":                   {`["10.0.0.1"]`, true},
+	"retry_join_wan":                   {`["10.0.0.1"]`, false},
+	"start_join_wan":                   {`["10.0.0.1"]`, false},
+	"retry_interval_wan":               {`"10s"`, false},
 	"retry_interval":                   {`"10s"`, false},
 	"retry_max":                        {`3`, false},
 	"rejoin_after_leave":               {`true`, false},
@@ -187,11 +188,12 @@ var flagCases = map[string]struct {
 	"dns-port":                   {[]string{"-dns-port", "18600"}, true},
 	"server-port":                {[]string{"-server-port", "18300"}, false},
 	"serf-lan-port":              {[]string{"-serf-lan-port", "18301"}, false},
-	"serf-wan-port":              {[]string{"-serf-wan-port", "18302"}, true},
+	"serf-wan-port":              {[]string{"-serf-wan-port", "18302"}, false},
 	"join":                       {[]string{"-join", "10.0.0.1"}, false},
 	"retry-join":                 {[]string{"-retry-join", "10.0.0.1"}, false},
-	"join-wan":                   {[]string{"-join-wan", "10.0.0.1", "-join-wan", "10.0.0.2"}, true},
-	"retry-join-wan":             {[]string{"-retry-join-wan", "10.0.0.1"}, true},
+	"join-wan":                   {[]string{"-join-wan", "10.0.0.1", "-join-wan", "10.0.0.2"}, false},
+	"retry-join-wan":             {[]string{"-retry-join-wan", "10.0.0.1"}, false},
+	"retry-interval-wan":         {[]string{"-retry-interval-wan", "10s"}, false},
 	"retry-interval":             {[]string{"-retry-interval", "10s"}, false},
 	"retry-max":                  {[]string{"-retry-max", "3"}, false},
 	"config-file":                {[]string{"-config-file", "DATADIR/empty.json"}, false},
@@ -248,11 +250,11 @@ func TestFlagsNotActedOnWarnOnce(t *testing.T) {
 	})
 }
 
-// TestHelpPromisesOnlyWhatExists: a flag's help may speak of the UI, DNS
-// or the WAN only to say it is ignored, and -dev promises no UI.
+// TestHelpPromisesOnlyWhatExists: a flag's help may speak of the UI or
+// DNS only to say it is ignored, and -dev promises no UI.
 func TestHelpPromisesOnlyWhatExists(t *testing.T) {
 	FlagSet(io.Discard).VisitAll(func(f *flag.Flag) {
-		mentions := strings.Contains(f.Usage, "UI") || strings.Contains(f.Usage, "DNS") || strings.Contains(f.Usage, "WAN")
+		mentions := strings.Contains(f.Usage, "UI") || strings.Contains(f.Usage, "DNS")
 		says := strings.Contains(f.Usage, "Ignored with a warning: "+ignoredFlags[f.Name])
 		switch {
 		case ignoredFlags[f.Name] != "" && !says:

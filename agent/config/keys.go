@@ -7,7 +7,6 @@ package config
 const (
 	whyNoUI            = "Meridian has no web UI yet"
 	whyNoDNS           = "Meridian has no DNS interface yet"
-	whyNoWAN           = "Meridian has no WAN pool yet"
 	whyNoConnLimit     = "Meridian does not limit HTTP connections per client yet"
 	whyNoKeyValidation = "Meridian does not validate KV keys yet (every key is accepted)"
 )
@@ -15,13 +14,10 @@ const (
 // ignoredFlags are the agent flags Meridian accepts but does not act on
 // yet, with the reason the warning gives.
 var ignoredFlags = map[string]string{
-	"ui":             whyNoUI,
-	"domain":         whyNoDNS,
-	"recursor":       whyNoDNS,
-	"dns-port":       whyNoDNS,
-	"serf-wan-port":  whyNoWAN,
-	"join-wan":       whyNoWAN,
-	"retry-join-wan": whyNoWAN,
+	"ui":       whyNoUI,
+	"domain":   whyNoDNS,
+	"recursor": whyNoDNS,
+	"dns-port": whyNoDNS,
 }
 
 // Consul configuration keys Meridian accepts but does not act on yet. A
@@ -42,7 +38,7 @@ var (
 		"serf_wan_allowed_cidrs", "translate_wan_addrs", "tagged_addresses",
 		"unix_sockets", "protocol", "segment", "segments", "segment_limit",
 		"segment_name_limit", "reconnect_timeout_wan", "start_join_wan_interval",
-		"retry_interval_wan", "retry_max_wan", "primary_gateways",
+		"retry_max_wan", "primary_gateways",
 		"primary_gateways_interval", "server_name", "server_rejoin_age_max",
 		// TLS and gossip encryption.
 		"tls", "auto_encrypt", "auto_config", "ca_file", "ca_path", "cert_file",

@@ -187,14 +187,15 @@ func prefixAll(prefix string, ss []string) []string {
 // lists to the fields of Config.
 var (
 	reloadApplied    = []string{"Services", "Checks", "Watches", "ConfigFiles"}
-	notActedOnFields = []string{"UI", "Domain", "Recursors", "RetryJoinWAN", "StartJoinWAN", "DisableKVKeyValidation"}
+	notActedOnFields = []string{"UI", "Domain", "Recursors", "DisableKVKeyValidation"}
 	restartOnly      = []struct{ field, key string }{
 		{"Datacenter", "datacenter"}, {"NodeName", "node_name"}, {"NodeID", "node_id"},
 		{"DataDir", "data_dir"}, {"Server", "server"}, {"Bootstrap", "bootstrap"},
 		{"BootstrapExpect", "bootstrap_expect"}, {"Dev", "dev"}, {"BindAddr", "bind_addr"},
 		{"AdvertiseAddr", "advertise_addr"}, {"AdvertiseAddrWAN", "advertise_addr_wan"},
 		{"ClientAddr", "client_addr"}, {"Ports", "ports"}, {"RetryJoin", "retry_join"},
-		{"StartJoin", "start_join"}, {"RetryInterval", "retry_interval"}, {"RetryMax", "retry_max"},
+		{"StartJoin", "start_join"}, {"RetryInterval", "retry_interval"},
+		{"RetryJoinWAN", "retry_join_wan"}, {"StartJoinWAN", "start_join_wan"}, {"RetryIntervalWAN", "retry_interval_wan"}, {"RetryMax", "retry_max"},
 		{"RejoinAfterLeave", "rejoin_after_leave"}, {"LeaveOnTerminate", "leave_on_terminate"},
 		{"SkipLeaveOnInterrupt", "skip_leave_on_interrupt"}, {"LogLevel", "log_level"},
 		{"LogJSON", "log_json"}, {"PidFile", "pid_file"}, {"Encrypt", "encrypt"},
@@ -213,7 +214,7 @@ var (
 func restartWarnings(prev, next *Config) []string {
 	p, n := prev.Clone(), next.Clone()
 	for _, c := range []*Config{p, n} {
-		c.Ports.DNS, c.Ports.SerfWAN = 0, 0
+		c.Ports.DNS = 0
 		c.Limits.HTTPMaxConnsPerClient = 0
 	}
 	pv, nv := reflect.ValueOf(p).Elem(), reflect.ValueOf(n).Elem()

@@ -30,6 +30,7 @@ type partial struct {
 	RetryJoinWAN         []string
 	StartJoinWAN         []string
 	RetryInterval        *time.Duration
+	RetryIntervalWAN     *time.Duration
 	RetryMax             *int
 	RejoinAfterLeave     *bool
 	LeaveOnTerminate     *bool
@@ -150,6 +151,7 @@ func (p *partial) config() *Config {
 	c.RetryJoinWAN = p.RetryJoinWAN
 	c.StartJoinWAN = p.StartJoinWAN
 	set(&c.RetryInterval, p.RetryInterval)
+	set(&c.RetryIntervalWAN, p.RetryIntervalWAN)
 	set(&c.RetryMax, p.RetryMax)
 	set(&c.RejoinAfterLeave, p.RejoinAfterLeave)
 	// Consul's role-dependent defaults: clients leave on SIGTERM and

@@ -127,14 +127,15 @@ func validateRole(c *Config) error {
 
 func validatePorts(c *Config) error {
 	// opened is false for the ports of listeners Meridian does not have
-	// yet (DNS, WAN gossip): they are range-checked but cannot collide.
+	// yet (DNS): they are range-checked but cannot collide. The WAN port
+	// is opened by servers only.
 	ports := []struct {
 		name   string
 		port   int
 		opened bool
 	}{
 		{"ports.http", c.Ports.HTTP, true}, {"ports.dns", c.Ports.DNS, false}, {"ports.server", c.Ports.Server, true},
-		{"ports.serf_lan", c.Ports.SerfLAN, true}, {"ports.serf_wan", c.Ports.SerfWAN, false},
+		{"ports.serf_lan", c.Ports.SerfLAN, true}, {"ports.serf_wan", c.Ports.SerfWAN, c.Server},
 	}
 	used := map[int]string{}
 	for _, p := range ports {
@@ -168,6 +169,7 @@ func validateDurations(c *Config) error {
 		canZero bool
 	}{
 		{"retry_interval", c.RetryInterval, false},
+		{"retry_interval_wan", c.RetryIntervalWAN, false},
 		{"default_query_time", c.DefaultQueryTime, false},
 		{"max_query_time", c.MaxQueryTime, false},
 		{"check_update_interval", c.CheckUpdateInterval, true},

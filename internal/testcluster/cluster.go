@@ -41,6 +41,9 @@ type Options struct {
 	// Network, if set, carries every agent's Raft, RPC and gossip traffic
 	// so tests can cut links (each node is registered under its name).
 	Network *faultnet.Network
+	// RetryJoinWAN are WAN addresses every server retry-joins (another
+	// datacenter's servers; see NewFederation).
+	RetryJoinWAN []string
 }
 
 // Node is one agent of the cluster.
@@ -54,10 +57,12 @@ type Node struct {
 	DataDir string
 	Args    []string
 	Agent   *agent.Agent
-	// HTTPAddr, RPCAddr and LANAddr stay the same across restarts.
+	// HTTPAddr, RPCAddr, LANAddr and WANAddr (servers only) stay the same
+	// across restarts.
 	HTTPAddr string
 	RPCAddr  string
 	LANAddr  string
+	WANAddr  string
 }
 
 // Cluster is a running datacenter.
@@ -84,13 +89,16 @@ func New(t testing.TB, opts Options) *Cluster {
 	var firstLAN string
 	for i := 0; i < opts.Servers+opts.Clients; i++ {
 		server := i < opts.Servers
-		ports := FreePorts(t, 3)
+		ports := FreePorts(t, 4)
 		n := &Node{
 			Server:   server,
 			DataDir:  t.TempDir(),
 			HTTPAddr: "127.0.0.1:" + strconv.Itoa(ports[0]),
 			RPCAddr:  "127.0.0.1:" + strconv.Itoa(ports[1]),
 			LANAddr:  "127.0.0.1:" + strconv.Itoa(ports[2]),
+		}
+		if server {
+			n.WANAddr = "127.0.0.1:" + strconv.Itoa(ports[3])
 		}
 		if server {
 			n.Name = fmt.Sprintf("%s-server-%d", opts.Datacenter, i+1)
@@ -101,8 +109,9 @@ func New(t testing.TB, opts Options) *Cluster {
 			"-node", n.Name, "-datacenter", opts.Datacenter, "-data-dir", n.DataDir,
 			"-bind", "127.0.0.1", "-client", "127.0.0.1",
 			"-http-port", strconv.Itoa(ports[0]), "-server-port", strconv.Itoa(ports[1]),
-			"-serf-lan-port", strconv.Itoa(ports[2]),
-			"-retry-interval", "100ms", "-log-level", "debug",
+			"-serf-lan-port", strconv.Itoa(ports[2]), "-serf-wan-port", strconv.Itoa(ports[3]),
+			"-dns-port", "-1",
+			"-retry-interval", "100ms", "-retry-interval-wan", "100ms", "-log-level", "debug",
 		}
 		if server {
 			n.Args = append(n.Args, "-server")
@@ -116,6 +125,11 @@ func New(t testing.TB, opts Options) *Cluster {
 			firstLAN = n.LANAddr
 		} else {
 			n.Args = append(n.Args, "-retry-join", firstLAN)
+		}
+		if server {
+			for _, addr := range opts.RetryJoinWAN {
+				n.Args = append(n.Args, "-retry-join-wan", addr)
+			}
 		}
 		n.Args = append(n.Args, opts.Args...)
 		c.Nodes = append(c.Nodes, n)
