@@ -127,8 +127,32 @@ type testServer struct {
 	rpcSrv    *rpc.Server
 	mux       *rpc.Mux
 	pool      *rpc.Pool
+	calls     *countingCaller
 	serveDone chan struct{}
 	stopped   bool
+}
+
+// countingCaller counts the RPCs a server makes to others, by method.
+type countingCaller struct {
+	next Caller
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (c *countingCaller) Call(ctx context.Context, addr, method string, req, resp proto.Message) error {
+	c.mu.Lock()
+	c.n[method]++
+	c.mu.Unlock()
+	return c.next.Call(ctx, addr, method, req, resp)
+}
+
+// count is how many calls of method were made, and resets it.
+func (c *countingCaller) count(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n[method]
+	delete(c.n, method)
+	return n
 }
 
 // testCluster is a datacenter of servers in one bubble.
@@ -191,7 +215,8 @@ func (c *testCluster) start(ts *testServer, cfg Config) {
 	ts.mux = rpc.NewMux(ln, cfg.Logger)
 	ts.mux.HandleRPC(ts.rpcSrv.ServeConn)
 	ts.pool = rpc.NewPool(rpc.PoolConfig{Dial: c.net.Dialer(ts.addr), Logger: cfg.Logger})
-	srv, err := New(cfg, Deps{Transport: ts.trans, Pool: ts.pool, Membership: c.members})
+	ts.calls = &countingCaller{next: ts.pool, n: map[string]int{}}
+	srv, err := New(cfg, Deps{Transport: ts.trans, Pool: ts.calls, Membership: c.members})
 	if err != nil {
 		c.t.Fatal(err)
 	}
