@@ -390,3 +390,5 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+func raftID(ts *testServer) raft.ServerID { return raft.ServerID(ts.id) }
