@@ -130,6 +130,8 @@ type testServer struct {
 	calls     *countingCaller
 	serveDone chan struct{}
 	stopped   bool
+	// conf is the server's configuration, kept for a restart.
+	conf Config
 }
 
 // countingCaller counts the RPCs a server makes to others, by method.
@@ -161,6 +163,11 @@ type testCluster struct {
 	net     *memnet.Network
 	members *fakeMembership
 	servers []*testServer
+	// onDisk servers keep Raft under a DataDir and run it over the
+	// mux's stream layer (as agents do) instead of an InmemTransport.
+	onDisk bool
+	// wrapLog, if set, wraps every server's Raft log store.
+	wrapLog func(LogStore) LogStore
 }
 
 // newTestCluster starts n servers (n == 1 bootstraps itself, more use
@@ -168,7 +175,19 @@ type testCluster struct {
 // test ends. It must run inside a synctest bubble.
 func newTestCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, net: memnet.New(), members: newFakeMembership()}
+	return startCluster(t, n, false, tune, nil)
+}
+
+// newDiskCluster is newTestCluster with servers on disk and Raft over
+// the mux (see testCluster.onDisk).
+func newDiskCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
+	t.Helper()
+	return startCluster(t, n, true, tune, nil)
+}
+
+func startCluster(t *testing.T, n int, onDisk bool, tune func(*Config), wrapLog func(LogStore) LogStore) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, net: memnet.New(), members: newFakeMembership(), onDisk: onDisk, wrapLog: wrapLog}
 	t.Cleanup(c.shutdown)
 	for i := 1; i <= n; i++ {
 		ts := &testServer{name: fmt.Sprintf("s%d", i), id: fmt.Sprintf("id-%d", i), addr: fmt.Sprintf("10.0.0.%d:8300", i)}
@@ -197,6 +216,9 @@ func newTestCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
 		} else {
 			cfg.BootstrapExpect = n
 		}
+		if onDisk {
+			cfg.DataDir = t.TempDir()
+		}
 		if tune != nil {
 			tune(&cfg)
 		}
@@ -211,12 +233,18 @@ func (c *testCluster) start(ts *testServer, cfg Config) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	ts.conf, ts.stopped = cfg, false
 	ts.rpcSrv = rpc.NewServer(rpc.ServerConfig{Logger: cfg.Logger})
-	ts.mux = rpc.NewMux(ln, cfg.Logger)
+	ts.mux = rpc.NewMux(ln, cfg.Logger, rpc.WithRaftDial(c.net.Dialer(ts.addr)))
 	ts.mux.HandleRPC(ts.rpcSrv.ServeConn)
 	ts.pool = rpc.NewPool(rpc.PoolConfig{Dial: c.net.Dialer(ts.addr), Logger: cfg.Logger})
 	ts.calls = &countingCaller{next: ts.pool, n: map[string]int{}}
-	srv, err := New(cfg, Deps{Transport: ts.trans, Pool: ts.calls, Membership: c.members})
+	deps := Deps{Transport: ts.trans, Pool: ts.calls, Membership: c.members}
+	if c.onDisk {
+		deps = Deps{RaftStream: ts.mux.RaftLayer(), Pool: ts.calls, Membership: c.members}
+	}
+	deps.WrapLogStore = c.wrapLog
+	srv, err := New(cfg, deps)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -232,6 +260,15 @@ func (c *testCluster) start(ts *testServer, cfg Config) {
 		defer close(ts.serveDone)
 		ts.mux.Serve()
 	}()
+}
+
+// restart starts a stopped on-disk server again on its data dir.
+func (c *testCluster) restart(ts *testServer) {
+	c.t.Helper()
+	if !c.onDisk || !ts.stopped {
+		c.t.Fatalf("restart of %s: only stopped servers on disk restart", ts.name)
+	}
+	c.start(ts, ts.conf)
 }
 
 // stop shuts one server down, as a crash would (no leave).
@@ -254,6 +291,9 @@ func (c *testCluster) stop(ts *testServer) {
 	if ts.serveDone != nil {
 		<-ts.serveDone
 	}
+	// The process is gone, and its connections with it: Raft's network
+	// transport leaves accepted connections to be closed by their peer.
+	c.net.CloseConns(ts.addr)
 }
 
 func (c *testCluster) shutdown() {
@@ -275,16 +315,22 @@ func (c *testCluster) running() []*testServer {
 
 // isolate cuts a server off from every other, for Raft and RPC alike.
 func (c *testCluster) isolate(ts *testServer) {
-	for _, o := range c.servers {
-		if o != ts {
-			c.cutRaft(ts, o)
+	if !c.onDisk {
+		for _, o := range c.servers {
+			if o != ts {
+				c.cutRaft(ts, o)
+			}
 		}
 	}
 	c.net.DisconnectAll(ts.addr)
 }
 
-// cutRaft cuts the Raft link between two servers, both ways.
+// cutRaft cuts the Raft link between two servers, both ways (InmemTransport
+// clusters only: on disk, Raft and RPC share the memnet link).
 func (c *testCluster) cutRaft(a, b *testServer) {
+	if c.onDisk {
+		c.t.Fatal("cutRaft on a cluster whose Raft runs over memnet")
+	}
 	a.trans.Disconnect(raft.ServerAddress(b.addr))
 	b.trans.Disconnect(raft.ServerAddress(a.addr))
 }
@@ -292,6 +338,9 @@ func (c *testCluster) cutRaft(a, b *testServer) {
 // heal restores every link.
 func (c *testCluster) heal() {
 	for _, a := range c.servers {
+		if c.onDisk {
+			break
+		}
 		for _, b := range c.servers {
 			if a != b {
 				a.trans.Connect(raft.ServerAddress(b.addr), b.trans)
@@ -389,6 +438,23 @@ func testLogger() *slog.Logger {
 		}
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// slowLog is a Raft log store whose appends take a while of (fake) time,
+// as a disk's sync does.
+type slowLog struct {
+	LogStore
+	delay time.Duration
+}
+
+func (s slowLog) StoreLog(l *raft.Log) error {
+	time.Sleep(s.delay)
+	return s.LogStore.StoreLog(l)
+}
+
+func (s slowLog) StoreLogs(logs []*raft.Log) error {
+	time.Sleep(s.delay)
+	return s.LogStore.StoreLogs(logs)
 }
 
 func raftID(ts *testServer) raft.ServerID { return raft.ServerID(ts.id) }

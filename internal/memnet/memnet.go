@@ -115,6 +115,26 @@ func (n *Network) Disconnect(a, b string) {
 	}
 }
 
+// CloseConns closes every open connection with an end at addr, without
+// cutting any link: what the exit of a process does to its connections
+// (its peers read EOF), where closing a listener leaves them open.
+func (n *Network) CloseConns(addr string) {
+	n.mu.Lock()
+	var open []*conn
+	for lk, set := range n.conns {
+		if lk.a != addr && lk.b != addr {
+			continue
+		}
+		for c := range set {
+			open = append(open, c)
+		}
+	}
+	n.mu.Unlock()
+	for _, c := range open {
+		c.Close()
+	}
+}
+
 // Connect restores the link between a and b.
 func (n *Network) Connect(a, b string) {
 	n.mu.Lock()

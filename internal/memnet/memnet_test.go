@@ -41,6 +41,33 @@ func TestDialAcceptAndCut(t *testing.T) {
 			t.Fatalf("read %q, %v", buf, err)
 		}
 
+		// A process exit closes its connections and leaves the link.
+		go func() {
+			if c, err := l.Accept(); err == nil {
+				accepted <- c
+			}
+		}()
+		c3, err := n.Dialer("a")(context.Background(), "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s3 := <-accepted
+		n.CloseConns("a")
+		if _, err := s3.Read(buf); err == nil {
+			t.Fatal("read after the peer's connections closed succeeded")
+		}
+		c3.Close()
+		go func() {
+			if c, err := l.Accept(); err == nil {
+				accepted <- c
+			}
+		}()
+		c, err = n.Dialer("a")(context.Background(), "b")
+		if err != nil {
+			t.Fatalf("dial after CloseConns: %v", err)
+		}
+		s = <-accepted
+
 		// Cutting the link closes what is open on it and refuses dials.
 		n.Disconnect("b", "a")
 		if _, err := s.Read(buf); err == nil {
