@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/internal/logging"
 	"github.com/meridian-io/meridian/internal/memnet"
 	"github.com/meridian-io/meridian/pb"
@@ -168,6 +169,8 @@ type testCluster struct {
 	onDisk bool
 	// wrapLog, if set, wraps every server's Raft log store.
 	wrapLog func(LogStore) LogStore
+	// clock, if set, is every server's Deps.Clock.
+	clock clock.Clock
 }
 
 // newTestCluster starts n servers (n == 1 bootstraps itself, more use
@@ -243,7 +246,7 @@ func (c *testCluster) start(ts *testServer, cfg Config) {
 	if c.onDisk {
 		deps = Deps{RaftStream: ts.mux.RaftLayer(), Pool: ts.calls, Membership: c.members}
 	}
-	deps.WrapLogStore = c.wrapLog
+	deps.WrapLogStore, deps.Clock = c.wrapLog, c.clock
 	srv, err := New(cfg, deps)
 	if err != nil {
 		c.t.Fatal(err)

@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
+	"github.com/meridian-io/meridian/internal/clock"
+	"github.com/meridian-io/meridian/internal/memnet"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/store"
 )
@@ -336,6 +340,39 @@ func TestLeave(t *testing.T) {
 		boom := errors.New("boom")
 		if err := rest[0].Leave(ctx, func() error { return boom }); !errors.Is(err, boom) {
 			t.Fatalf("leave with a failing LAN leave: %v", err)
+		}
+	})
+}
+
+// The server's timers and the time it writes into commands come from
+// Deps.Clock: on a clock.Fake, a TTL session expires when the test moves
+// that clock past its TTL, however much (bubble) time Raft has used.
+func TestSessionTimersRunOnTheServersClock(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		c := &testCluster{t: t, net: memnet.New(), members: newFakeMembership(), clock: fake}
+		t.Cleanup(c.shutdown)
+		ts := &testServer{name: "s1", id: "id-1", addr: "10.0.0.1:8300"}
+		c.servers = append(c.servers, ts)
+		c.members.set(Member{Name: "s1", ID: "id-1", Datacenter: "dc1", Address: "10.0.0.1", Addr: ts.addr, Server: true, Status: StatusAlive})
+		_, ts.trans = raft.NewInmemTransport(raft.ServerAddress(ts.addr))
+		cfg := LANProfile()
+		cfg.NodeName, cfg.NodeID, cfg.RPCAddr, cfg.Logger, cfg.Bootstrap = ts.name, ts.id, ts.addr, testLogger(), true
+		c.start(ts, cfg)
+		c.waitLeader()
+		waitCatalogNode(t, ts, "s1")
+		id := createSession(t, ts, "s1", 10*time.Second)
+		time.Sleep(time.Minute) // bubble time: the fake clock stands still
+		if !sessionExists(t, ts, id) {
+			t.Fatal("session expired on the bubble's clock")
+		}
+		fake.Advance(10*time.Second - time.Nanosecond)
+		if !sessionExists(t, ts, id) {
+			t.Fatal("session expired before its TTL on the server's clock")
+		}
+		fake.Advance(time.Nanosecond)
+		if sessionExists(t, ts, id) {
+			t.Fatal("session outlived its TTL on the server's clock")
 		}
 	})
 }
