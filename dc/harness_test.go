@@ -178,20 +178,35 @@ type testCluster struct {
 // test ends. It must run inside a synctest bubble.
 func newTestCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
 	t.Helper()
-	return startCluster(t, n, false, tune, nil)
+	return startCluster(t, clusterOpts{servers: n, tune: tune})
 }
 
 // newDiskCluster is newTestCluster with servers on disk and Raft over
 // the mux (see testCluster.onDisk).
 func newDiskCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
 	t.Helper()
-	return startCluster(t, n, true, tune, nil)
+	return startCluster(t, clusterOpts{servers: n, onDisk: true, tune: tune})
 }
 
-func startCluster(t *testing.T, n int, onDisk bool, tune func(*Config), wrapLog func(LogStore) LogStore) *testCluster {
+// clusterOpts shape a testCluster.
+type clusterOpts struct {
+	servers int
+	onDisk  bool
+	tune    func(*Config)
+	wrapLog func(LogStore) LogStore
+	clock   clock.Clock
+	// members are in the LAN pool, besides the servers, before any starts.
+	members []Member
+}
+
+func startCluster(t *testing.T, o clusterOpts) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, net: memnet.New(), members: newFakeMembership(), onDisk: onDisk, wrapLog: wrapLog}
+	n, onDisk, tune := o.servers, o.onDisk, o.tune
+	c := &testCluster{t: t, net: memnet.New(), members: newFakeMembership(), onDisk: onDisk, wrapLog: o.wrapLog, clock: o.clock}
 	t.Cleanup(c.shutdown)
+	for _, m := range o.members {
+		c.members.set(m)
+	}
 	for i := 1; i <= n; i++ {
 		ts := &testServer{name: fmt.Sprintf("s%d", i), id: fmt.Sprintf("id-%d", i), addr: fmt.Sprintf("10.0.0.%d:8300", i)}
 		c.servers = append(c.servers, ts)

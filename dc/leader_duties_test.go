@@ -7,10 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/meridian-io/meridian/internal/clock"
-	"github.com/meridian-io/meridian/internal/memnet"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/store"
 )
@@ -350,15 +347,8 @@ func TestLeave(t *testing.T) {
 func TestSessionTimersRunOnTheServersClock(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-		c := &testCluster{t: t, net: memnet.New(), members: newFakeMembership(), clock: fake}
-		t.Cleanup(c.shutdown)
-		ts := &testServer{name: "s1", id: "id-1", addr: "10.0.0.1:8300"}
-		c.servers = append(c.servers, ts)
-		c.members.set(Member{Name: "s1", ID: "id-1", Datacenter: "dc1", Address: "10.0.0.1", Addr: ts.addr, Server: true, Status: StatusAlive})
-		_, ts.trans = raft.NewInmemTransport(raft.ServerAddress(ts.addr))
-		cfg := LANProfile()
-		cfg.NodeName, cfg.NodeID, cfg.RPCAddr, cfg.Logger, cfg.Bootstrap = ts.name, ts.id, ts.addr, testLogger(), true
-		c.start(ts, cfg)
+		c := startCluster(t, clusterOpts{servers: 1, clock: fake})
+		ts := c.servers[0]
 		c.waitLeader()
 		waitCatalogNode(t, ts, "s1")
 		id := createSession(t, ts, "s1", 10*time.Second)

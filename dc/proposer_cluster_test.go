@@ -24,7 +24,7 @@ func TestGroupCommit(t *testing.T) {
 		t.Run(fmt.Sprintf("batching FSM %v", batchingFSM), func(t *testing.T) {
 			bubble(t, func(t *testing.T) {
 				slow := func(s LogStore) LogStore { return slowLog{s, 2 * time.Millisecond} }
-				c := startCluster(t, 3, false, func(cfg *Config) { cfg.BatchingFSM = batchingFSM }, slow)
+				c := startCluster(t, clusterOpts{servers: 3, tune: func(cfg *Config) { cfg.BatchingFSM = batchingFSM }, wrapLog: slow})
 				leader := c.waitLeader()
 				before := leader.raft.LastIndex()
 				const writes = 200
