@@ -170,7 +170,8 @@ type testCluster struct {
 	// wrapLog, if set, wraps every server's Raft log store.
 	wrapLog func(LogStore) LogStore
 	// clock, if set, is every server's Deps.Clock.
-	clock clock.Clock
+	clock  clock.Clock
+	router Router
 }
 
 // newTestCluster starts n servers (n == 1 bootstraps itself, more use
@@ -197,21 +198,33 @@ type clusterOpts struct {
 	clock   clock.Clock
 	// members are in the LAN pool, besides the servers, before any starts.
 	members []Member
+	// datacenter defaults to dc1; its servers are 10.0.<subnet>.<i>.
+	datacenter string
+	subnet     int
+	// net, if set, is shared with another cluster (another datacenter).
+	net    *memnet.Network
+	router Router
 }
 
 func startCluster(t *testing.T, o clusterOpts) *testCluster {
 	t.Helper()
 	n, onDisk, tune := o.servers, o.onDisk, o.tune
-	c := &testCluster{t: t, net: memnet.New(), members: newFakeMembership(), onDisk: onDisk, wrapLog: o.wrapLog, clock: o.clock}
+	if o.datacenter == "" {
+		o.datacenter = "dc1"
+	}
+	if o.net == nil {
+		o.net = memnet.New()
+	}
+	c := &testCluster{t: t, net: o.net, members: newFakeMembership(), onDisk: onDisk, wrapLog: o.wrapLog, clock: o.clock, router: o.router}
 	t.Cleanup(c.shutdown)
 	for _, m := range o.members {
 		c.members.set(m)
 	}
 	for i := 1; i <= n; i++ {
-		ts := &testServer{name: fmt.Sprintf("s%d", i), id: fmt.Sprintf("id-%d", i), addr: fmt.Sprintf("10.0.0.%d:8300", i)}
+		ts := &testServer{name: fmt.Sprintf("s%d", i), id: fmt.Sprintf("%s-id-%d", o.datacenter, i), addr: fmt.Sprintf("10.0.%d.%d:8300", o.subnet, i)}
 		c.servers = append(c.servers, ts)
 		c.members.set(Member{
-			Name: ts.name, ID: ts.id, Datacenter: "dc1", Address: fmt.Sprintf("10.0.0.%d", i),
+			Name: ts.name, ID: ts.id, Datacenter: o.datacenter, Address: fmt.Sprintf("10.0.%d.%d", o.subnet, i),
 			Addr: ts.addr, Server: true, Expect: n, Status: StatusAlive,
 		})
 	}
@@ -227,7 +240,7 @@ func startCluster(t *testing.T, o clusterOpts) *testCluster {
 	}
 	for _, ts := range c.servers {
 		cfg := LANProfile()
-		cfg.NodeName, cfg.NodeID, cfg.RPCAddr = ts.name, ts.id, ts.addr
+		cfg.NodeName, cfg.NodeID, cfg.RPCAddr, cfg.Datacenter = ts.name, ts.id, ts.addr, o.datacenter
 		cfg.Logger = testLogger()
 		if n == 1 {
 			cfg.Bootstrap = true
@@ -261,7 +274,7 @@ func (c *testCluster) start(ts *testServer, cfg Config) {
 	if c.onDisk {
 		deps = Deps{RaftStream: ts.mux.RaftLayer(), Pool: ts.calls, Membership: c.members}
 	}
-	deps.WrapLogStore, deps.Clock = c.wrapLog, c.clock
+	deps.WrapLogStore, deps.Clock, deps.Router = c.wrapLog, c.clock, c.router
 	srv, err := New(cfg, deps)
 	if err != nil {
 		c.t.Fatal(err)
