@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -11,22 +12,69 @@ import (
 const module = "github.com/meridian-io/meridian"
 
 // allowed lists, for each package, the Meridian packages it may import:
-// each layer imports only layers below it (DESIGN.md).
+// each layer imports only layers below it (DESIGN.md). Every package has
+// an entry, internal/ ones included.
 var allowed = map[string][]string{
 	"pb":                   {},
 	"store":                {"pb"},
 	"rpc":                  {"pb"},
 	"internal/logging":     {},
+	"internal/clock":       {},
 	"lan":                  {"internal/logging"},
 	"wan":                  {"internal/logging"},
-	"health":               {"pb", "internal/logging"},
-	"dc":                   {"pb", "store", "rpc", "wan", "internal/logging"},
+	"health":               {"pb", "internal/clock", "internal/logging"},
+	"dc":                   {"pb", "store", "rpc", "wan", "internal/clock", "internal/logging"},
 	"agent/config":         {},
 	"agent/watch":          {"internal/logging"},
 	"agent":                {"pb", "store", "rpc", "lan", "wan", "dc", "health", "agent/config", "agent/watch", "internal/logging"},
 	"internal/faultnet":    {},
+	"internal/memnet":      {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},
-	"cmd/meridian":         {"agent", "agent/config", "agent/watch", "internal/logging"},
+	// Test-only packages: their non-test files are a doc.go and helpers.
+	"internal/chaos":   {"rpc"},
+	"internal/kvbench": {},
+	"e2e":              {},
+	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "internal/logging"},
+}
+
+// testSupport are the packages that exist for tests: production packages
+// never import them (their layer rules above do not list them), and
+// tests may, as testAllowed says.
+var testSupport = map[string]bool{
+	"internal/faultnet":    true,
+	"internal/memnet":      true,
+	"internal/testcluster": true,
+}
+
+// testAllowed lists what a package's tests (in-package and _test
+// packages) may import beyond what the package itself may: test-support
+// packages, and, with a reason, anything else. A test that imports a
+// layer above its package fails here.
+var testAllowed = map[string][]string{
+	"dc":               {"internal/memnet"},
+	"agent":            {"agent", "internal/faultnet", "internal/testcluster", "store"},
+	"cmd/meridian":     {"internal/testcluster"},
+	"internal/chaos":   {"internal/faultnet", "internal/testcluster"},
+	"internal/kvbench": {"dc", "internal/testcluster"},
+	// logformat_test appends a raw entry to a stopped server's log to
+	// prove that an entry it cannot interpret stops the server; it needs
+	// the log's vocabulary and nothing else of the product.
+	"e2e": {"pb"},
+}
+
+// raftModule is Raft and its storage: only dc holds a *raft.Raft and
+// opens what it runs on (DESIGN.md).
+const raftModule = "github.com/hashicorp/raft"
+
+// raftImporters are the packages whose non-test code may import
+// raftModule, with the reason. Tests of any package may.
+var raftImporters = map[string]string{
+	"dc": "the only package that holds Raft",
+	// faultnet.SlowLogStore wraps a raft.LogStore to model a slow disk
+	// under a server (testcluster hands it to agent.WithRaftLogStore as a
+	// dc.LogStore); faultnet is test support, imported by no production
+	// package, so Raft does not leak into the product through it.
+	"internal/faultnet": "test support: SlowLogStore wraps Raft's log store to slow a server's disk",
 }
 
 // forbiddenStd are outside imports a package must not use, with the reason.
@@ -56,9 +104,11 @@ var onlyModules = map[string][]string{
 }
 
 type listedPackage struct {
-	ImportPath string
-	Imports    []string
-	Name       string
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+	Name         string
 }
 
 func TestLayering(t *testing.T) {
@@ -81,7 +131,7 @@ func TestLayering(t *testing.T) {
 		}
 		seen++
 		rules, known := allowed[rel]
-		if !known && !strings.HasPrefix(rel, "internal/") && !strings.HasPrefix(rel, "e2e") {
+		if !known {
 			t.Errorf("package %s has no layering rule: add it to allowed", rel)
 			continue
 		}
@@ -92,6 +142,11 @@ func TestLayering(t *testing.T) {
 			if why, bad := forbiddenStd[rel][imp]; bad {
 				t.Errorf("%s imports %s: %s", rel, imp, why)
 			}
+			if isRaft(imp) {
+				if _, ok := raftImporters[rel]; !ok {
+					t.Errorf("%s imports %s: only dc imports Raft outside tests (see raftImporters)", rel, imp)
+				}
+			}
 			if mods, limited := onlyModules[rel]; limited && strings.Contains(strings.Split(imp, "/")[0], ".") {
 				ok := false
 				for _, m := range mods {
@@ -101,22 +156,31 @@ func TestLayering(t *testing.T) {
 					t.Errorf("%s imports %s: it may import only the standard library and %v", rel, imp, mods)
 				}
 			}
-			if !strings.HasPrefix(imp, module+"/") || !known {
-				continue
-			}
-			dep := strings.TrimPrefix(imp, module+"/")
-			ok := false
-			for _, a := range rules {
-				if a == dep {
-					ok = true
-				}
-			}
-			if !ok {
+			if dep, ours := strings.CutPrefix(imp, module+"/"); ours && !slices.Contains(rules, dep) {
 				t.Errorf("%s imports %s, which its layer may not", rel, dep)
 			}
+			if dep, ours := strings.CutPrefix(imp, module+"/"); ours && testSupport[dep] && !testSupport[rel] {
+				t.Errorf("%s imports %s: test support is for tests only", rel, dep)
+			}
+		}
+		for _, imp := range append(slices.Clone(p.TestImports), p.XTestImports...) {
+			dep, ours := strings.CutPrefix(imp, module+"/")
+			if !ours || imp == p.ImportPath || slices.Contains(rules, dep) || slices.Contains(testAllowed[rel], dep) {
+				continue
+			}
+			t.Errorf("tests of %s import %s, which neither its layer nor testAllowed allows", rel, dep)
 		}
 	}
 	if seen < 8 {
 		t.Fatalf("only %d packages listed", seen)
 	}
+	for rel := range raftImporters {
+		if _, ok := allowed[rel]; !ok {
+			t.Errorf("raftImporters names %s, which is not a package", rel)
+		}
+	}
+}
+
+func isRaft(imp string) bool {
+	return imp == raftModule || strings.HasPrefix(imp, raftModule+"/") || strings.HasPrefix(imp, raftModule+"-")
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/hashicorp/raft"
 
 	"github.com/meridian-io/meridian/agent/config"
 	"github.com/meridian-io/meridian/agent/watch"
@@ -50,7 +49,7 @@ type Agent struct {
 	// Seams for fault-injection tests; nil means the real network and disk.
 	dial            func(ctx context.Context, addr string) (net.Conn, error)
 	gossipTransport func(bindAddr string, port int) (memberlist.NodeAwareTransport, error)
-	wrapLogStore    func(raft.LogStore) raft.LogStore
+	wrapLogStore    func(dc.LogStore) dc.LogStore
 	tuneHealth      func(*health.Config)
 	events          *eventBuffer
 	metrics         *agentMetrics
@@ -107,7 +106,7 @@ func WithGossipTransport(fn func(bindAddr string, port int) (memberlist.NodeAwar
 }
 
 // WithRaftLogStore wraps the server's Raft log store (slow-disk tests).
-func WithRaftLogStore(wrap func(raft.LogStore) raft.LogStore) Option {
+func WithRaftLogStore(wrap func(dc.LogStore) dc.LogStore) Option {
 	return func(a *Agent) { a.wrapLogStore = wrap }
 }
 
@@ -265,16 +264,6 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	}
 	a.mux = rpc.NewMux(a.rpcLn, a.log, muxOpts...)
 	a.mux.HandleRPC(a.rpcSrv.ServeConn)
-	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  a.mux.RaftLayer(),
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  logging.HCLog(a.log, "raft-net"),
-		// One AppendEntries in flight per follower: while it is out, new
-		// entries pile up and go in the next one, so a follower syncs its
-		// disk once per large batch instead of once per small one.
-		MaxRPCsInFlight: a.raftRPCsInFlight(),
-	})
 	dcfg := dc.LANProfile()
 	if a.cfg.Dev {
 		dcfg = dc.DevProfile()
@@ -300,13 +289,12 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	if a.tune != nil {
 		a.tune(&dcfg)
 	}
-	deps := dc.Deps{Transport: transport, Pool: a.pool, Membership: lanMembership{pool: a.lan}, WrapLogStore: a.wrapLogStore}
+	deps := dc.Deps{RaftStream: a.mux.RaftLayer(), Pool: a.pool, Membership: lanMembership{pool: a.lan}, WrapLogStore: a.wrapLogStore}
 	if a.wan != nil {
 		deps.Router = a.wan.Router()
 	}
 	srv, err := dc.New(dcfg, deps)
 	if err != nil {
-		transport.Close()
 		return err
 	}
 	a.server = srv
@@ -511,13 +499,4 @@ func (a *Agent) stopWatches() {
 		a.watches.Stop()
 		a.watches = nil
 	}
-}
-
-// raftRPCsInFlight is how many AppendEntries may be outstanding per
-// follower; MERIDIAN_RAFT_INFLIGHT overrides it for benchmarks.
-func (a *Agent) raftRPCsInFlight() int {
-	if v, err := strconv.Atoi(os.Getenv("MERIDIAN_RAFT_INFLIGHT")); err == nil && v > 0 {
-		return v
-	}
-	return 1
 }

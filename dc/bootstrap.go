@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/pb"
 )
 
@@ -19,17 +20,18 @@ import (
 func (s *Server) bootstrapWhenExpected() {
 	changes, cancel := s.deps.Membership.Subscribe()
 	defer cancel()
-	retry := time.NewTicker(time.Second)
-	defer retry.Stop()
 	for {
 		if s.tryBootstrap() {
 			return
 		}
+		retry, timer := clock.After(s.clock, time.Second)
 		select {
 		case <-s.shutdownCh:
+			timer.Stop()
 			return
 		case <-changes:
-		case <-retry.C:
+			timer.Stop()
+		case <-retry:
 		}
 	}
 }

@@ -37,6 +37,13 @@ type Config struct {
 	TrailingLogs       uint64
 	MaxAppendEntries   int
 
+	// Raft's network transport (built on Deps.RaftStream): connections
+	// kept per peer, the I/O deadline of one Raft RPC, and how many
+	// AppendEntries may be outstanding per follower.
+	RaftMaxPool      int
+	RaftNetTimeout   time.Duration
+	RaftRPCsInFlight int
+
 	// RPCHoldTimeout is how long a request waits for a leader before it
 	// fails with ErrNoLeader (Consul's rpc_hold_timeout).
 	RPCHoldTimeout time.Duration
@@ -84,6 +91,9 @@ func LANProfile() Config {
 		SnapshotThreshold:   16384,
 		TrailingLogs:        10240,
 		MaxAppendEntries:    256,
+		RaftMaxPool:         3,
+		RaftNetTimeout:      10 * time.Second,
+		RaftRPCsInFlight:    1,
 		RPCHoldTimeout:      7 * time.Second,
 		DefaultQueryTime:    300 * time.Second,
 		MaxQueryTime:        600 * time.Second,

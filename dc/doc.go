@@ -4,7 +4,14 @@
 // leave, tombstone reaping), the RPC endpoints of the state store, and the
 // forwarding of writes and consistent reads to the leader.
 //
-// dc is the only package that holds a *raft.Raft. It imports store, rpc and
-// pb below it; never agent or cmd. Membership arrives through the small
-// Membership interface so tests can hand a fake.
+// dc is the only package that holds a *raft.Raft or imports Raft. New takes
+// every dependency (Deps): the LAN pool through the small Membership
+// interface, other servers through a Caller (*rpc.Pool), Raft's traffic
+// through a StreamLayer (*rpc.RaftLayer) or a ready raft.Transport, its
+// stores when the caller opens them, and a clock.Clock; what it builds
+// itself from Config (transport, stores under DataDir) is built in one
+// place, openRaftDeps. Its tests run clusters of servers over
+// raft.NewInmemTransport and internal/memnet inside testing/synctest
+// bubbles. It imports store, rpc, pb, internal/clock and internal/logging
+// below it; never agent or cmd.
 package dc

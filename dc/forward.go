@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/store"
@@ -89,8 +90,8 @@ func (s *Server) forwardToLeader(ctx context.Context, method string, req, resp p
 // otherwise it calls remote with the leader's address, again after an
 // error retryForward allows, and returns remote's outcome.
 func (s *Server) viaLeader(ctx context.Context, read bool, remote func(addr string) error) (local bool, err error) {
-	hold := time.NewTimer(s.cfg.RPCHoldTimeout)
-	defer hold.Stop()
+	hold, holdTimer := clock.After(s.clock, s.cfg.RPCHoldTimeout)
+	defer holdTimer.Stop()
 	for {
 		if s.readyToServe(read) {
 			return true, nil
@@ -101,17 +102,21 @@ func (s *Server) viaLeader(ctx context.Context, read bool, remote func(addr stri
 				return false, err
 			}
 		}
+		retry, retryTimer := clock.After(s.clock, jitter(20*time.Millisecond, 80*time.Millisecond))
 		select {
 		case <-ctx.Done():
+			retryTimer.Stop()
 			return false, ctx.Err()
 		case <-s.shutdownCh:
+			retryTimer.Stop()
 			return false, rpc.ErrShutdown
-		case <-hold.C:
+		case <-hold:
+			retryTimer.Stop()
 			if err != nil {
 				return false, err
 			}
 			return false, rpc.ErrNoLeader
-		case <-time.After(jitter(20*time.Millisecond, 80*time.Millisecond)):
+		case <-retry:
 		}
 	}
 }
@@ -162,7 +167,7 @@ func (s *Server) setQueryMeta(m *pb.QueryMeta) {
 		return
 	}
 	if last := s.raft.LastContact(); !last.IsZero() {
-		m.LastContactNanos = int64(time.Since(last))
+		m.LastContactNanos = int64(s.clock.Now().Sub(last))
 	}
 	m.KnownLeader = s.LeaderAddr() != ""
 }

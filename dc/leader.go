@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/pb"
 )
 
@@ -52,18 +53,20 @@ func (s *Server) leaderLoop(stop <-chan struct{}) {
 		} else {
 			s.log.Warn("leader barrier failed", "error", err)
 		}
+		retry, timer := clock.After(s.clock, time.Second)
 		select {
 		case <-stop:
+			timer.Stop()
 			return
-		case <-time.After(time.Second):
+		case <-retry:
 		}
 	}
 	s.leaderReady.Store(true)
 	defer s.leaderReady.Store(false)
-	reconcile := time.NewTicker(s.cfg.ReconcileInterval)
-	defer reconcile.Stop()
-	gc := time.NewTicker(s.cfg.TombstoneGCInterval)
-	defer gc.Stop()
+	reconcile, reconcileTimer := clock.After(s.clock, s.cfg.ReconcileInterval)
+	defer func() { reconcileTimer.Stop() }()
+	gc, gcTimer := clock.After(s.clock, s.cfg.TombstoneGCInterval)
+	defer func() { gcTimer.Stop() }()
 	reaper := &tombstoneReaper{ttl: s.cfg.TombstoneTTL}
 	timers := s.startSessionTimers()
 	defer func() {
@@ -79,12 +82,14 @@ func (s *Server) leaderLoop(stop <-chan struct{}) {
 			return
 		case <-changes:
 			s.reconcile()
-		case <-reconcile.C:
+		case <-reconcile:
 			s.reconcile()
-		case now := <-gc.C:
-			if idx := reaper.due(now, s.store.TableIndex(nil, "tombstones")); idx > 0 && s.store.TombstoneCount() > 0 {
+			reconcile, reconcileTimer = clock.After(s.clock, s.cfg.ReconcileInterval)
+		case <-gc:
+			if idx := reaper.due(s.clock.Now(), s.store.TableIndex(nil, "tombstones")); idx > 0 && s.store.TombstoneCount() > 0 {
 				s.reapTombstones(idx)
 			}
+			gc, gcTimer = clock.After(s.clock, s.cfg.TombstoneGCInterval)
 		}
 	}
 }

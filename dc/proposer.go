@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -116,7 +115,7 @@ func (p *proposer) flush() {
 
 // apply proposes one batch and hands each proposal its outcome.
 func (p *proposer) apply(batch []*proposal) {
-	now := time.Now().UnixNano()
+	now := p.s.clock.Now().UnixNano()
 	var data []byte
 	if len(batch) == 1 {
 		batch[0].cmd.NowUnixNano = now

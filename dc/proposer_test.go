@@ -3,7 +3,7 @@ package dc
 import (
 	"errors"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/hashicorp/raft"
 )
@@ -15,28 +15,34 @@ type stuckFuture struct{ answer chan error }
 func (f stuckFuture) Error() error { return <-f.answer }
 
 func TestAwaitReturnsWhenRaftIsDown(t *testing.T) {
-	s := &Server{raftDown: make(chan struct{})}
-	answered := stuckFuture{answer: make(chan error, 1)}
-	answered.answer <- raft.ErrLeadershipLost
-	if err := s.await(answered); !errors.Is(err, raft.ErrLeadershipLost) {
-		t.Fatalf("answered future: got %v", err)
-	}
-
-	stuck := stuckFuture{answer: make(chan error)}
-	got := make(chan error, 1)
-	go func() { got <- s.await(stuck) }()
-	select {
-	case err := <-got:
-		t.Fatalf("await returned %v while Raft is up and the future unanswered", err)
-	default:
-	}
-	close(s.raftDown)
-	select {
-	case err := <-got:
-		if !errors.Is(err, raft.ErrRaftShutdown) {
-			t.Fatalf("after shutdown: got %v, want %v", err, raft.ErrRaftShutdown)
+	synctest.Test(t, func(t *testing.T) {
+		s := &Server{raftDown: make(chan struct{})}
+		answered := stuckFuture{answer: make(chan error, 1)}
+		answered.answer <- raft.ErrLeadershipLost
+		if err := s.await(answered); !errors.Is(err, raft.ErrLeadershipLost) {
+			t.Fatalf("answered future: got %v", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("await still waiting after Raft shut down")
-	}
+
+		stuck := stuckFuture{answer: make(chan error, 1)}
+		var got error
+		returned := false
+		go func() {
+			got = s.await(stuck)
+			returned = true
+		}()
+		// Every goroutine of the bubble is blocked: await is waiting, and
+		// would wait forever while Raft is up.
+		synctest.Wait()
+		if returned {
+			t.Fatalf("await returned %v while Raft is up and the future unanswered", got)
+		}
+		close(s.raftDown)
+		synctest.Wait()
+		if !returned || !errors.Is(got, raft.ErrRaftShutdown) {
+			t.Fatalf("after shutdown: returned %v with %v, want %v", returned, got, raft.ErrRaftShutdown)
+		}
+		// The goroutine still reading the future ends when it is answered
+		// (or with the process: Raft never answers it after shutdown).
+		stuck.answer <- raft.ErrRaftShutdown
+	})
 }

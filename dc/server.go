@@ -6,17 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/internal/logging"
 	"github.com/meridian-io/meridian/store"
 )
@@ -61,11 +58,19 @@ type Membership interface {
 	Subscribe() (ch <-chan struct{}, cancel func())
 }
 
-// Deps are what a server is built from. Storage is optional: nil stores
-// are opened under DataDir, or kept in memory without one.
+// Deps are what a server is built from. Pool and Membership are
+// required, and one of RaftStream and Transport. Storage is optional: nil
+// stores are opened under DataDir, or kept in memory without one (see
+// openRaftDeps).
 type Deps struct {
+	// RaftStream carries Raft between servers; Start builds Raft's
+	// network transport on it. Transport, if set instead, is used as it
+	// is (tests hand raft.NewInmemTransport).
+	RaftStream StreamLayer
 	Transport  raft.Transport
-	Pool       Caller
+	// Pool reaches other servers' RPC endpoints (forwarding, read index).
+	Pool Caller
+	// Membership is the LAN pool as the server sees it.
 	Membership Membership
 	// Router routes requests for other datacenters; nil knows only this
 	// one.
@@ -74,13 +79,18 @@ type Deps struct {
 	StableStore   raft.StableStore
 	SnapshotStore raft.SnapshotStore
 	// WrapLogStore, if set, wraps the log store (fault tests slow it down).
-	WrapLogStore func(raft.LogStore) raft.LogStore
+	WrapLogStore func(LogStore) LogStore
+	// Clock drives the server's own timers (session TTLs, leader duties,
+	// waits for a leader) and the time written into commands; nil is
+	// clock.Real.
+	Clock clock.Clock
 }
 
 // Server is one datacenter server.
 type Server struct {
 	cfg   Config
 	deps  Deps
+	clock clock.Clock
 	log   *slog.Logger
 	store *store.Store
 
@@ -123,8 +133,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if deps.Transport == nil || deps.Pool == nil || deps.Membership == nil {
-		return nil, errors.New("dc: transport, pool and membership are required")
+	if (deps.Transport == nil && deps.RaftStream == nil) || deps.Pool == nil || deps.Membership == nil {
+		return nil, errors.New("dc: a raft stream or transport, a pool and a membership are required")
+	}
+	if deps.Clock == nil {
+		deps.Clock = clock.Real()
 	}
 	st, err := store.New()
 	if err != nil {
@@ -133,6 +146,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{
 		cfg:        cfg,
 		deps:       deps,
+		clock:      deps.Clock,
 		log:        cfg.Logger.With("node", cfg.NodeName, "dc", cfg.Datacenter),
 		store:      st,
 		shutdownCh: make(chan struct{}),
@@ -154,13 +168,11 @@ func (s *Server) ApplyStopped() <-chan struct{} { return s.applyStopped }
 // Store is the server's state store, for reads that need no RPC.
 func (s *Server) Store() *store.Store { return s.store }
 
-// Start opens the Raft stores, starts Raft and the server's loops.
+// Start opens the Raft stores and transport (see openRaftDeps), starts
+// Raft and the server's loops.
 func (s *Server) Start(ctx context.Context) error {
-	if err := s.openStores(); err != nil {
+	if err := s.openRaftDeps(); err != nil {
 		return err
-	}
-	if s.deps.WrapLogStore != nil {
-		s.deps.LogStore = s.deps.WrapLogStore(s.deps.LogStore)
 	}
 	hasState, err := raft.HasExistingState(s.deps.LogStore, s.deps.StableStore, s.deps.SnapshotStore)
 	if err != nil {
@@ -207,54 +219,6 @@ func (s *Server) goFunc(fn func()) {
 	}()
 }
 
-func (s *Server) openStores() error {
-	if s.cfg.DataDir == "" {
-		if s.deps.LogStore == nil {
-			mem := raft.NewInmemStore()
-			s.deps.LogStore, s.deps.StableStore = mem, mem
-		}
-		if s.deps.SnapshotStore == nil {
-			s.deps.SnapshotStore = raft.NewInmemSnapshotStore()
-		}
-		return nil
-	}
-	dir := filepath.Join(s.cfg.DataDir, "raft")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("dc: %w", err)
-	}
-	if s.deps.LogStore == nil {
-		bolt, err := raftboltdb.New(raftboltdb.Options{
-			Path: filepath.Join(dir, "raft.db"),
-			// The freelist is rebuilt on open instead of written on every
-			// commit: fewer pages per fsync on the write path.
-			BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: s.cfg.NoFreelistSync},
-		})
-		if err != nil {
-			return fmt.Errorf("dc: open raft log %s: %w", dir, err)
-		}
-		s.closers = append(s.closers, bolt)
-		s.deps.LogStore, s.deps.StableStore = bolt, bolt
-	}
-	if s.deps.SnapshotStore == nil {
-		snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, logging.HCLog(s.log, "snapshot"))
-		if err != nil {
-			s.closeStores()
-			return fmt.Errorf("dc: open snapshots: %w", err)
-		}
-		s.deps.SnapshotStore = snaps
-	}
-	return nil
-}
-
-func (s *Server) closeStores() {
-	for _, c := range s.closers {
-		if err := c.Close(); err != nil {
-			s.log.Warn("close raft store", "error", err)
-		}
-	}
-	s.closers = nil
-}
-
 // Shutdown stops Raft and every loop of the server without leaving the
 // cluster (see Leave). It is idempotent.
 func (s *Server) Shutdown() error {
@@ -294,10 +258,12 @@ func (s *Server) Leave(ctx context.Context, leaveLAN func() error) error {
 		return err
 	}
 	for s.inConfiguration(id) && s.numVoters() > 1 {
+		poll, timer := clock.After(s.clock, 50*time.Millisecond)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return fmt.Errorf("dc: still a raft peer after leaving: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		case <-poll:
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/pb"
 )
 
@@ -14,13 +15,13 @@ import (
 type sessionTimers struct {
 	s      *Server
 	mu     sync.Mutex
-	timers map[string]*time.Timer
+	timers map[string]clock.Timer
 	closed bool
 	wg     sync.WaitGroup
 }
 
 func newSessionTimers(s *Server) *sessionTimers {
-	return &sessionTimers{s: s, timers: map[string]*time.Timer{}}
+	return &sessionTimers{s: s, timers: map[string]clock.Timer{}}
 }
 
 // schedule arms (or re-arms) the timer of one session from its stored
@@ -36,7 +37,7 @@ func (t *sessionTimers) schedule(timer *pb.SessionTimer) {
 	}
 	expires := time.Unix(0, timer.RenewedUnixNano+timer.TtlNanos)
 	id := timer.Id
-	t.timers[id] = time.AfterFunc(time.Until(expires), func() { t.expire(id) })
+	t.timers[id] = t.s.clock.AfterFunc(expires.Sub(t.s.clock.Now()), func() { t.expire(id) })
 }
 
 // expire proposes the destroy. It runs on the timer's goroutine, counted
@@ -62,7 +63,7 @@ func (t *sessionTimers) expire(id string) {
 		if timer, _ := t.s.store.SessionTimer(id); timer != nil {
 			t.mu.Lock()
 			if !t.closed {
-				t.timers[id] = time.AfterFunc(time.Second, func() { t.expire(id) })
+				t.timers[id] = t.s.clock.AfterFunc(time.Second, func() { t.expire(id) })
 			}
 			t.mu.Unlock()
 		}

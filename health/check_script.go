@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os/exec"
 	"time"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
 // scriptWaitDelay bounds how long a finished or killed script's output
@@ -16,7 +18,7 @@ const scriptWaitDelay = time.Second
 // else critical. Output (stdout and stderr) keeps the last OutputMaxSize
 // bytes. A script still running at the timeout (measured on the clock) is
 // killed with its process group and reported critical.
-func scriptProbe(spec *CheckSpec, clock Clock) probeFunc {
+func scriptProbe(spec *CheckSpec, clk clock.Clock) probeFunc {
 	return func(ctx context.Context) (string, string) {
 		cmd := exec.Command(spec.ScriptArgs[0], spec.ScriptArgs[1:]...)
 		setProcessGroup(cmd)
@@ -29,7 +31,7 @@ func scriptProbe(spec *CheckSpec, clock Clock) probeFunc {
 		}
 		waitCh := make(chan error, 1)
 		go func() { waitCh <- cmd.Wait() }()
-		timedOut, timer := after(clock, spec.Timeout)
+		timedOut, timer := clock.After(clk, spec.Timeout)
 		var err error
 		select {
 		case err = <-waitCh:

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
 func scriptSpec(script string, timeout time.Duration) *CheckSpec {
@@ -33,12 +35,12 @@ func TestScriptCheckExitCodes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.script, func(t *testing.T) {
-			clock := NewFakeClock(testStart)
-			status, output := scriptProbe(scriptSpec(tc.script, 30*time.Second), clock)(context.Background())
+			clk := clock.NewFake(testStart)
+			status, output := scriptProbe(scriptSpec(tc.script, 30*time.Second), clk)(context.Background())
 			if status != tc.status || output != tc.output {
 				t.Fatalf("%s %q, want %s %q", status, output, tc.status, tc.output)
 			}
-			if clock.Pending() != 0 {
+			if clk.Pending() != 0 {
 				t.Fatal("timeout timer left pending")
 			}
 		})
@@ -47,7 +49,7 @@ func TestScriptCheckExitCodes(t *testing.T) {
 
 func TestScriptCheckOutputCapped(t *testing.T) {
 	script := "printf 'HEAD'; i=0; while [ $i -lt 1000 ]; do printf '0123456789'; i=$((i+1)); done"
-	status, output := scriptProbe(scriptSpec(script, 30*time.Second), NewFakeClock(testStart))(context.Background())
+	status, output := scriptProbe(scriptSpec(script, 30*time.Second), clock.NewFake(testStart))(context.Background())
 	prefix := "Captured 4096 of 10004 bytes\n...\n"
 	if status != StatusPassing || !strings.HasPrefix(output, prefix) {
 		t.Fatalf("%s %q...", status, output[:min(60, len(output))])
@@ -61,7 +63,7 @@ func TestScriptCheckOutputCapped(t *testing.T) {
 func TestScriptCheckMissingCommand(t *testing.T) {
 	spec := scriptSpec("", time.Second)
 	spec.ScriptArgs = []string{filepath.Join(t.TempDir(), "no-such-binary")}
-	status, output := scriptProbe(spec, NewFakeClock(testStart))(context.Background())
+	status, output := scriptProbe(spec, clock.NewFake(testStart))(context.Background())
 	if status != StatusCritical || !strings.Contains(output, "no such file") {
 		t.Fatalf("%s %q", status, output)
 	}
@@ -72,14 +74,14 @@ func TestScriptCheckMissingCommand(t *testing.T) {
 func TestScriptCheckTimeoutKillsGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	script := fmt.Sprintf("sleep 300 & echo $! > %s; wait", pidFile)
-	clock := NewFakeClock(testStart)
+	clk := clock.NewFake(testStart)
 	type res struct{ status, output string }
 	done := make(chan res, 1)
 	go func() {
-		s, o := scriptProbe(scriptSpec(script, 5*time.Second), clock)(context.Background())
+		s, o := scriptProbe(scriptSpec(script, 5*time.Second), clk)(context.Background())
 		done <- res{s, o}
 	}()
-	if err := clock.BlockUntil(testCtx(t), 1); err != nil {
+	if err := clk.BlockUntil(testCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
 	var childPID int
@@ -91,13 +93,13 @@ func TestScriptCheckTimeoutKillsGroup(t *testing.T) {
 		childPID, err = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil
 	})
-	clock.Advance(4 * time.Second)
+	clk.Advance(4 * time.Second)
 	select {
 	case r := <-done:
 		t.Fatalf("finished before its timeout: %+v", r)
 	default:
 	}
-	clock.Advance(time.Second)
+	clk.Advance(time.Second)
 	var r res
 	select {
 	case r = <-done:
@@ -124,14 +126,14 @@ func processAlive(pid int) bool {
 }
 
 func TestScriptCheckStopKills(t *testing.T) {
-	clock := NewFakeClock(testStart)
+	clk := clock.NewFake(testStart)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan string, 1)
 	go func() {
-		_, o := scriptProbe(scriptSpec("sleep 300", time.Hour), clock)(ctx)
+		_, o := scriptProbe(scriptSpec("sleep 300", time.Hour), clk)(ctx)
 		done <- o
 	}()
-	if err := clock.BlockUntil(testCtx(t), 1); err != nil {
+	if err := clk.BlockUntil(testCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
 	cancel()

@@ -6,7 +6,7 @@
 // local one (Syncer: a partial sync after every local change, a full
 // compare-and-repair periodically, scaled by cluster size). Local bundles
 // the three with the deregister-critical-service reaper and is what the
-// agent's HTTP API calls. Every timer goes through Clock so tests drive time
-// with FakeClock. The catalog is reached only through the small Catalog
+// agent's HTTP API calls. Every timer goes through an internal/clock Clock
+// so tests drive time with its Fake. The catalog is reached only through the small Catalog
 // interface, so health must not import dc, agent, store, raft, rpc or lan.
 package health

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/pb"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
 func TestMain(m *testing.M) {
@@ -45,14 +47,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // advanceUntil advances clock by step until cond holds (bounded in real
 // time), for code that schedules its timers asynchronously.
-func advanceUntil(t *testing.T, clock *FakeClock, step time.Duration, cond func() bool) {
+func advanceUntil(t *testing.T, clk *clock.Fake, step time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(20 * time.Second)
 	defer deadline.Stop()
 	poll := time.NewTicker(time.Millisecond)
 	defer poll.Stop()
 	for !cond() {
-		clock.Advance(step)
+		clk.Advance(step)
 		select {
 		case <-poll.C:
 		case <-deadline.C:

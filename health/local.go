@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/pb"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
 // Deps are the dependencies of Local.
@@ -20,8 +22,8 @@ type Deps struct {
 	// ClusterSize returns the number of nodes in the datacenter (LAN
 	// members); nil counts 1.
 	ClusterSize func() int
-	// Clock drives every timer; nil is RealClock.
-	Clock Clock
+	// Clock drives every timer; nil is clock.Real.
+	Clock clock.Clock
 }
 
 // Local is the agent's health subsystem: its State, the runners of its
@@ -30,7 +32,7 @@ type Deps struct {
 // its methods; reads go through State.
 type Local struct {
 	cfg     Config
-	clock   Clock
+	clk     clock.Clock
 	logger  *slog.Logger
 	state   *State
 	runners *CheckManager
@@ -64,19 +66,19 @@ func New(cfg Config, deps Deps) (*Local, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	clock := deps.Clock
-	if clock == nil {
-		clock = RealClock()
+	clk := deps.Clock
+	if clk == nil {
+		clk = clock.Real()
 	}
-	state := NewState(cfg, clock)
+	state := NewState(cfg, clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Local{
 		cfg:       cfg,
-		clock:     clock,
+		clk:       clk,
 		logger:    cfg.Logger,
 		state:     state,
-		runners:   NewCheckManager(clock, state, cfg.Logger),
-		syncer:    NewSyncer(cfg, state, deps.Catalog, deps.ClusterSize, clock),
+		runners:   NewCheckManager(clk, state, cfg.Logger),
+		syncer:    NewSyncer(cfg, state, deps.Catalog, deps.ClusterSize, clk),
 		reapAfter: map[string]time.Duration{},
 		ctx:       ctx,
 		cancel:    cancel,
@@ -299,7 +301,7 @@ func (l *Local) DisableServiceMaintenance(serviceID string) error {
 func (l *Local) reapLoop() {
 	defer close(l.done)
 	for {
-		fire, timer := after(l.clock, l.cfg.CheckReapInterval)
+		fire, timer := clock.After(l.clk, l.cfg.CheckReapInterval)
 		select {
 		case <-fire:
 			l.Reap()

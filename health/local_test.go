@@ -9,22 +9,24 @@ import (
 	"time"
 
 	"github.com/meridian-io/meridian/pb"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
-func newTestLocal(t *testing.T, mutate func(*Config)) (*Local, *fakeCatalog, *FakeClock) {
+func newTestLocal(t *testing.T, mutate func(*Config)) (*Local, *fakeCatalog, *clock.Fake) {
 	t.Helper()
 	cfg := testConfig()
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	cat := newFakeCatalog()
-	clock := NewFakeClock(testStart)
-	l, err := New(cfg, Deps{Catalog: cat, Clock: clock, ClusterSize: func() int { return 1 }})
+	clk := clock.NewFake(testStart)
+	l, err := New(cfg, Deps{Catalog: cat, Clock: clk, ClusterSize: func() int { return 1 }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.Shutdown() })
-	return l, cat, clock
+	return l, cat, clk
 }
 
 func TestNewValidates(t *testing.T) {
@@ -160,7 +162,7 @@ func TestLocalChecks(t *testing.T) {
 }
 
 func TestLocalReapsCriticalServices(t *testing.T) {
-	l, cat, clock := newTestLocal(t, func(c *Config) { c.AEInterval = time.Hour })
+	l, cat, clk := newTestLocal(t, func(c *Config) { c.AEInterval = time.Hour })
 	ttl := CheckDefinition{TTL: time.Hour, Status: StatusPassing, DeregisterCriticalServiceAfter: 10 * time.Second} // raised to 1m
 	if err := l.AddService(&pb.Service{Service: "web"}, []CheckDefinition{ttl}, SourceRemote, false); err != nil {
 		t.Fatal(err)
@@ -179,18 +181,18 @@ func TestLocalReapsCriticalServices(t *testing.T) {
 	// Timers: two TTLs, the next full sync, the reaper (every 30s).
 	const timers = 4
 	for _, at := range []time.Duration{30 * time.Second, 60 * time.Second} {
-		if err := clock.BlockUntil(testCtx(t), timers); err != nil {
+		if err := clk.BlockUntil(testCtx(t), timers); err != nil {
 			t.Fatal(err)
 		}
-		clock.Advance(30 * time.Second)
-		if err := clock.BlockUntil(testCtx(t), timers); err != nil { // the reaper ran
+		clk.Advance(30 * time.Second)
+		if err := clk.BlockUntil(testCtx(t), timers); err != nil { // the reaper ran
 			t.Fatal(err)
 		}
 		if l.State().Service("web") == nil {
 			t.Fatalf("reaped after %v critical (minimum is 1m)", at)
 		}
 	}
-	clock.Advance(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	waitFor(t, "service reaped", func() bool { return l.State().Service("web") == nil })
 	if l.State().Check("service:web") != nil {
 		t.Fatal("reaped service's check kept")
@@ -221,7 +223,7 @@ func TestLocalFlappingHTTPCheck(t *testing.T) {
 
 	// Fake time runs ahead of the check while this test waits for it, so
 	// the output deferral is long enough never to end here.
-	l, cat, clock := newTestLocal(t, func(c *Config) { c.CheckUpdateInterval = 24 * time.Hour })
+	l, cat, clk := newTestLocal(t, func(c *Config) { c.CheckUpdateInterval = 24 * time.Hour })
 	def := CheckDefinition{HTTP: srv.URL, Interval: 10 * time.Second}
 	if err := l.AddService(&pb.Service{Service: "web"}, []CheckDefinition{def}, SourceRemote, false); err != nil {
 		t.Fatal(err)
@@ -234,7 +236,7 @@ func TestLocalFlappingHTTPCheck(t *testing.T) {
 	// after the request is served.
 	step := func(run int32) {
 		t.Helper()
-		advanceUntil(t, clock, time.Second, func() bool { return requests.Load() >= run })
+		advanceUntil(t, clk, time.Second, func() bool { return requests.Load() >= run })
 	}
 	step(1)
 	waitFor(t, "passing in catalog", func() bool {

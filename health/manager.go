@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
 // CheckManager owns the runners of the agent's checks: Add starts (or
 // replaces) the runner of a check, Remove stops it, and results flow into
 // the Notifier (the State). Runners added before Start begin at Start.
 type CheckManager struct {
-	clock  Clock
+	clk    clock.Clock
 	notify Notifier
 	logger *slog.Logger
 
@@ -21,14 +23,14 @@ type CheckManager struct {
 }
 
 // NewCheckManager returns a manager reporting to notify. It starts nothing.
-func NewCheckManager(clock Clock, notify Notifier, logger *slog.Logger) *CheckManager {
-	if clock == nil {
-		clock = RealClock()
+func NewCheckManager(clk clock.Clock, notify Notifier, logger *slog.Logger) *CheckManager {
+	if clk == nil {
+		clk = clock.Real()
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &CheckManager{clock: clock, notify: notify, logger: logger, runners: map[string]runner{}}
+	return &CheckManager{clk: clk, notify: notify, logger: logger, runners: map[string]runner{}}
 }
 
 // Start starts the runners added so far; later ones start as they are
@@ -75,7 +77,7 @@ func (m *CheckManager) newRunner(checkID string, spec *CheckSpec) (runner, error
 	var probe probeFunc
 	switch spec.Type {
 	case TypeTTL:
-		return newTTLRunner(checkID, spec, m.clock, m.notify, logger), nil
+		return newTTLRunner(checkID, spec, m.clk, m.notify, logger), nil
 	case TypeHTTP:
 		probe = newHTTPProbe(spec).check
 	case TypeTCP:
@@ -85,11 +87,11 @@ func (m *CheckManager) newRunner(checkID string, spec *CheckSpec) (runner, error
 	case TypeGRPC:
 		probe = grpcProbe(spec)
 	case TypeScript:
-		probe = scriptProbe(spec, m.clock)
+		probe = scriptProbe(spec, m.clk)
 	default:
 		return nil, fmt.Errorf("%w: unsupported check type %q", ErrInvalidCheck, spec.Type)
 	}
-	return newIntervalRunner(checkID, spec, m.clock, m.notify, logger, probe), nil
+	return newIntervalRunner(checkID, spec, m.clk, m.notify, logger, probe), nil
 }
 
 // Remove stops the runner of checkID and reports whether there was one.

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
 // runner runs one check until stopped.
@@ -33,7 +35,7 @@ func randomStagger(d time.Duration) time.Duration {
 // results through the check's thresholds.
 type intervalRunner struct {
 	checkID  string
-	clock    Clock
+	clk      clock.Clock
 	interval time.Duration
 	probe    probeFunc
 	handler  *statusHandler
@@ -47,11 +49,11 @@ type intervalRunner struct {
 	started bool
 }
 
-func newIntervalRunner(checkID string, spec *CheckSpec, clock Clock, notify Notifier, logger *slog.Logger, probe probeFunc) *intervalRunner {
+func newIntervalRunner(checkID string, spec *CheckSpec, clk clock.Clock, notify Notifier, logger *slog.Logger, probe probeFunc) *intervalRunner {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &intervalRunner{
 		checkID:  checkID,
-		clock:    clock,
+		clk:      clk,
 		interval: spec.Interval,
 		probe:    probe,
 		handler:  newStatusHandler(checkID, notify, logger, spec),
@@ -76,7 +78,7 @@ func (r *intervalRunner) loop() {
 	defer close(r.done)
 	wait := randomStagger(r.interval)
 	for {
-		fire, timer := after(r.clock, wait)
+		fire, timer := clock.After(r.clk, wait)
 		select {
 		case <-fire:
 		case <-r.ctx.Done():
@@ -106,21 +108,21 @@ func (r *intervalRunner) stop() {
 // and it turns critical with "TTL expired" when not set within the TTL.
 type ttlRunner struct {
 	checkID   string
-	clock     Clock
+	clk       clock.Clock
 	ttl       time.Duration
 	maxOutput int
 	notify    Notifier
 	logger    *slog.Logger
 
 	mu         sync.Mutex
-	timer      Timer
+	timer      clock.Timer
 	lastOutput string
 	started    bool
 	stopped    bool
 }
 
-func newTTLRunner(checkID string, spec *CheckSpec, clock Clock, notify Notifier, logger *slog.Logger) *ttlRunner {
-	return &ttlRunner{checkID: checkID, clock: clock, ttl: spec.TTL, maxOutput: spec.OutputMaxSize, notify: notify, logger: logger}
+func newTTLRunner(checkID string, spec *CheckSpec, clk clock.Clock, notify Notifier, logger *slog.Logger) *ttlRunner {
+	return &ttlRunner{checkID: checkID, clk: clk, ttl: spec.TTL, maxOutput: spec.OutputMaxSize, notify: notify, logger: logger}
 }
 
 func (r *ttlRunner) start() {
@@ -137,7 +139,7 @@ func (r *ttlRunner) resetLocked() {
 	if r.timer != nil {
 		r.timer.Stop()
 	}
-	r.timer = r.clock.AfterFunc(r.ttl, r.expire)
+	r.timer = r.clk.AfterFunc(r.ttl, r.expire)
 }
 
 func (r *ttlRunner) expire() {

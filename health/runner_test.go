@@ -8,51 +8,53 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
 var discard = slog.New(slog.DiscardHandler)
 
 func TestIntervalRunnerSchedule(t *testing.T) {
-	clock := NewFakeClock(testStart)
+	clk := clock.NewFake(testStart)
 	rec := newRecorder()
 	var runs atomic.Int32
 	var runAt []time.Duration
 	probe := func(ctx context.Context) (string, string) {
 		n := runs.Add(1)
-		runAt = append(runAt, clock.Now().Sub(testStart))
+		runAt = append(runAt, clk.Now().Sub(testStart))
 		if n%2 == 0 {
 			return StatusCritical, "down"
 		}
 		return StatusPassing, "up"
 	}
 	spec := &CheckSpec{CheckDefinition: CheckDefinition{Interval: 10 * time.Second}}
-	r := newIntervalRunner("chk", spec, clock, rec, discard, probe)
+	r := newIntervalRunner("chk", spec, clk, rec, discard, probe)
 	r.start()
 	defer r.stop()
 	ctx := testCtx(t)
 
 	// The first run comes within one interval (random stagger).
-	if err := clock.BlockUntil(ctx, 1); err != nil {
+	if err := clk.BlockUntil(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	first, _ := clock.NextDeadline()
+	first, _ := clk.NextDeadline()
 	if d := first.Sub(testStart); d < 0 || d >= 10*time.Second {
 		t.Fatalf("first run scheduled at +%v", d)
 	}
-	clock.Advance(first.Sub(clock.Now()))
+	clk.Advance(first.Sub(clk.Now()))
 	if res := rec.next(t); res.status != StatusPassing || res.output != "up" || res.id != "chk" {
 		t.Fatalf("first result %+v", res)
 	}
 	// Then every interval after the previous run.
 	for i := 0; i < 3; i++ {
-		if err := clock.BlockUntil(ctx, 1); err != nil {
+		if err := clk.BlockUntil(ctx, 1); err != nil {
 			t.Fatal(err)
 		}
-		clock.Advance(10*time.Second - time.Nanosecond)
+		clk.Advance(10*time.Second - time.Nanosecond)
 		if rec.count() != i+1 {
 			t.Fatalf("ran before its interval")
 		}
-		clock.Advance(time.Nanosecond)
+		clk.Advance(time.Nanosecond)
 		rec.next(t)
 	}
 	for i := 1; i < len(runAt); i++ {
@@ -61,13 +63,13 @@ func TestIntervalRunnerSchedule(t *testing.T) {
 		}
 	}
 	r.stop()
-	if clock.Pending() != 0 {
+	if clk.Pending() != 0 {
 		t.Fatal("timer left after stop")
 	}
 }
 
 func TestIntervalRunnerStopsMidCheck(t *testing.T) {
-	clock := NewFakeClock(testStart)
+	clk := clock.NewFake(testStart)
 	rec := newRecorder()
 	inProbe := make(chan struct{})
 	probe := func(ctx context.Context) (string, string) {
@@ -75,9 +77,9 @@ func TestIntervalRunnerStopsMidCheck(t *testing.T) {
 		<-ctx.Done()
 		return StatusCritical, "cancelled"
 	}
-	r := newIntervalRunner("chk", &CheckSpec{CheckDefinition: CheckDefinition{Interval: time.Second}}, clock, rec, discard, probe)
+	r := newIntervalRunner("chk", &CheckSpec{CheckDefinition: CheckDefinition{Interval: time.Second}}, clk, rec, discard, probe)
 	r.start()
-	fireNext(t, clock)
+	fireNext(t, clk)
 	<-inProbe
 	r.stop()
 	if rec.count() != 0 {
@@ -86,7 +88,7 @@ func TestIntervalRunnerStopsMidCheck(t *testing.T) {
 }
 
 func TestIntervalRunnerThresholds(t *testing.T) {
-	clock := NewFakeClock(testStart)
+	clk := clock.NewFake(testStart)
 	rec := newRecorder()
 	results := []string{StatusPassing, StatusCritical, StatusCritical, StatusCritical}
 	var i atomic.Int32
@@ -94,12 +96,12 @@ func TestIntervalRunnerThresholds(t *testing.T) {
 		return results[int(i.Add(1))-1], "x"
 	}
 	spec := &CheckSpec{CheckDefinition: CheckDefinition{Interval: time.Second, FailuresBeforeWarning: 1, FailuresBeforeCritical: 2}}
-	r := newIntervalRunner("chk", spec, clock, rec, discard, probe)
+	r := newIntervalRunner("chk", spec, clk, rec, discard, probe)
 	r.start()
 	defer r.stop()
 	var got []string
 	for range results {
-		fireNext(t, clock)
+		fireNext(t, clk)
 		got = append(got, rec.next(t).status)
 	}
 	want := []string{StatusPassing, StatusWarning, StatusCritical, StatusCritical}
@@ -109,9 +111,9 @@ func TestIntervalRunnerThresholds(t *testing.T) {
 }
 
 func TestTTLRunner(t *testing.T) {
-	clock := NewFakeClock(testStart)
+	clk := clock.NewFake(testStart)
 	rec := newRecorder()
-	m := NewCheckManager(clock, rec, discard)
+	m := NewCheckManager(clk, rec, discard)
 	defer m.Stop()
 	spec := &CheckSpec{CheckDefinition: CheckDefinition{TTL: 30 * time.Second}, Type: TypeTTL, OutputMaxSize: 16}
 	if err := m.Add("ttl", spec); err != nil {
@@ -122,7 +124,7 @@ func TestTTLRunner(t *testing.T) {
 	}
 	m.Start()
 
-	clock.Advance(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	if res := rec.next(t); res.status != StatusCritical || res.output != "TTL expired" {
 		t.Fatalf("expiry %+v", res)
 	}
@@ -134,16 +136,16 @@ func TestTTLRunner(t *testing.T) {
 		t.Fatalf("pass %+v", res)
 	}
 	// The TTL restarts at each update.
-	clock.Advance(20 * time.Second)
+	clk.Advance(20 * time.Second)
 	if _, err := m.SetTTLStatus("ttl", StatusWarning, "slow"); err != nil {
 		t.Fatal(err)
 	}
 	rec.next(t)
-	clock.Advance(30*time.Second - time.Nanosecond)
+	clk.Advance(30*time.Second - time.Nanosecond)
 	if rec.count() != 3 {
 		t.Fatalf("expired early: %v", rec.got)
 	}
-	clock.Advance(time.Nanosecond)
+	clk.Advance(time.Nanosecond)
 	if res := rec.next(t); res.output != "TTL expired (last output before timeout follows): slow" {
 		t.Fatalf("expiry %+v", res)
 	}
@@ -159,23 +161,23 @@ func TestTTLRunner(t *testing.T) {
 		t.Fatalf("unknown: %v", err)
 	}
 	m.Remove("ttl")
-	if clock.Pending() != 0 {
+	if clk.Pending() != 0 {
 		t.Fatal("TTL timer left after Remove")
 	}
 }
 
 func TestCheckManagerReplaceAndRemove(t *testing.T) {
-	clock := NewFakeClock(testStart)
+	clk := clock.NewFake(testStart)
 	rec := newRecorder()
-	m := NewCheckManager(clock, rec, discard)
+	m := NewCheckManager(clk, rec, discard)
 	defer m.Stop()
 	ttl := &CheckSpec{CheckDefinition: CheckDefinition{TTL: time.Minute}, Type: TypeTTL, OutputMaxSize: 64}
 	if err := m.Add("c", ttl); err != nil {
 		t.Fatal(err)
 	}
 	m.Start()
-	if clock.Pending() != 1 {
-		t.Fatalf("pending %d", clock.Pending())
+	if clk.Pending() != 1 {
+		t.Fatalf("pending %d", clk.Pending())
 	}
 	// Replacing it with a script check stops the TTL timer.
 	script := scriptSpec("exit 0", time.Minute)
@@ -188,7 +190,7 @@ func TestCheckManagerReplaceAndRemove(t *testing.T) {
 	if _, err := m.SetTTLStatus("c", StatusPassing, ""); !errors.Is(err, ErrNotTTLCheck) {
 		t.Fatalf("SetTTLStatus on a script check: %v", err)
 	}
-	fireNext(t, clock)
+	fireNext(t, clk)
 	if res := rec.next(t); res.status != StatusPassing || res.id != "c" {
 		t.Fatalf("script result %+v", res)
 	}
@@ -202,11 +204,11 @@ func TestCheckManagerReplaceAndRemove(t *testing.T) {
 
 // fireNext waits for a pending timer and moves the clock to the earliest
 // deadline, firing it.
-func fireNext(t *testing.T, clock *FakeClock) {
+func fireNext(t *testing.T, clk *clock.Fake) {
 	t.Helper()
-	if err := clock.BlockUntil(testCtx(t), 1); err != nil {
+	if err := clk.BlockUntil(testCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
-	next, _ := clock.NextDeadline()
-	clock.Advance(next.Sub(clock.Now()))
+	next, _ := clk.NextDeadline()
+	clk.Advance(next.Sub(clk.Now()))
 }

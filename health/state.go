@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/pb"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
 // State is the agent's local view of its own services and checks, the
@@ -23,7 +25,7 @@ import (
 // copies.
 type State struct {
 	cfg    Config
-	clock  Clock
+	clk    clock.Clock
 	logger *slog.Logger
 
 	// syncMu serialises SyncFull and SyncChanges.
@@ -52,15 +54,15 @@ type checkState struct {
 	deleted       bool
 	gen           uint64
 	criticalSince time.Time
-	deferTimer    Timer // pending sync of an output-only change
+	deferTimer    clock.Timer // pending sync of an output-only change
 }
 
 // NewState returns an empty State for the node described by cfg (NodeName,
 // NodeID, Datacenter, Address, TaggedAddresses, NodeMeta,
-// CheckUpdateInterval, Logger). A nil clock is RealClock.
-func NewState(cfg Config, clock Clock) *State {
-	if clock == nil {
-		clock = RealClock()
+// CheckUpdateInterval, Logger). A nil clock is clock.Real.
+func NewState(cfg Config, clk clock.Clock) *State {
+	if clk == nil {
+		clk = clock.Real()
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -70,7 +72,7 @@ func NewState(cfg Config, clock Clock) *State {
 	cfg.NodeMeta = maps.Clone(cfg.NodeMeta)
 	return &State{
 		cfg:      cfg,
-		clock:    clock,
+		clk:      clk,
 		logger:   logger,
 		services: map[string]*serviceState{},
 		checks:   map[string]*checkState{},
@@ -184,7 +186,7 @@ func (s *State) addCheckLocked(chk *pb.HealthCheck) {
 	}
 	cs := &checkState{chk: chk, gen: s.nextGen()}
 	if chk.Status == StatusCritical {
-		cs.criticalSince = s.clock.Now()
+		cs.criticalSince = s.clk.Now()
 	}
 	s.checks[chk.CheckId] = cs
 }
@@ -225,7 +227,7 @@ func (s *State) UpdateCheck(id, status, output string) {
 	}
 	if status == StatusCritical {
 		if cs.criticalSince.IsZero() {
-			cs.criticalSince = s.clock.Now()
+			cs.criticalSince = s.clk.Now()
 		}
 	} else {
 		cs.criticalSince = time.Time{}
@@ -238,7 +240,7 @@ func (s *State) UpdateCheck(id, status, output string) {
 	if d := s.cfg.CheckUpdateInterval; d > 0 && chk.Status == status {
 		cs.chk = chk
 		if cs.deferTimer == nil && !s.closed {
-			cs.deferTimer = s.clock.AfterFunc(d/2+randomStagger(d), func() { s.deferredSync(id, cs) })
+			cs.deferTimer = s.clk.AfterFunc(d/2+randomStagger(d), func() { s.deferredSync(id, cs) })
 		}
 		s.changedLocked(false)
 		return
@@ -322,7 +324,7 @@ func (s *State) checksWhere(keep func(*pb.HealthCheck) bool) map[string]*pb.Heal
 func (s *State) CriticalFor() map[string]time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock.Now()
+	now := s.clk.Now()
 	out := map[string]time.Duration{}
 	for id, cs := range s.checks {
 		if !cs.deleted && !cs.criticalSince.IsZero() {

@@ -7,16 +7,18 @@ import (
 	"time"
 
 	"github.com/meridian-io/meridian/pb"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
-func newTestState(t *testing.T, checkUpdateInterval time.Duration) (*State, *FakeClock) {
+func newTestState(t *testing.T, checkUpdateInterval time.Duration) (*State, *clock.Fake) {
 	t.Helper()
-	clock := NewFakeClock(testStart)
+	clk := clock.NewFake(testStart)
 	cfg := testConfig()
 	cfg.CheckUpdateInterval = checkUpdateInterval
-	s := NewState(cfg, clock)
+	s := NewState(cfg, clk)
 	t.Cleanup(s.Close)
-	return s, clock
+	return s, clk
 }
 
 func webService() *pb.Service {
@@ -95,7 +97,7 @@ func TestStateServicesAndChecks(t *testing.T) {
 }
 
 func TestStateCriticalFor(t *testing.T) {
-	s, clock := newTestState(t, 0)
+	s, clk := newTestState(t, 0)
 	if err := s.AddService(webService(), ttlCheck("c1", "", StatusPassing)); err != nil {
 		t.Fatal(err)
 	}
@@ -103,9 +105,9 @@ func TestStateCriticalFor(t *testing.T) {
 		t.Fatal("passing check counted critical")
 	}
 	s.UpdateCheck("c1", StatusCritical, "down")
-	clock.Advance(time.Minute)
+	clk.Advance(time.Minute)
 	s.UpdateCheck("c1", StatusCritical, "still down") // does not restart the count
-	clock.Advance(time.Minute)
+	clk.Advance(time.Minute)
 	if d := s.CriticalFor()["c1"]; d != 2*time.Minute {
 		t.Fatalf("critical for %v", d)
 	}
@@ -144,7 +146,7 @@ func TestStateStatusChangeSyncsAtOnce(t *testing.T) {
 
 func TestStateOutputOnlyChangesDeferred(t *testing.T) {
 	const interval = 5 * time.Minute
-	s, clock := newTestState(t, interval)
+	s, clk := newTestState(t, interval)
 	cat := newFakeCatalog()
 	ctx := context.Background()
 	if err := s.AddService(webService(), ttlCheck("c1", "", StatusPassing)); err != nil {
@@ -178,7 +180,7 @@ func TestStateOutputOnlyChangesDeferred(t *testing.T) {
 	if err := s.SyncFull(ctx, cat); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(interval/2 - time.Nanosecond)
+	clk.Advance(interval/2 - time.Nanosecond)
 	if err := s.SyncChanges(ctx, cat); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +189,7 @@ func TestStateOutputOnlyChangesDeferred(t *testing.T) {
 	}
 	// The deferral ends within 1.5 intervals; then one register carries
 	// the latest output.
-	clock.Advance(interval)
+	clk.Advance(interval)
 	if !drain(s) {
 		t.Fatal("deferred sync not triggered")
 	}
@@ -197,13 +199,13 @@ func TestStateOutputOnlyChangesDeferred(t *testing.T) {
 	if cat.registerCount() != n+1 || cat.check("c1").Output != "load 9" {
 		t.Fatalf("%d registers, catalog output %q", cat.registerCount()-n, cat.check("c1").Output)
 	}
-	if clock.Pending() != 0 {
+	if clk.Pending() != 0 {
 		t.Fatal("deferral timer left")
 	}
 }
 
 func TestStateNoDeferralWhenIntervalZero(t *testing.T) {
-	s, clock := newTestState(t, 0)
+	s, clk := newTestState(t, 0)
 	if err := s.AddService(webService(), ttlCheck("c1", "", StatusPassing)); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +215,7 @@ func TestStateNoDeferralWhenIntervalZero(t *testing.T) {
 	}
 	drain(s)
 	s.UpdateCheck("c1", StatusPassing, "new output")
-	if !drain(s) || clock.Pending() != 0 {
+	if !drain(s) || clk.Pending() != 0 {
 		t.Fatal("output change deferred with CheckUpdateInterval 0")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/meridian-io/meridian/pb"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
 // seedLeaderEntries adds what the server leader owns on the node.
@@ -259,35 +261,35 @@ func TestScaleFactor(t *testing.T) {
 }
 
 // startSyncer runs a Syncer on a fake clock until the test ends.
-func startSyncer(t *testing.T, s *State, cat *fakeCatalog, clock *FakeClock, size int) *Syncer {
+func startSyncer(t *testing.T, s *State, cat *fakeCatalog, clk *clock.Fake, size int) *Syncer {
 	t.Helper()
 	cfg := testConfig()
-	sy := NewSyncer(cfg, s, cat, func() int { return size }, clock)
+	sy := NewSyncer(cfg, s, cat, func() int { return size }, clk)
 	sy.Start()
 	t.Cleanup(sy.Shutdown)
 	return sy
 }
 
 func TestSyncerFullSyncPeriodically(t *testing.T) {
-	s, clock := newTestState(t, 0)
+	s, clk := newTestState(t, 0)
 	cat := newFakeCatalog()
 	if err := s.AddService(webService()); err != nil {
 		t.Fatal(err)
 	}
-	sy := startSyncer(t, s, cat, clock, 3)
+	sy := startSyncer(t, s, cat, clk, 3)
 	waitFor(t, "initial full sync", func() bool { return cat.service("web-1") != nil })
-	if err := clock.BlockUntil(testCtx(t), 1); err != nil { // the next full sync
+	if err := clk.BlockUntil(testCtx(t), 1); err != nil { // the next full sync
 		t.Fatal(err)
 	}
 	if sy.Status().LastFullSync.IsZero() {
 		t.Fatal("no full sync recorded")
 	}
 	cat.edit(func(c *fakeCatalog) { delete(c.services, "web-1") })
-	clock.Advance(DefaultAEInterval - time.Nanosecond)
-	if clock.Pending() != 1 {
+	clk.Advance(DefaultAEInterval - time.Nanosecond)
+	if clk.Pending() != 1 {
 		t.Fatal("full sync ran before AEInterval")
 	}
-	clock.Advance(DefaultAEInterval) // interval + stagger < 2 intervals
+	clk.Advance(DefaultAEInterval) // interval + stagger < 2 intervals
 	waitFor(t, "service restored", func() bool { return cat.service("web-1") != nil })
 }
 
@@ -300,30 +302,30 @@ func TestSyncerScalesWithClusterSize(t *testing.T) {
 		{1000, 5 * DefaultAEInterval}, // scale factor 4
 	}
 	for _, tc := range cases {
-		s, clock := newTestState(t, 0)
+		s, clk := newTestState(t, 0)
 		cat := newFakeCatalog()
-		sy := NewSyncer(testConfig(), s, cat, func() int { return tc.nodes }, clock)
+		sy := NewSyncer(testConfig(), s, cat, func() int { return tc.nodes }, clk)
 		sy.random = func(d time.Duration) time.Duration { return d - 1 }
 		sy.Start()
 		waitFor(t, "initial full sync", func() bool { return cat.registerCount() == 1 })
-		if err := clock.BlockUntil(testCtx(t), 1); err != nil {
+		if err := clk.BlockUntil(testCtx(t), 1); err != nil {
 			t.Fatal(err)
 		}
 		cat.edit(func(c *fakeCatalog) { c.node = nil })
-		clock.Advance(tc.max - 2)
-		if clock.Pending() != 1 {
+		clk.Advance(tc.max - 2)
+		if clk.Pending() != 1 {
 			t.Fatalf("%d nodes: full sync before %v", tc.nodes, tc.max-1)
 		}
-		clock.Advance(1)
+		clk.Advance(1)
 		waitFor(t, "second full sync", func() bool { return cat.registerCount() == 2 })
 		sy.Shutdown()
 	}
 }
 
 func TestSyncerPartialSyncOnChange(t *testing.T) {
-	s, clock := newTestState(t, 0)
+	s, clk := newTestState(t, 0)
 	cat := newFakeCatalog()
-	startSyncer(t, s, cat, clock, 1)
+	startSyncer(t, s, cat, clk, 1)
 	waitFor(t, "initial full sync", func() bool { return cat.registerCount() == 1 })
 	if err := s.AddService(&pb.Service{Id: "api", Service: "api"}); err != nil {
 		t.Fatal(err)
@@ -336,55 +338,55 @@ func TestSyncerPartialSyncOnChange(t *testing.T) {
 }
 
 func TestSyncerRetriesAfterFailure(t *testing.T) {
-	s, clock := newTestState(t, 0)
+	s, clk := newTestState(t, 0)
 	cat := newFakeCatalog()
 	cat.failures = 1
 	if err := s.AddService(webService()); err != nil {
 		t.Fatal(err)
 	}
-	sy := startSyncer(t, s, cat, clock, 1)
-	if err := clock.BlockUntil(testCtx(t), 1); err != nil { // the retry timer
+	sy := startSyncer(t, s, cat, clk, 1)
+	if err := clk.BlockUntil(testCtx(t), 1); err != nil { // the retry timer
 		t.Fatal(err)
 	}
 	waitFor(t, "error recorded", func() bool { return sy.Status().LastError != "" })
-	clock.Advance(DefaultAERetryInterval - time.Nanosecond)
-	if clock.Pending() != 1 || cat.registerCount() != 0 {
+	clk.Advance(DefaultAERetryInterval - time.Nanosecond)
+	if clk.Pending() != 1 || cat.registerCount() != 0 {
 		t.Fatal("retried before AERetryInterval")
 	}
-	clock.Advance(DefaultAERetryInterval)
+	clk.Advance(DefaultAERetryInterval)
 	waitFor(t, "retried sync", func() bool { return cat.service("web-1") != nil })
 	waitFor(t, "error cleared", func() bool { return sy.Status().LastError == "" })
 }
 
 func TestSyncerTriggerFullSync(t *testing.T) {
-	s, clock := newTestState(t, 0)
+	s, clk := newTestState(t, 0)
 	cat := newFakeCatalog()
 	if err := s.AddService(webService()); err != nil {
 		t.Fatal(err)
 	}
-	sy := startSyncer(t, s, cat, clock, 1)
+	sy := startSyncer(t, s, cat, clk, 1)
 	waitFor(t, "initial full sync", func() bool { return cat.service("web-1") != nil })
-	if err := clock.BlockUntil(testCtx(t), 1); err != nil {
+	if err := clk.BlockUntil(testCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
 	cat.edit(func(c *fakeCatalog) { delete(c.services, "web-1") })
 	sy.TriggerFullSync()
-	if err := clock.BlockUntil(testCtx(t), 2); err != nil { // + the server-up stagger
+	if err := clk.BlockUntil(testCtx(t), 2); err != nil { // + the server-up stagger
 		t.Fatal(err)
 	}
-	clock.Advance(DefaultAEServerUpInterval)
+	clk.Advance(DefaultAEServerUpInterval)
 	waitFor(t, "service restored", func() bool { return cat.service("web-1") != nil })
 }
 
 // TestSyncerFlappingCheckBounded flips a check 50 times while the first
 // partial sync's register is held: the servers see at most two registers.
 func TestSyncerFlappingCheckBounded(t *testing.T) {
-	s, clock := newTestState(t, 0)
+	s, clk := newTestState(t, 0)
 	cat := newFakeCatalog()
 	if err := s.AddService(webService(), ttlCheck("c1", "", StatusPassing)); err != nil {
 		t.Fatal(err)
 	}
-	startSyncer(t, s, cat, clock, 1)
+	startSyncer(t, s, cat, clk, 1)
 	waitFor(t, "initial full sync", func() bool { return s.InSync() })
 	before := cat.registerCount()
 	gate, entered := make(chan struct{}), make(chan struct{}, 1)
@@ -409,8 +411,8 @@ func TestSyncerFlappingCheckBounded(t *testing.T) {
 }
 
 func TestSyncerPause(t *testing.T) {
-	s, clock := newTestState(t, 0)
-	sy := NewSyncer(testConfig(), s, newFakeCatalog(), nil, clock)
+	s, clk := newTestState(t, 0)
+	sy := NewSyncer(testConfig(), s, newFakeCatalog(), nil, clk)
 	sy.Pause()
 	sy.Pause()
 	sy.Resume()

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/meridian-io/meridian/internal/clock"
 )
 
 // Anti-entropy defaults (Consul's).
@@ -54,7 +56,7 @@ type Syncer struct {
 	state       *State
 	catalog     Catalog
 	clusterSize func() int
-	clock       Clock
+	clk         clock.Clock
 	logger      *slog.Logger
 
 	interval, retryInterval, serverUpInterval time.Duration
@@ -74,12 +76,12 @@ type Syncer struct {
 }
 
 // NewSyncer returns a Syncer of state against cat. clusterSize (nil: 1)
-// reports the number of nodes in the datacenter; clock nil is RealClock.
+// reports the number of nodes in the datacenter; clock nil is clock.Real.
 // It uses cfg's AEInterval, AERetryInterval, AEServerUpInterval and Logger
 // (zero values take the defaults). It starts nothing.
-func NewSyncer(cfg Config, state *State, cat Catalog, clusterSize func() int, clock Clock) *Syncer {
-	if clock == nil {
-		clock = RealClock()
+func NewSyncer(cfg Config, state *State, cat Catalog, clusterSize func() int, clk clock.Clock) *Syncer {
+	if clk == nil {
+		clk = clock.Real()
 	}
 	if clusterSize == nil {
 		clusterSize = func() int { return 1 }
@@ -93,7 +95,7 @@ func NewSyncer(cfg Config, state *State, cat Catalog, clusterSize func() int, cl
 		state:            state,
 		catalog:          cat,
 		clusterSize:      clusterSize,
-		clock:            clock,
+		clk:              clk,
 		logger:           logger.With("component", "anti-entropy"),
 		interval:         orDefault(cfg.AEInterval, DefaultAEInterval),
 		retryInterval:    orDefault(cfg.AERetryInterval, DefaultAERetryInterval),
@@ -232,7 +234,7 @@ func (s *Syncer) fullSync() bool {
 
 // wait waits for d or a full-sync trigger; false on shutdown.
 func (s *Syncer) wait(d time.Duration) bool {
-	fire, timer := after(s.clock, d)
+	fire, timer := clock.After(s.clk, d)
 	defer timer.Stop()
 	select {
 	case <-fire:
@@ -247,7 +249,7 @@ func (s *Syncer) wait(d time.Duration) bool {
 // partialSyncs runs partial syncs on local changes until the next full
 // sync is due, a partial sync fails (retry with a full sync) or shutdown.
 func (s *Syncer) partialSyncs() nextStep {
-	nextFullSync, timer := after(s.clock, s.interval+s.stagger(s.interval))
+	nextFullSync, timer := clock.After(s.clk, s.interval+s.stagger(s.interval))
 	defer timer.Stop()
 	for {
 		select {
@@ -285,7 +287,7 @@ func (s *Syncer) record(err error, full bool) {
 		return
 	}
 	s.status.LastError = ""
-	now := s.clock.Now()
+	now := s.clk.Now()
 	s.status.LastPartialSync = now
 	if full {
 		s.status.LastFullSync = now

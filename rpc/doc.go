@@ -1,14 +1,14 @@
 // Package rpc is Meridian's wire protocol between agents and servers. One TCP
 // listener per server is demultiplexed by the first byte of each connection
-// (Mux): ProtoRaft connections go to the RaftLayer, the raft.StreamLayer
-// handed to raft.NewNetworkTransport, and ProtoRPC connections carry a yamux
+// (Mux): ProtoRaft connections go to the RaftLayer, the stream layer dc
+// builds Raft's network transport on, and ProtoRPC connections carry a yamux
 // session whose streams are calls, each one length-prefixed pb.RPCRequest
 // answered by one length-prefixed pb.RPCResponse (Server). Callers reach
 // servers through a Pool that keeps one yamux session per address. Errors
 // keep their identity across the wire (ErrorToWire, ErrorFromWire), and
 // transport failures are told apart from remote answers with ErrTransport.
 //
-// rpc knows nothing of the catalog, the KV store or Raft state: it imports
-// github.com/hashicorp/raft only for the StreamLayer types, and must not
-// import store, dc, agent or any other Meridian package but pb.
+// rpc knows nothing of the catalog, the KV store or Raft: it does not import
+// github.com/hashicorp/raft (only dc does), and must not import store, dc,
+// agent or any other Meridian package but pb.
 package rpc

@@ -6,14 +6,13 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
-// RaftLayer is the raft.StreamLayer of a Mux: Accept yields the inbound
+// RaftLayer is the Raft stream layer of a Mux: Accept yields the inbound
 // connections that began with ProtoRaft (the byte consumed), and Dial opens
-// an outbound connection and writes ProtoRaft first. Hand it to
-// raft.NewNetworkTransport, which closes it when the transport closes.
+// an outbound connection and writes ProtoRaft first. It is a
+// dc.StreamLayer; dc builds Raft's network transport on it, which closes
+// it when the transport closes. (rpc does not import Raft: only dc does.)
 type RaftLayer struct {
 	addr    net.Addr
 	dial    func(ctx context.Context, addr string) (net.Conn, error)
@@ -23,8 +22,6 @@ type RaftLayer struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 }
-
-var _ raft.StreamLayer = (*RaftLayer)(nil)
 
 func newRaftLayer(addr net.Addr, dial func(context.Context, string) (net.Conn, error), muxDone <-chan struct{}) *RaftLayer {
 	return &RaftLayer{
@@ -71,14 +68,14 @@ func (l *RaftLayer) Addr() net.Addr { return l.addr }
 
 // Dial connects to a server's port and selects ProtoRaft; both the dial and
 // the protocol byte are bounded by timeout.
-func (l *RaftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+func (l *RaftLayer) Dial(address string, timeout time.Duration) (net.Conn, error) {
 	ctx := context.Background()
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	conn, err := l.dial(ctx, string(address))
+	conn, err := l.dial(ctx, address)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: raft dial %s: %w", address, err)
 	}

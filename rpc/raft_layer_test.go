@@ -26,7 +26,7 @@ func startRaftNode(t *testing.T, opts ...MuxOption) *raftNode {
 	mux := NewMux(ln, nil, opts...)
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- mux.Serve() }()
-	trans := raft.NewNetworkTransport(mux.RaftLayer(), 3, 10*time.Second, io.Discard)
+	trans := raft.NewNetworkTransport(raftStream{mux.RaftLayer()}, 3, 10*time.Second, io.Discard)
 	t.Cleanup(func() {
 		trans.CloseStreams()
 		trans.Close()
@@ -117,4 +117,11 @@ func TestRaftLayerAdvertiseAndDialSeam(t *testing.T) {
 	if !resp.Success || dials.Load() != 1 {
 		t.Fatalf("resp %+v after %d dials; want success through the seam", resp, dials.Load())
 	}
+}
+
+// raftStream adapts a RaftLayer to raft.StreamLayer, as dc does.
+type raftStream struct{ *RaftLayer }
+
+func (r raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return r.RaftLayer.Dial(string(addr), timeout)
 }

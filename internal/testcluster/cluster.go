@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/hashicorp/raft"
 
 	"github.com/meridian-io/meridian/agent"
 	"github.com/meridian-io/meridian/agent/config"
@@ -177,7 +176,7 @@ func (c *Cluster) Start(n *Node) {
 				return fn.NetTransport(memberlist.NetTransportConfig{BindAddrs: []string{bind}, BindPort: port})
 			}))
 	}
-	opts = append(opts, agent.WithRaftLogStore(func(s raft.LogStore) raft.LogStore {
+	opts = append(opts, agent.WithRaftLogStore(func(s dc.LogStore) dc.LogStore {
 		return faultnet.SlowLogStore(s, func() time.Duration { return time.Duration(n.DiskDelay.Load()) })
 	}))
 	a, err := agent.New(cfg, c.log.With("test_node", n.Name), opts...)

@@ -1,15 +1,15 @@
-package health
+package clock
 
 import "time"
 
-// Clock is the source of time for every timer of the package: check
-// intervals, script timeouts, TTL expiry, deferred output syncs, the
-// deregister-critical reaper and the anti-entropy periods. Production code
-// uses RealClock; tests use FakeClock.
+// Clock is a source of time: health's check intervals, TTLs and
+// anti-entropy periods, and dc's session timers, leader duties and waits
+// for a leader. Production code uses Real; tests use Fake, or Real inside
+// a testing/synctest bubble.
 type Clock interface {
 	// Now returns the current time.
 	Now() time.Time
-	// AfterFunc calls f once, in its own goroutine or (FakeClock) in the
+	// AfterFunc calls f once, in its own goroutine or (Fake) in the
 	// goroutine that advances the clock, after d has elapsed.
 	AfterFunc(d time.Duration, f func()) Timer
 }
@@ -21,8 +21,8 @@ type Timer interface {
 	Stop() bool
 }
 
-// RealClock returns the Clock of package time.
-func RealClock() Clock { return realClock{} }
+// Real returns the Clock of package time.
+func Real() Clock { return realClock{} }
 
 type realClock struct{}
 
@@ -30,9 +30,9 @@ func (realClock) Now() time.Time { return time.Now() }
 
 func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
-// after returns a channel that receives one value when d has elapsed on c,
+// After returns a channel that receives one value when d has elapsed on c,
 // and the timer to stop it with.
-func after(c Clock, d time.Duration) (<-chan struct{}, Timer) {
+func After(c Clock, d time.Duration) (<-chan struct{}, Timer) {
 	ch := make(chan struct{}, 1)
 	t := c.AfterFunc(d, func() {
 		select {

@@ -1,4 +1,4 @@
-package health
+package clock
 
 import (
 	"context"
@@ -7,8 +7,17 @@ import (
 	"time"
 )
 
-func TestFakeClockFiresInDeadlineOrder(t *testing.T) {
-	c := NewFakeClock(testStart)
+var testStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestFakeFiresInDeadlineOrder(t *testing.T) {
+	c := NewFake(testStart)
 	var fired []string
 	var at []time.Duration
 	record := func(name string) func() {
@@ -66,8 +75,8 @@ func TestFakeClockFiresInDeadlineOrder(t *testing.T) {
 	}
 }
 
-func TestFakeClockBlockUntil(t *testing.T) {
-	c := NewFakeClock(testStart)
+func TestFakeBlockUntil(t *testing.T) {
+	c := NewFake(testStart)
 	done := make(chan error, 1)
 	go func() { done <- c.BlockUntil(testCtx(t), 2) }()
 	c.AfterFunc(time.Second, func() {})
@@ -83,15 +92,15 @@ func TestFakeClockBlockUntil(t *testing.T) {
 	}
 }
 
-func TestRealClockAfterFunc(t *testing.T) {
+func TestRealAfterFunc(t *testing.T) {
 	fired := make(chan struct{})
-	RealClock().AfterFunc(time.Millisecond, func() { close(fired) })
+	Real().AfterFunc(time.Millisecond, func() { close(fired) })
 	select {
 	case <-fired:
 	case <-time.After(10 * time.Second):
 		t.Fatal("real AfterFunc did not fire")
 	}
-	if RealClock().Now().IsZero() {
+	if Real().Now().IsZero() {
 		t.Fatal("zero time")
 	}
 }

@@ -1,4 +1,4 @@
-package health
+package clock
 
 import (
 	"context"
@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// FakeClock is a Clock that moves only when told to. Timers fire inside
+// Fake is a Clock that moves only when told to. Timers fire inside
 // Advance, in deadline order, in the goroutine that calls Advance, with Now
 // set to each timer's deadline while its function runs. It is safe for
 // concurrent use and meant for tests of this and other packages.
-type FakeClock struct {
+type Fake struct {
 	mu      sync.Mutex
 	now     time.Time
 	seq     uint64
@@ -20,19 +20,19 @@ type FakeClock struct {
 }
 
 type fakeTimer struct {
-	c    *FakeClock
+	c    *Fake
 	id   uint64
 	when time.Time
 	f    func()
 }
 
-// NewFakeClock returns a FakeClock reading start.
-func NewFakeClock(start time.Time) *FakeClock {
-	return &FakeClock{now: start, timers: map[uint64]*fakeTimer{}, changed: make(chan struct{})}
+// NewFake returns a Fake reading start.
+func NewFake(start time.Time) *Fake {
+	return &Fake{now: start, timers: map[uint64]*fakeTimer{}, changed: make(chan struct{})}
 }
 
 // Now returns the clock's time.
-func (c *FakeClock) Now() time.Time {
+func (c *Fake) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
@@ -40,7 +40,7 @@ func (c *FakeClock) Now() time.Time {
 
 // AfterFunc schedules f at Now()+d. A d <= 0 fires at the next Advance
 // (including Advance(0)).
-func (c *FakeClock) AfterFunc(d time.Duration, f func()) Timer {
+func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
@@ -62,14 +62,14 @@ func (t *fakeTimer) Stop() bool {
 	return true
 }
 
-func (c *FakeClock) notifyLocked() {
+func (c *Fake) notifyLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
 
 // Advance moves the clock forward by d, firing every timer due by then,
 // including timers that the fired functions schedule within the window.
-func (c *FakeClock) Advance(d time.Duration) {
+func (c *Fake) Advance(d time.Duration) {
 	c.mu.Lock()
 	end := c.now.Add(d)
 	c.mu.Unlock()
@@ -92,7 +92,7 @@ func (c *FakeClock) Advance(d time.Duration) {
 	}
 }
 
-func (c *FakeClock) nextDueLocked(end time.Time) *fakeTimer {
+func (c *Fake) nextDueLocked(end time.Time) *fakeTimer {
 	var due []*fakeTimer
 	for _, t := range c.timers {
 		if !t.when.After(end) {
@@ -112,14 +112,14 @@ func (c *FakeClock) nextDueLocked(end time.Time) *fakeTimer {
 }
 
 // Pending returns the number of timers that have not fired or been stopped.
-func (c *FakeClock) Pending() int {
+func (c *Fake) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.timers)
 }
 
 // NextDeadline returns the deadline of the earliest pending timer.
-func (c *FakeClock) NextDeadline() (time.Time, bool) {
+func (c *Fake) NextDeadline() (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var next time.Time
@@ -134,7 +134,7 @@ func (c *FakeClock) NextDeadline() (time.Time, bool) {
 // BlockUntil waits until at least n timers are pending or ctx ends. Tests
 // call it before Advance to know that the goroutine under test has
 // scheduled its next timer.
-func (c *FakeClock) BlockUntil(ctx context.Context, n int) error {
+func (c *Fake) BlockUntil(ctx context.Context, n int) error {
 	for {
 		c.mu.Lock()
 		pending, changed := len(c.timers), c.changed
