@@ -29,6 +29,8 @@ const (
 	MethodCatalogNodeServices = "Catalog.NodeServices"
 	MethodCatalogDatacenters  = "Catalog.ListDatacenters"
 	MethodHealthChecks        = "Health.Checks"
+	// MethodCatalogDump lists every node, service and check (web console).
+	MethodCatalogDump = "Catalog.Dump"
 
 	MethodSessionCreate  = "Session.Create"
 	MethodSessionDestroy = "Session.Destroy"
@@ -78,6 +80,7 @@ func (s *Server) registerEndpoints() {
 	register(s, MethodCatalogNodeServices, s.catalogNodeServices)
 	register(s, MethodCatalogDatacenters, s.catalogDatacenters)
 	register(s, MethodHealthChecks, s.healthChecks)
+	register(s, MethodCatalogDump, s.catalogDump)
 	register(s, MethodSessionCreate, s.sessionCreate)
 	register(s, MethodSessionDestroy, s.sessionDestroy)
 	register(s, MethodSessionRenew, s.sessionRenew)

@@ -1783,6 +1783,121 @@ func (x *DatacentersResponse) GetDatacenters() []string {
 	return nil
 }
 
+// CatalogDumpRequest asks for every node, service instance and check of a
+// datacenter at once (the web console's lists).
+type CatalogDumpRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Q             *CatalogQuery          `protobuf:"bytes,1,opt,name=q,proto3" json:"q,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogDumpRequest) Reset() {
+	*x = CatalogDumpRequest{}
+	mi := &file_catalog_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogDumpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogDumpRequest) ProtoMessage() {}
+
+func (x *CatalogDumpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_catalog_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogDumpRequest.ProtoReflect.Descriptor instead.
+func (*CatalogDumpRequest) Descriptor() ([]byte, []int) {
+	return file_catalog_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CatalogDumpRequest) GetQ() *CatalogQuery {
+	if x != nil {
+		return x.Q
+	}
+	return nil
+}
+
+type CatalogDumpResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *QueryMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// nodes sorted by name; services by node then ID; checks by node then ID.
+	Nodes         []*Node        `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Services      []*Service     `protobuf:"bytes,3,rep,name=services,proto3" json:"services,omitempty"`
+	Checks        []*HealthCheck `protobuf:"bytes,4,rep,name=checks,proto3" json:"checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogDumpResponse) Reset() {
+	*x = CatalogDumpResponse{}
+	mi := &file_catalog_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogDumpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogDumpResponse) ProtoMessage() {}
+
+func (x *CatalogDumpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_catalog_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogDumpResponse.ProtoReflect.Descriptor instead.
+func (*CatalogDumpResponse) Descriptor() ([]byte, []int) {
+	return file_catalog_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CatalogDumpResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *CatalogDumpResponse) GetNodes() []*Node {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *CatalogDumpResponse) GetServices() []*Service {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *CatalogDumpResponse) GetChecks() []*HealthCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
 var File_catalog_proto protoreflect.FileDescriptor
 
 const file_catalog_proto_rawDesc = "" +
@@ -1949,7 +2064,14 @@ const file_catalog_proto_rawDesc = "" +
 	"\x06checks\x18\x02 \x03(\v2\x15.meridian.HealthCheckR\x06checks\"\x14\n" +
 	"\x12DatacentersRequest\"7\n" +
 	"\x13DatacentersResponse\x12 \n" +
-	"\vdatacenters\x18\x01 \x03(\tR\vdatacentersB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
+	"\vdatacenters\x18\x01 \x03(\tR\vdatacenters\":\n" +
+	"\x12CatalogDumpRequest\x12$\n" +
+	"\x01q\x18\x01 \x01(\v2\x16.meridian.CatalogQueryR\x01q\"\xc2\x01\n" +
+	"\x13CatalogDumpResponse\x12'\n" +
+	"\x04meta\x18\x01 \x01(\v2\x13.meridian.QueryMetaR\x04meta\x12$\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x0e.meridian.NodeR\x05nodes\x12-\n" +
+	"\bservices\x18\x03 \x03(\v2\x11.meridian.ServiceR\bservices\x12-\n" +
+	"\x06checks\x18\x04 \x03(\v2\x15.meridian.HealthCheckR\x06checksB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
 
 var (
 	file_catalog_proto_rawDescOnce sync.Once
@@ -1963,7 +2085,7 @@ func file_catalog_proto_rawDescGZIP() []byte {
 	return file_catalog_proto_rawDescData
 }
 
-var file_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_catalog_proto_goTypes = []any{
 	(*Node)(nil),                 // 0: meridian.Node
 	(*Weights)(nil),              // 1: meridian.Weights
@@ -1990,60 +2112,67 @@ var file_catalog_proto_goTypes = []any{
 	(*ChecksResponse)(nil),       // 22: meridian.ChecksResponse
 	(*DatacentersRequest)(nil),   // 23: meridian.DatacentersRequest
 	(*DatacentersResponse)(nil),  // 24: meridian.DatacentersResponse
-	nil,                          // 25: meridian.Node.TaggedAddressesEntry
-	nil,                          // 26: meridian.Node.MetaEntry
-	nil,                          // 27: meridian.Service.MetaEntry
-	nil,                          // 28: meridian.Service.TaggedAddressesEntry
-	nil,                          // 29: meridian.CheckDefinition.HeaderEntry
-	nil,                          // 30: meridian.CatalogQuery.NodeMetaEntry
-	nil,                          // 31: meridian.ServicesResponse.ServicesEntry
-	(*WriteOptions)(nil),         // 32: meridian.WriteOptions
-	(*QueryOptions)(nil),         // 33: meridian.QueryOptions
-	(*QueryMeta)(nil),            // 34: meridian.QueryMeta
+	(*CatalogDumpRequest)(nil),   // 25: meridian.CatalogDumpRequest
+	(*CatalogDumpResponse)(nil),  // 26: meridian.CatalogDumpResponse
+	nil,                          // 27: meridian.Node.TaggedAddressesEntry
+	nil,                          // 28: meridian.Node.MetaEntry
+	nil,                          // 29: meridian.Service.MetaEntry
+	nil,                          // 30: meridian.Service.TaggedAddressesEntry
+	nil,                          // 31: meridian.CheckDefinition.HeaderEntry
+	nil,                          // 32: meridian.CatalogQuery.NodeMetaEntry
+	nil,                          // 33: meridian.ServicesResponse.ServicesEntry
+	(*WriteOptions)(nil),         // 34: meridian.WriteOptions
+	(*QueryOptions)(nil),         // 35: meridian.QueryOptions
+	(*QueryMeta)(nil),            // 36: meridian.QueryMeta
 }
 var file_catalog_proto_depIdxs = []int32{
-	25, // 0: meridian.Node.tagged_addresses:type_name -> meridian.Node.TaggedAddressesEntry
-	26, // 1: meridian.Node.meta:type_name -> meridian.Node.MetaEntry
-	27, // 2: meridian.Service.meta:type_name -> meridian.Service.MetaEntry
+	27, // 0: meridian.Node.tagged_addresses:type_name -> meridian.Node.TaggedAddressesEntry
+	28, // 1: meridian.Node.meta:type_name -> meridian.Node.MetaEntry
+	29, // 2: meridian.Service.meta:type_name -> meridian.Service.MetaEntry
 	1,  // 3: meridian.Service.weights:type_name -> meridian.Weights
-	28, // 4: meridian.Service.tagged_addresses:type_name -> meridian.Service.TaggedAddressesEntry
-	29, // 5: meridian.CheckDefinition.header:type_name -> meridian.CheckDefinition.HeaderEntry
+	30, // 4: meridian.Service.tagged_addresses:type_name -> meridian.Service.TaggedAddressesEntry
+	31, // 5: meridian.CheckDefinition.header:type_name -> meridian.CheckDefinition.HeaderEntry
 	5,  // 6: meridian.HealthCheck.definition:type_name -> meridian.CheckDefinition
-	32, // 7: meridian.RegisterRequest.write:type_name -> meridian.WriteOptions
+	34, // 7: meridian.RegisterRequest.write:type_name -> meridian.WriteOptions
 	0,  // 8: meridian.RegisterRequest.node:type_name -> meridian.Node
 	3,  // 9: meridian.RegisterRequest.service:type_name -> meridian.Service
 	6,  // 10: meridian.RegisterRequest.checks:type_name -> meridian.HealthCheck
-	32, // 11: meridian.DeregisterRequest.write:type_name -> meridian.WriteOptions
-	33, // 12: meridian.CatalogQuery.query:type_name -> meridian.QueryOptions
-	30, // 13: meridian.CatalogQuery.node_meta:type_name -> meridian.CatalogQuery.NodeMetaEntry
+	34, // 11: meridian.DeregisterRequest.write:type_name -> meridian.WriteOptions
+	35, // 12: meridian.CatalogQuery.query:type_name -> meridian.QueryOptions
+	32, // 13: meridian.CatalogQuery.node_meta:type_name -> meridian.CatalogQuery.NodeMetaEntry
 	10, // 14: meridian.NodesRequest.q:type_name -> meridian.CatalogQuery
-	34, // 15: meridian.NodesResponse.meta:type_name -> meridian.QueryMeta
+	36, // 15: meridian.NodesResponse.meta:type_name -> meridian.QueryMeta
 	0,  // 16: meridian.NodesResponse.nodes:type_name -> meridian.Node
 	10, // 17: meridian.ServicesRequest.q:type_name -> meridian.CatalogQuery
-	34, // 18: meridian.ServicesResponse.meta:type_name -> meridian.QueryMeta
-	31, // 19: meridian.ServicesResponse.services:type_name -> meridian.ServicesResponse.ServicesEntry
+	36, // 18: meridian.ServicesResponse.meta:type_name -> meridian.QueryMeta
+	33, // 19: meridian.ServicesResponse.services:type_name -> meridian.ServicesResponse.ServicesEntry
 	16, // 20: meridian.ServicesResponse.instances:type_name -> meridian.ServiceInstance
 	0,  // 21: meridian.ServiceInstance.node:type_name -> meridian.Node
 	3,  // 22: meridian.ServiceInstance.service:type_name -> meridian.Service
 	6,  // 23: meridian.ServiceInstance.checks:type_name -> meridian.HealthCheck
 	10, // 24: meridian.ServiceNodesRequest.q:type_name -> meridian.CatalogQuery
-	34, // 25: meridian.ServiceNodesResponse.meta:type_name -> meridian.QueryMeta
+	36, // 25: meridian.ServiceNodesResponse.meta:type_name -> meridian.QueryMeta
 	16, // 26: meridian.ServiceNodesResponse.instances:type_name -> meridian.ServiceInstance
 	10, // 27: meridian.NodeServicesRequest.q:type_name -> meridian.CatalogQuery
-	34, // 28: meridian.NodeServicesResponse.meta:type_name -> meridian.QueryMeta
+	36, // 28: meridian.NodeServicesResponse.meta:type_name -> meridian.QueryMeta
 	0,  // 29: meridian.NodeServicesResponse.node:type_name -> meridian.Node
 	3,  // 30: meridian.NodeServicesResponse.services:type_name -> meridian.Service
 	10, // 31: meridian.ChecksRequest.q:type_name -> meridian.CatalogQuery
-	34, // 32: meridian.ChecksResponse.meta:type_name -> meridian.QueryMeta
+	36, // 32: meridian.ChecksResponse.meta:type_name -> meridian.QueryMeta
 	6,  // 33: meridian.ChecksResponse.checks:type_name -> meridian.HealthCheck
-	2,  // 34: meridian.Service.TaggedAddressesEntry.value:type_name -> meridian.ServiceAddress
-	4,  // 35: meridian.CheckDefinition.HeaderEntry.value:type_name -> meridian.HeaderValues
-	13, // 36: meridian.ServicesResponse.ServicesEntry.value:type_name -> meridian.ServiceTags
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	10, // 34: meridian.CatalogDumpRequest.q:type_name -> meridian.CatalogQuery
+	36, // 35: meridian.CatalogDumpResponse.meta:type_name -> meridian.QueryMeta
+	0,  // 36: meridian.CatalogDumpResponse.nodes:type_name -> meridian.Node
+	3,  // 37: meridian.CatalogDumpResponse.services:type_name -> meridian.Service
+	6,  // 38: meridian.CatalogDumpResponse.checks:type_name -> meridian.HealthCheck
+	2,  // 39: meridian.Service.TaggedAddressesEntry.value:type_name -> meridian.ServiceAddress
+	4,  // 40: meridian.CheckDefinition.HeaderEntry.value:type_name -> meridian.HeaderValues
+	13, // 41: meridian.ServicesResponse.ServicesEntry.value:type_name -> meridian.ServiceTags
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_catalog_proto_init() }
@@ -2058,7 +2187,7 @@ func file_catalog_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_catalog_proto_rawDesc), len(file_catalog_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
