@@ -148,10 +148,8 @@ func (a *Agent) router() (http.Handler, []string) {
 		handle("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 		handle("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
-	handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "Meridian agent %s (node %s, datacenter %s)\n", Version, a.cfg.NodeName, a.cfg.Datacenter)
-	}))
+	a.registerUI(handle, h)
+	handle("GET /{$}", http.HandlerFunc(a.rootPage))
 	// Every request no route takes: a known path with another method, or
 	// an unknown path.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/meridian-io/meridian/agent/ui"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
@@ -201,4 +202,39 @@ func (a *Agent) uiNode(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, fmt.Errorf("%w: node %q is not in the catalog", rpc.ErrNotFound, name)
 	}
 	return nodes[0], nil
+}
+
+// registerUI mounts the web console under /ui/ and its summary endpoints
+// when the console is on (-ui, ui_config.enabled, ui_dir, -dev). Off,
+// /ui/ is an unknown path and / keeps its plain-text banner.
+func (a *Agent) registerUI(handle func(string, http.Handler), h func(string, apiFunc)) {
+	h("GET /v1/internal/ui/services", a.uiServices)
+	h("GET /v1/internal/ui/nodes", a.uiNodes)
+	h("GET /v1/internal/ui/node/{node}", a.uiNode)
+	if !a.uiEnabled() {
+		return
+	}
+	console, err := ui.Handler(a.cfg.UIDir)
+	if err != nil {
+		a.log.Error("web console not served", "error", err)
+		console = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "web console unavailable: "+err.Error(), http.StatusInternalServerError)
+		})
+	}
+	handle("GET "+ui.Prefix, console)
+	handle("GET /ui", http.RedirectHandler(ui.Prefix, http.StatusMovedPermanently))
+}
+
+func (a *Agent) uiEnabled() bool { return a.cfg.UI || a.cfg.UIDir != "" }
+
+// rootPage answers GET /: a redirect to the console when it is on (302,
+// so turning it off later is not hidden by a cached redirect), else a
+// line naming the agent.
+func (a *Agent) rootPage(w http.ResponseWriter, r *http.Request) {
+	if a.uiEnabled() {
+		http.Redirect(w, r, ui.Prefix, http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "Meridian agent %s (node %s, datacenter %s)\n", Version, a.cfg.NodeName, a.cfg.Datacenter)
 }

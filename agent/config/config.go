@@ -77,6 +77,10 @@ type Config struct {
 	// UI is Consul's ui / ui_config.enabled. Not acted on yet (there is no
 	// web UI); Load warns when a source sets it.
 	UI bool
+	// UIDir, when set, is a directory served under /ui/ instead of the
+	// built-in console (ui_dir, ui_config.dir, -ui-dir); setting it turns
+	// the console on, as in Consul.
+	UIDir string
 	// PidFile is where the agent writes its process id; empty for none.
 	PidFile string
 	// Encrypt is the base64 gossip encryption key (16, 24 or 32 bytes once

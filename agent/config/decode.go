@@ -207,8 +207,9 @@ var topLevel = object[sourceDraft]{
 
 		"log_level": opt(toString, func(s *sourceDraft) **string { return &s.p.LogLevel }),
 		"log_json":  opt(toBool, func(s *sourceDraft) **bool { return &s.p.LogJSON }),
-		"ui":        notActedOn(whyNoUI, opt(toBool, func(s *sourceDraft) **bool { return &s.p.UI })),
+		"ui":        opt(toBool, func(s *sourceDraft) **bool { return &s.p.UI }),
 		"ui_config": nested(uiConfigObject, func(s *sourceDraft) *partial { return &s.p }),
+		"ui_dir":    opt(toString, func(s *sourceDraft) **string { return &s.p.UIDir }),
 		"pid_file":  opt(toString, func(s *sourceDraft) **string { return &s.p.PidFile }),
 		"encrypt":   opt(toString, func(s *sourceDraft) **string { return &s.p.Encrypt }),
 
@@ -271,7 +272,8 @@ var performanceObject = object[partialLimits]{
 var uiConfigObject = object[partial]{
 	unused: unusedUIConfigKeys,
 	keys: map[string]keyFunc[partial]{
-		"enabled": notActedOn(whyNoUI, opt(toBool, func(p *partial) **bool { return &p.UI })),
+		"enabled": opt(toBool, func(p *partial) **bool { return &p.UI }),
+		"dir":     opt(toString, func(p *partial) **string { return &p.UIDir }),
 	},
 }
 

@@ -62,7 +62,7 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 		return usage + " Ignored with a warning: " + ignoredFlags[name] + "."
 	}
 
-	fs.BoolVar(&s.dev, "dev", false, "Starts the agent in development mode: an in-memory server on 127.0.0.1 with debug logs and /debug/pprof/ on.")
+	fs.BoolVar(&s.dev, "dev", false, "Starts the agent in development mode: an in-memory server on 127.0.0.1 with debug logs, the web console and /debug/pprof/ on.")
 	boolean(&p.Server, "server", "Switches the agent to server mode.")
 	boolean(&p.Bootstrap, "bootstrap", "Sets server to bootstrap mode (elects itself leader).")
 	integer(&p.BootstrapExpect, "bootstrap-expect", "Sets server to expect `n` servers in the datacenter before bootstrapping.")
@@ -92,7 +92,8 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	list(&s.hcl, "hcl", "HCL configuration `fragment`, applied after the other flags. Can be specified multiple times.")
 	str(&p.LogLevel, "log-level", "Log `level` of the agent: trace, debug, info, warn, error (default \"info\", \"debug\" with -dev).")
 	boolean(&p.LogJSON, "log-json", "Output logs in JSON format.")
-	boolean(&p.UI, "ui", ignored("ui", "Enables the web UI (Consul's -ui)."))
+	boolean(&p.UI, "ui", "Serves the web console under /ui/ (on with -dev); / then redirects there.")
+	str(&p.UIDir, "ui-dir", "Serves the web console from `directory` instead of the built-in copy (turns the console on, as in Consul).")
 	boolean(&p.EnableDebug, "enable-debug", "Serves Go runtime profiles under /debug/pprof/ (on with -dev).")
 	boolean(&p.EnableScriptChecks, "enable-script-checks", "Enables health check scripts from any source.")
 	boolean(&p.EnableLocalScriptChecks, "enable-local-script-checks", "Enables health check scripts from config files only.")

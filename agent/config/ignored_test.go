@@ -49,8 +49,10 @@ var keyCases = map[string]struct {
 	"skip_leave_on_interrupt":          {`true`, false},
 	"log_level":                        {`"warn"`, false},
 	"log_json":                         {`true`, false},
-	"ui":                               {`true`, true},
-	"ui_config.enabled":                {`true`, true},
+	"ui":                               {`true`, false},
+	"ui_config.enabled":                {`true`, false},
+	"ui_config.dir":                    {`"DATADIR"`, false},
+	"ui_dir":                           {`"DATADIR"`, false},
 	"pid_file":                         {`"/run/meridian.pid"`, false},
 	"encrypt":                          {`"` + testKey + `"`, false},
 	"enable_debug":                     {`true`, false},
@@ -201,7 +203,8 @@ var flagCases = map[string]struct {
 	"hcl":                        {[]string{"-hcl", `log_level = "warn"`}, false},
 	"log-level":                  {[]string{"-log-level", "warn"}, false},
 	"log-json":                   {[]string{"-log-json"}, false},
-	"ui":                         {[]string{"-ui"}, true},
+	"ui":                         {[]string{"-ui"}, false},
+	"ui-dir":                     {[]string{"-ui-dir", "DATADIR"}, false},
 	"enable-debug":               {[]string{"-enable-debug"}, false},
 	"enable-script-checks":       {[]string{"-enable-script-checks"}, false},
 	"enable-local-script-checks": {[]string{"-enable-local-script-checks"}, false},
@@ -251,7 +254,7 @@ func TestFlagsNotActedOnWarnOnce(t *testing.T) {
 }
 
 // TestHelpPromisesOnlyWhatExists: a flag's help may speak of the UI or
-// DNS only to say it is ignored, and -dev promises no UI.
+// DNS only to say it is ignored.
 func TestHelpPromisesOnlyWhatExists(t *testing.T) {
 	FlagSet(io.Discard).VisitAll(func(f *flag.Flag) {
 		mentions := strings.Contains(f.Usage, "UI") || strings.Contains(f.Usage, "DNS")
@@ -263,9 +266,6 @@ func TestHelpPromisesOnlyWhatExists(t *testing.T) {
 			t.Errorf("-%s help speaks of a feature Meridian does not have: %q", f.Name, f.Usage)
 		}
 	})
-	if u := Usage(); strings.Contains(u, "UI on") {
-		t.Errorf("help promises the UI:\n%s", u)
-	}
 }
 
 // TestUnopenedPortsDoNotCollide: the DNS and WAN ports name no listener

@@ -5,7 +5,6 @@ package config
 // (see notActedOn and ignoredFlags); the value is kept in Config for the
 // version that implements the feature.
 const (
-	whyNoUI            = "Meridian has no web UI yet"
 	whyNoDNS           = "Meridian has no DNS interface yet"
 	whyNoConnLimit     = "Meridian does not limit HTTP connections per client yet"
 	whyNoKeyValidation = "Meridian does not validate KV keys yet (every key is accepted)"
@@ -14,7 +13,6 @@ const (
 // ignoredFlags are the agent flags Meridian accepts but does not act on
 // yet, with the reason the warning gives.
 var ignoredFlags = map[string]string{
-	"ui":       whyNoUI,
 	"domain":   whyNoDNS,
 	"recursor": whyNoDNS,
 	"dns-port": whyNoDNS,
@@ -59,7 +57,7 @@ var (
 		"disable_update_check", "discard_check_output", "discovery_max_stale",
 		"check_output_max_size", "auto_reload_config", "raft_boltdb", "raft_logstore",
 		"raft_snapshot_interval", "raft_snapshot_threshold", "raft_trailing_logs",
-		"ui_dir", "ui_content_path",
+		"ui_content_path",
 	)
 	unusedPortKeys = keySet(
 		"https", "grpc", "grpc_tls", "proxy_min_port", "proxy_max_port",
@@ -75,7 +73,7 @@ var (
 		"grpc_keepalive_timeout",
 	)
 	unusedUIConfigKeys = keySet(
-		"dir", "content_path", "metrics_provider", "metrics_provider_files",
+		"content_path", "metrics_provider", "metrics_provider_files",
 		"metrics_provider_options_json", "metrics_proxy", "dashboard_url_templates",
 		"hcp_enabled",
 	)

@@ -169,6 +169,7 @@ func devProfile() *partial {
 		ClientAddr:  ptr("127.0.0.1"),
 		LogLevel:    ptr("debug"),
 		EnableDebug: ptr(true),
+		UI:          ptr(true),
 	}
 }
 
@@ -187,7 +188,7 @@ func prefixAll(prefix string, ss []string) []string {
 // lists to the fields of Config.
 var (
 	reloadApplied    = []string{"Services", "Checks", "Watches", "ConfigFiles"}
-	notActedOnFields = []string{"UI", "Domain", "Recursors", "DisableKVKeyValidation"}
+	notActedOnFields = []string{"Domain", "Recursors", "DisableKVKeyValidation"}
 	restartOnly      = []struct{ field, key string }{
 		{"Datacenter", "datacenter"}, {"NodeName", "node_name"}, {"NodeID", "node_id"},
 		{"DataDir", "data_dir"}, {"Server", "server"}, {"Bootstrap", "bootstrap"},
@@ -198,7 +199,7 @@ var (
 		{"RetryJoinWAN", "retry_join_wan"}, {"StartJoinWAN", "start_join_wan"}, {"RetryIntervalWAN", "retry_interval_wan"}, {"RetryMax", "retry_max"},
 		{"RejoinAfterLeave", "rejoin_after_leave"}, {"LeaveOnTerminate", "leave_on_terminate"},
 		{"SkipLeaveOnInterrupt", "skip_leave_on_interrupt"}, {"LogLevel", "log_level"},
-		{"LogJSON", "log_json"}, {"PidFile", "pid_file"}, {"Encrypt", "encrypt"},
+		{"LogJSON", "log_json"}, {"UI", "ui"}, {"UIDir", "ui_dir"}, {"PidFile", "pid_file"}, {"Encrypt", "encrypt"},
 		{"EnableDebug", "enable_debug"}, {"EnableScriptChecks", "enable_script_checks"},
 		{"EnableLocalScriptChecks", "enable_local_script_checks"}, {"NodeMeta", "node_meta"},
 		{"RaftProtocol", "raft_protocol"}, {"Limits", "limits"}, {"DefaultQueryTime", "default_query_time"},

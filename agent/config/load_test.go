@@ -14,7 +14,7 @@ import (
 
 func TestDevProfile(t *testing.T) {
 	c, warnings := mustLoad(t, "-dev")
-	if !c.Dev || !c.Server || !c.Bootstrap || c.DataDir != "" || c.UI || !c.EnableDebug || c.LogLevel != "debug" ||
+	if !c.Dev || !c.Server || !c.Bootstrap || c.DataDir != "" || !c.UI || !c.EnableDebug || c.LogLevel != "debug" ||
 		c.BindAddr != "127.0.0.1" || c.ClientAddr != "127.0.0.1" ||
 		c.AdvertiseAddr != "127.0.0.1" || c.AdvertiseAddrWAN != "127.0.0.1" {
 		t.Errorf("dev config = %+v", c)

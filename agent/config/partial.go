@@ -39,6 +39,7 @@ type partial struct {
 	LogLevel *string
 	LogJSON  *bool
 	UI       *bool
+	UIDir    *string
 	PidFile  *string
 	Encrypt  *string
 
@@ -164,6 +165,7 @@ func (p *partial) config() *Config {
 	set(&c.LogLevel, p.LogLevel)
 	set(&c.LogJSON, p.LogJSON)
 	set(&c.UI, p.UI)
+	set(&c.UIDir, p.UIDir)
 	set(&c.PidFile, p.PidFile)
 	set(&c.Encrypt, p.Encrypt)
 
