@@ -23,10 +23,25 @@ function append(el, children) {
   }
 }
 
-// replace swaps an element's children for new ones.
+// replace swaps an element's children for new ones. When the focus was
+// inside, it moves to the new element with the same link or id, so a live
+// update never throws a keyboard user back to the top of the page.
 export function replace(el, ...children) {
+  const active = document.activeElement;
+  const key = active && active !== el && el.contains(active) ? focusKey(active) : null;
   el.replaceChildren();
   append(el, children);
+  if (key) {
+    const again = el.querySelector(key);
+    if (again) again.focus({ preventScroll: true });
+  }
+}
+
+function focusKey(node) {
+  const href = node.getAttribute('href');
+  if (href) return `${node.tagName.toLowerCase()}[href="${CSS.escape(href)}"]`;
+  if (node.id) return `#${CSS.escape(node.id)}`;
+  return null;
 }
 
 // svg creates an SVG element with attributes.

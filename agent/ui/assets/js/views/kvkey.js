@@ -24,6 +24,7 @@ export async function render(ctx) {
   let base = null; // the entry the edit started from (null: key absent)
   let shown = ''; // the text the editor showed for base
   let binary = false;
+  let saving = false; // a write of ours is in flight; its result reloads
   const ed = editor({ label: 'Value', onChange: update });
 
   function dirty() { return ed.value !== shown; }
@@ -64,9 +65,11 @@ export async function render(ctx) {
 
   // put writes text if the key is still at index cas (0: still absent).
   async function put(text, cas) {
+    saving = true;
     try {
       const { data } = await request(path, { method: 'PUT', params: { cas }, dc, body: text });
       if (data === true) {
+        shown = ed.value; // our own write is not someone else's change
         replace(notice, banner('info', 'Saved.'));
         const fresh = await request(path, { dc, notFoundOK: true });
         if (fresh.data) load(fresh.data[0]);
@@ -76,6 +79,8 @@ export async function render(ctx) {
     } catch (err) {
       replace(notice, banner('error', `Not saved: ${err.message}`));
       update();
+    } finally {
+      saving = false;
     }
   }
 
@@ -148,7 +153,7 @@ export async function render(ctx) {
       seen = true;
       return;
     }
-    if (entry.ModifyIndex !== base.ModifyIndex) {
+    if (!saving && entry.ModifyIndex !== base.ModifyIndex) {
       replace(notice, banner('warn', `Someone else changed this key (modify index ${entry.ModifyIndex}) since you started editing. Saving will show both versions first.`));
     }
   }, (err) => {

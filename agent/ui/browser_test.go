@@ -1,0 +1,458 @@
+package ui_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/meridian-io/meridian/internal/testcluster"
+)
+
+// browser is one headless Chromium tab that records every request the
+// page makes.
+type browser struct {
+	ctx  context.Context
+	dir  string // screenshots
+	mu   sync.Mutex
+	urls []string
+	hdrs []network.Headers
+}
+
+// findChromium returns the browser to drive. Without one the test fails:
+// CI installs Debian's chromium (.ci/run), and a skipped browser test
+// would hide a broken console.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("MERIDIAN_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("browser tests need headless Chromium and none was found on PATH " +
+		"(install Debian's package: apt-get install -y chromium; or set MERIDIAN_CHROMIUM; " +
+		"go test -short skips these tests)")
+	return ""
+}
+
+// screenshotDir is MERIDIAN_UI_SCREENSHOTS when set, else the test's
+// artifact directory (kept with go test -artifacts).
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("MERIDIAN_UI_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.ArtifactDir()
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(findChromium(t)),
+		chromedp.NoSandbox,
+		chromedp.WindowSize(1280, 800),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	// chromedp reports CDP events it has no handler for (the <dialog> top
+	// layer); they are not failures of the page.
+	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(format string, args ...any) {
+		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "unhandled node event") {
+			log.Print(msg)
+		}
+	}))
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	b := &browser{ctx: ctx, dir: screenshotDir(t)}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			b.mu.Lock()
+			b.urls = append(b.urls, e.Request.URL)
+			b.hdrs = append(b.hdrs, e.Request.Headers)
+			b.mu.Unlock()
+		}
+	})
+	// The first Run starts the browser; its context must outlive the test's
+	// steps, so it carries no timeout of its own.
+	start := time.Now()
+	if err := chromedp.Run(ctx, network.Enable()); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Logf("chromium started in %s; screenshots in %s", time.Since(start).Round(time.Millisecond), b.dir)
+	return b
+}
+
+// run runs actions with a deadline, failing the test with what it was
+// doing.
+func (b *browser) run(t *testing.T, what string, actions ...chromedp.Action) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Run(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitFor waits until the JavaScript expression is true.
+func (b *browser) waitFor(t *testing.T, what, expr string) {
+	t.Helper()
+	b.run(t, "wait for "+what, chromedp.Poll(expr, nil, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+}
+
+func (b *browser) screenshot(t *testing.T, name string) {
+	t.Helper()
+	var png []byte
+	b.run(t, "screenshot "+name, chromedp.CaptureScreenshot(&png))
+	if err := os.WriteFile(filepath.Join(b.dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *browser) text(t *testing.T, sel string) string {
+	t.Helper()
+	var s string
+	b.run(t, "read "+sel, chromedp.Text(sel, &s, chromedp.ByQuery))
+	return s
+}
+
+// setValue replaces a field's value as typing would, firing input.
+func setValue(sel, value string) chromedp.Action {
+	js := fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.value = %q; el.dispatchEvent(new Event('input', {bubbles: true})); return true; })()`, sel, value)
+	return chromedp.Evaluate(js, nil)
+}
+
+// assertLocalOnly checks that every request the page made went to
+// 127.0.0.1.
+func (b *browser) assertLocalOnly(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.urls) < 10 {
+		t.Fatalf("only %d requests recorded; the recorder is not working", len(b.urls))
+	}
+	for _, raw := range b.urls {
+		u, err := url.Parse(raw)
+		if err != nil || u.Hostname() != "127.0.0.1" {
+			t.Errorf("request left 127.0.0.1: %s", raw)
+		}
+	}
+	t.Logf("%d requests, all to 127.0.0.1", len(b.urls))
+}
+
+// api calls an agent's HTTP API and decodes a JSON answer into out.
+func api(t *testing.T, method, addr, path string, body any, out any) {
+	t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+	default:
+		data, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, "http://"+addr+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s = %d: %s", method, path, resp.StatusCode, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, data)
+		}
+	}
+}
+
+// kvValue reads a key's value through the API ("" and false if absent).
+func kvValue(t *testing.T, addr, key string) (string, bool) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/v1/kv/" + key + "?raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusNotFound {
+		return "", false
+	}
+	return string(data), true
+}
+
+// TestConsole drives the web console in headless Chromium against a real
+// in-process datacenter: lists, live health changes, the KV editor with a
+// conflicting writer, the federation view, the token, and no request to
+// any host but the agent.
+func TestConsole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test; runs without -short")
+	}
+	began := time.Now()
+	c := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1, Args: []string{"-ui"}})
+	server, client := c.Servers()[0], c.Clients()[0]
+	t.Logf("cluster up in %s", time.Since(began).Round(time.Millisecond))
+
+	// A service with a TTL check on the client agent, and catalog entries
+	// with a warning and a critical instance.
+	api(t, "PUT", client.HTTPAddr, "/v1/agent/service/register", map[string]any{
+		"ID": "web-1", "Name": "web", "Port": 8080, "Tags": []string{"v1", "blue"},
+		"Meta":  map[string]string{"version": "1.4.2"},
+		"Check": map[string]any{"CheckID": "web-ttl", "Name": "web heartbeat", "TTL": "10m", "Status": "passing"},
+	}, nil)
+	for i, status := range []string{"passing", "warning", "critical"} {
+		api(t, "PUT", server.HTTPAddr, "/v1/catalog/register", map[string]any{
+			"Node": fmt.Sprintf("ext-%d", i+1), "Address": fmt.Sprintf("10.0.0.%d", i+1),
+			"Service": map[string]any{"ID": "billing", "Service": "billing", "Port": 9000, "Tags": []string{"v2"}},
+			"Check": map[string]any{"CheckID": "billing-http", "Name": "billing http", "Status": status, "ServiceID": "billing",
+				"Output": "HTTP GET http://10.0.0.1:9000/health: 200 OK"},
+		}, nil)
+	}
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		var entries []map[string]any
+		api(t, "GET", server.HTTPAddr, "/v1/health/service/web", nil, &entries)
+		if len(entries) != 1 {
+			return fmt.Errorf("web has %d instances in the catalog", len(entries))
+		}
+		return nil
+	})
+
+	b := newBrowser(t)
+	base := "http://" + server.HTTPAddr
+
+	t.Run("services", func(t *testing.T) {
+		// / redirects to the console, which opens this DC's services.
+		b.run(t, "open /", chromedp.Navigate(base+"/"))
+		b.waitFor(t, "the web service row", `document.querySelector('tr[data-service="web"]') !== null`)
+		b.waitFor(t, "three services", `document.querySelectorAll('tbody tr[data-service]').length === 3`)
+		var loc string
+		b.run(t, "location", chromedp.Location(&loc))
+		if !strings.HasSuffix(loc, "/ui/#/dc1/services") {
+			t.Errorf("location %s, want the console's services in dc1", loc)
+		}
+		if got := b.text(t, `tr[data-service="billing"] td[data-label="Health"]`); !strings.Contains(got, "1 passing") || !strings.Contains(got, "1 warning") || !strings.Contains(got, "1 critical") {
+			t.Errorf("billing roll-up %q", got)
+		}
+		if got := b.text(t, `tr[data-service="web"] td[data-label="Tags"]`); !strings.Contains(got, "blue") {
+			t.Errorf("web tags %q", got)
+		}
+		b.screenshot(t, "services")
+		// Filter by tag, then by name.
+		b.run(t, "filter by tag", chromedp.SetValue(`form[role=search] select`, "v2", chromedp.ByQuery),
+			chromedp.Evaluate(`document.querySelector('form[role=search] select').dispatchEvent(new Event('change'))`, nil))
+		b.waitFor(t, "only billing", `document.querySelectorAll('tbody tr[data-service]').length === 1 && !!document.querySelector('tr[data-service="billing"]')`)
+		b.run(t, "clear tag, filter by name", chromedp.SetValue(`form[role=search] select`, "", chromedp.ByQuery),
+			chromedp.Evaluate(`document.querySelector('form[role=search] select').dispatchEvent(new Event('change'))`, nil),
+			setValue(`input[data-filter]`, "nothing-like-this"))
+		b.waitFor(t, "the no-match state", `document.querySelector('[data-empty]') !== null`)
+		b.run(t, "clear filter", setValue(`input[data-filter]`, ""))
+	})
+
+	t.Run("live health", func(t *testing.T) {
+		b.run(t, "open web", chromedp.Click(`tr[data-service="web"] a`, chromedp.ByQuery))
+		b.waitFor(t, "web's TTL check passing", `!!document.querySelector('tr[data-check="web-ttl"][data-status="passing"]')`)
+		if got := b.text(t, `section[data-instance]`); !strings.Contains(got, client.Name) || !strings.Contains(got, "8080") || !strings.Contains(got, "version=1.4.2") {
+			t.Errorf("instance card %q lacks node, port or meta", got)
+		}
+		// Mark the page: a reload would lose the mark.
+		b.run(t, "mark page", chromedp.Evaluate(`window.__noReload = 1`, nil))
+		api(t, "PUT", client.HTTPAddr, "/v1/agent/check/fail/web-ttl?note=disk+full", nil, nil)
+		b.waitFor(t, "web's TTL check critical", `!!document.querySelector('tr[data-check="web-ttl"][data-status="critical"]')`)
+		var mark int
+		b.run(t, "read mark", chromedp.Evaluate(`window.__noReload || 0`, &mark))
+		if mark != 1 {
+			t.Error("the page reloaded to show the change")
+		}
+		if got := b.text(t, `tr[data-check="web-ttl"]`); !strings.Contains(got, "disk full") {
+			t.Errorf("check row %q lacks the output", got)
+		}
+		b.screenshot(t, "service")
+	})
+
+	t.Run("nodes", func(t *testing.T) {
+		b.run(t, "open nodes", chromedp.Click(`#nav a[href$="/nodes"]`, chromedp.ByQuery))
+		b.waitFor(t, "the client node alive", fmt.Sprintf(`!!document.querySelector('tr[data-node=%q] [data-status="alive"]')`, client.Name))
+		b.waitFor(t, "five nodes", `document.querySelectorAll('tbody tr[data-node]').length === 5`)
+		b.screenshot(t, "nodes")
+		b.run(t, "open the client node", chromedp.Click(fmt.Sprintf(`tr[data-node=%q] a`, client.Name), chromedp.ByQuery))
+		b.waitFor(t, "its serfHealth and web checks", `!!document.querySelector('tr[data-check="serfHealth"]') && !!document.querySelector('tr[data-check="web-ttl"]')`)
+		b.screenshot(t, "node")
+	})
+
+	t.Run("key/value", func(t *testing.T) {
+		b.run(t, "open kv", chromedp.Click(`#nav a[href$="/kv"]`, chromedp.ByQuery))
+		b.waitFor(t, "the empty state", `!!document.querySelector('[data-empty]')`)
+		// Create app/config with JSON.
+		b.run(t, "create", chromedp.Click(`//button[text()="Create key"]`, chromedp.BySearch),
+			chromedp.SendKeys(`input[data-new-key]`, "app/config", chromedp.ByQuery))
+		b.run(t, "value", setValue(`form textarea[data-editor]`, `{"port": 8080, "debug": false}`),
+			chromedp.Click(`form input[data-json]`, chromedp.ByQuery))
+		b.screenshot(t, "kv-create")
+		b.run(t, "submit", chromedp.Click(`//button[text()="Create"]`, chromedp.BySearch))
+		b.waitFor(t, "the key page", `location.hash === '#/dc1/kv/app/config' && !!document.querySelector('button[data-save]')`)
+		if v, ok := kvValue(t, server.HTTPAddr, "app/config"); !ok || v != `{"port": 8080, "debug": false}` {
+			t.Fatalf("stored value %q %v", v, ok)
+		}
+		var shown string
+		b.run(t, "editor", chromedp.Value(`textarea[data-editor]`, &shown, chromedp.ByQuery))
+		if shown != "{\n  \"port\": 8080,\n  \"debug\": false\n}" {
+			t.Errorf("editor shows %q, want the JSON pretty-printed", shown)
+		}
+		// Invalid JSON cannot be saved.
+		b.run(t, "break json", setValue(`textarea[data-editor]`, `{"port": `))
+		b.waitFor(t, "the JSON error", `document.querySelector('.field-error').textContent.includes('Not valid JSON') && document.querySelector('button[data-save]').disabled`)
+		// Edit while someone else writes: the save is refused and shows both.
+		b.run(t, "edit", setValue(`textarea[data-editor]`, `{"port": 9090}`))
+		api(t, "PUT", client.HTTPAddr, "/v1/kv/app/config", `{"port": 7070}`, nil)
+		b.waitFor(t, "the changed-meanwhile notice", `document.body.textContent.includes('Someone else changed this key')`)
+		b.run(t, "save", chromedp.Click(`button[data-save]`, chromedp.ByQuery))
+		b.waitFor(t, "the conflict", `!!document.querySelector('[data-conflict]')`)
+		if mine, theirs := b.text(t, `pre[data-mine]`), b.text(t, `pre[data-theirs]`); mine != `{"port": 9090}` || !strings.Contains(theirs, `"port": 7070`) {
+			t.Errorf("conflict shows mine %q theirs %q", mine, theirs)
+		}
+		if v, _ := kvValue(t, server.HTTPAddr, "app/config"); v != `{"port": 7070}` {
+			t.Errorf("the other writer's value was overwritten: %q", v)
+		}
+		b.screenshot(t, "kv-conflict")
+		// Choosing to keep mine writes it, still by compare-and-set.
+		b.run(t, "keep mine", chromedp.Click(`//button[text()="Save mine over theirs"]`, chromedp.BySearch))
+		b.waitFor(t, "saved", `document.body.textContent.includes('Saved.')`)
+		if v, _ := kvValue(t, server.HTTPAddr, "app/config"); v != `{"port": 9090}` {
+			t.Errorf("after keeping mine the value is %q", v)
+		}
+		// Delete with confirmation.
+		b.run(t, "delete", chromedp.Click(`button[data-delete]`, chromedp.ByQuery))
+		b.waitFor(t, "the dialog", `!!document.querySelector('dialog[open]')`)
+		b.screenshot(t, "kv-delete")
+		b.run(t, "confirm", chromedp.Click(`dialog[open] button[data-confirm]`, chromedp.ByQuery))
+		b.waitFor(t, "the folder", `location.hash === '#/dc1/kv/app/'`)
+		testcluster.WaitFor(t, 5*time.Second, func() error {
+			if _, ok := kvValue(t, server.HTTPAddr, "app/config"); ok {
+				return fmt.Errorf("app/config still there")
+			}
+			return nil
+		})
+		b.waitFor(t, "the empty folder", `!!document.querySelector('[data-empty]')`)
+	})
+
+	t.Run("federation", func(t *testing.T) {
+		b.run(t, "open federation", chromedp.Click(`#nav a[href$="/federation"]`, chromedp.ByQuery))
+		b.waitFor(t, "dc1 with its leader", `!!document.querySelector('table[data-federation] tr[data-dc="dc1"] [data-status="passing"]')`)
+		if got := b.text(t, `main`); !strings.Contains(got, "knows one datacenter") {
+			t.Errorf("federation view with one DC says %q", got)
+		}
+		if got := b.text(t, `tr[data-dc="dc1"]`); !strings.Contains(got, server.RPCAddr) {
+			t.Errorf("dc1 row %q lacks its server", got)
+		}
+		b.screenshot(t, "federation")
+	})
+
+	t.Run("settings token", func(t *testing.T) {
+		b.run(t, "open settings", chromedp.Click(`#nav a[href$="/settings"]`, chromedp.ByQuery))
+		b.run(t, "token", chromedp.SendKeys(`input[data-token]`, "s3cret-token", chromedp.ByQuery),
+			chromedp.Click(`//button[text()="Save token"]`, chromedp.BySearch))
+		b.waitFor(t, "saved", `document.body.textContent.includes('Token saved')`)
+		b.screenshot(t, "settings")
+		b.mu.Lock()
+		from := len(b.urls)
+		b.mu.Unlock()
+		b.run(t, "open services", chromedp.Click(`#nav a[href$="/services"]`, chromedp.ByQuery))
+		b.waitFor(t, "services", `!!document.querySelector('tr[data-service="web"]')`)
+		b.mu.Lock()
+		sent := 0
+		for i := from; i < len(b.urls); i++ {
+			if strings.Contains(b.urls[i], "/v1/") {
+				if b.hdrs[i]["X-Consul-Token"] != "s3cret-token" {
+					t.Errorf("%s sent without the token", b.urls[i])
+				}
+				sent++
+			}
+		}
+		b.mu.Unlock()
+		if sent == 0 {
+			t.Error("no API request after saving the token")
+		}
+		b.run(t, "remove token", chromedp.Click(`#nav a[href$="/settings"]`, chromedp.ByQuery),
+			chromedp.Click(`//button[text()="Remove token"]`, chromedp.BySearch))
+	})
+
+	t.Run("dark and narrow", func(t *testing.T) {
+		b.run(t, "dark", emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}),
+			chromedp.Navigate(base+"/ui/#/dc1/services/billing"))
+		b.waitFor(t, "billing instances", `document.querySelectorAll('section[data-instance]').length === 3`)
+		var bg string
+		b.run(t, "background", chromedp.Evaluate(`getComputedStyle(document.body).backgroundColor`, &bg))
+		if bg != "rgb(21, 24, 29)" {
+			t.Errorf("dark theme background %q", bg)
+		}
+		b.screenshot(t, "service-dark")
+		b.run(t, "narrow", chromedp.EmulateViewport(420, 860), chromedp.Navigate(base+"/ui/#/dc1/services"))
+		b.waitFor(t, "services", `!!document.querySelector('tr[data-service="web"]')`)
+		var overflow bool
+		b.run(t, "overflow", chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow))
+		if overflow {
+			t.Error("the services page scrolls sideways at 420 px")
+		}
+		b.screenshot(t, "services-narrow")
+		b.run(t, "reset", chromedp.EmulateViewport(1280, 800),
+			emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}))
+	})
+
+	t.Run("keyboard", func(t *testing.T) {
+		b.run(t, "open", chromedp.Navigate(base+"/ui/#/dc1/services"))
+		b.waitFor(t, "services", `!!document.querySelector('tr[data-service="web"]')`)
+		// "/" focuses the filter; Tab moves on with a visible outline.
+		b.run(t, "slash", chromedp.KeyEvent("/"))
+		b.waitFor(t, "the filter focused", `document.activeElement === document.querySelector('input[data-filter]')`)
+		// CDP sends the "/" character apart from its keydown, so the field
+		// receives it; a real keyboard's would be cancelled with the keydown.
+		b.run(t, "type and tab", setValue(`input[data-filter]`, ""), chromedp.KeyEvent("web"), chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"))
+		var focused string
+		b.run(t, "focused", chromedp.Evaluate(`document.activeElement.getAttribute('href') || document.activeElement.tagName`, &focused))
+		if focused != "#/dc1/services/web" {
+			t.Errorf("after the filter, Tab, Tab the focus is on %q, want the web link", focused)
+		}
+		var outline string
+		b.run(t, "outline", chromedp.Evaluate(`getComputedStyle(document.activeElement).outlineStyle`, &outline))
+		if outline != "solid" {
+			var what string
+			b.run(t, "active", chromedp.Evaluate(`document.activeElement.outerHTML.slice(0, 120)`, &what))
+			t.Errorf("focused element %s has outline %q, want a visible one", what, outline)
+		}
+		b.screenshot(t, "keyboard-focus")
+	})
+
+	b.assertLocalOnly(t)
+	t.Logf("browser test took %s", time.Since(began).Round(time.Millisecond))
+}
