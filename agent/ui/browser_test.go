@@ -84,7 +84,15 @@ func newBrowser(t *testing.T) *browser {
 			log.Print(msg)
 		}
 	}))
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	t.Cleanup(func() {
+		// Close the browser and wait for its process before the profile
+		// directory is removed.
+		if err := chromedp.Cancel(ctx); err != nil {
+			t.Logf("close chromium: %v", err)
+		}
+		cancelCtx()
+		cancelAlloc()
+	})
 	b := &browser{ctx: ctx, dir: screenshotDir(t)}
 	chromedp.ListenTarget(ctx, func(ev any) {
 		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
@@ -453,6 +461,103 @@ func TestConsole(t *testing.T) {
 		b.screenshot(t, "keyboard-focus")
 	})
 
+	t.Run("one blocking request per view", func(t *testing.T) {
+		b.run(t, "open services", chromedp.Navigate(base+"/ui/#/dc1/services"))
+		b.waitFor(t, "services", `!!document.querySelector('tr[data-service="web"]')`)
+		// Once settled, the page holds its one blocking request and sends
+		// nothing while nothing changes (a poll loop would).
+		b.waitFor(t, "the blocking request", `performance.getEntriesByType('resource').some((e) => e.name.includes('/v1/internal/ui/services?index='))`)
+		b.mu.Lock()
+		before := len(b.urls)
+		b.mu.Unlock()
+		deadline := time.Now().Add(1500 * time.Millisecond)
+		for time.Now().Before(deadline) { // an observation window, not a wait for a condition
+			time.Sleep(100 * time.Millisecond)
+		}
+		b.mu.Lock()
+		extra := b.urls[before:]
+		b.mu.Unlock()
+		if len(extra) != 0 {
+			t.Errorf("the idle services page sent %d requests in 1.5s: %v", len(extra), extra)
+		}
+		// A change answers the blocking request, and the page asks again
+		// once: two requests (answer shown, next wait), not a stream.
+		api(t, "PUT", client.HTTPAddr, "/v1/agent/check/pass/web-ttl", nil, nil)
+		b.waitFor(t, "web passing again", `document.querySelector('tr[data-service="web"] td[data-label="Health"]').textContent.includes('1 passing')`)
+		b.mu.Lock()
+		n := 0
+		for _, u := range b.urls[before:] {
+			if strings.Contains(u, "/v1/internal/ui/services") {
+				n++
+			}
+		}
+		b.mu.Unlock()
+		if n < 1 || n > 3 {
+			t.Errorf("%d services requests for one change", n)
+		}
+	})
+
+	t.Run("1000 services", func(t *testing.T) {
+		start := time.Now()
+		registerMany(t, server.HTTPAddr, 1000)
+		t.Logf("registered 1000 services in %s", time.Since(start).Round(time.Millisecond))
+		b.run(t, "blank", chromedp.Navigate("about:blank"))
+		start = time.Now()
+		b.run(t, "open services", chromedp.Navigate(base+"/ui/#/dc1/services"))
+		b.waitFor(t, "1003 rows", `document.querySelectorAll('tbody tr[data-service]').length === 1003`)
+		took := time.Since(start)
+		var inPage float64
+		b.run(t, "page timing", chromedp.Evaluate(`performance.now()`, &inPage))
+		t.Logf("services page with 1003 services: rendered %s after navigation (page clock %.0f ms since navigation start)", took.Round(time.Millisecond), inPage)
+		// The issue's budget is 1 s; the bound here leaves room for a
+		// loaded CI machine, and the log line carries the measurement.
+		if took > 3*time.Second {
+			t.Errorf("1000 services took %s to render", took)
+		}
+		b.screenshot(t, "services-1000")
+	})
+
 	b.assertLocalOnly(t)
 	t.Logf("browser test took %s", time.Since(began).Round(time.Millisecond))
+}
+
+// registerMany registers n external services through the catalog API,
+// a few at a time.
+func registerMany(t *testing.T, addr string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	work := make(chan int)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				body, _ := json.Marshal(map[string]any{
+					"Node": fmt.Sprintf("bulk-%d", i%50), "Address": fmt.Sprintf("10.1.0.%d", i%50),
+					"Service": map[string]any{"ID": fmt.Sprintf("svc-%04d", i), "Service": fmt.Sprintf("svc-%04d", i), "Port": 1000 + i, "Tags": []string{fmt.Sprintf("team-%d", i%7)}},
+				})
+				req, _ := http.NewRequest("PUT", "http://"+addr+"/v1/catalog/register", bytes.NewReader(body))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("register svc-%04d: %s", i, resp.Status)
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 }
