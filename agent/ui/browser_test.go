@@ -133,6 +133,19 @@ func (b *browser) screenshot(t *testing.T, name string) {
 	t.Helper()
 	var png []byte
 	b.run(t, "screenshot "+name, chromedp.CaptureScreenshot(&png))
+	b.save(t, name, png)
+}
+
+// fullScreenshot captures the whole page, not only the window.
+func (b *browser) fullScreenshot(t *testing.T, name string) {
+	t.Helper()
+	var png []byte
+	b.run(t, "screenshot "+name, chromedp.FullScreenshot(&png, 100))
+	b.save(t, name, png)
+}
+
+func (b *browser) save(t *testing.T, name string, png []byte) {
+	t.Helper()
 	if err := os.WriteFile(filepath.Join(b.dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}

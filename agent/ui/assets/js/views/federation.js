@@ -76,7 +76,7 @@ function drawTable(el, rows, localDC) {
         td('Leader', {}, r.leader ? badge('passing', 'elected') : badge('critical', r.error ? 'unreachable' : 'no leader')),
         td('Health', {}, r.error
           ? h('span', { class: 'muted' }, r.error)
-          : h('div', {}, rollup(inst, 'instances'), h('div', { class: 'muted' }, `${(r.services || []).length} services`))));
+          : h('div', {}, rollup(inst, 'instances'), h('div', { class: 'muted' }, plural((r.services || []).length, 'service')))));
     }))));
 }
 
@@ -99,7 +99,7 @@ function drawRTT(el, list, rows, coords, localDC) {
   const fmt = (v) => (v === null ? '—' : v < 10 ? `${v.toFixed(2)} ms` : `${v.toFixed(1)} ms`);
   const matrix = h('table', { class: 'list', 'data-rtt': true },
     h('caption', { class: 'visually-hidden' }, 'Estimated round-trip time between datacenters (median over server pairs)'),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'From \\ to'), list.map((d) => h('th', { scope: 'col' }, d)))),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'From \\ to'), list.map((d) => h('th', { scope: 'col', class: 'num' }, d)))),
     h('tbody', {}, list.map((a) => h('tr', {},
       h('th', { scope: 'row' }, a),
       list.map((b) => td(b, { class: 'num', 'data-from': a, 'data-to': b }, a === b ? '—' : fmt(ms(a, b))))))));
@@ -128,4 +128,8 @@ function picture(list, rows, ms, fmt, localDC) {
     out.append(svg('text', { x, y: y + 46, 'text-anchor': 'middle' }, d));
   }
   return out;
+}
+
+function plural(n, noun) {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

@@ -25,7 +25,7 @@ export async function render(ctx) {
     const m = members.get(n.Node);
     if (m) return MEMBER_STATUS[m.Status] || 'unknown';
     const serf = n.Checks.find((c) => c.CheckID === 'serfHealth');
-    if (!serf) return 'unknown';
+    if (!serf) return 'external'; // registered through the catalog, not an agent
     return serf.Status === 'passing' ? 'alive' : 'failed';
   }
 
