@@ -232,18 +232,19 @@ func kvValue(t *testing.T, addr, key string) (string, bool) {
 	return string(data), true
 }
 
-// TestConsole drives the web console in headless Chromium against a real
-// in-process datacenter: lists, live health changes, the KV editor with a
-// conflicting writer, the federation view, the token, and no request to
-// any host but the agent.
+// TestConsole drives the web console in headless Chromium against two
+// real in-process datacenters joined over the WAN: lists, switching to
+// dc2, live health changes, the KV editor with a conflicting writer, the
+// federation view, the token, and no request to any host but the agent.
 func TestConsole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test; runs without -short")
 	}
 	began := time.Now()
-	c := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1, Args: []string{"-ui"}})
-	server, client := c.Servers()[0], c.Clients()[0]
-	t.Logf("cluster up in %s", time.Since(began).Round(time.Millisecond))
+	fed := testcluster.NewFederation(t, 2, testcluster.Options{Servers: 1, Clients: 1, Args: []string{"-ui"}})
+	server, client := fed.DC("dc1").Servers()[0], fed.DC("dc1").Clients()[0]
+	dc2Client := fed.DC("dc2").Clients()[0]
+	t.Logf("two datacenters up in %s", time.Since(began).Round(time.Millisecond))
 
 	// A service with a TTL check on the client agent, and catalog entries
 	// with a warning and a critical instance.
@@ -260,14 +261,20 @@ func TestConsole(t *testing.T) {
 				"Output": "HTTP GET http://10.0.0.1:9000/health: 200 OK"},
 		}, nil)
 	}
-	testcluster.WaitFor(t, 10*time.Second, func() error {
-		var entries []map[string]any
-		api(t, "GET", server.HTTPAddr, "/v1/health/service/web", nil, &entries)
-		if len(entries) != 1 {
-			return fmt.Errorf("web has %d instances in the catalog", len(entries))
-		}
-		return nil
-	})
+	// And one in dc2 only.
+	api(t, "PUT", dc2Client.HTTPAddr, "/v1/agent/service/register", map[string]any{
+		"ID": "payments-1", "Name": "payments", "Port": 7000, "Tags": []string{"eu"},
+	}, nil)
+	for _, s := range []struct{ dc, service string }{{"dc1", "web"}, {"dc2", "payments"}} {
+		testcluster.WaitFor(t, 10*time.Second, func() error {
+			var entries []map[string]any
+			api(t, "GET", server.HTTPAddr, "/v1/health/service/"+s.service+"?dc="+s.dc, nil, &entries)
+			if len(entries) != 1 {
+				return fmt.Errorf("%s has %d instances in %s's catalog", s.service, len(entries), s.dc)
+			}
+			return nil
+		})
+	}
 
 	b := newBrowser(t)
 	base := "http://" + server.HTTPAddr
@@ -298,6 +305,22 @@ func TestConsole(t *testing.T) {
 			setValue(`input[data-filter]`, "nothing-like-this"))
 		b.waitFor(t, "the no-match state", `document.querySelector('[data-empty]') !== null`)
 		b.run(t, "clear filter", setValue(`input[data-filter]`, ""))
+	})
+
+	t.Run("switch to dc2", func(t *testing.T) {
+		var options []string
+		b.run(t, "options", chromedp.Evaluate(`[...document.querySelectorAll('#dc-select option')].map((o) => o.value)`, &options))
+		if strings.Join(options, ",") != "dc1,dc2" {
+			t.Errorf("switcher lists %v, want dc1,dc2", options)
+		}
+		b.run(t, "switch", chromedp.SetValue(`#dc-select`, "dc2", chromedp.ByQuery),
+			chromedp.Evaluate(`document.querySelector('#dc-select').dispatchEvent(new Event('change'))`, nil))
+		b.waitFor(t, "dc2's payments", `location.hash === '#/dc2/services' && !!document.querySelector('tr[data-service="payments"]') && !document.querySelector('tr[data-service="web"]')`)
+		b.screenshot(t, "services-dc2")
+		b.run(t, "dc2 nodes", chromedp.Click(`#nav a[href$="/nodes"]`, chromedp.ByQuery))
+		b.waitFor(t, "dc2's client alive (from serfHealth)", fmt.Sprintf(`location.hash === '#/dc2/nodes' && !!document.querySelector('tr[data-node=%q] [data-status="alive"]')`, dc2Client.Name))
+		b.run(t, "back to dc1", chromedp.Navigate(base+"/ui/#/dc1/services"))
+		b.waitFor(t, "dc1's web", `!!document.querySelector('tr[data-service="web"]')`)
 	})
 
 	t.Run("live health", func(t *testing.T) {
@@ -389,14 +412,26 @@ func TestConsole(t *testing.T) {
 
 	t.Run("federation", func(t *testing.T) {
 		b.run(t, "open federation", chromedp.Click(`#nav a[href$="/federation"]`, chromedp.ByQuery))
-		b.waitFor(t, "dc1 with its leader", `!!document.querySelector('table[data-federation] tr[data-dc="dc1"] [data-status="passing"]')`)
-		if got := b.text(t, `main`); !strings.Contains(got, "knows one datacenter") {
-			t.Errorf("federation view with one DC says %q", got)
+		for _, dc := range []string{"dc1", "dc2"} {
+			b.waitFor(t, dc+" with its leader", fmt.Sprintf(`!!document.querySelector('table[data-federation] tr[data-dc=%q] [data-status="passing"]')`, dc))
 		}
-		if got := b.text(t, `tr[data-dc="dc1"]`); !strings.Contains(got, server.RPCAddr) {
+		if got := b.text(t, `tr[data-dc="dc1"]`); !strings.Contains(got, server.RPCAddr+" leader") {
 			t.Errorf("dc1 row %q lacks its server", got)
 		}
-		b.screenshot(t, "federation")
+		if got := b.text(t, `tr[data-dc="dc2"]`); !strings.Contains(got, fed.DC("dc2").Servers()[0].RPCAddr) {
+			t.Errorf("dc2 row %q lacks its server", got)
+		}
+		// Round-trip times need /v1/coordinate/datacenters: shown once the
+		// agent serves WAN coordinates, else said plainly.
+		b.waitFor(t, "RTT or its absence", `!!document.querySelector('table[data-rtt]') || document.body.textContent.includes('No network coordinates yet')`)
+		var hasRTT bool
+		b.run(t, "rtt?", chromedp.Evaluate(`!!document.querySelector('table[data-rtt]')`, &hasRTT))
+		if hasRTT {
+			b.waitFor(t, "an RTT from dc1 to dc2", `/ms$/.test(document.querySelector('td[data-from="dc1"][data-to="dc2"]').textContent)`)
+		} else {
+			t.Log("the agent serves no WAN coordinates yet; the view says so")
+		}
+		b.fullScreenshot(t, "federation")
 	})
 
 	t.Run("settings token", func(t *testing.T) {
