@@ -59,6 +59,10 @@ func TestUIRoutes(t *testing.T) {
 				t.Errorf("GET %s = %d, want 404", path, rec.Code)
 			}
 		}
+		// Other methods get the API's 405 with Allow.
+		if rec := serve(h, http.MethodPut, "/ui/"); rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "OPTIONS,GET,HEAD" {
+			t.Errorf("PUT /ui/ = %d Allow %q", rec.Code, rec.Header().Get("Allow"))
+		}
 		// The API is untouched by the console.
 		if rec := serve(h, http.MethodGet, "/v1/no/such/endpoint"); rec.Code != http.StatusNotFound {
 			t.Errorf("GET /v1/no/such/endpoint = %d", rec.Code)
