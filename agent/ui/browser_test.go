@@ -123,10 +123,24 @@ func (b *browser) run(t *testing.T, what string, actions ...chromedp.Action) {
 	}
 }
 
-// waitFor waits until the JavaScript expression is true.
+// waitFor waits until the JavaScript expression is true. A page that
+// reloads meanwhile loses the poll's context; the wait goes on in the
+// new page.
 func (b *browser) waitFor(t *testing.T, what, expr string) {
 	t.Helper()
-	b.run(t, "wait for "+what, chromedp.Poll(expr, nil, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithDeadline(b.ctx, deadline.Add(time.Second))
+		err := chromedp.Run(ctx, chromedp.Poll(expr, nil, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		cancel()
+		if err == nil {
+			return
+		}
+		reloaded := strings.Contains(err.Error(), "Cannot find context") || strings.Contains(err.Error(), "context was destroyed")
+		if !reloaded || time.Now().After(deadline) {
+			t.Fatalf("wait for %s: %v", what, err)
+		}
+	}
 }
 
 func (b *browser) screenshot(t *testing.T, name string) {
@@ -563,6 +577,18 @@ func TestConsole(t *testing.T) {
 			t.Errorf("1000 services took %s to render", took)
 		}
 		b.screenshot(t, "services-1000")
+	})
+
+	t.Run("agent unreachable", func(t *testing.T) {
+		b.run(t, "open services", chromedp.Navigate(base+"/ui/#/dc1/services"))
+		b.waitFor(t, "services", `!!document.querySelector('tr[data-service="web"]')`)
+		fed.DC("dc1").Stop(server)
+		b.waitFor(t, "the error in words", `document.querySelector('.banner.error')?.textContent.includes('The agent cannot be reached')`)
+		b.waitFor(t, "the live mark off", `document.querySelector('#live').dataset.state === 'error'`)
+		if got := b.text(t, `tbody`); !strings.Contains(got, "web") {
+			t.Errorf("the last known list is gone: %q", got)
+		}
+		b.screenshot(t, "agent-unreachable")
 	})
 
 	b.assertLocalOnly(t)

@@ -34,6 +34,10 @@ func (f *fakeFederation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if dc == "" {
 		dc = "dc1"
 	}
+	if r.Header.Get("X-Consul-Token") == "wrong" {
+		http.Error(w, "Permission denied", http.StatusForbidden)
+		return
+	}
 	if dc == "dc3" {
 		http.Error(w, "rpc error: No path to datacenter", http.StatusInternalServerError)
 		return
@@ -146,5 +150,14 @@ func TestConsoleFederation(t *testing.T) {
 	b.run(t, "dc3", chromedp.Navigate(srv.URL+"/ui/#/dc3/services"))
 	b.waitFor(t, "the error", `document.querySelector('.banner.error')?.textContent.includes('Datacenter dc3 cannot be reached')`)
 	b.screenshot(t, "services-dc3-unreachable")
+
+	// A token the agent refuses: said plainly, with the token form at hand.
+	b.run(t, "wrong token", chromedp.Evaluate(`localStorage.setItem('meridian.token', 'wrong')`, nil),
+		chromedp.Navigate(srv.URL+"/ui/#/dc1/services"), chromedp.Reload())
+	b.waitFor(t, "permission denied", `document.body.textContent.includes('Permission denied') && !!document.querySelector('input[data-token]')`)
+	b.screenshot(t, "permission-denied")
+	b.run(t, "fix token", setValue(`input[data-token]`, ""),
+		chromedp.Click(`//button[text()="Save token"]`, chromedp.BySearch))
+	b.waitFor(t, "services again", `!!document.querySelector('tr[data-service="web-dc1"]')`)
 	b.assertLocalOnly(t)
 }
