@@ -74,7 +74,7 @@ export async function request(path, opts = {}) {
 }
 
 // sleep waits ms or until signal aborts.
-function sleep(ms, signal) {
+export function sleep(ms, signal) {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
     signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
@@ -93,6 +93,15 @@ function setLive(state, message) { for (const fn of liveListeners) fn(state, mes
 // With always, onData also runs when wait ran out with nothing new.
 export function watch(path, opts, onData, onError) {
   const { params = {}, dc, signal, wait = '5m', notFoundOK = false, always = false } = opts;
+  // deliver hands a result to the view; a view that fails to draw it
+  // reports why and the watch goes on.
+  const deliver = async (r, recovered) => {
+    try {
+      await onData(r.data, r, recovered);
+    } catch (err) {
+      if (!signal.aborted) onError(new APIError(`The page failed to show the answer: ${err.message}`, -1));
+    }
+  };
   (async () => {
     let index = 0;
     let failures = 0;
@@ -116,7 +125,7 @@ export function watch(path, opts, onData, onError) {
       setLive('live');
       if (r.index === 0) {
         // No index to block on: show it and ask again later, not at once.
-        onData(r.data, r, recovered);
+        await deliver(r, recovered);
         await sleep(10000, signal);
         continue;
       }
@@ -124,7 +133,8 @@ export function watch(path, opts, onData, onError) {
       // restarts the watch, as Consul's guidance says.
       const fresh = r.index !== index || recovered;
       index = r.index < index ? 0 : r.index;
-      if (fresh || always) onData(r.data, r, recovered);
+      // onData may return a promise; the next request waits for it.
+      if (fresh || always) await deliver(r, recovered);
     }
   })();
 }

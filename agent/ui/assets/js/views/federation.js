@@ -4,8 +4,8 @@
 // /v1/status/leader and /v1/status/peers and /v1/internal/ui/services per
 // ?dc=, and /v1/coordinate/datacenters. None of them blocks, so the view
 // holds one blocking query on this datacenter's catalog (wait 30s) and
-// refreshes the figures each time it returns.
-import { watch, request } from '../api.js';
+// refreshes the figures each time it returns, at most every 5 s.
+import { watch, request, sleep } from '../api.js';
 import { h, replace, banner, td, svg, empty } from '../dom.js';
 import { href } from '../router.js';
 import { badge, rollup } from '../health.js';
@@ -43,8 +43,14 @@ export async function render(ctx) {
     }
   }
 
-  watch('/v1/internal/ui/nodes', { dc: localDC, signal, wait: '30s', always: true }, refresh,
-    (err) => replace(errors, banner('error', err.message, ' Retrying.')));
+  // Refresh at most every 5 s however busy this DC's catalog is: the next
+  // blocking request waits until the refresh (and the pause) is done.
+  let last = 0;
+  watch('/v1/internal/ui/nodes', { dc: localDC, signal, wait: '30s', always: true }, async () => {
+    await sleep(Math.max(0, last + 5000 - Date.now()), signal);
+    last = Date.now();
+    await refresh();
+  }, (err) => replace(errors, banner('error', err.message, ' Retrying.')));
 }
 
 // summary reads one datacenter's servers, leader and health; a failure is
