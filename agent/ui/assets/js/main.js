@@ -58,6 +58,7 @@ async function loadDatacenters(selected) {
   const list = datacenters.includes(selected) ? datacenters : [...datacenters, selected];
   replace(dcSelect, list.map((dc) => h('option', { value: dc }, dc === agent.dc ? `${dc} (this agent)` : dc)));
   dcSelect.value = selected;
+  dcSelect.closest('label').hidden = false;
 }
 
 function renderNav(route) {
@@ -112,7 +113,7 @@ async function start() {
       await loadAgent();
       break;
     } catch (err) {
-      replace(main, banner('error', err.message, ' Retrying…'));
+      replace(main, banner('error', err.message, err.status === 403 ? ' Enter a token that allows it and save.' : ' Retrying…'));
       if (err.status === 403) {
         // Without a token the agent says nothing; offer the settings here.
         const box = h('div', {});
