@@ -35,6 +35,7 @@ type Command struct {
 	//	*Command_SessionRenew
 	//	*Command_SessionDestroy
 	//	*Command_Batch
+	//	*Command_CoordinateUpdate
 	Cmd isCommand_Cmd `protobuf_oneof:"cmd"`
 	// ignore_if_unknown marks a command that a server which does not know its
 	// type may skip without its state diverging (Consul's
@@ -166,6 +167,15 @@ func (x *Command) GetBatch() *CommandBatch {
 	return nil
 }
 
+func (x *Command) GetCoordinateUpdate() *CoordinateBatchUpdate {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_CoordinateUpdate); ok {
+			return x.CoordinateUpdate
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetIgnoreIfUnknown() bool {
 	if x != nil {
 		return x.IgnoreIfUnknown
@@ -224,6 +234,13 @@ type Command_Batch struct {
 	Batch *CommandBatch `protobuf:"bytes,9,opt,name=batch,proto3,oneof"`
 }
 
+type Command_CoordinateUpdate struct {
+	// The leader writes coordinate updates with ignore_if_unknown set: a
+	// server of an earlier version skips them and only lacks some RTT
+	// estimates, which nothing else in the log depends on.
+	CoordinateUpdate *CoordinateBatchUpdate `protobuf:"bytes,10,opt,name=coordinate_update,json=coordinateUpdate,proto3,oneof"`
+}
+
 func (*Command_Kv) isCommand_Cmd() {}
 
 func (*Command_Txn) isCommand_Cmd() {}
@@ -241,6 +258,8 @@ func (*Command_SessionRenew) isCommand_Cmd() {}
 func (*Command_SessionDestroy) isCommand_Cmd() {}
 
 func (*Command_Batch) isCommand_Cmd() {}
+
+func (*Command_CoordinateUpdate) isCommand_Cmd() {}
 
 // CommandBatch carries several independent commands in one log entry (the
 // leader's group commit). Each is applied in order at the entry's index
@@ -653,6 +672,53 @@ func (x *SessionDestroy) GetOnlyIfExpired() bool {
 	return false
 }
 
+// CoordinateBatchUpdate stores the LAN coordinates that agents sent,
+// batched by the leader (Consul's CoordinateBatchUpdateType). Updates for
+// nodes not in the catalog, or with an invalid coordinate, are dropped.
+type CoordinateBatchUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Updates       []*CoordinateEntry     `protobuf:"bytes,1,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CoordinateBatchUpdate) Reset() {
+	*x = CoordinateBatchUpdate{}
+	mi := &file_log_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CoordinateBatchUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CoordinateBatchUpdate) ProtoMessage() {}
+
+func (x *CoordinateBatchUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CoordinateBatchUpdate.ProtoReflect.Descriptor instead.
+func (*CoordinateBatchUpdate) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CoordinateBatchUpdate) GetUpdates() []*CoordinateEntry {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
 // Tombstone marks a deleted key so blocking queries on a prefix wake on deletes.
 type Tombstone struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -664,7 +730,7 @@ type Tombstone struct {
 
 func (x *Tombstone) Reset() {
 	*x = Tombstone{}
-	mi := &file_log_proto_msgTypes[9]
+	mi := &file_log_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +742,7 @@ func (x *Tombstone) String() string {
 func (*Tombstone) ProtoMessage() {}
 
 func (x *Tombstone) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[9]
+	mi := &file_log_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +755,7 @@ func (x *Tombstone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tombstone.ProtoReflect.Descriptor instead.
 func (*Tombstone) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{9}
+	return file_log_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Tombstone) GetKey() string {
@@ -717,7 +783,7 @@ type TableIndex struct {
 
 func (x *TableIndex) Reset() {
 	*x = TableIndex{}
-	mi := &file_log_proto_msgTypes[10]
+	mi := &file_log_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +795,7 @@ func (x *TableIndex) String() string {
 func (*TableIndex) ProtoMessage() {}
 
 func (x *TableIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[10]
+	mi := &file_log_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +808,7 @@ func (x *TableIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableIndex.ProtoReflect.Descriptor instead.
 func (*TableIndex) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{10}
+	return file_log_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TableIndex) GetTable() string {
@@ -770,7 +836,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_log_proto_msgTypes[11]
+	mi := &file_log_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +848,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[11]
+	mi := &file_log_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +861,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{11}
+	return file_log_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -826,6 +892,7 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_Session
 	//	*SnapshotRecord_SessionTimer
 	//	*SnapshotRecord_LockDelay
+	//	*SnapshotRecord_Coordinate
 	//	*SnapshotRecord_Footer
 	Record isSnapshotRecord_Record `protobuf_oneof:"record"`
 	// ignore_if_unknown marks a record that a server which does not know its
@@ -838,7 +905,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_log_proto_msgTypes[12]
+	mi := &file_log_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +917,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[12]
+	mi := &file_log_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +930,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{12}
+	return file_log_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -954,6 +1021,15 @@ func (x *SnapshotRecord) GetLockDelay() *LockDelay {
 	return nil
 }
 
+func (x *SnapshotRecord) GetCoordinate() *CoordinateEntry {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Coordinate); ok {
+			return x.Coordinate
+		}
+	}
+	return nil
+}
+
 func (x *SnapshotRecord) GetFooter() *SnapshotFooter {
 	if x != nil {
 		if x, ok := x.Record.(*SnapshotRecord_Footer); ok {
@@ -1010,6 +1086,12 @@ type SnapshotRecord_LockDelay struct {
 	LockDelay *LockDelay `protobuf:"bytes,9,opt,name=lock_delay,json=lockDelay,proto3,oneof"`
 }
 
+type SnapshotRecord_Coordinate struct {
+	// Written with ignore_if_unknown: a server of an earlier version
+	// restores without the coordinates.
+	Coordinate *CoordinateEntry `protobuf:"bytes,10,opt,name=coordinate,proto3,oneof"`
+}
+
 type SnapshotRecord_Footer struct {
 	// footer closes the stream; a stream without it is truncated.
 	Footer *SnapshotFooter `protobuf:"bytes,15,opt,name=footer,proto3,oneof"`
@@ -1033,6 +1115,8 @@ func (*SnapshotRecord_SessionTimer) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_LockDelay) isSnapshotRecord_Record() {}
 
+func (*SnapshotRecord_Coordinate) isSnapshotRecord_Record() {}
+
 func (*SnapshotRecord_Footer) isSnapshotRecord_Record() {}
 
 // SnapshotFooter counts the records before it.
@@ -1045,7 +1129,7 @@ type SnapshotFooter struct {
 
 func (x *SnapshotFooter) Reset() {
 	*x = SnapshotFooter{}
-	mi := &file_log_proto_msgTypes[13]
+	mi := &file_log_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1141,7 @@ func (x *SnapshotFooter) String() string {
 func (*SnapshotFooter) ProtoMessage() {}
 
 func (x *SnapshotFooter) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[13]
+	mi := &file_log_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1154,7 @@ func (x *SnapshotFooter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotFooter.ProtoReflect.Descriptor instead.
 func (*SnapshotFooter) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{13}
+	return file_log_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SnapshotFooter) GetRecords() uint64 {
@@ -1092,7 +1176,7 @@ type LockDelay struct {
 
 func (x *LockDelay) Reset() {
 	*x = LockDelay{}
-	mi := &file_log_proto_msgTypes[14]
+	mi := &file_log_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1188,7 @@ func (x *LockDelay) String() string {
 func (*LockDelay) ProtoMessage() {}
 
 func (x *LockDelay) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[14]
+	mi := &file_log_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1201,7 @@ func (x *LockDelay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockDelay.ProtoReflect.Descriptor instead.
 func (*LockDelay) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{14}
+	return file_log_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LockDelay) GetKey() string {
@@ -1138,7 +1222,7 @@ var File_log_proto protoreflect.FileDescriptor
 
 const file_log_proto_rawDesc = "" +
 	"\n" +
-	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\"\xdc\x04\n" +
+	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\x1a\x10coordinate.proto\"\xac\x05\n" +
 	"\aCommand\x12 \n" +
 	"\x02kv\x18\x01 \x01(\v2\x0e.meridian.KVOpH\x00R\x02kv\x12(\n" +
 	"\x03txn\x18\x02 \x01(\v2\x14.meridian.TxnCommandH\x00R\x03txn\x12@\n" +
@@ -1150,7 +1234,9 @@ const file_log_proto_rawDesc = "" +
 	"\x0esession_create\x18\x06 \x01(\v2\x17.meridian.SessionCreateH\x00R\rsessionCreate\x12=\n" +
 	"\rsession_renew\x18\a \x01(\v2\x16.meridian.SessionRenewH\x00R\fsessionRenew\x12C\n" +
 	"\x0fsession_destroy\x18\b \x01(\v2\x18.meridian.SessionDestroyH\x00R\x0esessionDestroy\x12.\n" +
-	"\x05batch\x18\t \x01(\v2\x16.meridian.CommandBatchH\x00R\x05batch\x12*\n" +
+	"\x05batch\x18\t \x01(\v2\x16.meridian.CommandBatchH\x00R\x05batch\x12N\n" +
+	"\x11coordinate_update\x18\n" +
+	" \x01(\v2\x1f.meridian.CoordinateBatchUpdateH\x00R\x10coordinateUpdate\x12*\n" +
 	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknown\x12\"\n" +
 	"\rnow_unix_nano\x18\x0f \x01(\x03R\vnowUnixNanoB\x05\n" +
 	"\x03cmd\"=\n" +
@@ -1177,7 +1263,9 @@ const file_log_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"H\n" +
 	"\x0eSessionDestroy\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
-	"\x0fonly_if_expired\x18\x02 \x01(\bR\ronlyIfExpired\"3\n" +
+	"\x0fonly_if_expired\x18\x02 \x01(\bR\ronlyIfExpired\"L\n" +
+	"\x15CoordinateBatchUpdate\x123\n" +
+	"\aupdates\x18\x01 \x03(\v2\x19.meridian.CoordinateEntryR\aupdates\"3\n" +
 	"\tTombstone\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\"8\n" +
@@ -1188,7 +1276,7 @@ const file_log_proto_rawDesc = "" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xb5\x04\n" +
+	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xf2\x04\n" +
 	"\x0eSnapshotRecord\x12#\n" +
 	"\x02kv\x18\x01 \x01(\v2\x11.meridian.KVEntryH\x00R\x02kv\x123\n" +
 	"\ttombstone\x18\x02 \x01(\v2\x13.meridian.TombstoneH\x00R\ttombstone\x127\n" +
@@ -1200,7 +1288,11 @@ const file_log_proto_rawDesc = "" +
 	"\asession\x18\a \x01(\v2\x11.meridian.SessionH\x00R\asession\x12=\n" +
 	"\rsession_timer\x18\b \x01(\v2\x16.meridian.SessionTimerH\x00R\fsessionTimer\x124\n" +
 	"\n" +
-	"lock_delay\x18\t \x01(\v2\x13.meridian.LockDelayH\x00R\tlockDelay\x122\n" +
+	"lock_delay\x18\t \x01(\v2\x13.meridian.LockDelayH\x00R\tlockDelay\x12;\n" +
+	"\n" +
+	"coordinate\x18\n" +
+	" \x01(\v2\x19.meridian.CoordinateEntryH\x00R\n" +
+	"coordinate\x122\n" +
 	"\x06footer\x18\x0f \x01(\v2\x18.meridian.SnapshotFooterH\x00R\x06footer\x12*\n" +
 	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknownB\b\n" +
 	"\x06record\"*\n" +
@@ -1222,34 +1314,36 @@ func file_log_proto_rawDescGZIP() []byte {
 	return file_log_proto_rawDescData
 }
 
-var file_log_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_log_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_log_proto_goTypes = []any{
-	(*Command)(nil),           // 0: meridian.Command
-	(*CommandBatch)(nil),      // 1: meridian.CommandBatch
-	(*TxnCommand)(nil),        // 2: meridian.TxnCommand
-	(*TombstoneReap)(nil),     // 3: meridian.TombstoneReap
-	(*CatalogRegister)(nil),   // 4: meridian.CatalogRegister
-	(*CatalogDeregister)(nil), // 5: meridian.CatalogDeregister
-	(*SessionCreate)(nil),     // 6: meridian.SessionCreate
-	(*SessionRenew)(nil),      // 7: meridian.SessionRenew
-	(*SessionDestroy)(nil),    // 8: meridian.SessionDestroy
-	(*Tombstone)(nil),         // 9: meridian.Tombstone
-	(*TableIndex)(nil),        // 10: meridian.TableIndex
-	(*SnapshotHeader)(nil),    // 11: meridian.SnapshotHeader
-	(*SnapshotRecord)(nil),    // 12: meridian.SnapshotRecord
-	(*SnapshotFooter)(nil),    // 13: meridian.SnapshotFooter
-	(*LockDelay)(nil),         // 14: meridian.LockDelay
-	(*KVOp)(nil),              // 15: meridian.KVOp
-	(*TxnOp)(nil),             // 16: meridian.TxnOp
-	(*Node)(nil),              // 17: meridian.Node
-	(*Service)(nil),           // 18: meridian.Service
-	(*HealthCheck)(nil),       // 19: meridian.HealthCheck
-	(*Session)(nil),           // 20: meridian.Session
-	(*KVEntry)(nil),           // 21: meridian.KVEntry
-	(*SessionTimer)(nil),      // 22: meridian.SessionTimer
+	(*Command)(nil),               // 0: meridian.Command
+	(*CommandBatch)(nil),          // 1: meridian.CommandBatch
+	(*TxnCommand)(nil),            // 2: meridian.TxnCommand
+	(*TombstoneReap)(nil),         // 3: meridian.TombstoneReap
+	(*CatalogRegister)(nil),       // 4: meridian.CatalogRegister
+	(*CatalogDeregister)(nil),     // 5: meridian.CatalogDeregister
+	(*SessionCreate)(nil),         // 6: meridian.SessionCreate
+	(*SessionRenew)(nil),          // 7: meridian.SessionRenew
+	(*SessionDestroy)(nil),        // 8: meridian.SessionDestroy
+	(*CoordinateBatchUpdate)(nil), // 9: meridian.CoordinateBatchUpdate
+	(*Tombstone)(nil),             // 10: meridian.Tombstone
+	(*TableIndex)(nil),            // 11: meridian.TableIndex
+	(*SnapshotHeader)(nil),        // 12: meridian.SnapshotHeader
+	(*SnapshotRecord)(nil),        // 13: meridian.SnapshotRecord
+	(*SnapshotFooter)(nil),        // 14: meridian.SnapshotFooter
+	(*LockDelay)(nil),             // 15: meridian.LockDelay
+	(*KVOp)(nil),                  // 16: meridian.KVOp
+	(*TxnOp)(nil),                 // 17: meridian.TxnOp
+	(*Node)(nil),                  // 18: meridian.Node
+	(*Service)(nil),               // 19: meridian.Service
+	(*HealthCheck)(nil),           // 20: meridian.HealthCheck
+	(*Session)(nil),               // 21: meridian.Session
+	(*CoordinateEntry)(nil),       // 22: meridian.CoordinateEntry
+	(*KVEntry)(nil),               // 23: meridian.KVEntry
+	(*SessionTimer)(nil),          // 24: meridian.SessionTimer
 }
 var file_log_proto_depIdxs = []int32{
-	15, // 0: meridian.Command.kv:type_name -> meridian.KVOp
+	16, // 0: meridian.Command.kv:type_name -> meridian.KVOp
 	2,  // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
 	3,  // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
 	4,  // 3: meridian.Command.register:type_name -> meridian.CatalogRegister
@@ -1258,27 +1352,30 @@ var file_log_proto_depIdxs = []int32{
 	7,  // 6: meridian.Command.session_renew:type_name -> meridian.SessionRenew
 	8,  // 7: meridian.Command.session_destroy:type_name -> meridian.SessionDestroy
 	1,  // 8: meridian.Command.batch:type_name -> meridian.CommandBatch
-	0,  // 9: meridian.CommandBatch.commands:type_name -> meridian.Command
-	16, // 10: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
-	17, // 11: meridian.CatalogRegister.node:type_name -> meridian.Node
-	18, // 12: meridian.CatalogRegister.service:type_name -> meridian.Service
-	19, // 13: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
-	20, // 14: meridian.SessionCreate.session:type_name -> meridian.Session
-	21, // 15: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
-	9,  // 16: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
-	10, // 17: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
-	17, // 18: meridian.SnapshotRecord.node:type_name -> meridian.Node
-	18, // 19: meridian.SnapshotRecord.service:type_name -> meridian.Service
-	19, // 20: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
-	20, // 21: meridian.SnapshotRecord.session:type_name -> meridian.Session
-	22, // 22: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
-	14, // 23: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
-	13, // 24: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	9,  // 9: meridian.Command.coordinate_update:type_name -> meridian.CoordinateBatchUpdate
+	0,  // 10: meridian.CommandBatch.commands:type_name -> meridian.Command
+	17, // 11: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
+	18, // 12: meridian.CatalogRegister.node:type_name -> meridian.Node
+	19, // 13: meridian.CatalogRegister.service:type_name -> meridian.Service
+	20, // 14: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
+	21, // 15: meridian.SessionCreate.session:type_name -> meridian.Session
+	22, // 16: meridian.CoordinateBatchUpdate.updates:type_name -> meridian.CoordinateEntry
+	23, // 17: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
+	10, // 18: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
+	11, // 19: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
+	18, // 20: meridian.SnapshotRecord.node:type_name -> meridian.Node
+	19, // 21: meridian.SnapshotRecord.service:type_name -> meridian.Service
+	20, // 22: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
+	21, // 23: meridian.SnapshotRecord.session:type_name -> meridian.Session
+	24, // 24: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
+	15, // 25: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
+	22, // 26: meridian.SnapshotRecord.coordinate:type_name -> meridian.CoordinateEntry
+	14, // 27: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_log_proto_init() }
@@ -1289,6 +1386,7 @@ func file_log_proto_init() {
 	file_kv_proto_init()
 	file_catalog_proto_init()
 	file_session_proto_init()
+	file_coordinate_proto_init()
 	file_log_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_Kv)(nil),
 		(*Command_Txn)(nil),
@@ -1299,8 +1397,9 @@ func file_log_proto_init() {
 		(*Command_SessionRenew)(nil),
 		(*Command_SessionDestroy)(nil),
 		(*Command_Batch)(nil),
+		(*Command_CoordinateUpdate)(nil),
 	}
-	file_log_proto_msgTypes[12].OneofWrappers = []any{
+	file_log_proto_msgTypes[13].OneofWrappers = []any{
 		(*SnapshotRecord_Kv)(nil),
 		(*SnapshotRecord_Tombstone)(nil),
 		(*SnapshotRecord_TableIndex)(nil),
@@ -1310,6 +1409,7 @@ func file_log_proto_init() {
 		(*SnapshotRecord_Session)(nil),
 		(*SnapshotRecord_SessionTimer)(nil),
 		(*SnapshotRecord_LockDelay)(nil),
+		(*SnapshotRecord_Coordinate)(nil),
 		(*SnapshotRecord_Footer)(nil),
 	}
 	type x struct{}
@@ -1318,7 +1418,7 @@ func file_log_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_log_proto_rawDesc), len(file_log_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

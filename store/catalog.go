@@ -365,6 +365,9 @@ func deleteNode(tx *memdb.Txn, idx uint64, now int64, name string) error {
 	if err := invalidateNodeSessions(tx, idx, now, name); err != nil {
 		return err
 	}
+	if err := deleteNodeCoordinates(tx, idx, name); err != nil {
+		return err
+	}
 	if err := tx.Delete(tableNodes, node); err != nil {
 		return err
 	}

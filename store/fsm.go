@@ -158,6 +158,10 @@ func applyCommand(tx *memdb.Txn, idx uint64, cmd *pb.Command) (r *Result, dirty 
 		r.OK = true
 		r.Err = reapTombstones(tx, c.TombstoneReap.Index)
 		return r, r.Err != nil
+	case *pb.Command_CoordinateUpdate:
+		r.OK = true
+		r.Err = coordinateBatchUpdate(tx, idx, c.CoordinateUpdate.GetUpdates())
+		return r, r.Err != nil
 	case *pb.Command_Batch:
 		r.Err = fmt.Errorf("%w: nested command batch", ErrBadCommand)
 		return r, false

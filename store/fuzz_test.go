@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,7 +98,16 @@ func fuzzBaseCommands() []*pb.Command {
 		kvCmd(pb.KVVerb_KV_LOCK, &pb.KVEntry{Key: "locks/eph", Session: "s-del"}),
 		kvCmd(pb.KVVerb_KV_LOCK, &pb.KVEntry{Key: "locks/old", Session: "s-tmp"}),
 		cmdAt(fuzzNow+2*sec, &pb.Command{Cmd: &pb.Command_SessionDestroy{SessionDestroy: &pb.SessionDestroy{Id: "s-tmp"}}}),
+		coordCmd(&pb.CoordinateEntry{Node: "n1", Coord: fuzzCoord(0.001)}, &pb.CoordinateEntry{Node: "n2", Coord: fuzzCoord(0.002)}),
 	}
+}
+
+func fuzzCoord(x float64) *pb.Coordinate {
+	return &pb.Coordinate{Vec: []float64{x, 0, 0, 0, 0, 0, 0, 0}, Error: 1.5, Height: 1e-5}
+}
+
+func coordCmd(updates ...*pb.CoordinateEntry) *pb.Command {
+	return &pb.Command{IgnoreIfUnknown: true, Cmd: &pb.Command_CoordinateUpdate{CoordinateUpdate: &pb.CoordinateBatchUpdate{Updates: updates}}}
 }
 
 // fuzzApplySeeds are commands of every case, valid and not, against the
@@ -180,6 +190,11 @@ func fuzzApplySeeds() map[string]*pb.Command {
 		"session-not-expired": cmdAt(fuzzNow+5*sec, &pb.Command{Cmd: &pb.Command_SessionDestroy{SessionDestroy: &pb.SessionDestroy{Id: "s-ttl", OnlyIfExpired: true}}}),
 		"session-expired":     cmdAt(fuzzNow+3600*sec, &pb.Command{Cmd: &pb.Command_SessionDestroy{SessionDestroy: &pb.SessionDestroy{Id: "s-ttl", OnlyIfExpired: true}}}),
 		"empty-command":       {},
+		"coordinate-update": coordCmd(&pb.CoordinateEntry{Node: "N1", Coord: fuzzCoord(0.003)},
+			&pb.CoordinateEntry{Node: "n3", Coord: fuzzCoord(0.004)}, &pb.CoordinateEntry{Node: "n2", Segment: "alpha", Coord: fuzzCoord(0.005)}),
+		"coordinate-invalid": coordCmd(&pb.CoordinateEntry{Node: "n1", Coord: &pb.Coordinate{Vec: []float64{math.NaN()}}},
+			&pb.CoordinateEntry{Node: "n2"}, &pb.CoordinateEntry{Coord: fuzzCoord(1)}),
+		"coordinate-empty": coordCmd(),
 	}
 }
 
@@ -458,6 +473,18 @@ func checkConsistent(t *testing.T, s *Store) {
 			fail("service %q index at %d, but its node %q or a node check changed at %d", svc.Service, si, svc.Node, ni)
 		}
 	})
+	each(tableCoordinates, func(raw any) {
+		c := raw.(*pb.CoordinateEntry)
+		if n, _ := nodeFirst(tx, c.Node); n == nil {
+			fail("coordinate of a missing node %q", c.Node)
+		}
+		if !ValidCoordinate(c.Coord) {
+			fail("coordinate of %q is invalid: %v", c.Node, c.Coord)
+		}
+		if c.CreateIndex > c.ModifyIndex || c.ModifyIndex > index(tableCoordinates) {
+			fail("coordinate of %q indexes %d/%d, table at %d", c.Node, c.CreateIndex, c.ModifyIndex, index(tableCoordinates))
+		}
+	})
 	each(tableSessions, func(raw any) {
 		sess := raw.(*pb.Session)
 		if n, _ := nodeFirst(tx, sess.Node); n == nil {
@@ -640,7 +667,8 @@ func FuzzRestore(f *testing.F) {
 		rec(&pb.SnapshotRecord{Record: &pb.SnapshotRecord_Session{Session: &pb.Session{Id: "s", Node: "n", NodeChecks: []string{"c"}}}}),
 		rec(&pb.SnapshotRecord{Record: &pb.SnapshotRecord_SessionTimer{SessionTimer: &pb.SessionTimer{Id: "s", TtlNanos: 1}}}),
 		rec(&pb.SnapshotRecord{Record: &pb.SnapshotRecord_LockDelay{LockDelay: &pb.LockDelay{Key: "k", UntilUnixNano: 5}}}),
-		footer(9),
+		rec(&pb.SnapshotRecord{IgnoreIfUnknown: true, Record: &pb.SnapshotRecord_Coordinate{Coordinate: &pb.CoordinateEntry{Node: "n", Coord: &pb.Coordinate{Vec: []float64{1}}}}}),
+		footer(10),
 	)
 	flipped := append([]byte(nil), valid...)
 	flipped[len(flipped)/2] ^= 0x40

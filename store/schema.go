@@ -19,6 +19,7 @@ const (
 	tableSessionChecks = "session_checks"
 	tableSessionTimers = "session_timers"
 	tableLockDelays    = "lock_delays"
+	tableCoordinates   = "coordinates"
 )
 
 // sessionCheck links a session to one check it depends on.
@@ -131,6 +132,16 @@ func schema() *memdb.DBSchema {
 						&memdb.StringFieldIndex{Field: "ServiceId"},
 					}}},
 					"service": {Name: "service", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "ServiceName", Lowercase: true}},
+				},
+			},
+			tableCoordinates: {
+				Name: tableCoordinates,
+				Indexes: map[string]*memdb.IndexSchema{
+					"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{AllowMissing: true, Indexes: []memdb.Indexer{
+						&memdb.StringFieldIndex{Field: "Node", Lowercase: true},
+						&memdb.StringFieldIndex{Field: "Segment"},
+					}}},
+					"node": {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node", Lowercase: true}},
 				},
 			},
 			tableIndex: {

@@ -97,6 +97,11 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		{tableLockDelays, func(raw any) *pb.SnapshotRecord {
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_LockDelay{LockDelay: raw.(*pb.LockDelay)}}
 		}},
+		{tableCoordinates, func(raw any) *pb.SnapshotRecord {
+			// Ignorable: a server of an earlier version restores without
+			// them (they only feed RTT estimates).
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_Coordinate{Coordinate: raw.(*pb.CoordinateEntry)}, IgnoreIfUnknown: true}
+		}},
 		{tableIndex, func(raw any) *pb.SnapshotRecord {
 			r := raw.(*indexRow)
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_TableIndex{TableIndex: &pb.TableIndex{Table: r.Key, Index: r.Value}}}
@@ -233,6 +238,11 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 			return errors.New("lock delay without a key")
 		}
 		return tx.Insert(tableLockDelays, r.LockDelay)
+	case *pb.SnapshotRecord_Coordinate:
+		if r.Coordinate.Node == "" || !ValidCoordinate(r.Coordinate.Coord) {
+			return errors.New("coordinate without a node or with an invalid coordinate")
+		}
+		return tx.Insert(tableCoordinates, r.Coordinate)
 	default:
 		return fmt.Errorf("unknown record type %T", rec.Record)
 	}
