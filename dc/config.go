@@ -62,6 +62,15 @@ type Config struct {
 	// MaxEntrySize bounds one encoded Raft command.
 	MaxEntrySize int
 
+	// The leader writes the coordinate updates agents send every
+	// CoordinateUpdatePeriod, in log entries of at most
+	// CoordinateUpdateBatchSize updates, at most CoordinateUpdateMaxBatches
+	// entries per period (Consul's coordinate_update_* settings); further
+	// updates wait for no one and are discarded.
+	CoordinateUpdatePeriod     time.Duration
+	CoordinateUpdateBatchSize  int
+	CoordinateUpdateMaxBatches int
+
 	// The write path's batching, each measurable on its own (see the
 	// benchmarks): BatchApply lets Raft take every queued write into one
 	// append and one disk sync; BatchingFSM applies a committed batch in
@@ -102,11 +111,15 @@ func LANProfile() Config {
 		TombstoneGCInterval: time.Minute,
 		MaxEntrySize:        4 << 20,
 		SessionTTLMin:       10 * time.Second,
-		BatchApply:          true,
-		FollowerReads:       true,
-		BatchingFSM:         true,
-		NoFreelistSync:      true,
-		Logger:              slog.Default(),
+
+		CoordinateUpdatePeriod:     5 * time.Second,
+		CoordinateUpdateBatchSize:  128,
+		CoordinateUpdateMaxBatches: 5,
+		BatchApply:                 true,
+		FollowerReads:              true,
+		BatchingFSM:                true,
+		NoFreelistSync:             true,
+		Logger:                     slog.Default(),
 	}
 }
 
@@ -134,6 +147,8 @@ func (c *Config) validate() error {
 		return errors.New("dc: bootstrap and bootstrap-expect are mutually exclusive")
 	case c.BootstrapExpect < 0:
 		return fmt.Errorf("dc: bootstrap-expect %d is negative", c.BootstrapExpect)
+	case c.CoordinateUpdatePeriod < 0 || c.CoordinateUpdateBatchSize < 0 || c.CoordinateUpdateMaxBatches < 0:
+		return errors.New("dc: coordinate update period, batch size and max batches must not be negative")
 	case c.Logger == nil:
 		return errors.New("dc: logger is required")
 	}

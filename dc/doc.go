@@ -1,8 +1,10 @@
 // Package dc is one datacenter's server: Raft set up on raft-boltdb (or in
 // memory for dev agents), bootstrap once bootstrap-expect servers are seen,
 // the leader's duties (adding and removing Raft voters as servers join and
-// leave, tombstone reaping), the RPC endpoints of the state store, and the
-// forwarding of writes and consistent reads to the leader.
+// leave, tombstone reaping, writing the agents' network coordinates in
+// batches), the RPC endpoints of the state store, user events fired from
+// other datacenters, and the forwarding of writes and consistent reads to
+// the leader.
 //
 // dc is the only package that holds a *raft.Raft or imports Raft. New takes
 // every dependency (Deps): the LAN pool through the small Membership

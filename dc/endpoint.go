@@ -36,6 +36,11 @@ const (
 	MethodSessionDestroy = "Session.Destroy"
 	MethodSessionRenew   = "Session.Renew"
 	MethodSessionGet     = "Session.Get"
+
+	MethodCoordinateUpdate      = "Coordinate.Update"
+	MethodCoordinateNodes       = "Coordinate.ListNodes"
+	MethodCoordinateDatacenters = "Coordinate.ListDatacenters"
+	MethodEventFire             = "Internal.EventFire"
 )
 
 // endpoint is one RPC method: how to make its messages and how to call it.
@@ -85,6 +90,10 @@ func (s *Server) registerEndpoints() {
 	register(s, MethodSessionDestroy, s.sessionDestroy)
 	register(s, MethodSessionRenew, s.sessionRenew)
 	register(s, MethodSessionGet, s.sessionGet)
+	register(s, MethodCoordinateUpdate, s.coordinateUpdate)
+	register(s, MethodCoordinateNodes, s.coordinateNodes)
+	register(s, MethodCoordinateDatacenters, s.coordinateDatacenters)
+	register(s, MethodEventFire, s.eventFire)
 }
 
 // RPC calls a method of this server in-process (a server agent's own HTTP

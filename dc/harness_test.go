@@ -172,6 +172,8 @@ type testCluster struct {
 	// clock, if set, is every server's Deps.Clock.
 	clock  clock.Clock
 	router Router
+	events UserEvents
+	wan    WANCoordinates
 }
 
 // newTestCluster starts n servers (n == 1 bootstraps itself, more use
@@ -204,6 +206,9 @@ type clusterOpts struct {
 	// net, if set, is shared with another cluster (another datacenter).
 	net    *memnet.Network
 	router Router
+	// events and wan are every server's Deps.Events and Deps.WAN.
+	events UserEvents
+	wan    WANCoordinates
 }
 
 func startCluster(t *testing.T, o clusterOpts) *testCluster {
@@ -215,7 +220,7 @@ func startCluster(t *testing.T, o clusterOpts) *testCluster {
 	if o.net == nil {
 		o.net = memnet.New()
 	}
-	c := &testCluster{t: t, net: o.net, members: newFakeMembership(), onDisk: onDisk, wrapLog: o.wrapLog, clock: o.clock, router: o.router}
+	c := &testCluster{t: t, net: o.net, members: newFakeMembership(), onDisk: onDisk, wrapLog: o.wrapLog, clock: o.clock, router: o.router, events: o.events, wan: o.wan}
 	t.Cleanup(c.shutdown)
 	for _, m := range o.members {
 		c.members.set(m)
@@ -275,6 +280,7 @@ func (c *testCluster) start(ts *testServer, cfg Config) {
 		deps = Deps{RaftStream: ts.mux.RaftLayer(), Pool: ts.calls, Membership: c.members}
 	}
 	deps.WrapLogStore, deps.Clock, deps.Router = c.wrapLog, c.clock, c.router
+	deps.Events, deps.WAN = c.events, c.wan
 	srv, err := New(cfg, deps)
 	if err != nil {
 		c.t.Fatal(err)

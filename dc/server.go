@@ -74,7 +74,13 @@ type Deps struct {
 	Membership Membership
 	// Router routes requests for other datacenters; nil knows only this
 	// one.
-	Router        Router
+	Router Router
+	// WAN gives the WAN coordinates of every datacenter's servers
+	// (/v1/coordinate/datacenters); nil lists none.
+	WAN WANCoordinates
+	// Events fires user events into the LAN pool, for requests from
+	// other datacenters (and agents); nil refuses them.
+	Events        UserEvents
 	LogStore      raft.LogStore
 	StableStore   raft.StableStore
 	SnapshotStore raft.SnapshotStore
@@ -114,6 +120,8 @@ type Server struct {
 	caughtUp atomic.Bool
 	// sessTimers is set while this server leads.
 	sessTimers atomic.Pointer[sessionTimers]
+	// coords queues the coordinate updates the leader received.
+	coords coordinateBatch
 
 	shutdownCh chan struct{}
 	// applyStopped closes when the store stops applying the log (see
@@ -204,6 +212,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	s.goFunc(s.monitorLeadership)
+	s.goFunc(s.runCoordinateBatches)
 	if s.cfg.BootstrapExpect > 0 && !hasState {
 		s.goFunc(s.bootstrapWhenExpected)
 	}
