@@ -51,6 +51,7 @@ type Agent struct {
 	gossipTransport func(bindAddr string, port int) (memberlist.NodeAwareTransport, error)
 	wrapLogStore    func(dc.LogStore) dc.LogStore
 	tuneHealth      func(*health.Config)
+	coordSyncMin    time.Duration
 	events          *eventBuffer
 	metrics         *agentMetrics
 	// local holds the services and checks of this host.
@@ -176,6 +177,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		a.backend = &serverBackend{pool: a.pool, lan: a.lan}
 	}
 	a.onLANEvents(a.receiveUserEvent)
+	a.startCoordinateSync()
 	if err := a.startLocal(); err != nil {
 		return err
 	}
@@ -291,8 +293,9 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	}
 	deps := dc.Deps{RaftStream: a.mux.RaftLayer(), Pool: a.pool, Membership: lanMembership{pool: a.lan}, WrapLogStore: a.wrapLogStore}
 	if a.wan != nil {
-		deps.Router = a.wan.Router()
+		deps.Router, deps.WAN = a.wan.Router(), a.wan
 	}
+	deps.Events = a
 	srv, err := dc.New(dcfg, deps)
 	if err != nil {
 		return err

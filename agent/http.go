@@ -118,6 +118,11 @@ func (a *Agent) router() (http.Handler, []string) {
 	h("PUT /v1/event/fire/{name}", a.eventFire)
 	h("GET /v1/event/list", a.eventList)
 
+	h("GET /v1/coordinate/datacenters", a.coordinateDatacenters)
+	h("GET /v1/coordinate/nodes", a.coordinateNodes)
+	h("GET /v1/coordinate/node/{node}", a.coordinateNode)
+	h("PUT /v1/coordinate/update", a.coordinateUpdate)
+
 	h("GET /v1/agent/services", a.agentServices)
 	h("GET /v1/agent/service/{id}", a.agentService)
 	h("PUT /v1/agent/service/register", a.agentServiceRegister)

@@ -232,7 +232,7 @@ func (a *Agent) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error
 	for _, n := range resp.Nodes {
 		out = append(out, toNodeJSON(n))
 	}
-	sortNear(a, cq.Near, out, func(n nodeJSON) string { return n.Node })
+	sortNear(r.Context(), a, cq, out, func(n nodeJSON) string { return n.Node })
 	return applyFilter(cq.Filter, out)
 }
 
@@ -326,7 +326,7 @@ func (a *Agent) catalogService(w http.ResponseWriter, r *http.Request) (any, err
 	for _, inst := range resp.Instances {
 		out = append(out, toCatalogServiceJSON(inst.Node, inst.Service))
 	}
-	sortNear(a, cq.Near, out, func(s catalogServiceJSON) string { return s.Node })
+	sortNear(r.Context(), a, cq, out, func(s catalogServiceJSON) string { return s.Node })
 	return applyFilter(cq.Filter, out)
 }
 
@@ -395,7 +395,7 @@ func (a *Agent) healthChecks(w http.ResponseWriter, r *http.Request, req *pb.Che
 	}
 	a.catalogQueryMeta(w, resp.Meta)
 	checks := toHealthChecksJSON(resp.Checks)
-	sortNear(a, cq.Near, checks, func(c healthCheckJSON) string { return c.Node })
+	sortNear(r.Context(), a, cq, checks, func(c healthCheckJSON) string { return c.Node })
 	return applyFilter(cq.Filter, checks)
 }
 
@@ -432,6 +432,6 @@ func (a *Agent) healthService(w http.ResponseWriter, r *http.Request) (any, erro
 			Node: toNodeJSON(inst.Node), Service: toAgentServiceJSON(inst.Service, ""), Checks: checks,
 		})
 	}
-	sortNear(a, cq.Near, out, func(e serviceEntryJSON) string { return e.Node.Node })
+	sortNear(r.Context(), a, cq, out, func(e serviceEntryJSON) string { return e.Node.Node })
 	return applyFilter(cq.Filter, out)
 }

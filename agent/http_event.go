@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
 )
 
@@ -37,11 +38,9 @@ const maxEventPayload = 400
 
 func (a *Agent) eventFire(w http.ResponseWriter, r *http.Request) (any, error) {
 	params := r.URL.Query()
-	if err := a.checkDC(params.Get("dc")); err != nil {
+	dcName := params.Get("dc")
+	if err := a.checkDC(dcName); err != nil {
 		return nil, err
-	}
-	if dcName := params.Get("dc"); dcName != "" && dcName != a.cfg.Datacenter {
-		return nil, &httpError{code: http.StatusInternalServerError, msg: "No path to datacenter"}
 	}
 	name := r.PathValue("name")
 	if name == "" {
@@ -64,14 +63,28 @@ func (a *Agent) eventFire(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	e.Payload = payload
-	data, err := proto.Marshal(e)
-	if err != nil {
-		return nil, err
+	if dcName != "" && dcName != a.cfg.Datacenter {
+		// A server of that datacenter fires it into its LAN pool.
+		req := &pb.EventFireRequest{Dc: dcName, Event: e}
+		if err := a.backend.RPC(r.Context(), dc.MethodEventFire, req, &pb.EventFireResponse{}); err != nil {
+			return nil, err
+		}
+		return toEventJSON(e), nil
 	}
-	if err := a.lan.UserEvent(eventPrefix+name, data, false); err != nil {
+	if err := a.FireUserEvent(e); err != nil {
 		return nil, badRequest("Failed to fire event: %v", err)
 	}
 	return toEventJSON(e), nil
+}
+
+// FireUserEvent gossips a user event to every agent of this datacenter.
+// A server fires the events other datacenters send it (dc.UserEvents).
+func (a *Agent) FireUserEvent(e *pb.UserEvent) error {
+	data, err := proto.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return a.lan.UserEvent(eventPrefix+e.Name, data, false)
 }
 
 func (a *Agent) eventList(w http.ResponseWriter, r *http.Request) (any, error) {

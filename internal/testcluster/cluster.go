@@ -43,6 +43,9 @@ type Options struct {
 	// RetryJoinWAN are WAN addresses every server retry-joins (another
 	// datacenter's servers; see NewFederation).
 	RetryJoinWAN []string
+	// CoordinateSync, if set, is how often every agent sends its LAN
+	// coordinate (instead of every 15 s or more).
+	CoordinateSync time.Duration
 }
 
 // Node is one agent of the cluster.
@@ -167,6 +170,9 @@ func (c *Cluster) Start(n *Node) {
 	}
 	if c.opts.TuneHealth != nil {
 		opts = append(opts, agent.WithHealthTuning(c.opts.TuneHealth))
+	}
+	if c.opts.CoordinateSync > 0 {
+		opts = append(opts, agent.WithCoordinateSync(c.opts.CoordinateSync))
 	}
 	if nw := c.opts.Network; nw != nil {
 		fn := nw.AddNode(n.Name, n.RPCAddr, n.LANAddr)
