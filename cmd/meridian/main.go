@@ -70,6 +70,7 @@ func topLevelCommands() map[string]cliCommand {
 		"members":     {"Lists the members of a Meridian cluster", runMembers},
 		"operator":    {"Provides cluster-level tools for Meridian operators", runOperator},
 		"reload":      {"Triggers the agent to reload configuration files", runReload},
+		"rtt":         {"Estimates network round trip time between nodes", runRTT},
 		"version":     {"Prints the Meridian version", runVersion},
 		"watch":       {"Watch for changes in Meridian", runWatch},
 	}

@@ -193,7 +193,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		"version", "members", "join", "leave", "force-leave", "info", "reload",
 		"kv get", "kv put", "kv delete", "kv export", "kv import",
 		"operator raft list-peers", "operator raft remove-peer",
-		"catalog datacenters", "catalog nodes", "catalog services",
+		"catalog datacenters", "catalog nodes", "catalog services", "rtt",
 	} {
 		t.Run(path, func(t *testing.T) {
 			res := runCLI(t, agent, nil, "", append(strings.Fields(path), "-h")...)
