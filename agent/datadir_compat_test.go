@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/serf/coordinate"
 
 	"github.com/meridian-io/meridian/agent"
 	"github.com/meridian-io/meridian/agent/config"
@@ -51,6 +52,8 @@ type fixtureState struct {
 	Services map[string][]*api.CatalogService
 	Checks   map[string]api.HealthChecks
 	Sessions []*api.SessionEntry
+	// Coordinates are the stored LAN coordinates (from format3 on).
+	Coordinates []*api.CoordinateEntry `json:",omitempty"`
 }
 
 func TestDataDirCompat(t *testing.T) {
@@ -174,6 +177,16 @@ func readFixtureState(t *testing.T, c *api.Client) *fixtureState {
 		}
 	}
 	slices.SortFunc(st.Sessions, func(a, b *api.SessionEntry) int { return int(a.CreateIndex) - int(b.CreateIndex) })
+	coords, _, err := c.Coordinate().Nodes(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range coords {
+		// The fixture's own agent sends its coordinate as it runs.
+		if e.Node != fixtureNode {
+			st.Coordinates = append(st.Coordinates, e)
+		}
+	}
 	return st
 }
 
@@ -251,6 +264,17 @@ func writeDataDirFixture(t *testing.T, name string) {
 		must("catalog register", err)
 		_, err = cat.Deregister(&api.CatalogDeregistration{Node: node, ServiceID: "db-" + round}, nil)
 		must("catalog deregister", err)
+		// A coordinate update, written by the leader in its next batch.
+		coord := &coordinate.Coordinate{Vec: []float64{0.001, 0.002, 0, 0, 0, 0, 0, 0.003}, Error: 0.5, Adjustment: 0.0001, Height: 0.00002}
+		_, err = c.Coordinate().Update(&api.CoordinateEntry{Node: node, Coord: coord}, nil)
+		must("coordinate update", err)
+		testcluster.WaitFor(t, 20*time.Second, func() error {
+			got, _, err := c.Coordinate().Node(node, nil)
+			if err != nil || len(got) != 1 {
+				return fmt.Errorf("coordinate of %s not stored yet: %v %v", node, got, err)
+			}
+			return nil
+		})
 		id, _, err := sess.Create(&api.SessionEntry{Name: "lock-" + round, Node: node, NodeChecks: []string{"alive"},
 			LockDelay: 15 * time.Second, Behavior: api.SessionBehaviorRelease}, nil)
 		must("session create", err)
