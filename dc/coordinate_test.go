@@ -9,7 +9,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/hashicorp/serf/coordinate"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
@@ -217,6 +219,51 @@ func TestEventFireInAnotherDatacenter(t *testing.T) {
 		}
 		if err := call(s1, MethodEventFire, &pb.EventFireRequest{Dc: "dc2", Event: &pb.UserEvent{}}, &pb.EventFireResponse{}); !errors.Is(err, rpc.ErrBadRequest) {
 			t.Fatalf("event without a name: %v", err)
+		}
+	})
+}
+
+// The leader marks its coordinate entries ignorable, so a server of an
+// earlier version skips them instead of stopping.
+func TestCoordinateEntriesAreIgnorable(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := startCluster(t, clusterOpts{servers: 1, members: clientMembers("c1")})
+		leader := c.waitLeader()
+		waitCatalogNodes(t, leader, 2)
+		if err := call(leader, MethodCoordinateUpdate, &pb.CoordinateUpdateRequest{Node: "c1", Coord: testCoord(0.1)}, &pb.CoordinateUpdateResponse{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := leader.flushCoordinates(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		logs := leader.deps.LogStore
+		first, _ := logs.FirstIndex()
+		last, _ := logs.LastIndex()
+		found := 0
+		for i := first; i <= last; i++ {
+			var l raft.Log
+			if err := logs.GetLog(i, &l); err != nil || l.Type != raft.LogCommand {
+				continue
+			}
+			var cmd pb.Command
+			if err := proto.Unmarshal(l.Data, &cmd); err != nil {
+				t.Fatalf("entry %d: %v", i, err)
+			}
+			cmds := []*pb.Command{&cmd}
+			if b := cmd.GetBatch(); b != nil {
+				cmds = b.Commands
+			}
+			for _, sub := range cmds {
+				if sub.GetCoordinateUpdate() != nil {
+					found++
+					if !sub.IgnoreIfUnknown {
+						t.Fatalf("entry %d: a coordinate update not marked ignore_if_unknown", i)
+					}
+				}
+			}
+		}
+		if found != 1 {
+			t.Fatalf("%d coordinate entries in the log, want 1", found)
 		}
 	})
 }
