@@ -239,6 +239,8 @@ func (s *Server) Shutdown() error {
 			err = s.raft.Shutdown().Error()
 			close(s.raftDown)
 			s.proposer.wg.Wait()
+			s.verifier.stop()
+			s.readIndexes.stop()
 		}
 		s.wg.Wait()
 		if c, ok := s.deps.Transport.(io.Closer); ok {

@@ -20,6 +20,8 @@ type roundBatcher struct {
 	mu      sync.Mutex
 	next    *round
 	running bool
+	stopped bool
+	wg      sync.WaitGroup // the goroutine running rounds
 }
 
 type round struct {
@@ -29,28 +31,42 @@ type round struct {
 }
 
 // wait blocks until a round that started after the call has finished, and
-// returns its outcome.
-func (b *roundBatcher) wait() (uint64, error) {
+// returns its outcome, or until ctx ends. The round itself is bounded by
+// the server's lifetime, not by any one reader: a reader that gives up
+// leaves it to the others, and it must not keep its reader (an HTTP
+// request, anti-entropy during the agent's shutdown) waiting on a leader
+// that may never come back.
+func (b *roundBatcher) wait(ctx context.Context) (uint64, error) {
 	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		return 0, rpc.ErrShutdown
+	}
 	if b.next == nil {
 		b.next = &round{done: make(chan struct{})}
 	}
 	r := b.next
 	if !b.running {
 		b.running = true
+		b.wg.Add(1)
 		go b.run()
 	}
 	b.mu.Unlock()
-	<-r.done
-	return r.index, r.err
+	select {
+	case <-r.done:
+		return r.index, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
 
 // run performs rounds until no reader waits. It is started by wait and
-// ends by itself; do must be bounded.
+// ends by itself, or at stop; do must be bounded.
 func (b *roundBatcher) run() {
+	defer b.wg.Done()
 	for {
 		b.mu.Lock()
-		r := b.next
+		r, stopped := b.next, b.stopped
 		b.next = nil
 		if r == nil {
 			b.running = false
@@ -58,9 +74,23 @@ func (b *roundBatcher) run() {
 			return
 		}
 		b.mu.Unlock()
-		r.index, r.err = b.do()
+		if stopped {
+			r.err = rpc.ErrShutdown
+		} else {
+			r.index, r.err = b.do()
+		}
 		close(r.done)
 	}
+}
+
+// stop refuses new rounds and waits for the goroutine running them. The
+// server stops it after canceling its base context and shutting Raft
+// down, which ends a round in progress.
+func (b *roundBatcher) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	b.mu.Unlock()
+	b.wg.Wait()
 }
 
 // verifyLeader confirms with a quorum that this server still leads, in a
@@ -68,8 +98,8 @@ func (b *roundBatcher) run() {
 // acknowledged before they began, since the leader acknowledges a write
 // only after applying it, and a new leader serves reads only after
 // applying its predecessors' entries.
-func (s *Server) verifyLeader() error {
-	_, err := s.verifier.wait()
+func (s *Server) verifyLeader(ctx context.Context) error {
+	_, err := s.verifier.wait(ctx)
 	return err
 }
 
@@ -89,9 +119,9 @@ func (s *Server) verifyRound() (uint64, error) {
 // shared by every concurrent reader of the follower instead of the read.
 func (s *Server) linearize(ctx context.Context) error {
 	if s.readyToServe(true) {
-		return s.verifyLeader()
+		return s.verifyLeader(ctx)
 	}
-	idx, err := s.readIndexes.wait()
+	idx, err := s.readIndexes.wait(ctx)
 	if err != nil {
 		return err
 	}
@@ -115,7 +145,7 @@ func (s *Server) readIndexRound() (uint64, error) {
 	})
 	if local {
 		idx := s.store.LastIndex()
-		return idx, s.verifyLeader()
+		return idx, s.verifyLeader(ctx)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = rpc.ErrNoLeader
@@ -129,7 +159,7 @@ func (s *Server) readIndex(ctx context.Context, _ *pb.ReadIndexRequest, resp *pb
 		return rpc.ErrNoLeader
 	}
 	idx := s.store.LastIndex()
-	if err := s.verifyLeader(); err != nil {
+	if err := s.verifyLeader(ctx); err != nil {
 		return err
 	}
 	resp.Index = idx
