@@ -181,8 +181,12 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.startLocal(); err != nil {
 		return err
 	}
-	a.join()
-	a.joinWAN()
+	if err := a.join(ctx); err != nil {
+		return err
+	}
+	if err := a.joinWAN(ctx); err != nil {
+		return err
+	}
 	if a.cfg.Ports.HTTP != config.PortDisabled {
 		if err := a.startHTTP(); err != nil {
 			return err
@@ -330,12 +334,10 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 
 // join joins the LAN addresses of -join once and -retry-join until one
 // answers. Failures are logged; the agent keeps running.
-func (a *Agent) join() {
+func (a *Agent) join(ctx context.Context) error {
 	if len(a.cfg.StartJoin) > 0 {
-		if n, err := a.lan.Join(a.cfg.StartJoin); err != nil {
-			a.log.Warn("join failed", "addrs", a.cfg.StartJoin, "error", err)
-		} else {
-			a.log.Info("joined", "contacted", n)
+		if err := a.joinOnce(ctx, "LAN", a.cfg.StartJoin, a.lan.Join); err != nil {
+			return err
 		}
 	}
 	if len(a.cfg.RetryJoin) > 0 {
@@ -344,6 +346,31 @@ func (a *Agent) join() {
 			interval = 30 * time.Second
 		}
 		a.lan.RetryJoin(a.cfg.RetryJoin, interval, a.cfg.RetryMax)
+	}
+	return nil
+}
+
+// joinOnce runs join(addrs) (-join, -join-wan) and waits for it unless
+// ctx ends first: the attempt may wait for a TCP timeout per address, and
+// a signal while starting must not wait for it. The attempt then ends on
+// its own, in a goroutine the agent waits for at shutdown.
+func (a *Agent) joinOnce(ctx context.Context, pool string, addrs []string, join func([]string) (int, error)) error {
+	done := make(chan struct{})
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer close(done)
+		if n, err := join(addrs); err != nil {
+			a.log.Warn(pool+" join failed", "addrs", addrs, "error", err)
+		} else {
+			a.log.Info("joined the "+pool+" pool", "contacted", n)
+		}
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("agent: %s join %v interrupted: %w", pool, addrs, ctx.Err())
 	}
 }
 
@@ -398,49 +425,6 @@ func (a *Agent) Leave(ctx context.Context) error {
 		return a.server.Leave(ctx, a.lan.Leave)
 	}
 	return a.lan.Leave()
-}
-
-// Shutdown stops everything the agent started, without leaving (see
-// Leave). It is idempotent.
-func (a *Agent) Shutdown() error {
-	var errs []error
-	a.shutdownOnce.Do(func() {
-		a.cancel()
-		a.stopWatches()
-		if a.httpSrv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := a.httpSrv.Shutdown(ctx); err != nil {
-				a.httpSrv.Close()
-			}
-			cancel()
-		}
-		if a.local != nil {
-			errs = append(errs, a.local.Shutdown())
-		}
-		if a.server != nil {
-			errs = append(errs, a.server.Shutdown())
-		}
-		if a.rpcSrv != nil {
-			a.rpcSrv.Shutdown()
-		}
-		if a.mux != nil {
-			errs = append(errs, a.mux.Close())
-		} else if a.rpcLn != nil {
-			a.rpcLn.Close()
-		}
-		if a.lan != nil {
-			errs = append(errs, a.lan.Shutdown())
-		}
-		if a.wan != nil {
-			errs = append(errs, a.wan.Shutdown())
-		}
-		if a.pool != nil {
-			errs = append(errs, a.pool.Close())
-		}
-		a.wg.Wait()
-		a.log.Info("agent stopped")
-	})
-	return errors.Join(errs...)
 }
 
 func (a *Agent) requestExit() {

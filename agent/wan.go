@@ -61,19 +61,17 @@ func (a *Agent) startWAN(ctx context.Context, rpcPort int) error {
 
 // joinWAN joins the WAN addresses of -join-wan once and -retry-join-wan
 // until one answers; failures are logged and the agent keeps running.
-func (a *Agent) joinWAN() {
+func (a *Agent) joinWAN(ctx context.Context) error {
 	if a.wan == nil {
-		return
+		return nil
 	}
 	if len(a.cfg.StartJoinWAN) > 0 {
-		if n, err := a.wan.Join(a.cfg.StartJoinWAN); err != nil {
-			a.log.Warn("WAN join failed", "addrs", a.cfg.StartJoinWAN, "error", err)
-		} else {
-			a.log.Info("joined the WAN pool", "contacted", n)
+		if err := a.joinOnce(ctx, "WAN", a.cfg.StartJoinWAN, a.wan.Join); err != nil {
+			return err
 		}
 	}
 	if len(a.cfg.RetryJoinWAN) == 0 {
-		return
+		return nil
 	}
 	done := a.wan.RetryJoin(a.cfg.RetryJoinWAN, a.cfg.RetryIntervalWAN, 0)
 	a.wg.Add(1)
@@ -89,6 +87,7 @@ func (a *Agent) joinWAN() {
 		case <-a.ctx.Done():
 		}
 	}()
+	return nil
 }
 
 // WANAddr is the WAN gossip address other datacenters' servers join, ""

@@ -63,6 +63,7 @@ type agentProc struct {
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed once the current process is reaped
 	waitErr  error         // cmd.Wait's result, set before exited closes
+	exitedAt time.Time     // when Wait returned, set before exited closes
 	runs     int
 	wantDown bool // the test stopped or killed it on purpose
 	paused   bool
@@ -120,7 +121,7 @@ func (p *agentProc) start() {
 		err := cmd.Wait()
 		logFile.Close()
 		p.mu.Lock()
-		p.waitErr = err
+		p.waitErr, p.exitedAt = err, time.Now()
 		p.mu.Unlock()
 		close(exited)
 	}()

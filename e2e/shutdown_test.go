@@ -48,7 +48,9 @@ func testSeed(t *testing.T, flagged uint64) uint64 {
 func (p *agentProc) exitWithin(exited <-chan struct{}, sentAt time.Time, bound time.Duration) (time.Duration, error) {
 	select {
 	case <-exited:
-		return time.Since(sentAt), nil
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.exitedAt.Sub(sentAt), nil
 	case <-time.After(time.Until(sentAt.Add(bound))):
 	}
 	p.signal(syscall.SIGQUIT, true)
@@ -61,16 +63,30 @@ func (p *agentProc) exitWithin(exited <-chan struct{}, sentAt time.Time, bound t
 	return 0, fmt.Errorf("%s did not exit within %s; goroutines at that moment:\n%s", p.Name, bound, p.LogTail(400))
 }
 
-// stillWaiting reports the lines of p's log in which a shutdown step ran
-// over its budget, "" if none did.
+// stillWaiting reports the lines of p's latest run in which a shutdown
+// step ran over its budget or found no time left, "" if none did.
 func (p *agentProc) stillWaiting() string {
 	var hits []string
-	for _, line := range strings.Split(p.LogTail(1<<20), "\n") {
-		if strings.Contains(line, "shutdown: still waiting") || strings.Contains(line, "shutdown: gave up") {
-			hits = append(hits, line)
+	for _, line := range strings.Split(p.currentRun(), "\n") {
+		for _, msg := range []string{"shutdown: still waiting", "shutdown: no time left", "shutdown: out of time"} {
+			if strings.Contains(line, msg) {
+				hits = append(hits, line)
+			}
 		}
 	}
 	return strings.Join(hits, "\n")
+}
+
+// shutdownSteps are the lines of p's latest run that tell how its
+// shutdown went, step by step.
+func (p *agentProc) shutdownSteps() string {
+	var lines []string
+	for _, line := range strings.Split(p.currentRun(), "\n") {
+		if strings.Contains(line, "caught signal") || strings.Contains(line, "shutdown") || strings.Contains(line, "agent stopped") || strings.Contains(line, "level=WARN") {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // ackedWriter writes keys through the running servers of ps until stopped,
@@ -139,6 +155,7 @@ func TestTermSoonAfterRestart(t *testing.T) {
 	t.Cleanup(stopWriter)
 
 	var slowest time.Duration
+	var slowestSteps string
 	for round := 1; round <= *termRounds; round++ {
 		victim := servers[rng.IntN(len(servers))]
 		delay := time.Duration(rng.Int64N(int64(500 * time.Millisecond)))
@@ -166,7 +183,9 @@ func TestTermSoonAfterRestart(t *testing.T) {
 			if err != nil {
 				t.Fatalf("round %d (seed %d): %s restarted, SIGTERM %s later: %v", round, seed, victim.Name, delay.Round(time.Millisecond), err)
 			}
-			slowest = max(slowest, took)
+			if took > slowest {
+				slowest, slowestSteps = took, fmt.Sprintf("round %d, %s (SIGTERM sent %s):\n%s", round, p.Name, sentAt[i].UTC().Format("15:04:05.000"), p.shutdownSteps())
+			}
 			if err := p.ExitErr(); err != nil {
 				t.Errorf("round %d: %s exited with %v after SIGTERM, want status 0", round, p.Name, err)
 			}
@@ -198,6 +217,98 @@ func TestTermSoonAfterRestart(t *testing.T) {
 	})
 	stopWriter()
 	acked, tries := w.snapshot()
-	t.Logf("%d of %d writes acknowledged over %d rounds; slowest exit %s", len(acked), tries, *termRounds, slowest.Round(time.Millisecond))
+	t.Logf("%d of %d writes acknowledged over %d rounds; slowest exit %s, in %s", len(acked), tries, *termRounds, slowest.Round(time.Millisecond), slowestSteps)
 	checkAcked(t, servers, acked)
+}
+
+// currentRun is p's log since its latest start.
+func (p *agentProc) currentRun() string {
+	log := p.LogTail(1 << 20)
+	if i := strings.LastIndex(log, "==== e2e: start #"); i >= 0 {
+		return log[i:]
+	}
+	return log
+}
+
+// TestSignalWhilePartitionedAndSecondSignal stops agents that cannot reach
+// a quorum, which is where a graceful leave waits longest: a server set to
+// leave on SIGTERM waits to be removed from Raft by a leader that does not
+// exist. The first signal must still end the process within exitBound; a
+// second one, sent while the leave waits, ends it at once with status 1.
+func TestSignalWhilePartitionedAndSecondSignal(t *testing.T) {
+	e := newEnv(t)
+	servers := e.startServers(3)
+	e.waitLeader(startTimeout, "", servers...)
+	s1 := servers[0]
+	conf := t.TempDir() + "/leave.json"
+	if err := os.WriteFile(conf, []byte(`{"leave_on_terminate": true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s1.Args = append(s1.Args, "-config-file", conf)
+	s1.Restart()
+	client := e.startAgent("c1", "-node", "c1", "-datacenter", "dc1", "-data-dir", t.TempDir(),
+		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-retry-interval", "100ms", "-log-level", "debug",
+		"-retry-join", s1.LANAddr)
+	e.waitLeader(startTimeout, "", servers...)
+	e.waitFor(startTimeout, "c1 in the LAN pool", func() error {
+		members, err := client.API.Agent().Members(false)
+		if err != nil {
+			return err
+		}
+		if len(members) != 4 {
+			return fmt.Errorf("%d members, want 4", len(members))
+		}
+		return nil
+	})
+
+	// s2 and s3 stop answering: s1 and the client are cut off from any
+	// quorum.
+	servers[1].Pause()
+	servers[2].Pause()
+	for _, tc := range []struct {
+		p   *agentProc
+		sig syscall.Signal
+	}{{s1, syscall.SIGTERM}, {client, syscall.SIGINT}} {
+		sentAt := time.Now()
+		took, err := tc.p.exitWithin(tc.p.signal(tc.sig, true), sentAt, exitBound)
+		if err != nil {
+			t.Fatalf("partitioned, %v: %v", tc.sig, err)
+		}
+		if !strings.Contains(tc.p.currentRun(), "leaving the cluster gracefully") {
+			t.Errorf("%s did not try to leave on %v", tc.p.Name, tc.sig)
+		}
+		t.Logf("partitioned %s exited %s after %v (exit status: %v)", tc.p.Name, took.Round(time.Millisecond), tc.sig, tc.p.ExitErr())
+	}
+
+	// Again from a fresh start, still partitioned: while s1 waits to leave
+	// Raft, a second signal ends it at once.
+	s1.start()
+	e.waitHTTP(s1)
+	sentAt := time.Now()
+	exited := s1.signal(syscall.SIGTERM, true)
+	e.waitFor(exitBound, "s1 leaving", func() error {
+		if !strings.Contains(s1.currentRun(), "leaving the cluster gracefully") {
+			return fmt.Errorf("no leave logged yet")
+		}
+		return nil
+	})
+	if !s1.Running() {
+		t.Fatalf("s1 exited %s after SIGTERM before the second signal; its leave did not wait", time.Since(sentAt))
+	}
+	secondAt := time.Now()
+	s1.signal(syscall.SIGINT, true)
+	const atOnce = time.Second
+	took, err := s1.exitWithin(exited, secondAt, atOnce)
+	if err != nil {
+		t.Fatalf("second signal: %v", err)
+	}
+	if s1.ExitErr() == nil {
+		t.Errorf("s1 exited with status 0 after a second signal, want non-zero")
+	}
+	if !strings.Contains(s1.currentRun(), "second signal") {
+		t.Errorf("s1 did not log the second signal")
+	}
+	t.Logf("s1 exited %s after the second signal (%s after the first), %v", took.Round(time.Millisecond), time.Since(sentAt).Round(time.Millisecond), s1.ExitErr())
+	servers[1].Resume()
+	servers[2].Resume()
 }

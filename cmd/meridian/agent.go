@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -69,54 +70,112 @@ func runAgent(args []string) int {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
-	if err := a.Start(context.Background()); err != nil {
-		fmt.Fprintf(os.Stderr, "agent: %v\n", err)
-		return 1
-	}
-	logger.Info("Meridian agent running", "version", version, "http", a.HTTPAddr(), "lan", a.LANAddr())
+	return superviseAgent(a, cfg, logger, signals)
+}
+
+// exitMargin is how long past the shutdown's deadline runAgent waits
+// before it returns whatever the shutdown is doing: ShutdownBudget plus
+// this stays under systemd's 5 s.
+const exitMargin = 250 * time.Millisecond
+
+// superviseAgent starts a and runs it until a signal or a leave through
+// the API stops it, and returns the exit code. Start runs in a goroutine
+// so that a signal while starting (opening Raft's stores, restoring a
+// snapshot, joining) is handled too. The first SIGINT or SIGTERM stops
+// the agent within ShutdownBudget+exitMargin, leaving first when the
+// configuration says so; a second one returns at once with status 1.
+// SIGHUP reloads.
+func superviseAgent(a *agent.Agent, cfg *config.Config, logger *slog.Logger, signals <-chan os.Signal) int {
+	startCtx, cancelStart := context.WithCancel(context.Background())
+	defer cancelStart()
+	started := make(chan error, 1)
+	// Start's goroutine ends on its own; stopAgent waits for it when a
+	// signal comes first, or the process exits under it.
+	go func() { started <- a.Start(startCtx) }()
+	starting := true
+	var stopSig os.Signal // nil after a leave through the API
+wait:
 	for {
 		select {
+		case err := <-started:
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "agent: %v\n", err)
+				return 1
+			}
+			starting = false
+			logger.Info("Meridian agent running", "version", version, "http", a.HTTPAddr(), "lan", a.LANAddr())
 		case <-a.ExitCh():
-			code := shutdown(a, logger.Info)
+			break wait
+		case sig := <-signals:
+			if sig != syscall.SIGHUP {
+				stopSig = sig
+				break wait
+			}
+			if starting {
+				logger.Warn("SIGHUP while starting; not reloading")
+				continue
+			}
+			if err := a.Reload(); err != nil {
+				logger.Error("reload failed; the running configuration is unchanged", "error", err)
+			}
+		}
+	}
+
+	deadline := time.Now().Add(agent.ShutdownBudget)
+	leave := (stopSig == syscall.SIGINT && !cfg.SkipLeaveOnInterrupt) || (stopSig == syscall.SIGTERM && cfg.LeaveOnTerminate)
+	if stopSig != nil {
+		logger.Info("caught signal, shutting down", "signal", stopSig.String(), "leave", leave, "starting", starting)
+	}
+	cancelStart()
+	done := make(chan int, 1)
+	// The shutdown's goroutine is abandoned only when the process exits.
+	go func() { done <- stopAgent(a, logger, started, starting, deadline, leave) }()
+	exit := time.NewTimer(time.Until(deadline) + exitMargin)
+	defer exit.Stop()
+	for {
+		select {
+		case code := <-done:
 			if err := a.ExitErr(); err != nil {
 				fmt.Fprintf(os.Stderr, "agent: %v\n", err)
 				return 1
 			}
 			return code
 		case sig := <-signals:
-			switch sig {
-			case syscall.SIGHUP:
-				if err := a.Reload(); err != nil {
-					logger.Error("reload failed; the running configuration is unchanged", "error", err)
-				}
+			if sig == syscall.SIGHUP {
 				continue
-			case syscall.SIGINT:
-				if !cfg.SkipLeaveOnInterrupt {
-					leave(a, logger.Info)
-				}
-			case syscall.SIGTERM:
-				if cfg.LeaveOnTerminate {
-					leave(a, logger.Info)
-				}
 			}
-			logger.Info("caught signal, shutting down", "signal", sig.String())
-			return shutdown(a, logger.Info)
+			logger.Warn("second signal; exiting at once", "signal", sig.String())
+			return 1
+		case <-exit.C:
+			logger.Error("shutdown: out of time; exiting", "after", agent.ShutdownBudget+exitMargin)
+			return 1
 		}
 	}
 }
 
-func leave(a *agent.Agent, info func(string, ...any)) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	info("leaving the cluster gracefully")
-	if err := a.Leave(ctx); err != nil {
-		info("graceful leave failed", "error", err)
+// stopAgent shuts a down by deadline, after Start has returned if it was
+// still running, and returns the exit code: 0 for a complete shutdown.
+func stopAgent(a *agent.Agent, logger *slog.Logger, started <-chan error, starting bool, deadline time.Time, leave bool) int {
+	if starting {
+		wait := time.NewTimer(time.Until(deadline))
+		defer wait.Stop()
+		select {
+		case err := <-started:
+			if err != nil {
+				// Start has shut the agent down on its way out.
+				if errors.Is(err, context.Canceled) {
+					return 0
+				}
+				fmt.Fprintf(os.Stderr, "agent: %v\n", err)
+				return 1
+			}
+		case <-wait.C:
+			logger.Warn("shutdown: still waiting; giving up on this step", "step", "start")
+			return 1
+		}
 	}
-}
-
-func shutdown(a *agent.Agent, info func(string, ...any)) int {
-	if err := a.Shutdown(); err != nil {
-		info("shutdown", "error", err)
+	if err := a.Stop(deadline, leave); err != nil {
+		logger.Warn("shutdown", "error", err)
 		return 1
 	}
 	return 0
