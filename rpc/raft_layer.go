@@ -13,6 +13,13 @@ import (
 // an outbound connection and writes ProtoRaft first. It is a
 // dc.StreamLayer; dc builds Raft's network transport on it, which closes
 // it when the transport closes. (rpc does not import Raft: only dc does.)
+//
+// Close also closes every connection the layer handed out, inbound and
+// outbound. Raft waits for its RPCs in flight before it reports that it
+// has shut down, and the transport's Close leaves them alone: a vote
+// request to a peer that stopped answering (paused, partitioned) would
+// hold a shutdown for the transport's whole timeout. Closing the
+// transport right after Raft's Shutdown ends them at once.
 type RaftLayer struct {
 	addr    net.Addr
 	dial    func(ctx context.Context, addr string) (net.Conn, error)
@@ -21,6 +28,41 @@ type RaftLayer struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	mu    sync.Mutex
+	conns map[*layerConn]struct{} // handed out and not closed yet
+}
+
+// layerConn is a connection the layer handed out; closing it forgets it.
+type layerConn struct {
+	net.Conn
+	l    *RaftLayer
+	once sync.Once
+	err  error
+}
+
+func (c *layerConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+		c.err = c.Conn.Close()
+	})
+	return c.err
+}
+
+// track remembers conn until it is closed; after Close it closes conn and
+// returns nil.
+func (l *RaftLayer) track(conn net.Conn) *layerConn {
+	c := &layerConn{Conn: conn, l: l}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conns == nil {
+		conn.Close()
+		return nil
+	}
+	l.conns[c] = struct{}{}
+	return c
 }
 
 func newRaftLayer(addr net.Addr, dial func(context.Context, string) (net.Conn, error), muxDone <-chan struct{}) *RaftLayer {
@@ -30,6 +72,7 @@ func newRaftLayer(addr net.Addr, dial func(context.Context, string) (net.Conn, e
 		connCh:  make(chan net.Conn),
 		muxDone: muxDone,
 		closed:  make(chan struct{}),
+		conns:   map[*layerConn]struct{}{},
 	}
 }
 
@@ -50,16 +93,28 @@ func (l *RaftLayer) handoff(conn net.Conn) {
 func (l *RaftLayer) Accept() (net.Conn, error) {
 	select {
 	case conn := <-l.connCh:
-		return conn, nil
+		if c := l.track(conn); c != nil {
+			return c, nil
+		}
 	case <-l.closed:
-		return nil, fmt.Errorf("rpc: raft layer: %w", net.ErrClosed)
 	}
+	return nil, fmt.Errorf("rpc: raft layer: %w", net.ErrClosed)
 }
 
-// Close makes Accept return; inbound Raft connections arriving later are
-// closed. It does not close the Mux's listener.
+// Close makes Accept return and closes every connection the layer handed
+// out; inbound Raft connections arriving later are closed, and Dial fails.
+// It does not close the Mux's listener.
 func (l *RaftLayer) Close() error {
-	l.closeOnce.Do(func() { close(l.closed) })
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.mu.Lock()
+		conns := l.conns
+		l.conns = nil
+		l.mu.Unlock()
+		for c := range conns {
+			c.Conn.Close()
+		}
+	})
 	return nil
 }
 
@@ -83,7 +138,11 @@ func (l *RaftLayer) Dial(address string, timeout time.Duration) (net.Conn, error
 		conn.Close()
 		return nil, fmt.Errorf("rpc: raft dial %s: %w", address, err)
 	}
-	return conn, nil
+	c := l.track(conn)
+	if c == nil {
+		return nil, fmt.Errorf("rpc: raft dial %s: %w", address, net.ErrClosed)
+	}
+	return c, nil
 }
 
 // writeProtoByte writes the protocol byte, bounded by ctx's deadline.

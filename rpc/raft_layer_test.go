@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"sync/atomic"
@@ -124,4 +125,45 @@ type raftStream struct{ *RaftLayer }
 
 func (r raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	return r.RaftLayer.Dial(string(addr), timeout)
+}
+
+// TestRaftLayerCloseEndsRPCsInFlight: closing the transport (which closes
+// its stream layer) ends a Raft RPC waiting on a peer that never answers,
+// as a vote request to a paused server does, instead of leaving it to the
+// transport's 10 s timeout. Raft waits for such RPCs before it reports
+// that it has shut down.
+func TestRaftLayerCloseEndsRPCsInFlight(t *testing.T) {
+	a := startRaftNode(t)
+	b := startRaftNode(t) // nobody consumes b's RPCs: it never answers
+	done := make(chan error, 1)
+	go func() {
+		var resp raft.RequestVoteResponse
+		done <- a.trans.RequestVote("b", b.trans.LocalAddr(), &raft.RequestVoteRequest{Term: 3}, &resp)
+	}()
+	waitFor(t, "the vote request on its way", 5*time.Second, func() bool {
+		a.mux.raft.mu.Lock()
+		defer a.mux.raft.mu.Unlock()
+		return len(a.mux.raft.conns) == 1
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("RequestVote to a silent peer returned %v before the transport closed", err)
+	default:
+	}
+	closedAt := time.Now()
+	a.trans.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("RequestVote succeeded after the transport closed")
+		}
+		if took := time.Since(closedAt); took > 2*time.Second {
+			t.Fatalf("RequestVote ended %s after the transport closed", took)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("RequestVote still waiting 5 s after the transport closed")
+	}
+	if _, err := a.mux.RaftLayer().Dial(string(b.trans.LocalAddr()), time.Second); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Dial after Close = %v, want net.ErrClosed", err)
+	}
 }
