@@ -34,6 +34,12 @@ func serverGCPercent(server bool, gogcEnv string) (int, bool) {
 // runAgent runs an agent in the foreground until a signal or a leave
 // through the API stops it.
 func runAgent(args []string) int {
+	// Signals are caught from the first moment: one that arrives while
+	// the configuration loads waits in the channel and stops the agent
+	// as soon as it is built.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
 	cfg, warnings, err := config.Load(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -67,9 +73,6 @@ func runAgent(args []string) int {
 		}
 		defer os.Remove(cfg.PidFile)
 	}
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(signals)
 	return superviseAgent(a, cfg, logger, signals)
 }
 
