@@ -148,11 +148,15 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 }
 
 // Start brings the agent up: RPC listener and Raft (servers), LAN gossip,
-// joins, and the HTTP API. On error everything started is stopped.
+// joins, and the HTTP API. On error everything started is stopped; the
+// error wraps ErrShutdownIncomplete too if that stop gave up on a step.
+// Canceling ctx stops a -join attempt that is still waiting.
 func (a *Agent) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
-			a.Shutdown()
+			if serr := a.Shutdown(); errors.Is(serr, ErrShutdownIncomplete) {
+				err = errors.Join(err, serr)
+			}
 		}
 	}()
 	a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.log, Dial: a.dial})

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -333,4 +334,64 @@ func TestSignalWhilePartitionedAndSecondSignal(t *testing.T) {
 	t.Logf("s1 exited %s after the second signal (%s after the first), %v", took.Round(time.Millisecond), time.Since(sentAt).Round(time.Millisecond), s1.ExitErr())
 	servers[1].Resume()
 	servers[2].Resume()
+}
+
+// silentListener accepts TCP connections on 127.0.0.1 and never answers
+// them, like a host that swallows a join; it stops with the test.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestSignalWhileJoining stops an agent whose start waits on a -join
+// address that accepts and never answers: the signal arrives while Start
+// runs, and the process must still exit within exitBound.
+func TestSignalWhileJoining(t *testing.T) {
+	e := newEnv(t)
+	p := e.add("j1", e.newPorts(), "-node", "j1", "-datacenter", "dc1", "-data-dir", t.TempDir(),
+		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-log-level", "debug", "-join", silentListener(t))
+	p.start()
+	e.waitFor(startTimeout, "j1 joining", func() error {
+		if !strings.Contains(p.currentRun(), "Initiating push/pull sync") {
+			return fmt.Errorf("no join attempt logged yet")
+		}
+		return nil
+	})
+	sentAt := time.Now()
+	took, err := p.exitWithin(p.signal(syscall.SIGTERM, true), sentAt, exitBound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.currentRun(), "starting=true") {
+		t.Errorf("the signal did not arrive while j1 was starting; the test missed its state:\n%s", p.shutdownSteps())
+	}
+	t.Logf("j1 exited %s after SIGTERM while joining (exit status: %v):\n%s", took.Round(time.Millisecond), p.ExitErr(), p.shutdownSteps())
 }

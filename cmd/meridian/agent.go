@@ -166,7 +166,7 @@ func stopAgent(a *agent.Agent, logger *slog.Logger, started <-chan error, starti
 		case err := <-started:
 			if err != nil {
 				// Start has shut the agent down on its way out.
-				if errors.Is(err, context.Canceled) {
+				if errors.Is(err, context.Canceled) && !errors.Is(err, agent.ErrShutdownIncomplete) {
 					return 0
 				}
 				fmt.Fprintf(os.Stderr, "agent: %v\n", err)
