@@ -30,16 +30,18 @@ const (
 // agentPorts are the ports one agent listens on; they stay the same across
 // restarts.
 type agentPorts struct {
-	HTTP, Server, SerfLAN int
+	HTTP, Server, SerfLAN, SerfWAN int
 }
 
-// flags are the agent flags for the ports (Meridian opens no WAN gossip
-// or DNS port yet).
+// flags are the agent flags for the ports. Every agent gets a WAN gossip
+// port of its own: servers open one (8302 by default, which a second
+// server on the host could not bind), clients ignore it.
 func (p agentPorts) flags() []string {
 	return []string{
 		"-http-port", strconv.Itoa(p.HTTP),
 		"-server-port", strconv.Itoa(p.Server),
 		"-serf-lan-port", strconv.Itoa(p.SerfLAN),
+		"-serf-wan-port", strconv.Itoa(p.SerfWAN),
 	}
 }
 
