@@ -118,10 +118,11 @@ func (a *Agent) Shutdown() error {
 }
 
 // Stop leaves the cluster first when leave is set (a server leaves Raft,
-// then every agent the LAN pool), then stops everything the agent
-// started, all by deadline: each step gets a budget, and a step that
-// runs over it is logged and given up on (ErrShutdownIncomplete). Only
-// the first call does anything; later ones wait for it and return nil.
+// then the agent its gossip pools; see Leave), then stops everything the
+// agent started, all by deadline: each step gets a budget, and a step
+// that runs over it is logged and given up on (ErrShutdownIncomplete).
+// Only the first call does anything; later ones wait for it and return
+// nil.
 func (a *Agent) Stop(deadline time.Time, leave bool) error {
 	var err error
 	a.shutdownOnce.Do(func() {
