@@ -1,0 +1,157 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Server answers DNS over UDP and TCP on one address.
+type Server struct {
+	cfg     Config
+	backend Backend
+	log     *slog.Logger
+	// now gives the SOA serial.
+	now func() time.Time
+
+	// ctx ends every lookup and recursion in flight at shutdown.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	servers []*dns.Server
+	addr    string
+	wg      sync.WaitGroup
+}
+
+// ErrNoBackend is returned by New without a backend.
+var ErrNoBackend = errors.New("dns: no backend")
+
+// New builds a server from a copy of cfg. It starts nothing.
+func New(cfg Config, backend Backend, log *slog.Logger) (*Server, error) {
+	if backend == nil {
+		return nil, ErrNoBackend
+	}
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, backend: backend, log: log, now: time.Now, ctx: ctx, cancel: cancel}, nil
+}
+
+// ServeDNS answers one query; it is the miekg/dns Handler of both
+// listeners.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	resp := s.handle(s.ctx, networkOf(w.RemoteAddr()), req)
+	if resp == nil {
+		return
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		s.log.Debug("dns: write answer", "client", w.RemoteAddr(), "error", err)
+	}
+}
+
+func (s *Server) soa(domain string) dns.RR {
+	return soaRecord(domain, s.cfg.SOA, uint32(s.now().Unix()))
+}
+
+// Start listens on addr ("ip:port") over UDP and TCP and serves until
+// Shutdown. With port 0 both listeners share one free port.
+func (s *Server) Start(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("dns: listen address %q: %w", addr, err)
+	}
+	var pc net.PacketConn
+	var ln net.Listener
+	for attempt := 0; ; attempt++ {
+		pc, ln, err = listenBoth(host, port)
+		if err == nil || port != "0" || attempt == 10 {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addr = pc.LocalAddr().String()
+	s.serve(&dns.Server{PacketConn: pc, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	s.serve(&dns.Server{Listener: ln, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		IdleTimeout: func() time.Duration { return 8 * time.Second }})
+	return nil
+}
+
+// listenBoth opens the UDP socket, then TCP on the same port.
+func listenBoth(host, port string) (net.PacketConn, net.Listener, error) {
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, nil, err
+	}
+	udpPort := strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, udpPort))
+	if err != nil {
+		pc.Close()
+		return nil, nil, err
+	}
+	return pc, ln, nil
+}
+
+// serve runs one miekg server and returns once it is serving, so that
+// Shutdown can always stop it.
+func (s *Server) serve(srv *dns.Server) {
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	s.servers = append(s.servers, srv)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.ActivateAndServe(); err != nil {
+			s.log.Error("dns: server stopped", "error", err)
+			select {
+			case <-started:
+			default:
+				close(started)
+			}
+		}
+	}()
+	<-started
+}
+
+// Addr is the address both listeners serve on, empty before Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Shutdown stops the listeners, ends lookups in flight and waits for the
+// serving goroutines. It may be called more than once.
+func (s *Server) Shutdown() error {
+	s.cancel()
+	s.mu.Lock()
+	servers := s.servers
+	s.servers = nil
+	s.mu.Unlock()
+	var errs []error
+	for _, srv := range servers {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := srv.ShutdownContext(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
