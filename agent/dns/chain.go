@@ -10,12 +10,12 @@ import (
 
 // request is one question on its way through the chain.
 type request struct {
-	msg      *dns.Msg
-	q        dns.Question
-	network  string // "udp" or "tcp"
-	name     Name
-	dc       string // the datacenter to read: the named one or the local one
-	stale    bool
+	msg     *dns.Msg
+	q       dns.Question
+	network string // "udp" or "tcp"
+	name    Name
+	dc      string // the datacenter to read: the named one or the local one
+	stale   bool
 }
 
 // result is a lookup's records and response code.

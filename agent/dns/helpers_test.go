@@ -22,8 +22,12 @@ type memWriter struct {
 	msgs   []*dns.Msg
 }
 
-func udpWriter() *memWriter { return &memWriter{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}} }
-func tcpWriter() *memWriter { return &memWriter{remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}} }
+func udpWriter() *memWriter {
+	return &memWriter{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}}
+}
+func tcpWriter() *memWriter {
+	return &memWriter{remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}}
+}
 
 func (w *memWriter) LocalAddr() net.Addr  { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8600} }
 func (w *memWriter) RemoteAddr() net.Addr { return w.remote }
