@@ -15,7 +15,6 @@ type request struct {
 	network string // "udp" or "tcp"
 	name    Name
 	dc      string // the datacenter to read: the named one or the local one
-	stale   bool
 }
 
 // result is a lookup's records and response code.
@@ -69,7 +68,7 @@ func (s *Server) parse(req *dns.Msg, network string) (*request, *dns.Msg) {
 	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
 		return nil, s.errorReply(req, dns.RcodeNotImplemented)
 	}
-	r := &request{msg: req, q: q, network: network, stale: s.cfg.AllowStale}
+	r := &request{msg: req, q: q, network: network}
 	r.name = ParseName(q.Name, q.Qtype, s.cfg.Domain, s.cfg.AltDomain)
 	r.dc = r.name.DC
 	if r.dc == "" {
