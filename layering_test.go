@@ -27,7 +27,8 @@ var allowed = map[string][]string{
 	"agent/config":         {},
 	"agent/watch":          {"internal/logging"},
 	"agent/ui":             {},
-	"agent":                {"pb", "store", "rpc", "lan", "wan", "dc", "health", "agent/config", "agent/watch", "agent/ui", "internal/logging"},
+	"agent/dns":            {},
+	"agent":                {"pb", "store", "rpc", "lan", "wan", "dc", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/logging"},
 	"internal/faultnet":    {},
 	"internal/memnet":      {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},
@@ -102,6 +103,8 @@ var forbiddenStd = map[string]map[string]string{
 // standard library is always allowed.
 var onlyModules = map[string][]string{
 	"agent/config": {"github.com/hashicorp/hcl"},
+	// agent/dns reads the catalog only through its Backend interface.
+	"agent/dns": {"github.com/miekg/dns"},
 	// Watches are a client of the HTTP API through the official client.
 	"agent/watch": {"github.com/hashicorp/consul/api", module + "/internal/logging"},
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/meridian-io/meridian/agent/config"
+	dnssrv "github.com/meridian-io/meridian/agent/dns"
 	"github.com/meridian-io/meridian/agent/watch"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/health"
@@ -66,6 +67,7 @@ type Agent struct {
 
 	httpSrv *http.Server
 	httpLn  net.Listener
+	dnsSrv  *dnssrv.Server
 	rpcLn   net.Listener
 
 	// exitCh is closed when the agent asks its process to exit (after a
@@ -196,10 +198,15 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if a.cfg.Ports.DNS != config.PortDisabled {
+		if err := a.startDNS(); err != nil {
+			return err
+		}
+	}
 	if err := a.startWatches(a.cfg); err != nil {
 		return err
 	}
-	a.log.Info("agent started", "server", a.cfg.Server, "http", a.HTTPAddr(), "lan", a.LANAddr())
+	a.log.Info("agent started", "server", a.cfg.Server, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
 	return nil
 }
 

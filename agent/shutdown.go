@@ -20,6 +20,7 @@ const ShutdownBudget = 4500 * time.Millisecond
 const (
 	budgetLeave   = 2 * time.Second // serf's leave broadcast; a server waits to leave Raft
 	budgetHTTP    = 500 * time.Millisecond
+	budgetDNS     = 100 * time.Millisecond // closing two sockets
 	budgetWatches = 200 * time.Millisecond
 	// budgetLocal covers a write of anti-entropy that Raft has taken: its
 	// caller waits for the outcome, which comes at the commit or, with the
@@ -164,6 +165,12 @@ func (a *Agent) shutdownSteps(leave bool) []shutdownStep {
 				return a.httpSrv.Close()
 			}
 			return nil
+		}},
+		shutdownStep{"dns", budgetDNS, func(ctx context.Context) error {
+			if a.dnsSrv == nil {
+				return nil
+			}
+			return a.dnsSrv.ShutdownContext(ctx)
 		}},
 		shutdownStep{"watches", budgetWatches, func(context.Context) error {
 			a.stopWatches()

@@ -32,8 +32,8 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) newPorts() agentPorts {
-	p := freePorts(e.t, 4, e.taken)
-	return agentPorts{HTTP: p[0], Server: p[1], SerfLAN: p[2], SerfWAN: p[3]}
+	p := freePorts(e.t, 5, e.taken)
+	return agentPorts{HTTP: p[0], Server: p[1], SerfLAN: p[2], SerfWAN: p[3], DNS: p[4]}
 }
 
 // add registers a process (killed when the test ends) without starting it.

@@ -30,7 +30,7 @@ const (
 // agentPorts are the ports one agent listens on; they stay the same across
 // restarts.
 type agentPorts struct {
-	HTTP, Server, SerfLAN, SerfWAN int
+	HTTP, Server, SerfLAN, SerfWAN, DNS int
 }
 
 // flags are the agent flags for the ports. Every agent gets a WAN gossip
@@ -42,6 +42,7 @@ func (p agentPorts) flags() []string {
 		"-server-port", strconv.Itoa(p.Server),
 		"-serf-lan-port", strconv.Itoa(p.SerfLAN),
 		"-serf-wan-port", strconv.Itoa(p.SerfWAN),
+		"-dns-port", strconv.Itoa(p.DNS),
 	}
 }
 

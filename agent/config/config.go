@@ -120,12 +120,15 @@ type Config struct {
 	// reaped (at least 8h, as in Consul).
 	ReconnectTimeout time.Duration
 
-	// Domain is the DNS domain served, fully qualified ("consul."). Not
-	// acted on yet (no DNS interface); Load warns when a source sets it.
+	// Domain is the DNS domain served, fully qualified ("consul.").
 	Domain string
 	// Recursors are upstream DNS servers as "ip:port" (port 53 added when
-	// absent). Not acted on yet; Load warns when a source sets it.
+	// absent) for names outside the domain.
 	Recursors []string
+	// AltDomain is a second domain answered like Domain; empty for none.
+	AltDomain string
+	// DNS is the dns_config block.
+	DNS DNSConfig
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition
@@ -243,6 +246,7 @@ func DefaultConfig() *Config {
 		SessionTTLMin:       10 * time.Second,
 		ReconnectTimeout:    72 * time.Hour,
 		Domain:              "consul.",
+		DNS:                 defaultDNSConfig(),
 		LeaveOnTerminate:    true, // client default; Load flips it for servers
 	}
 }
@@ -259,6 +263,7 @@ func (c *Config) Clone() *Config {
 	out.StartJoinWAN = slices.Clone(c.StartJoinWAN)
 	out.NodeMeta = maps.Clone(c.NodeMeta)
 	out.Recursors = slices.Clone(c.Recursors)
+	out.DNS = c.DNS.clone()
 	out.ConfigFiles = slices.Clone(c.ConfigFiles)
 	out.args = slices.Clone(c.args)
 	if c.Services != nil {

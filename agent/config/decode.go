@@ -229,8 +229,10 @@ var topLevel = object[sourceDraft]{
 		"session_ttl_min":       opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.SessionTTLMin }),
 		"reconnect_timeout":     opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.ReconnectTimeout }),
 
-		"domain":    notActedOn(whyNoDNS, opt(toString, func(s *sourceDraft) **string { return &s.p.Domain })),
-		"recursors": notActedOn(whyNoDNS, appendStrings(func(s *sourceDraft) *[]string { return &s.p.Recursors })),
+		"domain":     opt(toString, func(s *sourceDraft) **string { return &s.p.Domain }),
+		"alt_domain": opt(toString, func(s *sourceDraft) **string { return &s.p.AltDomain }),
+		"recursors":  appendStrings(func(s *sourceDraft) *[]string { return &s.p.Recursors }),
+		"dns_config": nested(dnsConfigObject, func(s *sourceDraft) *partialDNS { return &s.p.DNS }),
 
 		"services": decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.p.Services }),
 		"service":  decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.service }),
@@ -244,7 +246,7 @@ var portsObject = object[partialPorts]{
 	unused: unusedPortKeys,
 	keys: map[string]keyFunc[partialPorts]{
 		"http":     opt(toInt, func(p *partialPorts) **int { return &p.HTTP }),
-		"dns":      notActedOn(whyNoDNS, opt(toInt, func(p *partialPorts) **int { return &p.DNS })),
+		"dns":      opt(toInt, func(p *partialPorts) **int { return &p.DNS }),
 		"server":   opt(toInt, func(p *partialPorts) **int { return &p.Server }),
 		"serf_lan": opt(toInt, func(p *partialPorts) **int { return &p.SerfLAN }),
 		"serf_wan": opt(toInt, func(p *partialPorts) **int { return &p.SerfWAN }),

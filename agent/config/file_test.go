@@ -59,7 +59,7 @@ func TestFullFile(t *testing.T) {
 		DisableKVKeyValidation: true,
 		DefaultQueryTime:       2 * time.Minute, MaxQueryTime: 4 * time.Minute, CheckUpdateInterval: time.Minute,
 		AEInterval: time.Minute, SessionTTLMin: 5 * time.Second, ReconnectTimeout: 24 * time.Hour,
-		Domain: "meridian.", Recursors: []string{"8.8.8.8:53", "[2001:db8::53]:5353"},
+		Domain: "meridian.", Recursors: []string{"8.8.8.8:53", "[2001:db8::53]:5353"}, DNS: defaultDNSConfig(),
 		Services: []ServiceDefinition{
 			{ID: "db1", Name: "db", Port: 5432, Tags: []string{"primary", "v15"}, Checks: []CheckDefinition{
 				{TTL: 30 * time.Second, DeregisterCriticalServiceAfter: 90 * time.Minute, Notes: "heartbeat"},
@@ -94,9 +94,6 @@ func TestFullFile(t *testing.T) {
 		`key "ui_config.content_path" is a Consul option Meridian does not use yet; ignored`,
 		`key "checks[0].token" is a Consul option Meridian does not use yet; ignored`,
 		`key "disable_kv_key_validation" is accepted but not acted on: Meridian does not validate KV keys yet (every key is accepted)`,
-		`key "domain" is accepted but not acted on: Meridian has no DNS interface yet`,
-		`key "recursors" is accepted but not acted on: Meridian has no DNS interface yet`,
-		`key "ports.dns" is accepted but not acted on: Meridian has no DNS interface yet`,
 		`key "limits.http_max_conns_per_client" is accepted but not acted on: Meridian does not limit HTTP connections per client yet`,
 	}
 	for path, warnings := range map[string][]string{jsonPath: jsonWarnings, hclPath: hclWarnings} {

@@ -56,11 +56,6 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	integer := func(dst **int, name, usage string) { fs.Var(intFlag{dst}, name, usage) }
 	duration := func(dst **time.Duration, name, usage string) { fs.Var(durationFlag{dst}, name, usage) }
 	list := func(dst *[]string, name, usage string) { fs.Var(listFlag{dst}, name, usage) }
-	// ignored is the usage of a flag in ignoredFlags: what it means in
-	// Consul, then that it does nothing here yet.
-	ignored := func(name, usage string) string {
-		return usage + " Ignored with a warning: " + ignoredFlags[name] + "."
-	}
 
 	fs.BoolVar(&s.dev, "dev", false, "Starts the agent in development mode: an in-memory server on 127.0.0.1 with debug logs, the web console and /debug/pprof/ on.")
 	boolean(&p.Server, "server", "Switches the agent to server mode.")
@@ -76,7 +71,7 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	str(&p.AdvertiseAddrWAN, "advertise-wan", "Sets the `address` a server advertises in the WAN pool, also the node's \"wan\" tagged address (default: advertise address).")
 	str(&p.ClientAddr, "client", "Sets the `address` the HTTP API binds to (default \"127.0.0.1\").")
 	integer(&p.Ports.HTTP, "http-port", "Sets the HTTP API `port` to listen on; -1 disables (default 8500).")
-	integer(&p.Ports.DNS, "dns-port", ignored("dns-port", "DNS `port` to listen on (Consul's -dns-port)."))
+	integer(&p.Ports.DNS, "dns-port", "DNS `port` to listen on, UDP and TCP; -1 disables (default 8600).")
 	integer(&p.Ports.Server, "server-port", "Sets the server RPC `port` to listen on (default 8300).")
 	integer(&p.Ports.SerfLAN, "serf-lan-port", "Sets the Serf LAN `port` to listen on (default 8301).")
 	integer(&p.Ports.SerfWAN, "serf-wan-port", "Sets the Serf WAN `port` servers listen on; -1 disables (default 8302).")
@@ -98,8 +93,9 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	boolean(&p.EnableScriptChecks, "enable-script-checks", "Enables health check scripts from any source.")
 	boolean(&p.EnableLocalScriptChecks, "enable-local-script-checks", "Enables health check scripts from config files only.")
 	fs.Var(metaFlag{&p.NodeMeta}, "node-meta", "Arbitrary metadata `key:value` pair for this node. Can be specified multiple times.")
-	str(&p.Domain, "domain", ignored("domain", "DNS `domain` to answer for (Consul's -domain)."))
-	list(&p.Recursors, "recursor", ignored("recursor", "Upstream DNS server `address` (Consul's -recursor)."))
+	str(&p.Domain, "domain", "DNS `domain` to answer for (default \"consul.\").")
+	str(&p.AltDomain, "alt-domain", "Alternate DNS `domain` answered like -domain.")
+	list(&p.Recursors, "recursor", "Upstream DNS server `address` (ip or ip:port) for names outside the domain. Can be specified multiple times.")
 	duration(&p.DefaultQueryTime, "default-query-time", "Wait `duration` of a blocking query that names none (default 5m0s).")
 	duration(&p.MaxQueryTime, "max-query-time", "Maximum wait `duration` of a blocking query (default 10m0s).")
 	integer(&p.RaftProtocol, "raft-protocol", "Sets the Raft protocol `version`; only 3 is supported (default 3).")

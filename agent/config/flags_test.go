@@ -167,7 +167,7 @@ func TestHelp(t *testing.T) {
 		"bind", "advertise", "advertise-wan", "client", "http-port", "dns-port", "server-port", "serf-lan-port",
 		"serf-wan-port", "join", "retry-join", "join-wan", "retry-join-wan", "retry-interval", "retry-max",
 		"config-file", "config-dir", "log-level", "log-json", "ui", "enable-script-checks",
-		"enable-local-script-checks", "node-meta", "domain", "recursor", "default-query-time",
+		"enable-local-script-checks", "node-meta", "domain", "alt-domain", "recursor", "default-query-time",
 		"max-query-time", "raft-protocol", "hcl", "pid-file", "encrypt",
 	} {
 		if fs.Lookup(name) == nil || !strings.Contains(usage, "\n  -"+name+" ") && !strings.Contains(usage, "\n  -"+name+"\n") {

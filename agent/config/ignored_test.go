@@ -35,7 +35,7 @@ var keyCases = map[string]struct {
 	"ports.http":                       {`18500`, false},
 	"ports.server":                     {`18300`, false},
 	"ports.serf_lan":                   {`18301`, false},
-	"ports.dns":                        {`18600`, true},
+	"ports.dns":                        {`18600`, false},
 	"ports.serf_wan":                   {`18302`, false},
 	"retry_join":                       {`["10.0.0.1"]`, false},
 	"start_join":                       {`["10.0.0.1"]`, false},
@@ -72,13 +72,27 @@ var keyCases = map[string]struct {
 	"check_update_interval":            {`"1m"`, false},
 	"session_ttl_min":                  {`"5s"`, false},
 	"reconnect_timeout":                {`"9h"`, false},
-	"domain":                           {`"meridian"`, true},
-	"recursors":                        {`["8.8.8.8"]`, true},
-	"services":                         {`[{"name": "web"}]`, false},
-	"service":                          {`{"name": "web"}`, false},
-	"checks":                           {`[{"name": "c", "ttl": "10s"}]`, false},
-	"check":                            {`{"name": "c", "ttl": "10s"}`, false},
-	"watches":                          {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
+	"domain":                           {`"meridian"`, false},
+	"alt_domain":                       {`"meridian"`, false},
+	"recursors":                        {`["8.8.8.8"]`, false},
+	"dns_config.allow_stale":           {`false`, false},
+	"dns_config.max_stale":             {`"5s"`, false},
+	"dns_config.node_ttl":              {`"30s"`, false},
+	"dns_config.service_ttl":           {`{"*": "5s", "web": "10s"}`, false},
+	"dns_config.only_passing":          {`true`, false},
+	"dns_config.enable_truncate":       {`true`, false},
+	"dns_config.udp_answer_limit":      {`5`, false},
+	"dns_config.a_record_limit":        {`2`, false},
+	"dns_config.disable_compression":   {`true`, false},
+	"dns_config.recursor_strategy":     {`"random"`, false},
+	"dns_config.recursor_timeout":      {`"1s"`, false},
+	"dns_config.soa":                   {`{"refresh": 60, "retry": 30, "expire": 600, "min_ttl": 5}`, false},
+	"dns_config.enable_additional_node_meta_txt": {`false`, false},
+	"services": {`[{"name": "web"}]`, false},
+	"service":  {`{"name": "web"}`, false},
+	"checks":   {`[{"name": "c", "ttl": "10s"}]`, false},
+	"check":    {`{"name": "c", "ttl": "10s"}`, false},
+	"watches":  {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
 }
 
 func keysOf[T any](o object[T]) []string { return slices.Collect(maps.Keys(o.keys)) }
@@ -89,6 +103,7 @@ func decodedKeys() []string {
 	nested := map[string][]string{
 		"ports": keysOf(portsObject), "limits": keysOf(limitsObject),
 		"performance": keysOf(performanceObject), "ui_config": keysOf(uiConfigObject),
+		"dns_config": keysOf(dnsConfigObject),
 	}
 	var out []string
 	for _, k := range keysOf(topLevel) {
@@ -161,8 +176,8 @@ func TestKeysNotActedOnWarnOnce(t *testing.T) {
 
 // TestRepeatedKeyWarnsOnce: HCL blocks repeat; the key is named once.
 func TestRepeatedKeyWarnsOnce(t *testing.T) {
-	_, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-hcl", "ports { dns = 1053 }\nports { dns = 1054 }")
-	want := []string{`-hcl fragment 1: key "ports.dns" is accepted but not acted on: Meridian has no DNS interface yet`}
+	_, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-hcl", "ports { serf_wan = 1053 }\nports { serf_wan = 1054 }")
+	want := []string{`-hcl fragment 1: key "ports.serf_wan" is accepted but not acted on: Meridian has no WAN pool yet`}
 	if !slices.Equal(warnings, want) {
 		t.Fatalf("warnings = %q, want %q", warnings, want)
 	}
@@ -187,7 +202,7 @@ var flagCases = map[string]struct {
 	"advertise-wan":              {[]string{"-advertise-wan", "10.1.2.5"}, false},
 	"client":                     {[]string{"-client", "127.0.0.2"}, false},
 	"http-port":                  {[]string{"-http-port", "18500"}, false},
-	"dns-port":                   {[]string{"-dns-port", "18600"}, true},
+	"dns-port":                   {[]string{"-dns-port", "18600"}, false},
 	"server-port":                {[]string{"-server-port", "18300"}, false},
 	"serf-lan-port":              {[]string{"-serf-lan-port", "18301"}, false},
 	"serf-wan-port":              {[]string{"-serf-wan-port", "18302"}, false},
@@ -209,8 +224,9 @@ var flagCases = map[string]struct {
 	"enable-script-checks":       {[]string{"-enable-script-checks"}, false},
 	"enable-local-script-checks": {[]string{"-enable-local-script-checks"}, false},
 	"node-meta":                  {[]string{"-node-meta", "rack:r1"}, false},
-	"domain":                     {[]string{"-domain", "meridian"}, true},
-	"recursor":                   {[]string{"-recursor", "8.8.8.8", "-recursor", "1.1.1.1"}, true},
+	"domain":                     {[]string{"-domain", "meridian"}, false},
+	"alt-domain":                 {[]string{"-alt-domain", "meridian"}, false},
+	"recursor":                   {[]string{"-recursor", "8.8.8.8", "-recursor", "1.1.1.1"}, false},
 	"default-query-time":         {[]string{"-default-query-time", "1m"}, false},
 	"max-query-time":             {[]string{"-max-query-time", "2m"}, false},
 	"raft-protocol":              {[]string{"-raft-protocol", "3"}, false},
@@ -253,27 +269,31 @@ func TestFlagsNotActedOnWarnOnce(t *testing.T) {
 	})
 }
 
-// TestHelpPromisesOnlyWhatExists: a flag's help may speak of the UI or
-// DNS only to say it is ignored.
+// TestHelpPromisesOnlyWhatExists: a flag's help says it is ignored
+// exactly when Meridian does not act on it.
 func TestHelpPromisesOnlyWhatExists(t *testing.T) {
 	FlagSet(io.Discard).VisitAll(func(f *flag.Flag) {
-		mentions := strings.Contains(f.Usage, "UI") || strings.Contains(f.Usage, "DNS")
+		claims := strings.Contains(f.Usage, "Ignored with a warning")
 		says := strings.Contains(f.Usage, "Ignored with a warning: "+ignoredFlags[f.Name])
 		switch {
 		case ignoredFlags[f.Name] != "" && !says:
 			t.Errorf("-%s is not acted on, but its help does not say so: %q", f.Name, f.Usage)
-		case ignoredFlags[f.Name] == "" && mentions:
-			t.Errorf("-%s help speaks of a feature Meridian does not have: %q", f.Name, f.Usage)
+		case ignoredFlags[f.Name] == "" && claims:
+			t.Errorf("-%s is acted on, but its help says it is ignored: %q", f.Name, f.Usage)
 		}
 	})
 }
 
-// TestUnopenedPortsDoNotCollide: the DNS and WAN ports name no listener
-// yet, so another listener may use their default numbers.
+// TestUnopenedPortsDoNotCollide: the WAN port names no listener yet, so
+// another listener may use its default number; the DNS port does.
 func TestUnopenedPortsDoNotCollide(t *testing.T) {
-	c, _ := mustLoad(t, "-data-dir", t.TempDir(), "-http-port", "8600", "-serf-lan-port", "8302")
-	if c.Ports.HTTP != 8600 || c.Ports.SerfLAN != 8302 {
+	c, _ := mustLoad(t, "-data-dir", t.TempDir(), "-serf-lan-port", "8302")
+	if c.Ports.SerfLAN != 8302 {
 		t.Fatalf("ports = %+v", c.Ports)
+	}
+	_, _, err := Load([]string{"-data-dir", t.TempDir(), "-http-port", "8600"})
+	if err == nil || !strings.Contains(err.Error(), "ports.http and ports.dns both use port 8600") {
+		t.Fatalf("HTTP on the DNS port: %v", err)
 	}
 }
 
@@ -311,19 +331,19 @@ func TestReloadNamesEveryField(t *testing.T) {
 // Meridian never acts on does not promise it for after a restart.
 func TestReloadWarnsOnlyOfWhatARestartApplies(t *testing.T) {
 	dir := t.TempDir()
-	file := writeFile(t, dir, "a.hcl", `domain = "one"`)
+	file := writeFile(t, dir, "a.hcl", `ui = false`)
 	prev, _, err := Load([]string{"-dev", "-config-file", file})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, dir, "a.hcl", "domain = \"two\"\nports { dns = 1053 }\nenable_debug = false\n")
+	writeFile(t, dir, "a.hcl", "ui = true\nports { serf_wan = 1053 }\nenable_debug = false\n")
 	_, warnings, err := Reload(prev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		`config file "` + file + `": key "domain" is accepted but not acted on: Meridian has no DNS interface yet`,
-		`config file "` + file + `": key "ports.dns" is accepted but not acted on: Meridian has no DNS interface yet`,
+		`config file "` + file + `": key "ports.serf_wan" is accepted but not acted on: Meridian has no WAN pool yet`,
+		`config file "` + file + `": key "ui" is accepted but not acted on: Meridian has no web UI yet`,
 		"reload: enable_debug changed; it takes effect after a restart",
 	}
 	if !slices.Equal(warnings, want) {

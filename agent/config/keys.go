@@ -5,18 +5,14 @@ package config
 // (see notActedOn and ignoredFlags); the value is kept in Config for the
 // version that implements the feature.
 const (
-	whyNoDNS           = "Meridian has no DNS interface yet"
 	whyNoConnLimit     = "Meridian does not limit HTTP connections per client yet"
 	whyNoKeyValidation = "Meridian does not validate KV keys yet (every key is accepted)"
 )
 
 // ignoredFlags are the agent flags Meridian accepts but does not act on
-// yet, with the reason the warning gives.
-var ignoredFlags = map[string]string{
-	"domain":   whyNoDNS,
-	"recursor": whyNoDNS,
-	"dns-port": whyNoDNS,
-}
+// yet, with the reason the warning gives; such a flag's usage ends with
+// "Ignored with a warning: <reason>." (none today).
+var ignoredFlags = map[string]string{}
 
 // Consul configuration keys Meridian accepts but does not act on yet. A
 // file using one loads with a warning instead of failing, so an operator's
@@ -48,7 +44,7 @@ var (
 		"connect", "config_entries", "autopilot", "telemetry", "audit", "cache",
 		"cloud", "peering", "experiments", "license_path", "locality", "reporting",
 		"snapshot_agent", "xds", "rpc", "read_replica", "non_voting_server",
-		"primary_datacenter", "alt_domain", "dns_config", "http_config",
+		"primary_datacenter", "http_config",
 		"enable_central_service_config", "enable_agent_tls_for_checks",
 		"enable_syslog", "syslog_facility", "log_file",
 		"log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files",

@@ -188,7 +188,7 @@ func prefixAll(prefix string, ss []string) []string {
 // lists to the fields of Config.
 var (
 	reloadApplied    = []string{"Services", "Checks", "Watches", "ConfigFiles"}
-	notActedOnFields = []string{"Domain", "Recursors", "DisableKVKeyValidation"}
+	notActedOnFields = []string{"DisableKVKeyValidation"}
 	restartOnly      = []struct{ field, key string }{
 		{"Datacenter", "datacenter"}, {"NodeName", "node_name"}, {"NodeID", "node_id"},
 		{"DataDir", "data_dir"}, {"Server", "server"}, {"Bootstrap", "bootstrap"},
@@ -205,17 +205,17 @@ var (
 		{"RaftProtocol", "raft_protocol"}, {"Limits", "limits"}, {"DefaultQueryTime", "default_query_time"},
 		{"MaxQueryTime", "max_query_time"}, {"CheckUpdateInterval", "check_update_interval"},
 		{"AEInterval", "ae_interval"}, {"SessionTTLMin", "session_ttl_min"},
-		{"ReconnectTimeout", "reconnect_timeout"},
+		{"ReconnectTimeout", "reconnect_timeout"}, {"Domain", "domain"}, {"AltDomain", "alt_domain"},
+		{"Recursors", "recursors"}, {"DNS", "dns_config"},
 	}
 )
 
 // restartWarnings names the settings that differ between prev and next
-// but are only read at start. The ports and limits Meridian does not act
-// on are left out of the comparison.
+// but are only read at start. The limits Meridian does not act on are
+// left out of the comparison.
 func restartWarnings(prev, next *Config) []string {
 	p, n := prev.Clone(), next.Clone()
 	for _, c := range []*Config{p, n} {
-		c.Ports.DNS = 0
 		c.Limits.HTTPMaxConnsPerClient = 0
 	}
 	pv, nv := reflect.ValueOf(p).Elem(), reflect.ValueOf(n).Elem()

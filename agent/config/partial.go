@@ -59,6 +59,8 @@ type partial struct {
 
 	Domain    *string
 	Recursors []string
+	AltDomain *string
+	DNS       partialDNS
 
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
@@ -189,6 +191,8 @@ func (p *partial) config() *Config {
 
 	set(&c.Domain, p.Domain)
 	c.Recursors = p.Recursors
+	set(&c.AltDomain, p.AltDomain)
+	p.DNS.apply(&c.DNS)
 	c.Services = p.Services
 	c.Checks = p.Checks
 	c.Watches = p.Watches

@@ -62,10 +62,8 @@ func normalize(c *Config) {
 	if c.LogLevel == "err" {
 		c.LogLevel = "error"
 	}
-	c.Domain = strings.ToLower(strings.TrimSpace(c.Domain))
-	if c.Domain != "" && !strings.HasSuffix(c.Domain, ".") {
-		c.Domain += "."
-	}
+	c.Domain = normalizeDomain(c.Domain)
+	c.AltDomain = normalizeDomain(c.AltDomain)
 	c.NodeName = strings.TrimSpace(c.NodeName)
 	c.NodeID = strings.ToLower(strings.TrimSpace(c.NodeID))
 }
@@ -126,15 +124,14 @@ func validateRole(c *Config) error {
 }
 
 func validatePorts(c *Config) error {
-	// opened is false for the ports of listeners Meridian does not have
-	// yet (DNS): they are range-checked but cannot collide. The WAN port
-	// is opened by servers only.
+	// opened is false for a port no listener uses (the WAN port of a
+	// client): it is range-checked but cannot collide.
 	ports := []struct {
 		name   string
 		port   int
 		opened bool
 	}{
-		{"ports.http", c.Ports.HTTP, true}, {"ports.dns", c.Ports.DNS, false}, {"ports.server", c.Ports.Server, true},
+		{"ports.http", c.Ports.HTTP, true}, {"ports.dns", c.Ports.DNS, true}, {"ports.server", c.Ports.Server, true},
 		{"ports.serf_lan", c.Ports.SerfLAN, true}, {"ports.serf_wan", c.Ports.SerfWAN, c.Server},
 	}
 	used := map[int]string{}
@@ -216,6 +213,9 @@ func validateMisc(c *Config) error {
 		return fmt.Errorf("invalid log_level %q (valid: trace, debug, info, warn, error)", c.LogLevel)
 	}
 	if err := validateDomain(c.Domain); err != nil {
+		return err
+	}
+	if err := validateDNS(c); err != nil {
 		return err
 	}
 	if c.Encrypt != "" {

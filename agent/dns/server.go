@@ -137,8 +137,17 @@ func (s *Server) Addr() string {
 }
 
 // Shutdown stops the listeners, ends lookups in flight and waits for the
-// serving goroutines. It may be called more than once.
+// serving goroutines, giving the listeners 3 s to close their connections.
+// It may be called more than once.
 func (s *Server) Shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return s.ShutdownContext(ctx)
+}
+
+// ShutdownContext is Shutdown with ctx bounding the wait for the
+// listeners' connections to close.
+func (s *Server) ShutdownContext(ctx context.Context) error {
 	s.cancel()
 	s.mu.Lock()
 	servers := s.servers
@@ -146,11 +155,9 @@ func (s *Server) Shutdown() error {
 	s.mu.Unlock()
 	var errs []error
 	for _, srv := range servers {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		if err := srv.ShutdownContext(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		cancel()
 	}
 	s.wg.Wait()
 	return errors.Join(errs...)

@@ -91,7 +91,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	var firstLAN string
 	for i := 0; i < opts.Servers+opts.Clients; i++ {
 		server := i < opts.Servers
-		ports := FreePorts(t, 4)
+		ports := FreePorts(t, 5)
 		n := &Node{
 			Server:   server,
 			DataDir:  t.TempDir(),
@@ -112,7 +112,7 @@ func New(t testing.TB, opts Options) *Cluster {
 			"-bind", "127.0.0.1", "-client", "127.0.0.1",
 			"-http-port", strconv.Itoa(ports[0]), "-server-port", strconv.Itoa(ports[1]),
 			"-serf-lan-port", strconv.Itoa(ports[2]), "-serf-wan-port", strconv.Itoa(ports[3]),
-			"-dns-port", "-1",
+			"-dns-port", strconv.Itoa(ports[4]),
 			"-retry-interval", "100ms", "-retry-interval-wan", "100ms", "-log-level", "debug",
 		}
 		if server {

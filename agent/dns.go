@@ -1,0 +1,164 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/meridian-io/meridian/agent/config"
+	dnssrv "github.com/meridian-io/meridian/agent/dns"
+	"github.com/meridian-io/meridian/dc"
+	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
+)
+
+// startDNS serves DNS on the client address over UDP and TCP.
+func (a *Agent) startDNS() error {
+	srv, err := dnssrv.New(dnsConfig(a.cfg), dnsBackend{a: a}, a.log)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if err := srv.Start(net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.DNS))); err != nil {
+		return fmt.Errorf("agent: dns port: %w", err)
+	}
+	a.dnsSrv = srv
+	return nil
+}
+
+// DNSAddr is the address DNS is served on (UDP and TCP), empty when off.
+func (a *Agent) DNSAddr() string {
+	if a.dnsSrv == nil {
+		return ""
+	}
+	return a.dnsSrv.Addr()
+}
+
+// dnsConfig derives the DNS server's configuration from the agent's.
+func dnsConfig(c *config.Config) dnssrv.Config {
+	d := dnssrv.DefaultConfig()
+	d.Datacenter = c.Datacenter
+	d.Domain, d.AltDomain = c.Domain, c.AltDomain
+	d.Recursors = c.Recursors
+	n := c.DNS
+	d.AllowStale, d.MaxStale = n.AllowStale, n.MaxStale
+	d.NodeTTL, d.ServiceTTL = n.NodeTTL, n.ServiceTTL
+	d.OnlyPassing, d.EnableTruncate = n.OnlyPassing, n.EnableTruncate
+	d.UDPAnswerLimit, d.ARecordLimit = n.UDPAnswerLimit, n.ARecordLimit
+	d.DisableCompression, d.NodeMetaTXT = n.DisableCompression, n.EnableAdditionalNodeMetaTXT
+	d.RecursorStrategy, d.RecursorTimeout = n.RecursorStrategy, n.RecursorTimeout
+	d.SOA = dnssrv.SOAConfig{Refresh: n.SOA.Refresh, Retry: n.SOA.Retry, Expire: n.SOA.Expire, MinTTL: n.SOA.MinTTL}
+	return d
+}
+
+// dnsBackend reads the catalog for the DNS server through the agent's
+// RPC backend: in-process on a server, a server of the LAN pool on a
+// client. Another datacenter is reached the way the HTTP API reaches it.
+type dnsBackend struct{ a *Agent }
+
+var _ dnssrv.Backend = dnsBackend{}
+
+func (b dnsBackend) query(dcName string, stale bool) *pb.CatalogQuery {
+	q := &pb.QueryOptions{Dc: dcName}
+	if stale {
+		q.Consistency = pb.Consistency_CONSISTENCY_STALE
+	}
+	return &pb.CatalogQuery{Query: q}
+}
+
+// dnsError gives the DNS server the errors it answers NXDOMAIN for.
+func dnsError(err error) error {
+	if errors.Is(err, rpc.ErrNoPathToDC) {
+		return fmt.Errorf("%w: %w", dnssrv.ErrNoPathToDC, err)
+	}
+	return err
+}
+
+func dnsMeta(m *pb.QueryMeta) dnssrv.Meta {
+	return dnssrv.Meta{LastContact: time.Duration(m.GetLastContactNanos()), KnownLeader: m.GetKnownLeader()}
+}
+
+func (b dnsBackend) ServiceNodes(ctx context.Context, dcName, service, tag string, onlyPassing, stale bool) ([]dnssrv.Instance, dnssrv.Meta, error) {
+	req := &pb.ServiceNodesRequest{Q: b.query(dcName, stale), Service: service, PassingOnly: onlyPassing, WithChecks: true}
+	if tag != "" {
+		req.Tags = []string{tag}
+	}
+	var resp pb.ServiceNodesResponse
+	if err := b.a.backend.RPC(ctx, dc.MethodCatalogServiceNodes, req, &resp); err != nil {
+		return nil, dnssrv.Meta{}, dnsError(err)
+	}
+	out := make([]dnssrv.Instance, 0, len(resp.Instances))
+	for _, in := range resp.Instances {
+		out = append(out, dnsInstance(in))
+	}
+	return out, dnsMeta(resp.Meta), nil
+}
+
+func dnsInstance(in *pb.ServiceInstance) dnssrv.Instance {
+	s := in.GetService()
+	out := dnssrv.Instance{
+		Node: dnsNode(in.GetNode()), ID: s.GetId(), Service: s.GetService(), Tags: s.GetTags(),
+		Address: s.GetAddress(), Port: int(s.GetPort()),
+	}
+	if w := s.GetWeights(); w != nil {
+		out.Weights = &dnssrv.Weights{Passing: int(w.Passing), Warning: int(w.Warning)}
+	}
+	for _, c := range in.GetChecks() {
+		out.Checks = append(out.Checks, dnssrv.Check{ID: c.GetCheckId(), Status: c.GetStatus()})
+	}
+	return out
+}
+
+func dnsNode(n *pb.Node) dnssrv.Node {
+	return dnssrv.Node{
+		Name: n.GetNode(), Address: n.GetAddress(), Datacenter: n.GetDatacenter(),
+		TaggedAddresses: n.GetTaggedAddresses(), Meta: n.GetMeta(),
+	}
+}
+
+func (b dnsBackend) Node(ctx context.Context, dcName, name string, stale bool) (*dnssrv.Node, dnssrv.Meta, error) {
+	var resp pb.NodeServicesResponse
+	req := &pb.NodeServicesRequest{Q: b.query(dcName, stale), Node: name}
+	if err := b.a.backend.RPC(ctx, dc.MethodCatalogNodeServices, req, &resp); err != nil {
+		return nil, dnssrv.Meta{}, dnsError(err)
+	}
+	if resp.Node == nil {
+		return nil, dnsMeta(resp.Meta), nil
+	}
+	n := dnsNode(resp.Node)
+	return &n, dnsMeta(resp.Meta), nil
+}
+
+func (b dnsBackend) Nodes(ctx context.Context, dcName string, stale bool) ([]dnssrv.Node, dnssrv.Meta, error) {
+	var resp pb.NodesResponse
+	if err := b.a.backend.RPC(ctx, dc.MethodCatalogNodes, &pb.NodesRequest{Q: b.query(dcName, stale)}, &resp); err != nil {
+		return nil, dnssrv.Meta{}, dnsError(err)
+	}
+	out := make([]dnssrv.Node, 0, len(resp.Nodes))
+	for _, n := range resp.Nodes {
+		out = append(out, dnsNode(n))
+	}
+	return out, dnsMeta(resp.Meta), nil
+}
+
+func (b dnsBackend) Services(ctx context.Context, dcName string, stale bool) ([]string, dnssrv.Meta, error) {
+	var resp pb.ServicesResponse
+	if err := b.a.backend.RPC(ctx, dc.MethodCatalogServices, &pb.ServicesRequest{Q: b.query(dcName, stale)}, &resp); err != nil {
+		return nil, dnssrv.Meta{}, dnsError(err)
+	}
+	out := make([]string, 0, len(resp.Services))
+	for name := range resp.Services {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out, dnsMeta(resp.Meta), nil
+}
+
+// PreparedQuery answers as Consul does for a query that does not exist:
+// prepared queries are not implemented yet.
+func (b dnsBackend) PreparedQuery(_ context.Context, _, nameOrID string, _ bool) (dnssrv.QueryResult, dnssrv.Meta, error) {
+	return dnssrv.QueryResult{}, dnssrv.Meta{}, fmt.Errorf("%w: %q", dnssrv.ErrQueryNotFound, nameOrID)
+}
