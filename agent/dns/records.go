@@ -190,10 +190,11 @@ func nodeDC(in *Instance, dc string) string {
 }
 
 // weightOf is an instance's SRV weight: its warning weight when a check
-// warns, its passing weight otherwise (1 and 1 when it has none).
+// warns, its passing weight otherwise (1 and 1 when it has none, or both
+// are zero: a registration that named no weights).
 func weightOf(in *Instance) int {
 	passing, warning := 1, 1
-	if in.Weights != nil {
+	if in.Weights != nil && (in.Weights.Passing != 0 || in.Weights.Warning != 0) {
 		passing, warning = in.Weights.Passing, in.Weights.Warning
 	}
 	w := passing

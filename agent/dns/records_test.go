@@ -79,8 +79,10 @@ func TestWeightAndHealth(t *testing.T) {
 		{ID: "c", Checks: []Check{pass, crit}, Weights: w},
 		{ID: "d", Checks: []Check{maint}},
 		{ID: "e"},
+		{ID: "f", Weights: &Weights{}},
+		{ID: "g", Weights: &Weights{Passing: 0, Warning: 3}},
 	}
-	for id, want := range map[int]int{0: 5, 1: 2, 2: 0, 3: 0, 4: 1} {
+	for id, want := range map[int]int{0: 5, 1: 2, 2: 0, 3: 0, 4: 1, 5: 1, 6: 0} {
 		if got := weightOf(&insts[id]); got != want {
 			t.Errorf("weight of %s = %d, want %d", insts[id].ID, got, want)
 		}
@@ -91,11 +93,11 @@ func TestWeightAndHealth(t *testing.T) {
 		}
 		return s
 	}
-	if got := ids(healthy(append([]Instance(nil), insts...), false)); got != "abe" {
-		t.Errorf("healthy = %s, want abe", got)
+	if got := ids(healthy(append([]Instance(nil), insts...), false)); got != "abefg" {
+		t.Errorf("healthy = %s, want abefg", got)
 	}
-	if got := ids(healthy(append([]Instance(nil), insts...), true)); got != "ae" {
-		t.Errorf("healthy only passing = %s, want ae", got)
+	if got := ids(healthy(append([]Instance(nil), insts...), true)); got != "aefg" {
+		t.Errorf("healthy only passing = %s, want aefg", got)
 	}
 }
 

@@ -73,14 +73,7 @@ func (s *Server) Start(addr string) error {
 	if err != nil {
 		return fmt.Errorf("dns: listen address %q: %w", addr, err)
 	}
-	var pc net.PacketConn
-	var ln net.Listener
-	for attempt := 0; ; attempt++ {
-		pc, ln, err = listenBoth(host, port)
-		if err == nil || port != "0" || attempt == 10 {
-			break
-		}
-	}
+	pc, ln, err := listenBoth(host, port)
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)
 	}
@@ -93,8 +86,19 @@ func (s *Server) Start(addr string) error {
 	return nil
 }
 
-// listenBoth opens the UDP socket, then TCP on the same port.
-func listenBoth(host, port string) (net.PacketConn, net.Listener, error) {
+// listenBoth opens the UDP socket, then TCP on the same port. With port 0
+// it tries again when the TCP side of the UDP port is taken.
+func listenBoth(host, port string) (pc net.PacketConn, ln net.Listener, err error) {
+	for attempt := 0; attempt < 20; attempt++ {
+		pc, ln, err = listenPair(host, port)
+		if err == nil || port != "0" {
+			break
+		}
+	}
+	return pc, ln, err
+}
+
+func listenPair(host, port string) (net.PacketConn, net.Listener, error) {
 	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, port))
 	if err != nil {
 		return nil, nil, err
