@@ -55,6 +55,7 @@ type agentProc struct {
 	// Args are the flags after "agent", ports included.
 	Args                          []string
 	HTTPAddr, ServerAddr, LANAddr string
+	DNSPort                       int
 	LogPath                       string
 	// API is a Consul API client of the agent's HTTP address whose
 	// requests time out after requestTimeout.
@@ -82,6 +83,7 @@ func newAgentProc(t testing.TB, name string, ports agentPorts, args []string) *a
 		HTTPAddr:   addr(ports.HTTP),
 		ServerAddr: addr(ports.Server),
 		LANAddr:    addr(ports.SerfLAN),
+		DNSPort:    ports.DNS,
 		LogPath:    filepath.Join(t.TempDir(), name+".log"),
 		httpClient: hc,
 	}
