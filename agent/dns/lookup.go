@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -33,7 +34,13 @@ func (s *Server) lookupService(ctx context.Context, r *request) (*result, error)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	insts, err := read(s, func(stale bool) ([]Instance, Meta, error) {
-		return s.backend.ServiceNodes(ctx, r.dc, r.name.Service, r.name.Tag, s.cfg.OnlyPassing, stale)
+		fetch := func() ([]Instance, Meta, error) {
+			return s.backend.ServiceNodes(ctx, r.dc, r.name.Service, r.name.Tag, s.cfg.OnlyPassing, stale)
+		}
+		if !stale {
+			return fetch()
+		}
+		return s.flight.do(serviceKey(r.dc, r.name.Service, r.name.Tag, s.cfg.OnlyPassing), fetch)
 	})
 	if err != nil {
 		return nil, err
@@ -42,9 +49,10 @@ func (s *Server) lookupService(ctx context.Context, r *request) (*result, error)
 }
 
 // serviceAnswer builds the answer for a service's instances (from a
-// service lookup or a prepared query).
+// service lookup or a prepared query). It leaves insts as they are: they
+// may be shared with concurrent lookups.
 func (s *Server) serviceAnswer(r *request, insts []Instance, dc string, ttl uint32) (*result, error) {
-	insts = healthy(insts, s.cfg.OnlyPassing)
+	insts = healthy(slices.Clone(insts), s.cfg.OnlyPassing)
 	if len(insts) == 0 {
 		return nil, errNameNotFound
 	}

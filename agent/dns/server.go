@@ -18,6 +18,8 @@ type Server struct {
 	cfg     Config
 	backend Backend
 	log     *slog.Logger
+	// flight coalesces concurrent identical service reads.
+	flight flight
 	// now gives the SOA serial.
 	now func() time.Time
 
