@@ -50,6 +50,7 @@ func dnsConfig(c *config.Config) dnssrv.Config {
 	d.UDPAnswerLimit, d.ARecordLimit = n.UDPAnswerLimit, n.ARecordLimit
 	d.DisableCompression, d.NodeMetaTXT = n.DisableCompression, n.EnableAdditionalNodeMetaTXT
 	d.RecursorStrategy, d.RecursorTimeout = n.RecursorStrategy, n.RecursorTimeout
+	d.UseCache, d.CacheMaxAge = n.UseCache, n.CacheMaxAge
 	d.SOA = dnssrv.SOAConfig{Refresh: n.SOA.Refresh, Retry: n.SOA.Retry, Expire: n.SOA.Expire, MinTTL: n.SOA.MinTTL}
 	return d
 }
@@ -59,7 +60,10 @@ func dnsConfig(c *config.Config) dnssrv.Config {
 // client. Another datacenter is reached the way the HTTP API reaches it.
 type dnsBackend struct{ a *Agent }
 
-var _ dnssrv.Backend = dnsBackend{}
+var (
+	_ dnssrv.Backend = dnsBackend{}
+	_ dnssrv.Watcher = dnsBackend{}
+)
 
 func (b dnsBackend) query(dcName string, stale bool) *pb.CatalogQuery {
 	q := &pb.QueryOptions{Dc: dcName}
@@ -78,11 +82,23 @@ func dnsError(err error) error {
 }
 
 func dnsMeta(m *pb.QueryMeta) dnssrv.Meta {
-	return dnssrv.Meta{LastContact: time.Duration(m.GetLastContactNanos()), KnownLeader: m.GetKnownLeader()}
+	return dnssrv.Meta{Index: m.GetIndex(), LastContact: time.Duration(m.GetLastContactNanos()), KnownLeader: m.GetKnownLeader()}
 }
 
 func (b dnsBackend) ServiceNodes(ctx context.Context, dcName, service, tag string, onlyPassing, stale bool) ([]dnssrv.Instance, dnssrv.Meta, error) {
-	req := &pb.ServiceNodesRequest{Q: b.query(dcName, stale), Service: service, PassingOnly: onlyPassing, WithChecks: true}
+	return b.serviceNodes(ctx, b.query(dcName, stale), service, tag, onlyPassing)
+}
+
+// WatchServiceNodes is a stale blocking read of a service, for the DNS
+// server's use_cache.
+func (b dnsBackend) WatchServiceNodes(ctx context.Context, dcName, service, tag string, onlyPassing bool, minIndex uint64, wait time.Duration) ([]dnssrv.Instance, dnssrv.Meta, error) {
+	q := b.query(dcName, true)
+	q.Query.MinIndex, q.Query.MaxWaitNanos = minIndex, int64(wait)
+	return b.serviceNodes(ctx, q, service, tag, onlyPassing)
+}
+
+func (b dnsBackend) serviceNodes(ctx context.Context, q *pb.CatalogQuery, service, tag string, onlyPassing bool) ([]dnssrv.Instance, dnssrv.Meta, error) {
+	req := &pb.ServiceNodesRequest{Q: q, Service: service, PassingOnly: onlyPassing, WithChecks: true}
 	if tag != "" {
 		req.Tags = []string{tag}
 	}

@@ -225,3 +225,44 @@ func TestDNS(t *testing.T) {
 		})
 	}
 }
+
+// TestDNSCache: with use_cache a client agent answers from a cache that
+// follows the catalog; a change shows in its answers without a restart.
+func TestDNSCache(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1, Args: []string{"-hcl", `dns_config { use_cache = true }`}})
+	server := c.WaitForLeader(30 * time.Second)
+	cl := client(t, server)
+	reg := func(i int, status string) {
+		t.Helper()
+		_, err := cl.Catalog().Register(&api.CatalogRegistration{
+			Node: fmt.Sprintf("web-%d", i), Address: fmt.Sprintf("10.1.0.%d", i),
+			Service: &api.AgentService{ID: "web", Service: "web", Port: 80},
+			Check:   &api.AgentCheck{CheckID: "alive", Name: "alive", ServiceID: "web", Status: status},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		reg(i, api.HealthPassing)
+	}
+	addr := c.Clients()[0].Agent.DNSAddr()
+	count := func() int { return len(query(t, "udp", addr, "web.service.consul.", dns.TypeA, 0).Answer) }
+	if n := count(); n != 3 {
+		t.Fatalf("%d answers, want 3", n)
+	}
+	reg(2, api.HealthCritical)
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		if n := count(); n != 2 {
+			return fmt.Errorf("%d answers after web-2 turned critical, want 2", n)
+		}
+		return nil
+	})
+	reg(4, api.HealthPassing)
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		if n := count(); n != 3 {
+			return fmt.Errorf("%d answers after web-4 joined, want 3", n)
+		}
+		return nil
+	})
+}

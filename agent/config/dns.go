@@ -37,6 +37,11 @@ type DNSConfig struct {
 	RecursorTimeout  time.Duration
 	// SOA holds the SOA record's timers in seconds.
 	SOA DNSSOA
+	// UseCache answers service lookups from a cache that blocking queries
+	// keep current; CacheMaxAge, when set, is the age past which a cached
+	// answer is read again.
+	UseCache    bool
+	CacheMaxAge time.Duration
 }
 
 // DNSSOA are the timers of the domain's SOA record, in seconds.
@@ -64,12 +69,12 @@ func (d DNSConfig) clone() DNSConfig {
 
 // partialDNS is one source's dns_config.
 type partialDNS struct {
-	AllowStale, OnlyPassing, EnableTruncate, DisableCompression, NodeMetaTXT *bool
-	MaxStale, NodeTTL, RecursorTimeout                                       *time.Duration
-	ServiceTTL                                                               map[string]time.Duration
-	UDPAnswerLimit, ARecordLimit                                             *int
-	RecursorStrategy                                                         *string
-	SOARefresh, SOARetry, SOAExpire, SOAMinTTL                               *int
+	AllowStale, OnlyPassing, EnableTruncate, DisableCompression, NodeMetaTXT, UseCache *bool
+	MaxStale, NodeTTL, RecursorTimeout, CacheMaxAge                                    *time.Duration
+	ServiceTTL                                                                         map[string]time.Duration
+	UDPAnswerLimit, ARecordLimit                                                       *int
+	RecursorStrategy                                                                   *string
+	SOARefresh, SOARetry, SOAExpire, SOAMinTTL                                         *int
 }
 
 func (p *partialDNS) apply(d *DNSConfig) {
@@ -84,6 +89,8 @@ func (p *partialDNS) apply(d *DNSConfig) {
 	set(&d.UDPAnswerLimit, p.UDPAnswerLimit)
 	set(&d.ARecordLimit, p.ARecordLimit)
 	set(&d.RecursorStrategy, p.RecursorStrategy)
+	set(&d.UseCache, p.UseCache)
+	set(&d.CacheMaxAge, p.CacheMaxAge)
 	if p.ServiceTTL != nil {
 		d.ServiceTTL = maps.Clone(p.ServiceTTL)
 	}
@@ -98,7 +105,7 @@ func (p *partialDNS) apply(d *DNSConfig) {
 }
 
 // unusedDNSKeys are dns_config keys Meridian accepts without acting on.
-var unusedDNSKeys = keySet("use_cache", "cache_max_age", "prefer_namespace")
+var unusedDNSKeys = keySet("prefer_namespace")
 
 var dnsConfigObject = object[partialDNS]{
 	unused: unusedDNSKeys,
@@ -116,6 +123,8 @@ var dnsConfigObject = object[partialDNS]{
 		"recursor_strategy":               opt(toString, func(p *partialDNS) **string { return &p.RecursorStrategy }),
 		"recursor_timeout":                opt(nonNegative, func(p *partialDNS) **time.Duration { return &p.RecursorTimeout }),
 		"soa":                             nested(soaObject, func(p *partialDNS) *partialDNS { return p }),
+		"use_cache":                       opt(toBool, func(p *partialDNS) **bool { return &p.UseCache }),
+		"cache_max_age":                   opt(nonNegative, func(p *partialDNS) **time.Duration { return &p.CacheMaxAge }),
 	},
 }
 

@@ -24,6 +24,8 @@ dns_config {
   recursor_timeout = "500ms"
   soa { refresh = 60, retry = 30, expire = 600, min_ttl = 5 }
   use_cache = true
+  cache_max_age = "10s"
+  prefer_namespace = "ns"
 }`)
 	want := DNSConfig{
 		AllowStale: false, MaxStale: 30 * time.Second, NodeTTL: 10 * time.Second,
@@ -31,7 +33,8 @@ dns_config {
 		OnlyPassing: true, EnableTruncate: true, UDPAnswerLimit: 5, ARecordLimit: 2,
 		DisableCompression: true, EnableAdditionalNodeMetaTXT: false,
 		RecursorStrategy: "random", RecursorTimeout: 500 * time.Millisecond,
-		SOA: DNSSOA{Refresh: 60, Retry: 30, Expire: 600, MinTTL: 5},
+		SOA:      DNSSOA{Refresh: 60, Retry: 30, Expire: 600, MinTTL: 5},
+		UseCache: true, CacheMaxAge: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(c.DNS, want) {
 		t.Errorf("DNS = %+v\nwant  %+v", c.DNS, want)
@@ -39,8 +42,8 @@ dns_config {
 	if c.AltDomain != "meridian." {
 		t.Errorf("AltDomain = %q", c.AltDomain)
 	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0], `"dns_config.use_cache"`) {
-		t.Errorf("warnings = %q, want one for use_cache", warnings)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `"dns_config.prefer_namespace"`) {
+		t.Errorf("warnings = %q, want one for prefer_namespace", warnings)
 	}
 	d, _ := mustLoad(t, "-data-dir", t.TempDir())
 	if !reflect.DeepEqual(d.DNS, defaultDNSConfig()) || d.AltDomain != "" || d.Ports.DNS != 8600 {

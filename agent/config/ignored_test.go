@@ -88,11 +88,13 @@ var keyCases = map[string]struct {
 	"dns_config.recursor_timeout":      {`"1s"`, false},
 	"dns_config.soa":                   {`{"refresh": 60, "retry": 30, "expire": 600, "min_ttl": 5}`, false},
 	"dns_config.enable_additional_node_meta_txt": {`false`, false},
-	"services": {`[{"name": "web"}]`, false},
-	"service":  {`{"name": "web"}`, false},
-	"checks":   {`[{"name": "c", "ttl": "10s"}]`, false},
-	"check":    {`{"name": "c", "ttl": "10s"}`, false},
-	"watches":  {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
+	"dns_config.use_cache":                       {`true`, false},
+	"dns_config.cache_max_age":                   {`"10s"`, false},
+	"services":                                   {`[{"name": "web"}]`, false},
+	"service":                                    {`{"name": "web"}`, false},
+	"checks":                                     {`[{"name": "c", "ttl": "10s"}]`, false},
+	"check":                                      {`{"name": "c", "ttl": "10s"}`, false},
+	"watches":                                    {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
 }
 
 func keysOf[T any](o object[T]) []string { return slices.Collect(maps.Keys(o.keys)) }

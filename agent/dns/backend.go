@@ -91,6 +91,8 @@ type QueryResult struct {
 
 // Meta says how fresh a read was.
 type Meta struct {
+	// Index is the catalog index the answer reflects (blocking queries).
+	Index uint64
 	// LastContact is how long ago the answering server last heard from
 	// the leader (0 on the leader).
 	LastContact time.Duration

@@ -62,6 +62,13 @@ type Config struct {
 	RecursorStrategy string
 	RecursorTimeout  time.Duration
 
+	// UseCache answers service lookups from a cache kept fresh by blocking
+	// queries (use_cache; needs a Backend that is a Watcher and
+	// AllowStale); CacheMaxAge, when set, is the age past which a cached
+	// answer is read again (cache_max_age).
+	UseCache    bool
+	CacheMaxAge time.Duration
+
 	// LookupTimeout bounds one lookup in the catalog; a lookup that takes
 	// longer is answered SERVFAIL.
 	LookupTimeout time.Duration

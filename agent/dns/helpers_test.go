@@ -253,3 +253,46 @@ func assertRecords(t *testing.T, section string, got []dns.RR, want ...string) {
 }
 
 var errBoom = errors.New("boom")
+
+// watchBackend is a fakeBackend that answers blocking queries.
+type watchBackend struct {
+	*fakeBackend
+	index      uint64
+	changed    chan struct{}
+	watchCalls int
+}
+
+func newWatchBackend() *watchBackend {
+	return &watchBackend{fakeBackend: testCatalog(), index: 1, changed: make(chan struct{})}
+}
+
+// update changes the catalog and wakes blocked queries.
+func (b *watchBackend) update(fn func(*fakeBackend)) {
+	b.mu.Lock()
+	fn(b.fakeBackend)
+	b.index++
+	close(b.changed)
+	b.changed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+func (b *watchBackend) WatchServiceNodes(ctx context.Context, dc, service, tag string, onlyPassing bool, minIndex uint64, wait time.Duration) ([]Instance, Meta, error) {
+	b.mu.Lock()
+	b.watchCalls++
+	idx, changed := b.index, b.changed
+	b.mu.Unlock()
+	if minIndex >= idx {
+		select {
+		case <-changed:
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, Meta{}, ctx.Err()
+		}
+	}
+	b.mu.Lock()
+	idx = b.index
+	b.mu.Unlock()
+	insts, meta, err := b.fakeBackend.ServiceNodes(ctx, dc, service, tag, onlyPassing, true)
+	meta.Index = idx
+	return insts, meta, err
+}

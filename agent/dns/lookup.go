@@ -33,6 +33,12 @@ func (s *Server) withTimeout(ctx context.Context) (context.Context, context.Canc
 func (s *Server) lookupService(ctx context.Context, r *request) (*result, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	if s.cache != nil {
+		q := serviceQuery{dc: r.dc, service: r.name.Service, tag: r.name.Tag, onlyPassing: s.cfg.OnlyPassing}
+		if insts, meta, ok := s.cache.get(ctx, q); ok && meta.LastContact <= s.cfg.MaxStale {
+			return s.serviceAnswer(r, insts, r.dc, s.cfg.serviceTTL(r.name.Service))
+		}
+	}
 	insts, err := read(s, func(stale bool) ([]Instance, Meta, error) {
 		fetch := func() ([]Instance, Meta, error) {
 			return s.backend.ServiceNodes(ctx, r.dc, r.name.Service, r.name.Tag, s.cfg.OnlyPassing, stale)

@@ -20,6 +20,8 @@ type Server struct {
 	log     *slog.Logger
 	// flight coalesces concurrent identical service reads.
 	flight flight
+	// cache is the use_cache service cache; nil when off.
+	cache *serviceCache
 	// now gives the SOA serial.
 	now func() time.Time
 
@@ -49,7 +51,11 @@ func New(cfg Config, backend Backend, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, backend: backend, log: log, now: time.Now, ctx: ctx, cancel: cancel}, nil
+	s := &Server{cfg: cfg, backend: backend, log: log, now: time.Now, ctx: ctx, cancel: cancel}
+	if w, ok := backend.(Watcher); ok && cfg.UseCache && cfg.AllowStale {
+		s.cache = newServiceCache(ctx, w, cfg.CacheMaxAge)
+	}
+	return s, nil
 }
 
 // ServeDNS answers one query; it is the miekg/dns Handler of both
@@ -166,5 +172,8 @@ func (s *Server) ShutdownContext(ctx context.Context) error {
 		}
 	}
 	s.wg.Wait()
+	if s.cache != nil {
+		s.cache.wait()
+	}
 	return errors.Join(errs...)
 }

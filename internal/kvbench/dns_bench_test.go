@@ -16,15 +16,22 @@ import (
 // BenchmarkDNS measures SRV lookups of a 10-instance service
 // (web.service.consul) over UDP, one socket per client, against a
 // one-server datacenter (the dev agent's shape) and against a client
-// agent of a three-server datacenter (allow_stale, the default): queries/s
+// agent of a three-server datacenter (allow_stale, the default), each
+// with the default configuration and with dns_config.use_cache: queries/s
 // and p50/p99 for 1 and 64 concurrent clients.
 func BenchmarkDNS(b *testing.B) {
 	for _, shape := range []struct {
 		name             string
 		servers, clients int
-	}{{"dev", 1, 0}, {"client-of-3", 3, 1}} {
+		args             []string
+	}{
+		{"dev", 1, 0, nil},
+		{"dev+cache", 1, 0, []string{"-hcl", "dns_config { use_cache = true }"}},
+		{"client-of-3", 3, 1, nil},
+		{"client-of-3+cache", 3, 1, []string{"-hcl", "dns_config { use_cache = true }"}},
+	} {
 		b.Run(shape.name, func(b *testing.B) {
-			c := testcluster.New(b, testcluster.Options{Servers: shape.servers, Clients: shape.clients})
+			c := testcluster.New(b, testcluster.Options{Servers: shape.servers, Clients: shape.clients, Args: shape.args})
 			leader := c.WaitForLeader(30 * time.Second)
 			cl, err := api.NewClient(&api.Config{Address: leader.HTTPAddr})
 			if err != nil {
