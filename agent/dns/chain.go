@@ -21,6 +21,8 @@ type request struct {
 type result struct {
 	rcode             int
 	answer, ns, extra []dns.RR
+	// cut says the lookup left answers out for udp_answer_limit.
+	cut bool
 }
 
 // lookup answers one kind of name.
@@ -47,7 +49,7 @@ func (s *Server) handle(ctx context.Context, network string, req *dns.Msg) *dns.
 		return s.recurse(ctx, r)
 	}
 	resp = s.reply(r, res, err)
-	fit(req, resp, network, &s.cfg)
+	fit(req, resp, network, &s.cfg, res != nil && res.cut)
 	return resp
 }
 

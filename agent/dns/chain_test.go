@@ -223,3 +223,29 @@ func TestShutdownEndsLookups(t *testing.T) {
 		t.Fatal("lookup still running after Shutdown")
 	}
 }
+
+func TestUDPAnswerLimit(t *testing.T) {
+	for _, truncate := range []bool{false, true} {
+		s := newTestServer(t, testCatalog(), func(c *Config) { c.UDPAnswerLimit = 1; c.EnableTruncate = truncate })
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV} {
+			udp := ask(t, s, udpWriter(), "web.service.consul.", qtype, 0)
+			if len(udp.Answer) != 1 || udp.Truncated != truncate {
+				t.Errorf("enable_truncate %v, %s: %d answers, TC %v", truncate, dns.TypeToString[qtype], len(udp.Answer), udp.Truncated)
+			}
+			if qtype == dns.TypeSRV && len(udp.Extra) != 1 {
+				t.Errorf("SRV glue for one answer: %v", udp.Extra)
+			}
+			if tcp := ask(t, s, tcpWriter(), "web.service.consul.", qtype, 0); len(tcp.Answer) != 3 || tcp.Truncated {
+				t.Errorf("TCP %s: %d answers, TC %v", dns.TypeToString[qtype], len(tcp.Answer), tcp.Truncated)
+			}
+			if edns := ask(t, s, udpWriter(), "web.service.consul.", qtype, 1232); len(edns.Answer) != 3 || edns.Truncated {
+				t.Errorf("EDNS0 %s: %d answers, TC %v", dns.TypeToString[qtype], len(edns.Answer), edns.Truncated)
+			}
+		}
+	}
+	// One instance left: nothing was cut.
+	s := newTestServer(t, testCatalog(), func(c *Config) { c.UDPAnswerLimit = 1; c.EnableTruncate = true })
+	if r := ask(t, s, udpWriter(), "primary.web.service.consul.", dns.TypeA, 0); len(r.Answer) != 1 || r.Truncated {
+		t.Errorf("one instance: %d answers, TC %v", len(r.Answer), r.Truncated)
+	}
+}

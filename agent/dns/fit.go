@@ -7,6 +7,19 @@ import (
 // minUDPSize is the UDP payload every client accepts (RFC 1035).
 const minUDPSize = 512
 
+// udpAnswerLimit is how many answers a client may get: udp_answer_limit
+// (at most 8) for a UDP client without EDNS0, no limit (0) otherwise.
+// Lookups build no more answers than that.
+func udpAnswerLimit(req *dns.Msg, network string, cfg *Config) int {
+	if network == "tcp" || maxSize(req, network) != minUDPSize {
+		return 0
+	}
+	if cfg.UDPAnswerLimit > 0 {
+		return min(maxUDPAnswerLimit, cfg.UDPAnswerLimit)
+	}
+	return maxUDPAnswerLimit
+}
+
 // maxSize is the largest response a client of network accepts: 512 bytes
 // over UDP unless its EDNS0 option offers more, 64 KiB over TCP.
 func maxSize(req *dns.Msg, network string) int {
@@ -19,20 +32,20 @@ func maxSize(req *dns.Msg, network string) int {
 	return minUDPSize
 }
 
-// fit cuts resp to what the client accepts and reports whether answers
-// were cut. A UDP client without EDNS0 gets at most udp_answer_limit
-// answers (cut with TC only under enable_truncate, as in Consul); any
-// answer that does not fit the client's size is cut with TC set. The
-// additional section keeps only records for targets still answered.
-func fit(req, resp *dns.Msg, network string, cfg *Config) {
+// fit cuts resp to what the client accepts. A UDP client without EDNS0
+// gets at most udp_answer_limit answers (cut with TC only under
+// enable_truncate, as in Consul; cut says the lookup already stopped at
+// that limit); any answer that does not fit the client's size is cut with
+// TC set. The additional section keeps only records for targets still
+// answered.
+func fit(req, resp *dns.Msg, network string, cfg *Config, cut bool) {
 	limit := maxSize(req, network)
 	total := len(resp.Answer)
 	extra := resp.Extra
-	if network != "tcp" && limit == minUDPSize {
-		n := maxUDPAnswerLimit
-		if cfg.UDPAnswerLimit > 0 {
-			n = min(n, cfg.UDPAnswerLimit)
-		}
+	if cut && cfg.EnableTruncate {
+		resp.Truncated = true
+	}
+	if n := udpAnswerLimit(req, network, cfg); n > 0 {
 		if len(resp.Answer) > n {
 			resp.Answer = resp.Answer[:n]
 			syncExtra(resp, extra)

@@ -21,7 +21,7 @@ func bigSRV(n int, edns uint16) (req, resp *dns.Msg) {
 	resp = new(dns.Msg)
 	resp.SetReply(req)
 	resp.Compress = true
-	resp.Answer, resp.Extra = serviceSRVAnswer("web.service.consul.", insts, srvOptions{dc: "dc1", domain: "consul."})
+	resp.Answer, resp.Extra, _ = serviceSRVAnswer("web.service.consul.", insts, srvOptions{dc: "dc1", domain: "consul."})
 	if edns > 0 {
 		resp.SetEdns0(edns, false)
 	}
@@ -73,7 +73,7 @@ func TestFit(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			req, resp := bigSRV(c.n, c.edns)
-			fit(req, resp, c.network, &c.cfg)
+			fit(req, resp, c.network, &c.cfg, false)
 			limit := maxSize(req, c.network)
 			if got := resp.Len(); got > limit {
 				t.Errorf("response is %d bytes, over %d", got, limit)
@@ -121,7 +121,7 @@ func TestFitTooLargeForOneRecord(t *testing.T) {
 	for i := range 3 {
 		resp.Answer = append(resp.Answer, &dns.TXT{Hdr: header("n.node.consul.", dns.TypeTXT, 0), Txt: []string{fmt.Sprint(i), string(long)}})
 	}
-	fit(req, resp, "udp", &Config{UDPAnswerLimit: 3})
+	fit(req, resp, "udp", &Config{UDPAnswerLimit: 3}, false)
 	if resp.Len() > 512 || !resp.Truncated || len(resp.Answer) != 1 {
 		t.Fatalf("len %d, TC %v, %d answers: want one answer under 512 bytes with TC", resp.Len(), resp.Truncated, len(resp.Answer))
 	}

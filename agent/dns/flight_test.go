@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+
+	"github.com/miekg/dns"
 )
 
 func TestFlightCoalesces(t *testing.T) {
@@ -53,8 +55,9 @@ func TestSharedInstancesUntouched(t *testing.T) {
 	s := newTestServer(t, testCatalog(), nil)
 	shared := testCatalog().instances[:4]
 	before := append([]Instance(nil), shared...)
-	r := &request{name: Name{Domain: "consul."}}
-	r.q.Name, r.q.Qtype = "web.service.consul.", 1
+	msg := new(dns.Msg)
+	msg.SetQuestion("web.service.consul.", dns.TypeA)
+	r := &request{msg: msg, q: msg.Question[0], network: "udp", name: Name{Domain: "consul."}}
 	for range 20 {
 		if _, err := s.serviceAnswer(r, shared, "dc1", 0); err != nil {
 			t.Fatal(err)

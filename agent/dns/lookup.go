@@ -64,13 +64,23 @@ func (s *Server) serviceAnswer(r *request, insts []Instance, dc string, ttl uint
 	}
 	rand.Shuffle(len(insts), func(i, j int) { insts[i], insts[j] = insts[j], insts[i] })
 	res := &result{}
+	// Build no more answers than the client may get.
+	limit := udpAnswerLimit(r.msg, r.network, &s.cfg)
 	switch r.q.Qtype {
 	case dns.TypeSRV:
-		res.answer, res.extra = serviceSRVAnswer(r.q.Name, insts, srvOptions{
-			dc: dc, domain: r.name.Domain, ttl: ttl, metaTXT: s.cfg.NodeMetaTXT,
+		res.answer, res.extra, res.cut = serviceSRVAnswer(r.q.Name, insts, srvOptions{
+			dc: dc, domain: r.name.Domain, ttl: ttl, metaTXT: s.cfg.NodeMetaTXT, limit: limit,
 		})
 	default:
-		res.answer = serviceAddressAnswer(r.q.Name, r.q.Qtype, insts, ttl, s.cfg.ARecordLimit)
+		aLimit := s.cfg.ARecordLimit
+		if limit > 0 && (aLimit == 0 || limit < aLimit) {
+			aLimit = limit
+		} else {
+			limit = 0 // a_record_limit cuts without TC
+		}
+		var more bool
+		res.answer, more = serviceAddressAnswer(r.q.Name, r.q.Qtype, insts, ttl, aLimit)
+		res.cut = more && limit > 0
 	}
 	return res, nil
 }

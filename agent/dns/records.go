@@ -95,11 +95,11 @@ func instanceAddress(in *Instance) string {
 }
 
 // serviceAddressAnswer answers an A, AAAA or ANY question for a service:
-// one record per distinct address, at most limit (0 for all). A service
-// whose address is a host name gets a CNAME, but only when no instance
-// has an IP (a name holds a CNAME or other records, never both).
-func serviceAddressAnswer(name string, qtype uint16, insts []Instance, ttl uint32, limit int) []dns.RR {
-	var answer []dns.RR
+// one record per distinct address, at most limit (0 for all); more says
+// that instances with other addresses were left out by the limit. A
+// service whose address is a host name gets a CNAME, but only when no
+// instance has an IP (a name holds a CNAME or other records, never both).
+func serviceAddressAnswer(name string, qtype uint16, insts []Instance, ttl uint32, limit int) (answer []dns.RR, more bool) {
 	var cname dns.RR
 	seen := make(map[string]bool, len(insts))
 	count := 0
@@ -109,6 +109,9 @@ func serviceAddressAnswer(name string, qtype uint16, insts []Instance, ttl uint3
 			continue
 		}
 		seen[addr] = true
+		if limit > 0 && count >= limit {
+			return answer, true
+		}
 		rrs := addressRecords(name, qtype, addr, ttl)
 		if len(rrs) == 0 {
 			continue
@@ -120,14 +123,12 @@ func serviceAddressAnswer(name string, qtype uint16, insts []Instance, ttl uint3
 			continue
 		}
 		answer = append(answer, rrs...)
-		if count++; limit > 0 && count >= limit {
-			break
-		}
+		count++
 	}
 	if len(answer) == 0 && cname != nil {
 		answer = []dns.RR{cname}
 	}
-	return answer
+	return answer, false
 }
 
 // srvOptions are what SRV answers need besides the instances.
@@ -135,12 +136,15 @@ type srvOptions struct {
 	dc, domain string
 	ttl        uint32
 	metaTXT    bool
+	// limit caps the SRV records (0 for none).
+	limit int
 }
 
 // serviceSRVAnswer answers an SRV question for a service: one SRV record
 // per distinct address and port, its target's address in the additional
-// section (and the node's metadata as TXT with opts.metaTXT).
-func serviceSRVAnswer(name string, insts []Instance, opts srvOptions) (answer, extra []dns.RR) {
+// section (and the node's metadata as TXT with opts.metaTXT); more says
+// that instances were left out by opts.limit.
+func serviceSRVAnswer(name string, insts []Instance, opts srvOptions) (answer, extra []dns.RR, more bool) {
 	seen := make(map[string]bool, len(insts))
 	targets := make(map[string]bool, len(insts))
 	for i := range insts {
@@ -150,6 +154,9 @@ func serviceSRVAnswer(name string, insts []Instance, opts srvOptions) (answer, e
 			continue
 		}
 		seen[key] = true
+		if opts.limit > 0 && len(answer) >= opts.limit {
+			return answer, extra, true
+		}
 		target, glue := srvTarget(in, opts)
 		answer = append(answer, &dns.SRV{
 			Hdr:      header(name, dns.TypeSRV, opts.ttl),
@@ -164,7 +171,7 @@ func serviceSRVAnswer(name string, insts []Instance, opts srvOptions) (answer, e
 			extra = append(extra, metaTXT(nodeFQDN(in.Node.Name, nodeDC(in, opts.dc), opts.domain), in.Node.Meta, opts.ttl)...)
 		}
 	}
-	return answer, extra
+	return answer, extra, false
 }
 
 // srvTarget names an instance's SRV target and its address records: the

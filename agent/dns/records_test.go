@@ -36,13 +36,21 @@ func TestServiceAddressAnswer(t *testing.T) {
 		{Node: n2, Address: "10.0.1.2"},
 		{Node: n2, Address: "db.example.com"}, // a CNAME only when no IP answers
 	}
-	assertRecords(t, "all", serviceAddressAnswer("web.service.consul.", dns.TypeA, insts, 0, 0),
-		"web.service.consul. 0 IN A 10.0.0.1",
-		"web.service.consul. 0 IN A 10.0.1.2")
-	assertRecords(t, "a_record_limit", serviceAddressAnswer("web.service.consul.", dns.TypeA, insts, 0, 1),
-		"web.service.consul. 0 IN A 10.0.0.1")
-	assertRecords(t, "host name only", serviceAddressAnswer("web.service.consul.", dns.TypeA, insts[3:], 30, 0),
-		"web.service.consul. 30 IN CNAME db.example.com.")
+	all, more := serviceAddressAnswer("web.service.consul.", dns.TypeA, insts, 0, 0)
+	assertRecords(t, "all", all, "web.service.consul. 0 IN A 10.0.0.1", "web.service.consul. 0 IN A 10.0.1.2")
+	if more {
+		t.Error("more without a limit")
+	}
+	limited, more := serviceAddressAnswer("web.service.consul.", dns.TypeA, insts, 0, 1)
+	assertRecords(t, "a_record_limit", limited, "web.service.consul. 0 IN A 10.0.0.1")
+	if !more {
+		t.Error("limit left instances out, but more is false")
+	}
+	if _, more := serviceAddressAnswer("web.service.consul.", dns.TypeA, insts[:2], 0, 1); more {
+		t.Error("more for a duplicate address")
+	}
+	cname, _ := serviceAddressAnswer("web.service.consul.", dns.TypeA, insts[3:], 30, 0)
+	assertRecords(t, "host name only", cname, "web.service.consul. 30 IN CNAME db.example.com.")
 }
 
 func TestServiceSRVAnswer(t *testing.T) {
@@ -55,7 +63,18 @@ func TestServiceSRVAnswer(t *testing.T) {
 		{Node: n2, Address: "10.9.0.2", Port: 80},
 		{Node: n2, Address: "db.example.com", Port: 443},
 	}
-	answer, extra := serviceSRVAnswer("web.service.consul.", insts, srvOptions{dc: "dc1", domain: "consul.", ttl: 7, metaTXT: true})
+	answer, extra, more := serviceSRVAnswer("web.service.consul.", insts, srvOptions{dc: "dc1", domain: "consul.", ttl: 7, metaTXT: true})
+	if more {
+		t.Error("more without a limit")
+	}
+	two, glue, more := serviceSRVAnswer("web.service.consul.", insts, srvOptions{dc: "dc1", domain: "consul.", limit: 2})
+	assertRecords(t, "limited", two,
+		"web.service.consul. 0 IN SRV 1 10 8080 n1.node.dc1.consul.",
+		"web.service.consul. 0 IN SRV 1 2 9090 n1.node.dc1.consul.")
+	assertRecords(t, "limited glue", glue, "n1.node.dc1.consul. 0 IN A 10.0.0.1")
+	if !more {
+		t.Error("limit left instances out, but more is false")
+	}
 	assertRecords(t, "answer", answer,
 		"web.service.consul. 7 IN SRV 1 10 8080 n1.node.dc1.consul.",
 		"web.service.consul. 7 IN SRV 1 2 9090 n1.node.dc1.consul.",
