@@ -178,8 +178,8 @@ func TestKeysNotActedOnWarnOnce(t *testing.T) {
 
 // TestRepeatedKeyWarnsOnce: HCL blocks repeat; the key is named once.
 func TestRepeatedKeyWarnsOnce(t *testing.T) {
-	_, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-hcl", "ports { serf_wan = 1053 }\nports { serf_wan = 1054 }")
-	want := []string{`-hcl fragment 1: key "ports.serf_wan" is accepted but not acted on: Meridian has no WAN pool yet`}
+	_, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-hcl", "ui_config { enabled = true }\nui_config { enabled = false }")
+	want := []string{`-hcl fragment 1: key "ui_config.enabled" is accepted but not acted on: Meridian has no web UI yet`}
 	if !slices.Equal(warnings, want) {
 		t.Fatalf("warnings = %q, want %q", warnings, want)
 	}
@@ -338,13 +338,13 @@ func TestReloadWarnsOnlyOfWhatARestartApplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, dir, "a.hcl", "ui = true\nports { serf_wan = 1053 }\nenable_debug = false\n")
+	writeFile(t, dir, "a.hcl", "ui = true\nlimits { http_max_conns_per_client = 10 }\nenable_debug = false\n")
 	_, warnings, err := Reload(prev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		`config file "` + file + `": key "ports.serf_wan" is accepted but not acted on: Meridian has no WAN pool yet`,
+		`config file "` + file + `": key "limits.http_max_conns_per_client" is accepted but not acted on: Meridian does not limit HTTP connections per client yet`,
 		`config file "` + file + `": key "ui" is accepted but not acted on: Meridian has no web UI yet`,
 		"reload: enable_debug changed; it takes effect after a restart",
 	}
