@@ -266,3 +266,35 @@ func TestDNSCache(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDNSOtherDatacenter: <service>.service.<dc> and <node>.node.<dc> are
+// answered from that datacenter through the WAN, with SRV targets named
+// in it; a datacenter nobody knows is NXDOMAIN.
+func TestDNSOtherDatacenter(t *testing.T) {
+	f := testcluster.NewFederation(t, 2, testcluster.Options{Servers: 1, Clients: 1})
+	dc2 := f.DC("dc2").WaitForLeader(30 * time.Second)
+	for i := 1; i <= 2; i++ {
+		_, err := client(t, dc2).Catalog().Register(&api.CatalogRegistration{
+			Node: fmt.Sprintf("db-%d", i), Address: fmt.Sprintf("10.9.0.%d", i),
+			Service: &api.AgentService{ID: "db", Service: "db", Port: 5432},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := f.DC("dc1").Clients()[0].Agent.DNSAddr()
+	srv := query(t, "udp", addr, "db.service.dc2.consul.", dns.TypeSRV, 0)
+	if got, want := answerSet(srv.Answer), "db.service.dc2.consul. 0 IN SRV 1 1 5432 db-1.node.dc2.consul.\n"+
+		"db.service.dc2.consul. 0 IN SRV 1 1 5432 db-2.node.dc2.consul."; got != want {
+		t.Errorf("SRV from dc1 for dc2:\n%s\nwant\n%s", got, want)
+	}
+	if got := answerSet(query(t, "udp", addr, "db-2.node.dc2.consul.", dns.TypeA, 0).Answer); got != "db-2.node.dc2.consul. 0 IN A 10.9.0.2" {
+		t.Errorf("node in dc2: %s", got)
+	}
+	if r := query(t, "udp", addr, "db.service.consul.", dns.TypeA, 0); r.Rcode != dns.RcodeNameError {
+		t.Errorf("db in dc1: %s, want NXDOMAIN", dns.RcodeToString[r.Rcode])
+	}
+	if r := query(t, "udp", addr, "db.service.dc7.consul.", dns.TypeA, 0); r.Rcode != dns.RcodeNameError || len(r.Ns) != 1 {
+		t.Errorf("unknown dc: %s with %d authority records, want NXDOMAIN with the SOA", dns.RcodeToString[r.Rcode], len(r.Ns))
+	}
+}
