@@ -1,12 +1,15 @@
 // Package agent is one Meridian process: it turns a config.Config into a
 // running agent (LAN gossip, the server's RPC port, Raft and the datacenter
-// server on server agents, the HTTP API on every agent) and stops it
-// cleanly.
+// server on server agents, the HTTP API and DNS on every agent) and stops
+// it cleanly.
+//
+// DNS is agent/dns, which reads the catalog through the same backend as
+// the HTTP API (dns.go adapts it).
 //
 // The HTTP handlers are thin: decode the Consul-compatible request into a
 // pb request, call the backend (the local dc.Server in-process on a server
 // agent, a LAN server over RPC on a client agent), encode the answer.
 //
-// agent sits at the top: it may import dc, lan, rpc, store, pb and
-// agent/config; nothing below imports it.
+// agent sits at the top: it may import dc, lan, rpc, store, pb,
+// agent/config and agent/dns; nothing below imports it.
 package agent

@@ -106,7 +106,7 @@ wait:
 				return 1
 			}
 			starting = false
-			logger.Info("Meridian agent running", "version", version, "http", a.HTTPAddr(), "lan", a.LANAddr())
+			logger.Info("Meridian agent running", "version", version, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
 		case <-a.ExitCh():
 			break wait
 		case sig := <-signals:
