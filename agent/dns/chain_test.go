@@ -66,6 +66,7 @@ func TestLookups(t *testing.T) {
 			answer: []string{"6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 30 IN PTR six.node.dc1.consul."}},
 		// Not ours: no recursors, so REFUSED.
 		{name: "9.9.9.9.in-addr.arpa.", qtype: dns.TypePTR, rcode: dns.RcodeRefused},
+		{name: "1.0.0.10.in-addr.arpa.", qtype: dns.TypeSOA, rcode: dns.RcodeRefused},
 		{name: "example.com.", qtype: dns.TypeA, rcode: dns.RcodeRefused},
 	}
 	for _, c := range cases {

@@ -183,10 +183,11 @@ func (s *Server) nameservers(ctx context.Context, r *request) (ns, glue []dns.RR
 	return ns, glue, nil
 }
 
-// lookupPTR answers reverse names of known nodes, else of known service
-// addresses; unknown addresses go to the recursors.
+// lookupPTR answers PTR questions for reverse names of known nodes, else
+// of known service addresses; other addresses and questions go to the
+// recursors.
 func (s *Server) lookupPTR(ctx context.Context, r *request) (*result, error) {
-	if r.name.IP == nil {
+	if r.name.IP == nil || (r.q.Qtype != dns.TypePTR && r.q.Qtype != dns.TypeANY) {
 		return nil, errRecurse
 	}
 	ctx, cancel := s.withTimeout(ctx)
