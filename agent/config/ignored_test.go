@@ -178,8 +178,8 @@ func TestKeysNotActedOnWarnOnce(t *testing.T) {
 
 // TestRepeatedKeyWarnsOnce: HCL blocks repeat; the key is named once.
 func TestRepeatedKeyWarnsOnce(t *testing.T) {
-	_, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-hcl", "ui_config { enabled = true }\nui_config { enabled = false }")
-	want := []string{`-hcl fragment 1: key "ui_config.enabled" is accepted but not acted on: Meridian has no web UI yet`}
+	_, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-hcl", "limits { http_max_conns_per_client = 10 }\nlimits { http_max_conns_per_client = 20 }")
+	want := []string{`-hcl fragment 1: key "limits.http_max_conns_per_client" is accepted but not acted on: ` + whyNoConnLimit}
 	if !slices.Equal(warnings, want) {
 		t.Fatalf("warnings = %q, want %q", warnings, want)
 	}
@@ -286,8 +286,8 @@ func TestHelpPromisesOnlyWhatExists(t *testing.T) {
 	})
 }
 
-// TestUnopenedPortsDoNotCollide: the WAN port names no listener yet, so
-// another listener may use its default number; the DNS port does.
+// TestUnopenedPortsDoNotCollide: a client opens no WAN port, so another
+// listener may use its default number; every agent opens the DNS port.
 func TestUnopenedPortsDoNotCollide(t *testing.T) {
 	c, _ := mustLoad(t, "-data-dir", t.TempDir(), "-serf-lan-port", "8302")
 	if c.Ports.SerfLAN != 8302 {
@@ -333,19 +333,19 @@ func TestReloadNamesEveryField(t *testing.T) {
 // Meridian never acts on does not promise it for after a restart.
 func TestReloadWarnsOnlyOfWhatARestartApplies(t *testing.T) {
 	dir := t.TempDir()
-	file := writeFile(t, dir, "a.hcl", `ui = false`)
+	file := writeFile(t, dir, "a.hcl", `disable_kv_key_validation = false`)
 	prev, _, err := Load([]string{"-dev", "-config-file", file})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, dir, "a.hcl", "ui = true\nlimits { http_max_conns_per_client = 10 }\nenable_debug = false\n")
+	writeFile(t, dir, "a.hcl", "disable_kv_key_validation = true\nlimits { http_max_conns_per_client = 10 }\nenable_debug = false\n")
 	_, warnings, err := Reload(prev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		`config file "` + file + `": key "limits.http_max_conns_per_client" is accepted but not acted on: Meridian does not limit HTTP connections per client yet`,
-		`config file "` + file + `": key "ui" is accepted but not acted on: Meridian has no web UI yet`,
+		`config file "` + file + `": key "disable_kv_key_validation" is accepted but not acted on: ` + whyNoKeyValidation,
+		`config file "` + file + `": key "limits.http_max_conns_per_client" is accepted but not acted on: ` + whyNoConnLimit,
 		"reload: enable_debug changed; it takes effect after a restart",
 	}
 	if !slices.Equal(warnings, want) {
