@@ -47,10 +47,7 @@ func sortedLines(s string) []string {
 
 func TestDNSWithDig(t *testing.T) {
 	e := newEnv(t)
-	// No WAN port: e2e agents get no WAN port of their own, and two dev
-	// agents would both take the default one.
-	dev := e.startAgent("dns1", "-dev", "-node", "dns1", "-serf-wan-port", "-1")
-	e.waitLeader(startTimeout, "", dev)
+	dev := startDev(t, e, "dns1")
 	reg := func(node, ip, svc string, status string) error {
 		_, err := dev.API.Catalog().Register(&api.CatalogRegistration{
 			Node: node, Address: ip,
@@ -117,7 +114,7 @@ func TestDNSWithDig(t *testing.T) {
 	// port stays the only one answering.
 	ports := e.newPorts()
 	ports.DNS = -1
-	off := e.add("nodns", ports, "-dev", "-node", "nodns", "-serf-wan-port", "-1")
+	off := e.add("nodns", ports, "-dev", "-node", "nodns")
 	off.start()
 	e.waitHTTP(off)
 	log, err := os.ReadFile(off.LogPath)
