@@ -53,8 +53,11 @@ func (p *Pool) serfConfig() *serf.Config {
 	sc.Logger = std
 	sc.MemberlistConfig = ml
 	if c.Profile == ProfileLocal {
-		// Loopback pools converge in milliseconds; keep Leave short.
-		sc.LeavePropagateDelay = 100 * time.Millisecond
+		// Loopback pools converge in milliseconds, but a leaving node must keep
+		// gossiping its departure long enough for every member to hear it
+		// (at 100 ms, members of a loaded machine missed it and took the
+		// node for failed).
+		sc.LeavePropagateDelay = 500 * time.Millisecond
 		sc.ReapInterval = time.Second
 		sc.ReconnectInterval = time.Second
 	}
