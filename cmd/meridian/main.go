@@ -58,6 +58,7 @@ func topLevelCommands() map[string]cliCommand {
 		"agent": {"Runs a Meridian agent", func(_ *cmdEnv, args []string) int {
 			return runAgent(args)
 		}},
+		"dev":         {"Runs a local federation of datacenters in one process", runDev},
 		"services":    {"Registers and deregisters services with the local agent", runServices},
 		"catalog":     {"Interact with the catalog", runCatalog},
 		"event":       {"Fire a new event", runEvent},

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -107,32 +106,20 @@ func New(t testing.TB, opts Options) *Cluster {
 		} else {
 			n.Name = fmt.Sprintf("%s-client-%d", opts.Datacenter, i-opts.Servers+1)
 		}
-		n.Args = []string{
-			"-node", n.Name, "-datacenter", opts.Datacenter, "-data-dir", n.DataDir,
-			"-bind", "127.0.0.1", "-client", "127.0.0.1",
-			"-http-port", strconv.Itoa(ports[0]), "-server-port", strconv.Itoa(ports[1]),
-			"-serf-lan-port", strconv.Itoa(ports[2]), "-serf-wan-port", strconv.Itoa(ports[3]),
-			"-dns-port", strconv.Itoa(ports[4]),
-			"-retry-interval", "100ms", "-retry-interval-wan", "100ms", "-log-level", "debug",
-		}
-		if server {
-			n.Args = append(n.Args, "-server")
-			if opts.Servers == 1 {
-				n.Args = append(n.Args, "-bootstrap")
-			} else {
-				n.Args = append(n.Args, "-bootstrap-expect", strconv.Itoa(opts.Servers))
-			}
+		local := agent.LocalNode{
+			Name: n.Name, Datacenter: opts.Datacenter, Server: server, BootstrapExpect: opts.Servers,
+			DataDir: n.DataDir, HTTPPort: ports[0], ServerPort: ports[1], SerfLANPort: ports[2], SerfWANPort: ports[3],
+			DNSPort: ports[4], RetryInterval: 100 * time.Millisecond,
 		}
 		if firstLAN == "" {
 			firstLAN = n.LANAddr
 		} else {
-			n.Args = append(n.Args, "-retry-join", firstLAN)
+			local.RetryJoin = []string{firstLAN}
 		}
 		if server {
-			for _, addr := range opts.RetryJoinWAN {
-				n.Args = append(n.Args, "-retry-join-wan", addr)
-			}
+			local.RetryJoinWAN = opts.RetryJoinWAN
 		}
+		n.Args = append(local.Args(), "-log-level", "debug")
 		n.Args = append(n.Args, opts.Args...)
 		c.Nodes = append(c.Nodes, n)
 		c.Start(n)
@@ -322,30 +309,11 @@ func WaitFor(t testing.TB, timeout time.Duration, cond func() error) {
 // 127.0.0.1 right now.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
-	var out []int
-	seen := map[int]bool{}
-	for attempts := 0; len(out) < n; attempts++ {
-		if attempts > 1000 {
-			t.Fatal("no free ports")
-		}
-		tl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			continue
-		}
-		port := tl.Addr().(*net.TCPAddr).Port
-		ul, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		tl.Close()
-		if err != nil || seen[port] {
-			if ul != nil {
-				ul.Close()
-			}
-			continue
-		}
-		ul.Close()
-		seen[port] = true
-		out = append(out, port)
+	ports, err := agent.FreeLocalPorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return ports
 }
 
 func testLogger() *slog.Logger {
