@@ -60,15 +60,22 @@ func (e *env) startAgent(name string, args ...string) *agentProc {
 // not wait for a leader.
 func (e *env) startServers(n int) []*agentProc {
 	e.t.Helper()
+	return e.startDC("dc1", "s", n)
+}
+
+// startDC starts n servers of datacenter dc named prefix1..prefixN, as
+// startServers does; extra flags (-retry-join-wan) are added to each.
+func (e *env) startDC(dc, prefix string, n int, extra ...string) []*agentProc {
+	e.t.Helper()
 	ports := make([]agentPorts, n)
 	for i := range ports {
 		ports[i] = e.newPorts()
 	}
 	servers := make([]*agentProc, n)
 	for i := range servers {
-		name := fmt.Sprintf("s%d", i+1)
+		name := fmt.Sprintf("%s%d", prefix, i+1)
 		args := []string{
-			"-server", "-node", name, "-datacenter", "dc1", "-data-dir", e.t.TempDir(),
+			"-server", "-node", name, "-datacenter", dc, "-data-dir", e.t.TempDir(),
 			"-bind", "127.0.0.1", "-client", "127.0.0.1",
 			"-retry-interval", "100ms", "-log-level", "debug",
 		}
@@ -82,6 +89,7 @@ func (e *env) startServers(n int) []*agentProc {
 				args = append(args, "-retry-join", addr(other.SerfLAN))
 			}
 		}
+		args = append(args, extra...)
 		servers[i] = e.add(name, ports[i], args...)
 	}
 	for _, s := range servers {

@@ -53,10 +53,10 @@ type agentProc struct {
 	t    testing.TB
 	Name string
 	// Args are the flags after "agent", ports included.
-	Args                          []string
-	HTTPAddr, ServerAddr, LANAddr string
-	DNSPort                       int
-	LogPath                       string
+	Args                                   []string
+	HTTPAddr, ServerAddr, LANAddr, WANAddr string
+	DNSPort                                int
+	LogPath                                string
 	// API is a Consul API client of the agent's HTTP address whose
 	// requests time out after requestTimeout.
 	API *api.Client
@@ -83,6 +83,7 @@ func newAgentProc(t testing.TB, name string, ports agentPorts, args []string) *a
 		HTTPAddr:   addr(ports.HTTP),
 		ServerAddr: addr(ports.Server),
 		LANAddr:    addr(ports.SerfLAN),
+		WANAddr:    addr(ports.SerfWAN),
 		DNSPort:    ports.DNS,
 		LogPath:    filepath.Join(t.TempDir(), name+".log"),
 		httpClient: hc,

@@ -23,8 +23,9 @@ Usage: meridian dev [options]
 
       dc1  http://127.0.0.1:21500  dns 127.0.0.1:21504
 
-  Point a client at one (meridian -http-addr, CONSUL_HTTP_ADDR, the Go
-  client) and name another datacenter with ?dc=dc2. Data lives in a
+  Point a client at one (meridian kv get -http-addr=..., MERIDIAN_HTTP_ADDR
+  or CONSUL_HTTP_ADDR, the Consul Go client) and name another datacenter
+  with ?dc=dc2 (-datacenter=dc2 in the CLI). Data lives in a
   temporary directory removed at exit. Ctrl-C or SIGTERM stops every agent
   (within 5 seconds); a second signal exits at once.
 `
