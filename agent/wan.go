@@ -99,3 +99,12 @@ func (a *Agent) WANAddr() string {
 	m := a.wan.LocalMember()
 	return net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))
 }
+
+// WANRouter is the router that forwarding by ?dc= asks (kept current by
+// the WAN pool), nil on agents without a WAN pool.
+func (a *Agent) WANRouter() *wan.Router {
+	if a.wan == nil {
+		return nil
+	}
+	return a.wan.Router()
+}

@@ -3,5 +3,8 @@
 // 64 clients and reads in each consistency mode, with the disk's fsync
 // latency measured in the same run so the benefit of Raft batching can be
 // read against the serial, fsync-bound rate; the catalog with 10,000
-// instances; lock hand-off and session renewal. See README for numbers.
+// instances; lock hand-off and session renewal; two federated datacenters
+// (a read through dc1's client agent, local and with ?dc=dc2, and how fast
+// dc1 stops and resumes routing to dc2 when dc2's servers crash and come
+// back). See README for numbers.
 package kvbench
