@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,7 +25,8 @@ var devLine = regexp.MustCompile(`^(dc\d+)\s+http://(\S+)\s+dns (\S+)$`)
 
 // TestDevFederation runs `meridian dev -datacenters 2` as a newcomer
 // would: it prints both datacenters' addresses once they route to each
-// other, a write through dc1 naming dc2 is read in dc2, and SIGTERM stops
+// other, a write through dc1 naming dc2 is read in dc2, dc1's DNS answers
+// for a node of dc2, and SIGTERM stops
 // the whole federation with status 0 within 5 s.
 func TestDevFederation(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "dev.log")
@@ -67,7 +70,7 @@ func TestDevFederation(t *testing.T) {
 		}
 	})
 
-	addrs := map[string]string{}
+	addrs, dnsAddrs := map[string]string{}, map[string]string{}
 	deadline := time.After(startTimeout)
 	for len(addrs) < 2 {
 		select {
@@ -79,7 +82,7 @@ func TestDevFederation(t *testing.T) {
 			if m == nil {
 				t.Fatalf("meridian dev printed %q, want lines like \"dc1  http://127.0.0.1:PORT  dns 127.0.0.1:PORT\"", line)
 			}
-			addrs[m[1]] = m[2]
+			addrs[m[1]], dnsAddrs[m[1]] = m[2], m[3]
 		case <-deadline:
 			t.Fatalf("meridian dev printed %v after %s, want dc1 and dc2", addrs, startTimeout)
 		}
@@ -107,6 +110,15 @@ func TestDevFederation(t *testing.T) {
 	}
 	if local, _, err := dc1.KV().Get("dev/where", nil); err != nil || local != nil {
 		t.Fatalf("dc1 reads %+v, %v; want nothing, the write was for dc2", local, err)
+	}
+	// dc1's DNS address answers for a node of dc2.
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, dnsAddrs["dc1"])
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if ips, err := r.LookupHost(ctx, "dc2-server-1.node.dc2.consul"); err != nil || !slices.Equal(ips, []string{"127.0.0.1"}) {
+		t.Fatalf("dc1's DNS (%s) resolves dc2-server-1.node.dc2.consul to %v, %v; want [127.0.0.1]", dnsAddrs["dc1"], ips, err)
 	}
 
 	start := time.Now()
