@@ -94,8 +94,17 @@ func TestJoinMembersTagsAndServers(t *testing.T) {
 	for _, n := range nodes {
 		waitFor(t, n.cfg.NodeName+" sees 3 alive", func() bool { return aliveCount(n.pool) == 3 })
 	}
-	waitEvent(t, events, "join of s2", memberEvent(EventJoin, "s2"))
-	waitEvent(t, events, "join of c1", memberEvent(EventJoin, "c1"))
+	// s1 hears of s2 and c1 in either order (c1 joins s1 directly while
+	// s2's join may still be settling), so wait for both at once.
+	joined := map[string]bool{}
+	waitEvent(t, events, "joins of s2 and c1", func(ev Event) bool {
+		for _, name := range []string{"s2", "c1"} {
+			if memberEvent(EventJoin, name)(ev) {
+				joined[name] = true
+			}
+		}
+		return joined["s2"] && joined["c1"]
+	})
 
 	wantTags := map[string]map[string]string{
 		"s1": {TagRole: TagRoleServer, TagDatacenter: "dc1", TagPort: strconv.Itoa(rpc1), TagID: s1.cfg.NodeID, TagExpect: "2", TagBuild: "0.1.0", TagVersion: "2"},
