@@ -165,5 +165,25 @@ func TestFederationWithConsulClient(t *testing.T) {
 		if err := c1.Agent().Join(f.DC("dc2").Servers()[0].WANAddr, true); err == nil {
 			t.Error("a client agent joined the WAN pool")
 		}
+		// A server asked to WAN-join a client agent's gossip address is
+		// refused (the client is no server of the WAN pool), and the WAN
+		// pool is unchanged.
+		server := client(t, f.DC("dc1").Servers()[0])
+		before, err := server.Agent().Members(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := server.Agent().Join(f.DC("dc2").Clients()[0].LANAddr, true); err == nil {
+			t.Error("a server WAN-joined a client agent's LAN address")
+		}
+		after, err := server.Agent().Members(true)
+		if err != nil || len(after) != len(before) {
+			t.Errorf("WAN members %d before, %d after a refused join (%v)", len(before), len(after), err)
+		}
+		for _, m := range after {
+			if !strings.Contains(m.Name, ".dc") {
+				t.Errorf("WAN pool holds %q after joining a client", m.Name)
+			}
+		}
 	})
 }
