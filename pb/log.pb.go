@@ -36,6 +36,7 @@ type Command struct {
 	//	*Command_SessionDestroy
 	//	*Command_Batch
 	//	*Command_CoordinateUpdate
+	//	*Command_PreparedQuery
 	Cmd isCommand_Cmd `protobuf_oneof:"cmd"`
 	// ignore_if_unknown marks a command that a server which does not know its
 	// type may skip without its state diverging (Consul's
@@ -176,6 +177,15 @@ func (x *Command) GetCoordinateUpdate() *CoordinateBatchUpdate {
 	return nil
 }
 
+func (x *Command) GetPreparedQuery() *PreparedQueryApply {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_PreparedQuery); ok {
+			return x.PreparedQuery
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetIgnoreIfUnknown() bool {
 	if x != nil {
 		return x.IgnoreIfUnknown
@@ -241,6 +251,12 @@ type Command_CoordinateUpdate struct {
 	CoordinateUpdate *CoordinateBatchUpdate `protobuf:"bytes,10,opt,name=coordinate_update,json=coordinateUpdate,proto3,oneof"`
 }
 
+type Command_PreparedQuery struct {
+	// Not ignorable: a server that skipped it would answer prepared
+	// query executions differently from its peers.
+	PreparedQuery *PreparedQueryApply `protobuf:"bytes,11,opt,name=prepared_query,json=preparedQuery,proto3,oneof"`
+}
+
 func (*Command_Kv) isCommand_Cmd() {}
 
 func (*Command_Txn) isCommand_Cmd() {}
@@ -260,6 +276,8 @@ func (*Command_SessionDestroy) isCommand_Cmd() {}
 func (*Command_Batch) isCommand_Cmd() {}
 
 func (*Command_CoordinateUpdate) isCommand_Cmd() {}
+
+func (*Command_PreparedQuery) isCommand_Cmd() {}
 
 // CommandBatch carries several independent commands in one log entry (the
 // leader's group commit). Each is applied in order at the entry's index
@@ -675,6 +693,61 @@ func (x *SessionDestroy) GetOnlyIfExpired() bool {
 // CoordinateBatchUpdate stores the LAN coordinates that agents sent,
 // batched by the leader (Consul's CoordinateBatchUpdateType). Updates for
 // nodes not in the catalog, or with an invalid coordinate, are dropped.
+// PreparedQueryApply creates, updates or deletes one prepared query
+// (Consul's PreparedQueryRequestType). Create and update carry the whole
+// query; delete only its ID.
+type PreparedQueryApply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            PreparedQueryOp        `protobuf:"varint,1,opt,name=op,proto3,enum=meridian.PreparedQueryOp" json:"op,omitempty"`
+	Query         *PreparedQuery         `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreparedQueryApply) Reset() {
+	*x = PreparedQueryApply{}
+	mi := &file_log_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreparedQueryApply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreparedQueryApply) ProtoMessage() {}
+
+func (x *PreparedQueryApply) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreparedQueryApply.ProtoReflect.Descriptor instead.
+func (*PreparedQueryApply) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PreparedQueryApply) GetOp() PreparedQueryOp {
+	if x != nil {
+		return x.Op
+	}
+	return PreparedQueryOp_PREPARED_QUERY_OP_UNSPECIFIED
+}
+
+func (x *PreparedQueryApply) GetQuery() *PreparedQuery {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
 type CoordinateBatchUpdate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Updates       []*CoordinateEntry     `protobuf:"bytes,1,rep,name=updates,proto3" json:"updates,omitempty"`
@@ -684,7 +757,7 @@ type CoordinateBatchUpdate struct {
 
 func (x *CoordinateBatchUpdate) Reset() {
 	*x = CoordinateBatchUpdate{}
-	mi := &file_log_proto_msgTypes[9]
+	mi := &file_log_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +769,7 @@ func (x *CoordinateBatchUpdate) String() string {
 func (*CoordinateBatchUpdate) ProtoMessage() {}
 
 func (x *CoordinateBatchUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[9]
+	mi := &file_log_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +782,7 @@ func (x *CoordinateBatchUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinateBatchUpdate.ProtoReflect.Descriptor instead.
 func (*CoordinateBatchUpdate) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{9}
+	return file_log_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CoordinateBatchUpdate) GetUpdates() []*CoordinateEntry {
@@ -730,7 +803,7 @@ type Tombstone struct {
 
 func (x *Tombstone) Reset() {
 	*x = Tombstone{}
-	mi := &file_log_proto_msgTypes[10]
+	mi := &file_log_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +815,7 @@ func (x *Tombstone) String() string {
 func (*Tombstone) ProtoMessage() {}
 
 func (x *Tombstone) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[10]
+	mi := &file_log_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +828,7 @@ func (x *Tombstone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tombstone.ProtoReflect.Descriptor instead.
 func (*Tombstone) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{10}
+	return file_log_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Tombstone) GetKey() string {
@@ -783,7 +856,7 @@ type TableIndex struct {
 
 func (x *TableIndex) Reset() {
 	*x = TableIndex{}
-	mi := &file_log_proto_msgTypes[11]
+	mi := &file_log_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +868,7 @@ func (x *TableIndex) String() string {
 func (*TableIndex) ProtoMessage() {}
 
 func (x *TableIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[11]
+	mi := &file_log_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +881,7 @@ func (x *TableIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableIndex.ProtoReflect.Descriptor instead.
 func (*TableIndex) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{11}
+	return file_log_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TableIndex) GetTable() string {
@@ -836,7 +909,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_log_proto_msgTypes[12]
+	mi := &file_log_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +921,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[12]
+	mi := &file_log_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +934,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{12}
+	return file_log_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -893,6 +966,7 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_SessionTimer
 	//	*SnapshotRecord_LockDelay
 	//	*SnapshotRecord_Coordinate
+	//	*SnapshotRecord_PreparedQuery
 	//	*SnapshotRecord_Footer
 	Record isSnapshotRecord_Record `protobuf_oneof:"record"`
 	// ignore_if_unknown marks a record that a server which does not know its
@@ -905,7 +979,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_log_proto_msgTypes[13]
+	mi := &file_log_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +991,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[13]
+	mi := &file_log_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1004,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{13}
+	return file_log_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -1030,6 +1104,15 @@ func (x *SnapshotRecord) GetCoordinate() *CoordinateEntry {
 	return nil
 }
 
+func (x *SnapshotRecord) GetPreparedQuery() *PreparedQuery {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_PreparedQuery); ok {
+			return x.PreparedQuery
+		}
+	}
+	return nil
+}
+
 func (x *SnapshotRecord) GetFooter() *SnapshotFooter {
 	if x != nil {
 		if x, ok := x.Record.(*SnapshotRecord_Footer); ok {
@@ -1092,6 +1175,11 @@ type SnapshotRecord_Coordinate struct {
 	Coordinate *CoordinateEntry `protobuf:"bytes,10,opt,name=coordinate,proto3,oneof"`
 }
 
+type SnapshotRecord_PreparedQuery struct {
+	// Not ignorable, like the commands that write them.
+	PreparedQuery *PreparedQuery `protobuf:"bytes,16,opt,name=prepared_query,json=preparedQuery,proto3,oneof"`
+}
+
 type SnapshotRecord_Footer struct {
 	// footer closes the stream; a stream without it is truncated.
 	Footer *SnapshotFooter `protobuf:"bytes,15,opt,name=footer,proto3,oneof"`
@@ -1117,6 +1205,8 @@ func (*SnapshotRecord_LockDelay) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Coordinate) isSnapshotRecord_Record() {}
 
+func (*SnapshotRecord_PreparedQuery) isSnapshotRecord_Record() {}
+
 func (*SnapshotRecord_Footer) isSnapshotRecord_Record() {}
 
 // SnapshotFooter counts the records before it.
@@ -1129,7 +1219,7 @@ type SnapshotFooter struct {
 
 func (x *SnapshotFooter) Reset() {
 	*x = SnapshotFooter{}
-	mi := &file_log_proto_msgTypes[14]
+	mi := &file_log_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1231,7 @@ func (x *SnapshotFooter) String() string {
 func (*SnapshotFooter) ProtoMessage() {}
 
 func (x *SnapshotFooter) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[14]
+	mi := &file_log_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1244,7 @@ func (x *SnapshotFooter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotFooter.ProtoReflect.Descriptor instead.
 func (*SnapshotFooter) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{14}
+	return file_log_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SnapshotFooter) GetRecords() uint64 {
@@ -1176,7 +1266,7 @@ type LockDelay struct {
 
 func (x *LockDelay) Reset() {
 	*x = LockDelay{}
-	mi := &file_log_proto_msgTypes[15]
+	mi := &file_log_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1278,7 @@ func (x *LockDelay) String() string {
 func (*LockDelay) ProtoMessage() {}
 
 func (x *LockDelay) ProtoReflect() protoreflect.Message {
-	mi := &file_log_proto_msgTypes[15]
+	mi := &file_log_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1291,7 @@ func (x *LockDelay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockDelay.ProtoReflect.Descriptor instead.
 func (*LockDelay) Descriptor() ([]byte, []int) {
-	return file_log_proto_rawDescGZIP(), []int{15}
+	return file_log_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LockDelay) GetKey() string {
@@ -1222,7 +1312,7 @@ var File_log_proto protoreflect.FileDescriptor
 
 const file_log_proto_rawDesc = "" +
 	"\n" +
-	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\x1a\x10coordinate.proto\"\xac\x05\n" +
+	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\x1a\x10coordinate.proto\x1a\vquery.proto\"\xf3\x05\n" +
 	"\aCommand\x12 \n" +
 	"\x02kv\x18\x01 \x01(\v2\x0e.meridian.KVOpH\x00R\x02kv\x12(\n" +
 	"\x03txn\x18\x02 \x01(\v2\x14.meridian.TxnCommandH\x00R\x03txn\x12@\n" +
@@ -1236,7 +1326,8 @@ const file_log_proto_rawDesc = "" +
 	"\x0fsession_destroy\x18\b \x01(\v2\x18.meridian.SessionDestroyH\x00R\x0esessionDestroy\x12.\n" +
 	"\x05batch\x18\t \x01(\v2\x16.meridian.CommandBatchH\x00R\x05batch\x12N\n" +
 	"\x11coordinate_update\x18\n" +
-	" \x01(\v2\x1f.meridian.CoordinateBatchUpdateH\x00R\x10coordinateUpdate\x12*\n" +
+	" \x01(\v2\x1f.meridian.CoordinateBatchUpdateH\x00R\x10coordinateUpdate\x12E\n" +
+	"\x0eprepared_query\x18\v \x01(\v2\x1c.meridian.PreparedQueryApplyH\x00R\rpreparedQuery\x12*\n" +
 	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknown\x12\"\n" +
 	"\rnow_unix_nano\x18\x0f \x01(\x03R\vnowUnixNanoB\x05\n" +
 	"\x03cmd\"=\n" +
@@ -1263,7 +1354,10 @@ const file_log_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"H\n" +
 	"\x0eSessionDestroy\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
-	"\x0fonly_if_expired\x18\x02 \x01(\bR\ronlyIfExpired\"L\n" +
+	"\x0fonly_if_expired\x18\x02 \x01(\bR\ronlyIfExpired\"n\n" +
+	"\x12PreparedQueryApply\x12)\n" +
+	"\x02op\x18\x01 \x01(\x0e2\x19.meridian.PreparedQueryOpR\x02op\x12-\n" +
+	"\x05query\x18\x02 \x01(\v2\x17.meridian.PreparedQueryR\x05query\"L\n" +
 	"\x15CoordinateBatchUpdate\x123\n" +
 	"\aupdates\x18\x01 \x03(\v2\x19.meridian.CoordinateEntryR\aupdates\"3\n" +
 	"\tTombstone\x12\x10\n" +
@@ -1276,7 +1370,7 @@ const file_log_proto_rawDesc = "" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xf2\x04\n" +
+	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xb4\x05\n" +
 	"\x0eSnapshotRecord\x12#\n" +
 	"\x02kv\x18\x01 \x01(\v2\x11.meridian.KVEntryH\x00R\x02kv\x123\n" +
 	"\ttombstone\x18\x02 \x01(\v2\x13.meridian.TombstoneH\x00R\ttombstone\x127\n" +
@@ -1292,7 +1386,8 @@ const file_log_proto_rawDesc = "" +
 	"\n" +
 	"coordinate\x18\n" +
 	" \x01(\v2\x19.meridian.CoordinateEntryH\x00R\n" +
-	"coordinate\x122\n" +
+	"coordinate\x12@\n" +
+	"\x0eprepared_query\x18\x10 \x01(\v2\x17.meridian.PreparedQueryH\x00R\rpreparedQuery\x122\n" +
 	"\x06footer\x18\x0f \x01(\v2\x18.meridian.SnapshotFooterH\x00R\x06footer\x12*\n" +
 	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknownB\b\n" +
 	"\x06record\"*\n" +
@@ -1314,7 +1409,7 @@ func file_log_proto_rawDescGZIP() []byte {
 	return file_log_proto_rawDescData
 }
 
-var file_log_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_log_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_log_proto_goTypes = []any{
 	(*Command)(nil),               // 0: meridian.Command
 	(*CommandBatch)(nil),          // 1: meridian.CommandBatch
@@ -1325,25 +1420,28 @@ var file_log_proto_goTypes = []any{
 	(*SessionCreate)(nil),         // 6: meridian.SessionCreate
 	(*SessionRenew)(nil),          // 7: meridian.SessionRenew
 	(*SessionDestroy)(nil),        // 8: meridian.SessionDestroy
-	(*CoordinateBatchUpdate)(nil), // 9: meridian.CoordinateBatchUpdate
-	(*Tombstone)(nil),             // 10: meridian.Tombstone
-	(*TableIndex)(nil),            // 11: meridian.TableIndex
-	(*SnapshotHeader)(nil),        // 12: meridian.SnapshotHeader
-	(*SnapshotRecord)(nil),        // 13: meridian.SnapshotRecord
-	(*SnapshotFooter)(nil),        // 14: meridian.SnapshotFooter
-	(*LockDelay)(nil),             // 15: meridian.LockDelay
-	(*KVOp)(nil),                  // 16: meridian.KVOp
-	(*TxnOp)(nil),                 // 17: meridian.TxnOp
-	(*Node)(nil),                  // 18: meridian.Node
-	(*Service)(nil),               // 19: meridian.Service
-	(*HealthCheck)(nil),           // 20: meridian.HealthCheck
-	(*Session)(nil),               // 21: meridian.Session
-	(*CoordinateEntry)(nil),       // 22: meridian.CoordinateEntry
-	(*KVEntry)(nil),               // 23: meridian.KVEntry
-	(*SessionTimer)(nil),          // 24: meridian.SessionTimer
+	(*PreparedQueryApply)(nil),    // 9: meridian.PreparedQueryApply
+	(*CoordinateBatchUpdate)(nil), // 10: meridian.CoordinateBatchUpdate
+	(*Tombstone)(nil),             // 11: meridian.Tombstone
+	(*TableIndex)(nil),            // 12: meridian.TableIndex
+	(*SnapshotHeader)(nil),        // 13: meridian.SnapshotHeader
+	(*SnapshotRecord)(nil),        // 14: meridian.SnapshotRecord
+	(*SnapshotFooter)(nil),        // 15: meridian.SnapshotFooter
+	(*LockDelay)(nil),             // 16: meridian.LockDelay
+	(*KVOp)(nil),                  // 17: meridian.KVOp
+	(*TxnOp)(nil),                 // 18: meridian.TxnOp
+	(*Node)(nil),                  // 19: meridian.Node
+	(*Service)(nil),               // 20: meridian.Service
+	(*HealthCheck)(nil),           // 21: meridian.HealthCheck
+	(*Session)(nil),               // 22: meridian.Session
+	(PreparedQueryOp)(0),          // 23: meridian.PreparedQueryOp
+	(*PreparedQuery)(nil),         // 24: meridian.PreparedQuery
+	(*CoordinateEntry)(nil),       // 25: meridian.CoordinateEntry
+	(*KVEntry)(nil),               // 26: meridian.KVEntry
+	(*SessionTimer)(nil),          // 27: meridian.SessionTimer
 }
 var file_log_proto_depIdxs = []int32{
-	16, // 0: meridian.Command.kv:type_name -> meridian.KVOp
+	17, // 0: meridian.Command.kv:type_name -> meridian.KVOp
 	2,  // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
 	3,  // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
 	4,  // 3: meridian.Command.register:type_name -> meridian.CatalogRegister
@@ -1352,30 +1450,34 @@ var file_log_proto_depIdxs = []int32{
 	7,  // 6: meridian.Command.session_renew:type_name -> meridian.SessionRenew
 	8,  // 7: meridian.Command.session_destroy:type_name -> meridian.SessionDestroy
 	1,  // 8: meridian.Command.batch:type_name -> meridian.CommandBatch
-	9,  // 9: meridian.Command.coordinate_update:type_name -> meridian.CoordinateBatchUpdate
-	0,  // 10: meridian.CommandBatch.commands:type_name -> meridian.Command
-	17, // 11: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
-	18, // 12: meridian.CatalogRegister.node:type_name -> meridian.Node
-	19, // 13: meridian.CatalogRegister.service:type_name -> meridian.Service
-	20, // 14: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
-	21, // 15: meridian.SessionCreate.session:type_name -> meridian.Session
-	22, // 16: meridian.CoordinateBatchUpdate.updates:type_name -> meridian.CoordinateEntry
-	23, // 17: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
-	10, // 18: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
-	11, // 19: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
-	18, // 20: meridian.SnapshotRecord.node:type_name -> meridian.Node
-	19, // 21: meridian.SnapshotRecord.service:type_name -> meridian.Service
-	20, // 22: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
-	21, // 23: meridian.SnapshotRecord.session:type_name -> meridian.Session
-	24, // 24: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
-	15, // 25: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
-	22, // 26: meridian.SnapshotRecord.coordinate:type_name -> meridian.CoordinateEntry
-	14, // 27: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	10, // 9: meridian.Command.coordinate_update:type_name -> meridian.CoordinateBatchUpdate
+	9,  // 10: meridian.Command.prepared_query:type_name -> meridian.PreparedQueryApply
+	0,  // 11: meridian.CommandBatch.commands:type_name -> meridian.Command
+	18, // 12: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
+	19, // 13: meridian.CatalogRegister.node:type_name -> meridian.Node
+	20, // 14: meridian.CatalogRegister.service:type_name -> meridian.Service
+	21, // 15: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
+	22, // 16: meridian.SessionCreate.session:type_name -> meridian.Session
+	23, // 17: meridian.PreparedQueryApply.op:type_name -> meridian.PreparedQueryOp
+	24, // 18: meridian.PreparedQueryApply.query:type_name -> meridian.PreparedQuery
+	25, // 19: meridian.CoordinateBatchUpdate.updates:type_name -> meridian.CoordinateEntry
+	26, // 20: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
+	11, // 21: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
+	12, // 22: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
+	19, // 23: meridian.SnapshotRecord.node:type_name -> meridian.Node
+	20, // 24: meridian.SnapshotRecord.service:type_name -> meridian.Service
+	21, // 25: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
+	22, // 26: meridian.SnapshotRecord.session:type_name -> meridian.Session
+	27, // 27: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
+	16, // 28: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
+	25, // 29: meridian.SnapshotRecord.coordinate:type_name -> meridian.CoordinateEntry
+	24, // 30: meridian.SnapshotRecord.prepared_query:type_name -> meridian.PreparedQuery
+	15, // 31: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_log_proto_init() }
@@ -1387,6 +1489,7 @@ func file_log_proto_init() {
 	file_catalog_proto_init()
 	file_session_proto_init()
 	file_coordinate_proto_init()
+	file_query_proto_init()
 	file_log_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_Kv)(nil),
 		(*Command_Txn)(nil),
@@ -1398,8 +1501,9 @@ func file_log_proto_init() {
 		(*Command_SessionDestroy)(nil),
 		(*Command_Batch)(nil),
 		(*Command_CoordinateUpdate)(nil),
+		(*Command_PreparedQuery)(nil),
 	}
-	file_log_proto_msgTypes[13].OneofWrappers = []any{
+	file_log_proto_msgTypes[14].OneofWrappers = []any{
 		(*SnapshotRecord_Kv)(nil),
 		(*SnapshotRecord_Tombstone)(nil),
 		(*SnapshotRecord_TableIndex)(nil),
@@ -1410,6 +1514,7 @@ func file_log_proto_init() {
 		(*SnapshotRecord_SessionTimer)(nil),
 		(*SnapshotRecord_LockDelay)(nil),
 		(*SnapshotRecord_Coordinate)(nil),
+		(*SnapshotRecord_PreparedQuery)(nil),
 		(*SnapshotRecord_Footer)(nil),
 	}
 	type x struct{}
@@ -1418,7 +1523,7 @@ func file_log_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_log_proto_rawDesc), len(file_log_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -162,6 +162,10 @@ func applyCommand(tx *memdb.Txn, idx uint64, cmd *pb.Command) (r *Result, dirty 
 		r.OK = true
 		r.Err = coordinateBatchUpdate(tx, idx, c.CoordinateUpdate.GetUpdates())
 		return r, r.Err != nil
+	case *pb.Command_PreparedQuery:
+		r.OK = true
+		r.Err = applyPreparedQuery(tx, idx, c.PreparedQuery)
+		return r, r.Err != nil && !errors.Is(r.Err, ErrBadCommand)
 	case *pb.Command_Batch:
 		r.Err = fmt.Errorf("%w: nested command batch", ErrBadCommand)
 		return r, false

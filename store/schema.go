@@ -16,10 +16,11 @@ const (
 	tableChecks     = "checks"
 	tableSessions   = "sessions"
 	// tableSessionChecks links a session to each check it is bound to.
-	tableSessionChecks = "session_checks"
-	tableSessionTimers = "session_timers"
-	tableLockDelays    = "lock_delays"
-	tableCoordinates   = "coordinates"
+	tableSessionChecks   = "session_checks"
+	tableSessionTimers   = "session_timers"
+	tableLockDelays      = "lock_delays"
+	tableCoordinates     = "coordinates"
+	tablePreparedQueries = "prepared_queries"
 )
 
 // sessionCheck links a session to one check it depends on.
@@ -142,6 +143,14 @@ func schema() *memdb.DBSchema {
 						&memdb.StringFieldIndex{Field: "Segment"},
 					}}},
 					"node": {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node", Lowercase: true}},
+				},
+			},
+			tablePreparedQueries: {
+				Name: tablePreparedQueries,
+				Indexes: map[string]*memdb.IndexSchema{
+					"id":      {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Id", Lowercase: true}},
+					"name":    {Name: "name", Unique: true, AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Name", Lowercase: true}},
+					"session": {Name: "session", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Session", Lowercase: true}},
 				},
 			},
 			tableIndex: {

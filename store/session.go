@@ -166,6 +166,9 @@ func invalidateSession(tx *memdb.Txn, idx uint64, now int64, sess *pb.Session) e
 	if _, err := tx.DeleteAll(tableSessionTimers, "id", sess.Id); err != nil {
 		return err
 	}
+	if err := deleteSessionQueries(tx, idx, sess.Id); err != nil {
+		return err
+	}
 	if err := tx.Delete(tableSessions, sess); err != nil {
 		return err
 	}

@@ -102,6 +102,9 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			// them (they only feed RTT estimates).
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_Coordinate{Coordinate: raw.(*pb.CoordinateEntry)}, IgnoreIfUnknown: true}
 		}},
+		{tablePreparedQueries, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_PreparedQuery{PreparedQuery: raw.(*pb.PreparedQuery)}}
+		}},
 		{tableIndex, func(raw any) *pb.SnapshotRecord {
 			r := raw.(*indexRow)
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_TableIndex{TableIndex: &pb.TableIndex{Table: r.Key, Index: r.Value}}}
@@ -243,6 +246,11 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 			return errors.New("coordinate without a node or with an invalid coordinate")
 		}
 		return tx.Insert(tableCoordinates, r.Coordinate)
+	case *pb.SnapshotRecord_PreparedQuery:
+		if r.PreparedQuery.Id == "" {
+			return errors.New("prepared query without an ID")
+		}
+		return tx.Insert(tablePreparedQueries, r.PreparedQuery)
 	default:
 		return fmt.Errorf("unknown record type %T", rec.Record)
 	}
