@@ -94,6 +94,10 @@ func (s *Server) registerEndpoints() {
 	register(s, MethodCoordinateNodes, s.coordinateNodes)
 	register(s, MethodCoordinateDatacenters, s.coordinateDatacenters)
 	register(s, MethodEventFire, s.eventFire)
+	register(s, MethodPreparedQueryApply, s.preparedQueryApply)
+	register(s, MethodPreparedQueryGet, s.preparedQueryGet)
+	register(s, MethodPreparedQueryExecute, s.preparedQueryExecute)
+	register(s, MethodPreparedQueryExecuteRemote, s.preparedQueryExecuteRemote)
 }
 
 // RPC calls a method of this server in-process (a server agent's own HTTP
