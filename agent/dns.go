@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -173,8 +174,31 @@ func (b dnsBackend) Services(ctx context.Context, dcName string, stale bool) ([]
 	return out, dnsMeta(resp.Meta), nil
 }
 
-// PreparedQuery answers as Consul does for a query that does not exist:
-// prepared queries are not implemented yet.
-func (b dnsBackend) PreparedQuery(_ context.Context, _, nameOrID string, _ bool) (dnssrv.QueryResult, dnssrv.Meta, error) {
-	return dnssrv.QueryResult{}, dnssrv.Meta{}, fmt.Errorf("%w: %q", dnssrv.ErrQueryNotFound, nameOrID)
+// PreparedQuery executes a prepared query for the DNS server, with this
+// agent as the source for "_agent": the instances it chose, where it found
+// them (after a failover), and its DNS TTL.
+func (b dnsBackend) PreparedQuery(ctx context.Context, dcName, nameOrID string, stale bool) (dnssrv.QueryResult, dnssrv.Meta, error) {
+	req := &pb.PreparedQueryExecuteRequest{Query: b.query(dcName, stale).Query, QueryIdOrName: nameOrID, SourceNode: b.a.cfg.NodeName}
+	var resp pb.PreparedQueryExecuteResponse
+	if err := b.a.backend.RPC(ctx, dc.MethodPreparedQueryExecute, req, &resp); err != nil {
+		if errors.Is(err, rpc.ErrNotFound) {
+			return dnssrv.QueryResult{}, dnssrv.Meta{}, fmt.Errorf("%w: %q", dnssrv.ErrQueryNotFound, nameOrID)
+		}
+		return dnssrv.QueryResult{}, dnssrv.Meta{}, dnsError(err)
+	}
+	out := dnssrv.QueryResult{Service: resp.Service, Datacenter: resp.Datacenter}
+	ignore := resp.GetQuery().GetService().GetIgnoreCheckIds()
+	for _, in := range resp.Nodes {
+		inst := dnsInstance(in)
+		// The query chose these instances; the checks it ignores must
+		// not make the DNS server drop them again.
+		inst.Checks = slices.DeleteFunc(inst.Checks, func(c dnssrv.Check) bool { return slices.Contains(ignore, c.ID) })
+		out.Instances = append(out.Instances, inst)
+	}
+	if ttl := resp.GetDns().GetTtl(); ttl != "" {
+		if d, err := time.ParseDuration(ttl); err == nil && d >= 0 {
+			out.TTL = &d
+		}
+	}
+	return out, dnsMeta(resp.Meta), nil
 }

@@ -115,6 +115,14 @@ func (a *Agent) router() (http.Handler, []string) {
 	h("GET /v1/session/node/{node}", a.sessionNode)
 	h("GET /v1/session/list", a.sessionList)
 
+	h("POST /v1/query", a.queryCreate)
+	h("GET /v1/query", a.queryList)
+	h("GET /v1/query/{id}", a.queryGet)
+	h("PUT /v1/query/{id}", a.queryUpdate)
+	h("DELETE /v1/query/{id}", a.queryDelete)
+	h("GET /v1/query/{id}/execute", a.queryExecute)
+	h("GET /v1/query/{id}/explain", a.queryExplain)
+
 	h("PUT /v1/event/fire/{name}", a.eventFire)
 	h("GET /v1/event/list", a.eventList)
 
