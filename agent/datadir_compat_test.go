@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,9 @@ type fixtureState struct {
 	Sessions []*api.SessionEntry
 	// Coordinates are the stored LAN coordinates (from format3 on).
 	Coordinates []*api.CoordinateEntry `json:",omitempty"`
+	// PreparedQueries are the stored prepared queries (from the fixture
+	// written after they were added on).
+	PreparedQueries []*api.PreparedQueryDefinition `json:",omitempty"`
 }
 
 func TestDataDirCompat(t *testing.T) {
@@ -187,6 +191,10 @@ func readFixtureState(t *testing.T, c *api.Client) *fixtureState {
 			st.Coordinates = append(st.Coordinates, e)
 		}
 	}
+	if st.PreparedQueries, _, err = c.PreparedQuery().List(q); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(st.PreparedQueries, func(a, b *api.PreparedQueryDefinition) int { return strings.Compare(a.Name, b.Name) })
 	return st
 }
 
@@ -298,6 +306,25 @@ func writeDataDirFixture(t *testing.T, name string) {
 		if !ok {
 			t.Fatal("release refused")
 		}
+		// Prepared queries: created, updated, deleted, a template, and one
+		// bound to a session that is then destroyed (which deletes it).
+		pq := c.PreparedQuery()
+		qid, _, err := pq.Create(&api.PreparedQueryDefinition{Name: "web-" + round, Service: api.ServiceQuery{
+			Service: "web", Tags: []string{"v1", "!canary"}, NodeMeta: map[string]string{"rack": "r" + round},
+			Failover: api.QueryFailoverOptions{NearestN: 2, Datacenters: []string{"dc2"}}}, DNS: api.QueryDNSOptions{TTL: "10s"}}, nil)
+		must("query create", err)
+		_, err = pq.Update(&api.PreparedQueryDefinition{ID: qid, Name: "web-" + round, Service: api.ServiceQuery{
+			Service: "web", OnlyPassing: true, Near: "_agent"}}, nil)
+		must("query update", err)
+		_, _, err = pq.Create(&api.PreparedQueryDefinition{Name: "geo-" + round + "-", Template: api.QueryTemplate{
+			Type: "name_prefix_match", Regexp: "^geo-" + round + "-(.*)$"}, Service: api.ServiceQuery{Service: "${match(1)}"}}, nil)
+		must("query create template", err)
+		dropped, _, err := pq.Create(&api.PreparedQueryDefinition{Name: "dropped-" + round, Service: api.ServiceQuery{Service: "db"}}, nil)
+		must("query create", err)
+		_, err = pq.Delete(dropped, nil)
+		must("query delete", err)
+		_, _, err = pq.Create(&api.PreparedQueryDefinition{Name: "bound-" + round, Session: gone, Service: api.ServiceQuery{Service: "db"}}, nil)
+		must("query create bound", err)
 		_, err = sess.Destroy(gone, nil)
 		must("session destroy", err)
 		// Concurrent writers, so the leader's group commit writes
