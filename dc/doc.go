@@ -3,8 +3,10 @@
 // the leader's duties (adding and removing Raft voters as servers join and
 // leave, tombstone reaping, writing the agents' network coordinates in
 // batches), the RPC endpoints of the state store, user events fired from
-// other datacenters, and the forwarding of writes and consistent reads to
-// the leader.
+// other datacenters, prepared queries (templates rendered per name, and
+// failover: a query with no healthy local instance runs in the nearest
+// datacenters of its policy through PreparedQuery.ExecuteRemote), and the
+// forwarding of writes and consistent reads to the leader.
 //
 // dc is the only package that holds a *raft.Raft or imports Raft. New takes
 // every dependency (Deps): the LAN pool through the small Membership

@@ -1,6 +1,6 @@
 // Package store is Meridian's replicated state: a go-memdb database of every
-// table (KV entries, KV tombstones, table indexes; catalog and sessions as
-// they land), the FSM logic that applies one pb.Command per Raft log entry,
+// table (KV entries, KV tombstones, table indexes, catalog, sessions,
+// coordinates, prepared queries), the FSM logic that applies one pb.Command per Raft log entry,
 // and snapshot and restore of every table.
 //
 // The store is pure and deterministic: no clocks (a command carries the
