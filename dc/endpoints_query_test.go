@@ -158,7 +158,9 @@ func TestPreparedQueryValidation(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		l := newTestCluster(t, 1, nil).waitLeader()
 		createQuery(t, l, &pb.PreparedQuery{Name: "taken", Service: &pb.ServiceQuery{Service: "web"}})
-		tmpl := func(re string) *pb.QueryTemplate { return &pb.QueryTemplate{Type: store.TemplateNamePrefixMatch, Regexp: re} }
+		tmpl := func(re string) *pb.QueryTemplate {
+			return &pb.QueryTemplate{Type: store.TemplateNamePrefixMatch, Regexp: re}
+		}
 		for name, q := range map[string]*pb.PreparedQuery{
 			"no service":        {Name: "x", Service: &pb.ServiceQuery{}},
 			"no service at all": {Name: "x"},
