@@ -175,10 +175,10 @@ func (b dnsBackend) Services(ctx context.Context, dcName string, stale bool) ([]
 }
 
 // PreparedQuery executes a prepared query for the DNS server, with this
-// agent as the source for "_agent": the instances it chose, where it found
+// agent as the source for "_agent" and the DNS client's address for "_ip": the instances it chose, where it found
 // them (after a failover), and its DNS TTL.
-func (b dnsBackend) PreparedQuery(ctx context.Context, dcName, nameOrID string, stale bool) (dnssrv.QueryResult, dnssrv.Meta, error) {
-	req := &pb.PreparedQueryExecuteRequest{Query: b.query(dcName, stale).Query, QueryIdOrName: nameOrID, SourceNode: b.a.cfg.NodeName}
+func (b dnsBackend) PreparedQuery(ctx context.Context, dcName, nameOrID, source string, stale bool) (dnssrv.QueryResult, dnssrv.Meta, error) {
+	req := &pb.PreparedQueryExecuteRequest{Query: b.query(dcName, stale).Query, QueryIdOrName: nameOrID, SourceNode: b.a.cfg.NodeName, SourceIp: source}
 	var resp pb.PreparedQueryExecuteResponse
 	if err := b.a.backend.RPC(ctx, dc.MethodPreparedQueryExecute, req, &resp); err != nil {
 		if errors.Is(err, rpc.ErrNotFound) {

@@ -21,8 +21,10 @@ type Backend interface {
 	// Services returns the names of every service (reverse lookups).
 	Services(ctx context.Context, dc string, stale bool) ([]string, Meta, error)
 	// PreparedQuery executes the prepared query with this name or ID, with
-	// its failover, and returns the instances it chose.
-	PreparedQuery(ctx context.Context, dc, nameOrID string, stale bool) (QueryResult, Meta, error)
+	// its failover, and returns the instances it chose, in its order.
+	// source is the asking client's IP address (for a query near "_ip"),
+	// empty when unknown.
+	PreparedQuery(ctx context.Context, dc, nameOrID, source string, stale bool) (QueryResult, Meta, error)
 }
 
 // Errors a Backend returns, wrapped; the server answers NXDOMAIN for them

@@ -65,6 +65,10 @@ type fakeBackend struct {
 	consistentReads int
 	// block makes every read wait for its context.
 	block bool
+	// queries are the prepared queries by name; querySource is the
+	// source the last execution was given.
+	queries     map[string]QueryResult
+	querySource string
 }
 
 func (b *fakeBackend) begin(ctx context.Context, dc string, stale bool) (Meta, error) {
@@ -134,10 +138,16 @@ func (b *fakeBackend) Services(ctx context.Context, dc string, stale bool) ([]st
 	return out, meta, err
 }
 
-func (b *fakeBackend) PreparedQuery(ctx context.Context, dc, name string, stale bool) (QueryResult, Meta, error) {
+func (b *fakeBackend) PreparedQuery(ctx context.Context, dc, name, source string, stale bool) (QueryResult, Meta, error) {
 	meta, err := b.begin(ctx, dc, stale)
 	if err != nil {
 		return QueryResult{}, meta, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.querySource = source
+	if qr, ok := b.queries[name]; ok {
+		return qr, meta, nil
 	}
 	return QueryResult{}, meta, fmt.Errorf("%w: %q", ErrQueryNotFound, name)
 }

@@ -59,10 +59,17 @@ func (s *Server) lookupService(ctx context.Context, r *request) (*result, error)
 // may be shared with concurrent lookups.
 func (s *Server) serviceAnswer(r *request, insts []Instance, dc string, ttl uint32) (*result, error) {
 	insts = healthy(slices.Clone(insts), s.cfg.OnlyPassing)
+	rand.Shuffle(len(insts), func(i, j int) { insts[i], insts[j] = insts[j], insts[i] })
+	return s.instancesAnswer(r, insts, dc, ttl)
+}
+
+// instancesAnswer builds the answer for instances in the order given,
+// already filtered (a prepared query chose them: its own health rules and
+// its RTT order stand).
+func (s *Server) instancesAnswer(r *request, insts []Instance, dc string, ttl uint32) (*result, error) {
 	if len(insts) == 0 {
 		return nil, errNameNotFound
 	}
-	rand.Shuffle(len(insts), func(i, j int) { insts[i], insts[j] = insts[j], insts[i] })
 	res := &result{}
 	// Build no more answers than the client may get.
 	limit := udpAnswerLimit(r.msg, r.network, &s.cfg)
@@ -126,7 +133,7 @@ func (s *Server) lookupQuery(ctx context.Context, r *request) (*result, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	qr, err := read(s, func(stale bool) (QueryResult, Meta, error) {
-		return s.backend.PreparedQuery(ctx, r.dc, r.name.Query, stale)
+		return s.backend.PreparedQuery(ctx, r.dc, r.name.Query, clientIP(ctx), stale)
 	})
 	if err != nil {
 		return nil, err
@@ -139,7 +146,7 @@ func (s *Server) lookupQuery(ctx context.Context, r *request) (*result, error) {
 	if qr.Datacenter != "" {
 		dc = strings.ToLower(qr.Datacenter)
 	}
-	return s.serviceAnswer(r, qr.Instances, dc, ttl)
+	return s.instancesAnswer(r, qr.Instances, dc, ttl)
 }
 
 // lookupApex answers questions for the domain itself other than SOA and

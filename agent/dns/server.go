@@ -61,7 +61,7 @@ func New(cfg Config, backend Backend, log *slog.Logger) (*Server, error) {
 // ServeDNS answers one query; it is the miekg/dns Handler of both
 // listeners.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	resp := s.handle(s.ctx, networkOf(w.RemoteAddr()), req)
+	resp := s.handle(withClient(s.ctx, w.RemoteAddr()), networkOf(w.RemoteAddr()), req)
 	if resp == nil {
 		return
 	}
@@ -176,4 +176,27 @@ func (s *Server) ShutdownContext(ctx context.Context) error {
 		s.cache.wait()
 	}
 	return errors.Join(errs...)
+}
+
+type clientKey struct{}
+
+// withClient records the asking client's address in ctx.
+func withClient(ctx context.Context, addr net.Addr) context.Context {
+	return context.WithValue(ctx, clientKey{}, addr)
+}
+
+// clientIP is the IP address of the client whose question ctx answers,
+// or empty.
+func clientIP(ctx context.Context) string {
+	switch a := ctx.Value(clientKey{}).(type) {
+	case *net.UDPAddr:
+		return a.IP.String()
+	case *net.TCPAddr:
+		return a.IP.String()
+	case net.Addr:
+		if host, _, err := net.SplitHostPort(a.String()); err == nil {
+			return host
+		}
+	}
+	return ""
 }
