@@ -213,3 +213,47 @@ func TestInterpolate(t *testing.T) {
 		}
 	}
 }
+
+// Near sorts by the stored LAN coordinates from the named node, from the
+// asking agent's node for "_agent", and from the node with the client's
+// address for "_ip".
+func TestPreparedQueryNear(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		l := newTestCluster(t, 1, nil).waitLeader()
+		var updates []*pb.CoordinateEntry
+		for i, node := range []string{"n1", "n2", "n3"} {
+			registerInstance(t, l, node, "10.0.0."+string(rune('1'+i)), "web", store.HealthPassing)
+			// n1 at 0, n2 at 10 ms, n3 at 20 ms along one axis.
+			updates = append(updates, &pb.CoordinateEntry{Node: node, Coord: &pb.Coordinate{Vec: []float64{float64(i) * 0.01, 0, 0, 0, 0, 0, 0, 0}, Height: 1e-5}})
+		}
+		if _, err := l.raftApply(t.Context(), &pb.Command{Cmd: &pb.Command_CoordinateUpdate{CoordinateUpdate: &pb.CoordinateBatchUpdate{Updates: updates}}}); err != nil {
+			t.Fatal(err)
+		}
+		createQuery(t, l, &pb.PreparedQuery{Name: "from-n3", Service: &pb.ServiceQuery{Service: "web", Near: "n3"}})
+		createQuery(t, l, &pb.PreparedQuery{Name: "agent", Service: &pb.ServiceQuery{Service: "web", Near: "_agent"}})
+		createQuery(t, l, &pb.PreparedQuery{Name: "ip", Service: &pb.ServiceQuery{Service: "web", Near: "_ip"}})
+		order := func(req *pb.PreparedQueryExecuteRequest) []string {
+			var out []string
+			for _, in := range execute(t, l, req).Nodes {
+				out = append(out, in.Node.Node)
+			}
+			return out
+		}
+		for name, c := range map[string]struct {
+			req  *pb.PreparedQueryExecuteRequest
+			want []string
+		}{
+			"node":          {&pb.PreparedQueryExecuteRequest{QueryIdOrName: "from-n3"}, []string{"n3", "n2", "n1"}},
+			"_agent":        {&pb.PreparedQueryExecuteRequest{QueryIdOrName: "agent", SourceNode: "n1"}, []string{"n1", "n2", "n3"}},
+			"_ip":           {&pb.PreparedQueryExecuteRequest{QueryIdOrName: "ip", SourceNode: "n1", SourceIp: "10.0.0.3"}, []string{"n3", "n2", "n1"}},
+			"_ip unknown":   {&pb.PreparedQueryExecuteRequest{QueryIdOrName: "ip", SourceNode: "n2", SourceIp: "192.0.2.1"}, []string{"n2"}},
+			"?near= wins":   {&pb.PreparedQueryExecuteRequest{QueryIdOrName: "from-n3", Near: "n1"}, []string{"n1", "n2", "n3"}},
+			"limit in near": {&pb.PreparedQueryExecuteRequest{QueryIdOrName: "from-n3", Limit: 2}, []string{"n3", "n2"}},
+		} {
+			got := order(c.req)
+			if !slices.Equal(got[:len(c.want)], c.want) {
+				t.Errorf("%s: order %v, want %v first", name, got, c.want)
+			}
+		}
+	})
+}
