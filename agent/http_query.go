@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -106,6 +107,9 @@ func decodePreparedQuery(r *http.Request) (*pb.PreparedQuery, error) {
 		return nil, badRequest("Service.Namespace and Service.Partition must be empty or \"default\"")
 	}
 	dcs := append([]string(nil), s.Failover.Datacenters...)
+	if slices.Contains(dcs, "") {
+		return nil, badRequest("Failover.Datacenters holds an empty name")
+	}
 	for _, t := range s.Failover.Targets {
 		if t.Peer != "" || t.Datacenter == "" || !defaultTenancy(t.Namespace) || !defaultTenancy(t.Partition) {
 			return nil, badRequest("Failover.Targets may only name datacenters")
