@@ -4,6 +4,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
@@ -254,6 +256,37 @@ func TestPreparedQueryNear(t *testing.T) {
 			if !slices.Equal(got[:len(c.want)], c.want) {
 				t.Errorf("%s: order %v, want %v first", name, got, c.want)
 			}
+		}
+	})
+}
+
+// A blocking list of prepared queries wakes on a create and not before.
+func TestPreparedQueryBlockingList(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		l := newTestCluster(t, 1, nil).waitLeader()
+		var first pb.PreparedQueriesResponse
+		if err := call(l, MethodPreparedQueryGet, &pb.PreparedQueryGetRequest{}, &first); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan *pb.PreparedQueriesResponse, 1)
+		go func() {
+			var resp pb.PreparedQueriesResponse
+			req := &pb.PreparedQueryGetRequest{Query: &pb.QueryOptions{MinIndex: first.Meta.Index, MaxWaitNanos: int64(time.Minute)}}
+			if err := call(l, MethodPreparedQueryGet, req, &resp); err != nil {
+				t.Error(err)
+			}
+			done <- &resp
+		}()
+		synctest.Wait()
+		select {
+		case r := <-done:
+			t.Fatalf("blocking list answered before any change: %v", r.Queries)
+		default:
+		}
+		createQuery(t, l, &pb.PreparedQuery{Name: "new", Service: &pb.ServiceQuery{Service: "web"}})
+		r := <-done
+		if len(r.Queries) != 1 || r.Queries[0].Name != "new" || r.Meta.Index <= first.Meta.Index {
+			t.Fatalf("woke with %v at %d", r.Queries, r.Meta.GetIndex())
 		}
 	})
 }
