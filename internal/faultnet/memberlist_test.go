@@ -135,3 +135,59 @@ func allStacks() string {
 func selfAddr(m *memberlist.Memberlist) string {
 	return m.LocalNode().Address()
 }
+
+// TestMemberlistGroupPartition cuts the gossip between two groups (as the
+// WAN link between two datacenters' servers): each side declares the
+// other dead and keeps its own, one way or both, and after the heal one
+// rejoin brings the pool back whole.
+func TestMemberlistGroupPartition(t *testing.T) {
+	dc1, dc2 := []string{"a1", "a2"}, []string{"b1", "b2"}
+	cases := []struct {
+		name string
+		cut  func(nw *Network)
+	}{
+		{"both ways", func(nw *Network) { nw.Partition(dc1, dc2) }},
+		{"one way", func(nw *Network) { nw.CutGroups(dc2, dc1) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			nw := New()
+			ms := startMemberlists(t, nw, "a1", "a2", "b1", "b2")
+			everyone := func(n int) func() bool {
+				return func() bool {
+					for _, m := range ms {
+						if aliveCount(m) != n {
+							return false
+						}
+					}
+					return true
+				}
+			}
+			waitUntil(t, gossipTimeout, "pool never formed", everyone(4))
+
+			tc.cut(nw)
+			eventually(t, gossipTimeout, func() bool {
+				return aliveCount(ms["a1"]) == 2 && aliveCount(ms["a2"]) == 2 &&
+					ms["a1"].NumMembers() == 2 && ms["a2"].NumMembers() == 2
+			}, func() string { return "a1 and a2 never declared b1 and b2 dead:" + views(ms) })
+			for _, name := range dc1 {
+				for _, node := range ms[name].Members() {
+					if node.Name == "a1" || node.Name == "a2" {
+						if node.State != memberlist.StateAlive {
+							t.Errorf("%s sees its own group's %s as %v", name, node.Name, node.State)
+						}
+					}
+				}
+			}
+			if s := nw.Stats(); s.PacketsDroppedOut+s.PacketsDroppedIn == 0 {
+				t.Errorf("stats %+v: want dropped packets", s)
+			}
+
+			nw.HealPartition(dc1, dc2)
+			if _, err := ms["b1"].Join([]string{selfAddr(ms["a1"])}); err != nil {
+				t.Fatalf("rejoin: %v", err)
+			}
+			eventually(t, gossipTimeout, everyone(4), func() string { return "pool never recovered:" + views(ms) })
+		})
+	}
+}

@@ -142,6 +142,35 @@ func (nw *Network) Partition(groupA, groupB []string) {
 	}, "a", groupA, "b", groupB)
 }
 
+// CutGroups cuts one way every link from a node of from to a node of to,
+// as a WAN link between two datacenters' server sets that loses the
+// traffic of one direction: dials between them fail (a handshake needs
+// both ways), packets from → to are dropped, and streams stall in that
+// direction. Links within a group are left as they are.
+func (nw *Network) CutGroups(from, to []string) {
+	nw.update("cut groups", func() {
+		for _, a := range from {
+			for _, b := range to {
+				nw.setCut(a, b, true)
+			}
+		}
+	}, "from", from, "to", to)
+}
+
+// HealPartition restores both ways every link between a node of groupA and
+// a node of groupB, undoing Partition (or CutGroups either way) while any
+// other cut stays.
+func (nw *Network) HealPartition(groupA, groupB []string) {
+	nw.update("heal partition", func() {
+		for _, a := range groupA {
+			for _, b := range groupB {
+				nw.setCut(a, b, false)
+				nw.setCut(b, a, false)
+			}
+		}
+	}, "a", groupA, "b", groupB)
+}
+
 // Heal restores the link from → to (one way).
 func (nw *Network) Heal(from, to string) {
 	nw.update("heal", func() { nw.setCut(from, to, false) }, "from", from, "to", to)

@@ -19,6 +19,17 @@ func TestLinkControl(t *testing.T) {
 			{"n3", "n1"}, {"n3", "n2"}, {"n3", "n4"}, {"n1", "n3"}, {"n2", "n3"}, {"n4", "n3"}}},
 		{"partition", func(nw *Network) { nw.Partition([]string{"n1", "n2"}, []string{"n3"}) }, [][2]string{
 			{"n1", "n3"}, {"n3", "n1"}, {"n2", "n3"}, {"n3", "n2"}}},
+		{"cut groups one way", func(nw *Network) { nw.CutGroups([]string{"n1", "n2"}, []string{"n3", "n4"}) }, [][2]string{
+			{"n1", "n3"}, {"n1", "n4"}, {"n2", "n3"}, {"n2", "n4"}}},
+		{"heal partition keeps other cuts", func(nw *Network) {
+			nw.Cut("n1", "n2")
+			nw.Partition([]string{"n1", "n2"}, []string{"n3", "n4"})
+			nw.HealPartition([]string{"n3", "n4"}, []string{"n1", "n2"})
+		}, [][2]string{{"n1", "n2"}}},
+		{"heal partition of a one-way cut", func(nw *Network) {
+			nw.CutGroups([]string{"n3"}, []string{"n1", "n2"})
+			nw.HealPartition([]string{"n1", "n2"}, []string{"n3"})
+		}, nil},
 		{"heal one way of two", func(nw *Network) { nw.CutBoth("n1", "n2"); nw.Heal("n2", "n1") }, [][2]string{{"n1", "n2"}}},
 		{"heal all", func(nw *Network) { nw.Isolate("n1"); nw.Cut("n2", "n3"); nw.HealAll() }, nil},
 		{"self is never cut", func(nw *Network) { nw.Cut("n1", "n1"); nw.Partition([]string{"n1"}, []string{"n1"}) }, nil},
