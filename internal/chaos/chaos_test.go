@@ -56,6 +56,9 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos run skipped in -short mode")
 	}
+	if *dcsFlag == 2 {
+		t.Skip("-chaos.dcs 2: the two-DC run (TestTwoDCsUnderWANFaults) takes the duration")
+	}
 	seed := *seedFlag
 	if seed == 0 {
 		seed = rand.Uint64()

@@ -6,6 +6,14 @@
 // and afterwards the history is checked for linearizability with porcupine
 // and every acknowledged write is looked for on every server.
 //
-// The short run is part of the normal test suite; a soak run takes a
-// duration flag (see README's reliability section).
+// A two-DC mode federates two datacenters over one WAN pool: each runs
+// its own clients, clients of each call the other with ?dc=, and the
+// schedule adds WAN partitions (every link between the two server sets
+// cut). Each datacenter's history, cross-DC operations included, is
+// checked on its own; cross-DC calls must fail fast during a cut and work
+// again after the heal, while both datacenters keep serving their own.
+//
+// The short runs are part of the normal test suite; a soak run takes a
+// duration flag, and -chaos.dcs 2 for the two-DC mode (see README's
+// reliability section).
 package chaos

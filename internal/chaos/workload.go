@@ -70,6 +70,19 @@ type Stats struct {
 type Workload struct {
 	Addrs []string
 	Keys  int
+	// DC, when set, names the datacenter every request is for (?dc=): the
+	// servers at Addrs forward it there. Its History is then that
+	// datacenter's, shared with the workload of its own servers.
+	DC string
+	// IDBase is added to the client numbers, so that workloads sharing a
+	// History (and the durable keys) keep their clients apart.
+	IDBase int
+	// Timeout bounds each HTTP request (default 4 s).
+	Timeout time.Duration
+	// Observe, when set, is told of every operation: when it was called,
+	// how long it took, and its error (nil when it was answered, a CAS
+	// that did not match included).
+	Observe func(call time.Time, took time.Duration, err error)
 	// Epoch, when set, moves the clients to fresh keys every Epoch. An
 	// indeterminate write stays open to the end of the history (it may
 	// take effect any time), so in a long run its key's history gets
@@ -95,9 +108,13 @@ func NewWorkload(addrs []string, keys int) *Workload {
 }
 
 func newClient(addr string) (*api.Client, error) {
+	return newClientTimeout(addr, 4*time.Second)
+}
+
+func newClientTimeout(addr string, timeout time.Duration) (*api.Client, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 4}
 	return api.NewClient(&api.Config{Address: addr, Transport: tr, WaitTime: time.Second,
-		HttpClient: &http.Client{Transport: tr, Timeout: 4 * time.Second}})
+		HttpClient: &http.Client{Transport: tr, Timeout: timeout}})
 }
 
 // Run starts n clients with seeds derived from seed and runs them until
@@ -107,8 +124,12 @@ func (w *Workload) Run(ctx context.Context, n int, seed uint64) error {
 	errs := make(chan error, n)
 	for id := 0; id < n; id++ {
 		clients := make([]*api.Client, len(w.Addrs))
+		timeout := w.Timeout
+		if timeout <= 0 {
+			timeout = 4 * time.Second
+		}
 		for i, a := range w.Addrs {
-			c, err := newClient(a)
+			c, err := newClientTimeout(a, timeout)
 			if err != nil {
 				return err
 			}
@@ -117,7 +138,7 @@ func (w *Workload) Run(ctx context.Context, n int, seed uint64) error {
 		wg.Add(1)
 		go func(id int) {
 			defer wg.Done()
-			errs <- w.client(ctx, id, clients, rand.New(rand.NewPCG(seed, uint64(id))))
+			errs <- w.client(ctx, w.IDBase+id, clients, rand.New(rand.NewPCG(seed, uint64(w.IDBase+id))))
 		}(id)
 	}
 	wg.Wait()
@@ -148,32 +169,34 @@ func (w *Workload) client(ctx context.Context, id int, clients []*api.Client, rn
 		value := fmt.Sprintf("c%d-%d", id, seq)
 		in := Input{Group: group, Slot: slot, Value: value}
 		w.Stats.Ops.Add(1)
+		start := time.Now()
+		var err error
 		switch r := rng.IntN(100); {
 		case r < 16:
-			w.get(ctx, id, c, in, known, false)
+			err = w.get(ctx, id, c, in, known, false)
 		case r < 28:
-			w.get(ctx, id, c, in, known, true)
+			err = w.get(ctx, id, c, in, known, true)
 		case r < 44:
 			in.Op = OpPut
-			w.write(ctx, id, in, func() (bool, error) {
-				_, err := c.KV().Put(&api.KVPair{Key: key, Value: []byte(value)}, writeOpts(ctx))
+			err = w.write(id, in, func() (bool, error) {
+				_, err := c.KV().Put(&api.KVPair{Key: key, Value: []byte(value)}, w.writeOpts(ctx))
 				return true, err
 			})
 		case r < 60:
 			in.Op = OpCAS
 			idx := expect(&in, known[key])
-			w.write(ctx, id, in, func() (bool, error) {
-				ok, _, err := c.KV().CAS(&api.KVPair{Key: key, Value: []byte(value), ModifyIndex: idx}, writeOpts(ctx))
+			err = w.write(id, in, func() (bool, error) {
+				ok, _, err := c.KV().CAS(&api.KVPair{Key: key, Value: []byte(value), ModifyIndex: idx}, w.writeOpts(ctx))
 				return ok, err
 			})
 		case r < 65:
 			in.Op = OpDelete
-			w.write(ctx, id, in, func() (bool, error) {
-				_, err := c.KV().Delete(key, writeOpts(ctx))
+			err = w.write(id, in, func() (bool, error) {
+				_, err := c.KV().Delete(key, w.writeOpts(ctx))
 				return true, err
 			})
 		case r < 70:
-			w.txnGet(ctx, id, c, in, known)
+			err = w.txnGet(ctx, id, c, in, known)
 		case r < 80:
 			in.Op = OpTxnPut
 			var check *api.KVTxnOp
@@ -188,20 +211,29 @@ func (w *Workload) client(ctx context.Context, id int, clients []*api.Client, rn
 			for i := range in.Values {
 				in.Values[i] = value + "-" + strconv.Itoa(i)
 			}
-			w.write(ctx, id, in, func() (bool, error) { return txnWrite(ctx, c, in, check) })
+			err = w.write(id, in, func() (bool, error) { return txnWrite(ctx, c, in, check, w.DC) })
 		case r < 90:
 			dkey := fmt.Sprintf("dur/c%d/%d", id, seq)
-			if _, err := c.KV().Put(&api.KVPair{Key: dkey, Value: []byte(value)}, writeOpts(ctx)); err == nil {
+			if _, err = c.KV().Put(&api.KVPair{Key: dkey, Value: []byte(value)}, w.writeOpts(ctx)); err == nil {
 				w.ackedMu.Lock()
 				w.acked[dkey] = value
 				w.ackedMu.Unlock()
 				w.Stats.AckedDurable.Add(1)
 			}
 		default:
-			w.staleRead(ctx, c, srv, key, lastStale)
+			err = w.staleRead(ctx, c, srv, key, lastStale)
+		}
+		if w.Observe != nil && ctx.Err() == nil {
+			w.Observe(start, time.Since(start), err)
 		}
 	}
 	return nil
+}
+
+// query returns read options for ctx and the workload's datacenter.
+func (w *Workload) query(ctx context.Context, q api.QueryOptions) *api.QueryOptions {
+	q.Datacenter = w.DC
+	return q.WithContext(ctx)
 }
 
 // epoch numbers the current key epoch (0 without epochs).
@@ -225,7 +257,7 @@ func expect(in *Input, prev *api.KVPair) uint64 {
 
 // txnWrite sets every key of in's group to in.Values in one transaction,
 // after check when there is one.
-func txnWrite(ctx context.Context, c *api.Client, in Input, check *api.KVTxnOp) (bool, error) {
+func txnWrite(ctx context.Context, c *api.Client, in Input, check *api.KVTxnOp, dc string) (bool, error) {
 	var ops api.TxnOps
 	if check != nil {
 		ops = append(ops, &api.TxnOp{KV: check})
@@ -233,19 +265,22 @@ func txnWrite(ctx context.Context, c *api.Client, in Input, check *api.KVTxnOp) 
 	for i := range in.Values {
 		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: in.Group + strconv.Itoa(i), Value: []byte(in.Values[i])}})
 	}
-	ok, _, _, err := c.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
+	ok, _, _, err := c.Txn().Txn(ops, (&api.QueryOptions{Datacenter: dc}).WithContext(ctx))
 	return ok, err
 }
 
 // txnGet reads every key of in's group in one transaction (get-tree).
-func (w *Workload) txnGet(ctx context.Context, id int, c *api.Client, in Input, known map[string]*api.KVPair) {
+func (w *Workload) txnGet(ctx context.Context, id int, c *api.Client, in Input, known map[string]*api.KVPair) error {
 	in.Op = OpTxnGet
 	call := w.History.now()
-	ok, resp, _, err := c.Txn().Txn(api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: in.Group}}}, (&api.QueryOptions{}).WithContext(ctx))
+	ok, resp, _, err := c.Txn().Txn(api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: in.Group}}}, w.query(ctx, api.QueryOptions{}))
 	ret := w.History.now()
-	if err != nil || !ok {
+	if err == nil && !ok {
+		err = errors.New("read-only txn not ok")
+	}
+	if err != nil {
 		w.Stats.Failed.Add(1)
-		return
+		return err
 	}
 	var out Output
 	for i := range groupSize {
@@ -262,23 +297,33 @@ func (w *Workload) txnGet(ctx context.Context, id int, c *api.Client, in Input, 
 		out.Both[slot] = KeyValue{Exists: true, Value: string(r.KV.Value)}
 		known[r.KV.Key] = &api.KVPair{Key: r.KV.Key, Value: r.KV.Value, ModifyIndex: r.KV.ModifyIndex}
 	}
-	w.History.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: "txn"})
+	w.History.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: "txn" + w.via()})
+	return nil
 }
 
-func writeOpts(ctx context.Context) *api.WriteOptions {
-	return (&api.WriteOptions{}).WithContext(ctx)
+// via tags an operation's metadata with the datacenter it was sent to.
+func (w *Workload) via() string {
+	if w.DC == "" {
+		return ""
+	}
+	return " via ?dc=" + w.DC
 }
 
-func (w *Workload) get(ctx context.Context, id int, c *api.Client, in Input, known map[string]*api.KVPair, consistent bool) {
+// writeOpts returns write options for ctx and the workload's datacenter.
+func (w *Workload) writeOpts(ctx context.Context) *api.WriteOptions {
+	return (&api.WriteOptions{Datacenter: w.DC}).WithContext(ctx)
+}
+
+func (w *Workload) get(ctx context.Context, id int, c *api.Client, in Input, known map[string]*api.KVPair, consistent bool) error {
 	in.Op = OpGet
 	key := in.Group + strconv.Itoa(in.Slot)
 	call := w.History.now()
-	pair, _, err := c.KV().Get(key, (&api.QueryOptions{RequireConsistent: consistent}).WithContext(ctx))
+	pair, _, err := c.KV().Get(key, w.query(ctx, api.QueryOptions{RequireConsistent: consistent}))
 	ret := w.History.now()
 	if err != nil {
 		// A failed read has no effect: leave it out.
 		w.Stats.Failed.Add(1)
-		return
+		return err
 	}
 	known[key] = pair
 	var out Output
@@ -289,10 +334,11 @@ func (w *Workload) get(ctx context.Context, id int, c *api.Client, in Input, kno
 	if consistent {
 		mode = "consistent"
 	}
-	w.History.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: mode})
+	w.History.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: mode + w.via()})
+	return nil
 }
 
-func (w *Workload) write(ctx context.Context, id int, in Input, do func() (bool, error)) {
+func (w *Workload) write(id int, in Input, do func() (bool, error)) error {
 	call := w.History.now()
 	ok, err := do()
 	ret := w.History.now()
@@ -303,36 +349,46 @@ func (w *Workload) write(ctx context.Context, id int, in Input, do func() (bool,
 		// says no leader took it (a claim the history then checks: a
 		// refused write whose value is later read is a violation).
 		w.Stats.Failed.Add(1)
-		return
+		return err
 	case err != nil:
 		// Any other failed write may still have been applied (a timeout,
 		// a lost leader after the proposal): its outcome is unknown.
 		w.Stats.Unknown.Add(1)
 		out = Output{Unknown: true}
 	}
-	w.History.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
+	w.History.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: w.via()})
+	return err
 }
 
 // notApplied reports whether a failed write surely had no effect: the
 // connection was refused, or the answer was Consul's "No cluster leader",
-// which Meridian gives only for a write no leader appended to its log.
+// which Meridian gives only for a write no leader appended to its log, or
+// "No path to datacenter", which a server gives for a write to another
+// datacenter only when it sent the write to none of its servers (a write
+// that reached one and then failed answers with the transport's error).
 func notApplied(err error) bool {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	return strings.Contains(err.Error(), rpc.ErrNoLeader.Error())
+	msg := err.Error()
+	return strings.Contains(msg, rpc.ErrNoLeader.Error()) || strings.Contains(msg, rpc.ErrNoPathToDC.Error())
 }
 
 // staleRead checks that a stale read of one server never goes back in
 // index for this client.
-func (w *Workload) staleRead(ctx context.Context, c *api.Client, srv int, key string, last map[string]uint64) {
-	_, meta, err := c.KV().Get(key, (&api.QueryOptions{AllowStale: true}).WithContext(ctx))
+func (w *Workload) staleRead(ctx context.Context, c *api.Client, srv int, key string, last map[string]uint64) error {
+	_, meta, err := c.KV().Get(key, w.query(ctx, api.QueryOptions{AllowStale: true}))
 	if err != nil {
 		w.Stats.Failed.Add(1)
-		return
+		return err
 	}
 	w.Stats.StaleReads.Add(1)
+	if w.DC != "" {
+		// Each request may be answered by another server of that
+		// datacenter: nothing to compare.
+		return nil
+	}
 	k := strconv.Itoa(srv) + "/" + key
 	if prev := last[k]; meta.LastIndex < prev {
 		w.staleMu.Lock()
@@ -340,6 +396,7 @@ func (w *Workload) staleRead(ctx context.Context, c *api.Client, srv int, key st
 		w.staleMu.Unlock()
 	}
 	last[k] = max(last[k], meta.LastIndex)
+	return nil
 }
 
 // StaleViolations lists stale reads whose index went backwards.
