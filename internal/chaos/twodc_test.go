@@ -27,8 +27,14 @@ var dcsFlag = flag.Int("chaos.dcs", 1, "datacenters: 2 runs the two-DC schedule 
 const twoDCShortRun = 12 * time.Second
 
 // faultWANPartition cuts every link between the two datacenters' servers
-// (RPC, Raft dials and WAN gossip, both ways).
-const faultWANPartition faultKind = "wan-partition"
+// (RPC, Raft dials and WAN gossip, both ways); faultWANOneWay cuts them in
+// one direction only (a dial needs both, so no new connection either).
+const (
+	faultWANPartition faultKind = "wan-partition"
+	faultWANOneWay    faultKind = "wan-one-way"
+)
+
+var wanOneWay = flag.Bool("chaos.wan-one-way", true, "two-DC mode: half of the WAN faults after the first cut one direction only")
 
 // Bounds the two-DC run asserts.
 const (
@@ -49,16 +55,17 @@ const (
 // overlapped a cut and was not answered within it (it failed, or, not
 // failing fast, was answered only after the heal), with its latency.
 type wanWatch struct {
-	mu      sync.Mutex
-	windows []window // the cuts, in order; the last one's end is zero while it stands
-	localOK [2]int   // local operations answered during the current cut
-	crossOK int      // cross-DC calls made and answered within a cut
-	failed  []time.Duration
-	late    []time.Duration // made during a cut, answered after its heal
-	slowest time.Duration   // the slowest failed cross-DC call, and its error
-	slowErr string
-	cuts    []cutStats
-	heals   []time.Duration
+	mu       sync.Mutex
+	windows  []window // the cuts, in order; the last one's end is zero while it stands
+	localOK  [2]int   // local operations answered during the current cut
+	crossOK  int      // cross-DC calls made and answered within a cut
+	failed   []time.Duration
+	late     []time.Duration // in flight during a whole cut or made in one, answered after its heal
+	slowest  time.Duration   // the slowest failed cross-DC call, and its error
+	slowErr  string
+	failedBy map[string]int // failed cross-DC calls by failureKind
+	cuts     []cutStats
+	heals    []time.Duration
 }
 
 // window is one WAN partition, from the cut to the heal.
@@ -66,8 +73,13 @@ type window struct{ start, end time.Time }
 
 // cutStats is what one WAN partition saw.
 type cutStats struct {
+	kind    string
 	hold    time.Duration
 	localOK [2]int
+}
+
+func (cs cutStats) String() string {
+	return fmt.Sprintf("%s %s: local ops dc1=%d dc2=%d", cs.kind, cs.hold.Round(time.Millisecond), cs.localOK[0], cs.localOK[1])
 }
 
 // current returns the cut standing now, or nil; ww.mu is held.
@@ -107,16 +119,36 @@ func (ww *wanWatch) observeCross(call time.Time, took time.Duration, err error) 
 		switch {
 		case err != nil:
 			ww.failed = append(ww.failed, took)
+			if ww.failedBy == nil {
+				ww.failedBy = map[string]int{}
+			}
+			ww.failedBy[failureKind(err)]++
 			if took > ww.slowest {
 				ww.slowest, ww.slowErr = took, err.Error()
 			}
-		case healed && !call.Before(w.start):
+		case healed:
 			ww.late = append(ww.late, took)
 		case !healed && !call.Before(w.start):
 			ww.crossOK++
 		}
 		return
 	}
+}
+
+// failureKind sorts a failed cross-DC call by what its server found: the
+// router had no alive server of the other datacenter, dials to them
+// failed, or anything else (a timeout, a broken connection).
+func failureKind(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "no alive server"):
+		return "no-alive-server"
+	case strings.Contains(msg, "request not sent"):
+		return "not-sent"
+	case strings.Contains(msg, "No path to datacenter"):
+		return "no-path"
+	}
+	return "other"
 }
 
 func (ww *wanWatch) cut() {
@@ -126,12 +158,12 @@ func (ww *wanWatch) cut() {
 	ww.localOK = [2]int{}
 }
 
-func (ww *wanWatch) healed() cutStats {
+func (ww *wanWatch) healed(kind string) cutStats {
 	ww.mu.Lock()
 	defer ww.mu.Unlock()
 	w := ww.current()
 	w.end = time.Now()
-	cs := cutStats{hold: w.end.Sub(w.start), localOK: ww.localOK}
+	cs := cutStats{kind: kind, hold: w.end.Sub(w.start), localOK: ww.localOK}
 	ww.cuts = append(ww.cuts, cs)
 	return cs
 }
@@ -210,14 +242,26 @@ func TestTwoDCsUnderWANFaults(t *testing.T) {
 	for first := true; ctx.Err() == nil; first = false {
 		if first || rng.IntN(3) == 0 {
 			// A WAN partition first, so that a short run has one.
+			kind := faultWANPartition
+			desc := string(kind)
+			if !first && *wanOneWay && rng.IntN(2) == 0 {
+				kind = faultWANOneWay
+			}
 			hold := time.Duration(4000+rng.IntN(4000)) * time.Millisecond
-			nw.Partition(groups[0], groups[1])
+			if kind == faultWANPartition {
+				nw.Partition(groups[0], groups[1])
+			} else {
+				from := rng.IntN(2)
+				nw.CutGroups(groups[from], groups[1-from])
+				desc = fmt.Sprintf("%s dc%d->dc%d", kind, from+1, 2-from)
+			}
 			ww.cut()
 			last(hold)
 			nw.HealPartition(groups[0], groups[1])
 			healedAt := time.Now()
-			cs := ww.healed()
-			rep.faults[faultWANPartition]++
+			cs := ww.healed(desc)
+			t.Logf("%s", cs)
+			rep.faults[kind]++
 			if cs.localOK[0] == 0 || cs.localOK[1] == 0 {
 				t.Errorf("during a WAN partition of %s the datacenters answered %d and %d local operations, want some in both",
 					cs.hold.Round(time.Millisecond), cs.localOK[0], cs.localOK[1])
@@ -343,7 +387,7 @@ func percentile(ds []time.Duration, p int) time.Duration {
 
 func (r *report) printTwoDC(t *testing.T, dcs []*dcRun, results []dcResult, ww *wanWatch) {
 	var kinds []string
-	for _, k := range append([]faultKind{faultWANPartition}, allFaults...) {
+	for _, k := range append([]faultKind{faultWANPartition, faultWANOneWay}, allFaults...) {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k, r.faults[k]))
 	}
 	var perDC []string
@@ -372,12 +416,12 @@ func (r *report) printTwoDC(t *testing.T, dcs []*dcRun, results []dcResult, ww *
 		recP50, recMax = r.recoveries[n/2], r.recoveries[n-1]
 	}
 	t.Logf("two-DC chaos report: seed=%d faults: %s\n  %s\n  WAN partitions %d: cross-DC calls failed during the cuts %d "+
-		"(latency p50=%s p99=%s max=%s), answered during the cuts %d, made during a cut and answered after its heal %d (max %s); fewest local ops answered during a cut dc1=%d dc2=%d; "+
-		"heal to cross-DC success from every server p50=%s max=%s; in-DC fault recovery p50=%s max=%s\n  slowest failed cross-DC call: %q",
+		"(latency p50=%s p99=%s max=%s), answered during the cuts %d, answered only after a heal %d (max %s); fewest local ops answered during a cut dc1=%d dc2=%d; "+
+		"heal to cross-DC success from every server p50=%s max=%s; in-DC fault recovery p50=%s max=%s\n  failed cross-DC calls by cause %v; slowest: %q",
 		r.seed, strings.Join(kinds, " "), strings.Join(perDC, "\n  "),
 		len(ww.cuts), len(failed), percentile(failed, 50).Round(time.Millisecond), percentile(failed, 99).Round(time.Millisecond),
 		percentile(failed, 100).Round(time.Millisecond), ww.crossOK, len(ww.late), percentile(slices.Clone(ww.late), 100).Round(time.Millisecond),
 		minLocal[0], minLocal[1],
 		percentile(heals, 50).Round(time.Millisecond), percentile(heals, 100).Round(time.Millisecond),
-		recP50.Round(time.Millisecond), recMax.Round(time.Millisecond), ww.slowErr)
+		recP50.Round(time.Millisecond), recMax.Round(time.Millisecond), ww.failedBy, ww.slowErr)
 }

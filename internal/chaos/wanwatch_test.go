@@ -27,6 +27,7 @@ func TestWANWatch(t *testing.T) {
 		{210, 30, fail},  // between the cuts: ignored
 		{250, 100, fail}, // made before the second cut, failed in it
 		{350, 100, fail}, // made in the second cut, failed after the heal
+		{280, 140, nil},  // in flight during the whole second cut: late
 		{450, 10, nil},   // after every cut: ignored
 	}
 	for _, c := range calls {
@@ -38,8 +39,8 @@ func TestWANWatch(t *testing.T) {
 	if ww.crossOK != 1 {
 		t.Errorf("answered within a cut = %d, want 1", ww.crossOK)
 	}
-	if len(ww.late) != 1 || ww.late[0] != ms(30) {
-		t.Errorf("late = %v, want [30ms]", ww.late)
+	if len(ww.late) != 2 || ww.late[0] != ms(30) || ww.late[1] != ms(140) {
+		t.Errorf("late = %v, want [30ms 140ms]", ww.late)
 	}
 	if ww.slowest != ms(100) {
 		t.Errorf("slowest = %s, want 100ms", ww.slowest)
@@ -50,7 +51,7 @@ func TestWANWatch(t *testing.T) {
 	ww.observeLocal(0)(time.Now(), 0, nil)
 	ww.observeLocal(1)(time.Now(), 0, fail)
 	ww.observeLocal(1)(t0, 0, nil) // made before the cut
-	if cs := ww.healed(); cs.localOK != [2]int{1, 0} {
+	if cs := ww.healed("test"); cs.localOK != [2]int{1, 0} {
 		t.Errorf("local ops during the cut = %v, want [1 0]", cs.localOK)
 	}
 	ww.observeLocal(0)(time.Now(), 0, nil)
