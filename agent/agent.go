@@ -54,6 +54,9 @@ type Agent struct {
 	tuneHealth      func(*health.Config)
 	coordSyncMin    time.Duration
 	events          *eventBuffer
+	// allDCTokens and allDCTimeout serve ?dc=* reads (http_alldc.go).
+	allDCTokens  *allDCTokens
+	allDCTimeout time.Duration
 	metrics         *agentMetrics
 	// local holds the services and checks of this host.
 	local *health.Local
@@ -139,6 +142,9 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 		ctx:    ctx,
 		cancel: cancel,
 		events: newEventBuffer(),
+
+		allDCTokens:  newAllDCTokens(uint64(time.Now().UnixMicro()), allDCTokenLimit),
+		allDCTimeout: defaultAllDCTimeout,
 
 		configServices: map[string]bool{},
 		configChecks:   map[string]bool{},

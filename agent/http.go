@@ -401,6 +401,9 @@ func (a *Agent) checkDC(dcName string) error {
 	if dcName == "" || dcName == a.cfg.Datacenter {
 		return nil
 	}
+	if dcName == allDC {
+		return badRequest("?dc=* is served by the catalog and health list reads only")
+	}
 	for _, c := range dcName {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 			return badRequest("Invalid datacenter name %q", dcName)
