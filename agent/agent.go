@@ -57,7 +57,7 @@ type Agent struct {
 	// allDCTokens and allDCTimeout serve ?dc=* reads (http_alldc.go).
 	allDCTokens  *allDCTokens
 	allDCTimeout time.Duration
-	metrics         *agentMetrics
+	metrics      *agentMetrics
 	// local holds the services and checks of this host.
 	local *health.Local
 	// configServices and configChecks are the IDs that came from config
