@@ -54,10 +54,12 @@ type Agent struct {
 	tuneHealth      func(*health.Config)
 	coordSyncMin    time.Duration
 	events          *eventBuffer
+	metrics         *agentMetrics
+
 	// allDCTokens and allDCTimeout serve ?dc=* reads (http_alldc.go).
 	allDCTokens  *allDCTokens
 	allDCTimeout time.Duration
-	metrics      *agentMetrics
+
 	// local holds the services and checks of this host.
 	local *health.Local
 	// configServices and configChecks are the IDs that came from config
