@@ -16,7 +16,9 @@ import (
 // TestRelayedRoute cuts dc1 from dc3 both ways (RPC dials and WAN gossip,
 // TCP and UDP): a client agent of dc1 still reads and writes dc3, relayed
 // through dc2, and the response names the relay; once the link heals the
-// direct path is used again.
+// direct path is used again. dc1 has read dc3 before the cut, so its
+// server holds an open session to dc3's: the cut stalls it until yamux's
+// write timeout (10 s) gives up on it, as on a real WAN link that dies.
 func TestRelayedRoute(t *testing.T) {
 	nw := faultnet.New()
 	f := testcluster.NewFederation(t, 3, testcluster.Options{Servers: 1, Clients: 1, Network: nw})
@@ -24,6 +26,9 @@ func TestRelayedRoute(t *testing.T) {
 	c3 := client(t, dc3.Clients()[0])
 	if _, err := c3.KV().Put(&api.KVPair{Key: "relay/where", Value: []byte("dc3")}, nil); err != nil {
 		t.Fatal(err)
+	}
+	if got, _, err := client(t, dc1.Clients()[0]).KV().Get("relay/where", &api.QueryOptions{Datacenter: "dc3"}); err != nil || got == nil {
+		t.Fatalf("direct read of dc3 before the cut: %v, %v", got, err)
 	}
 	nw.CutBoth(dc1.Servers()[0].Name, dc3.Servers()[0].Name)
 
