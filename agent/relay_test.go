@@ -67,6 +67,16 @@ func TestRelayedRoute(t *testing.T) {
 		t.Fatalf("dc3's servers read from dc1: %+v, %v", entries, err)
 	}
 
+	// ?dc=* reaches dc3 the same way and says so per datacenter.
+	resp, err := http.Get("http://" + addr + "/v1/catalog/nodes?dc=*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got, unreachable := resp.Header.Get("X-Meridian-Relay"), resp.Header.Get("X-Meridian-Unreachable-Datacenters"); resp.StatusCode != 200 || got != "dc3=dc2" || unreachable != "" {
+		t.Fatalf("?dc=* across the cut: %d, relays %q, unreachable %q; want dc3=dc2 and none", resp.StatusCode, got, unreachable)
+	}
+
 	nw.HealAll()
 	testcluster.WaitFor(t, 60*time.Second, func() error {
 		relay, err := read()
