@@ -55,6 +55,11 @@ type Agent struct {
 	coordSyncMin    time.Duration
 	events          *eventBuffer
 	metrics         *agentMetrics
+
+	// allDCTokens and allDCTimeout serve ?dc=* reads (http_alldc.go).
+	allDCTokens  *allDCTokens
+	allDCTimeout time.Duration
+
 	// local holds the services and checks of this host.
 	local *health.Local
 	// configServices and configChecks are the IDs that came from config
@@ -139,6 +144,9 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 		ctx:    ctx,
 		cancel: cancel,
 		events: newEventBuffer(),
+
+		allDCTokens:  newAllDCTokens(uint64(time.Now().UnixMicro()), allDCTokenLimit),
+		allDCTimeout: defaultAllDCTimeout,
 
 		configServices: map[string]bool{},
 		configChecks:   map[string]bool{},

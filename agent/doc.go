@@ -10,6 +10,9 @@
 // pb request, call the backend (the local dc.Server in-process on a server
 // agent, a LAN server over RPC on a client agent), encode the answer.
 //
+// The catalog and health list reads also take ?dc=*: the agent fans the
+// read out to every datacenter and merges the answers (http_alldc.go).
+//
 // agent sits at the top: it may import dc, lan, rpc, store, pb,
 // agent/config and agent/dns; nothing below imports it.
 package agent

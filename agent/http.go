@@ -29,6 +29,51 @@ func badRequest(format string, args ...any) error {
 	return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
+// headerRelay names the datacenter through which a request for another
+// datacenter was relayed because this one's servers could not reach it
+// directly (absent on direct routes).
+const headerRelay = "X-Meridian-Relay"
+
+// relayHeaderWriter sets headerRelay, when the request was relayed, just
+// before the status line goes out (handlers such as ?raw reads write their
+// body themselves).
+type relayHeaderWriter struct {
+	http.ResponseWriter
+	relay *rpc.RelayNote
+	done  bool
+}
+
+func (w *relayHeaderWriter) setRelay() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if via := w.relay.Via(); via != "" {
+		w.ResponseWriter.Header().Set(headerRelay, via)
+	}
+}
+
+func (w *relayHeaderWriter) WriteHeader(code int) {
+	w.setRelay()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *relayHeaderWriter) Write(b []byte) (int, error) {
+	w.setRelay()
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps streaming responses working through the writer.
+func (w *relayHeaderWriter) Flush() {
+	w.setRelay()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *relayHeaderWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // apiFunc handles one endpoint: it writes nothing itself on error.
 type apiFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 
@@ -239,7 +284,9 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow []string) {
 func (a *Agent) wrap(fn apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Consul-Default-ACL-Policy", "allow")
-		out, err := fn(w, r)
+		ctx, relay := rpc.WithRelayNote(r.Context())
+		w = &relayHeaderWriter{ResponseWriter: w, relay: relay}
+		out, err := fn(w, r.WithContext(ctx))
 		if err != nil {
 			code := errorStatus(err)
 			if code >= 500 {
@@ -353,6 +400,9 @@ func (a *Agent) writeOptions(r *http.Request) (*pb.WriteOptions, error) {
 func (a *Agent) checkDC(dcName string) error {
 	if dcName == "" || dcName == a.cfg.Datacenter {
 		return nil
+	}
+	if dcName == allDC {
+		return badRequest("?dc=* is served by the catalog and health list reads only")
 	}
 	for _, c := range dcName {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-bexpr"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
@@ -219,24 +221,42 @@ func (a *Agent) catalogDatacenters(w http.ResponseWriter, r *http.Request) (any,
 }
 
 func (a *Agent) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error) {
+	r, all := withoutAllDC(r)
 	cq, err := a.catalogQuery(r)
 	if err != nil {
 		return nil, err
 	}
-	var resp pb.NodesResponse
-	if err := a.backend.RPC(r.Context(), dc.MethodCatalogNodes, &pb.NodesRequest{Q: cq}, &resp); err != nil {
+	read := func(ctx context.Context, cq *pb.CatalogQuery) ([]nodeJSON, *pb.QueryMeta, error) {
+		var resp pb.NodesResponse
+		if err := a.backend.RPC(ctx, dc.MethodCatalogNodes, &pb.NodesRequest{Q: cq}, &resp); err != nil {
+			return nil, nil, err
+		}
+		out := make([]nodeJSON, 0, len(resp.Nodes))
+		for _, n := range resp.Nodes {
+			out = append(out, toNodeJSON(n))
+		}
+		sortNear(ctx, a, cq, out, func(n nodeJSON) string { return n.Node })
+		out, err := applyFilter(cq.Filter, out)
+		return out, resp.Meta, err
+	}
+	if all {
+		return allDCList(a, w, r, cq, read, func(n *nodeJSON, dc string) { n.Datacenter = dc })
+	}
+	return answer(a, w, r, cq, read)
+}
+
+// answer runs a single-datacenter read and writes its headers.
+func answer[T any](a *Agent, w http.ResponseWriter, r *http.Request, cq *pb.CatalogQuery, read dcRead[T]) (any, error) {
+	out, meta, err := read(r.Context(), cq)
+	if err != nil {
 		return nil, err
 	}
-	a.catalogQueryMeta(w, resp.Meta)
-	out := make([]nodeJSON, 0, len(resp.Nodes))
-	for _, n := range resp.Nodes {
-		out = append(out, toNodeJSON(n))
-	}
-	sortNear(r.Context(), a, cq, out, func(n nodeJSON) string { return n.Node })
-	return applyFilter(cq.Filter, out)
+	a.catalogQueryMeta(w, meta)
+	return out, nil
 }
 
 func (a *Agent) catalogServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	r, all := withoutAllDC(r)
 	cq, err := a.catalogQuery(r)
 	if err != nil {
 		return nil, err
@@ -245,23 +265,29 @@ func (a *Agent) catalogServices(w http.ResponseWriter, r *http.Request) (any, er
 	// servers send every instance and the answer keeps the names and tags
 	// of those that match.
 	filtered := cq.Filter != ""
-	var resp pb.ServicesResponse
-	if err := a.backend.RPC(r.Context(), dc.MethodCatalogServices, &pb.ServicesRequest{Q: cq, WithInstances: filtered}, &resp); err != nil {
-		return nil, err
+	read := func(ctx context.Context, cq *pb.CatalogQuery) (map[string][]string, *pb.QueryMeta, error) {
+		var resp pb.ServicesResponse
+		if err := a.backend.RPC(ctx, dc.MethodCatalogServices, &pb.ServicesRequest{Q: cq, WithInstances: filtered}, &resp); err != nil {
+			return nil, nil, err
+		}
+		if filtered && len(resp.Instances) == 0 && len(resp.Services) > 0 {
+			// A server of an older version ignored with_instances.
+			return nil, nil, &httpError{code: http.StatusInternalServerError, msg: "?filter= on /v1/catalog/services needs every server upgraded"}
+		}
+		if filtered {
+			out, err := servicesMatching(cq.Filter, resp.Instances)
+			return out, resp.Meta, err
+		}
+		out := make(map[string][]string, len(resp.Services))
+		for name, tags := range resp.Services {
+			out[name] = nonNil(tags.GetTags())
+		}
+		return out, resp.Meta, nil
 	}
-	if filtered && len(resp.Instances) == 0 && len(resp.Services) > 0 {
-		// A server of an older version ignored with_instances.
-		return nil, &httpError{code: http.StatusInternalServerError, msg: "?filter= on /v1/catalog/services needs every server upgraded"}
+	if all {
+		return allDCServices(a, w, r, cq, read)
 	}
-	a.catalogQueryMeta(w, resp.Meta)
-	if filtered {
-		return servicesMatching(cq.Filter, resp.Instances)
-	}
-	out := make(map[string][]string, len(resp.Services))
-	for name, tags := range resp.Services {
-		out[name] = nonNil(tags.GetTags())
-	}
-	return out, nil
+	return answer(a, w, r, cq, read)
 }
 
 // servicesMatching evaluates a filter over instances in the shape of
@@ -293,13 +319,15 @@ func servicesMatching(filter string, instances []*pb.ServiceInstance) (map[strin
 	return out, nil
 }
 
-func (a *Agent) serviceInstances(r *http.Request, withChecks bool) (*pb.ServiceNodesResponse, *pb.CatalogQuery, error) {
+// serviceInstances parses a read of one service's instances and returns
+// the query and a reader of one datacenter's instances.
+func (a *Agent) serviceInstances(r *http.Request, withChecks bool) (*pb.CatalogQuery, dcRead[*pb.ServiceNodesResponse], error) {
 	cq, err := a.catalogQuery(r)
 	if err != nil {
 		return nil, nil, err
 	}
 	params := r.URL.Query()
-	req := &pb.ServiceNodesRequest{Q: cq, Service: r.PathValue("service"), Tags: params["tag"], WithChecks: withChecks}
+	req := &pb.ServiceNodesRequest{Service: r.PathValue("service"), Tags: params["tag"], WithChecks: withChecks}
 	if v, ok := params["passing"]; ok {
 		switch strings.ToLower(strings.Join(v, "")) {
 		case "", "1", "true", "t":
@@ -309,25 +337,40 @@ func (a *Agent) serviceInstances(r *http.Request, withChecks bool) (*pb.ServiceN
 			return nil, nil, badRequest("Invalid value for ?passing")
 		}
 	}
-	var resp pb.ServiceNodesResponse
-	if err := a.backend.RPC(r.Context(), dc.MethodCatalogServiceNodes, req, &resp); err != nil {
-		return nil, nil, err
-	}
-	return &resp, cq, nil
+	return cq, func(ctx context.Context, cq *pb.CatalogQuery) (*pb.ServiceNodesResponse, *pb.QueryMeta, error) {
+		dcReq := proto.Clone(req).(*pb.ServiceNodesRequest)
+		dcReq.Q = cq
+		var resp pb.ServiceNodesResponse
+		if err := a.backend.RPC(ctx, dc.MethodCatalogServiceNodes, dcReq, &resp); err != nil {
+			return nil, nil, err
+		}
+		return &resp, resp.Meta, nil
+	}, nil
 }
 
 func (a *Agent) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
-	resp, cq, err := a.serviceInstances(r, false)
+	r, all := withoutAllDC(r)
+	cq, instances, err := a.serviceInstances(r, false)
 	if err != nil {
 		return nil, err
 	}
-	a.catalogQueryMeta(w, resp.Meta)
-	out := make([]catalogServiceJSON, 0, len(resp.Instances))
-	for _, inst := range resp.Instances {
-		out = append(out, toCatalogServiceJSON(inst.Node, inst.Service))
+	read := func(ctx context.Context, cq *pb.CatalogQuery) ([]catalogServiceJSON, *pb.QueryMeta, error) {
+		resp, meta, err := instances(ctx, cq)
+		if err != nil {
+			return nil, nil, err
+		}
+		out := make([]catalogServiceJSON, 0, len(resp.Instances))
+		for _, inst := range resp.Instances {
+			out = append(out, toCatalogServiceJSON(inst.Node, inst.Service))
+		}
+		sortNear(ctx, a, cq, out, func(s catalogServiceJSON) string { return s.Node })
+		out, err = applyFilter(cq.Filter, out)
+		return out, meta, err
 	}
-	sortNear(r.Context(), a, cq, out, func(s catalogServiceJSON) string { return s.Node })
-	return applyFilter(cq.Filter, out)
+	if all {
+		return allDCList(a, w, r, cq, read, func(s *catalogServiceJSON, dc string) { s.Datacenter = dc })
+	}
+	return answer(a, w, r, cq, read)
 }
 
 func (a *Agent) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -384,19 +427,36 @@ func (a *Agent) nodeServices(r *http.Request) (*pb.NodeServicesResponse, *pb.Cat
 }
 
 func (a *Agent) healthChecks(w http.ResponseWriter, r *http.Request, req *pb.ChecksRequest) (any, error) {
+	r, all := withoutAllDC(r)
 	cq, err := a.catalogQuery(r)
 	if err != nil {
 		return nil, err
 	}
-	req.Q = cq
-	var resp pb.ChecksResponse
-	if err := a.backend.RPC(r.Context(), dc.MethodHealthChecks, req, &resp); err != nil {
-		return nil, err
+	read := func(ctx context.Context, cq *pb.CatalogQuery) ([]healthCheckJSON, *pb.QueryMeta, error) {
+		dcReq := proto.Clone(req).(*pb.ChecksRequest)
+		dcReq.Q = cq
+		var resp pb.ChecksResponse
+		if err := a.backend.RPC(ctx, dc.MethodHealthChecks, dcReq, &resp); err != nil {
+			return nil, nil, err
+		}
+		checks := toHealthChecksJSON(resp.Checks)
+		sortNear(ctx, a, cq, checks, func(c healthCheckJSON) string { return c.Node })
+		checks, err := applyFilter(cq.Filter, checks)
+		return checks, resp.Meta, err
 	}
-	a.catalogQueryMeta(w, resp.Meta)
-	checks := toHealthChecksJSON(resp.Checks)
-	sortNear(r.Context(), a, cq, checks, func(c healthCheckJSON) string { return c.Node })
-	return applyFilter(cq.Filter, checks)
+	if all {
+		// Consul's HealthCheck has no Datacenter: these answers add one.
+		stamped := func(ctx context.Context, cq *pb.CatalogQuery) ([]dcHealthCheckJSON, *pb.QueryMeta, error) {
+			checks, meta, err := read(ctx, cq)
+			out := make([]dcHealthCheckJSON, 0, len(checks))
+			for _, c := range checks {
+				out = append(out, dcHealthCheckJSON{healthCheckJSON: c})
+			}
+			return out, meta, err
+		}
+		return allDCList(a, w, r, cq, stamped, func(c *dcHealthCheckJSON, dc string) { c.Datacenter = dc })
+	}
+	return answer(a, w, r, cq, read)
 }
 
 func (a *Agent) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -418,20 +478,31 @@ func (a *Agent) healthState(w http.ResponseWriter, r *http.Request) (any, error)
 }
 
 func (a *Agent) healthService(w http.ResponseWriter, r *http.Request) (any, error) {
-	resp, cq, err := a.serviceInstances(r, true)
+	r, all := withoutAllDC(r)
+	cq, instances, err := a.serviceInstances(r, true)
 	if err != nil {
 		return nil, err
 	}
-	a.catalogQueryMeta(w, resp.Meta)
-	w.Header().Set("X-Consul-Query-Backend", "blocking-query")
-	out := make([]serviceEntryJSON, 0, len(resp.Instances))
-	for _, inst := range resp.Instances {
-		checks := toHealthChecksJSON(inst.Checks)
-		sort.SliceStable(checks, func(i, j int) bool { return checks[i].ServiceID < checks[j].ServiceID })
-		out = append(out, serviceEntryJSON{
-			Node: toNodeJSON(inst.Node), Service: toAgentServiceJSON(inst.Service, ""), Checks: checks,
-		})
+	read := func(ctx context.Context, cq *pb.CatalogQuery) ([]serviceEntryJSON, *pb.QueryMeta, error) {
+		resp, meta, err := instances(ctx, cq)
+		if err != nil {
+			return nil, nil, err
+		}
+		out := make([]serviceEntryJSON, 0, len(resp.Instances))
+		for _, inst := range resp.Instances {
+			checks := toHealthChecksJSON(inst.Checks)
+			sort.SliceStable(checks, func(i, j int) bool { return checks[i].ServiceID < checks[j].ServiceID })
+			out = append(out, serviceEntryJSON{
+				Node: toNodeJSON(inst.Node), Service: toAgentServiceJSON(inst.Service, ""), Checks: checks,
+			})
+		}
+		sortNear(ctx, a, cq, out, func(e serviceEntryJSON) string { return e.Node.Node })
+		out, err = applyFilter(cq.Filter, out)
+		return out, meta, err
 	}
-	sortNear(r.Context(), a, cq, out, func(e serviceEntryJSON) string { return e.Node.Node })
-	return applyFilter(cq.Filter, out)
+	w.Header().Set("X-Consul-Query-Backend", "blocking-query")
+	if all {
+		return allDCList(a, w, r, cq, read, func(e *serviceEntryJSON, dc string) { e.Node.Datacenter = dc })
+	}
+	return answer(a, w, r, cq, read)
 }

@@ -6,7 +6,10 @@
 // other datacenters, prepared queries (templates rendered per name, and
 // failover: a query with no healthy local instance runs in the nearest
 // datacenters of its policy through PreparedQuery.ExecuteRemote), and the
-// forwarding of writes and consistent reads to the leader.
+// forwarding of writes and consistent reads to the leader and of requests
+// naming another datacenter to its servers (forwardDC), relayed through a
+// third datacenter when none of them answers this server directly
+// (relayDC, at most MaxRelayHops).
 //
 // dc is the only package that holds a *raft.Raft or imports Raft. New takes
 // every dependency (Deps): the LAN pool through the small Membership

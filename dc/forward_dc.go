@@ -25,7 +25,16 @@ type Router interface {
 	// Datacenters lists every known datacenter, the local one first, then
 	// by RTT.
 	Datacenters() []string
+	// RelaysFor lists the servers of third datacenters a request for dc
+	// may be relayed through, best path first; its errors wrap
+	// wan.ErrNoPathToDC or wan.ErrNoServers when nobody reaches dc.
+	RelaysFor(dc string) ([]wan.Server, error)
 }
+
+// MaxRelayHops is how many datacenters a request may be relayed through
+// on its way to the one it names. A server that receives a request already
+// relayed that many times forwards it only directly, so relays never loop.
+const MaxRelayHops = 1
 
 // forwardDC sends a request naming another datacenter to that
 // datacenter's nearest server, which answers it as its own (forwarding to
@@ -35,8 +44,10 @@ type Router interface {
 // tried: for a read always, for a write only when the request surely did
 // not leave (rpc.ErrNotSent), since a write that reached a server may have
 // been applied. An answer from the remote datacenter, error or not, is
-// final. A datacenter with no routable server fails at once with Consul's
-// "No path to datacenter".
+// final. When no server of dc can be reached directly (every one failed
+// or is marked failed) the request is relayed through a third datacenter
+// (see relayDC). A datacenter nobody reaches fails with Consul's "No path
+// to datacenter".
 func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, req, resp proto.Message) (bool, error) {
 	if dc == "" || dc == s.cfg.Datacenter {
 		return false, nil
@@ -49,7 +60,7 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, re
 		return true, fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
 	}
 	if err != nil {
-		return true, fmt.Errorf("%w %q: %v", rpc.ErrNoPathToDC, dc, err)
+		return true, s.relayDC(ctx, method, dc, read, req, resp, fmt.Errorf("%w %q: %v", rpc.ErrNoPathToDC, dc, err))
 	}
 	var last error
 	for _, srv := range servers {
@@ -68,7 +79,55 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, re
 			return true, err
 		}
 	}
-	return true, fmt.Errorf("%w %q: every server failed, last: %v", rpc.ErrNoPathToDC, dc, last)
+	return true, s.relayDC(ctx, method, dc, read, req, resp, fmt.Errorf("%w %q: every server failed, last: %v", rpc.ErrNoPathToDC, dc, last))
+}
+
+// relayDC sends a request for dc, which this server cannot reach directly
+// (direct is why), through a server of a third datacenter that forwards it
+// on: the relays the router offers, best estimated path first. The call
+// carries one more relay hop, and a request that arrived with MaxRelayHops
+// is not relayed again. A relay that answers "no path" (it cannot reach dc
+// either; nothing was applied) passes the turn to the next datacenter;
+// after a transport error the relay is marked failed and the next one is
+// tried under forwardDC's rule for writes; any other answer is final. A
+// success notes the relay's datacenter (rpc.NoteRelay) for the response.
+func (s *Server) relayDC(ctx context.Context, method, dc string, read bool, req, resp proto.Message, direct error) error {
+	hops := rpc.RelayHops(ctx)
+	if hops >= MaxRelayHops {
+		return direct
+	}
+	relays, err := s.deps.Router.RelaysFor(dc)
+	if err != nil || len(relays) == 0 || ctx.Err() != nil {
+		return direct
+	}
+	rctx := rpc.WithRelayHops(ctx, hops+1)
+	refused := map[string]bool{} // datacenters that cannot reach dc either
+	last := direct
+	for _, srv := range relays {
+		if refused[srv.Datacenter] {
+			continue
+		}
+		err := s.deps.Pool.Call(rctx, srv.Addr, method, req, resp)
+		if err == nil {
+			_ = s.deps.Router.MarkHealthy(srv.Name)
+			rpc.NoteRelay(ctx, srv.Datacenter)
+			s.log.Debug("relayed a request to another datacenter", "dc", dc, "relay", srv.Name, "method", method)
+			return nil
+		}
+		last = err
+		switch {
+		case errors.Is(err, rpc.ErrNoPathToDC):
+			refused[srv.Datacenter] = true
+			continue
+		case !errors.Is(err, rpc.ErrTransport):
+			return err
+		}
+		_ = s.deps.Router.MarkFailed(srv.Name)
+		if ctx.Err() != nil || (!read && !errors.Is(err, rpc.ErrNotSent)) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w; no relay reached it either, last: %v", direct, last)
 }
 
 // Datacenters lists the datacenters this server can route to, its own

@@ -17,6 +17,7 @@ import (
 type fakeRouter struct {
 	mu      sync.Mutex
 	servers map[string][]wan.Server
+	relays  map[string][]wan.Server // by target datacenter
 	failed  []string
 	healthy []string
 }
@@ -32,6 +33,15 @@ func (r *fakeRouter) ServersFor(dc string) ([]wan.Server, error) {
 		return nil, fmt.Errorf("%w in %q", wan.ErrNoServers, dc)
 	}
 	return slices.Clone(s), nil
+}
+
+func (r *fakeRouter) RelaysFor(dc string) ([]wan.Server, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.servers[dc]; !ok {
+		return nil, fmt.Errorf("%w %q", wan.ErrNoPathToDC, dc)
+	}
+	return slices.Clone(r.relays[dc]), nil
 }
 
 func (r *fakeRouter) MarkFailed(name string) error {

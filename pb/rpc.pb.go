@@ -154,8 +154,12 @@ type RPCRequest struct {
 	Payload []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
 	// deadline_unix_nano is the caller's deadline; 0 means none.
 	DeadlineUnixNano int64 `protobuf:"varint,3,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// relay_hops counts the datacenters this call was relayed through on
+	// its way to the datacenter it names; a server relays no further once
+	// it reaches the limit (see dc's forwarding).
+	RelayHops     uint32 `protobuf:"varint,4,opt,name=relay_hops,json=relayHops,proto3" json:"relay_hops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RPCRequest) Reset() {
@@ -209,11 +213,22 @@ func (x *RPCRequest) GetDeadlineUnixNano() int64 {
 	return 0
 }
 
+func (x *RPCRequest) GetRelayHops() uint32 {
+	if x != nil {
+		return x.RelayHops
+	}
+	return 0
+}
+
 // RPCResponse is the envelope of the answer: a payload or an error.
 type RPCResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
-	Error         *RPCError              `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Payload []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	Error   *RPCError              `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// relayed_via names the datacenter through which the call, or a call it
+	// made for it, was relayed to another datacenter; empty for direct
+	// routes.
+	RelayedVia    string `protobuf:"bytes,3,opt,name=relayed_via,json=relayedVia,proto3" json:"relayed_via,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -260,6 +275,13 @@ func (x *RPCResponse) GetError() *RPCError {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *RPCResponse) GetRelayedVia() string {
+	if x != nil {
+		return x.RelayedVia
+	}
+	return ""
 }
 
 type RPCError struct {
@@ -1447,15 +1469,19 @@ var File_rpc_proto protoreflect.FileDescriptor
 
 const file_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\trpc.proto\x12\bmeridian\x1a\bkv.proto\"l\n" +
+	"\trpc.proto\x12\bmeridian\x1a\bkv.proto\"\x8b\x01\n" +
 	"\n" +
 	"RPCRequest\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12,\n" +
-	"\x12deadline_unix_nano\x18\x03 \x01(\x03R\x10deadlineUnixNano\"Q\n" +
+	"\x12deadline_unix_nano\x18\x03 \x01(\x03R\x10deadlineUnixNano\x12\x1d\n" +
+	"\n" +
+	"relay_hops\x18\x04 \x01(\rR\trelayHops\"r\n" +
 	"\vRPCResponse\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12(\n" +
-	"\x05error\x18\x02 \x01(\v2\x12.meridian.RPCErrorR\x05error\"M\n" +
+	"\x05error\x18\x02 \x01(\v2\x12.meridian.RPCErrorR\x05error\x12\x1f\n" +
+	"\vrelayed_via\x18\x03 \x01(\tR\n" +
+	"relayedVia\"M\n" +
 	"\bRPCError\x12'\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x13.meridian.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\xce\x01\n" +

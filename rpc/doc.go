@@ -7,6 +7,9 @@
 // servers through a Pool that keeps one yamux session per address. Errors
 // keep their identity across the wire (ErrorToWire, ErrorFromWire), and
 // transport failures are told apart from remote answers with ErrTransport.
+// The envelopes also carry a call's relay hop count (WithRelayHops, read by
+// the handler with RelayHops) and, back, the datacenter it was relayed
+// through (NoteRelay, read by the caller from its WithRelayNote).
 //
 // rpc knows nothing of the catalog, the KV store or Raft: it does not import
 // github.com/hashicorp/raft (only dc does), and must not import store, dc,

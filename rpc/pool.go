@@ -126,7 +126,7 @@ func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Me
 	if err != nil {
 		return fmt.Errorf("rpc %s: marshal request: %w", method, err)
 	}
-	env := &pb.RPCRequest{Method: method, Payload: payload}
+	env := &pb.RPCRequest{Method: method, Payload: payload, RelayHops: RelayHops(ctx)}
 	if dl, ok := ctx.Deadline(); ok {
 		env.DeadlineUnixNano = dl.UnixNano()
 	}
@@ -156,6 +156,7 @@ func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Me
 		}
 		break
 	}
+	NoteRelay(ctx, out.RelayedVia)
 	if out.Error != nil {
 		return ErrorFromWire(out.Error)
 	}

@@ -53,6 +53,10 @@ func (s *Server) serveStream(stream *yamux.Stream) {
 		ctx, cancelDeadline = context.WithDeadline(ctx, deadline)
 		defer cancelDeadline()
 	}
+	if req.RelayHops > 0 {
+		ctx = WithRelayHops(ctx, req.RelayHops)
+	}
+	ctx, note := WithRelayNote(ctx)
 	stopWatch := s.watchCaller(stream, deadline, cancel)
 	resp, err := s.call(ctx, req.Method, req.Payload)
 	stopWatch()
@@ -60,7 +64,7 @@ func (s *Server) serveStream(stream *yamux.Stream) {
 		return // nobody is left to read the answer
 	}
 
-	out := &pb.RPCResponse{Error: ErrorToWire(err)}
+	out := &pb.RPCResponse{Error: ErrorToWire(err), RelayedVia: note.Via()}
 	if err == nil && resp != nil {
 		payload, merr := proto.Marshal(resp)
 		if merr != nil {

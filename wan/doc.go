@@ -35,7 +35,10 @@
 // Otherwise it tries the servers in order; after a transport error to one
 // it calls router.MarkFailed(server.Name) and tries the next, and after a
 // success router.MarkHealthy(server.Name). Marks expire after FailureHold.
-// router.Datacenters() answers /v1/catalog/datacenters.
+// router.Datacenters() answers /v1/catalog/datacenters. When every server
+// of dc failed this server's RPCs while gossip still sees some alive,
+// router.RelaysFor(dc) names the servers of third datacenters to relay
+// through, best estimated path (RTT to the relay + relay to dc) first.
 //
 // It knows nothing of Raft, the catalog or RPC: it must not import raft,
 // store, rpc, lan, dc, health or agent; only internal/logging.

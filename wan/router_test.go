@@ -20,7 +20,7 @@ import (
 //	join|update|fail|leave|reap <name>... [addr=<ip>] [port=<n>] [dc=<tag>] [role=<tag>] [status=<s>]
 //	coord <name> [x=<ms>] [y=<ms>] [height=<ms>] [adj=<ms>] [dims=<n>] [nan]
 //	rpc-fail <name> | rpc-ok <name> | tick [<n>]
-//	servers <dc> | datacenters | routes
+//	servers <dc> | relays <dc> | datacenters | routes
 type routerDriver struct {
 	r *Router
 }
@@ -54,6 +54,8 @@ func (d *routerDriver) do(cmd string, args []string) string {
 		return "ok"
 	case "servers":
 		return d.servers(pos[0])
+	case "relays":
+		return d.relays(pos[0])
 	case "datacenters":
 		return strings.Join(d.r.Datacenters(), " ")
 	case "routes":
@@ -104,6 +106,25 @@ func (d *routerDriver) servers(dc string) string {
 			rtt = fmt.Sprintf("%.1fms", float64(s.RTT)/float64(time.Millisecond))
 		}
 		fmt.Fprintf(&b, "%s %s rtt=%s\n", s.Name, s.Addr, rtt)
+	}
+	return b.String()
+}
+
+func (d *routerDriver) relays(dc string) string {
+	servers, err := d.r.RelaysFor(dc)
+	if err != nil {
+		return result(err)
+	}
+	if len(servers) == 0 {
+		return "none"
+	}
+	var b strings.Builder
+	for _, s := range servers {
+		path := "?"
+		if s.HasRTT {
+			path = fmt.Sprintf("%.1fms", float64(s.RTT)/float64(time.Millisecond))
+		}
+		fmt.Fprintf(&b, "%s %s path=%s\n", s.Name, s.Addr, path)
 	}
 	return b.String()
 }

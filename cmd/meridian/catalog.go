@@ -164,7 +164,11 @@ const catalogServicesHelp = `Usage: meridian catalog services [options]
 
       $ meridian catalog services
       $ meridian catalog services -tags
-      $ meridian catalog services -node=web-1`
+      $ meridian catalog services -node=web-1
+      $ meridian catalog services -dc '*'
+
+  With -dc '*' it lists the services of every datacenter at once, each
+  name once with the tags it has anywhere.`
 
 func runCatalogServices(e *cmdEnv, args []string) int {
 	var (

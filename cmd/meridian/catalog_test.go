@@ -75,6 +75,14 @@ func TestCatalog(t *testing.T) {
 				"web         v1,v2\n",
 		},
 		{
+			name: "services of every datacenter", args: []string{"catalog", "services", "-dc", "*", "-tags"},
+			reply: fakeReply{body: `{"web":["dc1-tag","dc2-tag"],"consul":[]}`},
+			req:   "GET /v1/catalog/services?dc=%2A",
+			stdout: "" +
+				"consul\n" +
+				"web         dc1-tag,dc2-tag\n",
+		},
+		{
 			name: "services of a node", args: []string{"catalog", "services", "-node=web-1", "-tags"},
 			reply: fakeReply{body: `{"Node":{"Node":"web-1"},"Services":{
 				"web-a":{"ID":"web-a","Service":"web","Tags":["a"]},

@@ -6,6 +6,7 @@
 // instances; lock hand-off and session renewal; two federated datacenters
 // (a read through dc1's client agent, local and with ?dc=dc2, and how fast
 // dc1 stops and resumes routing to dc2 when dc2's servers crash and come
-// back); prepared queries executed locally and after a failover to dc2.
+// back); prepared queries executed locally and after a failover to dc2;
+// ?dc=* reads over three datacenters against a single-datacenter read.
 // See README for numbers.
 package kvbench

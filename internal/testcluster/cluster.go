@@ -162,7 +162,11 @@ func (c *Cluster) Start(n *Node) {
 		opts = append(opts, agent.WithCoordinateSync(c.opts.CoordinateSync))
 	}
 	if nw := c.opts.Network; nw != nil {
-		fn := nw.AddNode(n.Name, n.RPCAddr, n.LANAddr)
+		addrs := []string{n.RPCAddr, n.LANAddr}
+		if n.WANAddr != "" {
+			addrs = append(addrs, n.WANAddr) // WAN gossip, UDP and TCP
+		}
+		fn := nw.AddNode(n.Name, addrs...)
 		opts = append(opts,
 			agent.WithDialer(fn.Dial),
 			agent.WithGossipTransport(func(bind string, port int) (memberlist.NodeAwareTransport, error) {
