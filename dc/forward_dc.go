@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/wan"
 )
@@ -64,7 +67,7 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, re
 	}
 	var last error
 	for _, srv := range servers {
-		err := s.deps.Pool.Call(ctx, srv.Addr, method, req, resp)
+		err := s.callRoutable(ctx, srv, method, req, resp)
 		if err == nil {
 			_ = s.deps.Router.MarkHealthy(srv.Name)
 			return true, nil
@@ -107,7 +110,7 @@ func (s *Server) relayDC(ctx context.Context, method, dc string, read bool, req,
 		if refused[srv.Datacenter] {
 			continue
 		}
-		err := s.deps.Pool.Call(rctx, srv.Addr, method, req, resp)
+		err := s.callRoutable(rctx, srv, method, req, resp)
 		if err == nil {
 			_ = s.deps.Router.MarkHealthy(srv.Name)
 			rpc.NoteRelay(ctx, srv.Datacenter)
@@ -128,6 +131,69 @@ func (s *Server) relayDC(ctx context.Context, method, dc string, read bool, req,
 		}
 	}
 	return fmt.Errorf("%w; no relay reached it either, last: %v", direct, last)
+}
+
+// routeCheckInterval is how often a call to another datacenter that is
+// still in flight checks that gossip still lists its server.
+const routeCheckInterval = 500 * time.Millisecond
+
+// errRouteLost says the server of a call in flight left routing.
+var errRouteLost = errors.New("the server left routing while the call was in flight")
+
+// callRoutable makes one call to srv, a server of another datacenter. A
+// call in flight on a connection whose link went dark would otherwise wait
+// for yamux's keepalive (30 s) or for its caller: it is abandoned as soon
+// as the router no longer lists srv (gossip declared it failed, or another
+// call marked it failed), and then fails as a transport error, which
+// forwardDC treats like any other (the next server for a read; for a
+// write, since it was sent, an error of unknown outcome).
+func (s *Server) callRoutable(ctx context.Context, srv wan.Server, method string, req, resp proto.Message) error {
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu      sync.Mutex
+		timer   clock.Timer
+		stopped bool
+		check   func()
+	)
+	check = func() {
+		if !s.routable(srv) {
+			cancel(errRouteLost)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			timer = s.clock.AfterFunc(routeCheckInterval, check)
+		}
+	}
+	mu.Lock()
+	timer = s.clock.AfterFunc(routeCheckInterval, check)
+	mu.Unlock()
+	err := s.deps.Pool.Call(cctx, srv.Addr, method, req, resp)
+	mu.Lock()
+	stopped = true
+	timer.Stop()
+	mu.Unlock()
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(cctx), errRouteLost) {
+		return fmt.Errorf("rpc %s to %s: %w: %w", method, srv.Name, rpc.ErrTransport, errRouteLost)
+	}
+	return err
+}
+
+// routable reports whether the router still offers srv for its
+// datacenter.
+func (s *Server) routable(srv wan.Server) bool {
+	servers, err := s.deps.Router.ServersFor(srv.Datacenter)
+	if err != nil {
+		return false
+	}
+	for _, x := range servers {
+		if x.Name == srv.Name {
+			return true
+		}
+	}
+	return false
 }
 
 // Datacenters lists the datacenters this server can route to, its own
