@@ -37,6 +37,10 @@
 // success router.MarkHealthy(server.Name). Marks expire after FailureHold.
 // router.Datacenters() answers /v1/catalog/datacenters.
 //
+// The serf machinery it shares with the LAN pool (lifecycle, joins, serf
+// configuration per profile, members, the event loop) is
+// internal/serfpool's; this package adds what makes the pool a WAN pool.
 // It knows nothing of Raft, the catalog or RPC: it must not import raft,
-// store, rpc, lan, dc, health or agent; only internal/logging.
+// store, rpc, lan, dc, health or agent; only internal/logging and
+// internal/serfpool.
 package wan
