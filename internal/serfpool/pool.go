@@ -2,6 +2,7 @@ package serfpool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -40,6 +41,7 @@ func New(cfg Config) *Pool {
 	cfg.Tags = maps.Clone(cfg.Tags)
 	cfg.EncryptKey = append([]byte(nil), cfg.EncryptKey...)
 	cfg.StartedAttrs = append([]any(nil), cfg.StartedAttrs...)
+	cfg.Errors = cfg.Errors.withDefaults(cfg.Kind)
 	logger := cfg.Logger
 	if logger == nil {
 		logger = logging.Discard()
@@ -255,4 +257,19 @@ func (p *Pool) Coordinate(name string) (*coordinate.Coordinate, bool) {
 		return c, err == nil && c != nil
 	}
 	return s.GetCachedCoordinate(name)
+}
+
+// withDefaults fills the errors an owner left nil, so that misuse is never
+// reported as success.
+func (e Errors) withDefaults(kind string) Errors {
+	fill := func(err *error, text string) {
+		if *err == nil {
+			*err = errors.New(kind + " pool " + text)
+		}
+	}
+	fill(&e.NotStarted, "not started")
+	fill(&e.AlreadyStarted, "already started")
+	fill(&e.Shutdown, "shut down")
+	fill(&e.UnknownMember, "has no such member")
+	return e
 }

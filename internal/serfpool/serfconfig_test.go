@@ -89,26 +89,3 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
-
-func TestLifecycleErrorsAreTheOwners(t *testing.T) {
-	errs := Errors{NotStarted: errors.New("not started"), Shutdown: errors.New("shut down")}
-	p := New(Config{Kind: "test", MemberName: "n1", Errors: errs})
-	if _, err := p.Join([]string{"127.0.0.1"}); err != errs.NotStarted {
-		t.Errorf("Join before Start = %v", err)
-	}
-	if err := <-p.RetryJoin([]string{"127.0.0.1"}, 0, 1); err != errs.NotStarted {
-		t.Errorf("RetryJoin before Start = %v", err)
-	}
-	if err := p.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(t.Context()); err != errs.Shutdown {
-		t.Errorf("Start after Shutdown = %v", err)
-	}
-	if err := p.Leave(); err != errs.Shutdown {
-		t.Errorf("Leave after Shutdown = %v", err)
-	}
-	if p.Members() != nil || p.NumMembers() != 0 || len(p.Stats()) != 0 {
-		t.Error("a stopped pool reports members")
-	}
-}
