@@ -20,8 +20,9 @@ var allowed = map[string][]string{
 	"rpc":                  {"pb"},
 	"internal/logging":     {},
 	"internal/clock":       {},
-	"lan":                  {"internal/logging"},
-	"wan":                  {"internal/logging"},
+	"internal/serfpool":    {"internal/logging"},
+	"lan":                  {"internal/logging", "internal/serfpool"},
+	"wan":                  {"internal/logging", "internal/serfpool"},
 	"health":               {"pb", "internal/clock", "internal/logging"},
 	"dc":                   {"pb", "store", "rpc", "wan", "internal/clock", "internal/logging"},
 	"agent/config":         {},
@@ -97,6 +98,7 @@ var forbiddenStd = map[string]map[string]string{
 		"net/http": "config parses files and flags; it talks to nobody",
 		"net/rpc":  "config parses files and flags; it talks to nobody",
 	},
+	"internal/serfpool": {"github.com/hashicorp/raft": "a gossip pool knows nothing of Raft"},
 }
 
 // onlyModules limits the outside modules a package may import; the

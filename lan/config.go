@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"regexp"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/meridian-io/meridian/internal/serfpool"
 )
 
 // Roles of an agent in the pool.
@@ -20,10 +20,10 @@ const (
 // Profiles select memberlist's timing defaults.
 const (
 	// ProfileLAN is memberlist.DefaultLANConfig: production timings.
-	ProfileLAN = "lan"
+	ProfileLAN = serfpool.ProfileLAN
 	// ProfileLocal is memberlist.DefaultLocalConfig: fast failure
 	// detection for loopback tests and dev agents.
-	ProfileLocal = "local"
+	ProfileLocal = serfpool.ProfileLocal
 )
 
 // DefaultPort is the serf LAN port (TCP and UDP), also used for join
@@ -32,8 +32,8 @@ const DefaultPort = 8301
 
 // Defaults for the reconnect and tombstone timeouts (Consul's values).
 const (
-	DefaultReconnectTimeout = 72 * time.Hour
-	DefaultTombstoneTimeout = 24 * time.Hour
+	DefaultReconnectTimeout = serfpool.DefaultReconnectTimeout
+	DefaultTombstoneTimeout = serfpool.DefaultTombstoneTimeout
 )
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -122,32 +122,19 @@ func DefaultConfig() Config {
 // defaultEventBuffer is a subscriber's channel capacity when unset.
 const defaultEventBuffer = 128
 
-// dcNameRE is what a datacenter name may contain (as Consul).
-var dcNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
-
 // Validate reports the first problem with c, wrapping ErrInvalidConfig.
 func (c *Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 	}
+	pc := c.poolConfig()
+	if err := pc.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	switch {
-	case c.NodeName == "":
-		return bad("node name is required")
-	case len(c.NodeName) > 128:
-		return bad("node name %q is longer than 128 bytes", c.NodeName)
-	case c.NodeID == "":
-		return bad("node ID is required")
-	case !dcNameRE.MatchString(c.Datacenter):
-		return bad("datacenter %q must be letters, digits, '-' or '_'", c.Datacenter)
 	case c.Role != RoleServer && c.Role != RoleClient:
 		return bad("role %q must be %q or %q", c.Role, RoleServer, RoleClient)
-	case c.Transport == nil && net.ParseIP(c.BindAddr) == nil:
-		return bad("bind address %q is not an IP address", c.BindAddr)
-	case c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil:
-		return bad("advertise address %q is not an IP address", c.AdvertiseAddr)
-	case !validPort(c.BindPort, true), !validPort(c.AdvertisePort, true):
-		return bad("ports must be within 0-65535 (bind %d, advertise %d)", c.BindPort, c.AdvertisePort)
-	case c.Role == RoleServer && !validPort(c.RPCPort, false):
+	case c.Role == RoleServer && !serfpool.ValidPort(c.RPCPort, false):
 		return bad("server RPC port %d must be within 1-65535", c.RPCPort)
 	case c.BootstrapExpect < 0:
 		return bad("bootstrap-expect %d is negative", c.BootstrapExpect)
@@ -157,21 +144,10 @@ func (c *Config) Validate() error {
 		return bad("bootstrap and bootstrap-expect are mutually exclusive")
 	case c.Profile != "" && c.Profile != ProfileLAN && c.Profile != ProfileLocal:
 		return bad("profile %q must be %q or %q", c.Profile, ProfileLAN, ProfileLocal)
-	case len(c.EncryptKey) != 0 && len(c.EncryptKey) != 16 && len(c.EncryptKey) != 24 && len(c.EncryptKey) != 32:
-		return bad("encryption key is %d bytes, want 16, 24 or 32", len(c.EncryptKey))
-	case c.ReconnectTimeout < 0 || c.TombstoneTimeout < 0:
-		return bad("reconnect and tombstone timeouts must not be negative")
 	case c.EventBuffer < 0:
 		return bad("event buffer %d is negative", c.EventBuffer)
 	}
 	return nil
-}
-
-func validPort(p int, zeroOK bool) bool {
-	if p == 0 {
-		return zeroOK
-	}
-	return p > 0 && p <= 65535
 }
 
 // withDefaults returns a copy of c with zero values replaced by defaults.
@@ -179,15 +155,43 @@ func (c Config) withDefaults() Config {
 	if c.Profile == "" {
 		c.Profile = ProfileLAN
 	}
-	if c.ReconnectTimeout == 0 {
-		c.ReconnectTimeout = DefaultReconnectTimeout
-	}
-	if c.TombstoneTimeout == 0 {
-		c.TombstoneTimeout = DefaultTombstoneTimeout
-	}
+	c.ReconnectTimeout, c.TombstoneTimeout = serfpool.DefaultTimeouts(c.ReconnectTimeout, c.TombstoneTimeout)
 	if c.EventBuffer == 0 {
 		c.EventBuffer = defaultEventBuffer
 	}
 	c.EncryptKey = append([]byte(nil), c.EncryptKey...)
 	return c
+}
+
+// poolConfig returns the serf pool's configuration for c: a LAN member is
+// named after its node, with the tags of its role. The Pool adds the merge
+// delegate, the event handler and the logger.
+func (c *Config) poolConfig() serfpool.Config {
+	return serfpool.Config{
+		Kind:             "lan",
+		NodeName:         c.NodeName,
+		NodeID:           c.NodeID,
+		Datacenter:       c.Datacenter,
+		MemberName:       c.NodeName,
+		Tags:             buildTags(c),
+		BindAddr:         c.BindAddr,
+		BindPort:         c.BindPort,
+		AdvertiseAddr:    c.AdvertiseAddr,
+		AdvertisePort:    c.AdvertisePort,
+		Transport:        c.Transport,
+		JoinPort:         DefaultPort,
+		Profile:          c.Profile,
+		EncryptKey:       c.EncryptKey,
+		SnapshotPath:     c.SnapshotPath,
+		RejoinAfterLeave: c.RejoinAfterLeave,
+		ReconnectTimeout: c.ReconnectTimeout,
+		TombstoneTimeout: c.TombstoneTimeout,
+		StartedAttrs:     []any{"role", c.Role},
+		Errors: serfpool.Errors{
+			NotStarted:     ErrNotStarted,
+			AlreadyStarted: ErrAlreadyStarted,
+			Shutdown:       ErrShutdown,
+			UnknownMember:  ErrUnknownMember,
+		},
+	}
 }

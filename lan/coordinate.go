@@ -8,13 +8,5 @@ import (
 // of the named member as this agent last saw it, or this agent's own for
 // its own name. It reports false when none is known yet.
 func (p *Pool) Coordinate(name string) (*coordinate.Coordinate, bool) {
-	s, err := p.running()
-	if err != nil {
-		return nil, false
-	}
-	if name == p.cfg.NodeName {
-		c, err := s.GetCoordinate()
-		return c, err == nil && c != nil
-	}
-	return s.GetCachedCoordinate(name)
+	return p.core.Coordinate(name)
 }

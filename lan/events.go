@@ -3,91 +3,29 @@ package lan
 import (
 	"sync"
 
-	"github.com/hashicorp/serf/serf"
+	"github.com/meridian-io/meridian/internal/serfpool"
 )
 
-// EventKind says what happened in the pool.
-type EventKind int
+// EventKind says what happened in the pool; String gives its name ("join",
+// "leave", ...).
+type EventKind = serfpool.EventKind
 
 // Event kinds, one per serf event type the pool forwards.
 const (
-	EventJoin   EventKind = iota + 1 // members joined or came back alive
-	EventLeave                       // members left gracefully
-	EventFailed                      // members stopped answering
-	EventUpdate                      // members changed their tags
-	EventReap                        // failed or left members were forgotten
-	EventUser                        // a user event was received
+	EventJoin   = serfpool.EventJoin   // members joined or came back alive
+	EventLeave  = serfpool.EventLeave  // members left gracefully
+	EventFailed = serfpool.EventFailed // members stopped answering
+	EventUpdate = serfpool.EventUpdate // members changed their tags
+	EventReap   = serfpool.EventReap   // failed or left members were forgotten
+	EventUser   = serfpool.EventUser   // a user event was received
 )
 
-// String returns the kind's name ("join", "leave", ...).
-func (k EventKind) String() string {
-	switch k {
-	case EventJoin:
-		return "join"
-	case EventLeave:
-		return "leave"
-	case EventFailed:
-		return "failed"
-	case EventUpdate:
-		return "update"
-	case EventReap:
-		return "reap"
-	case EventUser:
-		return "user"
-	default:
-		return "unknown"
-	}
-}
-
-// Event is one pool event. Subscribers share it: treat it as read-only.
-type Event struct {
-	Kind EventKind
-	// Members are the members concerned (member events).
-	Members []Member
-	// Name, Payload, LTime and Coalesce describe a user event.
-	Name     string
-	Payload  []byte
-	LTime    uint64
-	Coalesce bool
-	// Resync is set when an event queued before this one was dropped
-	// because the subscriber fell behind: it should re-read Pool.Members.
-	// (Several queued events may carry it after one overflow.)
-	Resync bool
-}
-
-// fromSerfEvent converts a serf event; it reports false for events the pool
-// does not forward (queries).
-func fromSerfEvent(e serf.Event) (Event, bool) {
-	switch e := e.(type) {
-	case serf.MemberEvent:
-		var kind EventKind
-		switch e.Type {
-		case serf.EventMemberJoin:
-			kind = EventJoin
-		case serf.EventMemberLeave:
-			kind = EventLeave
-		case serf.EventMemberFailed:
-			kind = EventFailed
-		case serf.EventMemberUpdate:
-			kind = EventUpdate
-		case serf.EventMemberReap:
-			kind = EventReap
-		default:
-			return Event{}, false
-		}
-		return Event{Kind: kind, Members: fromSerfAll(e.Members)}, true
-	case serf.UserEvent:
-		return Event{
-			Kind:     EventUser,
-			Name:     e.Name,
-			Payload:  append([]byte(nil), e.Payload...),
-			LTime:    uint64(e.LTime),
-			Coalesce: e.Coalesce,
-		}, true
-	default:
-		return Event{}, false
-	}
-}
+// Event is one pool event: Kind and Members for member events; Name,
+// Payload, LTime and Coalesce for a user event. Resync is set when an event
+// queued before this one was dropped because the subscriber fell behind:
+// it should re-read Pool.Members. Subscribers share it: treat it as
+// read-only.
+type Event = serfpool.Event
 
 // subscribers fans events out to buffered channels without blocking: when a
 // subscriber's buffer is full its oldest event is dropped and the next one

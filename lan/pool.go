@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
-
-	"github.com/hashicorp/serf/serf"
 
 	"github.com/meridian-io/meridian/internal/logging"
+	"github.com/meridian-io/meridian/internal/serfpool"
 )
 
 // Lifecycle errors.
@@ -26,20 +23,10 @@ var (
 type Pool struct {
 	cfg    Config
 	logger *slog.Logger
+	core   *serfpool.Pool
 
-	serfEvents chan serf.Event
-	subs       *subscribers
-	ids        *idIndex
-
-	mu      sync.Mutex // guards serf, started, closed and wg.Add
-	serf    *serf.Serf
-	started bool
-	closed  bool
-	wg      sync.WaitGroup
-
-	stopCh       chan struct{} // closed by Shutdown
-	shutdownOnce sync.Once
-	shutdownErr  error
+	subs *subscribers
+	ids  *idIndex
 }
 
 // New validates cfg and returns a pool that has not started: no sockets,
@@ -54,62 +41,31 @@ func New(cfg Config) (*Pool, error) {
 		logger = logging.Discard()
 	}
 	logger = logger.With("component", "lan", "node", cfg.NodeName, "dc", cfg.Datacenter)
-	return &Pool{
-		cfg:        cfg,
-		logger:     logger,
-		serfEvents: make(chan serf.Event, serfEventBuffer),
-		subs:       newSubscribers(cfg.EventBuffer),
-		ids:        newIDIndex(),
-		stopCh:     make(chan struct{}),
-	}, nil
+	p := &Pool{
+		cfg:    cfg,
+		logger: logger,
+		subs:   newSubscribers(cfg.EventBuffer),
+		ids:    newIDIndex(),
+	}
+	pc := cfg.poolConfig()
+	pc.Logger = logger
+	pc.Merge = &mergeDelegate{dc: cfg.Datacenter, nodeName: cfg.NodeName, nodeID: cfg.NodeID, ids: p.ids}
+	pc.OnEvent = p.onEvent
+	p.core = serfpool.New(pc)
+	return p, nil
 }
 
 // Start binds the gossip ports, creates the serf instance (rejoining the
 // snapshot's members if there is a snapshot) and starts the event pump.
-func (p *Pool) Start(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.closed:
-		return ErrShutdown
-	case p.started:
-		return ErrAlreadyStarted
-	}
-	s, err := serf.Create(p.serfConfig())
-	if err != nil {
-		return fmt.Errorf("start lan pool: %w", err)
-	}
-	p.serf, p.started = s, true
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		p.pump()
-	}()
-	lm := s.LocalMember()
-	p.logger.Info("lan pool started", "addr", lm.Addr.String(), "port", lm.Port, "role", p.cfg.Role)
-	return nil
-}
+func (p *Pool) Start(ctx context.Context) error { return p.core.Start(ctx) }
 
-// pump forwards serf's events to subscribers until Shutdown.
-func (p *Pool) pump() {
-	for {
-		select {
-		case e := <-p.serfEvents:
-			ev, ok := fromSerfEvent(e)
-			if !ok {
-				continue
-			}
-			if ev.Kind != EventUser {
-				p.ids.apply(ev)
-			}
-			p.subs.publish(ev)
-		case <-p.stopCh:
-			return
-		}
+// onEvent runs on the pool's event loop: it records which member holds
+// which node ID and forwards the event to subscribers.
+func (p *Pool) onEvent(ev Event) {
+	if ev.Kind != EventUser {
+		p.ids.apply(ev)
 	}
+	p.subs.publish(ev)
 }
 
 // Subscribe returns a channel of pool events and a function that cancels
@@ -120,122 +76,31 @@ func (p *Pool) Subscribe() (<-chan Event, func()) {
 	return p.subs.subscribe()
 }
 
-// running returns the serf instance, or an error before Start or after
-// Shutdown.
-func (p *Pool) running() (*serf.Serf, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.closed:
-		return nil, ErrShutdown
-	case !p.started:
-		return nil, ErrNotStarted
-	}
-	return p.serf, nil
-}
-
-// goFunc runs f in a goroutine that Shutdown waits for. It reports false
-// (and does not run f) once Shutdown has begun.
-func (p *Pool) goFunc(f func()) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return false
-	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		f()
-	}()
-	return true
-}
-
 // Leave broadcasts that this agent is leaving and waits for the message to
 // spread, so the others record it as left rather than failed. The pool
 // keeps running until Shutdown.
-func (p *Pool) Leave() error {
-	s, err := p.running()
-	if err != nil {
-		return err
-	}
-	p.logger.Info("leaving lan pool")
-	if err := s.Leave(); err != nil {
-		return fmt.Errorf("leave lan pool: %w", err)
-	}
-	return nil
-}
+func (p *Pool) Leave() error { return p.core.Leave() }
 
 // Shutdown stops serf and every goroutine of the pool and closes the
 // subscriber channels. Without a prior Leave the others will see this agent
 // fail. It is idempotent; concurrent callers all wait for completion.
 func (p *Pool) Shutdown() error {
-	p.shutdownOnce.Do(func() {
-		p.mu.Lock()
-		p.closed = true
-		s := p.serf
-		p.mu.Unlock()
-		if s != nil {
-			if err := s.Shutdown(); err != nil {
-				p.shutdownErr = fmt.Errorf("shut down lan pool: %w", err)
-			}
-		}
-		close(p.stopCh)
-		p.wg.Wait()
-		p.subs.closeAll()
-		if s != nil {
-			p.logger.Info("lan pool shut down")
-		}
-	})
-	return p.shutdownErr
+	err := p.core.Shutdown()
+	p.subs.closeAll()
+	return err
 }
 
 // ForceLeave marks a failed member as left so it is no longer retried;
 // prune also forgets it at once instead of keeping a tombstone.
-func (p *Pool) ForceLeave(node string, prune bool) error {
-	s, err := p.running()
-	if err != nil {
-		return err
-	}
-	found := false
-	for _, m := range s.Members() {
-		if strings.EqualFold(m.Name, node) {
-			node, found = m.Name, true
-			break
-		}
-	}
-	if !found {
-		return fmt.Errorf("force leave %q: %w", node, ErrUnknownMember)
-	}
-	if prune {
-		err = s.RemoveFailedNodePrune(node)
-	} else {
-		err = s.RemoveFailedNode(node)
-	}
-	if err != nil {
-		return fmt.Errorf("force leave %q: %w", node, err)
-	}
-	return nil
-}
+func (p *Pool) ForceLeave(node string, prune bool) error { return p.core.ForceLeave(node, prune) }
 
 // Members returns every member the pool knows, in any status (nil before
 // Start or after Shutdown).
-func (p *Pool) Members() []Member {
-	s, err := p.running()
-	if err != nil {
-		return nil
-	}
-	return fromSerfAll(s.Members())
-}
+func (p *Pool) Members() []Member { return p.core.Members() }
 
 // LocalMember returns this agent's member (the zero Member before Start or
 // after Shutdown).
-func (p *Pool) LocalMember() Member {
-	s, err := p.running()
-	if err != nil {
-		return Member{}
-	}
-	return fromSerf(s.LocalMember())
-}
+func (p *Pool) LocalMember() Member { return p.core.LocalMember() }
 
 // Servers returns the alive server members of this datacenter with their
 // RPC addresses.
@@ -244,18 +109,12 @@ func (p *Pool) Servers() []Server {
 }
 
 // NumMembers returns how many members the pool knows, in any status.
-func (p *Pool) NumMembers() int {
-	s, err := p.running()
-	if err != nil {
-		return 0
-	}
-	return s.NumNodes()
-}
+func (p *Pool) NumMembers() int { return p.core.NumMembers() }
 
 // UserEvent broadcasts a user event to the pool; coalesce lets receivers
 // keep only the latest event of that name.
 func (p *Pool) UserEvent(name string, payload []byte, coalesce bool) error {
-	s, err := p.running()
+	s, err := p.core.Serf()
 	if err != nil {
 		return err
 	}
@@ -267,13 +126,7 @@ func (p *Pool) UserEvent(name string, payload []byte, coalesce bool) error {
 
 // Stats returns serf's counters (members, failed, left, health_score,
 // event_time, ...) as "info serf_lan" prints them; empty when not running.
-func (p *Pool) Stats() map[string]string {
-	s, err := p.running()
-	if err != nil {
-		return map[string]string{}
-	}
-	return s.Stats()
-}
+func (p *Pool) Stats() map[string]string { return p.core.Stats() }
 
 // Datacenter returns the pool's datacenter.
 func (p *Pool) Datacenter() string { return p.cfg.Datacenter }

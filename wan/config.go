@@ -4,22 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/meridian-io/meridian/internal/serfpool"
 )
 
 // Profiles select memberlist's timing defaults.
 const (
 	// ProfileWAN is memberlist.DefaultWANConfig: timings for links between
 	// datacenters (probe every 5 s, failure declared after about 30 s).
-	ProfileWAN = "wan"
+	ProfileWAN = serfpool.ProfileWAN
 	// ProfileLocal is memberlist.DefaultLocalConfig: fast failure detection
 	// (a few seconds) for loopback tests and local federations.
-	ProfileLocal = "local"
+	ProfileLocal = serfpool.ProfileLocal
 )
 
 // DefaultPort is the serf WAN port (TCP and UDP), also used for join
@@ -28,8 +28,8 @@ const DefaultPort = 8302
 
 // Defaults (Consul's values for the WAN pool, and the router's clock).
 const (
-	DefaultReconnectTimeout = 72 * time.Hour
-	DefaultTombstoneTimeout = 24 * time.Hour
+	DefaultReconnectTimeout = serfpool.DefaultReconnectTimeout
+	DefaultTombstoneTimeout = serfpool.DefaultTombstoneTimeout
 	// DefaultRouterTick is how often the pool refreshes the router's
 	// coordinates and advances its clock.
 	DefaultRouterTick = time.Second
@@ -120,12 +120,10 @@ func DefaultConfig() Config {
 	}
 }
 
-// dcNameRE is what a datacenter name may contain (as Consul); no dots, so
-// the last dot of a member name separates node and datacenter.
-var dcNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
-
-// ValidDatacenter reports whether dc is a well-formed datacenter name.
-func ValidDatacenter(dc string) bool { return dcNameRE.MatchString(dc) }
+// ValidDatacenter reports whether dc is a well-formed datacenter name
+// (as Consul): letters, digits, '-' and '_', no dots, so the last dot of a
+// member name separates node and datacenter.
+func ValidDatacenter(dc string) bool { return serfpool.ValidDatacenter(dc) }
 
 // MemberName returns the WAN member name of node in datacenter dc.
 func MemberName(node, dc string) string { return node + "." + dc }
@@ -147,40 +145,19 @@ func (c *Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 	}
+	pc := c.poolConfig()
+	if err := pc.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	switch {
-	case c.NodeName == "":
-		return bad("node name is required")
-	case len(c.NodeName) > 128:
-		return bad("node name %q is longer than 128 bytes", c.NodeName)
-	case c.NodeID == "":
-		return bad("node ID is required")
-	case !ValidDatacenter(c.Datacenter):
-		return bad("datacenter %q must be letters, digits, '-' or '_'", c.Datacenter)
-	case c.Transport == nil && net.ParseIP(c.BindAddr) == nil:
-		return bad("bind address %q is not an IP address", c.BindAddr)
-	case c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil:
-		return bad("advertise address %q is not an IP address", c.AdvertiseAddr)
-	case !validPort(c.BindPort, true), !validPort(c.AdvertisePort, true):
-		return bad("ports must be within 0-65535 (bind %d, advertise %d)", c.BindPort, c.AdvertisePort)
-	case !validPort(c.RPCPort, false):
+	case !serfpool.ValidPort(c.RPCPort, false):
 		return bad("server RPC port %d must be within 1-65535", c.RPCPort)
 	case c.Profile != "" && c.Profile != ProfileWAN && c.Profile != ProfileLocal:
 		return bad("profile %q must be %q or %q", c.Profile, ProfileWAN, ProfileLocal)
-	case len(c.EncryptKey) != 0 && len(c.EncryptKey) != 16 && len(c.EncryptKey) != 24 && len(c.EncryptKey) != 32:
-		return bad("encryption key is %d bytes, want 16, 24 or 32", len(c.EncryptKey))
-	case c.ReconnectTimeout < 0 || c.TombstoneTimeout < 0:
-		return bad("reconnect and tombstone timeouts must not be negative")
 	case c.RouterTick < 0 || c.FailureHold < 0:
 		return bad("router tick and failure hold must not be negative")
 	}
 	return nil
-}
-
-func validPort(p int, zeroOK bool) bool {
-	if p == 0 {
-		return zeroOK
-	}
-	return p > 0 && p <= 65535
 }
 
 // withDefaults returns a copy of c with zero values replaced by defaults.
@@ -188,12 +165,7 @@ func (c Config) withDefaults() Config {
 	if c.Profile == "" {
 		c.Profile = ProfileWAN
 	}
-	if c.ReconnectTimeout == 0 {
-		c.ReconnectTimeout = DefaultReconnectTimeout
-	}
-	if c.TombstoneTimeout == 0 {
-		c.TombstoneTimeout = DefaultTombstoneTimeout
-	}
+	c.ReconnectTimeout, c.TombstoneTimeout = serfpool.DefaultTimeouts(c.ReconnectTimeout, c.TombstoneTimeout)
 	if c.RouterTick == 0 {
 		c.RouterTick = DefaultRouterTick
 	}
@@ -202,6 +174,39 @@ func (c Config) withDefaults() Config {
 	}
 	c.EncryptKey = append([]byte(nil), c.EncryptKey...)
 	return c
+}
+
+// poolConfig returns the serf pool's configuration for c: a WAN member is
+// named "node.dc", tagged as a server, and only WAN servers may merge. The
+// Pool adds the event loop's handlers and the logger.
+func (c *Config) poolConfig() serfpool.Config {
+	return serfpool.Config{
+		Kind:             "wan",
+		NodeName:         c.NodeName,
+		NodeID:           c.NodeID,
+		Datacenter:       c.Datacenter,
+		MemberName:       c.memberName(),
+		Tags:             buildTags(c),
+		BindAddr:         c.BindAddr,
+		BindPort:         c.BindPort,
+		AdvertiseAddr:    c.AdvertiseAddr,
+		AdvertisePort:    c.AdvertisePort,
+		Transport:        c.Transport,
+		JoinPort:         DefaultPort,
+		Profile:          c.Profile,
+		EncryptKey:       c.EncryptKey,
+		SnapshotPath:     c.SnapshotPath,
+		RejoinAfterLeave: c.RejoinAfterLeave,
+		ReconnectTimeout: c.ReconnectTimeout,
+		TombstoneTimeout: c.TombstoneTimeout,
+		Merge:            mergeDelegate{},
+		Errors: serfpool.Errors{
+			NotStarted:     ErrNotStarted,
+			AlreadyStarted: ErrAlreadyStarted,
+			Shutdown:       ErrShutdown,
+			UnknownMember:  ErrUnknownMember,
+		},
+	}
 }
 
 // memberName is this server's WAN member name.

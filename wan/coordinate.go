@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/hashicorp/serf/coordinate"
-	"github.com/hashicorp/serf/serf"
 )
 
 // Coordinate returns the WAN network coordinate (Vivaldi, from gossip
@@ -13,19 +12,7 @@ import (
 // this server's own for its own name. It reports false when none is known
 // yet.
 func (p *Pool) Coordinate(name string) (*coordinate.Coordinate, bool) {
-	s, err := p.running()
-	if err != nil {
-		return nil, false
-	}
-	return p.coordinateOf(s, name)
-}
-
-func (p *Pool) coordinateOf(s *serf.Serf, name string) (*coordinate.Coordinate, bool) {
-	if name == p.name {
-		c, err := s.GetCoordinate()
-		return c, err == nil && c != nil
-	}
-	return s.GetCachedCoordinate(name)
+	return p.core.Coordinate(name)
 }
 
 // NodeCoordinate is one server's WAN coordinate; Node is its member name
@@ -47,20 +34,19 @@ type DatacenterCoordinates struct {
 // that has one, grouped by datacenter in Router().Datacenters() order,
 // servers by name. Nil when the pool is not running.
 func (p *Pool) DatacenterCoordinates() []DatacenterCoordinates {
-	s, err := p.running()
-	if err != nil {
+	if _, err := p.core.Serf(); err != nil {
 		return nil
 	}
 	byDC := make(map[string][]NodeCoordinate)
-	for _, m := range s.Members() {
-		if m.Status != serf.StatusAlive && m.Status != serf.StatusFailed {
+	for _, m := range p.core.Members() {
+		if m.Status != StatusAlive && m.Status != StatusFailed {
 			continue
 		}
-		srv, err := ServerFromMember(fromSerf(m))
+		srv, err := ServerFromMember(m)
 		if err != nil {
 			continue
 		}
-		if c, ok := p.coordinateOf(s, m.Name); ok {
+		if c, ok := p.core.Coordinate(m.Name); ok {
 			byDC[srv.Datacenter] = append(byDC[srv.Datacenter], NodeCoordinate{Node: m.Name, Coord: c})
 		}
 	}

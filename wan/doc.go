@@ -40,6 +40,10 @@
 // router.RelaysFor(dc) names the servers of third datacenters to relay
 // through, best estimated path (RTT to the relay + relay to dc) first.
 //
+// The serf machinery it shares with the LAN pool (lifecycle, joins, serf
+// configuration per profile, members, the event loop) is
+// internal/serfpool's; this package adds what makes the pool a WAN pool.
 // It knows nothing of Raft, the catalog or RPC: it must not import raft,
-// store, rpc, lan, dc, health or agent; only internal/logging.
+// store, rpc, lan, dc, health or agent; only internal/logging and
+// internal/serfpool.
 package wan

@@ -50,7 +50,7 @@ func (p *Pool) RemoveKey(key string) (KeyringResponse, error) {
 
 // keyOp runs one keyring query and copies its response.
 func (p *Pool) keyOp(op string, f func(*serf.KeyManager) (*serf.KeyResponse, error)) (KeyringResponse, error) {
-	s, err := p.running()
+	s, err := p.core.Serf()
 	if err != nil {
 		return KeyringResponse{}, err
 	}

@@ -1,6 +1,10 @@
 package wan
 
-import "github.com/hashicorp/serf/serf"
+import (
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian-io/meridian/internal/serfpool"
+)
 
 // mergeDelegate is serf's MergeDelegate: it vets members before they enter
 // the pool, both for whole-cluster merges (join, push/pull) and for single
@@ -14,7 +18,7 @@ var _ serf.MergeDelegate = mergeDelegate{}
 // server's. It runs under memberlist's locks and calls nothing back.
 func (mergeDelegate) NotifyMerge(members []*serf.Member) error {
 	for _, m := range members {
-		if _, err := ServerFromMember(fromSerf(*m)); err != nil {
+		if _, err := ServerFromMember(serfpool.FromSerf(*m)); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian-io/meridian/internal/serfpool"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -155,6 +157,15 @@ func TestMergeDelegate(t *testing.T) {
 	}
 }
 
+// fromSerfEvent converts a serf event as the pool's event loop does.
+func fromSerfEvent(e serf.Event) (Event, bool) {
+	ev, ok := serfpool.FromSerfEvent(e)
+	if !ok {
+		return Event{}, false
+	}
+	return fromPoolEvent(ev)
+}
+
 func TestFromSerfEvent(t *testing.T) {
 	cases := []struct {
 		in   serf.EventType
@@ -181,25 +192,5 @@ func TestFromSerfEvent(t *testing.T) {
 	}
 	if _, ok := fromSerfEvent(&serf.Query{Name: "q"}); ok {
 		t.Error("queries are forwarded")
-	}
-}
-
-func TestStatusCode(t *testing.T) {
-	cases := []struct {
-		serf serf.MemberStatus
-		want Status
-		code int
-	}{
-		{serf.StatusNone, StatusNone, 0},
-		{serf.StatusAlive, StatusAlive, 1},
-		{serf.StatusLeaving, StatusLeaving, 2},
-		{serf.StatusLeft, StatusLeft, 3},
-		{serf.StatusFailed, StatusFailed, 4},
-	}
-	for _, tc := range cases {
-		m := fromSerf(serf.Member{Name: "n", Status: tc.serf})
-		if m.Status != tc.want || m.StatusCode != tc.code {
-			t.Errorf("serf %v -> %q/%d, want %q/%d", tc.serf, m.Status, m.StatusCode, tc.want, tc.code)
-		}
 	}
 }

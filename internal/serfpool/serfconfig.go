@@ -1,4 +1,4 @@
-package lan
+package serfpool
 
 import (
 	"time"
@@ -11,23 +11,36 @@ import (
 
 // serfEventBuffer is the capacity of the channel serf writes events to.
 // Serf blocks on it while holding its member lock, so it is large and the
-// pump drains it promptly; it also absorbs events serf emits while it shuts
-// down after the pump has stopped.
+// event loop drains it promptly; it also absorbs events serf emits while it
+// shuts down after the loop has stopped.
 const serfEventBuffer = 2048
 
 // deadNodeReclaimTime lets a node that failed rejoin under the same name
 // from a new address after this long.
 const deadNodeReclaimTime = 30 * time.Second
 
+// localLeavePropagateDelay is how long a leaving node of a local-profile
+// pool keeps gossiping its departure.
+const localLeavePropagateDelay = 500 * time.Millisecond
+
+// memberlistConfig returns memberlist's defaults for profile.
+func memberlistConfig(profile string) *memberlist.Config {
+	switch profile {
+	case ProfileLocal:
+		return memberlist.DefaultLocalConfig()
+	case ProfileWAN:
+		return memberlist.DefaultWANConfig()
+	default:
+		return memberlist.DefaultLANConfig()
+	}
+}
+
 // serfConfig builds serf's configuration from the pool's.
 func (p *Pool) serfConfig() *serf.Config {
 	c := &p.cfg
 	std := logging.StdLogger(p.logger)
 
-	ml := memberlist.DefaultLANConfig()
-	if c.Profile == ProfileLocal {
-		ml = memberlist.DefaultLocalConfig()
-	}
+	ml := memberlistConfig(c.Profile)
 	ml.BindAddr = c.BindAddr
 	ml.BindPort = c.BindPort
 	ml.AdvertiseAddr = c.AdvertiseAddr
@@ -41,14 +54,14 @@ func (p *Pool) serfConfig() *serf.Config {
 	}
 
 	sc := serf.DefaultConfig()
-	sc.NodeName = c.NodeName
-	sc.Tags = buildTags(c)
+	sc.NodeName = c.MemberName
+	sc.Tags = c.Tags
 	sc.EventCh = p.serfEvents
 	sc.SnapshotPath = c.SnapshotPath
 	sc.RejoinAfterLeave = c.RejoinAfterLeave
 	sc.ReconnectTimeout = c.ReconnectTimeout
 	sc.TombstoneTimeout = c.TombstoneTimeout
-	sc.Merge = &mergeDelegate{dc: c.Datacenter, nodeName: c.NodeName, nodeID: c.NodeID, ids: p.ids}
+	sc.Merge = c.Merge
 	sc.LogOutput = nil
 	sc.Logger = std
 	sc.MemberlistConfig = ml
@@ -57,7 +70,7 @@ func (p *Pool) serfConfig() *serf.Config {
 		// gossiping its departure long enough for every member to hear it
 		// (at 100 ms, members of a loaded machine missed it and took the
 		// node for failed).
-		sc.LeavePropagateDelay = 500 * time.Millisecond
+		sc.LeavePropagateDelay = localLeavePropagateDelay
 		sc.ReapInterval = time.Second
 		sc.ReconnectInterval = time.Second
 	}
