@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
@@ -125,6 +127,56 @@ func TestRequestsForAnotherDatacenter(t *testing.T) {
 		dc1.net.ConnectAll()
 		if got := local.Datacenters(); !slices.Equal(got, []string{"dc1", "dc2", "dc3"}) {
 			t.Fatalf("datacenters %v", got)
+		}
+	})
+}
+
+// A call to another datacenter still in flight when its server leaves
+// routing (gossip declared it failed: a WAN link went dark under an open
+// connection) is abandoned within routeCheckInterval, instead of waiting
+// for its answer or yamux's keepalive.
+func TestCallInFlightAbandonedWhenServerLeavesRouting(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		router := &fakeRouter{servers: map[string][]wan.Server{}}
+		dc1 := startCluster(t, clusterOpts{servers: 1, router: router})
+		dc2 := startCluster(t, clusterOpts{servers: 1, datacenter: "dc2", subnet: 2, net: dc1.net})
+		local := dc1.waitLeader()
+		remote := dc2.waitLeader()
+		router.servers["dc2"] = []wan.Server{{Name: remote.name + ".dc2", Addr: remote.addr, Datacenter: "dc2"}}
+
+		// A blocking read of dc2 that nothing will wake for 5 minutes.
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			q := &pb.QueryOptions{Dc: "dc2", MinIndex: 1 << 40, MaxWaitNanos: int64(5 * time.Minute)}
+			done <- call(local, MethodKVGet, &pb.KVGetRequest{Key: "k", Query: q}, &pb.KVGetResponse{})
+		}()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("blocking read answered before its server left routing: %v", err)
+		default:
+		}
+		time.Sleep(10 * time.Second) // bubble time: the read keeps waiting
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("blocking read answered after 10 s: %v", err)
+		default:
+		}
+		router.mu.Lock()
+		router.servers["dc2"] = nil // gossip: every server of dc2 failed
+		router.mu.Unlock()
+		left := time.Now()
+		err := <-done
+		if !errors.Is(err, rpc.ErrNoPathToDC) {
+			t.Fatalf("abandoned read: %v, want %v", err, rpc.ErrNoPathToDC)
+		}
+		if d := time.Since(left); d > routeCheckInterval {
+			t.Fatalf("read abandoned %s after its server left routing, want within %s", d, routeCheckInterval)
+		}
+		if d := time.Since(start); d > time.Minute {
+			t.Fatalf("read took %s", d)
 		}
 	})
 }
