@@ -482,6 +482,21 @@ func (a *Agent) NumLANMembers() int {
 	return n
 }
 
+// NumWANMembers is the number of alive members of the WAN pool (0 on
+// agents without one).
+func (a *Agent) NumWANMembers() int {
+	if a.wan == nil {
+		return 0
+	}
+	n := 0
+	for _, m := range a.wan.Members() {
+		if m.Status == wan.StatusAlive {
+			n++
+		}
+	}
+	return n
+}
+
 // startWatches runs the watch handlers of cfg (Consul's "watches" blocks)
 // against this agent's own HTTP API.
 func (a *Agent) startWatches(cfg *config.Config) error {

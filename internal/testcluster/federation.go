@@ -48,16 +48,23 @@ func (f *Federation) DC(name string) *Cluster {
 }
 
 // WaitRouted waits until every running server lists every datacenter of
-// the federation and has a routable server in each.
+// the federation and sees every running server alive in the WAN pool.
 func (f *Federation) WaitRouted(timeout time.Duration) {
 	t := f.DCs[0].t
 	t.Helper()
 	WaitFor(t, timeout, func() error {
+		servers := 0
+		for _, c := range f.DCs {
+			servers += len(c.Servers())
+		}
 		for _, c := range f.DCs {
 			for _, s := range c.Servers() {
 				dcs := s.Agent.Server().Datacenters()
 				if len(dcs) != len(f.DCs) {
 					return fmt.Errorf("%s knows datacenters %v, want %d", s.Name, dcs, len(f.DCs))
+				}
+				if n := s.Agent.NumWANMembers(); n != servers {
+					return fmt.Errorf("%s sees %d alive WAN members, want %d", s.Name, n, servers)
 				}
 			}
 		}
