@@ -1,0 +1,147 @@
+package dc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/meridian-io/meridian/rpc"
+	"github.com/meridian-io/meridian/snapshot"
+	"github.com/meridian-io/meridian/store"
+)
+
+// ErrSnapshotNotLeader is returned by RestoreSnapshot on a server that
+// does not lead: a restore goes through the leader's Raft.
+var ErrSnapshotNotLeader = errors.New("snapshot restore must be sent to the leader")
+
+// restoreTimeout bounds how long a restore may take to be taken up by
+// Raft and replicated to a quorum (followers install it as a snapshot).
+const restoreTimeout = 5 * time.Minute
+
+// SaveSnapshot writes a snapshot archive (see package snapshot) of the
+// datacenter's state to w and returns its metadata. Unless stale, the
+// state holds every write acknowledged before the call (the read is
+// linearized as a consistent read is); with stale it is whatever this
+// server has applied. The state is staged in a temporary file (the
+// archive's tar header needs its size first) that is removed before
+// SaveSnapshot returns.
+func (s *Server) SaveSnapshot(ctx context.Context, w io.Writer, stale bool) (*snapshot.Meta, error) {
+	if s.raft == nil {
+		return nil, rpc.ErrShutdown
+	}
+	if !stale {
+		if err := s.linearize(ctx); err != nil {
+			return nil, err
+		}
+	}
+	snap := s.store.Snapshot()
+	defer snap.Close()
+	tmp, err := s.snapshotTemp()
+	if err != nil {
+		return nil, err
+	}
+	defer removeTemp(tmp)
+	size, err := snap.WriteTo(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("dc: stage snapshot: %w", err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("dc: stage snapshot: %w", err)
+	}
+	meta := snapshot.Meta{
+		Version: int(raft.SnapshotVersionMax),
+		Index:   snap.Index(),
+		Size:    size,
+	}
+	meta.Term, _ = strconv.ParseUint(s.raft.Stats()["term"], 10, 64)
+	meta.ID = fmt.Sprintf("%d-%d-%d", meta.Term, meta.Index, time.Now().UnixMilli())
+	if f := s.raft.GetConfiguration(); f.Error() == nil {
+		meta.ConfigurationIndex = f.Index()
+		for _, srv := range f.Configuration().Servers {
+			meta.Configuration.Servers = append(meta.Configuration.Servers,
+				snapshot.Server{Suffrage: int(srv.Suffrage), ID: string(srv.ID), Address: string(srv.Address)})
+		}
+	}
+	if err := snapshot.Write(w, meta, tmp); err != nil {
+		return nil, err
+	}
+	return &meta, nil
+}
+
+// RestoreSnapshot replaces the datacenter's state with the archive read
+// from r. The archive is read whole and verified first (sums, metadata,
+// and the state decoded as the store would decode it): a corrupted,
+// truncated or foreign archive returns an error wrapping
+// snapshot.ErrInvalid or store.ErrBadSnapshot and changes nothing. Then
+// the leader restores it through Raft, which replaces its store
+// atomically (waking every blocking query) and leaves a gap in the log,
+// so that followers install it as a snapshot; RestoreSnapshot returns once
+// a quorum has it. Only the leader restores (ErrSnapshotNotLeader).
+func (s *Server) RestoreSnapshot(ctx context.Context, r io.Reader) (*snapshot.Meta, error) {
+	if s.raft == nil {
+		return nil, rpc.ErrShutdown
+	}
+	if !s.IsLeader() {
+		return nil, ErrSnapshotNotLeader
+	}
+	tmp, err := s.snapshotTemp()
+	if err != nil {
+		return nil, err
+	}
+	defer removeTemp(tmp)
+	meta, err := snapshot.Read(r, tmp)
+	if err != nil {
+		return nil, err
+	}
+	if meta.Version < int(raft.SnapshotVersionMin) || meta.Version > int(raft.SnapshotVersionMax) {
+		return nil, fmt.Errorf("%w: snapshot version %d is not supported", snapshot.ErrInvalid, meta.Version)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("dc: staged snapshot: %w", err)
+	}
+	if err := store.CheckSnapshot(tmp); err != nil {
+		return nil, err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("dc: staged snapshot: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rm := &raft.SnapshotMeta{Version: raft.SnapshotVersion(meta.Version), Index: meta.Index, Term: meta.Term, Size: meta.Size}
+	if err := s.raft.Restore(rm, tmp, restoreTimeout); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return nil, fmt.Errorf("%w: %v", ErrSnapshotNotLeader, err)
+		}
+		return nil, fmt.Errorf("dc: restore snapshot: %w", err)
+	}
+	s.fsm.applied.Store(max(s.fsm.applied.Load(), s.raft.AppliedIndex()))
+	s.log.Info("restored snapshot", "snapshot_index", meta.Index, "bytes", meta.Size)
+	return meta, nil
+}
+
+// snapshotTemp creates the file a snapshot is staged in: under the data
+// directory when there is one (same disk as Raft's snapshots), else in
+// the system's temporary directory.
+func (s *Server) snapshotTemp() (*os.File, error) {
+	dir := ""
+	if s.cfg.DataDir != "" {
+		dir = s.cfg.DataDir
+	}
+	f, err := os.CreateTemp(dir, "snapshot-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("dc: stage snapshot: %w", err)
+	}
+	return f, nil
+}
+
+func removeTemp(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
+}
