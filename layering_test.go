@@ -29,7 +29,7 @@ var allowed = map[string][]string{
 	"agent/watch":          {"internal/logging"},
 	"agent/ui":             {},
 	"agent/dns":            {},
-	"agent":                {"pb", "store", "rpc", "lan", "wan", "dc", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/logging"},
+	"agent":                {"pb", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/logging"},
 	"internal/faultnet":    {},
 	"internal/memnet":      {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},
@@ -37,7 +37,7 @@ var allowed = map[string][]string{
 	"internal/chaos":   {"rpc"},
 	"internal/kvbench": {},
 	"e2e":              {},
-	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "internal/logging"},
+	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "snapshot", "internal/logging"},
 }
 
 // testSupport are the packages that exist for tests: production packages

@@ -90,6 +90,9 @@ func (a *Agent) router() (http.Handler, []string) {
 	h("PUT /v1/txn", a.txn)
 	h("POST /v1/txn", a.txn)
 
+	h("GET /v1/snapshot", a.snapshotSave)
+	h("PUT /v1/snapshot", a.snapshotRestore)
+
 	h("GET /v1/status/leader", a.statusLeader)
 	h("GET /v1/status/peers", a.statusPeers)
 	h("GET /v1/operator/raft/configuration", a.raftConfiguration)

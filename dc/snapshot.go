@@ -24,14 +24,32 @@ var ErrSnapshotNotLeader = errors.New("snapshot restore must be sent to the lead
 // Raft and replicated to a quorum (followers install it as a snapshot).
 const restoreTimeout = 5 * time.Minute
 
-// SaveSnapshot writes a snapshot archive (see package snapshot) of the
-// datacenter's state to w and returns its metadata. Unless stale, the
+// SavedSnapshot is a snapshot of the datacenter's state staged for
+// writing as an archive. Close removes what it staged.
+type SavedSnapshot struct {
+	// Meta is the archive's metadata (Index is the state's last index).
+	Meta  snapshot.Meta
+	state *os.File
+}
+
+// WriteArchive writes the archive (see package snapshot) to w.
+func (ss *SavedSnapshot) WriteArchive(w io.Writer) error {
+	if _, err := ss.state.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("dc: staged snapshot: %w", err)
+	}
+	return snapshot.Write(w, ss.Meta, ss.state)
+}
+
+// Close removes the staged state.
+func (ss *SavedSnapshot) Close() { removeTemp(ss.state) }
+
+// SaveSnapshot snapshots the datacenter's state and stages it in a
+// temporary file (the archive's tar header needs its size first); the
+// caller writes it out with WriteArchive and must Close it. Unless stale, the
 // state holds every write acknowledged before the call (the read is
-// linearized as a consistent read is); with stale it is whatever this
-// server has applied. The state is staged in a temporary file (the
-// archive's tar header needs its size first) that is removed before
-// SaveSnapshot returns.
-func (s *Server) SaveSnapshot(ctx context.Context, w io.Writer, stale bool) (*snapshot.Meta, error) {
+// linearized as a consistent read is, so a follower may serve it); with
+// stale it is whatever this server has applied.
+func (s *Server) SaveSnapshot(ctx context.Context, stale bool) (*SavedSnapshot, error) {
 	if s.raft == nil {
 		return nil, rpc.ErrShutdown
 	}
@@ -46,12 +64,9 @@ func (s *Server) SaveSnapshot(ctx context.Context, w io.Writer, stale bool) (*sn
 	if err != nil {
 		return nil, err
 	}
-	defer removeTemp(tmp)
 	size, err := snap.WriteTo(tmp)
 	if err != nil {
-		return nil, fmt.Errorf("dc: stage snapshot: %w", err)
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		removeTemp(tmp)
 		return nil, fmt.Errorf("dc: stage snapshot: %w", err)
 	}
 	meta := snapshot.Meta{
@@ -68,10 +83,7 @@ func (s *Server) SaveSnapshot(ctx context.Context, w io.Writer, stale bool) (*sn
 				snapshot.Server{Suffrage: int(srv.Suffrage), ID: string(srv.ID), Address: string(srv.Address)})
 		}
 	}
-	if err := snapshot.Write(w, meta, tmp); err != nil {
-		return nil, err
-	}
-	return &meta, nil
+	return &SavedSnapshot{Meta: meta, state: tmp}, nil
 }
 
 // RestoreSnapshot replaces the datacenter's state with the archive read
