@@ -116,7 +116,9 @@ type syslogHandler struct {
 	buf  *bytes.Buffer
 }
 
-func (h *syslogHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.text.Enabled(ctx, l) }
+func (h *syslogHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.text.Enabled(ctx, l)
+}
 
 func (h *syslogHandler) Handle(ctx context.Context, r slog.Record) error {
 	h.mu.Lock()
