@@ -103,7 +103,9 @@ var forbiddenStd = map[string]map[string]string{
 // onlyModules limits the outside modules a package may import; the
 // standard library is always allowed.
 var onlyModules = map[string][]string{
-	"agent/config": {"github.com/hashicorp/hcl"},
+	// go-sockaddr's template language resolves addresses such as
+	// "{{ GetPrivateIP }}" in bind_addr and client_addr, as Consul does.
+	"agent/config": {"github.com/hashicorp/hcl", "github.com/hashicorp/go-sockaddr"},
 	// agent/dns reads the catalog only through its Backend interface.
 	"agent/dns": {"github.com/miekg/dns"},
 	// Watches are a client of the HTTP API through the official client.
