@@ -107,18 +107,12 @@ func (s *Server) RestoreSnapshot(ctx context.Context, r io.Reader) (*snapshot.Me
 		return nil, err
 	}
 	defer removeTemp(tmp)
-	meta, err := snapshot.Read(r, tmp)
+	meta, err := readChecked(r, tmp)
 	if err != nil {
 		return nil, err
 	}
 	if meta.Version < int(raft.SnapshotVersionMin) || meta.Version > int(raft.SnapshotVersionMax) {
 		return nil, fmt.Errorf("%w: snapshot version %d is not supported", snapshot.ErrInvalid, meta.Version)
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("dc: staged snapshot: %w", err)
-	}
-	if err := store.CheckSnapshot(tmp); err != nil {
-		return nil, err
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("dc: staged snapshot: %w", err)
@@ -135,6 +129,33 @@ func (s *Server) RestoreSnapshot(ctx context.Context, r io.Reader) (*snapshot.Me
 	}
 	s.fsm.applied.Store(max(s.fsm.applied.Load(), s.raft.AppliedIndex()))
 	s.log.Info("restored snapshot", "snapshot_index", meta.Index, "bytes", meta.Size)
+	return meta, nil
+}
+
+// readChecked reads the archive from r into tmp and, while it does,
+// decodes the state as the store would restore it: Raft panics when a
+// restore it was handed fails, so nothing reaches Raft that the store
+// would refuse. The archive's sums are checked too (snapshot.Read), and
+// its errors come first.
+func readChecked(r io.Reader, tmp io.Writer) (*snapshot.Meta, error) {
+	pr, pw := io.Pipe()
+	checked := make(chan error, 1)
+	go func() {
+		err := store.CheckSnapshot(pr)
+		// Keep draining so the archive reader never blocks on a check
+		// that stopped early.
+		io.Copy(io.Discard, pr)
+		checked <- err
+	}()
+	meta, err := snapshot.Read(r, io.MultiWriter(tmp, pw))
+	pw.CloseWithError(err) // nil: the check sees EOF
+	checkErr := <-checked
+	if err != nil {
+		return nil, err
+	}
+	if checkErr != nil {
+		return nil, checkErr
+	}
 	return meta, nil
 }
 

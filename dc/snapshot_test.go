@@ -158,10 +158,27 @@ func TestSnapshotSaveRestore(t *testing.T) {
 		flipped := bytes.Clone(archive.Bytes())
 		flipped[len(flipped)/2] ^= 0x01
 		truncated := archive.Bytes()[:archive.Len()*2/3]
-		for name, bad := range map[string][]byte{"bit-flipped": flipped, "truncated": truncated, "empty": nil} {
-			_, err := leader.RestoreSnapshot(ctx, bytes.NewReader(bad))
-			if !errors.Is(err, snapshot.ErrInvalid) {
-				t.Errorf("%s archive: err = %v, want snapshot.ErrInvalid", name, err)
+		// An intact archive whose state the store cannot read: Raft
+		// would panic on it, so it must be refused before Raft sees it.
+		var foreign bytes.Buffer
+		garbage := bytes.Repeat([]byte{0xff}, 1000)
+		if err := snapshot.Write(&foreign, snapshot.Meta{Version: 1, Index: 5, Size: int64(len(garbage))}, bytes.NewReader(garbage)); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			data []byte
+			want error
+		}{
+			{"bit-flipped", flipped, snapshot.ErrInvalid},
+			{"truncated", truncated, snapshot.ErrInvalid},
+			{"empty", nil, snapshot.ErrInvalid},
+			{"unreadable state", foreign.Bytes(), store.ErrBadSnapshot},
+		} {
+			name := tc.name
+			_, err := leader.RestoreSnapshot(ctx, bytes.NewReader(tc.data))
+			if !errors.Is(err, tc.want) {
+				t.Errorf("%s archive: err = %v, want %v", name, err, tc.want)
 			}
 			if v, idx := kvIndex(t, leader, "after"); v != "1" || idx != before {
 				t.Errorf("%s archive changed the state: after = %q at index %d, was index %d", name, v, idx, before)
