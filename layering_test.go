@@ -24,12 +24,13 @@ var allowed = map[string][]string{
 	"lan":                  {"internal/logging", "internal/serfpool"},
 	"wan":                  {"internal/logging", "internal/serfpool"},
 	"health":               {"pb", "internal/clock", "internal/logging"},
-	"dc":                   {"pb", "store", "rpc", "wan", "internal/clock", "internal/logging"},
+	"snapshot":             {},
+	"dc":                   {"pb", "store", "rpc", "wan", "snapshot", "internal/clock", "internal/logging"},
 	"agent/config":         {},
 	"agent/watch":          {"internal/logging"},
 	"agent/ui":             {},
 	"agent/dns":            {},
-	"agent":                {"pb", "store", "rpc", "lan", "wan", "dc", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/logging"},
+	"agent":                {"pb", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/logging"},
 	"internal/faultnet":    {},
 	"internal/memnet":      {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},
@@ -37,7 +38,7 @@ var allowed = map[string][]string{
 	"internal/chaos":   {"rpc"},
 	"internal/kvbench": {},
 	"e2e":              {},
-	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "internal/logging"},
+	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "snapshot", "internal/logging"},
 }
 
 // testSupport are the packages that exist for tests: production packages
@@ -104,7 +105,9 @@ var forbiddenStd = map[string]map[string]string{
 // onlyModules limits the outside modules a package may import; the
 // standard library is always allowed.
 var onlyModules = map[string][]string{
-	"agent/config": {"github.com/hashicorp/hcl"},
+	// go-sockaddr's template language resolves addresses such as
+	// "{{ GetPrivateIP }}" in bind_addr and client_addr, as Consul does.
+	"agent/config": {"github.com/hashicorp/hcl", "github.com/hashicorp/go-sockaddr"},
 	// agent/dns reads the catalog only through its Backend interface.
 	"agent/dns": {"github.com/miekg/dns"},
 	// Watches are a client of the HTTP API through the official client.

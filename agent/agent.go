@@ -393,7 +393,8 @@ func (a *Agent) joinOnce(ctx context.Context, pool string, addrs []string, join 
 	}
 }
 
-// HTTPAddr is where the HTTP API listens, "" if it does not.
+// HTTPAddr is where the HTTP API listens (the first address when it
+// listens on several), "" if it does not.
 func (a *Agent) HTTPAddr() string {
 	if a.httpLn == nil {
 		return ""

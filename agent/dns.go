@@ -17,14 +17,22 @@ import (
 	"github.com/meridian-io/meridian/rpc"
 )
 
-// startDNS serves DNS on the client address over UDP and TCP.
+// startDNS serves DNS over UDP and TCP on every DNS address
+// (addresses.dns, or each client address).
 func (a *Agent) startDNS() error {
 	srv, err := dnssrv.New(dnsConfig(a.cfg), dnsBackend{a: a}, a.log)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	if err := srv.Start(net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.DNS))); err != nil {
-		return fmt.Errorf("agent: dns port: %w", err)
+	addrs := a.cfg.DNSAddrs
+	if len(addrs) == 0 {
+		addrs = []string{a.cfg.ClientAddr}
+	}
+	for _, ip := range addrs {
+		if err := srv.Start(net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.DNS))); err != nil {
+			srv.Shutdown()
+			return fmt.Errorf("agent: dns port: %w", err)
+		}
 	}
 	a.dnsSrv = srv
 	return nil

@@ -77,12 +77,26 @@ func (w *relayHeaderWriter) Unwrap() http.ResponseWriter { return w.ResponseWrit
 // apiFunc handles one endpoint: it writes nothing itself on error.
 type apiFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 
+// startHTTP serves the HTTP API on every HTTP address (addresses.http,
+// or each client address), one listener each, all closed by the one
+// server's shutdown.
 func (a *Agent) startHTTP() error {
-	ln, err := net.Listen("tcp", net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.HTTP)))
-	if err != nil {
-		return fmt.Errorf("agent: http port: %w", err)
+	addrs := a.cfg.HTTPAddrs
+	if len(addrs) == 0 {
+		addrs = []string{a.cfg.ClientAddr}
 	}
-	a.httpLn = ln
+	var lns []net.Listener
+	for _, ip := range addrs {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.HTTP)))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("agent: http port: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	a.httpLn = lns[0]
 	maxQuery := a.cfg.MaxQueryTime
 	if maxQuery <= 0 {
 		maxQuery = 10 * time.Minute
@@ -97,13 +111,15 @@ func (a *Agent) startHTTP() error {
 		BaseContext:  func(net.Listener) context.Context { return a.ctx },
 		ErrorLog:     slogStdLogger(a.log),
 	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("http server", "error", err)
-		}
-	}()
+	for _, ln := range lns {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("http server", "addr", ln.Addr().String(), "error", err)
+			}
+		}()
+	}
 	return nil
 }
 
@@ -134,6 +150,9 @@ func (a *Agent) router() (http.Handler, []string) {
 	h("DELETE /v1/kv/{key...}", a.kvDelete)
 	h("PUT /v1/txn", a.txn)
 	h("POST /v1/txn", a.txn)
+
+	h("GET /v1/snapshot", a.snapshotSave)
+	h("PUT /v1/snapshot", a.snapshotRestore)
 
 	h("GET /v1/status/leader", a.statusLeader)
 	h("GET /v1/status/peers", a.statusPeers)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
@@ -46,7 +47,8 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 			}
 		}
 		ws := memdb.NewWatchSet()
-		ws.Add(s.store.AbandonCh())
+		abandon := s.store.AbandonCh()
+		ws.Add(abandon)
 		idx, err := fn(ws)
 		if err != nil {
 			return err
@@ -67,5 +69,21 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 			}
 			return nil
 		}
+		select {
+		case <-abandon:
+			// A snapshot restore replaced the store: its index may now be
+			// below min_index, so waiting for it to pass would hang the
+			// query; answer with the restored contents instead.
+			q = restoredQuery(q)
+		default:
+		}
 	}
+}
+
+// restoredQuery is q without a min_index, for the one last read a
+// blocking query makes after a restore replaced the store.
+func restoredQuery(q *pb.QueryOptions) *pb.QueryOptions {
+	c := proto.Clone(q).(*pb.QueryOptions)
+	c.MinIndex = 0
+	return c
 }

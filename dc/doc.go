@@ -5,11 +5,14 @@
 // batches), the RPC endpoints of the state store, user events fired from
 // other datacenters, prepared queries (templates rendered per name, and
 // failover: a query with no healthy local instance runs in the nearest
-// datacenters of its policy through PreparedQuery.ExecuteRemote), and the
+// datacenters of its policy through PreparedQuery.ExecuteRemote), the
 // forwarding of writes and consistent reads to the leader and of requests
 // naming another datacenter to its servers (forwardDC), relayed through a
 // third datacenter when none of them answers this server directly
-// (relayDC, at most MaxRelayHops).
+// (relayDC, at most MaxRelayHops), and snapshot archives: SaveSnapshot
+// (any server, linearized unless stale) and RestoreSnapshot (the leader,
+// through Raft's Restore; followers install the result as a Raft
+// snapshot).
 //
 // dc is the only package that holds a *raft.Raft or imports Raft. New takes
 // every dependency (Deps): the LAN pool through the small Membership
@@ -19,6 +22,6 @@
 // itself from Config (transport, stores under DataDir) is built in one
 // place, openRaftDeps. Its tests run clusters of servers over
 // raft.NewInmemTransport and internal/memnet inside testing/synctest
-// bubbles. It imports store, rpc, pb, internal/clock and internal/logging
-// below it; never agent or cmd.
+// bubbles. It imports store, rpc, pb, snapshot, internal/clock and
+// internal/logging below it; never agent or cmd.
 package dc

@@ -255,3 +255,14 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 		return fmt.Errorf("unknown record type %T", rec.Record)
 	}
 }
+
+// CheckSnapshot reads a whole snapshot stream as Restore would, without
+// touching the store: it returns an error wrapping ErrBadSnapshot for a
+// stream Restore would refuse. A caller that must not fail halfway
+// (Raft panics when a restore it was handed fails) checks first.
+func CheckSnapshot(r io.Reader) error {
+	if _, err := readSnapshot(r); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	return nil
+}

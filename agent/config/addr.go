@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/hashicorp/go-sockaddr/template"
 )
 
 // parseIP parses a literal IP address (no host names, no templates).
@@ -19,19 +21,33 @@ func parseIP(key, s string) (netip.Addr, error) {
 }
 
 // resolveAddrs validates the bind, client and advertise addresses and
-// fills AdvertiseAddr and AdvertiseAddrWAN, as Consul does: an unspecified
-// bind address advertises the host's single private IPv4 (0.0.0.0) or
-// single public IPv6 (::), and more or fewer than one is an error.
+// fills ClientAddrs, HTTPAddrs, DNSAddrs, AdvertiseAddr and
+// AdvertiseAddrWAN, as Consul does. Each may be a go-sockaddr template;
+// client_addr and addresses.* may name several space-separated IPs, the
+// others exactly one. An unspecified bind address advertises the host's
+// single private IPv4 (0.0.0.0) or single public IPv6 (::), and more or
+// fewer than one is an error.
 func (l *loader) resolveAddrs(c *Config) error {
-	bind, err := parseIP("bind_addr", c.BindAddr)
+	bind, err := resolveOne("bind_addr", c.BindAddr)
 	if err != nil {
 		return err
 	}
-	client, err := parseIP("client_addr", c.ClientAddr)
+	clients, err := resolveList("client_addr", c.ClientAddr)
 	if err != nil {
 		return err
 	}
-	c.BindAddr, c.ClientAddr = bind.String(), client.String()
+	c.BindAddr, c.ClientAddrs, c.ClientAddr = bind.String(), clients, clients[0]
+	c.HTTPAddrs, c.DNSAddrs = clients, slices.Clone(clients)
+	if c.addressesHTTP != "" {
+		if c.HTTPAddrs, err = resolveList("addresses.http", c.addressesHTTP); err != nil {
+			return err
+		}
+	}
+	if c.addressesDNS != "" {
+		if c.DNSAddrs, err = resolveList("addresses.dns", c.addressesDNS); err != nil {
+			return err
+		}
+	}
 
 	var adv netip.Addr
 	if c.AdvertiseAddr == "" {
@@ -58,8 +74,59 @@ func (l *loader) resolveAddrs(c *Config) error {
 	return nil
 }
 
+// expandTemplate runs s through go-sockaddr's template language (a plain
+// address passes through unchanged) and splits the result on spaces.
+func expandTemplate(key, s string) ([]string, error) {
+	if strings.Contains(s, "{{") {
+		out, err := template.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", key, err)
+		}
+		s = out
+	}
+	return strings.Fields(s), nil
+}
+
+// resolveList resolves a space-separated list or template of IPs; it
+// must name at least one, and duplicates are dropped.
+func resolveList(key, s string) ([]string, error) {
+	fields, err := expandTemplate(key, s)
+	if err != nil {
+		return nil, err
+	}
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("%s %q names no address", key, s)
+	}
+	var out []string
+	for _, f := range fields {
+		a, err := parseIP(key, f)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, a.String()) {
+			out = append(out, a.String())
+		}
+	}
+	return out, nil
+}
+
+// resolveOne resolves an IP or a template that must name exactly one.
+func resolveOne(key, s string) (netip.Addr, error) {
+	fields, err := expandTemplate(key, s)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	switch len(fields) {
+	case 0:
+		return netip.Addr{}, fmt.Errorf("%s %q names no address", key, s)
+	case 1:
+		return parseIP(key, fields[0])
+	}
+	return netip.Addr{}, fmt.Errorf("%s: multiple addresses found (%s); please configure only one", key, strings.Join(fields, ", "))
+}
+
 func parseAdvertise(key, s string) (netip.Addr, error) {
-	a, err := parseIP(key, s)
+	a, err := resolveOne(key, s)
 	if err != nil {
 		return a, err
 	}

@@ -40,8 +40,17 @@ type Config struct {
 	// AdvertiseAddrWAN is the IP advertised in the WAN pool; it defaults to
 	// AdvertiseAddr.
 	AdvertiseAddrWAN string
-	// ClientAddr is the IP the HTTP and DNS listeners bind to.
+	// ClientAddr is the first of ClientAddrs.
 	ClientAddr string
+	// ClientAddrs are the IPs client_addr (-client) names: a
+	// space-separated list, or a go-sockaddr template such as
+	// "{{ GetPrivateIP }}" that resolves to one, as in Consul.
+	ClientAddrs []string
+	// HTTPAddrs and DNSAddrs are the IPs the HTTP API and DNS listen on,
+	// each: addresses.http and addresses.dns (lists or templates like
+	// client_addr), or ClientAddrs when unset.
+	HTTPAddrs []string
+	DNSAddrs  []string
 	// Ports holds the listener ports; PortDisabled (-1) turns a listener off.
 	Ports Ports
 
@@ -74,6 +83,12 @@ type Config struct {
 	LogLevel string
 	// LogJSON selects JSON log output.
 	LogJSON bool
+	// EnableSyslog sends the logs to the local syslog too (-syslog,
+	// enable_syslog); without a reachable syslog the agent warns once and
+	// logs to standard error only.
+	EnableSyslog bool
+	// SyslogFacility is the syslog facility, upper case (default LOCAL0).
+	SyslogFacility string
 	// UI is Consul's ui / ui_config.enabled. Not acted on yet (there is no
 	// web UI); Load warns when a source sets it.
 	UI bool
@@ -139,6 +154,10 @@ type Config struct {
 
 	// ConfigFiles are the files read, in the order they were merged.
 	ConfigFiles []string
+
+	// addressesHTTP and addressesDNS are addresses.http and addresses.dns
+	// as written, resolved into HTTPAddrs and DNSAddrs by Load.
+	addressesHTTP, addressesDNS string
 
 	// args are the command-line arguments Load parsed, for Reload.
 	args []string
@@ -248,6 +267,7 @@ func DefaultConfig() *Config {
 		Domain:              "consul.",
 		DNS:                 defaultDNSConfig(),
 		LeaveOnTerminate:    true, // client default; Load flips it for servers
+		SyslogFacility:      "LOCAL0",
 	}
 }
 
@@ -259,6 +279,9 @@ func (c *Config) Clone() *Config {
 	out := *c
 	out.RetryJoin = slices.Clone(c.RetryJoin)
 	out.StartJoin = slices.Clone(c.StartJoin)
+	out.ClientAddrs = slices.Clone(c.ClientAddrs)
+	out.HTTPAddrs = slices.Clone(c.HTTPAddrs)
+	out.DNSAddrs = slices.Clone(c.DNSAddrs)
 	out.RetryJoinWAN = slices.Clone(c.RetryJoinWAN)
 	out.StartJoinWAN = slices.Clone(c.StartJoinWAN)
 	out.NodeMeta = maps.Clone(c.NodeMeta)

@@ -192,6 +192,7 @@ var topLevel = object[sourceDraft]{
 		"advertise_addr":     opt(toString, func(s *sourceDraft) **string { return &s.p.AdvertiseAddr }),
 		"advertise_addr_wan": opt(toString, func(s *sourceDraft) **string { return &s.p.AdvertiseAddrWAN }),
 		"client_addr":        opt(toString, func(s *sourceDraft) **string { return &s.p.ClientAddr }),
+		"addresses":          nested(addressesObject, func(s *sourceDraft) *partialAddresses { return &s.p.Addresses }),
 		"ports":              nested(portsObject, func(s *sourceDraft) *partialPorts { return &s.p.Ports }),
 
 		"retry_join":              appendStrings(func(s *sourceDraft) *[]string { return &s.p.RetryJoin }),
@@ -207,11 +208,14 @@ var topLevel = object[sourceDraft]{
 
 		"log_level": opt(toString, func(s *sourceDraft) **string { return &s.p.LogLevel }),
 		"log_json":  opt(toBool, func(s *sourceDraft) **bool { return &s.p.LogJSON }),
-		"ui":        opt(toBool, func(s *sourceDraft) **bool { return &s.p.UI }),
-		"ui_config": nested(uiConfigObject, func(s *sourceDraft) *partial { return &s.p }),
-		"ui_dir":    opt(toString, func(s *sourceDraft) **string { return &s.p.UIDir }),
-		"pid_file":  opt(toString, func(s *sourceDraft) **string { return &s.p.PidFile }),
-		"encrypt":   opt(toString, func(s *sourceDraft) **string { return &s.p.Encrypt }),
+
+		"enable_syslog":   opt(toBool, func(s *sourceDraft) **bool { return &s.p.EnableSyslog }),
+		"syslog_facility": opt(toString, func(s *sourceDraft) **string { return &s.p.SyslogFacility }),
+		"ui":              opt(toBool, func(s *sourceDraft) **bool { return &s.p.UI }),
+		"ui_config":       nested(uiConfigObject, func(s *sourceDraft) *partial { return &s.p }),
+		"ui_dir":          opt(toString, func(s *sourceDraft) **string { return &s.p.UIDir }),
+		"pid_file":        opt(toString, func(s *sourceDraft) **string { return &s.p.PidFile }),
+		"encrypt":         opt(toString, func(s *sourceDraft) **string { return &s.p.Encrypt }),
 
 		"enable_debug":               opt(toBool, func(s *sourceDraft) **bool { return &s.p.EnableDebug }),
 		"enable_script_checks":       opt(toBool, func(s *sourceDraft) **bool { return &s.p.EnableScriptChecks }),
@@ -239,6 +243,14 @@ var topLevel = object[sourceDraft]{
 		"checks":   decodeChecks(true, func(s *sourceDraft) *[]CheckDefinition { return &s.p.Checks }),
 		"check":    decodeChecks(true, func(s *sourceDraft) *[]CheckDefinition { return &s.check }),
 		"watches":  decodeWatches,
+	},
+}
+
+var addressesObject = object[partialAddresses]{
+	unused: unusedAddressKeys,
+	keys: map[string]keyFunc[partialAddresses]{
+		"http": opt(toString, func(a *partialAddresses) **string { return &a.HTTP }),
+		"dns":  opt(toString, func(a *partialAddresses) **string { return &a.DNS }),
 	},
 }
 

@@ -46,8 +46,14 @@ func TestFlags(t *testing.T) {
 			c.AdvertiseAddr, c.AdvertiseAddrWAN = "192.168.1.5", "192.168.1.5"
 		}},
 		{"advertise-wan", []string{"-advertise-wan", "203.0.113.9"}, func(c *Config) { c.AdvertiseAddrWAN = "203.0.113.9" }},
-		{"client", []string{"-client", "0.0.0.0"}, func(c *Config) { c.ClientAddr = "0.0.0.0" }},
-		{"client ipv6", []string{"-client", "[::1]"}, func(c *Config) { c.ClientAddr = "::1" }},
+		{"client", []string{"-client", "0.0.0.0"}, func(c *Config) { setClient(c, "0.0.0.0") }},
+		{"client ipv6", []string{"-client", "[::1]"}, func(c *Config) { setClient(c, "::1") }},
+		{"client list", []string{"-client", "127.0.0.1 192.168.60.100"}, func(c *Config) { setClient(c, "127.0.0.1", "192.168.60.100") }},
+		{"client template", []string{"-client", `127.0.0.2 {{ "127.0.0.3" }}`}, func(c *Config) { setClient(c, "127.0.0.2", "127.0.0.3") }},
+		{"bind template", []string{"-bind", `{{ "192.168.60.100" }}`}, func(c *Config) {
+			c.BindAddr, c.AdvertiseAddr, c.AdvertiseAddrWAN = "192.168.60.100", "192.168.60.100", "192.168.60.100"
+		}},
+		{"syslog", []string{"-syslog"}, func(c *Config) { c.EnableSyslog = true }},
 		{"http-port", []string{"-http-port", "18500"}, func(c *Config) { c.Ports.HTTP = 18500 }},
 		{"http-port disabled", []string{"-http-port", "-1"}, func(c *Config) { c.Ports.HTTP = PortDisabled }},
 		{"dns-port", []string{"-dns-port", "8053"}, func(c *Config) { c.Ports.DNS = 8053 }},
@@ -102,6 +108,12 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+// setClient sets what -client with addrs resolves to.
+func setClient(c *Config, addrs ...string) {
+	c.ClientAddr, c.ClientAddrs = addrs[0], addrs
+	c.HTTPAddrs, c.DNSAddrs = addrs, addrs
+}
+
 func TestDefaults(t *testing.T) {
 	dir := t.TempDir()
 	c, warnings := mustLoad(t, "-data-dir", dir)
@@ -113,6 +125,7 @@ func TestDefaults(t *testing.T) {
 	want.NodeName = "testhost"
 	want.NodeID = c.NodeID
 	want.AdvertiseAddr, want.AdvertiseAddrWAN = "10.1.2.3", "10.1.2.3"
+	setClient(want, "127.0.0.1")
 	sameConfig(t, c, want)
 	if !isUUID(c.NodeID) {
 		t.Errorf("NodeID = %q, want a UUID", c.NodeID)

@@ -32,6 +32,10 @@ var keyCases = map[string]struct {
 	"advertise_addr":                   {`"10.1.2.4"`, false},
 	"advertise_addr_wan":               {`"10.1.2.5"`, false},
 	"client_addr":                      {`"127.0.0.2"`, false},
+	"addresses.http":                   {`"127.0.0.2"`, false},
+	"addresses.dns":                    {`"127.0.0.2"`, false},
+	"enable_syslog":                    {`true`, false},
+	"syslog_facility":                  {`"LOCAL1"`, false},
 	"ports.http":                       {`18500`, false},
 	"ports.server":                     {`18300`, false},
 	"ports.serf_lan":                   {`18301`, false},
@@ -105,7 +109,7 @@ func decodedKeys() []string {
 	nested := map[string][]string{
 		"ports": keysOf(portsObject), "limits": keysOf(limitsObject),
 		"performance": keysOf(performanceObject), "ui_config": keysOf(uiConfigObject),
-		"dns_config": keysOf(dnsConfigObject),
+		"dns_config": keysOf(dnsConfigObject), "addresses": keysOf(addressesObject),
 	}
 	var out []string
 	for _, k := range keysOf(topLevel) {
@@ -220,6 +224,7 @@ var flagCases = map[string]struct {
 	"hcl":                        {[]string{"-hcl", `log_level = "warn"`}, false},
 	"log-level":                  {[]string{"-log-level", "warn"}, false},
 	"log-json":                   {[]string{"-log-json"}, false},
+	"syslog":                     {[]string{"-syslog"}, false},
 	"ui":                         {[]string{"-ui"}, false},
 	"ui-dir":                     {[]string{"-ui-dir", "DATADIR"}, false},
 	"enable-debug":               {[]string{"-enable-debug"}, false},

@@ -26,7 +26,7 @@ var (
 		"acl_enable_key_list_policy", "acl_master_token", "acl_replication_token",
 		"acl_token", "acl_ttl", "enable_acl_replication",
 		// Addresses, gossip and networking details.
-		"addresses", "advertise_addrs", "advertise_addr_ipv4", "advertise_addr_ipv6",
+		"advertise_addrs", "advertise_addr_ipv4", "advertise_addr_ipv6",
 		"advertise_addr_wan_ipv4", "advertise_addr_wan_ipv6", "advertise_reconnect_timeout",
 		"gossip_lan", "gossip_wan", "serf_lan", "serf_wan", "serf_lan_allowed_cidrs",
 		"serf_wan_allowed_cidrs", "translate_wan_addrs", "tagged_addresses",
@@ -46,7 +46,7 @@ var (
 		"snapshot_agent", "xds", "rpc", "read_replica", "non_voting_server",
 		"primary_datacenter", "http_config",
 		"enable_central_service_config", "enable_agent_tls_for_checks",
-		"enable_syslog", "syslog_facility", "log_file",
+		"log_file",
 		"log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files",
 		"disable_anonymous_signature", "disable_coordinates", "disable_host_node_id",
 		"disable_http_unprintable_char_filter", "disable_remote_exec",
@@ -55,7 +55,8 @@ var (
 		"raft_snapshot_interval", "raft_snapshot_threshold", "raft_trailing_logs",
 		"ui_content_path",
 	)
-	unusedPortKeys = keySet(
+	unusedAddressKeys = keySet("https", "grpc", "grpc_tls")
+	unusedPortKeys    = keySet(
 		"https", "grpc", "grpc_tls", "proxy_min_port", "proxy_max_port",
 		"sidecar_min_port", "sidecar_max_port", "expose_min_port", "expose_max_port",
 	)

@@ -23,6 +23,7 @@ type partial struct {
 	AdvertiseAddr    *string
 	AdvertiseAddrWAN *string
 	ClientAddr       *string
+	Addresses        partialAddresses
 	Ports            partialPorts
 
 	RetryJoin            []string
@@ -39,9 +40,12 @@ type partial struct {
 	LogLevel *string
 	LogJSON  *bool
 	UI       *bool
-	UIDir    *string
-	PidFile  *string
-	Encrypt  *string
+
+	EnableSyslog   *bool
+	SyslogFacility *string
+	UIDir          *string
+	PidFile        *string
+	Encrypt        *string
 
 	EnableDebug             *bool
 	EnableScriptChecks      *bool
@@ -65,6 +69,10 @@ type partial struct {
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
 	Watches  []map[string]any
+}
+
+type partialAddresses struct {
+	HTTP, DNS *string
 }
 
 type partialPorts struct {
@@ -143,6 +151,8 @@ func (p *partial) config() *Config {
 	set(&c.AdvertiseAddr, p.AdvertiseAddr)
 	set(&c.AdvertiseAddrWAN, p.AdvertiseAddrWAN)
 	set(&c.ClientAddr, p.ClientAddr)
+	set(&c.addressesHTTP, p.Addresses.HTTP)
+	set(&c.addressesDNS, p.Addresses.DNS)
 	set(&c.Ports.HTTP, p.Ports.HTTP)
 	set(&c.Ports.DNS, p.Ports.DNS)
 	set(&c.Ports.Server, p.Ports.Server)
@@ -166,6 +176,8 @@ func (p *partial) config() *Config {
 
 	set(&c.LogLevel, p.LogLevel)
 	set(&c.LogJSON, p.LogJSON)
+	set(&c.EnableSyslog, p.EnableSyslog)
+	set(&c.SyslogFacility, p.SyslogFacility)
 	set(&c.UI, p.UI)
 	set(&c.UIDir, p.UIDir)
 	set(&c.PidFile, p.PidFile)

@@ -59,6 +59,7 @@ func validateMeta(meta map[string]string) error {
 func normalize(c *Config) {
 	c.Datacenter = strings.ToLower(strings.TrimSpace(c.Datacenter))
 	c.LogLevel = strings.ToLower(strings.TrimSpace(c.LogLevel))
+	c.SyslogFacility = strings.ToUpper(strings.TrimSpace(c.SyslogFacility))
 	if c.LogLevel == "err" {
 		c.LogLevel = "error"
 	}
@@ -73,7 +74,7 @@ func normalize(c *Config) {
 func validate(c *Config) error {
 	for _, check := range []func(*Config) error{
 		validateIdentity, validateRole, validatePorts, validateDurations,
-		validateLimits, validateMisc, validateScriptChecks,
+		validateLimits, validateMisc, validateScriptChecks, validateSyslog,
 	} {
 		if err := check(c); err != nil {
 			return invalid(err)
@@ -293,6 +294,19 @@ func nodeNameWarnings(name string) []string {
 		return []string{fmt.Sprintf("node name %q will not be discoverable via DNS due to invalid characters; valid characters are alphanumerics and dashes", name)}
 	case len(name) > 63:
 		return []string{fmt.Sprintf("node name %q will not be discoverable via DNS: it is longer than 63 characters", name)}
+	}
+	return nil
+}
+
+// syslogFacilities are the facility names enable_syslog accepts.
+var syslogFacilities = []string{
+	"KERN", "USER", "MAIL", "DAEMON", "AUTH", "SYSLOG", "LPR", "NEWS", "UUCP", "CRON", "AUTHPRIV", "FTP",
+	"LOCAL0", "LOCAL1", "LOCAL2", "LOCAL3", "LOCAL4", "LOCAL5", "LOCAL6", "LOCAL7",
+}
+
+func validateSyslog(c *Config) error {
+	if !slices.Contains(syslogFacilities, c.SyslogFacility) {
+		return fmt.Errorf("syslog_facility %q is not a syslog facility (valid: %s)", c.SyslogFacility, strings.Join(syslogFacilities, ", "))
 	}
 	return nil
 }

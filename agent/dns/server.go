@@ -75,7 +75,8 @@ func (s *Server) soa(domain string) dns.RR {
 }
 
 // Start listens on addr ("ip:port") over UDP and TCP and serves until
-// Shutdown. With port 0 both listeners share one free port.
+// Shutdown. With port 0 both listeners share one free port. It may be
+// called again to serve more addresses; Addr stays the first.
 func (s *Server) Start(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -87,7 +88,9 @@ func (s *Server) Start(addr string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.addr = pc.LocalAddr().String()
+	if s.addr == "" {
+		s.addr = pc.LocalAddr().String() // the first address, for Addr
+	}
 	s.serve(&dns.Server{PacketConn: pc, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
 	s.serve(&dns.Server{Listener: ln, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 		IdleTimeout: func() time.Duration { return 8 * time.Second }})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -48,11 +49,12 @@ func runAgent(args []string) int {
 		fmt.Fprintf(os.Stderr, "agent: %v\n", err)
 		return 1
 	}
-	logger, err := logging.New(cfg.LogLevel, cfg.LogJSON, os.Stderr)
+	logger, closeSyslog, err := agentLogger(cfg, os.Stderr, dialLocalSyslog)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "agent: %v\n", err)
 		return 1
 	}
+	defer closeSyslog()
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
@@ -74,6 +76,50 @@ func runAgent(args []string) int {
 		defer os.Remove(cfg.PidFile)
 	}
 	return superviseAgent(a, cfg, logger, signals)
+}
+
+// dialLocalSyslog connects to the local syslog daemon.
+func dialLocalSyslog(facility string) (logging.SyslogWriter, func() error, error) {
+	w, err := logging.DialSyslog("", "", facility, "meridian")
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, w.Close, nil
+}
+
+// agentLogger builds the agent's logger: standard error, and the local
+// syslog too with enable_syslog. A syslog that cannot be reached is not
+// fatal: the logger says so once, as a warning, and logs to standard
+// error only. The returned func closes the syslog connection.
+func agentLogger(cfg *config.Config, stderr io.Writer, dial func(facility string) (logging.SyslogWriter, func() error, error)) (*slog.Logger, func(), error) {
+	noop := func() {}
+	if !cfg.EnableSyslog {
+		l, err := logging.New(cfg.LogLevel, cfg.LogJSON, stderr)
+		return l, noop, err
+	}
+	sys, closeFn, err := dial(cfg.SyslogFacility)
+	if err != nil {
+		l, lerr := logging.New(cfg.LogLevel, cfg.LogJSON, stderr)
+		if lerr != nil {
+			return nil, noop, lerr
+		}
+		l.Warn("syslog is not reachable; logging to standard error only", "error", err)
+		return l, noop, nil
+	}
+	l, err := logging.NewWithSyslog(cfg.LogLevel, cfg.LogJSON, stderr, sys)
+	if err != nil {
+		closeFn()
+		return nil, noop, err
+	}
+	return l, func() { closeFn() }, nil
+}
+
+// notify tells systemd (Type=notify) about the agent's state; a failure
+// is logged, never fatal.
+func notify(logger *slog.Logger, state string) {
+	if err := sdNotify(os.Getenv, state); err != nil {
+		logger.Warn("cannot notify the service manager", "error", err)
+	}
 }
 
 // exitMargin is how long past the shutdown's deadline runAgent waits
@@ -107,6 +153,7 @@ wait:
 			}
 			starting = false
 			logger.Info("Meridian agent running", "version", version, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
+			notify(logger, "READY=1\nSTATUS=running, HTTP on "+a.HTTPAddr()+"\nMAINPID="+strconv.Itoa(os.Getpid()))
 		case <-a.ExitCh():
 			break wait
 		case sig := <-signals:
@@ -120,6 +167,9 @@ wait:
 			}
 			if err := a.Reload(); err != nil {
 				logger.Error("reload failed; the running configuration is unchanged", "error", err)
+				notify(logger, "STATUS=reload failed: "+oneLine(err.Error()))
+			} else {
+				notify(logger, "STATUS=running, configuration reloaded")
 			}
 		}
 	}
@@ -130,6 +180,7 @@ wait:
 		logger.Info("caught signal, shutting down", "signal", stopSig.String(), "leave", leave, "starting", starting)
 	}
 	cancelStart()
+	notify(logger, "STOPPING=1")
 	done := make(chan int, 1)
 	// The shutdown's goroutine is abandoned only when the process exits.
 	go func() { done <- stopAgent(a, logger, started, starting, deadline, leave) }()

@@ -72,6 +72,9 @@ func topLevelCommands() map[string]cliCommand {
 		"operator":    {"Provides cluster-level tools for Meridian operators", runOperator},
 		"reload":      {"Triggers the agent to reload configuration files", runReload},
 		"rtt":         {"Estimates network round trip time between nodes", runRTT},
+		"snapshot":    {"Saves, restores and inspects snapshots of the datacenter's state", runSnapshot},
+		"validate":    {"Validates configuration files and directories", runValidate},
+		"configtest":  {"Alias of validate (older Consul releases' name)", runValidate},
 		"version":     {"Prints the Meridian version", runVersion},
 		"watch":       {"Watch for changes in Meridian", runWatch},
 	}

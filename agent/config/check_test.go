@@ -1,0 +1,93 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// seedService is the service definition of the deployment recipe Meridian
+// follows (Consul's), with "method":"Get" in lower case.
+const seedService = `{"services":[{"id":"hello1","name":"hello","tags":["primary"],"address":"127.0.0.1","port":5000,
+ "checks":[{"http":"http://localhost:5000/","tls_skip_verify":false,"method":"Get","interval":"10s","timeout":"1s"}]}]}`
+
+func TestValidateGoodDir(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "hello.json", seedService)
+	writeFile(t, dir, "ports.hcl", `ports { http = 18500 }
+addresses { http = "127.0.0.1 127.0.0.2" }`)
+	writeFile(t, dir, "notes.txt", "not a config file")
+	warnings, errs := Validate([]string{dir})
+	if len(errs) != 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %q", warnings)
+	}
+	// Nothing was created where the agent keeps state.
+	if _, err := os.Stat(filepath.Join(dir, "node-id")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("validate wrote node-id: %v", err)
+	}
+	// The seed's check method is upper-cased as Consul does.
+	c, _ := mustLoad(t, "-data-dir", t.TempDir(), "-config-dir", dir)
+	if got := c.Services[0].Checks[0].Method; got != "GET" {
+		t.Errorf("method = %q, want GET", got)
+	}
+}
+
+func TestValidateReportsEveryBadFile(t *testing.T) {
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.json", `{"servics": []}`)
+	b := writeFile(t, dir, "b.json", `{"ports": {"http": "many"}}`)
+	c := writeFile(t, dir, "c.hcl", `datacenter = "dc1`)
+	writeFile(t, dir, "d.json", seedService)
+	_, errs := Validate([]string{dir})
+	if len(errs) != 3 {
+		t.Fatalf("errors = %v, want one for each of 3 bad files", errs)
+	}
+	for i, want := range []struct{ file, key string }{{a, "servics"}, {b, "ports.http"}, {c, ""}} {
+		msg := errs[i].Error()
+		if !strings.Contains(msg, want.file) || !strings.Contains(msg, want.key) || strings.Contains(msg, "\n") {
+			t.Errorf("error %d = %q, want one line naming %s and %q", i, msg, want.file, want.key)
+		}
+	}
+}
+
+func TestValidateMergedErrors(t *testing.T) {
+	for _, tc := range []struct{ name, content, want string }{
+		{"bad port pair", `{"ports": {"http": 8600}}`, "ports.http and ports.dns both use port 8600"},
+		{"bind list", `{"bind_addr": "127.0.0.1 127.0.0.2"}`, "bind_addr: multiple addresses found"},
+		{"bad template", `{"client_addr": "{{ GetNothing }}"}`, "client_addr"},
+		{"bad facility", `{"enable_syslog": true, "syslog_facility": "LOCAL9"}`, `syslog_facility "LOCAL9"`},
+		{"bootstrap on client", `{"bootstrap": true}`, "'bootstrap = true' requires 'server = true'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, "x.json", tc.content)
+			_, errs := Validate([]string{dir})
+			if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want) || !errors.Is(errs[0], ErrInvalid) {
+				t.Fatalf("errors = %v, want one containing %q", errs, tc.want)
+			}
+		})
+	}
+	if _, errs := Validate(nil); len(errs) != 1 {
+		t.Errorf("no paths: errors = %v", errs)
+	}
+	if _, errs := Validate([]string{filepath.Join(t.TempDir(), "missing")}); len(errs) != 1 {
+		t.Errorf("missing path: errors = %v", errs)
+	}
+}
+
+func TestAddressesBlock(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "a.json", `{"client_addr": "127.0.0.1 127.0.0.2", "addresses": {"dns": "{{ \"127.0.0.3\" }}"}}`)
+	c, _ := mustLoad(t, "-data-dir", dir, "-config-file", f)
+	if c.ClientAddr != "127.0.0.1" || strings.Join(c.HTTPAddrs, " ") != "127.0.0.1 127.0.0.2" || strings.Join(c.DNSAddrs, " ") != "127.0.0.3" {
+		t.Errorf("client %q http %q dns %q", c.ClientAddr, c.HTTPAddrs, c.DNSAddrs)
+	}
+	assertErr(t, loadErr(t, "-data-dir", dir, "-client", " "), ErrInvalid, `client_addr " " names no address`)
+	assertErr(t, loadErr(t, "-data-dir", dir, "-bind", "127.0.0.1 127.0.0.2"), ErrInvalid,
+		"bind_addr: multiple addresses found (127.0.0.1, 127.0.0.2); please configure only one")
+}
