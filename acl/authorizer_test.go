@@ -35,7 +35,7 @@ operator = "read"
 		{ResourceKey, "app/x", AccessWrite, true},
 		{ResourceKey, "app/x", AccessList, true},
 		{ResourceKey, "app/secret/x", AccessRead, false},
-		{ResourceKey, "app/secret/open", AccessRead, true},  // exact beats prefix
+		{ResourceKey, "app/secret/open", AccessRead, true},   // exact beats prefix
 		{ResourceKey, "app/secret/open", AccessWrite, false}, // read only
 		{ResourceKey, "list/a", AccessList, true},
 		{ResourceKey, "list/a", AccessRead, true},
