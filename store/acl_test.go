@@ -34,7 +34,7 @@ func TestACLApplyAndSnapshot(t *testing.T) {
 		}
 	}
 	bad := []*pb.ACLCommand{
-		{Op: &pb.ACLCommand_PolicySet{PolicySet: &pb.ACLPolicy{Id: "p2", Name: "APP"}}},          // name taken
+		{Op: &pb.ACLCommand_PolicySet{PolicySet: &pb.ACLPolicy{Id: "p2", Name: "APP"}}},         // name taken
 		{Op: &pb.ACLCommand_TokenSet{TokenSet: &pb.ACLToken{AccessorId: "a2", SecretId: "s1"}}}, // secret taken
 		{Op: &pb.ACLCommand_TokenSet{TokenSet: &pb.ACLToken{AccessorId: "a1", SecretId: "s9"}}}, // secret changed
 		{Op: &pb.ACLCommand_TokenSet{TokenSet: &pb.ACLToken{SecretId: "s9"}}},
