@@ -98,6 +98,7 @@ func (s *Server) registerEndpoints() {
 	register(s, MethodPreparedQueryGet, s.preparedQueryGet)
 	register(s, MethodPreparedQueryExecute, s.preparedQueryExecute)
 	register(s, MethodPreparedQueryExecuteRemote, s.preparedQueryExecuteRemote)
+	s.registerACLEndpoints()
 }
 
 // RPC calls a method of this server in-process (a server agent's own HTTP

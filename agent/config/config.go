@@ -129,6 +129,8 @@ type Config struct {
 	AltDomain string
 	// DNS is the dns_config block.
 	DNS DNSConfig
+	// ACL is the acl block.
+	ACL ACLConfig
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition
@@ -247,6 +249,7 @@ func DefaultConfig() *Config {
 		ReconnectTimeout:    72 * time.Hour,
 		Domain:              "consul.",
 		DNS:                 defaultDNSConfig(),
+		ACL:                 defaultACLConfig(),
 		LeaveOnTerminate:    true, // client default; Load flips it for servers
 	}
 }

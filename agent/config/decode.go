@@ -232,6 +232,7 @@ var topLevel = object[sourceDraft]{
 		"domain":     opt(toString, func(s *sourceDraft) **string { return &s.p.Domain }),
 		"alt_domain": opt(toString, func(s *sourceDraft) **string { return &s.p.AltDomain }),
 		"recursors":  appendStrings(func(s *sourceDraft) *[]string { return &s.p.Recursors }),
+		"acl":        decodeACL,
 		"dns_config": nested(dnsConfigObject, func(s *sourceDraft) *partialDNS { return &s.p.DNS }),
 
 		"services": decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.p.Services }),

@@ -21,7 +21,7 @@ var ignoredFlags = map[string]string{}
 var (
 	unusedTopLevelKeys = keySet(
 		// ACL (current stanza and the deprecated flat keys).
-		"acl", "acl_agent_master_token", "acl_agent_token", "acl_datacenter",
+		"acl_agent_master_token", "acl_agent_token", "acl_datacenter",
 		"acl_default_policy", "acl_disabled_ttl", "acl_down_policy",
 		"acl_enable_key_list_policy", "acl_master_token", "acl_replication_token",
 		"acl_token", "acl_ttl", "enable_acl_replication",

@@ -61,6 +61,7 @@ type partial struct {
 	Recursors []string
 	AltDomain *string
 	DNS       partialDNS
+	ACL       partialACL
 
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
@@ -193,6 +194,7 @@ func (p *partial) config() *Config {
 	c.Recursors = p.Recursors
 	set(&c.AltDomain, p.AltDomain)
 	p.DNS.apply(&c.DNS)
+	p.ACL.apply(&c.ACL)
 	c.Services = p.Services
 	c.Checks = p.Checks
 	c.Watches = p.Watches
