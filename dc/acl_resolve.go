@@ -181,3 +181,20 @@ func (s *Server) authorize(secret string, res acl.Resource, access acl.Access, n
 
 // errACLDisabled answers the /v1/acl endpoints when ACLs are off.
 var errACLDisabled = errors.New("ACL support disabled")
+
+// KVOpAllowed reports whether z may run the KV operation op (of a KV
+// write or a transaction): reads need key read, writes key write, and a
+// recursive delete write on every key under its prefix.
+func KVOpAllowed(z *acl.Authorizer, op *pb.KVOp) bool {
+	key := op.GetEntry().GetKey()
+	switch op.GetVerb() {
+	case pb.KVVerb_KV_GET, pb.KVVerb_KV_GET_OR_EMPTY, pb.KVVerb_KV_CHECK_INDEX,
+		pb.KVVerb_KV_CHECK_SESSION, pb.KVVerb_KV_CHECK_NOT_EXISTS:
+		return z.Allowed(acl.ResourceKey, key, acl.AccessRead)
+	case pb.KVVerb_KV_GET_TREE:
+		return z.Allowed(acl.ResourceKey, key, acl.AccessList) || z.Allowed(acl.ResourceKey, key, acl.AccessRead)
+	case pb.KVVerb_KV_DELETE_TREE:
+		return z.KeyWritePrefix(key)
+	}
+	return z.Allowed(acl.ResourceKey, key, acl.AccessWrite)
+}
