@@ -21,8 +21,8 @@ type tokenResolver interface {
 // tables (cached there until they change).
 type serverResolver struct{ s *dc.Server }
 
-func (r serverResolver) resolve(_ context.Context, secret string) (dc.Identity, error) {
-	return r.s.ResolveToken(secret)
+func (r serverResolver) resolve(ctx context.Context, secret string) (dc.Identity, error) {
+	return r.s.ResolveToken(ctx, secret)
 }
 
 // clientResolver asks a server (ACL.Resolve) and keeps the answer for

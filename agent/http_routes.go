@@ -149,7 +149,7 @@ var (
 func (a *Agent) routeTable() []route {
 	key := pathValue("key")
 	rt := []route{
-		{"GET /v1/kv/{key...}", need(acl.ResourceKey, acl.AccessRead, key), a.kvGet},
+		{"GET /v1/kv/{key...}", routeAuth{kind: authCheck, res: acl.ResourceKey, access: acl.AccessRead, check: kvGetAuth}, a.kvGet},
 		{"PUT /v1/kv/{key...}", need(acl.ResourceKey, acl.AccessWrite, key), a.kvPut},
 		{"POST /v1/kv/{key...}", need(acl.ResourceKey, acl.AccessWrite, key), a.kvPut},
 		{"DELETE /v1/kv/{key...}", routeAuth{kind: authCheck, res: acl.ResourceKey, access: acl.AccessWrite, check: kvDeleteAuth}, a.kvDelete},
@@ -229,6 +229,19 @@ func (a *Agent) routeTable() []route {
 
 func localCheck() routeAuth {
 	return routeAuth{kind: authCheck, res: acl.ResourceNode, access: acl.AccessWrite, check: localCheckAuth}
+}
+
+// kvGetAuth needs read on the key; a recursive or keys-only read is
+// filtered instead (kvGet drops what the token may not read).
+func kvGetAuth(a *Agent, r *http.Request) error {
+	q := r.URL.Query()
+	if _, ok := q["recurse"]; ok {
+		return nil
+	}
+	if _, ok := q["keys"]; ok {
+		return nil
+	}
+	return a.allowed(r, acl.ResourceKey, acl.AccessRead, r.PathValue("key"))
 }
 
 // kvDeleteAuth needs write on the key, or on every key under it with

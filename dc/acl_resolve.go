@@ -1,6 +1,7 @@
 package dc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -57,7 +58,7 @@ const maxCachedTokens = 4096
 
 // ResolveToken returns what secret may do on this server. With ACLs
 // disabled every secret manages everything; "" is the anonymous token.
-func (s *Server) ResolveToken(secret string) (Identity, error) {
+func (s *Server) ResolveToken(ctx context.Context, secret string) (Identity, error) {
 	if !s.cfg.ACL.Enabled {
 		return Identity{AccessorID: AnonymousTokenID, Authorizer: acl.ManageAll()}, nil
 	}
@@ -75,7 +76,7 @@ func (s *Server) ResolveToken(secret string) (Identity, error) {
 	if ok {
 		return id, nil
 	}
-	id, err := s.resolveUncached(secret)
+	id, err := s.resolveUncached(ctx, secret)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -87,16 +88,13 @@ func (s *Server) ResolveToken(secret string) (Identity, error) {
 	return id, nil
 }
 
-func (s *Server) resolveUncached(secret string) (Identity, error) {
+func (s *Server) resolveUncached(ctx context.Context, secret string) (Identity, error) {
 	if secret == "" || secret == "anonymous" {
 		return Identity{AccessorID: AnonymousTokenID, Authorizer: acl.NewAuthorizer(s.cfg.ACL.DefaultAllow)}, nil
 	}
-	tok, err := s.store.ACLTokenBySecret(nil, secret)
+	tok, err := s.tokenBySecret(ctx, secret)
 	if err != nil {
 		return Identity{}, err
-	}
-	if tok == nil {
-		return Identity{}, ErrACLNotFound
 	}
 	mgmt, rules, err := s.tokenRules(tok)
 	if err != nil {
@@ -117,6 +115,25 @@ func (s *Server) resolveUncached(secret string) (Identity, error) {
 		policies = append(policies, p)
 	}
 	return Identity{AccessorID: tok.AccessorId, Authorizer: acl.NewAuthorizer(s.cfg.ACL.DefaultAllow, policies...)}, nil
+}
+
+// tokenBySecret finds the token of secret. A secret this server does
+// not know may be a token just created through another server: it asks
+// the leader for a read index and looks again once its store has caught
+// up (only unknown secrets pay this round).
+func (s *Server) tokenBySecret(ctx context.Context, secret string) (*pb.ACLToken, error) {
+	tok, err := s.store.ACLTokenBySecret(nil, secret)
+	if err != nil || tok != nil {
+		return tok, err
+	}
+	if err := s.linearize(ctx); err != nil {
+		return nil, err
+	}
+	tok, err = s.store.ACLTokenBySecret(nil, secret)
+	if err == nil && tok == nil {
+		err = ErrACLNotFound
+	}
+	return tok, err
 }
 
 // tokenRules returns whether tok is a management token and the rules of
@@ -168,8 +185,8 @@ func PermissionDenied(accessor string, res acl.Resource, access acl.Access, name
 }
 
 // authorize resolves secret and checks it may access name of res.
-func (s *Server) authorize(secret string, res acl.Resource, access acl.Access, name string) (Identity, error) {
-	id, err := s.ResolveToken(secret)
+func (s *Server) authorize(ctx context.Context, secret string, res acl.Resource, access acl.Access, name string) (Identity, error) {
+	id, err := s.ResolveToken(ctx, secret)
 	if err != nil {
 		return id, err
 	}

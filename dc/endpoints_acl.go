@@ -127,8 +127,11 @@ func (s *Server) aclResolve(ctx context.Context, req *pb.ACLRequest, resp *pb.AC
 		resp.Tokens = []*pb.ACLToken{{AccessorId: AnonymousTokenID}}
 		return nil
 	}
-	tok, err := s.store.ACLTokenBySecret(nil, req.Secret)
-	if err != nil || tok == nil {
+	tok, err := s.tokenBySecret(ctx, req.Secret)
+	if errors.Is(err, ErrACLNotFound) {
+		return nil // found stays false
+	}
+	if err != nil {
 		return err
 	}
 	mgmt, rules, err := s.tokenRules(tok)
@@ -148,11 +151,11 @@ func reqToken(req *pb.ACLRequest) string {
 	return req.Query.GetToken()
 }
 
-func (s *Server) aclAllowed(req *pb.ACLRequest, access acl.Access) error {
+func (s *Server) aclAllowed(ctx context.Context, req *pb.ACLRequest, access acl.Access) error {
 	if err := s.aclEnabled(); err != nil {
 		return err
 	}
-	_, err := s.authorize(reqToken(req), acl.ResourceACL, access, "")
+	_, err := s.authorize(ctx, reqToken(req), acl.ResourceACL, access, "")
 	return err
 }
 
@@ -203,7 +206,7 @@ func (s *Server) resolveLinks(links []*pb.ACLLink, roles bool) ([]*pb.ACLLink, e
 }
 
 func (s *Server) aclTokenSet(ctx context.Context, req *pb.ACLRequest, resp *pb.ACLResponse) error {
-	if err := s.aclAllowed(req, acl.AccessWrite); err != nil {
+	if err := s.aclAllowed(ctx, req, acl.AccessWrite); err != nil {
 		return err
 	}
 	if req.Token == nil {
@@ -292,7 +295,7 @@ func (s *Server) withLinkNames(tok *pb.ACLToken) *pb.ACLToken {
 }
 
 func (s *Server) aclTokenGet(ctx context.Context, req *pb.ACLRequest, resp *pb.ACLResponse) error {
-	if err := s.aclAllowed(req, acl.AccessRead); err != nil {
+	if err := s.aclAllowed(ctx, req, acl.AccessRead); err != nil {
 		return err
 	}
 	if done, err := s.forwardQuery(ctx, MethodACLTokenGet, req.Query, req, resp); done {
@@ -312,18 +315,15 @@ func (s *Server) aclTokenSelf(ctx context.Context, req *pb.ACLRequest, resp *pb.
 		return err
 	}
 	resp.Meta = &pb.QueryMeta{}
-	tok, err := s.store.ACLTokenBySecret(nil, reqToken(req))
+	tok, err := s.tokenBySecret(ctx, reqToken(req))
 	if err != nil {
 		return err
-	}
-	if tok == nil {
-		return ErrACLNotFound
 	}
 	return s.tokenAnswer(tok.AccessorId, resp)
 }
 
 func (s *Server) aclTokenList(ctx context.Context, req *pb.ACLRequest, resp *pb.ACLResponse) error {
-	if err := s.aclAllowed(req, acl.AccessRead); err != nil {
+	if err := s.aclAllowed(ctx, req, acl.AccessRead); err != nil {
 		return err
 	}
 	if done, err := s.forwardQuery(ctx, MethodACLTokenList, req.Query, req, resp); done {
@@ -342,7 +342,7 @@ func (s *Server) aclTokenList(ctx context.Context, req *pb.ACLRequest, resp *pb.
 }
 
 func (s *Server) aclPolicySet(ctx context.Context, req *pb.ACLRequest, resp *pb.ACLResponse) error {
-	if err := s.aclAllowed(req, acl.AccessWrite); err != nil {
+	if err := s.aclAllowed(ctx, req, acl.AccessWrite); err != nil {
 		return err
 	}
 	in := req.Policy
@@ -383,7 +383,7 @@ func (s *Server) aclPolicySet(ctx context.Context, req *pb.ACLRequest, resp *pb.
 }
 
 func (s *Server) aclPolicyGet(ctx context.Context, req *pb.ACLRequest, resp *pb.ACLResponse) error {
-	if err := s.aclAllowed(req, acl.AccessRead); err != nil {
+	if err := s.aclAllowed(ctx, req, acl.AccessRead); err != nil {
 		return err
 	}
 	if done, err := s.forwardQuery(ctx, MethodACLPolicyGet, req.Query, req, resp); done {
@@ -406,7 +406,7 @@ func (s *Server) aclPolicyGet(ctx context.Context, req *pb.ACLRequest, resp *pb.
 }
 
 func (s *Server) aclPolicyList(ctx context.Context, req *pb.ACLRequest, resp *pb.ACLResponse) error {
-	if err := s.aclAllowed(req, acl.AccessRead); err != nil {
+	if err := s.aclAllowed(ctx, req, acl.AccessRead); err != nil {
 		return err
 	}
 	if done, err := s.forwardQuery(ctx, MethodACLPolicyList, req.Query, req, resp); done {
@@ -421,7 +421,7 @@ func (s *Server) aclPolicyList(ctx context.Context, req *pb.ACLRequest, resp *pb
 }
 
 func (s *Server) aclRoleSet(ctx context.Context, req *pb.ACLRequest, resp *pb.ACLResponse) error {
-	if err := s.aclAllowed(req, acl.AccessWrite); err != nil {
+	if err := s.aclAllowed(ctx, req, acl.AccessWrite); err != nil {
 		return err
 	}
 	in := req.Role
@@ -458,7 +458,7 @@ func (s *Server) aclRoleSet(ctx context.Context, req *pb.ACLRequest, resp *pb.AC
 }
 
 func (s *Server) aclRoleGet(ctx context.Context, req *pb.ACLRequest, resp *pb.ACLResponse) error {
-	if err := s.aclAllowed(req, acl.AccessRead); err != nil {
+	if err := s.aclAllowed(ctx, req, acl.AccessRead); err != nil {
 		return err
 	}
 	if done, err := s.forwardQuery(ctx, MethodACLRoleGet, req.Query, req, resp); done {
@@ -481,7 +481,7 @@ func (s *Server) aclRoleGet(ctx context.Context, req *pb.ACLRequest, resp *pb.AC
 }
 
 func (s *Server) aclRoleList(ctx context.Context, req *pb.ACLRequest, resp *pb.ACLResponse) error {
-	if err := s.aclAllowed(req, acl.AccessRead); err != nil {
+	if err := s.aclAllowed(ctx, req, acl.AccessRead); err != nil {
 		return err
 	}
 	if done, err := s.forwardQuery(ctx, MethodACLRoleList, req.Query, req, resp); done {
@@ -498,7 +498,7 @@ func (s *Server) aclRoleList(ctx context.Context, req *pb.ACLRequest, resp *pb.A
 // aclDelete deletes a token, policy or role by id.
 func (s *Server) aclDelete(method string) func(context.Context, *pb.ACLRequest, *pb.ACLResponse) error {
 	return func(ctx context.Context, req *pb.ACLRequest, resp *pb.ACLResponse) error {
-		if err := s.aclAllowed(req, acl.AccessWrite); err != nil {
+		if err := s.aclAllowed(ctx, req, acl.AccessWrite); err != nil {
 			return err
 		}
 		if req.Id == "" {

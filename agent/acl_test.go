@@ -1,0 +1,139 @@
+package agent_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian-io/meridian/internal/testcluster"
+)
+
+// aclArgs turn ACLs on with deny by default; client agents keep a
+// resolved token for 300 ms so a deletion reaches them quickly.
+var aclArgs = []string{"-hcl", `acl { enabled = true default_policy = "deny" token_ttl = "300ms" }`}
+
+func tokenClient(t *testing.T, n *testcluster.Node, token string) *api.Client {
+	t.Helper()
+	c, err := api.NewClient(&api.Config{Address: n.HTTPAddr, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func isDenied(err error) bool {
+	var se api.StatusError
+	return err != nil && errors.As(err, &se) && se.Code == http.StatusForbidden
+}
+
+// TestACLWithConsulAPI follows the issue's story with the official
+// client: bootstrap once, a policy for app/ and a token for it, writes
+// and reads inside and outside its prefix, and a deletion that every
+// server and the client agent honour.
+func TestACLWithConsulAPI(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1, Args: aclArgs})
+	c.WaitForLeader(10 * time.Second)
+	clientAgent := c.Clients()[0]
+	anon := tokenClient(t, clientAgent, "")
+
+	if _, err := anon.KV().Put(&api.KVPair{Key: "app/x", Value: []byte("1")}, nil); !isDenied(err) {
+		t.Fatalf("anonymous write: %v, want 403", err)
+	}
+	root, _, err := anon.ACL().Bootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root.SecretID == "" || root.AccessorID == "" || len(root.Policies) != 1 || root.Policies[0].Name != "global-management" {
+		t.Fatalf("bootstrap token %+v", root)
+	}
+	if _, _, err := anon.ACL().Bootstrap(); err == nil || !strings.Contains(err.Error(), "ACL bootstrap no longer allowed") {
+		t.Fatalf("second bootstrap: %v", err)
+	}
+
+	admin := tokenClient(t, clientAgent, root.SecretID)
+	policy, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{Name: "app", Rules: `key_prefix "app/" { policy = "write" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{Name: "bad", Rules: `key_prefix "x" { policy = "sudo" }`}, nil); err == nil {
+		t.Fatal("a policy with invalid rules was created")
+	}
+	tok, _, err := admin.ACL().TokenCreate(&api.ACLToken{Description: "app writer", Policies: []*api.ACLTokenPolicyLink{{Name: "app"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok.Policies) != 1 || tok.Policies[0].ID != policy.ID || tok.SecretID == "" {
+		t.Fatalf("token %+v", tok)
+	}
+	if _, err := admin.KV().Put(&api.KVPair{Key: "other/secret", Value: []byte("s")}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	app := tokenClient(t, clientAgent, tok.SecretID)
+	if _, err := app.KV().Put(&api.KVPair{Key: "app/x", Value: []byte("v")}, nil); err != nil {
+		t.Fatalf("write app/x: %v", err)
+	}
+	_, err = app.KV().Put(&api.KVPair{Key: "other/x", Value: []byte("v")}, nil)
+	if !isDenied(err) || !strings.Contains(err.Error(), "Permission denied") {
+		t.Fatalf("write other/x: %v, want 403 Permission denied", err)
+	}
+	if _, _, err := app.KV().Get("other/secret", nil); !isDenied(err) {
+		t.Fatalf("read other/secret: %v, want 403", err)
+	}
+	if pair, _, err := app.KV().Get("app/x", nil); err != nil || pair == nil || string(pair.Value) != "v" {
+		t.Fatalf("read app/x: %v %v", pair, err)
+	}
+	pairs, _, err := app.KV().List("", nil)
+	if err != nil || len(pairs) != 1 || pairs[0].Key != "app/x" {
+		t.Fatalf("list everything as the app token: %v %v", pairs, err)
+	}
+	if pairs, _, err := app.KV().List("other/", nil); err != nil || len(pairs) != 0 {
+		t.Fatalf("list other/: %v %v", pairs, err)
+	}
+	// The filtered list says so; the header of the default policy is true.
+	req, _ := http.NewRequest("GET", "http://"+clientAgent.HTTPAddr+"/v1/kv/?recurse", nil)
+	req.Header.Set("X-Consul-Token", tok.SecretID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Consul-Results-Filtered-By-ACLs") != "true" || resp.Header.Get("X-Consul-Default-ACL-Policy") != "deny" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+
+	self, _, err := app.ACL().TokenReadSelf(nil)
+	if err != nil || self.AccessorID != tok.AccessorID {
+		t.Fatalf("token self: %+v %v", self, err)
+	}
+	if _, _, err := app.ACL().TokenList(nil); !isDenied(err) {
+		t.Fatalf("token list without acl:read: %v", err)
+	}
+	list, _, err := admin.ACL().TokenList(nil)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("token list: %d %v", len(list), err)
+	}
+	if got, _, err := admin.ACL().PolicyReadByName("app", nil); err != nil || got.Rules != policy.Rules {
+		t.Fatalf("policy by name: %+v %v", got, err)
+	}
+
+	// Deleting the token takes effect on every server and the client.
+	if _, err := admin.ACL().TokenDelete(tok.AccessorID, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		c := tokenClient(t, n, tok.SecretID)
+		testcluster.WaitFor(t, 10*time.Second, func() error {
+			_, err := c.KV().Put(&api.KVPair{Key: "app/y", Value: []byte("v")}, nil)
+			if !isDenied(err) || !strings.Contains(err.Error(), "ACL not found") {
+				return fmt.Errorf("%s: write with a deleted token: %v", n.Name, err)
+			}
+			return nil
+		})
+	}
+}
