@@ -140,3 +140,17 @@ func (a *Agent) newResolver() tokenResolver {
 }
 
 var errNoResolver = errors.New("acl: no resolver")
+
+// warnNoACL is the warning of a production server without an acl block.
+const warnNoACL = "security: this server runs without an acl block: every request is allowed to read and write everything. " +
+	`Add acl { enabled = true default_policy = "deny" } and bootstrap a token with "meridian acl bootstrap".`
+
+// securityWarnings are what this agent logs at start and shows on
+// /v1/agent/self: a server out of -dev with no acl block is open to all.
+func (a *Agent) securityWarnings() []string {
+	var w []string
+	if a.cfg.Server && !a.cfg.Dev && !a.cfg.ACL.Set {
+		w = append(w, warnNoACL)
+	}
+	return w
+}

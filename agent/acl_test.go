@@ -137,3 +137,25 @@ func TestACLWithConsulAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestNoACLBlockWarning: a server out of -dev without an acl block says,
+// on /v1/agent/self, that it is open; with the block it does not.
+func TestNoACLBlockWarning(t *testing.T) {
+	open := testcluster.New(t, testcluster.Options{Servers: 1})
+	self, err := tokenClient(t, open.WaitForLeader(10*time.Second), "").Agent().Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings, _ := self["Security"]["Warnings"].([]any)
+	if len(warnings) != 1 || !strings.Contains(fmt.Sprint(warnings[0]), "without an acl block") {
+		t.Fatalf("Security = %v", self["Security"])
+	}
+	closed := testcluster.New(t, testcluster.Options{Servers: 1, Args: []string{"-hcl", `acl { enabled = false }`}})
+	self, err = tokenClient(t, closed.WaitForLeader(10*time.Second), "").Agent().Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warnings, _ := self["Security"]["Warnings"].([]any); len(warnings) != 0 {
+		t.Fatalf("SecurityWarnings with an acl block = %v", warnings)
+	}
+}

@@ -220,6 +220,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.log.Info("agent started", "server", a.cfg.Server, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
+	for _, w := range a.securityWarnings() {
+		a.log.Warn(w)
+	}
 	return nil
 }
 

@@ -99,6 +99,9 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 		"Member": toMemberJSON(a.lan.LocalMember()),
 		"Stats":  stats,
 		"Meta":   meta,
+		// Security is Meridian's: what leaves this agent open. Every
+		// top-level value is an object, as clients decode them.
+		"Security": map[string]any{"Warnings": nonNil(a.securityWarnings())},
 	}, nil
 }
 
