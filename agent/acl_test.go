@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,7 +11,10 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/internal/testcluster"
+	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
 )
 
 // aclArgs turn ACLs on with deny by default; client agents keep a
@@ -105,6 +109,37 @@ func TestACLWithConsulAPI(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("X-Consul-Results-Filtered-By-ACLs") != "true" || resp.Header.Get("X-Consul-Default-ACL-Policy") != "deny" {
 		t.Fatalf("headers %v", resp.Header)
+	}
+
+	// The servers enforce too, whatever the agent in front of them does:
+	// an RPC straight to a follower carries its token.
+	follower := c.Followers()[0].Agent.Server()
+	ctx := context.Background()
+	put := func(token, key string) error {
+		return follower.RPC(ctx, dc.MethodKVApply, &pb.KVApplyRequest{Write: &pb.WriteOptions{Token: token},
+			Op: &pb.KVOp{Verb: pb.KVVerb_KV_SET, Entry: &pb.KVEntry{Key: key, Value: []byte("r")}}}, &pb.KVApplyResponse{})
+	}
+	if err := put("", "app/rpc"); !errors.Is(err, rpc.ErrPermissionDenied) {
+		t.Fatalf("anonymous KV.Apply: %v", err)
+	}
+	if err := put(tok.SecretID, "other/rpc"); !errors.Is(err, rpc.ErrPermissionDenied) {
+		t.Fatalf("KV.Apply outside the token's prefix: %v", err)
+	}
+	if err := put(tok.SecretID, "app/rpc"); err != nil {
+		t.Fatalf("KV.Apply inside the token's prefix: %v", err)
+	}
+	var txn pb.TxnResponse
+	err = follower.RPC(ctx, dc.MethodTxn, &pb.TxnRequest{Write: &pb.WriteOptions{Token: tok.SecretID}, Ops: []*pb.TxnOp{
+		{Op: &pb.TxnOp_Kv{Kv: &pb.KVOp{Verb: pb.KVVerb_KV_SET, Entry: &pb.KVEntry{Key: "app/t"}}}},
+		{Op: &pb.TxnOp_Kv{Kv: &pb.KVOp{Verb: pb.KVVerb_KV_SET, Entry: &pb.KVEntry{Key: "other/t"}}}},
+	}}, &txn)
+	if err != nil || len(txn.Errors) != 1 || txn.Errors[0].OpIndex != 1 || !strings.Contains(txn.Errors[0].What, "Permission denied") {
+		t.Fatalf("txn with one denied op: %v %v", txn.Errors, err)
+	}
+	var got pb.KVGetResponse
+	err = follower.RPC(ctx, dc.MethodKVGet, &pb.KVGetRequest{Query: &pb.QueryOptions{Token: tok.SecretID}, Recurse: true}, &got)
+	if err != nil || len(got.Entries) != 2 || !got.Meta.ResultsFilteredByAcls {
+		t.Fatalf("recursive KV.Get: %v %v", got.Entries, err)
 	}
 
 	self, _, err := app.ACL().TokenReadSelf(nil)

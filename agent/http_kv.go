@@ -67,7 +67,7 @@ func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 		resp.Entries, f2 = filterSlice(resp.Entries, func(e *pb.KVEntry) bool {
 			return id.Authorizer.Allowed(acl.ResourceKey, e.Key, acl.AccessRead)
 		})
-		if filtered || f2 {
+		if filtered || f2 || resp.Meta.GetResultsFilteredByAcls() {
 			w.Header().Set(headerFilteredByACLs, "true")
 		}
 	}
