@@ -194,3 +194,101 @@ func TestNoACLBlockWarning(t *testing.T) {
 		t.Fatalf("SecurityWarnings with an acl block = %v", warnings)
 	}
 }
+
+// TestACLFederation: dc1 is the primary; dc2's leader copies its
+// policies and global tokens. A global token works in both, a local one
+// only where it was made, writes of global state made in dc2 land in
+// dc1, and a token deleted in dc1 is refused in dc2 within a
+// replication interval.
+func TestACLFederation(t *testing.T) {
+	const root, interval = "fed-root-secret", 300 * time.Millisecond
+	f := testcluster.NewFederation(t, 2, testcluster.Options{Servers: 1,
+		Args: []string{"-hcl", `primary_datacenter = "dc1"
+acl {
+  enabled = true
+  default_policy = "deny"
+  tokens { initial_management = "` + root + `" replication = "` + root + `" }
+}`},
+		Tune: func(c *dc.Config) { c.ACL.ReplicationInterval = interval },
+	})
+	dc1, dc2 := f.DC("dc1").Servers()[0], f.DC("dc2").Servers()[0]
+	admin1, admin2 := tokenClient(t, dc1, root), tokenClient(t, dc2, root)
+
+	if _, _, err := admin1.ACL().PolicyCreate(&api.ACLPolicy{Name: "app", Rules: `key_prefix "app/" { policy = "write" }`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	global, _, err := admin1.ACL().TokenCreate(&api.ACLToken{Description: "global", Policies: []*api.ACLTokenPolicyLink{{Name: "app"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local1, _, err := admin1.ACL().TokenCreate(&api.ACLToken{Description: "dc1 only", Local: true, Policies: []*api.ACLTokenPolicyLink{{Name: "app"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(n *testcluster.Node, token, key string) error {
+		_, err := tokenClient(t, n, token).KV().Put(&api.KVPair{Key: key, Value: []byte("v")}, nil)
+		return err
+	}
+	testcluster.WaitFor(t, 10*time.Second, func() error { return put(dc2, global.SecretID, "app/x") })
+	if err := put(dc2, local1.SecretID, "app/x"); !isDenied(err) || !strings.Contains(err.Error(), "ACL not found") {
+		t.Fatalf("dc1's local token used in dc2: %v", err)
+	}
+	if err := put(dc1, local1.SecretID, "app/x"); err != nil {
+		t.Fatalf("dc1's local token in dc1: %v", err)
+	}
+
+	// Global state written through dc2 lands in the primary; a local
+	// token made in dc2 stays there.
+	fromDC2, _, err := admin2.ACL().TokenCreate(&api.ACLToken{Description: "made in dc2", Policies: []*api.ACLTokenPolicyLink{{Name: "app"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := admin1.ACL().TokenRead(fromDC2.AccessorID, nil); err != nil || got.Description != "made in dc2" {
+		t.Fatalf("dc1 reading the global token made through dc2: %+v %v", got, err)
+	}
+	local2, _, err := admin2.ACL().TokenCreate(&api.ACLToken{Description: "dc2 only", Local: true, Policies: []*api.ACLTokenPolicyLink{{Name: "app"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := put(dc2, local2.SecretID, "app/y"); err != nil {
+		t.Fatalf("dc2's local token in dc2: %v", err)
+	}
+	if err := put(dc1, local2.SecretID, "app/y"); !isDenied(err) {
+		t.Fatalf("dc2's local token used in dc1: %v", err)
+	}
+	if _, _, err := admin2.ACL().PolicyCreate(&api.ACLPolicy{Name: "from-dc2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := admin1.ACL().PolicyReadByName("from-dc2", nil); err != nil {
+		t.Fatalf("a policy written through dc2 is not in dc1: %v", err)
+	}
+
+	// Deleting in the primary reaches dc2 within a replication interval
+	// (plus the round that may be under way).
+	if _, err := admin1.ACL().TokenDelete(global.AccessorID, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		if err := put(dc2, global.SecretID, "app/z"); !isDenied(err) {
+			return fmt.Errorf("dc2 still takes the deleted token: %v", err)
+		}
+		return nil
+	})
+	if took := time.Since(start); took > 2*interval+time.Second {
+		t.Errorf("dc2 refused the deleted token after %v, replication interval %v", took, interval)
+	} else {
+		t.Logf("dc2 refused the deleted token after %v", took)
+	}
+
+	// With the primary down, dc2 keeps resolving from its copy
+	// (down_policy extend-cache).
+	testcluster.WaitFor(t, 10*time.Second, func() error { return put(dc2, fromDC2.SecretID, "app/before-outage") })
+	f.DC("dc1").Stop(dc1)
+	if err := put(dc2, fromDC2.SecretID, "app/during-outage"); err != nil {
+		t.Fatalf("a replicated token in dc2 with the primary down: %v", err)
+	}
+	if err := put(dc2, fromDC2.SecretID, "other/during-outage"); !isDenied(err) {
+		t.Fatalf("its policy still holds with the primary down: %v", err)
+	}
+}

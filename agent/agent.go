@@ -311,6 +311,8 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 		Enabled:           a.cfg.ACL.Enabled,
 		DefaultAllow:      a.cfg.ACL.DefaultPolicy != "deny",
 		InitialManagement: a.cfg.ACL.Tokens.InitialManagement,
+		PrimaryDatacenter: a.cfg.PrimaryDatacenter,
+		ReplicationToken:  a.cfg.ACL.Tokens.Replication,
 	}
 	if a.cfg.Limits.RPCHoldTimeout > 0 {
 		dcfg.RPCHoldTimeout = a.cfg.Limits.RPCHoldTimeout

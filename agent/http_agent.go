@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -84,7 +85,7 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 	return map[string]any{
 		"Config": map[string]any{
 			"Datacenter":        a.cfg.Datacenter,
-			"PrimaryDatacenter": a.cfg.Datacenter,
+			"PrimaryDatacenter": cmp.Or(a.cfg.PrimaryDatacenter, a.cfg.Datacenter),
 			"NodeName":          a.cfg.NodeName,
 			"NodeID":            a.cfg.NodeID,
 			"Server":            a.server != nil,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/pb"
@@ -35,6 +36,27 @@ type ACLConfig struct {
 	// InitialManagement is a secret that is a management token on every
 	// server (Consul's acl.tokens.initial_management).
 	InitialManagement string
+	// PrimaryDatacenter owns the ACL state; "" or this datacenter's name
+	// makes this one the primary. Any other datacenter's leader copies
+	// the primary's policies, roles and global tokens every
+	// ReplicationInterval with ReplicationToken, and its servers resolve
+	// tokens from that copy, which keeps serving while the primary is
+	// unreachable (down_policy extend-cache). Local tokens stay in the
+	// datacenter that made them.
+	PrimaryDatacenter   string
+	ReplicationToken    string
+	ReplicationInterval time.Duration
+}
+
+// DefaultACLReplicationInterval is how often a secondary datacenter's
+// leader copies the primary's ACL state when the configuration says not.
+const DefaultACLReplicationInterval = 5 * time.Second
+
+func (c ACLConfig) replicationInterval() time.Duration {
+	if c.ReplicationInterval > 0 {
+		return c.ReplicationInterval
+	}
+	return DefaultACLReplicationInterval
 }
 
 // Identity is a resolved token: who it is and what it may do.

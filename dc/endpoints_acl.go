@@ -65,6 +65,26 @@ func (s *Server) aclEnabled() error {
 	return nil
 }
 
+// isPrimary reports whether this datacenter owns the ACL state.
+func (s *Server) isPrimary() bool {
+	p := s.cfg.ACL.PrimaryDatacenter
+	return p == "" || p == s.cfg.Datacenter
+}
+
+// toPrimary sends a write of global ACL state to the primary
+// datacenter (a no-op there).
+func (s *Server) toPrimary(req *pb.ACLRequest) {
+	if s.isPrimary() {
+		return
+	}
+	if req.Write == nil {
+		req.Write = &pb.WriteOptions{}
+	}
+	if req.Write.Dc == "" {
+		req.Write.Dc = s.cfg.ACL.PrimaryDatacenter
+	}
+}
+
 func (s *Server) applyACL(ctx context.Context, c *pb.ACLCommand) (uint64, error) {
 	res, err := s.raftApply(ctx, &pb.Command{Cmd: &pb.Command_Acl{Acl: c}})
 	if err != nil {
@@ -78,6 +98,7 @@ func (s *Server) aclBootstrap(ctx context.Context, req *pb.ACLRequest, resp *pb.
 	if err := s.aclEnabled(); err != nil {
 		return err
 	}
+	s.toPrimary(req)
 	if done, err := s.forwardWrite(ctx, MethodACLBootstrap, req.Write, req, resp); done {
 		return err
 	}
@@ -141,6 +162,16 @@ func (s *Server) aclResolve(ctx context.Context, req *pb.ACLRequest, resp *pb.AC
 	resp.Found, resp.Management, resp.Rules = true, mgmt, rules
 	resp.Tokens = []*pb.ACLToken{{AccessorId: tok.AccessorId}}
 	return nil
+}
+
+// localToken reports whether accessor names a token local to this
+// datacenter (written here, not in the primary).
+func (s *Server) localToken(accessor string) bool {
+	if accessor == "" {
+		return false
+	}
+	_, tok, err := s.store.ACLToken(nil, accessor)
+	return err == nil && tok != nil && tok.Local
 }
 
 // token returns the caller's secret of a request.
@@ -211,6 +242,9 @@ func (s *Server) aclTokenSet(ctx context.Context, req *pb.ACLRequest, resp *pb.A
 	}
 	if req.Token == nil {
 		return aclBad("missing token")
+	}
+	if !req.Token.Local && !s.localToken(req.Id) {
+		s.toPrimary(req)
 	}
 	if done, err := s.forwardWrite(ctx, MethodACLTokenSet, req.Write, req, resp); done {
 		return err
@@ -352,6 +386,7 @@ func (s *Server) aclPolicySet(ctx context.Context, req *pb.ACLRequest, resp *pb.
 	if _, err := acl.Parse(in.Rules); err != nil {
 		return aclBad("Invalid Policy: %v", err)
 	}
+	s.toPrimary(req)
 	if done, err := s.forwardWrite(ctx, MethodACLPolicySet, req.Write, req, resp); done {
 		return err
 	}
@@ -428,6 +463,7 @@ func (s *Server) aclRoleSet(ctx context.Context, req *pb.ACLRequest, resp *pb.AC
 	if in == nil || in.Name == "" {
 		return aclBad("Invalid Role: no Name is set")
 	}
+	s.toPrimary(req)
 	if done, err := s.forwardWrite(ctx, MethodACLRoleSet, req.Write, req, resp); done {
 		return err
 	}
@@ -503,6 +539,9 @@ func (s *Server) aclDelete(method string) func(context.Context, *pb.ACLRequest, 
 		}
 		if req.Id == "" {
 			return aclBad("Missing ID")
+		}
+		if method != MethodACLTokenDelete || !s.localToken(req.Id) {
+			s.toPrimary(req)
 		}
 		if done, err := s.forwardWrite(ctx, method, req.Write, req, resp); done {
 			return err

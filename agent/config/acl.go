@@ -32,6 +32,9 @@ type ACLTokens struct {
 	Agent string
 	// Default is the token of HTTP requests that carry none.
 	Default string
+	// Replication is the token a secondary datacenter's leader reads the
+	// primary's ACL state with (it needs acl = "read").
+	Replication string
 }
 
 func defaultACLConfig() ACLConfig {
@@ -43,6 +46,7 @@ type partialACL struct {
 	DefaultPolicy, DownPolicy      *string
 	TokenTTL                       *time.Duration
 	InitialManagement, Agent, Dflt *string
+	Replication                    *string
 }
 
 func (p *partialACL) apply(c *ACLConfig) {
@@ -54,6 +58,7 @@ func (p *partialACL) apply(c *ACLConfig) {
 	set(&c.Tokens.InitialManagement, p.InitialManagement)
 	set(&c.Tokens.Agent, p.Agent)
 	set(&c.Tokens.Default, p.Dflt)
+	set(&c.Tokens.Replication, p.Replication)
 }
 
 var aclObject = object[partialACL]{
@@ -69,12 +74,13 @@ var aclObject = object[partialACL]{
 }
 
 var aclTokensObject = object[partialACL]{
-	unused: keySet("agent_recovery", "agent_master", "replication", "config_file_service_registration", "dns"),
+	unused: keySet("agent_recovery", "agent_master", "config_file_service_registration", "dns"),
 	keys: map[string]keyFunc[partialACL]{
 		"initial_management": opt(toString, func(p *partialACL) **string { return &p.InitialManagement }),
 		"master":             opt(toString, func(p *partialACL) **string { return &p.InitialManagement }),
 		"agent":              opt(toString, func(p *partialACL) **string { return &p.Agent }),
 		"default":            opt(toString, func(p *partialACL) **string { return &p.Dflt }),
+		"replication":        opt(toString, func(p *partialACL) **string { return &p.Replication }),
 	},
 }
 

@@ -131,6 +131,9 @@ type Config struct {
 	DNS DNSConfig
 	// ACL is the acl block.
 	ACL ACLConfig
+	// PrimaryDatacenter owns the ACL state (primary_datacenter); the
+	// servers of every other datacenter replicate it. "" is this one.
+	PrimaryDatacenter string
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition

@@ -44,7 +44,7 @@ var (
 		"connect", "config_entries", "autopilot", "telemetry", "audit", "cache",
 		"cloud", "peering", "experiments", "license_path", "locality", "reporting",
 		"snapshot_agent", "xds", "rpc", "read_replica", "non_voting_server",
-		"primary_datacenter", "http_config",
+		"http_config",
 		"enable_central_service_config", "enable_agent_tls_for_checks",
 		"enable_syslog", "syslog_facility", "log_file",
 		"log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files",

@@ -62,6 +62,7 @@ type partial struct {
 	AltDomain *string
 	DNS       partialDNS
 	ACL       partialACL
+	Primary   *string
 
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
@@ -195,6 +196,7 @@ func (p *partial) config() *Config {
 	set(&c.AltDomain, p.AltDomain)
 	p.DNS.apply(&c.DNS)
 	p.ACL.apply(&c.ACL)
+	set(&c.PrimaryDatacenter, p.Primary)
 	c.Services = p.Services
 	c.Checks = p.Checks
 	c.Watches = p.Watches
