@@ -47,8 +47,12 @@ func (s *Server) replicateACLs(ctx context.Context) error {
 		func(a, b *pb.ACLPolicy) bool {
 			return a.Name == b.Name && a.Description == b.Description && a.Rules == b.Rules && slices.Equal(a.Datacenters, b.Datacenters)
 		},
-		func(p *pb.ACLPolicy) *pb.ACLCommand { return &pb.ACLCommand{Op: &pb.ACLCommand_PolicySet{PolicySet: p}} },
-		func(id string) *pb.ACLCommand { return &pb.ACLCommand{Op: &pb.ACLCommand_PolicyDelete{PolicyDelete: id}} })...)
+		func(p *pb.ACLPolicy) *pb.ACLCommand {
+			return &pb.ACLCommand{Op: &pb.ACLCommand_PolicySet{PolicySet: p}}
+		},
+		func(id string) *pb.ACLCommand {
+			return &pb.ACLCommand{Op: &pb.ACLCommand_PolicyDelete{PolicyDelete: id}}
+		})...)
 	_, localRoles, err := s.store.ACLRoles(nil)
 	if err != nil {
 		return err
