@@ -70,9 +70,25 @@ type Identity struct {
 // server as soon as it applies the change, and an unchanged token costs a
 // map lookup and no Raft round trip.
 type aclCache struct {
-	mu     sync.Mutex
-	index  uint64
-	tokens map[string]Identity
+	mu      sync.Mutex
+	index   uint64
+	watches []<-chan struct{}
+	tokens  map[string]Identity
+}
+
+// current reports whether none of the cache's watches has fired.
+func (c *aclCache) current() bool {
+	if c.tokens == nil {
+		return false
+	}
+	for _, ch := range c.watches {
+		select {
+		case <-ch:
+			return false
+		default:
+		}
+	}
+	return true
 }
 
 // maxCachedTokens bounds the cache: random secrets cannot grow it.
@@ -87,12 +103,13 @@ func (s *Server) ResolveToken(ctx context.Context, secret string) (Identity, err
 	if secret != "" && secret == s.cfg.ACL.InitialManagement {
 		return Identity{AccessorID: "initial-management", Authorizer: acl.ManageAll()}, nil
 	}
-	idx := s.store.ACLIndex(nil)
 	c := &s.aclCache
 	c.mu.Lock()
-	if c.index != idx || c.tokens == nil {
-		c.index, c.tokens = idx, map[string]Identity{}
+	if !c.current() {
+		c.index, c.watches = s.store.ACLWatch()
+		c.tokens = map[string]Identity{}
 	}
+	idx := c.index
 	id, ok := c.tokens[secret]
 	c.mu.Unlock()
 	if ok {

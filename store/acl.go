@@ -194,6 +194,29 @@ func aclDelete(tx *memdb.Txn, idx uint64, table, id string) error {
 	return setIndex(tx, table, idx)
 }
 
+// ACLWatch returns the last index that changed any ACL table and
+// channels of which one closes when that changes (or the store is
+// replaced by a restore): a cache of resolved tokens is current while
+// none has closed, which costs no read of the database to check.
+func (s *Store) ACLWatch() (uint64, []<-chan struct{}) {
+	st := s.cur.Load()
+	tx := st.db.Txn(false)
+	chs := []<-chan struct{}{st.abandonCh}
+	// Each table's own watch: it fires on a change to that table only
+	// (a watch on a missing index row would fire on every write).
+	for _, t := range ACLTables {
+		it, err := tx.Get(t, "id")
+		if err != nil {
+			// Cannot watch: a closed channel keeps the cache empty.
+			closed := make(chan struct{})
+			close(closed)
+			return 0, []<-chan struct{}{closed}
+		}
+		chs = append(chs, it.WatchCh())
+	}
+	return maxIndex(tx, nil, ACLTables...), chs
+}
+
 // ACLIndex is the last index that changed any ACL table.
 func (s *Store) ACLIndex(ws memdb.WatchSet) uint64 {
 	return maxIndex(s.readTxn(), ws, ACLTables...)

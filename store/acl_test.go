@@ -85,3 +85,48 @@ func TestACLApplyAndSnapshot(t *testing.T) {
 		t.Fatalf("ACL index after delete %d, want 10", got)
 	}
 }
+
+// TestACLWatch: the watches of ACL state fire on an ACL change and on a
+// restore, not on other writes.
+func TestACLWatch(t *testing.T) {
+	s := newTestStore(t)
+	fired := func(chs []<-chan struct{}) bool {
+		for _, ch := range chs {
+			select {
+			case <-ch:
+				return true
+			default:
+			}
+		}
+		return false
+	}
+	_, chs := s.ACLWatch()
+	if err := s.Apply(1, mustMarshal(t, &pb.Command{Cmd: &pb.Command_Kv{Kv: &pb.KVOp{Verb: pb.KVVerb_KV_SET, Entry: &pb.KVEntry{Key: "k"}}}})).Err; err != nil {
+		t.Fatal(err)
+	}
+	if fired(chs) {
+		t.Fatal("a KV write fired the ACL watches")
+	}
+	if err := aclCmd(t, s, 2, &pb.ACLCommand{Op: &pb.ACLCommand_RoleSet{RoleSet: &pb.ACLRole{Id: "r", Name: "r"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !fired(chs) {
+		t.Fatal("an ACL write did not fire the ACL watches")
+	}
+	idx, chs := s.ACLWatch()
+	if idx != 2 {
+		t.Fatalf("index %d, want 2", idx)
+	}
+	var buf bytes.Buffer
+	snap := s.Snapshot()
+	if _, err := snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	snap.Close()
+	if err := s.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !fired(chs) {
+		t.Fatal("a restore did not fire the ACL watches")
+	}
+}
