@@ -94,3 +94,88 @@ func benchToken(b *testing.B, addr string) string {
 	}
 	return tok.SecretID
 }
+
+// BenchmarkKVGetACLInterleaved runs both datacenters of BenchmarkKVGetACL
+// side by side and alternates short rounds between them, so load from
+// elsewhere on the machine falls on both alike; it reports each one's
+// throughput over all rounds and their ratio (on/off, the issue's bar
+// is 0.9). b.N is the number of reads per round and side.
+func BenchmarkKVGetACLInterleaved(b *testing.B) {
+	type side struct {
+		clients []*api.Client
+		ops     int
+		elapsed time.Duration
+	}
+	setup := func(acl bool) *side {
+		opts := testcluster.Options{Servers: 3}
+		if acl {
+			opts.Args = []string{"-hcl", `acl { enabled = true default_policy = "deny" }`}
+		}
+		c := testcluster.New(b, opts)
+		c.WaitForLeader(30 * time.Second)
+		token := ""
+		if acl {
+			token = benchToken(b, c.Servers()[0].HTTPAddr)
+		}
+		s := &side{}
+		for _, n := range c.Servers() {
+			tr := &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}
+			cl, err := api.NewClient(&api.Config{Address: n.HTTPAddr, Transport: tr, Token: token})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.clients = append(s.clients, cl)
+		}
+		for i := 0; i < 100; i++ {
+			if _, err := s.clients[0].KV().Put(&api.KVPair{Key: fmt.Sprintf("read/%d", i), Value: []byte("v")}, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return s
+	}
+	off, on := setup(false), setup(true)
+	var seq atomic.Int64
+	round := func(s *side, n int) {
+		var next atomic.Int64
+		var failed atomic.Int64
+		done := make(chan struct{})
+		start := time.Now()
+		for w := 0; w < 64; w++ {
+			go func(cl *api.Client) {
+				defer func() { done <- struct{}{} }()
+				for next.Add(1) <= int64(n) {
+					if _, _, err := cl.KV().Get(fmt.Sprintf("read/%d", seq.Add(1)%100), nil); err != nil {
+						failed.Add(1)
+					}
+				}
+			}(s.clients[w%len(s.clients)])
+		}
+		for w := 0; w < 64; w++ {
+			<-done
+		}
+		s.elapsed += time.Since(start)
+		s.ops += n
+		if f := failed.Load(); f > 0 {
+			b.Fatalf("%d reads failed", f)
+		}
+	}
+	round(off, 500) // warm both
+	round(on, 500)
+	off.ops, off.elapsed, on.ops, on.elapsed = 0, 0, 0, 0
+	b.ResetTimer()
+	for r := 0; r < 10; r++ {
+		if r%2 == 0 {
+			round(off, b.N)
+			round(on, b.N)
+		} else {
+			round(on, b.N)
+			round(off, b.N)
+		}
+	}
+	b.StopTimer()
+	offRate := float64(off.ops) / off.elapsed.Seconds()
+	onRate := float64(on.ops) / on.elapsed.Seconds()
+	b.ReportMetric(offRate, "off-ops/s")
+	b.ReportMetric(onRate, "on-ops/s")
+	b.ReportMetric(onRate/offRate, "on/off")
+}
