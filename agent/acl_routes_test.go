@@ -93,6 +93,10 @@ agent_prefix "" { policy = "read" }
 	if err != nil {
 		t.Fatal(err)
 	}
+	queryID, _, err := admin.PreparedQuery().Create(&api.PreparedQueryDefinition{Name: "q1", Service: api.ServiceQuery{Service: "web"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	node := srv.Name
 	coord := fmt.Sprintf(`{"Node":%q,"Coord":{"Vec":[0,0,0,0,0,0,0,0],"Error":1.5,"Adjustment":0,"Height":0.00001}}`, node)
 
@@ -123,6 +127,8 @@ agent_prefix "" { policy = "read" }
 				return "any"
 			case w == "{id}" && strings.Contains(path, "/agent/check/"):
 				return "chk"
+			case w == "{id}" && strings.HasPrefix(path, "/v1/query/"):
+				return queryID
 			case w == "{id}" && strings.Contains(path, "/session/"):
 				return sessionID
 			case w == "{id}" && strings.HasPrefix(pattern, "DELETE /v1/acl/"):
@@ -170,6 +176,10 @@ agent_prefix "" { policy = "read" }
 			return fmt.Sprintf(`{"Name":"r-%d"}`, seq)
 		case "PUT /v1/acl/role/{id}":
 			return `{"Name":"fixture"}`
+		case "POST /v1/query":
+			return fmt.Sprintf(`{"Name":"q-%d","Service":{"Service":"web"}}`, seq)
+		case "PUT /v1/query/{id}":
+			return `{"Name":"q1","Service":{"Service":"web"}}`
 		case "PUT /v1/kv/{key...}", "POST /v1/kv/{key...}":
 			return "v"
 		}
