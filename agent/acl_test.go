@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/miekg/dns"
 
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/internal/testcluster"
@@ -291,4 +292,47 @@ acl {
 	if err := put(dc2, fromDC2.SecretID, "other/during-outage"); !isDenied(err) {
 		t.Fatalf("its policy still holds with the primary down: %v", err)
 	}
+}
+
+// TestDNSWithACLs: DNS answers with the agent's default token; what it
+// may not read is left out.
+func TestDNSWithACLs(t *testing.T) {
+	const root = "dns-root-secret"
+	hcl := func(dflt string) []string {
+		return []string{"-hcl", `acl { enabled = true default_policy = "deny" tokens { initial_management = "` + root + `" default = "` + dflt + `" } }`}
+	}
+	check := func(c *testcluster.Cluster, wantWeb bool) {
+		t.Helper()
+		srv := c.WaitForLeader(10 * time.Second)
+		admin := tokenClient(t, srv, root)
+		for _, svc := range []string{"web", "db"} {
+			if _, err := admin.Catalog().Register(&api.CatalogRegistration{Node: "n-" + svc, Address: "10.0.0.9",
+				Service: &api.AgentService{ID: svc, Service: svc, Port: 80}}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		addr := srv.Agent.DNSAddr()
+		web := query(t, "udp", addr, "web.service.consul.", dns.TypeSRV, 0)
+		db := query(t, "udp", addr, "db.service.consul.", dns.TypeSRV, 0)
+		node := query(t, "udp", addr, "n-db.node.consul.", dns.TypeA, 0)
+		if got := len(web.Answer) > 0; got != wantWeb {
+			t.Errorf("web.service answered %v, want %v: %v", got, wantWeb, web.Answer)
+		}
+		if len(db.Answer) != 0 || len(node.Answer) != 0 || node.Rcode != dns.RcodeNameError {
+			t.Errorf("db and its node answered without read access: %v %v (rcode %d)", db.Answer, node.Answer, node.Rcode)
+		}
+	}
+	// No default token: anonymous under deny sees nothing.
+	check(testcluster.New(t, testcluster.Options{Servers: 1, Args: hcl("")}), false)
+	// A default token that reads web and its node.
+	c := testcluster.New(t, testcluster.Options{Servers: 1, Args: hcl("dns-reader-secret")})
+	admin := tokenClient(t, c.WaitForLeader(10*time.Second), root)
+	if _, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{Name: "dns", Rules: `service "web" { policy = "read" }
+node "n-web" { policy = "read" }`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := admin.ACL().TokenCreate(&api.ACLToken{SecretID: "dns-reader-secret", Policies: []*api.ACLTokenPolicyLink{{Name: "dns"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	check(c, true)
 }
