@@ -57,6 +57,10 @@ func register[Req any, PReq interface {
 	*Resp
 	proto.Message
 }](s *Server, method string, fn func(context.Context, PReq, PResp) error) {
+	if _, ok := rpcMethodAuth[method]; !ok {
+		// A method must say where its permission is checked.
+		panic("dc: RPC method " + method + " has no ACL classification in rpcMethodAuth")
+	}
 	s.endpoints[method] = endpoint{
 		newReq:  func() proto.Message { return PReq(new(Req)) },
 		newResp: func() proto.Message { return PResp(new(Resp)) },
