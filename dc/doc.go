@@ -11,6 +11,13 @@
 // third datacenter when none of them answers this server directly
 // (relayDC, at most MaxRelayHops).
 //
+// ACLs: the /v1/acl endpoints (bootstrap once, tokens, policies, roles),
+// token resolution cached until an ACL table changes (ResolveToken, no
+// Raft round trip per request), the checks of the methods the answering
+// server enforces (KV, Txn, ACL; rpcMethodAuth classifies every method),
+// and, outside the primary datacenter, the leader's copy of the
+// primary's ACL state (acl_replicate.go).
+//
 // dc is the only package that holds a *raft.Raft or imports Raft. New takes
 // every dependency (Deps): the LAN pool through the small Membership
 // interface, other servers through a Caller (*rpc.Pool), Raft's traffic
@@ -19,6 +26,6 @@
 // itself from Config (transport, stores under DataDir) is built in one
 // place, openRaftDeps. Its tests run clusters of servers over
 // raft.NewInmemTransport and internal/memnet inside testing/synctest
-// bubbles. It imports store, rpc, pb, internal/clock and internal/logging
-// below it; never agent or cmd.
+// bubbles. It imports store, rpc, pb, acl, internal/clock and
+// internal/logging below it; never agent or cmd.
 package dc
