@@ -21,6 +21,6 @@
 // the local server, or on client agents through ACL.Resolve and cached
 // for acl.token_ttl.
 //
-// agent sits at the top: it may import dc, lan, rpc, store, pb,
+// agent sits at the top: it may import dc, lan, rpc, store, pb, acl,
 // agent/config and agent/dns; nothing below imports it.
 package agent
