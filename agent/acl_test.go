@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -335,4 +336,47 @@ node "n-web" { policy = "read" }`}, nil); err != nil {
 		t.Fatal(err)
 	}
 	check(c, true)
+}
+
+// TestACLAllDCRead: a ?dc=* list is filtered like a one-datacenter one,
+// its service-to-datacenters header too.
+func TestACLAllDCRead(t *testing.T) {
+	const root = "alldc-root-secret"
+	c := testcluster.New(t, testcluster.Options{Servers: 1, Args: []string{"-hcl",
+		`acl { enabled = true default_policy = "deny" tokens { initial_management = "` + root + `" } }`}})
+	srv := c.WaitForLeader(10 * time.Second)
+	admin := tokenClient(t, srv, root)
+	for _, svc := range []string{"web", "db"} {
+		if _, err := admin.Catalog().Register(&api.CatalogRegistration{Node: "n-" + svc, Address: "10.0.0.9",
+			Service: &api.AgentService{ID: svc, Service: svc}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{Name: "web", Rules: `service "web" { policy = "read" }`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{Name: "web"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+srv.HTTPAddr+"/v1/catalog/services?dc=*", nil)
+	req.Header.Set("X-Consul-Token", tok.SecretID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got map[string][]string
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["web"]; !ok || len(got) != 1 {
+		t.Fatalf("?dc=* services with a web reader: %v", got)
+	}
+	if h := resp.Header.Get("X-Meridian-Service-Datacenters"); strings.Contains(h, "db") {
+		t.Fatalf("the datacenters header names an unreadable service: %s", h)
+	}
+	if resp.Header.Get("X-Consul-Results-Filtered-By-ACLs") != "true" {
+		t.Fatalf("headers %v", resp.Header)
+	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -298,9 +299,35 @@ func (a *Agent) guard(rt route) apiFunc {
 		out, removed := filterResult(id.Authorizer, auth.filter, out)
 		if removed {
 			w.Header().Set(headerFilteredByACLs, "true")
+			filterServiceDCsHeader(w.Header(), id.Authorizer)
 		}
 		return out, nil
 	}
+}
+
+// filterServiceDCsHeader drops from a ?dc=* catalog/services answer's
+// service-to-datacenters header the services the token may not read.
+func filterServiceDCsHeader(h http.Header, z *acl.Authorizer) {
+	raw := h.Get(headerServiceDCs)
+	if raw == "" {
+		return
+	}
+	var m map[string][]string
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		h.Del(headerServiceDCs)
+		return
+	}
+	for name := range m {
+		if !z.Allowed(acl.ResourceService, name, acl.AccessRead) {
+			delete(m, name)
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		h.Del(headerServiceDCs)
+		return
+	}
+	h.Set(headerServiceDCs, string(b))
 }
 
 // filterResult drops from a list (slice) or map the elements the
