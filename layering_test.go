@@ -16,6 +16,7 @@ const module = "github.com/meridian-io/meridian"
 // an entry, internal/ ones included.
 var allowed = map[string][]string{
 	"pb":                   {},
+	"acl":                  {},
 	"store":                {"pb"},
 	"rpc":                  {"pb"},
 	"internal/logging":     {},
@@ -25,12 +26,12 @@ var allowed = map[string][]string{
 	"wan":                  {"internal/logging", "internal/serfpool"},
 	"health":               {"pb", "internal/clock", "internal/logging"},
 	"snapshot":             {},
-	"dc":                   {"pb", "store", "rpc", "wan", "snapshot", "internal/clock", "internal/logging"},
+	"dc":                   {"pb", "acl", "store", "rpc", "wan", "snapshot", "internal/clock", "internal/logging"},
 	"agent/config":         {},
 	"agent/watch":          {"internal/logging"},
 	"agent/ui":             {},
 	"agent/dns":            {},
-	"agent":                {"pb", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/logging"},
+	"agent":                {"pb", "acl", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/logging"},
 	"internal/faultnet":    {},
 	"internal/memnet":      {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},

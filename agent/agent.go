@@ -46,7 +46,11 @@ type Agent struct {
 	rpcSrv  *rpc.Server
 	mux     *rpc.Mux
 	backend Backend
-	tune    func(*dc.Config)
+	// resolver turns tokens into authorizers (acl.go); routeAuths is the
+	// classification of every route the router registered.
+	resolver   tokenResolver
+	routeAuths map[string]routeAuth
+	tune       func(*dc.Config)
 	// Seams for fault-injection tests; nil means the real network and disk.
 	dial            func(ctx context.Context, addr string) (net.Conn, error)
 	gossipTransport func(bindAddr string, port int) (memberlist.NodeAwareTransport, error)
@@ -190,6 +194,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	} else {
 		a.backend = &serverBackend{pool: a.pool, lan: a.lan}
 	}
+	a.resolver = a.newResolver()
 	a.onLANEvents(a.receiveUserEvent)
 	a.startCoordinateSync()
 	if err := a.startLocal(); err != nil {
@@ -215,6 +220,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.log.Info("agent started", "server", a.cfg.Server, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
+	for _, w := range a.securityWarnings() {
+		a.log.Warn(w)
+	}
 	return nil
 }
 
@@ -299,6 +307,13 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	dcfg.RPCAddr = advertise
 	dcfg.Version = Version
 	dcfg.Logger = a.base
+	dcfg.ACL = dc.ACLConfig{
+		Enabled:           a.cfg.ACL.Enabled,
+		DefaultAllow:      a.cfg.ACL.DefaultPolicy != "deny",
+		InitialManagement: a.cfg.ACL.Tokens.InitialManagement,
+		PrimaryDatacenter: a.cfg.PrimaryDatacenter,
+		ReplicationToken:  a.cfg.ACL.Tokens.Replication,
+	}
 	if a.cfg.Limits.RPCHoldTimeout > 0 {
 		dcfg.RPCHoldTimeout = a.cfg.Limits.RPCHoldTimeout
 	}

@@ -58,7 +58,18 @@ type fixtureState struct {
 	// PreparedQueries are the stored prepared queries (from the fixture
 	// written after they were added on).
 	PreparedQueries []*api.PreparedQueryDefinition `json:",omitempty"`
+	// ACL state (tokens, policies, roles), from the fixture that follows
+	// the ACL system on; the bootstrap state shows as ACLBootstrapped.
+	ACLTokens       []*api.ACLTokenListEntry  `json:",omitempty"`
+	ACLPolicies     []*api.ACLPolicyListEntry `json:",omitempty"`
+	ACLRoles        []*api.ACLRole            `json:",omitempty"`
+	ACLBootstrapped bool                      `json:",omitempty"`
 }
+
+// fixtureManagement is the management token fixture agents run with
+// (acl.tokens.initial_management), so ACL state reads back whatever the
+// fixture holds.
+const fixtureManagement = "4b4e6a9c-5d1f-4a3e-9c1b-0f2d3e4a5b6c"
 
 func TestDataDirCompat(t *testing.T) {
 	if *writeFixture != "" {
@@ -110,6 +121,7 @@ func startFixtureAgent(t *testing.T, dataDir string) (*agent.Agent, *api.Client)
 		"-data-dir", dataDir, "-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", strconv.Itoa(ports[0]), "-server-port", strconv.Itoa(ports[1]),
 		"-serf-lan-port", strconv.Itoa(ports[2]), "-serf-wan-port", "-1", "-dns-port", "-1",
+		"-hcl", `acl { enabled = true default_policy = "allow" tokens { initial_management = "` + fixtureManagement + `" } }`,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +134,7 @@ func startFixtureAgent(t *testing.T, dataDir string) (*agent.Agent, *api.Client)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Shutdown() })
-	c, err := api.NewClient(&api.Config{Address: a.HTTPAddr()})
+	c, err := api.NewClient(&api.Config{Address: a.HTTPAddr(), Token: fixtureManagement})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +207,31 @@ func readFixtureState(t *testing.T, c *api.Client) *fixtureState {
 		t.Fatal(err)
 	}
 	slices.SortFunc(st.PreparedQueries, func(a, b *api.PreparedQueryDefinition) int { return strings.Compare(a.Name, b.Name) })
+	if st.ACLTokens, _, err = c.ACL().TokenList(q); err != nil {
+		t.Fatal(err)
+	}
+	if st.ACLPolicies, _, err = c.ACL().PolicyList(q); err != nil {
+		t.Fatal(err)
+	}
+	if st.ACLRoles, _, err = c.ACL().RoleList(q); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(st.ACLTokens, func(a, b *api.ACLTokenListEntry) int { return int(a.CreateIndex) - int(b.CreateIndex) })
+	slices.SortFunc(st.ACLPolicies, func(a, b *api.ACLPolicyListEntry) int { return int(a.CreateIndex) - int(b.CreateIndex) })
+	slices.SortFunc(st.ACLRoles, func(a, b *api.ACLRole) int { return int(a.CreateIndex) - int(b.CreateIndex) })
+	// A second bootstrap is refused exactly when the state says it ran
+	// (an anonymous attempt on a fixture without it would bootstrap, so
+	// that case is left to the token list: no bootstrap token in it).
+	for _, tok := range st.ACLTokens {
+		if tok.Description == "Bootstrap Token (Global Management)" {
+			st.ACLBootstrapped = true
+		}
+	}
+	if st.ACLBootstrapped {
+		if _, _, err := c.ACL().Bootstrap(); err == nil || !strings.Contains(err.Error(), "ACL bootstrap no longer allowed") {
+			t.Fatalf("bootstrap on a bootstrapped fixture: %v", err)
+		}
+	}
 	return st
 }
 
@@ -341,6 +378,22 @@ func writeDataDirFixture(t *testing.T, name string) {
 			}()
 		}
 		wg.Wait()
+		// ACL state: the bootstrap token in the first round, a policy, a
+		// role and a token for them in each.
+		if round == "1" {
+			anon, err := api.NewClient(&api.Config{Address: a.HTTPAddr()})
+			must("client", err)
+			_, _, err = anon.ACL().Bootstrap()
+			must("acl bootstrap", err)
+		}
+		pol, _, err := c.ACL().PolicyCreate(&api.ACLPolicy{Name: "app-" + round, Description: "round " + round,
+			Rules: `key_prefix "` + p + `" { policy = "write" }`}, nil)
+		must("acl policy create", err)
+		role, _, err := c.ACL().RoleCreate(&api.ACLRole{Name: "ops-" + round, Policies: []*api.ACLRolePolicyLink{{ID: pol.ID}}}, nil)
+		must("acl role create", err)
+		_, _, err = c.ACL().TokenCreate(&api.ACLToken{Description: "app " + round, Local: round == "2",
+			Policies: []*api.ACLTokenPolicyLink{{Name: pol.Name}}, Roles: []*api.ACLTokenRoleLink{{ID: role.ID}}}, nil)
+		must("acl token create", err)
 	}
 	writeRound("1")
 	must("snapshot", a.Server().TakeSnapshot())

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/agent/config"
 	dnssrv "github.com/meridian-io/meridian/agent/dns"
 	"github.com/meridian-io/meridian/dc"
@@ -115,11 +116,44 @@ func (b dnsBackend) serviceNodes(ctx context.Context, q *pb.CatalogQuery, servic
 	if err := b.a.backend.RPC(ctx, dc.MethodCatalogServiceNodes, req, &resp); err != nil {
 		return nil, dnssrv.Meta{}, dnsError(err)
 	}
+	z, err := b.authz(ctx)
+	if err != nil {
+		return nil, dnssrv.Meta{}, err
+	}
 	out := make([]dnssrv.Instance, 0, len(resp.Instances))
 	for _, in := range resp.Instances {
-		out = append(out, dnsInstance(in))
+		if instanceReadable(z, in) {
+			out = append(out, dnsInstance(in))
+		}
 	}
 	return out, dnsMeta(resp.Meta), nil
+}
+
+// DNS questions carry no token: they are answered with the agent's
+// default token (acl.tokens.default), as Consul does, and what it may
+// not read is left out of the answer (an unreadable node or query is
+// NXDOMAIN). What each kind of lookup needs:
+//
+//	service (SRV/A, tags, RFC 2782)  service:read on the service, node:read on each node
+//	node                             node:read
+//	reverse (PTR)                    node:read
+//	prepared query                   query:read on its name, then as a service lookup
+
+// authz resolves the agent's default token for a DNS lookup.
+func (b dnsBackend) authz(ctx context.Context) (*acl.Authorizer, error) {
+	if !b.a.aclEnabled() || b.a.resolver == nil {
+		return acl.ManageAll(), nil
+	}
+	id, err := b.a.resolver.resolve(ctx, b.a.cfg.ACL.Tokens.Default)
+	if err != nil {
+		return nil, dnsError(err)
+	}
+	return id.Authorizer, nil
+}
+
+func instanceReadable(z *acl.Authorizer, in *pb.ServiceInstance) bool {
+	return z.Allowed(acl.ResourceService, in.GetService().GetService(), acl.AccessRead) &&
+		z.Allowed(acl.ResourceNode, in.GetNode().GetNode(), acl.AccessRead)
 }
 
 func dnsInstance(in *pb.ServiceInstance) dnssrv.Instance {
@@ -150,7 +184,11 @@ func (b dnsBackend) Node(ctx context.Context, dcName, name string, stale bool) (
 	if err := b.a.backend.RPC(ctx, dc.MethodCatalogNodeServices, req, &resp); err != nil {
 		return nil, dnssrv.Meta{}, dnsError(err)
 	}
-	if resp.Node == nil {
+	z, err := b.authz(ctx)
+	if err != nil {
+		return nil, dnssrv.Meta{}, err
+	}
+	if resp.Node == nil || !z.Allowed(acl.ResourceNode, resp.Node.Node, acl.AccessRead) {
 		return nil, dnsMeta(resp.Meta), nil
 	}
 	n := dnsNode(resp.Node)
@@ -162,9 +200,15 @@ func (b dnsBackend) Nodes(ctx context.Context, dcName string, stale bool) ([]dns
 	if err := b.a.backend.RPC(ctx, dc.MethodCatalogNodes, &pb.NodesRequest{Q: b.query(dcName, stale)}, &resp); err != nil {
 		return nil, dnssrv.Meta{}, dnsError(err)
 	}
+	z, err := b.authz(ctx)
+	if err != nil {
+		return nil, dnssrv.Meta{}, err
+	}
 	out := make([]dnssrv.Node, 0, len(resp.Nodes))
 	for _, n := range resp.Nodes {
-		out = append(out, dnsNode(n))
+		if z.Allowed(acl.ResourceNode, n.Node, acl.AccessRead) {
+			out = append(out, dnsNode(n))
+		}
 	}
 	return out, dnsMeta(resp.Meta), nil
 }
@@ -174,9 +218,15 @@ func (b dnsBackend) Services(ctx context.Context, dcName string, stale bool) ([]
 	if err := b.a.backend.RPC(ctx, dc.MethodCatalogServices, &pb.ServicesRequest{Q: b.query(dcName, stale)}, &resp); err != nil {
 		return nil, dnssrv.Meta{}, dnsError(err)
 	}
+	z, err := b.authz(ctx)
+	if err != nil {
+		return nil, dnssrv.Meta{}, err
+	}
 	out := make([]string, 0, len(resp.Services))
 	for name := range resp.Services {
-		out = append(out, name)
+		if z.Allowed(acl.ResourceService, name, acl.AccessRead) {
+			out = append(out, name)
+		}
 	}
 	sort.Strings(out)
 	return out, dnsMeta(resp.Meta), nil
@@ -194,9 +244,19 @@ func (b dnsBackend) PreparedQuery(ctx context.Context, dcName, nameOrID, source 
 		}
 		return dnssrv.QueryResult{}, dnssrv.Meta{}, dnsError(err)
 	}
+	z, err := b.authz(ctx)
+	if err != nil {
+		return dnssrv.QueryResult{}, dnssrv.Meta{}, err
+	}
+	if name := resp.GetQuery().GetName(); name != "" && !z.Allowed(acl.ResourceQuery, name, acl.AccessRead) {
+		return dnssrv.QueryResult{}, dnssrv.Meta{}, fmt.Errorf("%w: %q", dnssrv.ErrQueryNotFound, nameOrID)
+	}
 	out := dnssrv.QueryResult{Service: resp.Service, Datacenter: resp.Datacenter}
 	ignore := resp.GetQuery().GetService().GetIgnoreCheckIds()
 	for _, in := range resp.Nodes {
+		if !instanceReadable(z, in) {
+			continue
+		}
 		inst := dnsInstance(in)
 		// The query chose these instances; the checks it ignores must
 		// not make the DNS server drop them again.

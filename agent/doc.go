@@ -13,6 +13,14 @@
 // The catalog and health list reads also take ?dc=*: the agent fans the
 // read out to every datacenter and merges the answers (http_alldc.go).
 //
-// agent sits at the top: it may import dc, lan, rpc, store, pb,
+// ACLs: every HTTP route is classified in one table (http_routes.go) the
+// router is built from: public, checked on a name from the path, checked
+// by the handler on names from the body, a list filtered by read access,
+// or checked by the server. Tokens come from ?token=, X-Consul-Token or
+// "Authorization: Bearer" (else acl.tokens.default) and are resolved by
+// the local server, or on client agents through ACL.Resolve and cached
+// for acl.token_ttl.
+//
+// agent sits at the top: it may import dc, lan, rpc, store, pb, acl,
 // agent/config and agent/dns; nothing below imports it.
 package agent

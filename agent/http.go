@@ -12,7 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meridian-io/meridian/health"
+	"github.com/meridian-io/meridian/acl"
+	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -138,95 +139,42 @@ func (a *Agent) router() (http.Handler, []string) {
 		a.metrics = newAgentMetrics(a)
 	}
 	var patterns []string
-	handle := func(pattern string, h http.Handler) {
+	a.routeAuths = map[string]routeAuth{}
+	// handle registers a route that is not an API function (static pages,
+	// pprof): it too states its classification.
+	handle := func(pattern string, auth routeAuth, h http.Handler) {
+		if auth.kind == 0 {
+			panic("agent: route " + pattern + " has no ACL classification")
+		}
+		if auth.kind != authPublic {
+			h = a.guardHandler(auth, h)
+		}
 		mux.Handle(pattern, h)
 		patterns = append(patterns, pattern)
+		a.routeAuths[pattern] = auth
 	}
-	h := func(pattern string, fn apiFunc) { handle(pattern, a.metrics.instrument(pattern, a.wrap(fn))) }
-
-	h("GET /v1/kv/{key...}", a.kvGet)
-	h("PUT /v1/kv/{key...}", a.kvPut)
-	h("POST /v1/kv/{key...}", a.kvPut)
-	h("DELETE /v1/kv/{key...}", a.kvDelete)
-	h("PUT /v1/txn", a.txn)
-	h("POST /v1/txn", a.txn)
-
-	h("GET /v1/snapshot", a.snapshotSave)
-	h("PUT /v1/snapshot", a.snapshotRestore)
-
-	h("GET /v1/status/leader", a.statusLeader)
-	h("GET /v1/status/peers", a.statusPeers)
-	h("GET /v1/operator/raft/configuration", a.raftConfiguration)
-	h("DELETE /v1/operator/raft/peer", a.raftRemovePeer)
-
-	h("PUT /v1/catalog/register", a.catalogRegister)
-	h("PUT /v1/catalog/deregister", a.catalogDeregister)
-	h("GET /v1/catalog/datacenters", a.catalogDatacenters)
-	h("GET /v1/catalog/nodes", a.catalogNodes)
-	h("GET /v1/catalog/services", a.catalogServices)
-	h("GET /v1/catalog/service/{service}", a.catalogService)
-	h("GET /v1/catalog/node/{node}", a.catalogNode)
-	h("GET /v1/catalog/node-services/{node}", a.catalogNodeServices)
-	h("GET /v1/health/node/{node}", a.healthNode)
-	h("GET /v1/health/checks/{service}", a.healthServiceChecks)
-	h("GET /v1/health/service/{service}", a.healthService)
-	h("GET /v1/health/state/{state}", a.healthState)
-
-	h("PUT /v1/session/create", a.sessionCreate)
-	h("PUT /v1/session/destroy/{id}", a.sessionDestroy)
-	h("PUT /v1/session/renew/{id}", a.sessionRenew)
-	h("GET /v1/session/info/{id}", a.sessionInfo)
-	h("GET /v1/session/node/{node}", a.sessionNode)
-	h("GET /v1/session/list", a.sessionList)
-
-	h("POST /v1/query", a.queryCreate)
-	h("GET /v1/query", a.queryList)
-	h("GET /v1/query/{id}", a.queryGet)
-	h("PUT /v1/query/{id}", a.queryUpdate)
-	h("DELETE /v1/query/{id}", a.queryDelete)
-	h("GET /v1/query/{id}/execute", a.queryExecute)
-	h("GET /v1/query/{id}/explain", a.queryExplain)
-
-	h("PUT /v1/event/fire/{name}", a.eventFire)
-	h("GET /v1/event/list", a.eventList)
-
-	h("GET /v1/coordinate/datacenters", a.coordinateDatacenters)
-	h("GET /v1/coordinate/nodes", a.coordinateNodes)
-	h("GET /v1/coordinate/node/{node}", a.coordinateNode)
-	h("PUT /v1/coordinate/update", a.coordinateUpdate)
-
-	h("GET /v1/agent/services", a.agentServices)
-	h("GET /v1/agent/service/{id}", a.agentService)
-	h("PUT /v1/agent/service/register", a.agentServiceRegister)
-	h("PUT /v1/agent/service/deregister/{id}", a.agentServiceDeregister)
-	h("PUT /v1/agent/service/maintenance/{id}", a.agentServiceMaintenance)
-	h("PUT /v1/agent/maintenance", a.agentNodeMaintenance)
-	h("GET /v1/agent/checks", a.agentChecks)
-	h("PUT /v1/agent/check/register", a.agentCheckRegister)
-	h("PUT /v1/agent/check/deregister/{id}", a.agentCheckDeregister)
-	h("PUT /v1/agent/check/pass/{id}", a.agentCheckTTL(health.StatusPassing))
-	h("PUT /v1/agent/check/warn/{id}", a.agentCheckTTL(health.StatusWarning))
-	h("PUT /v1/agent/check/fail/{id}", a.agentCheckTTL(health.StatusCritical))
-	h("PUT /v1/agent/check/update/{id}", a.agentCheckUpdate)
-	h("GET /v1/agent/health/service/id/{id}", a.agentHealthByID)
-	h("GET /v1/agent/health/service/name/{name}", a.agentHealthByName)
-	h("PUT /v1/agent/reload", a.agentReload)
-	h("GET /v1/agent/metrics", a.agentMetricsHandler)
-	h("GET /v1/agent/self", a.agentSelf)
-	h("GET /v1/agent/members", a.agentMembers)
-	h("PUT /v1/agent/join/{address...}", a.agentJoin)
-	h("PUT /v1/agent/leave", a.agentLeave)
-	h("PUT /v1/agent/force-leave/{node}", a.agentForceLeave)
+	guarded := map[string]http.Handler{}
+	for _, rt := range a.routeTable() {
+		if rt.auth.kind == 0 {
+			panic("agent: route " + rt.pattern + " has no ACL classification")
+		}
+		hd := a.metrics.instrument(rt.pattern, a.wrap(a.guard(rt)))
+		guarded[rt.pattern] = hd
+		mux.Handle(rt.pattern, hd)
+		patterns = append(patterns, rt.pattern)
+		a.routeAuths[rt.pattern] = rt.auth
+	}
 
 	if a.cfg.EnableDebug {
-		handle("GET /debug/pprof/", http.HandlerFunc(pprof.Index))
-		handle("GET /debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
-		handle("GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile))
-		handle("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
-		handle("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+		debug := need(acl.ResourceOperator, acl.AccessRead, nil)
+		handle("GET /debug/pprof/", debug, http.HandlerFunc(pprof.Index))
+		handle("GET /debug/pprof/cmdline", debug, http.HandlerFunc(pprof.Cmdline))
+		handle("GET /debug/pprof/profile", debug, http.HandlerFunc(pprof.Profile))
+		handle("GET /debug/pprof/symbol", debug, http.HandlerFunc(pprof.Symbol))
+		handle("GET /debug/pprof/trace", debug, http.HandlerFunc(pprof.Trace))
 	}
-	a.registerUI(handle, h)
-	handle("GET /{$}", http.HandlerFunc(a.rootPage))
+	a.registerUI(handle)
+	handle("GET /{$}", public("a redirect to the console"), http.HandlerFunc(a.rootPage))
 	// Every request no route takes: a known path with another method, or
 	// an unknown path.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -241,10 +189,10 @@ func (a *Agent) router() (http.Handler, []string) {
 		http.NotFound(w, r)
 	})
 	kv := map[string]http.Handler{
-		http.MethodGet:    a.metrics.instrument("GET /v1/kv/{key...}", a.wrap(a.kvGet)),
-		http.MethodPut:    a.metrics.instrument("PUT /v1/kv/{key...}", a.wrap(a.kvPut)),
-		http.MethodPost:   a.metrics.instrument("PUT /v1/kv/{key...}", a.wrap(a.kvPut)),
-		http.MethodDelete: a.metrics.instrument("DELETE /v1/kv/{key...}", a.wrap(a.kvDelete)),
+		http.MethodGet:    guarded["GET /v1/kv/{key...}"],
+		http.MethodPut:    guarded["PUT /v1/kv/{key...}"],
+		http.MethodPost:   guarded["POST /v1/kv/{key...}"],
+		http.MethodDelete: guarded["DELETE /v1/kv/{key...}"],
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// KV keys are taken verbatim: ServeMux would clean "a//b" or
@@ -302,7 +250,7 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow []string) {
 // one-line plain-text reason as Consul sends them, results are JSON.
 func (a *Agent) wrap(fn apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Consul-Default-ACL-Policy", "allow")
+		w.Header().Set("X-Consul-Default-ACL-Policy", a.defaultACLPolicy())
 		ctx, relay := rpc.WithRelayNote(r.Context())
 		w = &relayHeaderWriter{ResponseWriter: w, relay: relay}
 		out, err := fn(w, r.WithContext(ctx))
@@ -359,6 +307,9 @@ func errorStatus(err error) int {
 // errorText is the error's one-line text without the sentinel's prefix
 // where the message already says it all.
 func errorText(err error) string {
+	if errors.Is(err, dc.ErrACLNotFound) {
+		return "ACL not found"
+	}
 	msg := err.Error()
 	for _, sentinel := range []error{rpc.ErrBadRequest, rpc.ErrNotFound, rpc.ErrTooLarge} {
 		if errors.Is(err, sentinel) {
@@ -372,7 +323,7 @@ func errorText(err error) string {
 // Consul's rules and messages.
 func (a *Agent) parseQueryOptions(r *http.Request) (*pb.QueryOptions, error) {
 	q := r.URL.Query()
-	opts := &pb.QueryOptions{Dc: q.Get("dc"), Token: requestToken(r)}
+	opts := &pb.QueryOptions{Dc: q.Get("dc"), Token: a.requestToken(r)}
 	_, stale := q["stale"]
 	_, consistent := q["consistent"]
 	if _, ok := q["max_stale"]; ok {
@@ -410,7 +361,7 @@ func (a *Agent) parseQueryOptions(r *http.Request) (*pb.QueryOptions, error) {
 }
 
 func (a *Agent) writeOptions(r *http.Request) (*pb.WriteOptions, error) {
-	w := &pb.WriteOptions{Dc: r.URL.Query().Get("dc"), Token: requestToken(r)}
+	w := &pb.WriteOptions{Dc: r.URL.Query().Get("dc"), Token: a.requestToken(r)}
 	return w, a.checkDC(w.Dc)
 }
 

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -84,7 +85,7 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 	return map[string]any{
 		"Config": map[string]any{
 			"Datacenter":        a.cfg.Datacenter,
-			"PrimaryDatacenter": a.cfg.Datacenter,
+			"PrimaryDatacenter": cmp.Or(a.cfg.PrimaryDatacenter, a.cfg.Datacenter),
 			"NodeName":          a.cfg.NodeName,
 			"NodeID":            a.cfg.NodeID,
 			"Server":            a.server != nil,
@@ -99,6 +100,9 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 		"Member": toMemberJSON(a.lan.LocalMember()),
 		"Stats":  stats,
 		"Meta":   meta,
+		// Security is Meridian's: what leaves this agent open. Every
+		// top-level value is an object, as clients decode them.
+		"Security": map[string]any{"Warnings": nonNil(a.securityWarnings())},
 	}, nil
 }
 

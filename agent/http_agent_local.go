@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/agent/config"
 	"github.com/meridian-io/meridian/health"
 	"github.com/meridian-io/meridian/pb"
@@ -115,6 +116,9 @@ func (a *Agent) agentServiceRegister(w http.ResponseWriter, r *http.Request) (an
 	if err := config.ValidateMeta(in.Meta); err != nil {
 		return nil, badRequest("Invalid Service Meta: %v", err)
 	}
+	if err := a.allowed(r, acl.ResourceService, acl.AccessWrite, in.Name); err != nil {
+		return nil, err
+	}
 	replace := false
 	if v, ok := r.URL.Query()["replace-existing-checks"]; ok {
 		replace = len(v) == 0 || v[0] == "" || v[0] == "true" || v[0] == "1"
@@ -190,6 +194,13 @@ func (a *Agent) agentCheckRegister(w http.ResponseWriter, r *http.Request) (any,
 	}
 	if in.ServiceID != "" && a.local.State().Service(in.ServiceID) == nil {
 		return nil, &httpError{code: http.StatusNotFound, msg: fmt.Sprintf("ServiceID %q does not exist", in.ServiceID)}
+	}
+	if in.ServiceID != "" {
+		if err := a.allowed(r, acl.ResourceService, acl.AccessWrite, a.local.State().Service(in.ServiceID).GetService()); err != nil {
+			return nil, err
+		}
+	} else if err := a.allowed(r, acl.ResourceNode, acl.AccessWrite, a.cfg.NodeName); err != nil {
+		return nil, err
 	}
 	return nil, localError(a.local.AddCheck(in.definition(), health.SourceRemote))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-bexpr"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
 )
@@ -165,6 +166,14 @@ func (a *Agent) catalogRegister(w http.ResponseWriter, r *http.Request) (any, er
 			return nil, err
 		}
 	}
+	if err := a.allowed(r, acl.ResourceNode, acl.AccessWrite, in.Node); err != nil {
+		return nil, err
+	}
+	if in.Service != nil {
+		if err := a.allowed(r, acl.ResourceService, acl.AccessWrite, in.Service.Service); err != nil {
+			return nil, err
+		}
+	}
 	req := &pb.RegisterRequest{
 		Write: wo,
 		Node: &pb.Node{Id: in.ID, Node: in.Node, Address: in.Address, Datacenter: a.cfg.Datacenter,
@@ -204,6 +213,9 @@ func (a *Agent) catalogDeregister(w http.ResponseWriter, r *http.Request) (any, 
 		if err := a.checkDC(wo.Dc); err != nil {
 			return nil, err
 		}
+	}
+	if err := a.allowed(r, acl.ResourceNode, acl.AccessWrite, in.Node); err != nil {
+		return nil, err
 	}
 	req := &pb.DeregisterRequest{Write: wo, Node: in.Node, ServiceId: in.ServiceID, CheckId: in.CheckID}
 	if err := a.backend.RPC(r.Context(), dc.MethodCatalogDeregister, req, &pb.WriteResponse{}); err != nil {

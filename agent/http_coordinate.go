@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
 )
@@ -118,6 +119,9 @@ func (a *Agent) coordinateUpdate(w http.ResponseWriter, r *http.Request) (any, e
 	}
 	if in.Coord == nil {
 		return nil, badRequest("Must provide Coord")
+	}
+	if err := a.allowed(r, acl.ResourceNode, acl.AccessWrite, in.Node); err != nil {
+		return nil, err
 	}
 	wo, err := a.writeOptions(r)
 	if err != nil {

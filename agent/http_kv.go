@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
 )
@@ -55,6 +56,21 @@ func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	setMeta(w, resp.Meta)
+	if recurse || keysOnly {
+		id, err := a.identity(r)
+		if err != nil {
+			return nil, err
+		}
+		filtered := false
+		resp.Keys, filtered = filterSlice(resp.Keys, func(k string) bool { return id.Authorizer.Allowed(acl.ResourceKey, k, acl.AccessRead) })
+		var f2 bool
+		resp.Entries, f2 = filterSlice(resp.Entries, func(e *pb.KVEntry) bool {
+			return id.Authorizer.Allowed(acl.ResourceKey, e.Key, acl.AccessRead)
+		})
+		if filtered || f2 || resp.Meta.GetResultsFilteredByAcls() {
+			w.Header().Set(headerFilteredByACLs, "true")
+		}
+	}
 	if keysOnly {
 		if len(resp.Keys) == 0 && key != "" {
 			w.WriteHeader(http.StatusNotFound)

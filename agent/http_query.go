@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
 )
@@ -170,6 +171,9 @@ func (a *Agent) queryCreate(w http.ResponseWriter, r *http.Request) (any, error)
 		return nil, err
 	}
 	q.Id = ""
+	if err := a.allowed(r, acl.ResourceQuery, acl.AccessWrite, q.Name); err != nil {
+		return nil, err
+	}
 	var resp pb.PreparedQueryApplyResponse
 	req := &pb.PreparedQueryApplyRequest{Write: wo, Op: pb.PreparedQueryOp_PREPARED_QUERY_CREATE, Query: q}
 	if err := a.backend.RPC(r.Context(), dc.MethodPreparedQueryApply, req, &resp); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
 )
@@ -115,6 +116,9 @@ func (a *Agent) sessionCreate(w http.ResponseWriter, r *http.Request) (any, erro
 	}
 	for _, sc := range in.ServiceChecks {
 		sess.ServiceChecks = append(sess.ServiceChecks, sc.ID)
+	}
+	if err := a.allowed(r, acl.ResourceSession, acl.AccessWrite, sess.Node); err != nil {
+		return nil, err
 	}
 	req := &pb.SessionCreateRequest{
 		Write: wo, Session: sess,

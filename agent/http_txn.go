@@ -9,6 +9,7 @@ import (
 
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
 )
 
 // txnOpJSON is one element of a /v1/txn body.
@@ -108,6 +109,22 @@ func (a *Agent) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 	ops, err := decodeTxn(body, a.cfg.Limits.TxnMaxOps, a.cfg.Limits.KVMaxValueSize)
 	if err != nil {
 		return nil, err
+	}
+	id, err := a.identity(r)
+	if err != nil {
+		return nil, err
+	}
+	var denied []txnErrorJSON
+	for i, op := range ops {
+		if kv := op.GetKv(); kv != nil && !dc.KVOpAllowed(id.Authorizer, kv) {
+			denied = append(denied, txnErrorJSON{OpIndex: i, What: rpc.ErrPermissionDenied.Error()})
+		}
+	}
+	if len(denied) > 0 {
+		// Consul answers a transaction with a denied operation as a
+		// rolled-back one: 409 with an error per denied operation.
+		writeJSON(w, r, http.StatusConflict, txnResponseJSON{Errors: denied})
+		return nil, nil
 	}
 	req := &pb.TxnRequest{Write: &pb.WriteOptions{Dc: q.Dc, Token: q.Token}, Query: q, Ops: ops}
 	var resp pb.TxnResponse

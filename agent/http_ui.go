@@ -207,10 +207,7 @@ func (a *Agent) uiNode(w http.ResponseWriter, r *http.Request) (any, error) {
 // registerUI mounts the web console under /ui/ and its summary endpoints
 // when the console is on (-ui, ui_config.enabled, ui_dir, -dev). Off,
 // /ui/ is an unknown path and / keeps its plain-text banner.
-func (a *Agent) registerUI(handle func(string, http.Handler), h func(string, apiFunc)) {
-	h("GET /v1/internal/ui/services", a.uiServices)
-	h("GET /v1/internal/ui/nodes", a.uiNodes)
-	h("GET /v1/internal/ui/node/{node}", a.uiNode)
+func (a *Agent) registerUI(handle func(string, routeAuth, http.Handler)) {
 	if !a.uiEnabled() {
 		return
 	}
@@ -221,8 +218,8 @@ func (a *Agent) registerUI(handle func(string, http.Handler), h func(string, api
 			http.Error(w, "web console unavailable: "+err.Error(), http.StatusInternalServerError)
 		})
 	}
-	handle("GET "+ui.Prefix, console)
-	handle("GET /ui", http.RedirectHandler(ui.Prefix, http.StatusMovedPermanently))
+	handle("GET "+ui.Prefix, public("static console assets; its data comes from the API"), console)
+	handle("GET /ui", public("a redirect"), http.RedirectHandler(ui.Prefix, http.StatusMovedPermanently))
 }
 
 func (a *Agent) uiEnabled() bool { return a.cfg.UI || a.cfg.UIDir != "" }

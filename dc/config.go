@@ -84,6 +84,9 @@ type Config struct {
 	// after a read index from the leader instead of forwarding them.
 	FollowerReads bool
 
+	// ACL is the ACL system's configuration (off by default).
+	ACL ACLConfig
+
 	Logger *slog.Logger
 }
 

@@ -14,6 +14,13 @@
 // through Raft's Restore; followers install the result as a Raft
 // snapshot).
 //
+// ACLs: the /v1/acl endpoints (bootstrap once, tokens, policies, roles),
+// token resolution cached until an ACL table changes (ResolveToken, no
+// Raft round trip per request), the checks of the methods the answering
+// server enforces (KV, Txn, ACL; rpcMethodAuth classifies every method),
+// and, outside the primary datacenter, the leader's copy of the
+// primary's ACL state (acl_replicate.go).
+//
 // dc is the only package that holds a *raft.Raft or imports Raft. New takes
 // every dependency (Deps): the LAN pool through the small Membership
 // interface, other servers through a Caller (*rpc.Pool), Raft's traffic
@@ -22,6 +29,6 @@
 // itself from Config (transport, stores under DataDir) is built in one
 // place, openRaftDeps. Its tests run clusters of servers over
 // raft.NewInmemTransport and internal/memnet inside testing/synctest
-// bubbles. It imports store, rpc, pb, snapshot, internal/clock and
+// bubbles. It imports store, rpc, pb, acl, snapshot, internal/clock and
 // internal/logging below it; never agent or cmd.
 package dc

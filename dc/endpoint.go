@@ -57,6 +57,10 @@ func register[Req any, PReq interface {
 	*Resp
 	proto.Message
 }](s *Server, method string, fn func(context.Context, PReq, PResp) error) {
+	if _, ok := rpcMethodAuth[method]; !ok {
+		// A method must say where its permission is checked.
+		panic("dc: RPC method " + method + " has no ACL classification in rpcMethodAuth")
+	}
 	s.endpoints[method] = endpoint{
 		newReq:  func() proto.Message { return PReq(new(Req)) },
 		newResp: func() proto.Message { return PResp(new(Resp)) },
@@ -98,6 +102,7 @@ func (s *Server) registerEndpoints() {
 	register(s, MethodPreparedQueryGet, s.preparedQueryGet)
 	register(s, MethodPreparedQueryExecute, s.preparedQueryExecute)
 	register(s, MethodPreparedQueryExecuteRemote, s.preparedQueryExecuteRemote)
+	s.registerACLEndpoints()
 }
 
 // RPC calls a method of this server in-process (a server agent's own HTTP

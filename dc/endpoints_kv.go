@@ -3,9 +3,11 @@ package dc
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	memdb "github.com/hashicorp/go-memdb"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/store"
@@ -18,6 +20,24 @@ func (s *Server) kvGet(ctx context.Context, req *pb.KVGetRequest, resp *pb.KVGet
 	if resp.Meta == nil {
 		resp.Meta = &pb.QueryMeta{}
 	}
+	id, err := s.ResolveToken(ctx, req.Query.GetToken())
+	if err != nil {
+		return err
+	}
+	if !req.Recurse && !req.KeysOnly && !id.Authorizer.Allowed(acl.ResourceKey, req.Key, acl.AccessRead) {
+		return PermissionDenied(id.AccessorID, acl.ResourceKey, acl.AccessRead, req.Key)
+	}
+	defer func() {
+		// Recursive and keys-only reads leave out what the token may
+		// not read.
+		if req.Recurse || req.KeysOnly {
+			readable := func(k string) bool { return id.Authorizer.Allowed(acl.ResourceKey, k, acl.AccessRead) }
+			n := len(resp.Keys) + len(resp.Entries)
+			resp.Keys = slices.DeleteFunc(resp.Keys, func(k string) bool { return !readable(k) })
+			resp.Entries = slices.DeleteFunc(resp.Entries, func(e *pb.KVEntry) bool { return !readable(e.Key) })
+			resp.Meta.ResultsFilteredByAcls = n != len(resp.Keys)+len(resp.Entries)
+		}
+	}()
 	return s.blockingQuery(ctx, req.Query, resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
 		switch {
 		case req.KeysOnly:
@@ -45,6 +65,11 @@ func (s *Server) kvApply(ctx context.Context, req *pb.KVApplyRequest, resp *pb.K
 	}
 	if done, err := s.forwardWrite(ctx, MethodKVApply, req.Write, req, resp); done {
 		return err
+	}
+	if id, err := s.ResolveToken(ctx, req.Write.GetToken()); err != nil {
+		return err
+	} else if !KVOpAllowed(id.Authorizer, req.Op) {
+		return PermissionDenied(id.AccessorID, acl.ResourceKey, acl.AccessWrite, req.Op.GetEntry().GetKey())
 	}
 	res, err := s.raftApply(ctx, &pb.Command{Cmd: &pb.Command_Kv{Kv: req.Op}})
 	if err != nil {
@@ -89,6 +114,10 @@ func (s *Server) txnApply(ctx context.Context, req *pb.TxnRequest, resp *pb.TxnR
 		if done, err := s.forwardQuery(ctx, MethodTxn, req.Query, req, resp); done {
 			return err
 		}
+		if denied, err := s.txnDenied(ctx, req); err != nil || len(denied) > 0 {
+			resp.Errors = denied
+			return err
+		}
 		if req.Query.Consistency != pb.Consistency_CONSISTENCY_STALE {
 			if err := s.linearize(ctx); err != nil {
 				return err
@@ -104,12 +133,37 @@ func (s *Server) txnApply(ctx context.Context, req *pb.TxnRequest, resp *pb.TxnR
 	if done, err := s.forwardWrite(ctx, MethodTxn, req.Write, req, resp); done {
 		return err
 	}
+	if denied, err := s.txnDenied(ctx, req); err != nil || len(denied) > 0 {
+		resp.Errors = denied
+		return err
+	}
 	res, err := s.raftApply(ctx, &pb.Command{Cmd: &pb.Command_Txn{Txn: &pb.TxnCommand{Ops: req.Ops}}})
 	if err != nil {
 		return err
 	}
 	resp.Results, resp.Errors, resp.Index = res.Results, res.Errors, res.Index
 	return nil
+}
+
+// txnDenied checks every operation of a transaction against its token:
+// each denied one is a TxnError, and the transaction does not run (as in
+// Consul, which answers 409 with them).
+func (s *Server) txnDenied(ctx context.Context, req *pb.TxnRequest) ([]*pb.TxnError, error) {
+	token := req.GetWrite().GetToken()
+	if token == "" {
+		token = req.GetQuery().GetToken()
+	}
+	id, err := s.ResolveToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	var denied []*pb.TxnError
+	for i, op := range req.Ops {
+		if !KVOpAllowed(id.Authorizer, op.GetKv()) {
+			denied = append(denied, &pb.TxnError{OpIndex: uint32(i), What: rpc.ErrPermissionDenied.Error()})
+		}
+	}
+	return denied, nil
 }
 
 // validateTxn refuses a transaction that could never apply: too many ops,

@@ -75,11 +75,28 @@ func (s *Server) leaderLoop(stop <-chan struct{}) {
 	}()
 	changes, cancel := s.deps.Membership.Subscribe()
 	defer cancel()
+	// A secondary datacenter's leader copies the primary's ACL state.
+	var replicate <-chan struct{}
+	var replicateTimer clock.Timer
+	if s.cfg.ACL.Enabled && !s.isPrimary() {
+		replicate, replicateTimer = clock.After(s.clock, 0)
+	}
+	defer func() {
+		if replicateTimer != nil {
+			replicateTimer.Stop()
+		}
+	}()
 	s.reconcile()
 	for {
 		select {
 		case <-stop:
 			return
+		case <-replicate:
+			if err := s.replicateACLs(s.baseCtx); err != nil {
+				s.log.Warn("acl replication from the primary datacenter failed; tokens resolve from the last copy",
+					"primary", s.cfg.ACL.PrimaryDatacenter, "error", err)
+			}
+			replicate, replicateTimer = clock.After(s.clock, s.cfg.ACL.replicationInterval())
 		case <-changes:
 			s.reconcile()
 		case <-reconcile:

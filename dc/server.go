@@ -99,6 +99,8 @@ type Server struct {
 	clock clock.Clock
 	log   *slog.Logger
 	store *store.Store
+	// aclCache holds resolved tokens (acl_resolve.go).
+	aclCache aclCache
 
 	raft *raft.Raft
 	// verifier batches leadership checks, readIndexes a follower's

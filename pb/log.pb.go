@@ -37,6 +37,7 @@ type Command struct {
 	//	*Command_Batch
 	//	*Command_CoordinateUpdate
 	//	*Command_PreparedQuery
+	//	*Command_Acl
 	Cmd isCommand_Cmd `protobuf_oneof:"cmd"`
 	// ignore_if_unknown marks a command that a server which does not know its
 	// type may skip without its state diverging (Consul's
@@ -186,6 +187,15 @@ func (x *Command) GetPreparedQuery() *PreparedQueryApply {
 	return nil
 }
 
+func (x *Command) GetAcl() *ACLCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_Acl); ok {
+			return x.Acl
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetIgnoreIfUnknown() bool {
 	if x != nil {
 		return x.IgnoreIfUnknown
@@ -257,6 +267,12 @@ type Command_PreparedQuery struct {
 	PreparedQuery *PreparedQueryApply `protobuf:"bytes,11,opt,name=prepared_query,json=preparedQuery,proto3,oneof"`
 }
 
+type Command_Acl struct {
+	// ACL writes are never ignorable: a server that skipped one would
+	// resolve tokens differently from its peers.
+	Acl *ACLCommand `protobuf:"bytes,12,opt,name=acl,proto3,oneof"`
+}
+
 func (*Command_Kv) isCommand_Cmd() {}
 
 func (*Command_Txn) isCommand_Cmd() {}
@@ -278,6 +294,8 @@ func (*Command_Batch) isCommand_Cmd() {}
 func (*Command_CoordinateUpdate) isCommand_Cmd() {}
 
 func (*Command_PreparedQuery) isCommand_Cmd() {}
+
+func (*Command_Acl) isCommand_Cmd() {}
 
 // CommandBatch carries several independent commands in one log entry (the
 // leader's group commit). Each is applied in order at the entry's index
@@ -968,6 +986,10 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_Coordinate
 	//	*SnapshotRecord_PreparedQuery
 	//	*SnapshotRecord_Footer
+	//	*SnapshotRecord_AclToken
+	//	*SnapshotRecord_AclPolicy
+	//	*SnapshotRecord_AclRole
+	//	*SnapshotRecord_AclBootstrap
 	Record isSnapshotRecord_Record `protobuf_oneof:"record"`
 	// ignore_if_unknown marks a record that a server which does not know its
 	// type may skip (a table older servers can do without); any other
@@ -1122,6 +1144,42 @@ func (x *SnapshotRecord) GetFooter() *SnapshotFooter {
 	return nil
 }
 
+func (x *SnapshotRecord) GetAclToken() *ACLToken {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_AclToken); ok {
+			return x.AclToken
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetAclPolicy() *ACLPolicy {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_AclPolicy); ok {
+			return x.AclPolicy
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetAclRole() *ACLRole {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_AclRole); ok {
+			return x.AclRole
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetAclBootstrap() *ACLBootstrapState {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_AclBootstrap); ok {
+			return x.AclBootstrap
+		}
+	}
+	return nil
+}
+
 func (x *SnapshotRecord) GetIgnoreIfUnknown() bool {
 	if x != nil {
 		return x.IgnoreIfUnknown
@@ -1185,6 +1243,24 @@ type SnapshotRecord_Footer struct {
 	Footer *SnapshotFooter `protobuf:"bytes,15,opt,name=footer,proto3,oneof"`
 }
 
+type SnapshotRecord_AclToken struct {
+	// ACL state is never ignorable (a server without it would grant or
+	// refuse what its peers do not).
+	AclToken *ACLToken `protobuf:"bytes,17,opt,name=acl_token,json=aclToken,proto3,oneof"`
+}
+
+type SnapshotRecord_AclPolicy struct {
+	AclPolicy *ACLPolicy `protobuf:"bytes,18,opt,name=acl_policy,json=aclPolicy,proto3,oneof"`
+}
+
+type SnapshotRecord_AclRole struct {
+	AclRole *ACLRole `protobuf:"bytes,19,opt,name=acl_role,json=aclRole,proto3,oneof"`
+}
+
+type SnapshotRecord_AclBootstrap struct {
+	AclBootstrap *ACLBootstrapState `protobuf:"bytes,20,opt,name=acl_bootstrap,json=aclBootstrap,proto3,oneof"`
+}
+
 func (*SnapshotRecord_Kv) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Tombstone) isSnapshotRecord_Record() {}
@@ -1208,6 +1284,14 @@ func (*SnapshotRecord_Coordinate) isSnapshotRecord_Record() {}
 func (*SnapshotRecord_PreparedQuery) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Footer) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_AclToken) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_AclPolicy) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_AclRole) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_AclBootstrap) isSnapshotRecord_Record() {}
 
 // SnapshotFooter counts the records before it.
 type SnapshotFooter struct {
@@ -1312,7 +1396,7 @@ var File_log_proto protoreflect.FileDescriptor
 
 const file_log_proto_rawDesc = "" +
 	"\n" +
-	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\x1a\x10coordinate.proto\x1a\vquery.proto\"\xf3\x05\n" +
+	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\x1a\x10coordinate.proto\x1a\vquery.proto\x1a\tacl.proto\"\x9d\x06\n" +
 	"\aCommand\x12 \n" +
 	"\x02kv\x18\x01 \x01(\v2\x0e.meridian.KVOpH\x00R\x02kv\x12(\n" +
 	"\x03txn\x18\x02 \x01(\v2\x14.meridian.TxnCommandH\x00R\x03txn\x12@\n" +
@@ -1327,7 +1411,8 @@ const file_log_proto_rawDesc = "" +
 	"\x05batch\x18\t \x01(\v2\x16.meridian.CommandBatchH\x00R\x05batch\x12N\n" +
 	"\x11coordinate_update\x18\n" +
 	" \x01(\v2\x1f.meridian.CoordinateBatchUpdateH\x00R\x10coordinateUpdate\x12E\n" +
-	"\x0eprepared_query\x18\v \x01(\v2\x1c.meridian.PreparedQueryApplyH\x00R\rpreparedQuery\x12*\n" +
+	"\x0eprepared_query\x18\v \x01(\v2\x1c.meridian.PreparedQueryApplyH\x00R\rpreparedQuery\x12(\n" +
+	"\x03acl\x18\f \x01(\v2\x14.meridian.ACLCommandH\x00R\x03acl\x12*\n" +
 	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknown\x12\"\n" +
 	"\rnow_unix_nano\x18\x0f \x01(\x03R\vnowUnixNanoB\x05\n" +
 	"\x03cmd\"=\n" +
@@ -1370,7 +1455,7 @@ const file_log_proto_rawDesc = "" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xb4\x05\n" +
+	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\x91\a\n" +
 	"\x0eSnapshotRecord\x12#\n" +
 	"\x02kv\x18\x01 \x01(\v2\x11.meridian.KVEntryH\x00R\x02kv\x123\n" +
 	"\ttombstone\x18\x02 \x01(\v2\x13.meridian.TombstoneH\x00R\ttombstone\x127\n" +
@@ -1388,7 +1473,12 @@ const file_log_proto_rawDesc = "" +
 	" \x01(\v2\x19.meridian.CoordinateEntryH\x00R\n" +
 	"coordinate\x12@\n" +
 	"\x0eprepared_query\x18\x10 \x01(\v2\x17.meridian.PreparedQueryH\x00R\rpreparedQuery\x122\n" +
-	"\x06footer\x18\x0f \x01(\v2\x18.meridian.SnapshotFooterH\x00R\x06footer\x12*\n" +
+	"\x06footer\x18\x0f \x01(\v2\x18.meridian.SnapshotFooterH\x00R\x06footer\x121\n" +
+	"\tacl_token\x18\x11 \x01(\v2\x12.meridian.ACLTokenH\x00R\baclToken\x124\n" +
+	"\n" +
+	"acl_policy\x18\x12 \x01(\v2\x13.meridian.ACLPolicyH\x00R\taclPolicy\x12.\n" +
+	"\bacl_role\x18\x13 \x01(\v2\x11.meridian.ACLRoleH\x00R\aaclRole\x12B\n" +
+	"\racl_bootstrap\x18\x14 \x01(\v2\x1b.meridian.ACLBootstrapStateH\x00R\faclBootstrap\x12*\n" +
 	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknownB\b\n" +
 	"\x06record\"*\n" +
 	"\x0eSnapshotFooter\x12\x18\n" +
@@ -1429,16 +1519,21 @@ var file_log_proto_goTypes = []any{
 	(*SnapshotFooter)(nil),        // 15: meridian.SnapshotFooter
 	(*LockDelay)(nil),             // 16: meridian.LockDelay
 	(*KVOp)(nil),                  // 17: meridian.KVOp
-	(*TxnOp)(nil),                 // 18: meridian.TxnOp
-	(*Node)(nil),                  // 19: meridian.Node
-	(*Service)(nil),               // 20: meridian.Service
-	(*HealthCheck)(nil),           // 21: meridian.HealthCheck
-	(*Session)(nil),               // 22: meridian.Session
-	(PreparedQueryOp)(0),          // 23: meridian.PreparedQueryOp
-	(*PreparedQuery)(nil),         // 24: meridian.PreparedQuery
-	(*CoordinateEntry)(nil),       // 25: meridian.CoordinateEntry
-	(*KVEntry)(nil),               // 26: meridian.KVEntry
-	(*SessionTimer)(nil),          // 27: meridian.SessionTimer
+	(*ACLCommand)(nil),            // 18: meridian.ACLCommand
+	(*TxnOp)(nil),                 // 19: meridian.TxnOp
+	(*Node)(nil),                  // 20: meridian.Node
+	(*Service)(nil),               // 21: meridian.Service
+	(*HealthCheck)(nil),           // 22: meridian.HealthCheck
+	(*Session)(nil),               // 23: meridian.Session
+	(PreparedQueryOp)(0),          // 24: meridian.PreparedQueryOp
+	(*PreparedQuery)(nil),         // 25: meridian.PreparedQuery
+	(*CoordinateEntry)(nil),       // 26: meridian.CoordinateEntry
+	(*KVEntry)(nil),               // 27: meridian.KVEntry
+	(*SessionTimer)(nil),          // 28: meridian.SessionTimer
+	(*ACLToken)(nil),              // 29: meridian.ACLToken
+	(*ACLPolicy)(nil),             // 30: meridian.ACLPolicy
+	(*ACLRole)(nil),               // 31: meridian.ACLRole
+	(*ACLBootstrapState)(nil),     // 32: meridian.ACLBootstrapState
 }
 var file_log_proto_depIdxs = []int32{
 	17, // 0: meridian.Command.kv:type_name -> meridian.KVOp
@@ -1452,32 +1547,37 @@ var file_log_proto_depIdxs = []int32{
 	1,  // 8: meridian.Command.batch:type_name -> meridian.CommandBatch
 	10, // 9: meridian.Command.coordinate_update:type_name -> meridian.CoordinateBatchUpdate
 	9,  // 10: meridian.Command.prepared_query:type_name -> meridian.PreparedQueryApply
-	0,  // 11: meridian.CommandBatch.commands:type_name -> meridian.Command
-	18, // 12: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
-	19, // 13: meridian.CatalogRegister.node:type_name -> meridian.Node
-	20, // 14: meridian.CatalogRegister.service:type_name -> meridian.Service
-	21, // 15: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
-	22, // 16: meridian.SessionCreate.session:type_name -> meridian.Session
-	23, // 17: meridian.PreparedQueryApply.op:type_name -> meridian.PreparedQueryOp
-	24, // 18: meridian.PreparedQueryApply.query:type_name -> meridian.PreparedQuery
-	25, // 19: meridian.CoordinateBatchUpdate.updates:type_name -> meridian.CoordinateEntry
-	26, // 20: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
-	11, // 21: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
-	12, // 22: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
-	19, // 23: meridian.SnapshotRecord.node:type_name -> meridian.Node
-	20, // 24: meridian.SnapshotRecord.service:type_name -> meridian.Service
-	21, // 25: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
-	22, // 26: meridian.SnapshotRecord.session:type_name -> meridian.Session
-	27, // 27: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
-	16, // 28: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
-	25, // 29: meridian.SnapshotRecord.coordinate:type_name -> meridian.CoordinateEntry
-	24, // 30: meridian.SnapshotRecord.prepared_query:type_name -> meridian.PreparedQuery
-	15, // 31: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	18, // 11: meridian.Command.acl:type_name -> meridian.ACLCommand
+	0,  // 12: meridian.CommandBatch.commands:type_name -> meridian.Command
+	19, // 13: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
+	20, // 14: meridian.CatalogRegister.node:type_name -> meridian.Node
+	21, // 15: meridian.CatalogRegister.service:type_name -> meridian.Service
+	22, // 16: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
+	23, // 17: meridian.SessionCreate.session:type_name -> meridian.Session
+	24, // 18: meridian.PreparedQueryApply.op:type_name -> meridian.PreparedQueryOp
+	25, // 19: meridian.PreparedQueryApply.query:type_name -> meridian.PreparedQuery
+	26, // 20: meridian.CoordinateBatchUpdate.updates:type_name -> meridian.CoordinateEntry
+	27, // 21: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
+	11, // 22: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
+	12, // 23: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
+	20, // 24: meridian.SnapshotRecord.node:type_name -> meridian.Node
+	21, // 25: meridian.SnapshotRecord.service:type_name -> meridian.Service
+	22, // 26: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
+	23, // 27: meridian.SnapshotRecord.session:type_name -> meridian.Session
+	28, // 28: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
+	16, // 29: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
+	26, // 30: meridian.SnapshotRecord.coordinate:type_name -> meridian.CoordinateEntry
+	25, // 31: meridian.SnapshotRecord.prepared_query:type_name -> meridian.PreparedQuery
+	15, // 32: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
+	29, // 33: meridian.SnapshotRecord.acl_token:type_name -> meridian.ACLToken
+	30, // 34: meridian.SnapshotRecord.acl_policy:type_name -> meridian.ACLPolicy
+	31, // 35: meridian.SnapshotRecord.acl_role:type_name -> meridian.ACLRole
+	32, // 36: meridian.SnapshotRecord.acl_bootstrap:type_name -> meridian.ACLBootstrapState
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_log_proto_init() }
@@ -1490,6 +1590,7 @@ func file_log_proto_init() {
 	file_session_proto_init()
 	file_coordinate_proto_init()
 	file_query_proto_init()
+	file_acl_proto_init()
 	file_log_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_Kv)(nil),
 		(*Command_Txn)(nil),
@@ -1502,6 +1603,7 @@ func file_log_proto_init() {
 		(*Command_Batch)(nil),
 		(*Command_CoordinateUpdate)(nil),
 		(*Command_PreparedQuery)(nil),
+		(*Command_Acl)(nil),
 	}
 	file_log_proto_msgTypes[14].OneofWrappers = []any{
 		(*SnapshotRecord_Kv)(nil),
@@ -1516,6 +1618,10 @@ func file_log_proto_init() {
 		(*SnapshotRecord_Coordinate)(nil),
 		(*SnapshotRecord_PreparedQuery)(nil),
 		(*SnapshotRecord_Footer)(nil),
+		(*SnapshotRecord_AclToken)(nil),
+		(*SnapshotRecord_AclPolicy)(nil),
+		(*SnapshotRecord_AclRole)(nil),
+		(*SnapshotRecord_AclBootstrap)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

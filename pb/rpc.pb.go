@@ -431,8 +431,11 @@ type QueryMeta struct {
 	LastContactNanos int64                  `protobuf:"varint,2,opt,name=last_contact_nanos,json=lastContactNanos,proto3" json:"last_contact_nanos,omitempty"`
 	KnownLeader      bool                   `protobuf:"varint,3,opt,name=known_leader,json=knownLeader,proto3" json:"known_leader,omitempty"`
 	Consistency      Consistency            `protobuf:"varint,4,opt,name=consistency,proto3,enum=meridian.Consistency" json:"consistency,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// results_filtered_by_acls says the server left out results the
+	// request's token may not read (X-Consul-Results-Filtered-By-ACLs).
+	ResultsFilteredByAcls bool `protobuf:"varint,5,opt,name=results_filtered_by_acls,json=resultsFilteredByAcls,proto3" json:"results_filtered_by_acls,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *QueryMeta) Reset() {
@@ -491,6 +494,13 @@ func (x *QueryMeta) GetConsistency() Consistency {
 		return x.Consistency
 	}
 	return Consistency_CONSISTENCY_DEFAULT
+}
+
+func (x *QueryMeta) GetResultsFilteredByAcls() bool {
+	if x != nil {
+		return x.ResultsFilteredByAcls
+	}
+	return false
 }
 
 // WriteOptions travel with every write.
@@ -1491,12 +1501,13 @@ const file_rpc_proto_rawDesc = "" +
 	"\tmin_index\x18\x03 \x01(\x04R\bminIndex\x12$\n" +
 	"\x0emax_wait_nanos\x18\x04 \x01(\x03R\fmaxWaitNanos\x12\x14\n" +
 	"\x05token\x18\x05 \x01(\tR\x05token\x12\x1c\n" +
-	"\tforwarded\x18\x06 \x01(\bR\tforwarded\"\xab\x01\n" +
+	"\tforwarded\x18\x06 \x01(\bR\tforwarded\"\xe4\x01\n" +
 	"\tQueryMeta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12,\n" +
 	"\x12last_contact_nanos\x18\x02 \x01(\x03R\x10lastContactNanos\x12!\n" +
 	"\fknown_leader\x18\x03 \x01(\bR\vknownLeader\x127\n" +
-	"\vconsistency\x18\x04 \x01(\x0e2\x15.meridian.ConsistencyR\vconsistency\"R\n" +
+	"\vconsistency\x18\x04 \x01(\x0e2\x15.meridian.ConsistencyR\vconsistency\x127\n" +
+	"\x18results_filtered_by_acls\x18\x05 \x01(\bR\x15resultsFilteredByAcls\"R\n" +
 	"\fWriteOptions\x12\x0e\n" +
 	"\x02dc\x18\x01 \x01(\tR\x02dc\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x1c\n" +

@@ -1,6 +1,7 @@
 // Package store is Meridian's replicated state: a go-memdb database of every
 // table (KV entries, KV tombstones, table indexes, catalog, sessions,
-// coordinates, prepared queries), the FSM logic that applies one pb.Command per Raft log entry,
+// coordinates, prepared queries, ACL tokens, policies, roles and the
+// bootstrap state), the FSM logic that applies one pb.Command per Raft log entry,
 // and snapshot and restore of every table.
 //
 // The store is pure and deterministic: no clocks (a command carries the

@@ -51,6 +51,14 @@ type tombstoneRow struct {
 }
 
 func schema() *memdb.DBSchema {
+	s := baseSchema()
+	for name, t := range aclSchema() {
+		s.Tables[name] = t
+	}
+	return s
+}
+
+func baseSchema() *memdb.DBSchema {
 	return &memdb.DBSchema{
 		Tables: map[string]*memdb.TableSchema{
 			tableKVs: {

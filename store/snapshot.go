@@ -105,6 +105,18 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		{tablePreparedQueries, func(raw any) *pb.SnapshotRecord {
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_PreparedQuery{PreparedQuery: raw.(*pb.PreparedQuery)}}
 		}},
+		{tableACLTokens, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_AclToken{AclToken: raw.(*pb.ACLToken)}}
+		}},
+		{tableACLPolicies, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_AclPolicy{AclPolicy: raw.(*pb.ACLPolicy)}}
+		}},
+		{tableACLRoles, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_AclRole{AclRole: raw.(*pb.ACLRole)}}
+		}},
+		{tableACLBootstrap, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_AclBootstrap{AclBootstrap: raw.(*aclBootstrapRow).State}}
+		}},
 		{tableIndex, func(raw any) *pb.SnapshotRecord {
 			r := raw.(*indexRow)
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_TableIndex{TableIndex: &pb.TableIndex{Table: r.Key, Index: r.Value}}}
@@ -251,6 +263,23 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 			return errors.New("prepared query without an ID")
 		}
 		return tx.Insert(tablePreparedQueries, r.PreparedQuery)
+	case *pb.SnapshotRecord_AclToken:
+		if r.AclToken.AccessorId == "" || r.AclToken.SecretId == "" {
+			return errors.New("ACL token without an accessor or secret")
+		}
+		return tx.Insert(tableACLTokens, r.AclToken)
+	case *pb.SnapshotRecord_AclPolicy:
+		if r.AclPolicy.Id == "" || r.AclPolicy.Name == "" {
+			return errors.New("ACL policy without an id or name")
+		}
+		return tx.Insert(tableACLPolicies, r.AclPolicy)
+	case *pb.SnapshotRecord_AclRole:
+		if r.AclRole.Id == "" || r.AclRole.Name == "" {
+			return errors.New("ACL role without an id or name")
+		}
+		return tx.Insert(tableACLRoles, r.AclRole)
+	case *pb.SnapshotRecord_AclBootstrap:
+		return tx.Insert(tableACLBootstrap, &aclBootstrapRow{ID: "bootstrap", State: r.AclBootstrap})
 	default:
 		return fmt.Errorf("unknown record type %T", rec.Record)
 	}

@@ -144,6 +144,11 @@ type Config struct {
 	AltDomain string
 	// DNS is the dns_config block.
 	DNS DNSConfig
+	// ACL is the acl block.
+	ACL ACLConfig
+	// PrimaryDatacenter owns the ACL state (primary_datacenter); the
+	// servers of every other datacenter replicate it. "" is this one.
+	PrimaryDatacenter string
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition
@@ -266,6 +271,7 @@ func DefaultConfig() *Config {
 		ReconnectTimeout:    72 * time.Hour,
 		Domain:              "consul.",
 		DNS:                 defaultDNSConfig(),
+		ACL:                 defaultACLConfig(),
 		LeaveOnTerminate:    true, // client default; Load flips it for servers
 		SyslogFacility:      "LOCAL0",
 	}

@@ -233,10 +233,12 @@ var topLevel = object[sourceDraft]{
 		"session_ttl_min":       opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.SessionTTLMin }),
 		"reconnect_timeout":     opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.ReconnectTimeout }),
 
-		"domain":     opt(toString, func(s *sourceDraft) **string { return &s.p.Domain }),
-		"alt_domain": opt(toString, func(s *sourceDraft) **string { return &s.p.AltDomain }),
-		"recursors":  appendStrings(func(s *sourceDraft) *[]string { return &s.p.Recursors }),
-		"dns_config": nested(dnsConfigObject, func(s *sourceDraft) *partialDNS { return &s.p.DNS }),
+		"domain":             opt(toString, func(s *sourceDraft) **string { return &s.p.Domain }),
+		"alt_domain":         opt(toString, func(s *sourceDraft) **string { return &s.p.AltDomain }),
+		"recursors":          appendStrings(func(s *sourceDraft) *[]string { return &s.p.Recursors }),
+		"acl":                decodeACL,
+		"primary_datacenter": opt(toString, func(s *sourceDraft) **string { return &s.p.Primary }),
+		"dns_config":         nested(dnsConfigObject, func(s *sourceDraft) *partialDNS { return &s.p.DNS }),
 
 		"services": decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.p.Services }),
 		"service":  decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.service }),

@@ -60,7 +60,7 @@ func TestFullFile(t *testing.T) {
 		DisableKVKeyValidation: true,
 		DefaultQueryTime:       2 * time.Minute, MaxQueryTime: 4 * time.Minute, CheckUpdateInterval: time.Minute,
 		AEInterval: time.Minute, SessionTTLMin: 5 * time.Second, ReconnectTimeout: 24 * time.Hour,
-		Domain: "meridian.", Recursors: []string{"8.8.8.8:53", "[2001:db8::53]:5353"}, DNS: defaultDNSConfig(),
+		Domain: "meridian.", Recursors: []string{"8.8.8.8:53", "[2001:db8::53]:5353"}, DNS: defaultDNSConfig(), ACL: defaultACLConfig(),
 		Services: []ServiceDefinition{
 			{ID: "db1", Name: "db", Port: 5432, Tags: []string{"primary", "v15"}, Checks: []CheckDefinition{
 				{TTL: 30 * time.Second, DeregisterCriticalServiceAfter: 90 * time.Minute, Notes: "heartbeat"},
@@ -81,12 +81,12 @@ func TestFullFile(t *testing.T) {
 		},
 		Watches: []map[string]any{{"type": "key", "key": "cfg/x", "args": []any{"/bin/handler"}, "datacenter": "east-1", "limit": float64(3)}},
 	}
+	want.ACL.Set = true // both files have an acl block (enabled = false)
 	sameConfig(t, fromJSON, want)
 	want.DataDir = hclData
 	sameConfig(t, fromHCL, want)
 
 	wantWarnings := []string{
-		`key "acl" is a Consul option Meridian does not use yet; ignored`,
 		`key "limits.rpc_rate" is a Consul option Meridian does not use yet; ignored`,
 		`key "performance.raft_multiplier" is a Consul option Meridian does not use yet; ignored`,
 		`key "ports.grpc" is a Consul option Meridian does not use yet; ignored`,

@@ -79,6 +79,12 @@ var keyCases = map[string]struct {
 	"domain":                           {`"meridian"`, false},
 	"alt_domain":                       {`"meridian"`, false},
 	"recursors":                        {`["8.8.8.8"]`, false},
+	"acl.enabled":                      {`true`, false},
+	"primary_datacenter":               {`"dc1"`, false},
+	"acl.default_policy":               {`"deny"`, false},
+	"acl.down_policy":                  {`"extend-cache"`, false},
+	"acl.token_ttl":                    {`"10s"`, false},
+	"acl.tokens":                       {`{"initial_management": "root", "agent": "a", "default": "d", "replication": "r"}`, false},
 	"dns_config.allow_stale":           {`false`, false},
 	"dns_config.max_stale":             {`"5s"`, false},
 	"dns_config.node_ttl":              {`"30s"`, false},
@@ -109,7 +115,7 @@ func decodedKeys() []string {
 	nested := map[string][]string{
 		"ports": keysOf(portsObject), "limits": keysOf(limitsObject),
 		"performance": keysOf(performanceObject), "ui_config": keysOf(uiConfigObject),
-		"dns_config": keysOf(dnsConfigObject), "addresses": keysOf(addressesObject),
+		"dns_config": keysOf(dnsConfigObject), "addresses": keysOf(addressesObject), "acl": keysOf(aclObject),
 	}
 	var out []string
 	for _, k := range keysOf(topLevel) {

@@ -21,7 +21,7 @@ var ignoredFlags = map[string]string{}
 var (
 	unusedTopLevelKeys = keySet(
 		// ACL (current stanza and the deprecated flat keys).
-		"acl", "acl_agent_master_token", "acl_agent_token", "acl_datacenter",
+		"acl_agent_master_token", "acl_agent_token", "acl_datacenter",
 		"acl_default_policy", "acl_disabled_ttl", "acl_down_policy",
 		"acl_enable_key_list_policy", "acl_master_token", "acl_replication_token",
 		"acl_token", "acl_ttl", "enable_acl_replication",
@@ -44,7 +44,7 @@ var (
 		"connect", "config_entries", "autopilot", "telemetry", "audit", "cache",
 		"cloud", "peering", "experiments", "license_path", "locality", "reporting",
 		"snapshot_agent", "xds", "rpc", "read_replica", "non_voting_server",
-		"primary_datacenter", "http_config",
+		"http_config",
 		"enable_central_service_config", "enable_agent_tls_for_checks",
 		"log_file",
 		"log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files",

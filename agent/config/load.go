@@ -207,7 +207,7 @@ var (
 		{"MaxQueryTime", "max_query_time"}, {"CheckUpdateInterval", "check_update_interval"},
 		{"AEInterval", "ae_interval"}, {"SessionTTLMin", "session_ttl_min"},
 		{"ReconnectTimeout", "reconnect_timeout"}, {"Domain", "domain"}, {"AltDomain", "alt_domain"},
-		{"Recursors", "recursors"}, {"DNS", "dns_config"},
+		{"Recursors", "recursors"}, {"DNS", "dns_config"}, {"ACL", "acl"}, {"PrimaryDatacenter", "primary_datacenter"},
 	}
 )
 

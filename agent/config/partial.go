@@ -65,6 +65,8 @@ type partial struct {
 	Recursors []string
 	AltDomain *string
 	DNS       partialDNS
+	ACL       partialACL
+	Primary   *string
 
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
@@ -205,6 +207,8 @@ func (p *partial) config() *Config {
 	c.Recursors = p.Recursors
 	set(&c.AltDomain, p.AltDomain)
 	p.DNS.apply(&c.DNS)
+	p.ACL.apply(&c.ACL)
+	set(&c.PrimaryDatacenter, p.Primary)
 	c.Services = p.Services
 	c.Checks = p.Checks
 	c.Watches = p.Watches

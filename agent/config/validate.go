@@ -216,6 +216,9 @@ func validateMisc(c *Config) error {
 	if err := validateDomain(c.Domain); err != nil {
 		return err
 	}
+	if err := validateACL(c); err != nil {
+		return err
+	}
 	if err := validateDNS(c); err != nil {
 		return err
 	}

@@ -55,6 +55,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, env func(stri
 // tables may refer back to dispatch without an initialization cycle.
 func topLevelCommands() map[string]cliCommand {
 	return map[string]cliCommand{
+		"acl": {"Interact with Meridian's ACLs", runACL},
 		"agent": {"Runs a Meridian agent", func(_ *cmdEnv, args []string) int {
 			return runAgent(args)
 		}},

@@ -1,0 +1,29 @@
+package agent
+
+// RouteACL is one route's ACL classification, for the route enumeration
+// test of agent_test.
+type RouteACL struct {
+	Pattern  string
+	Kind     string // public, check, body, filter, server; "" unclassified
+	Resource string
+	Access   string
+	// PreChecked is a filtered list that checks a permission first.
+	PreChecked bool
+}
+
+// RouteACLs lists every route the router registers with its
+// classification.
+func (a *Agent) RouteACLs() []RouteACL {
+	_, patterns := a.router()
+	var out []RouteACL
+	for _, p := range patterns {
+		auth, ok := a.routeAuths[p]
+		r := RouteACL{Pattern: p}
+		if ok {
+			r.Kind = map[authKind]string{authPublic: "public", authCheck: "check", authBody: "body", authFilter: "filter", authServer: "server"}[auth.kind]
+			r.Resource, r.Access, r.PreChecked = string(auth.res), auth.access.String(), auth.kind == authFilter && auth.name != nil
+		}
+		out = append(out, r)
+	}
+	return out
+}
