@@ -84,6 +84,10 @@ type Config struct {
 	// after a read index from the leader instead of forwarding them.
 	FollowerReads bool
 
+	// KVReplication, when its SourceDatacenter is set, makes the leader
+	// follow another datacenter's KV prefixes (see KVReplicationConfig).
+	KVReplication KVReplicationConfig
+
 	Logger *slog.Logger
 }
 
@@ -151,6 +155,9 @@ func (c *Config) validate() error {
 		return errors.New("dc: coordinate update period, batch size and max batches must not be negative")
 	case c.Logger == nil:
 		return errors.New("dc: logger is required")
+	}
+	if err := ValidateKVReplication(c.KVReplication, c.Datacenter); err != nil {
+		return fmt.Errorf("dc: %w", err)
 	}
 	return nil
 }

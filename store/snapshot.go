@@ -105,6 +105,9 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		{tablePreparedQueries, func(raw any) *pb.SnapshotRecord {
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_PreparedQuery{PreparedQuery: raw.(*pb.PreparedQuery)}}
 		}},
+		{tableKVReplication, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_KvReplicationState{KvReplicationState: raw.(*pb.KVReplicationState)}}
+		}},
 		{tableIndex, func(raw any) *pb.SnapshotRecord {
 			r := raw.(*indexRow)
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_TableIndex{TableIndex: &pb.TableIndex{Table: r.Key, Index: r.Value}}}
@@ -251,6 +254,11 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 			return errors.New("prepared query without an ID")
 		}
 		return tx.Insert(tablePreparedQueries, r.PreparedQuery)
+	case *pb.SnapshotRecord_KvReplicationState:
+		if r.KvReplicationState.SourceDatacenter == "" {
+			return errors.New("kv replication state without a source datacenter")
+		}
+		return tx.Insert(tableKVReplication, r.KvReplicationState)
 	default:
 		return fmt.Errorf("unknown record type %T", rec.Record)
 	}
