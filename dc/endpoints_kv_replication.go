@@ -36,7 +36,9 @@ func (s *Server) kvChanges(ctx context.Context, req *pb.KVChangesRequest, resp *
 		for _, d := range deleted {
 			resp.Deleted = append(resp.Deleted, &pb.KVDeletedKey{Key: d.Key, Index: d.Index})
 		}
-		resp.Index = idx
+		// At least 1, so that a source without any KV write yet is not
+		// asked for a full copy again and again.
+		resp.Index = max(idx, 1)
 		if limit := int(req.MaxChanges); !full && limit > 0 && len(entries)+len(deleted) > limit {
 			resp.Index = truncateChanges(resp, limit)
 			resp.Truncated = true
