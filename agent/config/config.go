@@ -129,6 +129,8 @@ type Config struct {
 	AltDomain string
 	// DNS is the dns_config block.
 	DNS DNSConfig
+	// KVReplication is the kv_replication block (servers only).
+	KVReplication KVReplication
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition
@@ -264,6 +266,7 @@ func (c *Config) Clone() *Config {
 	out.NodeMeta = maps.Clone(c.NodeMeta)
 	out.Recursors = slices.Clone(c.Recursors)
 	out.DNS = c.DNS.clone()
+	out.KVReplication = c.KVReplication.clone()
 	out.ConfigFiles = slices.Clone(c.ConfigFiles)
 	out.args = slices.Clone(c.args)
 	if c.Services != nil {

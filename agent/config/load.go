@@ -207,6 +207,7 @@ var (
 		{"AEInterval", "ae_interval"}, {"SessionTTLMin", "session_ttl_min"},
 		{"ReconnectTimeout", "reconnect_timeout"}, {"Domain", "domain"}, {"AltDomain", "alt_domain"},
 		{"Recursors", "recursors"}, {"DNS", "dns_config"},
+		{"KVReplication", "kv_replication"},
 	}
 )
 

@@ -62,6 +62,8 @@ type partial struct {
 	AltDomain *string
 	DNS       partialDNS
 
+	KVReplication partialKVReplication
+
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
 	Watches  []map[string]any
@@ -193,6 +195,7 @@ func (p *partial) config() *Config {
 	c.Recursors = p.Recursors
 	set(&c.AltDomain, p.AltDomain)
 	p.DNS.apply(&c.DNS)
+	p.KVReplication.apply(&c.KVReplication)
 	c.Services = p.Services
 	c.Checks = p.Checks
 	c.Watches = p.Watches
