@@ -134,6 +134,7 @@ func (a *Agent) router() (http.Handler, []string) {
 	h("DELETE /v1/kv/{key...}", a.kvDelete)
 	h("PUT /v1/txn", a.txn)
 	h("POST /v1/txn", a.txn)
+	h("GET /v1/kv-replication/status", a.kvReplicationStatus)
 
 	h("GET /v1/status/leader", a.statusLeader)
 	h("GET /v1/status/peers", a.statusPeers)
