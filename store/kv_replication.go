@@ -65,13 +65,17 @@ func applyKVReplication(tx *memdb.Txn, idx uint64, now int64, c *pb.KVReplicatio
 // deleted after since, each sorted by index; index is the KV index the
 // answer is complete up to. When since is 0, or tombstones after since
 // were reaped, full is set and entries holds every key instead (the caller
-// deletes what it has beyond them). ws is woken by changes under the
+// deletes what it has beyond them), and also when since is past the KV
+// index (the source went back to an older state). ws is woken by changes under the
 // prefixes.
 func (s *Store) KVChanges(ws memdb.WatchSet, prefixes, exclude []string, since uint64) (entries []*pb.KVEntry, deleted []*pb.Tombstone, index uint64, full bool, err error) {
 	tx := s.readTxn()
 	defer tx.Abort()
 	index = maxIndex(tx, nil, tableKVs, tableTombstones)
-	full = since == 0 || since < maxIndex(tx, nil, indexTombstonesReaped)
+	// A full copy too when since is past anything this store has: the
+	// source was rebuilt from an older state, and what the caller holds
+	// beyond it must go.
+	full = since == 0 || since < maxIndex(tx, nil, indexTombstonesReaped) || since > max(index, 1)
 	excluded := func(key string) bool {
 		for _, x := range exclude {
 			if strings.HasPrefix(key, x) {

@@ -60,6 +60,9 @@ func TestKVChanges(t *testing.T) {
 	if _, _, _, full, _ = a.s.KVChanges(nil, prefixes, exclude, 5); !full {
 		t.Fatal("deletes at or below a reaped index cannot be told: a full copy is needed")
 	}
+	if _, _, _, full, _ = a.s.KVChanges(nil, prefixes, exclude, 100); !full {
+		t.Fatal("an index past the source's own: a full copy is needed")
+	}
 	_, deleted, _, full, _ = a.s.KVChanges(nil, prefixes, exclude, 6)
 	if full || len(deleted) != 1 || deleted[0].Key != "app/c" {
 		t.Fatalf("from the reaped index: full %v, deleted %v", full, deleted)
