@@ -239,6 +239,11 @@ func (s *Server) replicateOnce(ctx context.Context, rc KVReplicationConfig, sinc
 	}
 	st.mu.Unlock()
 	target := max(since, resp.Index)
+	if resp.Full {
+		// A full copy restarts the count: the source may have gone back
+		// to an older state.
+		target = resp.Index
+	}
 	for len(changes) > 0 {
 		n := chunkLen(changes, rc.BatchChanges, resp.Full)
 		chunk := changes[:n]
@@ -261,7 +266,9 @@ func (s *Server) replicateOnce(ctx context.Context, rc KVReplicationConfig, sinc
 		if err != nil {
 			return since, fmt.Errorf("apply %d replicated changes: %w", len(chunk), err)
 		}
-		since = max(since, progress)
+		if !resp.Full {
+			since = max(since, progress)
+		}
 		st.mu.Lock()
 		st.applied, st.pending = since, st.pending-uint64(n)
 		st.mu.Unlock()
