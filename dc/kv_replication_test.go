@@ -14,10 +14,10 @@ import (
 
 // replicatedPair starts dc1 (the source, three servers) and dc2 (three
 // servers following app/ but not app/secret/ of dc1) in one bubble.
-func replicatedPair(t *testing.T) (dc1, dc2 *testCluster) {
+func replicatedPair(t *testing.T, tuneSource func(*Config)) (dc1, dc2 *testCluster) {
 	t.Helper()
 	router := &fakeRouter{servers: map[string][]wan.Server{}}
-	dc1 = startCluster(t, clusterOpts{servers: 3})
+	dc1 = startCluster(t, clusterOpts{servers: 3, tune: tuneSource})
 	dc2 = startCluster(t, clusterOpts{servers: 3, datacenter: "dc2", subnet: 2, net: dc1.net, router: router,
 		tune: func(c *Config) {
 			c.KVReplication = KVReplicationConfig{SourceDatacenter: "dc1", Prefixes: []string{"app/"}, Exclude: []string{"app/secret/"},
@@ -102,7 +102,7 @@ func del(t *testing.T, ts *testServer, key string) {
 // replicated progress without a full copy.
 func TestKVReplication(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		dc1, dc2 := replicatedPair(t)
+		dc1, dc2 := replicatedPair(t, nil)
 		src := dc1.waitLeader()
 		for i := range 200 {
 			put(t, src, fmt.Sprintf("app/k%03d", i), fmt.Sprintf("v%d", i))
@@ -203,6 +203,46 @@ func TestKVReplication(t *testing.T) {
 		waitFor(t, "replicated after dc1's leader change", func() error { return sameTree(want, replicatedView(t, dst)) })
 		if st := status(t, dst); st.FullSyncs != 0 {
 			t.Fatalf("full copy after dc1's leader change: %+v", st)
+		}
+	})
+}
+
+// Deletes whose tombstones the source reaped while dc2 could not see them
+// are still carried out: the source answers with a full copy and dc2
+// deletes what it has beyond it.
+func TestKVReplicationAfterTombstonesReaped(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		dc1, dc2 := replicatedPair(t, func(c *Config) {
+			c.TombstoneTTL, c.TombstoneGCInterval = 2*time.Second, time.Second
+		})
+		src, dst := dc1.waitLeader(), dc2.waitLeader()
+		for i := range 10 {
+			put(t, src, fmt.Sprintf("app/k%d", i), "v")
+		}
+		waitFor(t, "first copy", func() error { return sameTree(replicatedView(t, src), replicatedView(t, dst)) })
+		first := status(t, dst)
+		for _, a := range dc1.servers {
+			for _, b := range dc2.servers {
+				dc1.net.Disconnect(a.addr, b.addr)
+			}
+		}
+		for i := range 5 {
+			del(t, src, fmt.Sprintf("app/k%d", i))
+		}
+		put(t, src, "app/k9", "changed")
+		waitFor(t, "tombstones reaped in dc1", func() error {
+			if n := src.Store().TombstoneCount(); n > 0 {
+				return fmt.Errorf("%d tombstones left", n)
+			}
+			return nil
+		})
+		dc1.heal()
+		waitFor(t, "dc2 caught up", func() error { return sameTree(replicatedView(t, src), replicatedView(t, dst)) })
+		if got := kvTree(t, dst, "app/"); len(got) != 5 || got["app/k9"] != "changed" {
+			t.Fatalf("dc2 holds %v", got)
+		}
+		if st := status(t, dst); st.FullSyncs != first.FullSyncs+1 {
+			t.Fatalf("full copies: %d before, %+v after", first.FullSyncs, st)
 		}
 	})
 }
