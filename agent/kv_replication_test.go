@@ -2,6 +2,8 @@ package agent_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -214,5 +216,24 @@ func TestKVReplicationAcrossDatacenters(t *testing.T) {
 	caughtUp("after dc1's leader change")
 	if st := kvReplStatus(t, c2); st.FullSyncs != 0 || st.EntriesTransferred != 20 {
 		t.Fatalf("after dc1's leader change: %+v", st)
+	}
+
+	// The leader of dc2 exports the same figures for Prometheus.
+	resp, err := http.Get("http://" + dc2.Leader().HTTPAddr + "/v1/agent/metrics?format=prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"meridian_kv_replication_running 1\n", "meridian_kv_replication_entries_transferred_total 20\n",
+		"meridian_kv_replication_lag_seconds 0\n", "meridian_kv_replication_lag_entries 0\n", "meridian_kv_replication_full_syncs_total 0\n",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }
