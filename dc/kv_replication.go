@@ -361,8 +361,14 @@ func (s *Server) KVReplicationStatus() *pb.KVReplicationStatus {
 	}
 	if !st.lastSync.IsZero() {
 		out.LastSyncUnixNano = st.lastSync.UnixNano()
-		if st.running && (!st.inSync || st.pending > 0) {
-			out.LagSeconds = s.clock.Now().Sub(st.lastSync).Seconds()
+		// In step means: the last round applied everything, and the
+		// source, which answers a blocking query within the wait, has
+		// not been silent for longer (a partition may hold the round).
+		rc := rc.withDefaults()
+		since := s.clock.Now().Sub(st.lastSync)
+		silent := since > rc.Wait+rc.Wait/16+time.Second
+		if st.running && (!st.inSync || st.pending > 0 || silent) {
+			out.LagSeconds = since.Seconds()
 		}
 	}
 	return out
