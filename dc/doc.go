@@ -5,11 +5,13 @@
 // batches), the RPC endpoints of the state store, user events fired from
 // other datacenters, prepared queries (templates rendered per name, and
 // failover: a query with no healthy local instance runs in the nearest
-// datacenters of its policy through PreparedQuery.ExecuteRemote), and the
-// forwarding of writes and consistent reads to the leader and of requests
-// naming another datacenter to its servers (forwardDC), relayed through a
-// third datacenter when none of them answers this server directly
-// (relayDC, at most MaxRelayHops).
+// datacenters of its policy through PreparedQuery.ExecuteRemote), built-in
+// KV replication (the leader follows another datacenter's prefixes through
+// KV.Changes and applies them with its progress in one log entry; local
+// writes under them are refused), and the forwarding of writes and
+// consistent reads to the leader and of requests naming another datacenter
+// to its servers (forwardDC), relayed through a third datacenter when none
+// of them answers this server directly (relayDC, at most MaxRelayHops).
 //
 // dc is the only package that holds a *raft.Raft or imports Raft. New takes
 // every dependency (Deps): the LAN pool through the small Membership
