@@ -326,6 +326,9 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	if a.cfg.SessionTTLMin > 0 {
 		dcfg.SessionTTLMin = a.cfg.SessionTTLMin
 	}
+	if kr := a.cfg.KVReplication; kr.SourceDatacenter != "" {
+		dcfg.KVReplication = dc.KVReplicationConfig{SourceDatacenter: kr.SourceDatacenter, Prefixes: kr.Prefixes, Exclude: kr.Exclude}
+	}
 	if a.tune != nil {
 		a.tune(&dcfg)
 	}

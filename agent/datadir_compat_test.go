@@ -64,12 +64,25 @@ type fixtureState struct {
 	ACLPolicies     []*api.ACLPolicyListEntry `json:",omitempty"`
 	ACLRoles        []*api.ACLRole            `json:",omitempty"`
 	ACLBootstrapped bool                      `json:",omitempty"`
+	// KVReplication is the stored progress of KV replication from the
+	// fixture's source datacenter (from the format with kv replication on).
+	KVReplication *fixtureReplication `json:",omitempty"`
 }
 
 // fixtureManagement is the management token fixture agents run with
 // (acl.tokens.initial_management), so ACL state reads back whatever the
 // fixture holds.
 const fixtureManagement = "4b4e6a9c-5d1f-4a3e-9c1b-0f2d3e4a5b6c"
+
+// fixtureReplication is the replication progress a fixture stored.
+type fixtureReplication struct {
+	SourceDatacenter string
+	SourceIndex      uint64
+	Index            uint64
+}
+
+// fixtureSourceDC is the datacenter a fixture's server replicates KV from.
+const fixtureSourceDC = "dc0"
 
 func TestDataDirCompat(t *testing.T) {
 	if *writeFixture != "" {
@@ -94,7 +107,7 @@ func TestDataDirCompat(t *testing.T) {
 			data := t.TempDir()
 			copyDir(t, filepath.Join(dir, "data"), data)
 			a, c := startFixtureAgent(t, data)
-			got := readFixtureState(t, c)
+			got := readFixtureState(t, a, c)
 			if !bytes.Equal(stateJSON(t, got), stateJSON(t, &want)) {
 				t.Fatalf("state served from %s differs from the one it was written with:\ngot  %s\nwant %s",
 					dir, stateJSON(t, got), stateJSON(t, &want))
@@ -113,16 +126,19 @@ func TestDataDirCompat(t *testing.T) {
 
 // startFixtureAgent runs a single server on dataDir (with -bootstrap, which
 // does nothing once Raft has state) and waits until it leads.
-func startFixtureAgent(t *testing.T, dataDir string) (*agent.Agent, *api.Client) {
+// extra replaces the defaults it names (the writer's source datacenter
+// and the replicating server take a WAN port).
+func startFixtureAgent(t *testing.T, dataDir string, extra ...string) (*agent.Agent, *api.Client) {
 	t.Helper()
 	ports := testcluster.FreePorts(t, 3)
-	cfg, _, err := config.Load([]string{
+	args := []string{
 		"-server", "-bootstrap", "-node", fixtureNode, "-datacenter", fixtureDC,
 		"-data-dir", dataDir, "-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", strconv.Itoa(ports[0]), "-server-port", strconv.Itoa(ports[1]),
 		"-serf-lan-port", strconv.Itoa(ports[2]), "-serf-wan-port", "-1", "-dns-port", "-1",
 		"-hcl", `acl { enabled = true default_policy = "allow" tokens { initial_management = "` + fixtureManagement + `" } }`,
-	})
+	}
+	cfg, _, err := config.Load(append(args, extra...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +161,7 @@ func startFixtureAgent(t *testing.T, dataDir string) (*agent.Agent, *api.Client)
 	return a, c
 }
 
-func readFixtureState(t *testing.T, c *api.Client) *fixtureState {
+func readFixtureState(t *testing.T, a *agent.Agent, c *api.Client) *fixtureState {
 	t.Helper()
 	q := &api.QueryOptions{RequireConsistent: true}
 	st := &fixtureState{Services: map[string][]*api.CatalogService{}, Checks: map[string]api.HealthChecks{}}
@@ -232,6 +248,9 @@ func readFixtureState(t *testing.T, c *api.Client) *fixtureState {
 			t.Fatalf("bootstrap on a bootstrapped fixture: %v", err)
 		}
 	}
+	if r := a.Server().Store().KVReplicationState(fixtureSourceDC); r != nil {
+		st.KVReplication = &fixtureReplication{SourceDatacenter: r.SourceDatacenter, SourceIndex: r.SourceIndex, Index: r.Index}
+	}
 	return st
 }
 
@@ -253,8 +272,14 @@ func writeDataDirFixture(t *testing.T, name string) {
 	if _, err := os.Stat(out); err == nil {
 		t.Fatalf("%s exists: a fixture is never rewritten", out)
 	}
+	// A source datacenter whose repl/ the fixture's server replicates.
+	wanPorts := testcluster.FreePorts(t, 2)
+	_, src := startFixtureAgent(t, t.TempDir(), "-datacenter", fixtureSourceDC, "-node", "compat-source",
+		"-serf-wan-port", strconv.Itoa(wanPorts[0]))
 	data := t.TempDir()
-	a, c := startFixtureAgent(t, data)
+	a, c := startFixtureAgent(t, data, "-serf-wan-port", strconv.Itoa(wanPorts[1]),
+		"-retry-join-wan", "127.0.0.1:"+strconv.Itoa(wanPorts[0]),
+		"-hcl", `kv_replication { source_datacenter = "`+fixtureSourceDC+`" prefixes = ["repl/"] }`)
 	kv, cat, sess := c.KV(), c.Catalog(), c.Session()
 	must := func(what string, err error) {
 		t.Helper()
@@ -292,6 +317,17 @@ func writeDataDirFixture(t *testing.T, name string) {
 		if !ok {
 			t.Fatal("txn rolled back")
 		}
+		// A key replicated from the source datacenter (a KV replication
+		// entry, with its progress).
+		_, err = src.KV().Put(&api.KVPair{Key: "repl/" + round, Value: []byte("from " + fixtureSourceDC)}, nil)
+		must("source kv put", err)
+		testcluster.WaitFor(t, 60*time.Second, func() error {
+			got, _, err := kv.Get("repl/"+round, nil)
+			if err != nil || got == nil {
+				return fmt.Errorf("repl/%s not replicated yet: %v %v", round, got, err)
+			}
+			return nil
+		})
 		node := "ext-" + round
 		_, err = cat.Register(&api.CatalogRegistration{
 			Node: node, Address: "10.1.0." + round, NodeMeta: map[string]string{"rack": "r" + round},
@@ -398,7 +434,7 @@ func writeDataDirFixture(t *testing.T, name string) {
 	writeRound("1")
 	must("snapshot", a.Server().TakeSnapshot())
 	writeRound("2")
-	want := readFixtureState(t, c)
+	want := readFixtureState(t, a, c)
 	if err := a.Shutdown(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}

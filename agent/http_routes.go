@@ -156,6 +156,7 @@ func (a *Agent) routeTable() []route {
 		{"DELETE /v1/kv/{key...}", routeAuth{kind: authCheck, res: acl.ResourceKey, access: acl.AccessWrite, check: kvDeleteAuth}, a.kvDelete},
 		{"PUT /v1/txn", body(acl.ResourceKey, acl.AccessWrite), a.txn},
 		{"POST /v1/txn", body(acl.ResourceKey, acl.AccessWrite), a.txn},
+		{"GET /v1/kv-replication/status", need(acl.ResourceOperator, acl.AccessRead, nil), a.kvReplicationStatus},
 
 		// Snapshots hold every secret of the datacenter: a management
 		// token's business, as in Consul.

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/meridian-io/meridian/lan"
+	"github.com/meridian-io/meridian/pb"
 )
 
 // agentMetrics are what the agent exports for Prometheus at
@@ -41,6 +42,20 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 			return v
 		})
 	}
+	kvRepl := func(get func(*pb.KVReplicationStatus) float64) func() float64 {
+		return func() float64 {
+			if a.server == nil {
+				return 0
+			}
+			return get(a.server.KVReplicationStatus())
+		}
+	}
+	kvReplGauge := func(name, help string, get func(*pb.KVReplicationStatus) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, kvRepl(get))
+	}
+	kvReplCounter := func(name, help string, get func(*pb.KVReplicationStatus) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, kvRepl(get))
+	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -55,6 +70,19 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 			}
 			return 0
 		}),
+		kvReplGauge("meridian_kv_replication_running", "1 while this server (the leader) replicates KV from the source datacenter.", func(s *pb.KVReplicationStatus) float64 {
+			if s.Running {
+				return 1
+			}
+			return 0
+		}),
+		kvReplGauge("meridian_kv_replication_source_index", "Newest index of the source datacenter seen by KV replication.", func(s *pb.KVReplicationStatus) float64 { return float64(s.SourceIndex) }),
+		kvReplGauge("meridian_kv_replication_applied_index", "Source index up to which replicated KV changes are applied.", func(s *pb.KVReplicationStatus) float64 { return float64(s.AppliedIndex) }),
+		kvReplGauge("meridian_kv_replication_lag_entries", "Replicated KV changes fetched but not applied yet.", func(s *pb.KVReplicationStatus) float64 { return float64(s.LagEntries) }),
+		kvReplGauge("meridian_kv_replication_lag_seconds", "Seconds since KV replication was last known to be in step (0 while it is).", func(s *pb.KVReplicationStatus) float64 { return s.LagSeconds }),
+		kvReplCounter("meridian_kv_replication_entries_transferred_total", "KV entries and deletions received from the source datacenter by this server.", func(s *pb.KVReplicationStatus) float64 { return float64(s.EntriesTransferred) }),
+		kvReplCounter("meridian_kv_replication_full_syncs_total", "Full copies of the replicated prefixes taken by this server.", func(s *pb.KVReplicationStatus) float64 { return float64(s.FullSyncs) }),
+		kvReplCounter("meridian_kv_replication_errors_total", "Failed KV replication rounds on this server.", func(s *pb.KVReplicationStatus) float64 { return float64(s.Errors) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meridian_lan_members_alive", Help: "Alive members of the LAN pool."}, func() float64 {
 			return float64(a.NumLANMembers())
 		}),

@@ -86,6 +86,9 @@ type Config struct {
 
 	// ACL is the ACL system's configuration (off by default).
 	ACL ACLConfig
+	// KVReplication, when its SourceDatacenter is set, makes the leader
+	// follow another datacenter's KV prefixes (see KVReplicationConfig).
+	KVReplication KVReplicationConfig
 
 	Logger *slog.Logger
 }
@@ -154,6 +157,9 @@ func (c *Config) validate() error {
 		return errors.New("dc: coordinate update period, batch size and max batches must not be negative")
 	case c.Logger == nil:
 		return errors.New("dc: logger is required")
+	}
+	if err := ValidateKVReplication(c.KVReplication, c.Datacenter); err != nil {
+		return fmt.Errorf("dc: %w", err)
 	}
 	return nil
 }

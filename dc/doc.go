@@ -9,7 +9,10 @@
 // forwarding of writes and consistent reads to the leader and of requests
 // naming another datacenter to its servers (forwardDC), relayed through a
 // third datacenter when none of them answers this server directly
-// (relayDC, at most MaxRelayHops), and snapshot archives: SaveSnapshot
+// (relayDC, at most MaxRelayHops), built-in KV replication (the leader
+// follows another datacenter's prefixes through KV.Changes and applies
+// them with its progress in one log entry; local writes under them are
+// refused), and snapshot archives: SaveSnapshot
 // (any server, linearized unless stale) and RestoreSnapshot (the leader,
 // through Raft's Restore; followers install the result as a Raft
 // snapshot).

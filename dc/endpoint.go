@@ -41,6 +41,11 @@ const (
 	MethodCoordinateNodes       = "Coordinate.ListNodes"
 	MethodCoordinateDatacenters = "Coordinate.ListDatacenters"
 	MethodEventFire             = "Internal.EventFire"
+
+	// MethodKVChanges is the source side of KV replication;
+	// MethodKVReplicationStatus reports it (answered by the leader).
+	MethodKVChanges           = "KV.Changes"
+	MethodKVReplicationStatus = "KVReplication.Status"
 )
 
 // endpoint is one RPC method: how to make its messages and how to call it.
@@ -103,6 +108,8 @@ func (s *Server) registerEndpoints() {
 	register(s, MethodPreparedQueryExecute, s.preparedQueryExecute)
 	register(s, MethodPreparedQueryExecuteRemote, s.preparedQueryExecuteRemote)
 	s.registerACLEndpoints()
+	register(s, MethodKVChanges, s.kvChanges)
+	register(s, MethodKVReplicationStatus, s.kvReplicationStatus)
 }
 
 // RPC calls a method of this server in-process (a server agent's own HTTP

@@ -63,6 +63,9 @@ func (s *Server) kvApply(ctx context.Context, req *pb.KVApplyRequest, resp *pb.K
 	if err := validateKVWrite(req.Op); err != nil {
 		return err
 	}
+	if err := s.refuseReplicatedWrite(req.Write.GetDc(), req.Op); err != nil {
+		return err
+	}
 	if done, err := s.forwardWrite(ctx, MethodKVApply, req.Write, req, resp); done {
 		return err
 	}
@@ -129,6 +132,11 @@ func (s *Server) txnApply(ctx context.Context, req *pb.TxnRequest, resp *pb.TxnR
 		s.setQueryMeta(resp.Meta)
 		resp.Results, resp.Errors, resp.Index = results, errs, idx
 		return nil
+	}
+	for _, op := range req.Ops {
+		if err := s.refuseReplicatedWrite(req.Write.GetDc(), op.GetKv()); err != nil {
+			return err
+		}
 	}
 	if done, err := s.forwardWrite(ctx, MethodTxn, req.Write, req, resp); done {
 		return err

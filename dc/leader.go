@@ -73,6 +73,19 @@ func (s *Server) leaderLoop(stop <-chan struct{}) {
 		s.sessTimers.Store(nil)
 		timers.stop()
 	}()
+	if s.cfg.KVReplication.Enabled() {
+		ctx, cancelRepl := context.WithCancel(s.baseCtx)
+		var repl sync.WaitGroup
+		repl.Add(1)
+		go func() {
+			defer repl.Done()
+			s.runKVReplication(ctx)
+		}()
+		defer func() {
+			cancelRepl()
+			repl.Wait()
+		}()
+	}
 	changes, cancel := s.deps.Membership.Subscribe()
 	defer cancel()
 	// A secondary datacenter's leader copies the primary's ACL state.

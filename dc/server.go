@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,6 +125,8 @@ type Server struct {
 	sessTimers atomic.Pointer[sessionTimers]
 	// coords queues the coordinate updates the leader received.
 	coords coordinateBatch
+	// kvRepl is what this server knows of KV replication.
+	kvRepl kvReplStats
 
 	shutdownCh chan struct{}
 	// applyStopped closes when the store stops applying the log (see
@@ -153,6 +156,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.KVReplication.Prefixes = slices.Clone(cfg.KVReplication.Prefixes)
+	cfg.KVReplication.Exclude = slices.Clone(cfg.KVReplication.Exclude)
 	s := &Server{
 		cfg:        cfg,
 		deps:       deps,

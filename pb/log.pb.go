@@ -38,6 +38,7 @@ type Command struct {
 	//	*Command_CoordinateUpdate
 	//	*Command_PreparedQuery
 	//	*Command_Acl
+	//	*Command_KvReplication
 	Cmd isCommand_Cmd `protobuf_oneof:"cmd"`
 	// ignore_if_unknown marks a command that a server which does not know its
 	// type may skip without its state diverging (Consul's
@@ -196,6 +197,15 @@ func (x *Command) GetAcl() *ACLCommand {
 	return nil
 }
 
+func (x *Command) GetKvReplication() *KVReplicationApply {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_KvReplication); ok {
+			return x.KvReplication
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetIgnoreIfUnknown() bool {
 	if x != nil {
 		return x.IgnoreIfUnknown
@@ -273,6 +283,12 @@ type Command_Acl struct {
 	Acl *ACLCommand `protobuf:"bytes,12,opt,name=acl,proto3,oneof"`
 }
 
+type Command_KvReplication struct {
+	// Never ignorable: a server that skipped it would lack the replicated
+	// keys and the replication progress its peers have.
+	KvReplication *KVReplicationApply `protobuf:"bytes,13,opt,name=kv_replication,json=kvReplication,proto3,oneof"`
+}
+
 func (*Command_Kv) isCommand_Cmd() {}
 
 func (*Command_Txn) isCommand_Cmd() {}
@@ -296,6 +312,8 @@ func (*Command_CoordinateUpdate) isCommand_Cmd() {}
 func (*Command_PreparedQuery) isCommand_Cmd() {}
 
 func (*Command_Acl) isCommand_Cmd() {}
+
+func (*Command_KvReplication) isCommand_Cmd() {}
 
 // CommandBatch carries several independent commands in one log entry (the
 // leader's group commit). Each is applied in order at the entry's index
@@ -985,6 +1003,7 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_LockDelay
 	//	*SnapshotRecord_Coordinate
 	//	*SnapshotRecord_PreparedQuery
+	//	*SnapshotRecord_KvReplicationState
 	//	*SnapshotRecord_Footer
 	//	*SnapshotRecord_AclToken
 	//	*SnapshotRecord_AclPolicy
@@ -1135,6 +1154,15 @@ func (x *SnapshotRecord) GetPreparedQuery() *PreparedQuery {
 	return nil
 }
 
+func (x *SnapshotRecord) GetKvReplicationState() *KVReplicationState {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_KvReplicationState); ok {
+			return x.KvReplicationState
+		}
+	}
+	return nil
+}
+
 func (x *SnapshotRecord) GetFooter() *SnapshotFooter {
 	if x != nil {
 		if x, ok := x.Record.(*SnapshotRecord_Footer); ok {
@@ -1238,6 +1266,12 @@ type SnapshotRecord_PreparedQuery struct {
 	PreparedQuery *PreparedQuery `protobuf:"bytes,16,opt,name=prepared_query,json=preparedQuery,proto3,oneof"`
 }
 
+type SnapshotRecord_KvReplicationState struct {
+	// Not ignorable: without it a restored server would not know how far
+	// KV replication got and would copy everything again.
+	KvReplicationState *KVReplicationState `protobuf:"bytes,21,opt,name=kv_replication_state,json=kvReplicationState,proto3,oneof"`
+}
+
 type SnapshotRecord_Footer struct {
 	// footer closes the stream; a stream without it is truncated.
 	Footer *SnapshotFooter `protobuf:"bytes,15,opt,name=footer,proto3,oneof"`
@@ -1282,6 +1316,8 @@ func (*SnapshotRecord_LockDelay) isSnapshotRecord_Record() {}
 func (*SnapshotRecord_Coordinate) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_PreparedQuery) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_KvReplicationState) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Footer) isSnapshotRecord_Record() {}
 
@@ -1392,11 +1428,225 @@ func (x *LockDelay) GetUntilUnixNano() int64 {
 	return 0
 }
 
+// KVReplicationApply applies changes replicated from another datacenter's
+// KV store, in the source's index order, and records in the same
+// transaction how far the replication got (Consul has no equivalent; its
+// consul-replicate keeps progress in a KV key).
+type KVReplicationApply struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SourceDatacenter string                 `protobuf:"bytes,1,opt,name=source_datacenter,json=sourceDatacenter,proto3" json:"source_datacenter,omitempty"`
+	// source_index is the source's index up to which every change has been
+	// applied once this command is.
+	SourceIndex   uint64                 `protobuf:"varint,2,opt,name=source_index,json=sourceIndex,proto3" json:"source_index,omitempty"`
+	Changes       []*KVReplicationChange `protobuf:"bytes,3,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVReplicationApply) Reset() {
+	*x = KVReplicationApply{}
+	mi := &file_log_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVReplicationApply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVReplicationApply) ProtoMessage() {}
+
+func (x *KVReplicationApply) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVReplicationApply.ProtoReflect.Descriptor instead.
+func (*KVReplicationApply) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *KVReplicationApply) GetSourceDatacenter() string {
+	if x != nil {
+		return x.SourceDatacenter
+	}
+	return ""
+}
+
+func (x *KVReplicationApply) GetSourceIndex() uint64 {
+	if x != nil {
+		return x.SourceIndex
+	}
+	return 0
+}
+
+func (x *KVReplicationApply) GetChanges() []*KVReplicationChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// KVReplicationChange is one key set or deleted in the source datacenter.
+type KVReplicationChange struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Key    string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value  []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Flags  uint64                 `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"`
+	Delete bool                   `protobuf:"varint,4,opt,name=delete,proto3" json:"delete,omitempty"`
+	// source_index is the source's ModifyIndex (or tombstone index).
+	SourceIndex   uint64 `protobuf:"varint,5,opt,name=source_index,json=sourceIndex,proto3" json:"source_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVReplicationChange) Reset() {
+	*x = KVReplicationChange{}
+	mi := &file_log_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVReplicationChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVReplicationChange) ProtoMessage() {}
+
+func (x *KVReplicationChange) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVReplicationChange.ProtoReflect.Descriptor instead.
+func (*KVReplicationChange) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *KVReplicationChange) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KVReplicationChange) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *KVReplicationChange) GetFlags() uint64 {
+	if x != nil {
+		return x.Flags
+	}
+	return 0
+}
+
+func (x *KVReplicationChange) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+func (x *KVReplicationChange) GetSourceIndex() uint64 {
+	if x != nil {
+		return x.SourceIndex
+	}
+	return 0
+}
+
+// KVReplicationState is the replication progress from one source.
+type KVReplicationState struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SourceDatacenter string                 `protobuf:"bytes,1,opt,name=source_datacenter,json=sourceDatacenter,proto3" json:"source_datacenter,omitempty"`
+	SourceIndex      uint64                 `protobuf:"varint,2,opt,name=source_index,json=sourceIndex,proto3" json:"source_index,omitempty"`
+	// index is the local Raft index that last moved it.
+	Index           uint64 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	UpdatedUnixNano int64  `protobuf:"varint,4,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *KVReplicationState) Reset() {
+	*x = KVReplicationState{}
+	mi := &file_log_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVReplicationState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVReplicationState) ProtoMessage() {}
+
+func (x *KVReplicationState) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVReplicationState.ProtoReflect.Descriptor instead.
+func (*KVReplicationState) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *KVReplicationState) GetSourceDatacenter() string {
+	if x != nil {
+		return x.SourceDatacenter
+	}
+	return ""
+}
+
+func (x *KVReplicationState) GetSourceIndex() uint64 {
+	if x != nil {
+		return x.SourceIndex
+	}
+	return 0
+}
+
+func (x *KVReplicationState) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *KVReplicationState) GetUpdatedUnixNano() int64 {
+	if x != nil {
+		return x.UpdatedUnixNano
+	}
+	return 0
+}
+
 var File_log_proto protoreflect.FileDescriptor
 
 const file_log_proto_rawDesc = "" +
 	"\n" +
-	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\x1a\x10coordinate.proto\x1a\vquery.proto\x1a\tacl.proto\"\x9d\x06\n" +
+	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\x1a\x10coordinate.proto\x1a\vquery.proto\x1a\tacl.proto\"\xe4\x06\n" +
 	"\aCommand\x12 \n" +
 	"\x02kv\x18\x01 \x01(\v2\x0e.meridian.KVOpH\x00R\x02kv\x12(\n" +
 	"\x03txn\x18\x02 \x01(\v2\x14.meridian.TxnCommandH\x00R\x03txn\x12@\n" +
@@ -1412,7 +1662,8 @@ const file_log_proto_rawDesc = "" +
 	"\x11coordinate_update\x18\n" +
 	" \x01(\v2\x1f.meridian.CoordinateBatchUpdateH\x00R\x10coordinateUpdate\x12E\n" +
 	"\x0eprepared_query\x18\v \x01(\v2\x1c.meridian.PreparedQueryApplyH\x00R\rpreparedQuery\x12(\n" +
-	"\x03acl\x18\f \x01(\v2\x14.meridian.ACLCommandH\x00R\x03acl\x12*\n" +
+	"\x03acl\x18\f \x01(\v2\x14.meridian.ACLCommandH\x00R\x03acl\x12E\n" +
+	"\x0ekv_replication\x18\r \x01(\v2\x1c.meridian.KVReplicationApplyH\x00R\rkvReplication\x12*\n" +
 	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknown\x12\"\n" +
 	"\rnow_unix_nano\x18\x0f \x01(\x03R\vnowUnixNanoB\x05\n" +
 	"\x03cmd\"=\n" +
@@ -1455,7 +1706,7 @@ const file_log_proto_rawDesc = "" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\x91\a\n" +
+	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xe3\a\n" +
 	"\x0eSnapshotRecord\x12#\n" +
 	"\x02kv\x18\x01 \x01(\v2\x11.meridian.KVEntryH\x00R\x02kv\x123\n" +
 	"\ttombstone\x18\x02 \x01(\v2\x13.meridian.TombstoneH\x00R\ttombstone\x127\n" +
@@ -1472,7 +1723,8 @@ const file_log_proto_rawDesc = "" +
 	"coordinate\x18\n" +
 	" \x01(\v2\x19.meridian.CoordinateEntryH\x00R\n" +
 	"coordinate\x12@\n" +
-	"\x0eprepared_query\x18\x10 \x01(\v2\x17.meridian.PreparedQueryH\x00R\rpreparedQuery\x122\n" +
+	"\x0eprepared_query\x18\x10 \x01(\v2\x17.meridian.PreparedQueryH\x00R\rpreparedQuery\x12P\n" +
+	"\x14kv_replication_state\x18\x15 \x01(\v2\x1c.meridian.KVReplicationStateH\x00R\x12kvReplicationState\x122\n" +
 	"\x06footer\x18\x0f \x01(\v2\x18.meridian.SnapshotFooterH\x00R\x06footer\x121\n" +
 	"\tacl_token\x18\x11 \x01(\v2\x12.meridian.ACLTokenH\x00R\baclToken\x124\n" +
 	"\n" +
@@ -1485,7 +1737,22 @@ const file_log_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x01(\x04R\arecords\"E\n" +
 	"\tLockDelay\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
-	"\x0funtil_unix_nano\x18\x02 \x01(\x03R\runtilUnixNanoB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
+	"\x0funtil_unix_nano\x18\x02 \x01(\x03R\runtilUnixNano\"\x9d\x01\n" +
+	"\x12KVReplicationApply\x12+\n" +
+	"\x11source_datacenter\x18\x01 \x01(\tR\x10sourceDatacenter\x12!\n" +
+	"\fsource_index\x18\x02 \x01(\x04R\vsourceIndex\x127\n" +
+	"\achanges\x18\x03 \x03(\v2\x1d.meridian.KVReplicationChangeR\achanges\"\x8e\x01\n" +
+	"\x13KVReplicationChange\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x14\n" +
+	"\x05flags\x18\x03 \x01(\x04R\x05flags\x12\x16\n" +
+	"\x06delete\x18\x04 \x01(\bR\x06delete\x12!\n" +
+	"\fsource_index\x18\x05 \x01(\x04R\vsourceIndex\"\xa6\x01\n" +
+	"\x12KVReplicationState\x12+\n" +
+	"\x11source_datacenter\x18\x01 \x01(\tR\x10sourceDatacenter\x12!\n" +
+	"\fsource_index\x18\x02 \x01(\x04R\vsourceIndex\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\x12*\n" +
+	"\x11updated_unix_nano\x18\x04 \x01(\x03R\x0fupdatedUnixNanoB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
 
 var (
 	file_log_proto_rawDescOnce sync.Once
@@ -1499,7 +1766,7 @@ func file_log_proto_rawDescGZIP() []byte {
 	return file_log_proto_rawDescData
 }
 
-var file_log_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_log_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_log_proto_goTypes = []any{
 	(*Command)(nil),               // 0: meridian.Command
 	(*CommandBatch)(nil),          // 1: meridian.CommandBatch
@@ -1518,25 +1785,28 @@ var file_log_proto_goTypes = []any{
 	(*SnapshotRecord)(nil),        // 14: meridian.SnapshotRecord
 	(*SnapshotFooter)(nil),        // 15: meridian.SnapshotFooter
 	(*LockDelay)(nil),             // 16: meridian.LockDelay
-	(*KVOp)(nil),                  // 17: meridian.KVOp
-	(*ACLCommand)(nil),            // 18: meridian.ACLCommand
-	(*TxnOp)(nil),                 // 19: meridian.TxnOp
-	(*Node)(nil),                  // 20: meridian.Node
-	(*Service)(nil),               // 21: meridian.Service
-	(*HealthCheck)(nil),           // 22: meridian.HealthCheck
-	(*Session)(nil),               // 23: meridian.Session
-	(PreparedQueryOp)(0),          // 24: meridian.PreparedQueryOp
-	(*PreparedQuery)(nil),         // 25: meridian.PreparedQuery
-	(*CoordinateEntry)(nil),       // 26: meridian.CoordinateEntry
-	(*KVEntry)(nil),               // 27: meridian.KVEntry
-	(*SessionTimer)(nil),          // 28: meridian.SessionTimer
-	(*ACLToken)(nil),              // 29: meridian.ACLToken
-	(*ACLPolicy)(nil),             // 30: meridian.ACLPolicy
-	(*ACLRole)(nil),               // 31: meridian.ACLRole
-	(*ACLBootstrapState)(nil),     // 32: meridian.ACLBootstrapState
+	(*KVReplicationApply)(nil),    // 17: meridian.KVReplicationApply
+	(*KVReplicationChange)(nil),   // 18: meridian.KVReplicationChange
+	(*KVReplicationState)(nil),    // 19: meridian.KVReplicationState
+	(*KVOp)(nil),                  // 20: meridian.KVOp
+	(*ACLCommand)(nil),            // 21: meridian.ACLCommand
+	(*TxnOp)(nil),                 // 22: meridian.TxnOp
+	(*Node)(nil),                  // 23: meridian.Node
+	(*Service)(nil),               // 24: meridian.Service
+	(*HealthCheck)(nil),           // 25: meridian.HealthCheck
+	(*Session)(nil),               // 26: meridian.Session
+	(PreparedQueryOp)(0),          // 27: meridian.PreparedQueryOp
+	(*PreparedQuery)(nil),         // 28: meridian.PreparedQuery
+	(*CoordinateEntry)(nil),       // 29: meridian.CoordinateEntry
+	(*KVEntry)(nil),               // 30: meridian.KVEntry
+	(*SessionTimer)(nil),          // 31: meridian.SessionTimer
+	(*ACLToken)(nil),              // 32: meridian.ACLToken
+	(*ACLPolicy)(nil),             // 33: meridian.ACLPolicy
+	(*ACLRole)(nil),               // 34: meridian.ACLRole
+	(*ACLBootstrapState)(nil),     // 35: meridian.ACLBootstrapState
 }
 var file_log_proto_depIdxs = []int32{
-	17, // 0: meridian.Command.kv:type_name -> meridian.KVOp
+	20, // 0: meridian.Command.kv:type_name -> meridian.KVOp
 	2,  // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
 	3,  // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
 	4,  // 3: meridian.Command.register:type_name -> meridian.CatalogRegister
@@ -1547,37 +1817,40 @@ var file_log_proto_depIdxs = []int32{
 	1,  // 8: meridian.Command.batch:type_name -> meridian.CommandBatch
 	10, // 9: meridian.Command.coordinate_update:type_name -> meridian.CoordinateBatchUpdate
 	9,  // 10: meridian.Command.prepared_query:type_name -> meridian.PreparedQueryApply
-	18, // 11: meridian.Command.acl:type_name -> meridian.ACLCommand
-	0,  // 12: meridian.CommandBatch.commands:type_name -> meridian.Command
-	19, // 13: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
-	20, // 14: meridian.CatalogRegister.node:type_name -> meridian.Node
-	21, // 15: meridian.CatalogRegister.service:type_name -> meridian.Service
-	22, // 16: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
-	23, // 17: meridian.SessionCreate.session:type_name -> meridian.Session
-	24, // 18: meridian.PreparedQueryApply.op:type_name -> meridian.PreparedQueryOp
-	25, // 19: meridian.PreparedQueryApply.query:type_name -> meridian.PreparedQuery
-	26, // 20: meridian.CoordinateBatchUpdate.updates:type_name -> meridian.CoordinateEntry
-	27, // 21: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
-	11, // 22: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
-	12, // 23: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
-	20, // 24: meridian.SnapshotRecord.node:type_name -> meridian.Node
-	21, // 25: meridian.SnapshotRecord.service:type_name -> meridian.Service
-	22, // 26: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
-	23, // 27: meridian.SnapshotRecord.session:type_name -> meridian.Session
-	28, // 28: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
-	16, // 29: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
-	26, // 30: meridian.SnapshotRecord.coordinate:type_name -> meridian.CoordinateEntry
-	25, // 31: meridian.SnapshotRecord.prepared_query:type_name -> meridian.PreparedQuery
-	15, // 32: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
-	29, // 33: meridian.SnapshotRecord.acl_token:type_name -> meridian.ACLToken
-	30, // 34: meridian.SnapshotRecord.acl_policy:type_name -> meridian.ACLPolicy
-	31, // 35: meridian.SnapshotRecord.acl_role:type_name -> meridian.ACLRole
-	32, // 36: meridian.SnapshotRecord.acl_bootstrap:type_name -> meridian.ACLBootstrapState
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	21, // 11: meridian.Command.acl:type_name -> meridian.ACLCommand
+	17, // 12: meridian.Command.kv_replication:type_name -> meridian.KVReplicationApply
+	0,  // 13: meridian.CommandBatch.commands:type_name -> meridian.Command
+	22, // 14: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
+	23, // 15: meridian.CatalogRegister.node:type_name -> meridian.Node
+	24, // 16: meridian.CatalogRegister.service:type_name -> meridian.Service
+	25, // 17: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
+	26, // 18: meridian.SessionCreate.session:type_name -> meridian.Session
+	27, // 19: meridian.PreparedQueryApply.op:type_name -> meridian.PreparedQueryOp
+	28, // 20: meridian.PreparedQueryApply.query:type_name -> meridian.PreparedQuery
+	29, // 21: meridian.CoordinateBatchUpdate.updates:type_name -> meridian.CoordinateEntry
+	30, // 22: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
+	11, // 23: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
+	12, // 24: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
+	23, // 25: meridian.SnapshotRecord.node:type_name -> meridian.Node
+	24, // 26: meridian.SnapshotRecord.service:type_name -> meridian.Service
+	25, // 27: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
+	26, // 28: meridian.SnapshotRecord.session:type_name -> meridian.Session
+	31, // 29: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
+	16, // 30: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
+	29, // 31: meridian.SnapshotRecord.coordinate:type_name -> meridian.CoordinateEntry
+	28, // 32: meridian.SnapshotRecord.prepared_query:type_name -> meridian.PreparedQuery
+	19, // 33: meridian.SnapshotRecord.kv_replication_state:type_name -> meridian.KVReplicationState
+	15, // 34: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
+	32, // 35: meridian.SnapshotRecord.acl_token:type_name -> meridian.ACLToken
+	33, // 36: meridian.SnapshotRecord.acl_policy:type_name -> meridian.ACLPolicy
+	34, // 37: meridian.SnapshotRecord.acl_role:type_name -> meridian.ACLRole
+	35, // 38: meridian.SnapshotRecord.acl_bootstrap:type_name -> meridian.ACLBootstrapState
+	18, // 39: meridian.KVReplicationApply.changes:type_name -> meridian.KVReplicationChange
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_log_proto_init() }
@@ -1604,6 +1877,7 @@ func file_log_proto_init() {
 		(*Command_CoordinateUpdate)(nil),
 		(*Command_PreparedQuery)(nil),
 		(*Command_Acl)(nil),
+		(*Command_KvReplication)(nil),
 	}
 	file_log_proto_msgTypes[14].OneofWrappers = []any{
 		(*SnapshotRecord_Kv)(nil),
@@ -1617,6 +1891,7 @@ func file_log_proto_init() {
 		(*SnapshotRecord_LockDelay)(nil),
 		(*SnapshotRecord_Coordinate)(nil),
 		(*SnapshotRecord_PreparedQuery)(nil),
+		(*SnapshotRecord_KvReplicationState)(nil),
 		(*SnapshotRecord_Footer)(nil),
 		(*SnapshotRecord_AclToken)(nil),
 		(*SnapshotRecord_AclPolicy)(nil),
@@ -1629,7 +1904,7 @@ func file_log_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_log_proto_rawDesc), len(file_log_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

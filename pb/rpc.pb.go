@@ -1475,6 +1475,448 @@ func (x *ReadIndexResponse) GetIndex() uint64 {
 	return 0
 }
 
+// KVChangesRequest asks for the KV changes under prefixes (keys under
+// exclude left out) after since_index: the source side of KV replication.
+// With query.min_index set it blocks like any read until there is one.
+type KVChangesRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Query      *QueryOptions          `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	Prefixes   []string               `protobuf:"bytes,2,rep,name=prefixes,proto3" json:"prefixes,omitempty"`
+	Exclude    []string               `protobuf:"bytes,3,rep,name=exclude,proto3" json:"exclude,omitempty"`
+	SinceIndex uint64                 `protobuf:"varint,4,opt,name=since_index,json=sinceIndex,proto3" json:"since_index,omitempty"`
+	// max_changes bounds one answer (0: the server's default).
+	MaxChanges    uint32 `protobuf:"varint,5,opt,name=max_changes,json=maxChanges,proto3" json:"max_changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVChangesRequest) Reset() {
+	*x = KVChangesRequest{}
+	mi := &file_rpc_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVChangesRequest) ProtoMessage() {}
+
+func (x *KVChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVChangesRequest.ProtoReflect.Descriptor instead.
+func (*KVChangesRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *KVChangesRequest) GetQuery() *QueryOptions {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *KVChangesRequest) GetPrefixes() []string {
+	if x != nil {
+		return x.Prefixes
+	}
+	return nil
+}
+
+func (x *KVChangesRequest) GetExclude() []string {
+	if x != nil {
+		return x.Exclude
+	}
+	return nil
+}
+
+func (x *KVChangesRequest) GetSinceIndex() uint64 {
+	if x != nil {
+		return x.SinceIndex
+	}
+	return 0
+}
+
+func (x *KVChangesRequest) GetMaxChanges() uint32 {
+	if x != nil {
+		return x.MaxChanges
+	}
+	return 0
+}
+
+type KVChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *QueryMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// entries set after since_index, and deleted keys with their tombstone
+	// index, both in index order; with full, entries holds every key under
+	// the prefixes and deleted is empty.
+	Entries []*KVEntry      `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	Deleted []*KVDeletedKey `protobuf:"bytes,3,rep,name=deleted,proto3" json:"deleted,omitempty"`
+	// index is the source index the answer is complete up to.
+	Index uint64 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	// full is set when deletes since since_index can no longer be told
+	// (their tombstones were reaped, or since_index is 0): the caller
+	// deletes what it has that entries lacks.
+	Full bool `protobuf:"varint,5,opt,name=full,proto3" json:"full,omitempty"`
+	// truncated is set when max_changes cut the answer: ask again from index.
+	Truncated     bool `protobuf:"varint,6,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVChangesResponse) Reset() {
+	*x = KVChangesResponse{}
+	mi := &file_rpc_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVChangesResponse) ProtoMessage() {}
+
+func (x *KVChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVChangesResponse.ProtoReflect.Descriptor instead.
+func (*KVChangesResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *KVChangesResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *KVChangesResponse) GetEntries() []*KVEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *KVChangesResponse) GetDeleted() []*KVDeletedKey {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
+func (x *KVChangesResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *KVChangesResponse) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *KVChangesResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+type KVDeletedKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVDeletedKey) Reset() {
+	*x = KVDeletedKey{}
+	mi := &file_rpc_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVDeletedKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVDeletedKey) ProtoMessage() {}
+
+func (x *KVDeletedKey) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVDeletedKey.ProtoReflect.Descriptor instead.
+func (*KVDeletedKey) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *KVDeletedKey) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KVDeletedKey) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type KVReplicationStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Query         *QueryOptions          `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVReplicationStatusRequest) Reset() {
+	*x = KVReplicationStatusRequest{}
+	mi := &file_rpc_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVReplicationStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVReplicationStatusRequest) ProtoMessage() {}
+
+func (x *KVReplicationStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVReplicationStatusRequest.ProtoReflect.Descriptor instead.
+func (*KVReplicationStatusRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *KVReplicationStatusRequest) GetQuery() *QueryOptions {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+// KVReplicationStatus is the state of this datacenter's KV replication, as
+// its leader knows it.
+type KVReplicationStatus struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Meta               *QueryMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	Enabled            bool                   `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	SourceDatacenter   string                 `protobuf:"bytes,3,opt,name=source_datacenter,json=sourceDatacenter,proto3" json:"source_datacenter,omitempty"`
+	Prefixes           []string               `protobuf:"bytes,4,rep,name=prefixes,proto3" json:"prefixes,omitempty"`
+	Exclude            []string               `protobuf:"bytes,5,rep,name=exclude,proto3" json:"exclude,omitempty"`
+	SourceIndex        uint64                 `protobuf:"varint,6,opt,name=source_index,json=sourceIndex,proto3" json:"source_index,omitempty"`
+	AppliedIndex       uint64                 `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	LagEntries         uint64                 `protobuf:"varint,8,opt,name=lag_entries,json=lagEntries,proto3" json:"lag_entries,omitempty"`
+	LagSeconds         float64                `protobuf:"fixed64,9,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
+	LastError          string                 `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorUnixNano  int64                  `protobuf:"varint,11,opt,name=last_error_unix_nano,json=lastErrorUnixNano,proto3" json:"last_error_unix_nano,omitempty"`
+	Running            bool                   `protobuf:"varint,12,opt,name=running,proto3" json:"running,omitempty"`
+	Leader             string                 `protobuf:"bytes,13,opt,name=leader,proto3" json:"leader,omitempty"`
+	EntriesTransferred uint64                 `protobuf:"varint,14,opt,name=entries_transferred,json=entriesTransferred,proto3" json:"entries_transferred,omitempty"`
+	FullSyncs          uint64                 `protobuf:"varint,15,opt,name=full_syncs,json=fullSyncs,proto3" json:"full_syncs,omitempty"`
+	LastSyncUnixNano   int64                  `protobuf:"varint,16,opt,name=last_sync_unix_nano,json=lastSyncUnixNano,proto3" json:"last_sync_unix_nano,omitempty"`
+	Errors             uint64                 `protobuf:"varint,17,opt,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *KVReplicationStatus) Reset() {
+	*x = KVReplicationStatus{}
+	mi := &file_rpc_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVReplicationStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVReplicationStatus) ProtoMessage() {}
+
+func (x *KVReplicationStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVReplicationStatus.ProtoReflect.Descriptor instead.
+func (*KVReplicationStatus) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *KVReplicationStatus) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *KVReplicationStatus) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *KVReplicationStatus) GetSourceDatacenter() string {
+	if x != nil {
+		return x.SourceDatacenter
+	}
+	return ""
+}
+
+func (x *KVReplicationStatus) GetPrefixes() []string {
+	if x != nil {
+		return x.Prefixes
+	}
+	return nil
+}
+
+func (x *KVReplicationStatus) GetExclude() []string {
+	if x != nil {
+		return x.Exclude
+	}
+	return nil
+}
+
+func (x *KVReplicationStatus) GetSourceIndex() uint64 {
+	if x != nil {
+		return x.SourceIndex
+	}
+	return 0
+}
+
+func (x *KVReplicationStatus) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *KVReplicationStatus) GetLagEntries() uint64 {
+	if x != nil {
+		return x.LagEntries
+	}
+	return 0
+}
+
+func (x *KVReplicationStatus) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
+	}
+	return 0
+}
+
+func (x *KVReplicationStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *KVReplicationStatus) GetLastErrorUnixNano() int64 {
+	if x != nil {
+		return x.LastErrorUnixNano
+	}
+	return 0
+}
+
+func (x *KVReplicationStatus) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *KVReplicationStatus) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+func (x *KVReplicationStatus) GetEntriesTransferred() uint64 {
+	if x != nil {
+		return x.EntriesTransferred
+	}
+	return 0
+}
+
+func (x *KVReplicationStatus) GetFullSyncs() uint64 {
+	if x != nil {
+		return x.FullSyncs
+	}
+	return 0
+}
+
+func (x *KVReplicationStatus) GetLastSyncUnixNano() int64 {
+	if x != nil {
+		return x.LastSyncUnixNano
+	}
+	return 0
+}
+
+func (x *KVReplicationStatus) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
 var File_rpc_proto protoreflect.FileDescriptor
 
 const file_rpc_proto_rawDesc = "" +
@@ -1568,7 +2010,50 @@ const file_rpc_proto_rawDesc = "" +
 	"\x16RaftRemovePeerResponse\"\x12\n" +
 	"\x10ReadIndexRequest\")\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index*\xa6\x02\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\xb8\x01\n" +
+	"\x10KVChangesRequest\x12,\n" +
+	"\x05query\x18\x01 \x01(\v2\x16.meridian.QueryOptionsR\x05query\x12\x1a\n" +
+	"\bprefixes\x18\x02 \x03(\tR\bprefixes\x12\x18\n" +
+	"\aexclude\x18\x03 \x03(\tR\aexclude\x12\x1f\n" +
+	"\vsince_index\x18\x04 \x01(\x04R\n" +
+	"sinceIndex\x12\x1f\n" +
+	"\vmax_changes\x18\x05 \x01(\rR\n" +
+	"maxChanges\"\xe3\x01\n" +
+	"\x11KVChangesResponse\x12'\n" +
+	"\x04meta\x18\x01 \x01(\v2\x13.meridian.QueryMetaR\x04meta\x12+\n" +
+	"\aentries\x18\x02 \x03(\v2\x11.meridian.KVEntryR\aentries\x120\n" +
+	"\adeleted\x18\x03 \x03(\v2\x16.meridian.KVDeletedKeyR\adeleted\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04full\x18\x05 \x01(\bR\x04full\x12\x1c\n" +
+	"\ttruncated\x18\x06 \x01(\bR\ttruncated\"6\n" +
+	"\fKVDeletedKey\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"J\n" +
+	"\x1aKVReplicationStatusRequest\x12,\n" +
+	"\x05query\x18\x01 \x01(\v2\x16.meridian.QueryOptionsR\x05query\"\xde\x04\n" +
+	"\x13KVReplicationStatus\x12'\n" +
+	"\x04meta\x18\x01 \x01(\v2\x13.meridian.QueryMetaR\x04meta\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\x12+\n" +
+	"\x11source_datacenter\x18\x03 \x01(\tR\x10sourceDatacenter\x12\x1a\n" +
+	"\bprefixes\x18\x04 \x03(\tR\bprefixes\x12\x18\n" +
+	"\aexclude\x18\x05 \x03(\tR\aexclude\x12!\n" +
+	"\fsource_index\x18\x06 \x01(\x04R\vsourceIndex\x12#\n" +
+	"\rapplied_index\x18\a \x01(\x04R\fappliedIndex\x12\x1f\n" +
+	"\vlag_entries\x18\b \x01(\x04R\n" +
+	"lagEntries\x12\x1f\n" +
+	"\vlag_seconds\x18\t \x01(\x01R\n" +
+	"lagSeconds\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\n" +
+	" \x01(\tR\tlastError\x12/\n" +
+	"\x14last_error_unix_nano\x18\v \x01(\x03R\x11lastErrorUnixNano\x12\x18\n" +
+	"\arunning\x18\f \x01(\bR\arunning\x12\x16\n" +
+	"\x06leader\x18\r \x01(\tR\x06leader\x12/\n" +
+	"\x13entries_transferred\x18\x0e \x01(\x04R\x12entriesTransferred\x12\x1d\n" +
+	"\n" +
+	"full_syncs\x18\x0f \x01(\x04R\tfullSyncs\x12-\n" +
+	"\x13last_sync_unix_nano\x18\x10 \x01(\x03R\x10lastSyncUnixNano\x12\x16\n" +
+	"\x06errors\x18\x11 \x01(\x04R\x06errors*\xa6\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eERROR_INTERNAL\x10\x01\x12\x13\n" +
@@ -1601,38 +2086,43 @@ func file_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_rpc_proto_goTypes = []any{
-	(ErrorCode)(0),                    // 0: meridian.ErrorCode
-	(Consistency)(0),                  // 1: meridian.Consistency
-	(*RPCRequest)(nil),                // 2: meridian.RPCRequest
-	(*RPCResponse)(nil),               // 3: meridian.RPCResponse
-	(*RPCError)(nil),                  // 4: meridian.RPCError
-	(*QueryOptions)(nil),              // 5: meridian.QueryOptions
-	(*QueryMeta)(nil),                 // 6: meridian.QueryMeta
-	(*WriteOptions)(nil),              // 7: meridian.WriteOptions
-	(*KVGetRequest)(nil),              // 8: meridian.KVGetRequest
-	(*KVGetResponse)(nil),             // 9: meridian.KVGetResponse
-	(*KVApplyRequest)(nil),            // 10: meridian.KVApplyRequest
-	(*KVApplyResponse)(nil),           // 11: meridian.KVApplyResponse
-	(*TxnRequest)(nil),                // 12: meridian.TxnRequest
-	(*TxnResponse)(nil),               // 13: meridian.TxnResponse
-	(*StatusRequest)(nil),             // 14: meridian.StatusRequest
-	(*StatusLeaderResponse)(nil),      // 15: meridian.StatusLeaderResponse
-	(*StatusRaftIndexResponse)(nil),   // 16: meridian.StatusRaftIndexResponse
-	(*StatusPeersResponse)(nil),       // 17: meridian.StatusPeersResponse
-	(*RaftServer)(nil),                // 18: meridian.RaftServer
-	(*RaftConfigurationRequest)(nil),  // 19: meridian.RaftConfigurationRequest
-	(*RaftConfigurationResponse)(nil), // 20: meridian.RaftConfigurationResponse
-	(*RaftRemovePeerRequest)(nil),     // 21: meridian.RaftRemovePeerRequest
-	(*RaftRemovePeerResponse)(nil),    // 22: meridian.RaftRemovePeerResponse
-	(*ReadIndexRequest)(nil),          // 23: meridian.ReadIndexRequest
-	(*ReadIndexResponse)(nil),         // 24: meridian.ReadIndexResponse
-	(*KVEntry)(nil),                   // 25: meridian.KVEntry
-	(*KVOp)(nil),                      // 26: meridian.KVOp
-	(*TxnOp)(nil),                     // 27: meridian.TxnOp
-	(*TxnResult)(nil),                 // 28: meridian.TxnResult
-	(*TxnError)(nil),                  // 29: meridian.TxnError
+	(ErrorCode)(0),                     // 0: meridian.ErrorCode
+	(Consistency)(0),                   // 1: meridian.Consistency
+	(*RPCRequest)(nil),                 // 2: meridian.RPCRequest
+	(*RPCResponse)(nil),                // 3: meridian.RPCResponse
+	(*RPCError)(nil),                   // 4: meridian.RPCError
+	(*QueryOptions)(nil),               // 5: meridian.QueryOptions
+	(*QueryMeta)(nil),                  // 6: meridian.QueryMeta
+	(*WriteOptions)(nil),               // 7: meridian.WriteOptions
+	(*KVGetRequest)(nil),               // 8: meridian.KVGetRequest
+	(*KVGetResponse)(nil),              // 9: meridian.KVGetResponse
+	(*KVApplyRequest)(nil),             // 10: meridian.KVApplyRequest
+	(*KVApplyResponse)(nil),            // 11: meridian.KVApplyResponse
+	(*TxnRequest)(nil),                 // 12: meridian.TxnRequest
+	(*TxnResponse)(nil),                // 13: meridian.TxnResponse
+	(*StatusRequest)(nil),              // 14: meridian.StatusRequest
+	(*StatusLeaderResponse)(nil),       // 15: meridian.StatusLeaderResponse
+	(*StatusRaftIndexResponse)(nil),    // 16: meridian.StatusRaftIndexResponse
+	(*StatusPeersResponse)(nil),        // 17: meridian.StatusPeersResponse
+	(*RaftServer)(nil),                 // 18: meridian.RaftServer
+	(*RaftConfigurationRequest)(nil),   // 19: meridian.RaftConfigurationRequest
+	(*RaftConfigurationResponse)(nil),  // 20: meridian.RaftConfigurationResponse
+	(*RaftRemovePeerRequest)(nil),      // 21: meridian.RaftRemovePeerRequest
+	(*RaftRemovePeerResponse)(nil),     // 22: meridian.RaftRemovePeerResponse
+	(*ReadIndexRequest)(nil),           // 23: meridian.ReadIndexRequest
+	(*ReadIndexResponse)(nil),          // 24: meridian.ReadIndexResponse
+	(*KVChangesRequest)(nil),           // 25: meridian.KVChangesRequest
+	(*KVChangesResponse)(nil),          // 26: meridian.KVChangesResponse
+	(*KVDeletedKey)(nil),               // 27: meridian.KVDeletedKey
+	(*KVReplicationStatusRequest)(nil), // 28: meridian.KVReplicationStatusRequest
+	(*KVReplicationStatus)(nil),        // 29: meridian.KVReplicationStatus
+	(*KVEntry)(nil),                    // 30: meridian.KVEntry
+	(*KVOp)(nil),                       // 31: meridian.KVOp
+	(*TxnOp)(nil),                      // 32: meridian.TxnOp
+	(*TxnResult)(nil),                  // 33: meridian.TxnResult
+	(*TxnError)(nil),                   // 34: meridian.TxnError
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: meridian.RPCResponse.error:type_name -> meridian.RPCError
@@ -1641,24 +2131,30 @@ var file_rpc_proto_depIdxs = []int32{
 	1,  // 3: meridian.QueryMeta.consistency:type_name -> meridian.Consistency
 	5,  // 4: meridian.KVGetRequest.query:type_name -> meridian.QueryOptions
 	6,  // 5: meridian.KVGetResponse.meta:type_name -> meridian.QueryMeta
-	25, // 6: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
+	30, // 6: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
 	7,  // 7: meridian.KVApplyRequest.write:type_name -> meridian.WriteOptions
-	26, // 8: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
+	31, // 8: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
 	7,  // 9: meridian.TxnRequest.write:type_name -> meridian.WriteOptions
 	5,  // 10: meridian.TxnRequest.query:type_name -> meridian.QueryOptions
-	27, // 11: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
+	32, // 11: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
 	6,  // 12: meridian.TxnResponse.meta:type_name -> meridian.QueryMeta
-	28, // 13: meridian.TxnResponse.results:type_name -> meridian.TxnResult
-	29, // 14: meridian.TxnResponse.errors:type_name -> meridian.TxnError
+	33, // 13: meridian.TxnResponse.results:type_name -> meridian.TxnResult
+	34, // 14: meridian.TxnResponse.errors:type_name -> meridian.TxnError
 	5,  // 15: meridian.RaftConfigurationRequest.query:type_name -> meridian.QueryOptions
 	6,  // 16: meridian.RaftConfigurationResponse.meta:type_name -> meridian.QueryMeta
 	18, // 17: meridian.RaftConfigurationResponse.servers:type_name -> meridian.RaftServer
 	7,  // 18: meridian.RaftRemovePeerRequest.write:type_name -> meridian.WriteOptions
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	5,  // 19: meridian.KVChangesRequest.query:type_name -> meridian.QueryOptions
+	6,  // 20: meridian.KVChangesResponse.meta:type_name -> meridian.QueryMeta
+	30, // 21: meridian.KVChangesResponse.entries:type_name -> meridian.KVEntry
+	27, // 22: meridian.KVChangesResponse.deleted:type_name -> meridian.KVDeletedKey
+	5,  // 23: meridian.KVReplicationStatusRequest.query:type_name -> meridian.QueryOptions
+	6,  // 24: meridian.KVReplicationStatus.meta:type_name -> meridian.QueryMeta
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1673,7 +2169,7 @@ func file_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_proto_rawDesc), len(file_rpc_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

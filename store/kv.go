@@ -265,5 +265,10 @@ func reapTombstones(tx *memdb.Txn, index uint64) error {
 			return err
 		}
 	}
-	return nil
+	// KV replication needs to know that deletes at or below index can no
+	// longer be seen (see KVChanges).
+	if len(doomed) == 0 {
+		return nil
+	}
+	return setIndex(tx, indexTombstonesReaped, index)
 }

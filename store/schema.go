@@ -161,6 +161,12 @@ func baseSchema() *memdb.DBSchema {
 					"session": {Name: "session", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Session", Lowercase: true}},
 				},
 			},
+			tableKVReplication: {
+				Name: tableKVReplication,
+				Indexes: map[string]*memdb.IndexSchema{
+					"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "SourceDatacenter"}},
+				},
+			},
 			tableIndex: {
 				Name: tableIndex,
 				Indexes: map[string]*memdb.IndexSchema{

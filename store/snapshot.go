@@ -117,6 +117,9 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		{tableACLBootstrap, func(raw any) *pb.SnapshotRecord {
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_AclBootstrap{AclBootstrap: raw.(*aclBootstrapRow).State}}
 		}},
+		{tableKVReplication, func(raw any) *pb.SnapshotRecord {
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_KvReplicationState{KvReplicationState: raw.(*pb.KVReplicationState)}}
+		}},
 		{tableIndex, func(raw any) *pb.SnapshotRecord {
 			r := raw.(*indexRow)
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_TableIndex{TableIndex: &pb.TableIndex{Table: r.Key, Index: r.Value}}}
@@ -280,6 +283,11 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 		return tx.Insert(tableACLRoles, r.AclRole)
 	case *pb.SnapshotRecord_AclBootstrap:
 		return tx.Insert(tableACLBootstrap, &aclBootstrapRow{ID: "bootstrap", State: r.AclBootstrap})
+	case *pb.SnapshotRecord_KvReplicationState:
+		if r.KvReplicationState.SourceDatacenter == "" {
+			return errors.New("kv replication state without a source datacenter")
+		}
+		return tx.Insert(tableKVReplication, r.KvReplicationState)
 	default:
 		return fmt.Errorf("unknown record type %T", rec.Record)
 	}

@@ -149,6 +149,8 @@ type Config struct {
 	// PrimaryDatacenter owns the ACL state (primary_datacenter); the
 	// servers of every other datacenter replicate it. "" is this one.
 	PrimaryDatacenter string
+	// KVReplication is the kv_replication block (servers only).
+	KVReplication KVReplication
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition
@@ -293,6 +295,7 @@ func (c *Config) Clone() *Config {
 	out.NodeMeta = maps.Clone(c.NodeMeta)
 	out.Recursors = slices.Clone(c.Recursors)
 	out.DNS = c.DNS.clone()
+	out.KVReplication = c.KVReplication.clone()
 	out.ConfigFiles = slices.Clone(c.ConfigFiles)
 	out.args = slices.Clone(c.args)
 	if c.Services != nil {

@@ -240,6 +240,8 @@ var topLevel = object[sourceDraft]{
 		"primary_datacenter": opt(toString, func(s *sourceDraft) **string { return &s.p.Primary }),
 		"dns_config":         nested(dnsConfigObject, func(s *sourceDraft) *partialDNS { return &s.p.DNS }),
 
+		"kv_replication": nested(kvReplicationObject, func(s *sourceDraft) *partialKVReplication { return &s.p.KVReplication }),
+
 		"services": decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.p.Services }),
 		"service":  decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.service }),
 		"checks":   decodeChecks(true, func(s *sourceDraft) *[]CheckDefinition { return &s.p.Checks }),

@@ -105,6 +105,7 @@ var keyCases = map[string]struct {
 	"checks":                                     {`[{"name": "c", "ttl": "10s"}]`, false},
 	"check":                                      {`{"name": "c", "ttl": "10s"}`, false},
 	"watches":                                    {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
+	"kv_replication":                             {`{"source_datacenter": "", "prefixes": [], "exclude": []}`, false},
 }
 
 func keysOf[T any](o object[T]) []string { return slices.Collect(maps.Keys(o.keys)) }

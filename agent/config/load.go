@@ -208,6 +208,7 @@ var (
 		{"AEInterval", "ae_interval"}, {"SessionTTLMin", "session_ttl_min"},
 		{"ReconnectTimeout", "reconnect_timeout"}, {"Domain", "domain"}, {"AltDomain", "alt_domain"},
 		{"Recursors", "recursors"}, {"DNS", "dns_config"}, {"ACL", "acl"}, {"PrimaryDatacenter", "primary_datacenter"},
+		{"KVReplication", "kv_replication"},
 	}
 )
 

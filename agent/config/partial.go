@@ -68,6 +68,8 @@ type partial struct {
 	ACL       partialACL
 	Primary   *string
 
+	KVReplication partialKVReplication
+
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
 	Watches  []map[string]any
@@ -209,6 +211,7 @@ func (p *partial) config() *Config {
 	p.DNS.apply(&c.DNS)
 	p.ACL.apply(&c.ACL)
 	set(&c.PrimaryDatacenter, p.Primary)
+	p.KVReplication.apply(&c.KVReplication)
 	c.Services = p.Services
 	c.Checks = p.Checks
 	c.Watches = p.Watches

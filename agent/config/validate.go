@@ -222,6 +222,9 @@ func validateMisc(c *Config) error {
 	if err := validateDNS(c); err != nil {
 		return err
 	}
+	if err := validateKVReplication(c); err != nil {
+		return err
+	}
 	if c.Encrypt != "" {
 		key, err := base64.StdEncoding.DecodeString(c.Encrypt)
 		if err != nil {
