@@ -67,6 +67,13 @@ var rpcMethodAuth = map[string]struct {
 	MethodACLRoleList:     {checkedHere, "acl:read"},
 	MethodACLRoleDelete:   {checkedHere, "acl:write"},
 
+	// KV.Changes is asked by the leader of a replicating datacenter, not
+	// by an agent; it carries no token yet (a replication token with
+	// key:read on the prefixes is still to come), so it is only as closed
+	// as the server RPC port (TLS with verify_incoming will guard it).
+	MethodKVChanges:           {noPermission, "server to server KV replication (see above)"},
+	MethodKVReplicationStatus: {checkedByAgent, "operator:read"},
+
 	MethodPreparedQueryApply:         {checkedByAgent, "query:write"},
 	MethodPreparedQueryGet:           {checkedByAgent, "query:read, filtered"},
 	MethodPreparedQueryExecute:       {checkedByAgent, "query:read"},
