@@ -435,16 +435,10 @@ func TestConsole(t *testing.T) {
 		if got := b.text(t, `tr[data-dc="dc2"]`); !strings.Contains(got, fed.DC("dc2").Servers()[0].RPCAddr) {
 			t.Errorf("dc2 row %q lacks its server", got)
 		}
-		// Round-trip times need /v1/coordinate/datacenters: shown once the
-		// agent serves WAN coordinates, else said plainly.
-		b.waitFor(t, "RTT or its absence", `!!document.querySelector('table[data-rtt]') || document.body.textContent.includes('No network coordinates yet')`)
-		var hasRTT bool
-		b.run(t, "rtt?", chromedp.Evaluate(`!!document.querySelector('table[data-rtt]')`, &hasRTT))
-		if hasRTT {
-			b.waitFor(t, "an RTT from dc1 to dc2", `/ms$/.test(document.querySelector('td[data-from="dc1"][data-to="dc2"]').textContent)`)
-		} else {
-			t.Log("the agent serves no WAN coordinates yet; the view says so")
-		}
+		// Round-trip times from /v1/coordinate/datacenters (the servers'
+		// WAN coordinates).
+		b.waitFor(t, "the RTT table", `!!document.querySelector('table[data-rtt]')`)
+		b.waitFor(t, "an RTT from dc1 to dc2", `/ms$/.test(document.querySelector('td[data-from="dc1"][data-to="dc2"]').textContent)`)
 		b.fullScreenshot(t, "federation")
 	})
 
