@@ -115,9 +115,8 @@ type Config struct {
 	RaftProtocol int
 	// Limits are the request size and rate limits.
 	Limits Limits
-	// DisableKVKeyValidation accepts KV keys Consul would reject. Not
-	// acted on yet (Meridian accepts every key); Load warns when a source
-	// sets it.
+	// DisableKVKeyValidation turns off the check that refuses, with a
+	// 400, KV keys with a ".." path segment or a control character.
 	DisableKVKeyValidation bool
 
 	// DefaultQueryTime is the wait of a blocking query that names none.
@@ -184,6 +183,29 @@ type Ports struct {
 	SerfWAN int // WAN gossip of servers (8302)
 }
 
+// Request rate limit modes (limits.request_limits.mode), as Consul's.
+const (
+	// RateLimitDisabled applies no rate limit.
+	RateLimitDisabled = "disabled"
+	// RateLimitPermissive logs requests over the rate and serves them.
+	RateLimitPermissive = "permissive"
+	// RateLimitEnforcing refuses requests over the rate: reads 429,
+	// writes 503.
+	RateLimitEnforcing = "enforcing"
+)
+
+// RequestLimits are the HTTP API's request rate limits.
+type RequestLimits struct {
+	// Mode is RateLimitDisabled, RateLimitPermissive or RateLimitEnforcing.
+	Mode string
+	// ReadRate is the most reads (GET, HEAD) per second, with a burst of
+	// as many; <= 0 is unlimited (Consul's -1).
+	ReadRate float64
+	// WriteRate is the most writes (any other method) per second; <= 0
+	// is unlimited.
+	WriteRate float64
+}
+
 // Limits are the agent's request limits.
 type Limits struct {
 	// KVMaxValueSize is the largest KV value in bytes.
@@ -192,9 +214,11 @@ type Limits struct {
 	TxnMaxReqLen int
 	// TxnMaxOps is the most operations in one transaction.
 	TxnMaxOps int
-	// HTTPMaxConnsPerClient caps concurrent HTTP connections per client IP.
-	// Not acted on yet; Load warns when a source sets it.
+	// HTTPMaxConnsPerClient caps concurrent HTTP connections per client
+	// IP; a connection beyond it is answered 429 and closed.
 	HTTPMaxConnsPerClient int
+	// RequestLimits rate-limit the HTTP API's reads and writes.
+	RequestLimits RequestLimits
 	// RPCHoldTimeout is how long an RPC waits out a leader election.
 	RPCHoldTimeout time.Duration
 }
@@ -264,7 +288,7 @@ func DefaultConfig() *Config {
 		RetryIntervalWAN:    30 * time.Second,
 		LogLevel:            "info",
 		RaftProtocol:        3,
-		Limits:              Limits{KVMaxValueSize: 512 * 1024, TxnMaxReqLen: 512 * 1024, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RPCHoldTimeout: 7 * time.Second},
+		Limits:              Limits{KVMaxValueSize: 512 * 1024, TxnMaxReqLen: 512 * 1024, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RequestLimits: RequestLimits{Mode: RateLimitDisabled, ReadRate: -1, WriteRate: -1}, RPCHoldTimeout: 7 * time.Second},
 		DefaultQueryTime:    300 * time.Second,
 		MaxQueryTime:        600 * time.Second,
 		CheckUpdateInterval: 5 * time.Minute,

@@ -225,7 +225,7 @@ var topLevel = object[sourceDraft]{
 		"limits":                     nested(limitsObject, func(s *sourceDraft) *partialLimits { return &s.p.Limits }),
 		"performance":                nested(performanceObject, func(s *sourceDraft) *partialLimits { return &s.p.Limits }),
 		"kv_max_value_size":          opt(toInt, func(s *sourceDraft) **int { return &s.p.Limits.KVMaxValueSize }),
-		"disable_kv_key_validation":  notActedOn(whyNoKeyValidation, opt(toBool, func(s *sourceDraft) **bool { return &s.p.DisableKVKeyValidation })),
+		"disable_kv_key_validation":  opt(toBool, func(s *sourceDraft) **bool { return &s.p.DisableKVKeyValidation }),
 
 		"default_query_time":    opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.DefaultQueryTime }),
 		"max_query_time":        opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.MaxQueryTime }),
@@ -275,7 +275,16 @@ var limitsObject = object[partialLimits]{
 		"kv_max_value_size":         opt(toInt, func(l *partialLimits) **int { return &l.KVMaxValueSize }),
 		"txn_max_req_len":           opt(toInt, func(l *partialLimits) **int { return &l.TxnMaxReqLen }),
 		"txn_max_ops":               opt(toInt, func(l *partialLimits) **int { return &l.TxnMaxOps }),
-		"http_max_conns_per_client": notActedOn(whyNoConnLimit, opt(toInt, func(l *partialLimits) **int { return &l.HTTPMaxConnsPerClient })),
+		"http_max_conns_per_client": opt(toInt, func(l *partialLimits) **int { return &l.HTTPMaxConnsPerClient }),
+		"request_limits":            nested(requestLimitsObject, func(l *partialLimits) *partialRequestLimits { return &l.RequestLimits }),
+	},
+}
+
+var requestLimitsObject = object[partialRequestLimits]{
+	keys: map[string]keyFunc[partialRequestLimits]{
+		"mode":       opt(toString, func(l *partialRequestLimits) **string { return &l.Mode }),
+		"read_rate":  opt(toFloat, func(l *partialRequestLimits) **float64 { return &l.ReadRate }),
+		"write_rate": opt(toFloat, func(l *partialRequestLimits) **float64 { return &l.WriteRate }),
 	},
 }
 

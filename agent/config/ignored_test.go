@@ -67,10 +67,11 @@ var keyCases = map[string]struct {
 	"limits.kv_max_value_size":         {`1024`, false},
 	"limits.txn_max_req_len":           {`1024`, false},
 	"limits.txn_max_ops":               {`8`, false},
-	"limits.http_max_conns_per_client": {`10`, true},
+	"limits.http_max_conns_per_client": {`10`, false},
+	"limits.request_limits":            {`{"mode": "enforcing", "read_rate": 100.5, "write_rate": 10}`, false},
 	"performance.rpc_hold_timeout":     {`"3s"`, false},
 	"kv_max_value_size":                {`1024`, false},
-	"disable_kv_key_validation":        {`true`, true},
+	"disable_kv_key_validation":        {`true`, false},
 	"default_query_time":               {`"1m"`, false},
 	"max_query_time":                   {`"2m"`, false},
 	"check_update_interval":            {`"1m"`, false},
@@ -189,8 +190,8 @@ func TestKeysNotActedOnWarnOnce(t *testing.T) {
 
 // TestRepeatedKeyWarnsOnce: HCL blocks repeat; the key is named once.
 func TestRepeatedKeyWarnsOnce(t *testing.T) {
-	_, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-hcl", "limits { http_max_conns_per_client = 10 }\nlimits { http_max_conns_per_client = 20 }")
-	want := []string{`-hcl fragment 1: key "limits.http_max_conns_per_client" is accepted but not acted on: ` + whyNoConnLimit}
+	_, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-hcl", "limits { rpc_rate = 10 }\nlimits { rpc_rate = 20 }")
+	want := []string{`-hcl fragment 1: key "limits.rpc_rate" is a Consul option Meridian does not use yet; ignored`}
 	if !slices.Equal(warnings, want) {
 		t.Fatalf("warnings = %q, want %q", warnings, want)
 	}
@@ -345,19 +346,18 @@ func TestReloadNamesEveryField(t *testing.T) {
 // Meridian never acts on does not promise it for after a restart.
 func TestReloadWarnsOnlyOfWhatARestartApplies(t *testing.T) {
 	dir := t.TempDir()
-	file := writeFile(t, dir, "a.hcl", `disable_kv_key_validation = false`)
+	file := writeFile(t, dir, "a.hcl", `limits { rpc_rate = 1 }`)
 	prev, _, err := Load([]string{"-dev", "-config-file", file})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, dir, "a.hcl", "disable_kv_key_validation = true\nlimits { http_max_conns_per_client = 10 }\nenable_debug = false\n")
+	writeFile(t, dir, "a.hcl", "limits { rpc_rate = 2 }\nenable_debug = false\n")
 	_, warnings, err := Reload(prev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		`config file "` + file + `": key "disable_kv_key_validation" is accepted but not acted on: ` + whyNoKeyValidation,
-		`config file "` + file + `": key "limits.http_max_conns_per_client" is accepted but not acted on: ` + whyNoConnLimit,
+		`config file "` + file + `": key "limits.rpc_rate" is a Consul option Meridian does not use yet; ignored`,
 		"reload: enable_debug changed; it takes effect after a restart",
 	}
 	if !slices.Equal(warnings, want) {

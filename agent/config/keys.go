@@ -4,10 +4,7 @@ package config
 // key or flag that carries one of these loads with one warning naming it
 // (see notActedOn and ignoredFlags); the value is kept in Config for the
 // version that implements the feature.
-const (
-	whyNoConnLimit     = "Meridian does not limit HTTP connections per client yet"
-	whyNoKeyValidation = "Meridian does not validate KV keys yet (every key is accepted)"
-)
+// (none today).
 
 // ignoredFlags are the agent flags Meridian accepts but does not act on
 // yet, with the reason the warning gives; such a flag's usage ends with
@@ -62,7 +59,7 @@ var (
 	)
 	unusedLimitKeys = keySet(
 		"https_handshake_timeout", "rpc_handshake_timeout", "rpc_client_timeout",
-		"rpc_max_burst", "rpc_max_conns_per_client", "rpc_rate", "request_limits",
+		"rpc_max_burst", "rpc_max_conns_per_client", "rpc_rate",
 		"xds_server",
 	)
 	unusedPerformanceKeys = keySet(

@@ -188,7 +188,7 @@ func prefixAll(prefix string, ss []string) []string {
 // lists to the fields of Config.
 var (
 	reloadApplied    = []string{"Services", "Checks", "Watches", "ConfigFiles"}
-	notActedOnFields = []string{"DisableKVKeyValidation"}
+	notActedOnFields = []string{}
 	restartOnly      = []struct{ field, key string }{
 		{"Datacenter", "datacenter"}, {"NodeName", "node_name"}, {"NodeID", "node_id"},
 		{"DataDir", "data_dir"}, {"Server", "server"}, {"Bootstrap", "bootstrap"},
@@ -208,18 +208,14 @@ var (
 		{"AEInterval", "ae_interval"}, {"SessionTTLMin", "session_ttl_min"},
 		{"ReconnectTimeout", "reconnect_timeout"}, {"Domain", "domain"}, {"AltDomain", "alt_domain"},
 		{"Recursors", "recursors"}, {"DNS", "dns_config"}, {"ACL", "acl"}, {"PrimaryDatacenter", "primary_datacenter"},
-		{"KVReplication", "kv_replication"},
+		{"KVReplication", "kv_replication"}, {"DisableKVKeyValidation", "disable_kv_key_validation"},
 	}
 )
 
 // restartWarnings names the settings that differ between prev and next
-// but are only read at start. The limits Meridian does not act on are
-// left out of the comparison.
+// but are only read at start.
 func restartWarnings(prev, next *Config) []string {
 	p, n := prev.Clone(), next.Clone()
-	for _, c := range []*Config{p, n} {
-		c.Limits.HTTPMaxConnsPerClient = 0
-	}
 	pv, nv := reflect.ValueOf(p).Elem(), reflect.ValueOf(n).Elem()
 	var w []string
 	for _, f := range restartOnly {

@@ -88,7 +88,13 @@ type partialLimits struct {
 	TxnMaxReqLen          *int
 	TxnMaxOps             *int
 	HTTPMaxConnsPerClient *int
+	RequestLimits         partialRequestLimits
 	RPCHoldTimeout        *time.Duration
+}
+
+type partialRequestLimits struct {
+	Mode                *string
+	ReadRate, WriteRate *float64
 }
 
 // merge folds src into dst: a set pointer in src replaces dst's, lists are
@@ -196,6 +202,9 @@ func (p *partial) config() *Config {
 	set(&c.Limits.TxnMaxReqLen, p.Limits.TxnMaxReqLen)
 	set(&c.Limits.TxnMaxOps, p.Limits.TxnMaxOps)
 	set(&c.Limits.HTTPMaxConnsPerClient, p.Limits.HTTPMaxConnsPerClient)
+	set(&c.Limits.RequestLimits.Mode, p.Limits.RequestLimits.Mode)
+	set(&c.Limits.RequestLimits.ReadRate, p.Limits.RequestLimits.ReadRate)
+	set(&c.Limits.RequestLimits.WriteRate, p.Limits.RequestLimits.WriteRate)
 	set(&c.Limits.RPCHoldTimeout, p.Limits.RPCHoldTimeout)
 	set(&c.DisableKVKeyValidation, p.DisableKVKeyValidation)
 

@@ -204,6 +204,11 @@ func validateLimits(c *Config) error {
 			return fmt.Errorf("%s must be > 0, got %d", l.name, l.v)
 		}
 	}
+	switch m := c.Limits.RequestLimits.Mode; m {
+	case RateLimitDisabled, RateLimitPermissive, RateLimitEnforcing:
+	default:
+		return fmt.Errorf("invalid limits.request_limits.mode %q (valid: %s, %s, %s)", m, RateLimitDisabled, RateLimitPermissive, RateLimitEnforcing)
+	}
 	return nil
 }
 

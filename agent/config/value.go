@@ -82,6 +82,37 @@ func toInt(v any) (int, error) {
 	return 0, errorf("expected an integer, got %s", typeName(v))
 }
 
+// toFloat accepts any number (or a numeric string), finite.
+func toFloat(v any) (float64, error) {
+	var f float64
+	switch v := v.(type) {
+	case int:
+		f = float64(v)
+	case int64:
+		f = float64(v)
+	case float64:
+		f = v
+	case json.Number:
+		return parseFloat(string(v))
+	case string:
+		return parseFloat(v)
+	default:
+		return 0, errorf("expected a number, got %s", typeName(v))
+	}
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, errorf("expected a finite number, got %v", f)
+	}
+	return f, nil
+}
+
+func parseFloat(s string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, errorf("expected a number, got %q", s)
+	}
+	return f, nil
+}
+
 func parseInt(s string) (int, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 0)
 	if err != nil {
