@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"agent/watch":          {"internal/logging"},
 	"agent/ui":             {},
 	"agent/dns":            {},
-	"agent":                {"pb", "acl", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/logging"},
+	"agent":                {"pb", "acl", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/clock", "internal/logging"},
 	"internal/faultnet":    {},
 	"internal/memnet":      {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},

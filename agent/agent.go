@@ -22,6 +22,7 @@ import (
 	"github.com/meridian-io/meridian/agent/watch"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/health"
+	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/internal/logging"
 	"github.com/meridian-io/meridian/lan"
 	"github.com/meridian-io/meridian/rpc"
@@ -76,6 +77,15 @@ type Agent struct {
 
 	httpSrv *http.Server
 	httpLn  net.Listener
+	// httpConns holds each HTTP listener's per-client connection count.
+	httpConns []*connLimitListener
+	// httpHeaderTimeout and httpReadTimeout bound the read of a request's
+	// headers and of the whole request (newHTTPServer).
+	httpHeaderTimeout, httpReadTimeout time.Duration
+	// clk times the request rate limits.
+	clk clock.Clock
+	// limiter applies limits.request_limits (set by router).
+	limiter *rateLimiter
 	dnsSrv  *dnssrv.Server
 	rpcLn   net.Listener
 
@@ -148,6 +158,10 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 		ctx:    ctx,
 		cancel: cancel,
 		events: newEventBuffer(),
+		clk:    clock.Real(),
+
+		httpHeaderTimeout: httpHeaderTimeout,
+		httpReadTimeout:   httpReadTimeout,
 
 		allDCTokens:  newAllDCTokens(uint64(time.Now().UnixMicro()), allDCTokenLimit),
 		allDCTimeout: defaultAllDCTimeout,

@@ -95,23 +95,16 @@ func (a *Agent) startHTTP() error {
 			}
 			return fmt.Errorf("agent: http port: %w", err)
 		}
-		lns = append(lns, ln)
+		cl := newConnLimitListener(ln, a.cfg.Limits.HTTPMaxConnsPerClient, a.log)
+		a.httpConns = append(a.httpConns, cl)
+		lns = append(lns, cl)
 	}
 	a.httpLn = lns[0]
 	maxQuery := a.cfg.MaxQueryTime
 	if maxQuery <= 0 {
 		maxQuery = 10 * time.Minute
 	}
-	a.httpSrv = &http.Server{
-		Handler:           a.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		// A blocking query may wait MaxQueryTime plus 1/16 jitter.
-		WriteTimeout: maxQuery + maxQuery/16 + 30*time.Second,
-		IdleTimeout:  90 * time.Second,
-		BaseContext:  func(net.Listener) context.Context { return a.ctx },
-		ErrorLog:     slogStdLogger(a.log),
-	}
+	a.httpSrv = a.newHTTPServer(maxQuery)
 	for _, ln := range lns {
 		a.wg.Add(1)
 		go func() {
@@ -123,6 +116,29 @@ func (a *Agent) startHTTP() error {
 	}
 	return nil
 }
+
+// newHTTPServer is the agent's HTTP server: a request's headers must
+// arrive within httpHeaderTimeout of the connection's first byte (the
+// handshake timeout) and its body within httpReadTimeout (tests shorten
+// both); a body read past that is a 408.
+func (a *Agent) newHTTPServer(maxQuery time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           a.routes(),
+		ReadHeaderTimeout: a.httpHeaderTimeout,
+		ReadTimeout:       a.httpReadTimeout,
+		// A blocking query may wait MaxQueryTime plus 1/16 jitter.
+		WriteTimeout: maxQuery + maxQuery/16 + 30*time.Second,
+		IdleTimeout:  90 * time.Second,
+		BaseContext:  func(net.Listener) context.Context { return a.ctx },
+		ErrorLog:     slogStdLogger(a.log),
+	}
+}
+
+// The HTTP server's read bounds.
+const (
+	httpHeaderTimeout = 10 * time.Second
+	httpReadTimeout   = 60 * time.Second
+)
 
 func (a *Agent) routes() http.Handler {
 	h, _ := a.router()
@@ -194,10 +210,24 @@ func (a *Agent) router() (http.Handler, []string) {
 		http.MethodPost:   guarded["POST /v1/kv/{key...}"],
 		http.MethodDelete: guarded["DELETE /v1/kv/{key...}"],
 	}
+	a.limiter = newRateLimiter(a.cfg.Limits.RequestLimits, a.clk, a.log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every body, on every route, is read through one bound.
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, a.bodyLimit(r))
+		}
+		if strings.HasPrefix(r.URL.Path, "/v1/") && !a.limiter.admit(w, r) {
+			return
+		}
 		// KV keys are taken verbatim: ServeMux would clean "a//b" or
 		// "a/../b" into another key and redirect.
 		if key, ok := strings.CutPrefix(r.URL.Path, "/v1/kv/"); ok {
+			if !a.cfg.DisableKVKeyValidation {
+				if err := checkKVKey(key); err != nil {
+					http.Error(w, errorText(err), http.StatusBadRequest)
+					return
+				}
+			}
 			if h := kv[r.Method]; h != nil {
 				r.SetPathValue("key", key)
 				h.ServeHTTP(w, r)
@@ -428,7 +458,13 @@ func readBody(r *http.Request, limit int) ([]byte, error) {
 		return nil, tooLarge(r.ContentLength)
 	}
 	body, err := readAllLimited(r, limit+1)
-	if err != nil {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge(mbe.Limit + 1)
+	case isTimeout(err):
+		return nil, &httpError{code: http.StatusRequestTimeout, msg: "Request body not received in time"}
+	case err != nil:
 		return nil, badRequest("read request body: %v", err)
 	}
 	if len(body) > limit {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -50,10 +51,14 @@ func (a *Agent) snapshotRestore(w http.ResponseWriter, r *http.Request) (any, er
 		return nil, errNoSnapshotHere
 	}
 	http.NewResponseController(w).SetReadDeadline(time.Time{})
-	_, err := a.server.RestoreSnapshot(r.Context(), r.Body)
+	// An archive may be large, but not without bound.
+	_, err := a.server.RestoreSnapshot(r.Context(), http.MaxBytesReader(w, r.Body, maxSnapshotBody))
+	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
 		return nil, nil
+	case errors.As(err, &mbe):
+		return nil, &httpError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("snapshot refused, nothing restored: archive larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, snapshot.ErrInvalid), errors.Is(err, store.ErrBadSnapshot):
 		return nil, badRequest("snapshot refused, nothing restored: %v", err)
 	case errors.Is(err, dc.ErrSnapshotNotLeader):
