@@ -306,7 +306,7 @@ func TestConsulAPICompat(t *testing.T) {
 func TestKVKeysAreVerbatim(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 1})
 	cl := client(t, c.Nodes[0])
-	for _, k := range []string{"a//b", "a/./b", "a/../b", "trailing/"} {
+	for _, k := range []string{"a//b", "a/./b", "a/..b", "trailing/"} {
 		if _, err := cl.KV().Put(&api.KVPair{Key: k, Value: []byte(k)}, nil); err != nil {
 			t.Fatalf("put %q: %v", k, err)
 		}
@@ -317,5 +317,11 @@ func TestKVKeysAreVerbatim(t *testing.T) {
 	}
 	if p, _, _ := cl.KV().Get("a/b", nil); p != nil {
 		t.Fatalf("a//b was stored as a/b: %+v", p)
+	}
+	// A ".." segment is refused before routing (disable_kv_key_validation
+	// lets it through).
+	_, err := cl.KV().Put(&api.KVPair{Key: "a/../b", Value: []byte("x")}, nil)
+	if err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("put a/../b: %v, want a 400", err)
 	}
 }
