@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -113,6 +114,16 @@ func TestKVKeyValidation(t *testing.T) {
 		// Only the keys that passed reached the backend.
 		if want := 7 * 3; !disabled && fz.backend.calls != want {
 			t.Errorf("backend saw %d calls, want %d (refused keys must not reach it)", fz.backend.calls, want)
+		}
+		// A transaction's keys obey the same rule.
+		for _, tc := range cases {
+			body, _ := json.Marshal([]map[string]any{{"KV": map[string]any{"Verb": "set", "Key": tc.key, "Value": "dg=="}}})
+			w := httptest.NewRecorder()
+			fz.handler.ServeHTTP(w, plainRequest(http.MethodPut, "/v1/txn", "", string(body)))
+			refused := w.Code == http.StatusBadRequest
+			if want := !tc.ok && !disabled; refused != want {
+				t.Errorf("disable_kv_key_validation=%v txn key %q: %d %q, want refused=%v", disabled, tc.key, w.Code, w.Body, want)
+			}
 		}
 	}
 }

@@ -110,6 +110,14 @@ func (a *Agent) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !a.cfg.DisableKVKeyValidation {
+		// The keys of a transaction obey the rule of /v1/kv/ paths.
+		for _, op := range ops {
+			if err := checkKVKey(op.GetKv().GetEntry().GetKey()); err != nil {
+				return nil, err
+			}
+		}
+	}
 	id, err := a.identity(r)
 	if err != nil {
 		return nil, err
