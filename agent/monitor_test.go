@@ -76,6 +76,9 @@ func TestAgentMonitorLevel(t *testing.T) {
 	log.Info("monitor test: end")
 	got := readUntil(t, ch, "monitor test: end")
 	all := strings.Join(got, "\n")
+	if strings.Contains(all, "cannot lift the write deadline") {
+		t.Errorf("the stream keeps the server's write timeout: %q", got)
+	}
 	if strings.Contains(all, "trace line") {
 		t.Errorf("a debug monitor got a trace line: %q", got)
 	}
