@@ -111,6 +111,61 @@ func TestMonitorCommandAgainstAgent(t *testing.T) {
 	}
 }
 
+// When the agent goes away the command says so on one line and exits 1.
+func TestMonitorCommandAgentGone(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1})
+	n := c.WaitForLeader(10 * time.Second)
+	pr, pw := io.Pipe()
+	var stderr strings.Builder
+	e := &cmdEnv{ctx: context.Background(), stdin: strings.NewReader(""), stdout: pw, stderr: &stderr,
+		getenv: func(k string) string {
+			if k == "MERIDIAN_HTTP_ADDR" {
+				return n.HTTPAddr
+			}
+			return ""
+		}}
+	done := make(chan int, 1)
+	go func() {
+		code := runMonitor(e, []string{"-log-level=trace"})
+		pw.Close()
+		done <- code
+	}()
+	firstLine := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for first := true; sc.Scan(); first = false {
+			if first {
+				close(firstLine)
+			}
+		}
+	}()
+	// The stream is up once a line came through; reloads make lines.
+	cl, err := api.NewClient(&api.Config{Address: n.HTTPAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testcluster.WaitFor(t, 20*time.Second, func() error {
+		select {
+		case <-firstLine:
+			return nil
+		default:
+		}
+		if err := cl.Agent().Reload(); err != nil {
+			return err
+		}
+		return fmt.Errorf("no line yet")
+	})
+	c.Stop(n)
+	select {
+	case code := <-done:
+		if code != exitError || !strings.Contains(stderr.String(), "Remote side ended the monitor") {
+			t.Fatalf("exit %d, stderr %q", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("monitor did not end within 15s of the agent stopping")
+	}
+}
+
 func TestMonitorCommandBadLevel(t *testing.T) {
 	res := runCLI(t, nil, map[string]string{"MERIDIAN_HTTP_ADDR": "127.0.0.1:1"}, "", "monitor", "-log-level=loud")
 	assertOneLineError(t, res, exitUsage, "unknown log level")
