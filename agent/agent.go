@@ -59,7 +59,9 @@ type Agent struct {
 	tuneHealth      func(*health.Config)
 	coordSyncMin    time.Duration
 	events          *eventBuffer
-	metrics         *agentMetrics
+	// monitors feeds /v1/agent/monitor (http_monitor.go).
+	monitors *logging.Monitors
+	metrics  *agentMetrics
 
 	// allDCTokens and allDCTimeout serve ?dc=* reads (http_alldc.go).
 	allDCTokens  *allDCTokens
@@ -146,6 +148,10 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 	if logger == nil {
 		logger = logging.Discard()
 	}
+	// Every record also goes to the /v1/agent/monitor streams, at their
+	// own levels.
+	monitors := logging.NewMonitors()
+	logger = slog.New(logging.Fanout(logger.Handler(), monitors.Handler()))
 	if cfg.Server && cfg.Ports.Server == config.PortDisabled {
 		return nil, errors.New("agent: a server needs its server port")
 	}
@@ -162,6 +168,8 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 
 		httpHeaderTimeout: httpHeaderTimeout,
 		httpReadTimeout:   httpReadTimeout,
+
+		monitors: monitors,
 
 		allDCTokens:  newAllDCTokens(uint64(time.Now().UnixMicro()), allDCTokenLimit),
 		allDCTimeout: defaultAllDCTimeout,

@@ -1,5 +1,7 @@
 package agent
 
+import "log/slog"
+
 // RouteACL is one route's ACL classification, for the route enumeration
 // test of agent_test.
 type RouteACL struct {
@@ -27,3 +29,7 @@ func (a *Agent) RouteACLs() []RouteACL {
 	}
 	return out
 }
+
+// LoggerForTest returns the agent's logger, for tests that watch what it
+// logs through /v1/agent/monitor.
+func (a *Agent) LoggerForTest() *slog.Logger { return a.log }

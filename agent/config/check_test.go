@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // seedService is the service definition of the deployment recipe Meridian
@@ -62,6 +63,9 @@ func TestValidateMergedErrors(t *testing.T) {
 		{"bad template", `{"client_addr": "{{ GetNothing }}"}`, "client_addr"},
 		{"bad facility", `{"enable_syslog": true, "syslog_facility": "LOCAL9"}`, `syslog_facility "LOCAL9"`},
 		{"bootstrap on client", `{"bootstrap": true}`, "'bootstrap = true' requires 'server = true'"},
+		{"negative rotate bytes", `{"log_file": "/tmp/x.log", "log_rotate_bytes": -1}`, "log_rotate_bytes cannot be negative"},
+		{"negative rotate duration", `{"log_rotate_duration": "-1s"}`, "log_rotate_duration cannot be negative"},
+		{"rotate max files below -1", `{"log_rotate_max_files": -2}`, "log_rotate_max_files must be -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -77,6 +81,19 @@ func TestValidateMergedErrors(t *testing.T) {
 	}
 	if _, errs := Validate([]string{filepath.Join(t.TempDir(), "missing")}); len(errs) != 1 {
 		t.Errorf("missing path: errors = %v", errs)
+	}
+}
+
+func TestLogFileSettings(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "a.json", `{"log_file": "/var/log/m/", "log_rotate_bytes": 1000, "log_rotate_duration": "1h", "log_rotate_max_files": 3}`)
+	c, _ := mustLoad(t, "-data-dir", dir, "-config-file", f, "-log-rotate-max-files", "-1")
+	if c.LogFile != "/var/log/m/" || c.LogRotateBytes != 1000 || c.LogRotateDuration != time.Hour || c.LogRotateMaxFiles != -1 {
+		t.Errorf("log file %q bytes %d duration %s max files %d", c.LogFile, c.LogRotateBytes, c.LogRotateDuration, c.LogRotateMaxFiles)
+	}
+	d, _ := mustLoad(t, "-data-dir", dir)
+	if d.LogFile != "" || d.LogRotateDuration != 24*time.Hour || d.LogRotateBytes != 0 || d.LogRotateMaxFiles != 0 {
+		t.Errorf("defaults: %q %d %s %d", d.LogFile, d.LogRotateBytes, d.LogRotateDuration, d.LogRotateMaxFiles)
 	}
 }
 

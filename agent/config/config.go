@@ -89,6 +89,15 @@ type Config struct {
 	EnableSyslog bool
 	// SyslogFacility is the syslog facility, upper case (default LOCAL0).
 	SyslogFacility string
+	// LogFile, when set, is a file the logs are also written to (-log-file,
+	// log_file); a path ending in "/" is a directory that gets
+	// meridian.log. It rotates by LogRotateBytes (0: never by size) and
+	// LogRotateDuration (0: never by age; default 24h), keeping
+	// LogRotateMaxFiles rotated files (0 keeps all, -1 none).
+	LogFile           string
+	LogRotateBytes    int
+	LogRotateDuration time.Duration
+	LogRotateMaxFiles int
 	// UI is Consul's ui / ui_config.enabled. Not acted on yet (there is no
 	// web UI); Load warns when a source sets it.
 	UI bool
@@ -300,6 +309,7 @@ func DefaultConfig() *Config {
 		ACL:                 defaultACLConfig(),
 		LeaveOnTerminate:    true, // client default; Load flips it for servers
 		SyslogFacility:      "LOCAL0",
+		LogRotateDuration:   24 * time.Hour,
 	}
 }
 

@@ -209,6 +209,11 @@ var topLevel = object[sourceDraft]{
 		"log_level": opt(toString, func(s *sourceDraft) **string { return &s.p.LogLevel }),
 		"log_json":  opt(toBool, func(s *sourceDraft) **bool { return &s.p.LogJSON }),
 
+		"log_file":             opt(toString, func(s *sourceDraft) **string { return &s.p.LogFile }),
+		"log_rotate_bytes":     opt(toInt, func(s *sourceDraft) **int { return &s.p.LogRotateBytes }),
+		"log_rotate_duration":  opt(toDuration, func(s *sourceDraft) **time.Duration { return &s.p.LogRotateDuration }),
+		"log_rotate_max_files": opt(toInt, func(s *sourceDraft) **int { return &s.p.LogRotateMaxFiles }),
+
 		"enable_syslog":   opt(toBool, func(s *sourceDraft) **bool { return &s.p.EnableSyslog }),
 		"syslog_facility": opt(toString, func(s *sourceDraft) **string { return &s.p.SyslogFacility }),
 		"ui":              opt(toBool, func(s *sourceDraft) **bool { return &s.p.UI }),

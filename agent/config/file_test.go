@@ -48,7 +48,7 @@ func TestFullFile(t *testing.T) {
 		Datacenter: "east-1", NodeName: "node-a", NodeID: "0b1d0c2e-6f4a-4b8c-9d2e-1f3a5b7c9d0e",
 		DataDir: jsonData, Server: true, BootstrapExpect: 3,
 		BindAddr: "10.0.0.10", AdvertiseAddr: "10.0.0.11", AdvertiseAddrWAN: "203.0.113.7", ClientAddr: "0.0.0.0",
-		ClientAddrs: []string{"0.0.0.0"}, HTTPAddrs: []string{"0.0.0.0"}, DNSAddrs: []string{"0.0.0.0"}, SyslogFacility: "LOCAL0",
+		ClientAddrs: []string{"0.0.0.0"}, HTTPAddrs: []string{"0.0.0.0"}, DNSAddrs: []string{"0.0.0.0"}, SyslogFacility: "LOCAL0", LogRotateDuration: 24 * time.Hour,
 		Ports:     Ports{HTTP: 18500, DNS: -1, Server: 18300, SerfLAN: 18301, SerfWAN: 18302},
 		RetryJoin: []string{"10.0.0.1", "10.0.0.2"}, StartJoin: []string{"10.0.0.3"},
 		RetryJoinWAN: []string{"198.51.100.1"}, StartJoinWAN: []string{"198.51.100.2"}, RetryIntervalWAN: 30 * time.Second,

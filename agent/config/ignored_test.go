@@ -58,6 +58,10 @@ var keyCases = map[string]struct {
 	"ui_config.dir":                    {`"DATADIR"`, false},
 	"ui_dir":                           {`"DATADIR"`, false},
 	"pid_file":                         {`"/run/meridian.pid"`, false},
+	"log_file":                         {`"/var/log/meridian/"`, false},
+	"log_rotate_bytes":                 {`1048576`, false},
+	"log_rotate_duration":              {`"12h"`, false},
+	"log_rotate_max_files":             {`5`, false},
 	"encrypt":                          {`"` + testKey + `"`, false},
 	"enable_debug":                     {`true`, false},
 	"enable_script_checks":             {`true`, false},
@@ -246,6 +250,10 @@ var flagCases = map[string]struct {
 	"max-query-time":             {[]string{"-max-query-time", "2m"}, false},
 	"raft-protocol":              {[]string{"-raft-protocol", "3"}, false},
 	"pid-file":                   {[]string{"-pid-file", "/run/meridian.pid"}, false},
+	"log-file":                   {[]string{"-log-file", "/var/log/meridian/"}, false},
+	"log-rotate-bytes":           {[]string{"-log-rotate-bytes", "1048576"}, false},
+	"log-rotate-duration":        {[]string{"-log-rotate-duration", "12h"}, false},
+	"log-rotate-max-files":       {[]string{"-log-rotate-max-files", "5"}, false},
 	"encrypt":                    {[]string{"-encrypt", testKey}, false},
 }
 

@@ -43,8 +43,6 @@ var (
 		"snapshot_agent", "xds", "rpc", "read_replica", "non_voting_server",
 		"http_config",
 		"enable_central_service_config", "enable_agent_tls_for_checks",
-		"log_file",
-		"log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files",
 		"disable_anonymous_signature", "disable_coordinates", "disable_host_node_id",
 		"disable_http_unprintable_char_filter", "disable_remote_exec",
 		"disable_update_check", "discard_check_output", "discovery_max_stale",

@@ -43,9 +43,14 @@ type partial struct {
 
 	EnableSyslog   *bool
 	SyslogFacility *string
-	UIDir          *string
-	PidFile        *string
-	Encrypt        *string
+
+	LogFile           *string
+	LogRotateBytes    *int
+	LogRotateDuration *time.Duration
+	LogRotateMaxFiles *int
+	UIDir             *string
+	PidFile           *string
+	Encrypt           *string
 
 	EnableDebug             *bool
 	EnableScriptChecks      *bool
@@ -188,6 +193,10 @@ func (p *partial) config() *Config {
 	set(&c.LogJSON, p.LogJSON)
 	set(&c.EnableSyslog, p.EnableSyslog)
 	set(&c.SyslogFacility, p.SyslogFacility)
+	set(&c.LogFile, p.LogFile)
+	set(&c.LogRotateBytes, p.LogRotateBytes)
+	set(&c.LogRotateDuration, p.LogRotateDuration)
+	set(&c.LogRotateMaxFiles, p.LogRotateMaxFiles)
 	set(&c.UI, p.UI)
 	set(&c.UIDir, p.UIDir)
 	set(&c.PidFile, p.PidFile)

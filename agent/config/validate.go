@@ -75,6 +75,7 @@ func validate(c *Config) error {
 	for _, check := range []func(*Config) error{
 		validateIdentity, validateRole, validatePorts, validateDurations,
 		validateLimits, validateMisc, validateScriptChecks, validateSyslog,
+		validateLogFile,
 	} {
 		if err := check(c); err != nil {
 			return invalid(err)
@@ -313,6 +314,18 @@ func nodeNameWarnings(name string) []string {
 var syslogFacilities = []string{
 	"KERN", "USER", "MAIL", "DAEMON", "AUTH", "SYSLOG", "LPR", "NEWS", "UUCP", "CRON", "AUTHPRIV", "FTP",
 	"LOCAL0", "LOCAL1", "LOCAL2", "LOCAL3", "LOCAL4", "LOCAL5", "LOCAL6", "LOCAL7",
+}
+
+func validateLogFile(c *Config) error {
+	switch {
+	case c.LogRotateBytes < 0:
+		return fmt.Errorf("log_rotate_bytes cannot be negative (got %d)", c.LogRotateBytes)
+	case c.LogRotateDuration < 0:
+		return fmt.Errorf("log_rotate_duration cannot be negative (got %s)", c.LogRotateDuration)
+	case c.LogRotateMaxFiles < -1:
+		return fmt.Errorf("log_rotate_max_files must be -1 (keep none), 0 (keep all) or more (got %d)", c.LogRotateMaxFiles)
+	}
+	return nil
 }
 
 func validateSyslog(c *Config) error {

@@ -87,31 +87,62 @@ func dialLocalSyslog(facility string) (logging.SyslogWriter, func() error, error
 	return w, w.Close, nil
 }
 
-// agentLogger builds the agent's logger: standard error, and the local
-// syslog too with enable_syslog. A syslog that cannot be reached is not
-// fatal: the logger says so once, as a warning, and logs to standard
-// error only. The returned func closes the syslog connection.
+// agentLogger builds the agent's logger: standard error; the log file
+// with log_file (rotated as log_rotate_* say); and the local syslog too
+// with enable_syslog. A syslog that cannot be reached is not fatal: the
+// logger says so once, as a warning, and goes on without it; a log file
+// that cannot be opened is an error. The returned func closes the syslog
+// connection and the log file.
 func agentLogger(cfg *config.Config, stderr io.Writer, dial func(facility string) (logging.SyslogWriter, func() error, error)) (*slog.Logger, func(), error) {
-	noop := func() {}
-	if !cfg.EnableSyslog {
-		l, err := logging.New(cfg.LogLevel, cfg.LogJSON, stderr)
-		return l, noop, err
-	}
-	sys, closeFn, err := dial(cfg.SyslogFacility)
-	if err != nil {
-		l, lerr := logging.New(cfg.LogLevel, cfg.LogJSON, stderr)
-		if lerr != nil {
-			return nil, noop, lerr
+	var closers []func() error
+	closeAll := func() {
+		for _, c := range closers {
+			c()
 		}
-		l.Warn("syslog is not reachable; logging to standard error only", "error", err)
-		return l, noop, nil
 	}
-	l, err := logging.NewWithSyslog(cfg.LogLevel, cfg.LogJSON, stderr, sys)
+	std, err := logging.New(cfg.LogLevel, cfg.LogJSON, stderr)
 	if err != nil {
-		closeFn()
-		return nil, noop, err
+		return nil, func() {}, err
 	}
-	return l, func() { closeFn() }, nil
+	handlers := []slog.Handler{std.Handler()}
+	if cfg.LogFile != "" {
+		f, err := logging.OpenFile(logging.FileConfig{
+			Path:           cfg.LogFile,
+			RotateBytes:    int64(cfg.LogRotateBytes),
+			RotateDuration: cfg.LogRotateDuration,
+			MaxFiles:       cfg.LogRotateMaxFiles,
+		})
+		if err != nil {
+			return nil, func() {}, err
+		}
+		closers = append(closers, f.Close)
+		fl, _ := logging.New(cfg.LogLevel, cfg.LogJSON, f)
+		handlers = append(handlers, fl.Handler())
+	}
+	var syslogErr error
+	if cfg.EnableSyslog {
+		sys, closeFn, err := dial(cfg.SyslogFacility)
+		if err != nil {
+			syslogErr = err
+		} else {
+			closers = append(closers, closeFn)
+			sh, err := logging.NewSyslogHandler(cfg.LogLevel, sys)
+			if err != nil {
+				closeAll()
+				return nil, func() {}, err
+			}
+			handlers = append(handlers, sh)
+		}
+	}
+	l := slog.New(logging.Fanout(handlers...))
+	if syslogErr != nil {
+		where := "standard error only"
+		if cfg.LogFile != "" {
+			where = "standard error and the log file only"
+		}
+		l.Warn("syslog is not reachable; logging to "+where, "error", syslogErr)
+	}
+	return l, closeAll, nil
 }
 
 // notify tells systemd (Type=notify) about the agent's state; a failure

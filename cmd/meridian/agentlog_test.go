@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -68,4 +70,36 @@ func TestAgentLoggerSyslog(t *testing.T) {
 		}
 		closeFn()
 	})
+}
+
+func TestAgentLoggerFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.DefaultConfig()
+	cfg.LogFile = dir + "/"
+	cfg.LogRotateBytes = 200
+	cfg.LogRotateMaxFiles = 2
+	var stderr bytes.Buffer
+	l, closeFn, err := agentLogger(cfg, &stderr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		l.Info("to the file", "i", i)
+	}
+	closeFn()
+	cur, err := os.ReadFile(filepath.Join(dir, "meridian.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cur), "i=19") || !strings.Contains(stderr.String(), "i=19") {
+		t.Errorf("current file %q; stderr lacks the line: %v", cur, !strings.Contains(stderr.String(), "i=19"))
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 {
+		t.Errorf("%d files in the log dir, want the current one and 2 rotated", len(entries))
+	}
+	cfg.LogFile = filepath.Join(dir, "meridian.log", "x.log") // under a file
+	if _, _, err := agentLogger(cfg, &stderr, nil); err == nil {
+		t.Error("a log file that cannot be created was accepted")
+	}
 }

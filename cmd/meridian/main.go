@@ -70,6 +70,7 @@ func topLevelCommands() map[string]cliCommand {
 		"leave":       {"Gracefully leaves the cluster and shuts down", runLeave},
 		"lock":        {"Execute a command holding a lock", runLock},
 		"members":     {"Lists the members of a Meridian cluster", runMembers},
+		"monitor":     {"Streams the local agent's logs", runMonitor},
 		"operator":    {"Provides cluster-level tools for Meridian operators", runOperator},
 		"reload":      {"Triggers the agent to reload configuration files", runReload},
 		"rtt":         {"Estimates network round trip time between nodes", runRTT},

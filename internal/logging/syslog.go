@@ -55,7 +55,20 @@ func NewWithSyslog(level string, json bool, w io.Writer, sys SyslogWriter) (*slo
 	if err != nil {
 		return nil, err
 	}
-	lvl, _ := ParseLevel(level)
+	sh, err := NewSyslogHandler(level, sys)
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(Fanout(base.Handler(), sh)), nil
+}
+
+// NewSyslogHandler returns the handler NewWithSyslog adds: records at
+// level and above, as text lines without time stamp, to sys.
+func NewSyslogHandler(level string, sys SyslogWriter) (slog.Handler, error) {
+	lvl, err := ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
 	sh := &syslogHandler{sys: sys, mu: new(sync.Mutex), buf: new(bytes.Buffer)}
 	sh.text = slog.NewTextHandler(sh.buf, &slog.HandlerOptions{Level: lvl, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 		if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
@@ -63,47 +76,7 @@ func NewWithSyslog(level string, json bool, w io.Writer, sys SyslogWriter) (*slo
 		}
 		return a
 	}})
-	return slog.New(fanout{base.Handler(), sh}), nil
-}
-
-// fanout hands every record to each of its handlers.
-type fanout []slog.Handler
-
-func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {
-	for _, h := range f {
-		if h.Enabled(ctx, l) {
-			return true
-		}
-	}
-	return false
-}
-
-func (f fanout) Handle(ctx context.Context, r slog.Record) error {
-	var first error
-	for _, h := range f {
-		if h.Enabled(ctx, r.Level) {
-			if err := h.Handle(ctx, r.Clone()); err != nil && first == nil {
-				first = err
-			}
-		}
-	}
-	return first
-}
-
-func (f fanout) WithAttrs(attrs []slog.Attr) slog.Handler {
-	out := make(fanout, len(f))
-	for i, h := range f {
-		out[i] = h.WithAttrs(attrs)
-	}
-	return out
-}
-
-func (f fanout) WithGroup(name string) slog.Handler {
-	out := make(fanout, len(f))
-	for i, h := range f {
-		out[i] = h.WithGroup(name)
-	}
-	return out
+	return sh, nil
 }
 
 // syslogHandler formats a record as one text line and sends it to sys.
