@@ -169,6 +169,7 @@ func TestKVReplicationAcrossDatacenters(t *testing.T) {
 		names2 = append(names2, n.Name)
 	}
 	nw.Partition(names1, names2)
+	cut := time.Now()
 	putTxn(t, c1, keys[1:26], func(k string) []byte { return []byte("during-" + k) })
 	putTxn(t, c1, keys[900:905], func(string) []byte { return nil })
 	var lagged replStatus
@@ -182,6 +183,9 @@ func TestKVReplicationAcrossDatacenters(t *testing.T) {
 	if got, _, err := c2.KV().Get(keys[1], nil); err != nil || string(got.Value) != "v-"+keys[1] {
 		t.Fatalf("a change crossed the partition: %v %v", got, err)
 	}
+	// The partition lasts 30 s: hold the cut that long (the
+	// fault's duration, not a wait for a condition).
+	time.Sleep(time.Until(cut.Add(30 * time.Second)))
 	nw.HealAll()
 	healed := time.Now()
 	caughtUp("after the partition")
