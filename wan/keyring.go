@@ -6,6 +6,16 @@ import "github.com/meridian-io/meridian/internal/serfpool"
 // in clear (no EncryptKey).
 var ErrNotEncrypted = serfpool.ErrNotEncrypted
 
+// ErrBadKey (a key that is not base64 of 16, 24 or 32 bytes),
+// ErrPrimaryKey (removing the key the pool encrypts with) and
+// ErrKeyNotInstalled (using a key that is not installed) refuse a keyring
+// operation before it reaches any member.
+var (
+	ErrBadKey          = serfpool.ErrBadKey
+	ErrPrimaryKey      = serfpool.ErrPrimaryKey
+	ErrKeyNotInstalled = serfpool.ErrKeyNotInstalled
+)
+
 // KeyringResponse is the outcome of a keyring operation across the pool,
 // as Consul's /v1/operator/keyring reports it per pool.
 type KeyringResponse = serfpool.KeyringResponse
