@@ -14,6 +14,8 @@ var (
 	ErrBadKey          = serfpool.ErrBadKey
 	ErrPrimaryKey      = serfpool.ErrPrimaryKey
 	ErrKeyNotInstalled = serfpool.ErrKeyNotInstalled
+	// ErrIncomplete: some members did not answer (none failed).
+	ErrIncomplete = serfpool.ErrIncomplete
 )
 
 // KeyringResponse is the outcome of a keyring operation across the pool,

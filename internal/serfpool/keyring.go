@@ -30,6 +30,19 @@ var ErrPrimaryKey = errors.New("the key is the primary key; use another key firs
 // hold: InstallKey it first.
 var ErrKeyNotInstalled = errors.New("the key is not installed; install it first")
 
+// ErrIncomplete is returned when some members did not answer a keyring
+// query (none reported a failure) after keyAttempts tries.
+var ErrIncomplete = errors.New("some members did not answer")
+
+// keyRelayFactor is how many other members relay each member's answer to
+// a keyring query, so that one lost UDP packet does not lose the answer.
+const keyRelayFactor = 2
+
+// keyAttempts is how many times a keyring query is sent while members are
+// missing from its answers. Every operation is idempotent on a member:
+// installing or using a key again, or removing a key already gone.
+const keyAttempts = 3
+
 // KeyringResponse is the outcome of a keyring operation across a pool, as
 // Consul's /v1/operator/keyring reports it per pool.
 type KeyringResponse struct {
@@ -61,28 +74,36 @@ func CheckKey(key string) error {
 // operation it is a serf query sent to every member of the pool: it
 // returns once all of them answered, or when the query times out.
 func (p *Pool) ListKeys() (KeyringResponse, error) {
-	return p.keyOp("list", "", func(k *serf.KeyManager) (*serf.KeyResponse, error) { return k.ListKeys() })
+	return p.keyOp("list", "", func(k *serf.KeyManager, o *serf.KeyRequestOptions) (*serf.KeyResponse, error) {
+		return k.ListKeysWithOptions(o)
+	})
 }
 
 // InstallKey adds a base64 key to every member's keyring (for decryption
 // only, until UseKey).
 func (p *Pool) InstallKey(key string) (KeyringResponse, error) {
-	return p.keyOp("install", key, func(k *serf.KeyManager) (*serf.KeyResponse, error) { return k.InstallKey(key) })
+	return p.keyOp("install", key, func(k *serf.KeyManager, o *serf.KeyRequestOptions) (*serf.KeyResponse, error) {
+		return k.InstallKeyWithOptions(key, o)
+	})
 }
 
 // UseKey makes an installed base64 key every member's primary key.
 func (p *Pool) UseKey(key string) (KeyringResponse, error) {
-	return p.keyOp("use", key, func(k *serf.KeyManager) (*serf.KeyResponse, error) { return k.UseKey(key) })
+	return p.keyOp("use", key, func(k *serf.KeyManager, o *serf.KeyRequestOptions) (*serf.KeyResponse, error) {
+		return k.UseKeyWithOptions(key, o)
+	})
 }
 
 // RemoveKey removes a base64 key (not the primary one) from every member.
 func (p *Pool) RemoveKey(key string) (KeyringResponse, error) {
-	return p.keyOp("remove", key, func(k *serf.KeyManager) (*serf.KeyResponse, error) { return k.RemoveKey(key) })
+	return p.keyOp("remove", key, func(k *serf.KeyManager, o *serf.KeyRequestOptions) (*serf.KeyResponse, error) {
+		return k.RemoveKeyWithOptions(key, o)
+	})
 }
 
 // keyOp checks key against the local keyring, runs one keyring query and
 // copies its response.
-func (p *Pool) keyOp(op, key string, f func(*serf.KeyManager) (*serf.KeyResponse, error)) (KeyringResponse, error) {
+func (p *Pool) keyOp(op, key string, f func(*serf.KeyManager, *serf.KeyRequestOptions) (*serf.KeyResponse, error)) (KeyringResponse, error) {
 	s, err := p.Serf()
 	if err != nil {
 		return KeyringResponse{}, err
@@ -95,7 +116,19 @@ func (p *Pool) keyOp(op, key string, f func(*serf.KeyManager) (*serf.KeyResponse
 			return KeyringResponse{}, fmt.Errorf("%s key: %w", op, err)
 		}
 	}
-	r, err := f(s.KeyManager())
+	var r *serf.KeyResponse
+	for attempt := 1; ; attempt++ {
+		r, err = f(s.KeyManager(), &serf.KeyRequestOptions{RelayFactor: keyRelayFactor})
+		missing := r != nil && r.NumErr == 0 && r.NumResp < r.NumNodes
+		if err == nil || !missing {
+			break
+		}
+		if attempt == keyAttempts {
+			err = fmt.Errorf("%w: %d of %d answered", ErrIncomplete, r.NumResp, r.NumNodes)
+			break
+		}
+		p.logger.Warn("keyring query: members missing, asking again", "op", op, "answered", r.NumResp, "members", r.NumNodes)
+	}
 	var out KeyringResponse
 	if r != nil {
 		out = KeyringResponse{
