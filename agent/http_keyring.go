@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/meridian-io/meridian/lan"
-	"github.com/meridian-io/meridian/wan"
 )
 
 // keyringPool is a gossip pool whose keyring can be listed and changed;
@@ -116,7 +115,7 @@ func (a *Agent) keyringError(what string, t keyringTarget, r lan.KeyringResponse
 	case errors.Is(err, lan.ErrBadKey), errors.Is(err, lan.ErrPrimaryKey),
 		errors.Is(err, lan.ErrKeyNotInstalled):
 		return badRequest("%v", err)
-	case errors.Is(err, wan.ErrNotEncrypted):
+	case errors.Is(err, lan.ErrNotEncrypted):
 		return badRequest("%s: gossip encryption is not enabled on this agent's %s pool (start it with -encrypt)", what, pool)
 	}
 	names := make([]string, 0, len(r.Messages))
