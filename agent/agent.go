@@ -277,6 +277,7 @@ func (a *Agent) startLAN(ctx context.Context, rpcPort int) error {
 			return fmt.Errorf("agent: %w", err)
 		}
 		lc.SnapshotPath = filepath.Join(dir, "local.snapshot")
+		lc.KeyringFile = filepath.Join(dir, "local.keyring")
 	}
 	if a.cfg.Server {
 		lc.Role = lan.RoleServer

@@ -1,6 +1,10 @@
 package agent
 
-import "log/slog"
+import (
+	"log/slog"
+
+	"github.com/meridian-io/meridian/lan"
+)
 
 // RouteACL is one route's ACL classification, for the route enumeration
 // test of agent_test.
@@ -33,3 +37,6 @@ func (a *Agent) RouteACLs() []RouteACL {
 // LoggerForTest returns the agent's logger, for tests that watch what it
 // logs through /v1/agent/monitor.
 func (a *Agent) LoggerForTest() *slog.Logger { return a.log }
+
+// SubscribeLAN subscribes to the agent's LAN pool events.
+func (a *Agent) SubscribeLAN() (<-chan lan.Event, func()) { return a.lan.Subscribe() }

@@ -167,6 +167,10 @@ func (a *Agent) routeTable() []route {
 		{"GET /v1/status/peers", public("cluster status, as in Consul"), a.statusPeers},
 		{"GET /v1/operator/raft/configuration", need(acl.ResourceOperator, acl.AccessRead, nil), a.raftConfiguration},
 		{"DELETE /v1/operator/raft/peer", need(acl.ResourceOperator, acl.AccessWrite, nil), a.raftRemovePeer},
+		{"GET /v1/operator/keyring", need(acl.ResourceKeyring, acl.AccessRead, nil), a.keyringList},
+		{"POST /v1/operator/keyring", need(acl.ResourceKeyring, acl.AccessWrite, nil), a.keyringOp("install")},
+		{"PUT /v1/operator/keyring", need(acl.ResourceKeyring, acl.AccessWrite, nil), a.keyringOp("use")},
+		{"DELETE /v1/operator/keyring", need(acl.ResourceKeyring, acl.AccessWrite, nil), a.keyringOp("remove")},
 
 		{"PUT /v1/catalog/register", body(acl.ResourceNode, acl.AccessWrite), a.catalogRegister},
 		{"PUT /v1/catalog/deregister", body(acl.ResourceNode, acl.AccessWrite), a.catalogDeregister},

@@ -86,6 +86,10 @@ type Config struct {
 	// EncryptKey is the gossip encryption key (16, 24 or 32 bytes); nil
 	// gossips in clear.
 	EncryptKey []byte
+	// KeyringFile keeps the keyring across restarts once it is rotated
+	// (Consul: serf/local.keyring, serf/remote.keyring); when it exists it
+	// is the keyring and EncryptKey is ignored. "" keeps none.
+	KeyringFile string
 
 	// ReconnectTimeout is how long a failed member is retried before it is
 	// reaped; TombstoneTimeout is how long a left member is remembered.
@@ -182,6 +186,7 @@ func (c *Config) poolConfig() serfpool.Config {
 		JoinPort:         DefaultPort,
 		Profile:          c.Profile,
 		EncryptKey:       c.EncryptKey,
+		KeyringFile:      c.KeyringFile,
 		SnapshotPath:     c.SnapshotPath,
 		RejoinAfterLeave: c.RejoinAfterLeave,
 		ReconnectTimeout: c.ReconnectTimeout,

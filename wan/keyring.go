@@ -1,76 +1,38 @@
 package wan
 
-import (
-	"errors"
-	"fmt"
-	"maps"
-
-	"github.com/hashicorp/serf/serf"
-)
+import "github.com/meridian-io/meridian/internal/serfpool"
 
 // ErrNotEncrypted is returned by keyring operations on a pool that gossips
 // in clear (no EncryptKey).
-var ErrNotEncrypted = errors.New("wan pool is not encrypted")
+var ErrNotEncrypted = serfpool.ErrNotEncrypted
 
-// KeyringResponse is the outcome of a keyring operation across the WAN
-// pool, as Consul's /v1/operator/keyring reports it per pool.
-type KeyringResponse struct {
-	// Keys maps each base64 key to the number of servers holding it;
-	// PrimaryKeys does the same for the key each server encrypts with.
-	Keys        map[string]int
-	PrimaryKeys map[string]int
-	// NumNodes servers were asked, NumResp answered, NumErr failed.
-	NumNodes, NumResp, NumErr int
-	// Messages holds the servers' error messages, by member name.
-	Messages map[string]string
-}
+// ErrBadKey (a key that is not base64 of 16, 24 or 32 bytes),
+// ErrPrimaryKey (removing the key the pool encrypts with) and
+// ErrKeyNotInstalled (using a key that is not installed) refuse a keyring
+// operation before it reaches any member.
+var (
+	ErrBadKey          = serfpool.ErrBadKey
+	ErrPrimaryKey      = serfpool.ErrPrimaryKey
+	ErrKeyNotInstalled = serfpool.ErrKeyNotInstalled
+	// ErrIncomplete: some members did not answer (none failed).
+	ErrIncomplete = serfpool.ErrIncomplete
+)
 
-// ListKeys asks every server which keys it holds. Like every keyring
-// operation it is a serf query: it returns when the query times out
-// (seconds with the WAN profile).
-func (p *Pool) ListKeys() (KeyringResponse, error) {
-	return p.keyOp("list", func(k *serf.KeyManager) (*serf.KeyResponse, error) { return k.ListKeys() })
-}
+// KeyringResponse is the outcome of a keyring operation across the pool,
+// as Consul's /v1/operator/keyring reports it per pool.
+type KeyringResponse = serfpool.KeyringResponse
 
-// InstallKey adds a base64 key to every server's keyring (for decryption
+// ListKeys asks every member which keys it holds. Like every keyring
+// operation it is a serf query sent to every member: it returns once all
+// answered, or when the query times out (seconds).
+func (p *Pool) ListKeys() (KeyringResponse, error) { return p.core.ListKeys() }
+
+// InstallKey adds a base64 key to every member's keyring (for decryption
 // only, until UseKey).
-func (p *Pool) InstallKey(key string) (KeyringResponse, error) {
-	return p.keyOp("install", func(k *serf.KeyManager) (*serf.KeyResponse, error) { return k.InstallKey(key) })
-}
+func (p *Pool) InstallKey(key string) (KeyringResponse, error) { return p.core.InstallKey(key) }
 
-// UseKey makes an installed base64 key every server's primary key.
-func (p *Pool) UseKey(key string) (KeyringResponse, error) {
-	return p.keyOp("use", func(k *serf.KeyManager) (*serf.KeyResponse, error) { return k.UseKey(key) })
-}
+// UseKey makes an installed base64 key every member's primary key.
+func (p *Pool) UseKey(key string) (KeyringResponse, error) { return p.core.UseKey(key) }
 
-// RemoveKey removes a base64 key (not the primary one) from every server.
-func (p *Pool) RemoveKey(key string) (KeyringResponse, error) {
-	return p.keyOp("remove", func(k *serf.KeyManager) (*serf.KeyResponse, error) { return k.RemoveKey(key) })
-}
-
-// keyOp runs one keyring query and copies its response.
-func (p *Pool) keyOp(op string, f func(*serf.KeyManager) (*serf.KeyResponse, error)) (KeyringResponse, error) {
-	s, err := p.core.Serf()
-	if err != nil {
-		return KeyringResponse{}, err
-	}
-	if !s.EncryptionEnabled() {
-		return KeyringResponse{}, fmt.Errorf("%s key: %w", op, ErrNotEncrypted)
-	}
-	r, err := f(s.KeyManager())
-	var out KeyringResponse
-	if r != nil {
-		out = KeyringResponse{
-			Keys:        maps.Clone(r.Keys),
-			PrimaryKeys: maps.Clone(r.PrimaryKeys),
-			NumNodes:    r.NumNodes,
-			NumResp:     r.NumResp,
-			NumErr:      r.NumErr,
-			Messages:    maps.Clone(r.Messages),
-		}
-	}
-	if err != nil {
-		return out, fmt.Errorf("%s key: %w", op, err)
-	}
-	return out, nil
-}
+// RemoveKey removes a base64 key (not the primary one) from every member.
+func (p *Pool) RemoveKey(key string) (KeyringResponse, error) { return p.core.RemoveKey(key) }

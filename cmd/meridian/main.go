@@ -66,6 +66,8 @@ func topLevelCommands() map[string]cliCommand {
 		"force-leave": {"Forces a member of the cluster to enter the \"left\" state", runForceLeave},
 		"info":        {"Provides debugging information for operators", runInfo},
 		"join":        {"Tell the Meridian agent to join a cluster", runJoin},
+		"keygen":      {"Generates a new encryption key", runKeygen},
+		"keyring":     {"Manages gossip layer encryption keys", runKeyring},
 		"kv":          {"Interact with the key-value store", runKV},
 		"leave":       {"Gracefully leaves the cluster and shuts down", runLeave},
 		"lock":        {"Execute a command holding a lock", runLock},

@@ -70,6 +70,11 @@ type Config struct {
 	Profile string
 	// EncryptKey is the gossip encryption key; nil gossips in clear.
 	EncryptKey []byte
+	// KeyringFile is where the keyring is kept across restarts once it
+	// changes (serf writes it after InstallKey, UseKey and RemoveKey, the
+	// primary key first). When it exists at Start it is the keyring, and
+	// EncryptKey is ignored, as with Consul's serf/*.keyring. "" keeps none.
+	KeyringFile string
 	// SnapshotPath is serf's snapshot file; "" keeps none.
 	SnapshotPath     string
 	RejoinAfterLeave bool

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/coordinate"
 	"github.com/hashicorp/serf/serf"
 
@@ -26,6 +27,7 @@ type Pool struct {
 
 	mu      sync.Mutex // guards serf, started, closed and wg.Add
 	serf    *serf.Serf
+	keyring *memberlist.Keyring // nil in clear; set once by Start
 	started bool
 	closed  bool
 	wg      sync.WaitGroup
@@ -68,11 +70,20 @@ func (p *Pool) Start(ctx context.Context) error {
 	case p.started:
 		return p.cfg.Errors.AlreadyStarted
 	}
-	s, err := serf.Create(p.serfConfig())
+	sc := p.serfConfig()
+	kr, err := p.loadKeyring()
 	if err != nil {
 		return fmt.Errorf("start %s pool: %w", p.cfg.Kind, err)
 	}
-	p.serf, p.started = s, true
+	if kr != nil {
+		sc.MemberlistConfig.Keyring, sc.MemberlistConfig.SecretKey = kr, nil
+		sc.KeyringFile = p.cfg.KeyringFile
+	}
+	s, err := serf.Create(sc)
+	if err != nil {
+		return fmt.Errorf("start %s pool: %w", p.cfg.Kind, err)
+	}
+	p.serf, p.started, p.keyring = s, true, kr
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
