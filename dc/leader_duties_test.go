@@ -58,14 +58,14 @@ func TestSessionTTLExpiresAcrossALeaderChange(t *testing.T) {
 		id := createSession(t, c.followers(leader)[0], "s1", ttl)
 		renewed := createSession(t, leader, "s1", ttl)
 
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // bubble time: lets the TTL clock run, no waiting
 		var renew pb.SessionsResponse
 		if err := call(c.followers(leader)[1], MethodSessionRenew, &pb.SessionRenewRequest{Id: renewed}, &renew); err != nil || len(renew.Sessions) != 1 {
 			t.Fatalf("renew: %v, %v", renew.Sessions, err)
 		}
 		renewedAt := time.Now()
 
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // bubble time: lets the TTL clock run, no waiting
 		c.isolate(leader)
 		next := c.waitLeader(c.followers(leader)...)
 		if since := time.Since(created); since >= ttl {
@@ -265,7 +265,7 @@ func TestTombstonesAreReapedAfterTheirTTL(t *testing.T) {
 			}
 			return nil
 		})
-		time.Sleep(ttl / 2)
+		time.Sleep(ttl / 2) // bubble time: lets the TTL clock run, no waiting
 		if n := leader.Store().TombstoneCount(); n != 1 {
 			t.Fatalf("tombstone reaped after %s, before its TTL", time.Since(deleted))
 		}
