@@ -337,6 +337,12 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 		PrimaryDatacenter: a.cfg.PrimaryDatacenter,
 		ReplicationToken:  a.cfg.ACL.Tokens.Replication,
 	}
+	ap := a.cfg.Autopilot
+	dcfg.Autopilot = dc.AutopilotConfig{
+		CleanupDeadServers: ap.CleanupDeadServers, LastContactThreshold: ap.LastContactThreshold,
+		MaxTrailingLogs: uint64(ap.MaxTrailingLogs), MinQuorum: uint(ap.MinQuorum),
+		ServerStabilizationTime: ap.ServerStabilizationTime,
+	}
 	if a.cfg.Limits.RPCHoldTimeout > 0 {
 		dcfg.RPCHoldTimeout = a.cfg.Limits.RPCHoldTimeout
 	}

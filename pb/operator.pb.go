@@ -401,8 +401,9 @@ type AutopilotServer struct {
 	Version    string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
 	Leader     bool   `protobuf:"varint,6,opt,name=leader,proto3" json:"leader,omitempty"`
 	Voter      bool   `protobuf:"varint,7,opt,name=voter,proto3" json:"voter,omitempty"`
-	// last_contact_nanos is how long ago it heard from the leader; -1 when
-	// it could not be asked.
+	// last_contact_nanos is how long ago it heard from the leader (aged by
+	// the time since it last answered the leader's autopilot); -1 when it
+	// never answered this leader.
 	LastContactNanos    int64  `protobuf:"varint,8,opt,name=last_contact_nanos,json=lastContactNanos,proto3" json:"last_contact_nanos,omitempty"`
 	LastTerm            uint64 `protobuf:"varint,9,opt,name=last_term,json=lastTerm,proto3" json:"last_term,omitempty"`
 	LastIndex           uint64 `protobuf:"varint,10,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`

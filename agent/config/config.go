@@ -159,6 +159,8 @@ type Config struct {
 	PrimaryDatacenter string
 	// KVReplication is the kv_replication block (servers only).
 	KVReplication KVReplication
+	// Autopilot is the autopilot block (servers only).
+	Autopilot Autopilot
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition
@@ -297,6 +299,7 @@ func DefaultConfig() *Config {
 		RetryIntervalWAN:    30 * time.Second,
 		LogLevel:            "info",
 		RaftProtocol:        3,
+		Autopilot:           DefaultAutopilot(),
 		Limits:              Limits{KVMaxValueSize: 512 * 1024, TxnMaxReqLen: 512 * 1024, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RequestLimits: RequestLimits{Mode: RateLimitDisabled, ReadRate: -1, WriteRate: -1}, RPCHoldTimeout: 7 * time.Second},
 		DefaultQueryTime:    300 * time.Second,
 		MaxQueryTime:        600 * time.Second,

@@ -245,6 +245,7 @@ var topLevel = object[sourceDraft]{
 		"primary_datacenter": opt(toString, func(s *sourceDraft) **string { return &s.p.Primary }),
 		"dns_config":         nested(dnsConfigObject, func(s *sourceDraft) *partialDNS { return &s.p.DNS }),
 
+		"autopilot":      nested(autopilotObject, func(s *sourceDraft) *partialAutopilot { return &s.p.Autopilot }),
 		"kv_replication": nested(kvReplicationObject, func(s *sourceDraft) *partialKVReplication { return &s.p.KVReplication }),
 
 		"services": decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.p.Services }),

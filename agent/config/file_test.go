@@ -60,7 +60,8 @@ func TestFullFile(t *testing.T) {
 		DisableKVKeyValidation: true,
 		DefaultQueryTime:       2 * time.Minute, MaxQueryTime: 4 * time.Minute, CheckUpdateInterval: time.Minute,
 		AEInterval: time.Minute, SessionTTLMin: 5 * time.Second, ReconnectTimeout: 24 * time.Hour,
-		Domain: "meridian.", Recursors: []string{"8.8.8.8:53", "[2001:db8::53]:5353"}, DNS: defaultDNSConfig(), ACL: defaultACLConfig(),
+		Autopilot: DefaultAutopilot(),
+		Domain:    "meridian.", Recursors: []string{"8.8.8.8:53", "[2001:db8::53]:5353"}, DNS: defaultDNSConfig(), ACL: defaultACLConfig(),
 		Services: []ServiceDefinition{
 			{ID: "db1", Name: "db", Port: 5432, Tags: []string{"primary", "v15"}, Checks: []CheckDefinition{
 				{TTL: 30 * time.Second, DeregisterCriticalServiceAfter: 90 * time.Minute, Notes: "heartbeat"},

@@ -111,6 +111,11 @@ var keyCases = map[string]struct {
 	"check":                                      {`{"name": "c", "ttl": "10s"}`, false},
 	"watches":                                    {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
 	"kv_replication":                             {`{"source_datacenter": "", "prefixes": [], "exclude": []}`, false},
+	"autopilot.cleanup_dead_servers":             {`false`, false},
+	"autopilot.last_contact_threshold":           {`"300ms"`, false},
+	"autopilot.max_trailing_logs":                {`500`, false},
+	"autopilot.min_quorum":                       {`3`, false},
+	"autopilot.server_stabilization_time":        {`"5s"`, false},
 }
 
 func keysOf[T any](o object[T]) []string { return slices.Collect(maps.Keys(o.keys)) }
@@ -122,6 +127,7 @@ func decodedKeys() []string {
 		"ports": keysOf(portsObject), "limits": keysOf(limitsObject),
 		"performance": keysOf(performanceObject), "ui_config": keysOf(uiConfigObject),
 		"dns_config": keysOf(dnsConfigObject), "addresses": keysOf(addressesObject), "acl": keysOf(aclObject),
+		"autopilot": keysOf(autopilotObject),
 	}
 	var out []string
 	for _, k := range keysOf(topLevel) {

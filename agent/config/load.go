@@ -209,7 +209,7 @@ var (
 		{"AEInterval", "ae_interval"}, {"SessionTTLMin", "session_ttl_min"},
 		{"ReconnectTimeout", "reconnect_timeout"}, {"Domain", "domain"}, {"AltDomain", "alt_domain"},
 		{"Recursors", "recursors"}, {"DNS", "dns_config"}, {"ACL", "acl"}, {"PrimaryDatacenter", "primary_datacenter"},
-		{"KVReplication", "kv_replication"}, {"DisableKVKeyValidation", "disable_kv_key_validation"},
+		{"KVReplication", "kv_replication"}, {"Autopilot", "autopilot"}, {"DisableKVKeyValidation", "disable_kv_key_validation"},
 	}
 )
 
