@@ -238,3 +238,33 @@ func TestRaftTransferLeader(t *testing.T) {
 		}
 	})
 }
+
+// Consul's health rule, case by case.
+func TestServerHealthy(t *testing.T) {
+	conf := DefaultAutopilotConfig().toProto()
+	ok := func() *pb.AutopilotServer {
+		return &pb.AutopilotServer{SerfStatus: "alive", LastContactNanos: int64(50 * time.Millisecond), LastTerm: 4, LastIndex: 1000}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*pb.AutopilotServer)
+		want bool
+	}{
+		{"in step", func(*pb.AutopilotServer) {}, true},
+		{"failed in the pool", func(s *pb.AutopilotServer) { s.SerfStatus = "failed" }, false},
+		{"not in the pool", func(s *pb.AutopilotServer) { s.SerfStatus = "none" }, false},
+		{"contact too old", func(s *pb.AutopilotServer) { s.LastContactNanos = int64(201 * time.Millisecond) }, false},
+		{"contact at the threshold", func(s *pb.AutopilotServer) { s.LastContactNanos = int64(200 * time.Millisecond) }, true},
+		{"never answered", func(s *pb.AutopilotServer) { s.LastContactNanos = -1 }, false},
+		{"older term", func(s *pb.AutopilotServer) { s.LastTerm = 3 }, false},
+		{"250 entries behind", func(s *pb.AutopilotServer) { s.LastIndex = 1000 - 250 }, true},
+		{"251 entries behind", func(s *pb.AutopilotServer) { s.LastIndex = 1000 - 251 }, false},
+		{"the leader", func(s *pb.AutopilotServer) { s.Leader, s.LastContactNanos = true, -1 }, true},
+	} {
+		s := ok()
+		tc.edit(s)
+		if got := serverHealthy(s, 4, 1000, conf); got != tc.want {
+			t.Errorf("%s: healthy %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
