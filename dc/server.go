@@ -131,6 +131,8 @@ type Server struct {
 	kvRepl kvReplStats
 	// autopilot is the leader's autopilot state (autopilot.go).
 	autopilot autopilotState
+	// forwarding counts the writes being forwarded to the leader.
+	forwarding inflight
 
 	shutdownCh chan struct{}
 	// applyStopped closes when the store stops applying the log (see
