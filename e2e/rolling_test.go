@@ -149,7 +149,7 @@ func TestRollingRestart(t *testing.T) {
 	for _, p := range servers {
 		rest := others(servers, p)
 		lb.drain(p)
-		if leader, err := e.agreedLeader("", servers...); err == nil && leader == p {
+		if leader := e.waitLeader(failoverTimeout, "", servers...); leader == p {
 			res, err := p.API.Operator().RaftLeaderTransfer("", nil)
 			if err != nil || !res.Success {
 				t.Fatalf("transfer leadership away from %s: %+v %v", p.Name, res, err)
