@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/pb"
 )
@@ -267,4 +268,43 @@ func TestServerHealthy(t *testing.T) {
 			t.Errorf("%s: healthy %v, want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// A server of an earlier version answers Status.RaftIndex with its index
+// only: autopilot judges it by the pool and its log lag, and reports it
+// healthy on the leader's term, so a datacenter in the middle of an
+// upgrade is not reported unhealthy for it.
+func TestAutopilotHealthOfAnEarlierVersion(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		leader := c.waitLeader()
+		old := c.followers(leader)[0]
+		leader.calls.setRewrite(func(addr, method string, resp proto.Message) {
+			if r, ok := resp.(*pb.StatusRaftIndexResponse); ok && addr == old.addr {
+				*r = pb.StatusRaftIndexResponse{LastIndex: r.LastIndex}
+			}
+		})
+		waitFor(t, "the earlier version healthy", func() error {
+			st := apState(t, leader)
+			for _, srv := range st.Servers {
+				if srv.Id == old.id {
+					if !srv.Healthy || srv.LastIndex == 0 || srv.LastTerm == 0 || !st.Healthy {
+						return fmt.Errorf("server %+v, datacenter healthy %v", srv, st.Healthy)
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("%s not listed", old.name)
+		})
+		// Killed, it turns unhealthy by the pool's word.
+		c.kill(old)
+		waitFor(t, "the dead earlier version unhealthy", func() error {
+			for _, srv := range apState(t, leader).Servers {
+				if srv.Id == old.id && srv.Healthy {
+					return fmt.Errorf("still healthy: %+v", srv)
+				}
+			}
+			return nil
+		})
+	})
 }
