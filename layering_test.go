@@ -27,11 +27,12 @@ var allowed = map[string][]string{
 	"health":               {"pb", "internal/clock", "internal/logging"},
 	"snapshot":             {},
 	"dc":                   {"pb", "acl", "store", "rpc", "wan", "snapshot", "internal/clock", "internal/logging"},
-	"agent/config":         {},
+	"internal/tlsconf":     {},
+	"agent/config":         {"internal/tlsconf"},
 	"agent/watch":          {"internal/logging"},
 	"agent/ui":             {},
 	"agent/dns":            {},
-	"agent":                {"pb", "acl", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/clock", "internal/logging"},
+	"agent":                {"pb", "acl", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/clock", "internal/logging", "internal/tlsconf"},
 	"internal/faultnet":    {},
 	"internal/memnet":      {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},
@@ -39,7 +40,7 @@ var allowed = map[string][]string{
 	"internal/chaos":   {"rpc"},
 	"internal/kvbench": {},
 	"e2e":              {},
-	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "snapshot", "internal/logging"},
+	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "snapshot", "internal/logging", "internal/tlsconf"},
 }
 
 // testSupport are the packages that exist for tests: production packages
