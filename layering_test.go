@@ -57,6 +57,7 @@ var testSupport = map[string]bool{
 // packages, and, with a reason, anything else. A test that imports a
 // layer above its package fails here.
 var testAllowed = map[string][]string{
+	"rpc": {"internal/tlsconf"},
 	"dc": {"internal/memnet"},
 	// The log file's rotation by age is tested on a fake clock.
 	"internal/logging": {"internal/clock"},
