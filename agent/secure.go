@@ -138,8 +138,15 @@ func loadOrCreate(path string, gen func() (string, error)) (string, error) {
 	return s, writeSecret(path, []byte(s+"\n"))
 }
 
+// writeSecret writes a 0600 file whole: a reader sees it complete or not
+// at all.
 func writeSecret(path string, data []byte) error {
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("agent: -secure: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("agent: -secure: %w", err)
 	}
 	return nil
