@@ -357,3 +357,85 @@ func TestSecureTrial(t *testing.T) {
 		t.Errorf("the CA was regenerated on restart")
 	}
 }
+
+// TestTLSThreeServerProcesses: three server processes and a client agent
+// process, with verify_incoming, verify_outgoing and
+// verify_server_hostname on the server port and client certificates
+// required on HTTPS, elect a leader and serve KV to the consul/api client
+// over HTTPS through every agent; the client agent holds a client-role
+// certificate, which serves it to reach the servers.
+func TestTLSThreeServerProcesses(t *testing.T) {
+	dir := t.TempDir()
+	mustCLIIn(t, dir, nil, "tls", "ca", "create")
+	mustCLIIn(t, dir, nil, "tls", "cert", "create", "-server")
+	mustCLIIn(t, dir, nil, "tls", "cert", "create", "-client")
+	file := func(name string) string { return filepath.Join(dir, name) }
+	config := func(name, cert string) string {
+		hcl := fmt.Sprintf(`tls {
+  defaults {
+    ca_file = %q
+    cert_file = %q
+    key_file = %q
+    verify_incoming = true
+    verify_outgoing = true
+  }
+  internal_rpc { verify_server_hostname = true }
+}`, file("meridian-agent-ca.pem"), file(cert+".pem"), file(cert+"-key.pem"))
+		path := file(name)
+		if err := os.WriteFile(path, []byte(hcl), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	serverCfg, clientCfg := config("server.hcl", "dc1-server-consul-0"), config("client.hcl", "dc1-client-consul-0")
+
+	e := newEnv(t)
+	ports := make([]agentPorts, 4)
+	https := freePorts(t, 4, e.taken)
+	for i := range ports {
+		ports[i] = e.newPorts()
+	}
+	var procs []*agentProc
+	for i := range ports {
+		name := fmt.Sprintf("t%d", i+1)
+		args := []string{"-node", name, "-data-dir", t.TempDir(), "-bind", "127.0.0.1", "-client", "127.0.0.1",
+			"-retry-interval", "100ms", "-https-port", strconv.Itoa(https[i])}
+		if i < 3 {
+			args = append(args, "-server", "-bootstrap-expect", "3", "-config-file", serverCfg)
+		} else {
+			args = append(args, "-config-file", clientCfg)
+		}
+		for j := 0; j < 3; j++ {
+			if j != i {
+				args = append(args, "-retry-join", addr(ports[j].SerfLAN))
+			}
+		}
+		procs = append(procs, e.add(name, ports[i], args...))
+	}
+	for _, p := range procs {
+		p.start()
+	}
+	e.waitLeader(startTimeout, "", procs[:3]...)
+
+	cfg := tlsClient(t, file("meridian-agent-ca.pem"), file("dc1-client-consul-0.pem"), file("dc1-client-consul-0-key.pem"), "")
+	for i, p := range procs {
+		c := httpsClient(t, addr(https[i]), "", cfg)
+		key := "tls3/" + p.Name
+		e.waitFor(startTimeout, "a KV write over HTTPS through "+p.Name, func() error {
+			_, err := c.KV().Put(&api.KVPair{Key: key, Value: []byte(p.Name)}, nil)
+			return err
+		})
+	}
+	for i := range procs {
+		kv := httpsClient(t, addr(https[i]), "", cfg).KV()
+		for _, p := range procs {
+			pair, _, err := kv.Get("tls3/"+p.Name, &api.QueryOptions{RequireConsistent: true})
+			if err != nil || pair == nil || string(pair.Value) != p.Name {
+				t.Fatalf("get tls3/%s through %s: %+v, %v", p.Name, procs[i].Name, pair, err)
+			}
+		}
+	}
+	for _, p := range procs[:3] {
+		expectRefused(t, p.ServerAddr, protoRPC)
+	}
+}
