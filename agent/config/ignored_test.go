@@ -111,13 +111,13 @@ var keyCases = map[string]struct {
 	"check":                                      {`{"name": "c", "ttl": "10s"}`, false},
 	"watches":                                    {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
 	"kv_replication":                             {`{"source_datacenter": "", "prefixes": [], "exclude": []}`, false},
-	"tls.defaults":                               {`{"ca_file": "DATADIR", "ca_path": "DATADIR", "cert_file": "DATADIR", "key_file": "DATADIR", "verify_incoming": true, "verify_outgoing": true, "tls_min_version": "TLSv1_2", "tls_cipher_suites": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}`, false},
-	"tls.https":                                  {`{"ca_file": "DATADIR", "cert_file": "DATADIR", "key_file": "DATADIR", "verify_incoming": true, "tls_min_version": "TLSv1_3"}`, false},
-	"tls.internal_rpc":                           {`{"ca_file": "DATADIR", "cert_file": "DATADIR", "key_file": "DATADIR", "verify_incoming": true, "verify_outgoing": true, "verify_server_hostname": true, "tls_cipher_suites": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]}`, false},
-	"ca_file":                                    {`"DATADIR"`, false},
-	"ca_path":                                    {`"DATADIR"`, false},
-	"cert_file":                                  {`"DATADIR"`, false},
-	"key_file":                                   {`"DATADIR"`, false},
+	"tls.defaults":                               {`{"ca_file": "DATADIR/ca/ca.pem", "ca_path": "DATADIR/ca", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem", "verify_incoming": true, "verify_outgoing": true, "tls_min_version": "TLSv1_2", "tls_cipher_suites": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}`, false},
+	"tls.https":                                  {`{"ca_file": "DATADIR/ca/ca.pem", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem", "verify_incoming": true, "tls_min_version": "TLSv1_3"}`, false},
+	"tls.internal_rpc":                           {`{"ca_file": "DATADIR/ca/ca.pem", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem", "verify_incoming": true, "verify_outgoing": true, "verify_server_hostname": true, "tls_cipher_suites": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]}`, false},
+	"ca_file":                                    {`"DATADIR/ca/ca.pem"`, false},
+	"ca_path":                                    {`"DATADIR/ca"`, false},
+	"cert_file":                                  {`"DATADIR/cert.pem"`, false},
+	"key_file":                                   {`"DATADIR/key.pem"`, false},
 	"tls_min_version":                            {`"tls12"`, false},
 	"tls_cipher_suites":                          {`"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"`, false},
 	"verify_incoming":                            {`true`, false},
@@ -132,14 +132,14 @@ var keyCases = map[string]struct {
 // keyExtras are other top-level members a key needs to be valid
 // (cert_file needs key_file), as JSON.
 var keyExtras = map[string]string{
-	"cert_file":              `"key_file": "DATADIR"`,
-	"key_file":               `"cert_file": "DATADIR"`,
-	"verify_incoming":        `"ca_file": "DATADIR", "cert_file": "DATADIR", "key_file": "DATADIR"`,
-	"verify_incoming_rpc":    `"ca_file": "DATADIR", "cert_file": "DATADIR", "key_file": "DATADIR"`,
-	"verify_incoming_https":  `"ca_file": "DATADIR", "cert_file": "DATADIR", "key_file": "DATADIR"`,
-	"verify_outgoing":        `"ca_file": "DATADIR"`,
-	"verify_server_hostname": `"ca_file": "DATADIR"`,
-	"ports.https":            `"cert_file": "DATADIR", "key_file": "DATADIR"`,
+	"cert_file":              `"key_file": "DATADIR/key.pem"`,
+	"key_file":               `"cert_file": "DATADIR/cert.pem"`,
+	"verify_incoming":        `"ca_file": "DATADIR/ca/ca.pem", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem"`,
+	"verify_incoming_rpc":    `"ca_file": "DATADIR/ca/ca.pem", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem"`,
+	"verify_incoming_https":  `"ca_file": "DATADIR/ca/ca.pem", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem"`,
+	"verify_outgoing":        `"ca_file": "DATADIR/ca/ca.pem"`,
+	"verify_server_hostname": `"ca_file": "DATADIR/ca/ca.pem"`,
+	"ports.https":            `"cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem"`,
 }
 
 func keysOf[T any](o object[T]) []string { return slices.Collect(maps.Keys(o.keys)) }
@@ -198,6 +198,7 @@ func TestKeysNotActedOnWarnOnce(t *testing.T) {
 		tc := keyCases[path]
 		t.Run(path, func(t *testing.T) {
 			dir := t.TempDir()
+			writeTestPKI(t, dir)
 			value := strings.ReplaceAll(tc.json, "DATADIR", dir)
 			doc := jsonFor(path, value)
 			if extra := keyExtras[path]; extra != "" {
@@ -289,7 +290,7 @@ var flagCases = map[string]struct {
 	"log-rotate-duration":        {[]string{"-log-rotate-duration", "12h"}, false},
 	"log-rotate-max-files":       {[]string{"-log-rotate-max-files", "5"}, false},
 	"encrypt":                    {[]string{"-encrypt", testKey}, false},
-	"https-port":                 {[]string{"-https-port", "18501", "-hcl", `tls { defaults { cert_file = "DATADIR" key_file = "DATADIR" } }`}, false},
+	"https-port":                 {[]string{"-https-port", "18501", "-hcl", `tls { defaults { cert_file = "DATADIR/cert.pem" key_file = "DATADIR/key.pem" } }`}, false},
 	"secure":                     {[]string{"-secure"}, false},
 }
 
@@ -309,6 +310,7 @@ func TestFlagsNotActedOnWarnOnce(t *testing.T) {
 		t.Run(f.Name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFile(t, dir, "empty.json", "{}")
+			writeTestPKI(t, dir)
 			args := []string{"-data-dir", dir}
 			for _, a := range tc.args {
 				args = append(args, strings.ReplaceAll(a, "DATADIR", dir))

@@ -131,8 +131,8 @@ func protocolKey(o object[partialTLSProtocol], key string, block func(*partialTL
 	}
 }
 
-// validateTLS checks the tls settings and that the files they name exist
-// (certificates are parsed when the agent starts).
+// validateTLS checks the tls settings and the files they name: they exist,
+// parse, keys match certificates and certificates their CA.
 func validateTLS(c *Config) error {
 	for _, p := range []struct {
 		name string
@@ -151,6 +151,11 @@ func validateTLS(c *Config) error {
 				return fmt.Errorf("%s.%s: %v", p.name, f.key, err)
 			}
 		}
+	}
+	// Parse what the files hold: a key that does not match its
+	// certificate fails `meridian validate` too, not only the agent.
+	if _, err := tlsconf.New(tlsconf.Config{HTTPS: c.TLS.HTTPS, InternalRPC: c.TLS.InternalRPC, Datacenter: c.Datacenter, Domain: c.Domain}); err != nil {
+		return err
 	}
 	if c.Ports.HTTPS != PortDisabled && c.TLS.HTTPS.CertFile == "" && !c.Secure {
 		return fmt.Errorf("ports.https %d needs a certificate: set tls.https (or tls.defaults) cert_file and key_file", c.Ports.HTTPS)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -8,14 +9,30 @@ import (
 	"github.com/meridian-io/meridian/internal/tlsconf"
 )
 
+// writeTestPKI writes dir/ca/ca.pem, and dir/cert.pem and dir/key.pem
+// signed by it, for server.dc1.consul.
+func writeTestPKI(t *testing.T, dir string) (ca, cert, key string) {
+	t.Helper()
+	authority, err := tlsconf.CreateCA(tlsconf.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, k, err := authority.Sign(tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "ca"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, dir, "ca/ca.pem", string(authority.CertPEM)), writeFile(t, dir, "cert.pem", string(c)), writeFile(t, dir, "key.pem", string(k))
+}
+
 // TestTLSBlockAndLegacyKeys: the tls block's defaults apply to each
 // protocol under its own settings, and Consul's older top-level keys land
 // in the same places.
 func TestTLSBlockAndLegacyKeys(t *testing.T) {
 	dir := t.TempDir()
-	ca := writeFile(t, dir, "ca.pem", "x")
-	cert := writeFile(t, dir, "c.pem", "x")
-	key := writeFile(t, dir, "k.pem", "x")
+	ca, cert, key := writeTestPKI(t, dir)
 	block := `tls {
   defaults { ca_file = "` + ca + `" cert_file = "` + cert + `" key_file = "` + key + `" verify_incoming = true verify_outgoing = true tls_min_version = "TLSv1_3" }
   https { verify_incoming = false }
@@ -56,10 +73,10 @@ func equalProtocol(a, b tlsconf.Protocol) bool {
 
 func TestTLSValidationErrors(t *testing.T) {
 	dir := t.TempDir()
-	ca := writeFile(t, dir, "ca.pem", "x")
-	cert := writeFile(t, dir, "c.pem", "x")
-	key := writeFile(t, dir, "k.pem", "x")
+	ca, cert, key := writeTestPKI(t, dir)
 	missing := filepath.Join(dir, "missing.pem")
+	other := t.TempDir()
+	otherCA, otherCert, otherKey := writeTestPKI(t, other)
 	for _, tc := range []struct{ hcl, want string }{
 		{`tls { defaults { tls_min_version = "TLSv1_1" } }`, "TLS 1.2 is the oldest version allowed"},
 		{`verify_incoming = true
@@ -71,6 +88,10 @@ key_file = "` + key + `"`, "verify_incoming needs ca_file or ca_path"},
 		{`tls { defaults { ca_file = "` + ca + `" cert_file = "` + missing + `" key_file = "` + key + `" } }`, "cert_file"},
 		{`ports { https = 18501 }`, "ports.https 18501 needs a certificate"},
 		{`tls { https { verify_server_hostname = true } }`, "tls.https.verify_server_hostname"},
+		{`tls { defaults { cert_file = "` + cert + `" key_file = "` + otherKey + `" } }`, "does not match cert_file"},
+		{`tls { defaults { ca_file = "` + otherCA + `" cert_file = "` + cert + `" key_file = "` + key + `" } }`, "not signed by the configured CA"},
+		{`tls { defaults { ca_file = "` + key + `" } }`, "holds no PEM certificate"},
+		{`tls { defaults { ca_file = "` + ca + `" cert_file = "` + otherCert + `" key_file = "` + key + `" } }`, "does not match"},
 		{`tls { internal_rpc { tls_cipher_suites = "TLS_RSA_WITH_RC4_128_SHA" } }`, "insecure"},
 	} {
 		err := loadErr(t, "-data-dir", dir, "-hcl", tc.hcl)
