@@ -109,7 +109,7 @@ func tlsCluster(t *testing.T, p *pki) (*testcluster.Cluster, []string) {
 	c := testcluster.New(t, testcluster.Options{
 		Servers: 3, Clients: 1,
 		Args: []string{"-hcl", tlsHCL(p.caFile(), srvCert, srvKey)},
-		NodeArgs: func(i int, server bool) []string {
+		NodeArgs: func(_ string, i int, server bool) []string {
 			args := []string{"-https-port", strconv.Itoa(httpsPorts[i])}
 			if !server {
 				args = append(args, "-hcl", tlsHCL(p.caFile(), cliCert, cliKey))
@@ -339,4 +339,41 @@ func certSerial(t *testing.T, path string) *big.Int {
 		t.Fatal(err)
 	}
 	return c.SerialNumber
+}
+
+// TestTLSFederationChecksEachDatacentersServerName: with
+// verify_server_hostname, a server forwarding to another datacenter
+// expects that datacenter's server name (server.dc2.consul), and the
+// servers of each datacenter hold only their own.
+func TestTLSFederationChecksEachDatacentersServerName(t *testing.T) {
+	p := newPKI(t)
+	certs := map[string][2]string{}
+	for _, dcName := range []string{"dc1", "dc2"} {
+		c, k := p.sign(t, "server-"+dcName, tlsconf.CertOptions{Server: true, Datacenter: dcName})
+		certs[dcName] = [2]string{c, k}
+	}
+	f := testcluster.NewFederation(t, 2, testcluster.Options{
+		Servers: 1,
+		NodeArgs: func(dcName string, _ int, _ bool) []string {
+			return []string{"-hcl", tlsHCL(p.caFile(), certs[dcName][0], certs[dcName][1])}
+		},
+	})
+	client := func(n *testcluster.Node) *api.Client {
+		c, err := api.NewClient(&api.Config{Address: n.HTTPAddr, HttpClient: &http.Client{Timeout: 20 * time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	dc1, dc2 := f.DC("dc1").Nodes[0], f.DC("dc2").Nodes[0]
+	if _, err := client(dc1).KV().Put(&api.KVPair{Key: "fed/x", Value: []byte("from dc1")}, &api.WriteOptions{Datacenter: "dc2"}); err != nil {
+		t.Fatalf("put in dc2 through dc1: %v", err)
+	}
+	pair, _, err := client(dc2).KV().Get("fed/x", nil)
+	if err != nil || pair == nil || string(pair.Value) != "from dc1" {
+		t.Fatalf("dc2 holds %+v, %v", pair, err)
+	}
+	if pair, _, err := client(dc1).KV().Get("fed/x", nil); err != nil || pair != nil {
+		t.Fatalf("dc1 holds %+v, %v; the write was for dc2", pair, err)
+	}
 }
