@@ -58,7 +58,7 @@ var testSupport = map[string]bool{
 // layer above its package fails here.
 var testAllowed = map[string][]string{
 	"rpc": {"internal/tlsconf"},
-	"dc": {"internal/memnet"},
+	"dc":  {"internal/memnet"},
 	// The log file's rotation by age is tested on a fake clock.
 	"internal/logging": {"internal/clock"},
 	"agent":            {"agent", "internal/faultnet", "internal/testcluster", "store"},
