@@ -112,7 +112,7 @@ var forbiddenStd = map[string]map[string]string{
 var onlyModules = map[string][]string{
 	// go-sockaddr's template language resolves addresses such as
 	// "{{ GetPrivateIP }}" in bind_addr and client_addr, as Consul does.
-	"agent/config": {"github.com/hashicorp/hcl", "github.com/hashicorp/go-sockaddr"},
+	"agent/config": {"github.com/hashicorp/hcl", "github.com/hashicorp/go-sockaddr", module + "/internal/tlsconf"},
 	// agent/dns reads the catalog only through its Backend interface.
 	"agent/dns": {"github.com/miekg/dns"},
 	// Watches are a client of the HTTP API through the official client.
