@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"github.com/meridian-io/meridian/internal/logging"
 )
@@ -78,17 +76,15 @@ func (s *Server) openStores() error {
 		return fmt.Errorf("dc: %w", err)
 	}
 	if s.deps.LogStore == nil {
-		bolt, err := raftboltdb.New(raftboltdb.Options{
-			Path: filepath.Join(dir, "raft.db"),
-			// The freelist is rebuilt on open instead of written on every
-			// commit: fewer pages per fsync on the write path.
-			BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: s.cfg.NoFreelistSync},
-		})
+		ls, err := openLogStore(dir, s.cfg.LogStoreBackend, logStoreOptions{
+			NoFreelistSync: s.cfg.NoFreelistSync,
+			WALSegmentSize: s.cfg.WALSegmentSize,
+		}, s.log)
 		if err != nil {
 			return fmt.Errorf("dc: open raft log %s: %w", dir, err)
 		}
-		s.closers = append(s.closers, bolt)
-		s.deps.LogStore, s.deps.StableStore = bolt, bolt
+		s.closers = append(s.closers, ls)
+		s.deps.LogStore, s.deps.StableStore = ls.LogStore, ls.StableStore
 	}
 	if s.deps.SnapshotStore == nil {
 		snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, logging.HCLog(s.log, "snapshot"))

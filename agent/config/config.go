@@ -159,6 +159,8 @@ type Config struct {
 	PrimaryDatacenter string
 	// KVReplication is the kv_replication block (servers only).
 	KVReplication KVReplication
+	// RaftLogStore is the raft_logstore block (servers only).
+	RaftLogStore RaftLogStore
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition

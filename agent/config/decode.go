@@ -246,6 +246,7 @@ var topLevel = object[sourceDraft]{
 		"dns_config":         nested(dnsConfigObject, func(s *sourceDraft) *partialDNS { return &s.p.DNS }),
 
 		"kv_replication": nested(kvReplicationObject, func(s *sourceDraft) *partialKVReplication { return &s.p.KVReplication }),
+		"raft_logstore":  nested(raftLogStoreObject, func(s *sourceDraft) *partialRaftLogStore { return &s.p.RaftLogStore }),
 
 		"services": decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.p.Services }),
 		"service":  decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.service }),

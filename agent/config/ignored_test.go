@@ -111,6 +111,7 @@ var keyCases = map[string]struct {
 	"check":                                      {`{"name": "c", "ttl": "10s"}`, false},
 	"watches":                                    {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
 	"kv_replication":                             {`{"source_datacenter": "", "prefixes": [], "exclude": []}`, false},
+	"raft_logstore":                              {`{"backend": "boltdb", "wal": {"segment_size_mb": 16}}`, false},
 }
 
 func keysOf[T any](o object[T]) []string { return slices.Collect(maps.Keys(o.keys)) }

@@ -228,6 +228,9 @@ func validateMisc(c *Config) error {
 	if err := validateDNS(c); err != nil {
 		return err
 	}
+	if err := validateRaftLogStore(c); err != nil {
+		return err
+	}
 	if err := validateKVReplication(c); err != nil {
 		return err
 	}
