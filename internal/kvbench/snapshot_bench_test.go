@@ -96,6 +96,12 @@ func BenchmarkSnapshot(b *testing.B) {
 // real data would rather than to nothing.
 func fill(b *testing.B, cl *api.Client, prefix string, n int) {
 	b.Helper()
+	fillBatch(b, cl, prefix, n, 128)
+}
+
+// fillBatch is fill with transactions of batch sets.
+func fillBatch(b *testing.B, cl *api.Client, prefix string, n, batch int) {
+	b.Helper()
 	values := make([][]byte, 4096)
 	for i := range values {
 		values[i] = make([]byte, 256)
@@ -103,7 +109,7 @@ func fill(b *testing.B, cl *api.Client, prefix string, n int) {
 			values[i][j] = byte(rand.N(256))
 		}
 	}
-	const batch, writers = 128, 8
+	const writers = 8
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
