@@ -60,6 +60,10 @@ func (s *Server) openRaftDeps() error {
 	return nil
 }
 
+// logCacheSize is how many of the latest log entries are kept in memory
+// (Consul's default).
+const logCacheSize = 512
+
 func (s *Server) openStores() error {
 	if s.cfg.DataDir == "" {
 		if s.deps.LogStore == nil {
@@ -84,7 +88,15 @@ func (s *Server) openStores() error {
 			return fmt.Errorf("dc: open raft log %s: %w", dir, err)
 		}
 		s.closers = append(s.closers, ls)
-		s.deps.LogStore, s.deps.StableStore = ls.LogStore, ls.StableStore
+		// Recent entries stay in memory: a follower applies what it just
+		// appended and a leader replicates what it just wrote without
+		// reading them back from disk (a syscall and a decode each).
+		cache, err := raft.NewLogCache(logCacheSize, ls.LogStore)
+		if err != nil {
+			s.closeStores()
+			return fmt.Errorf("dc: %w", err)
+		}
+		s.deps.LogStore, s.deps.StableStore = cache, ls.StableStore
 	}
 	if s.deps.SnapshotStore == nil {
 		snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, logging.HCLog(s.log, "snapshot"))

@@ -120,9 +120,22 @@ func fillBatch(b *testing.B, cl *api.Client, prefix string, n, batch int) {
 				for i := from; i < min(from+batch, n); i++ {
 					ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: fmt.Sprintf("%s%07d", prefix, i), Value: values[i%len(values)]}})
 				}
-				ok, resp, _, err := cl.Txn().Txn(ops, nil)
-				if err == nil && !ok {
-					err = fmt.Errorf("txn refused: %v", resp.Errors)
+				// The sets are idempotent: a transaction whose outcome is
+				// unknown (a leader change on a loaded machine) is sent
+				// again, up to 5 times.
+				var err error
+				for try := 0; try < 5; try++ {
+					var ok bool
+					var resp *api.TxnResponse
+					ok, resp, _, err = cl.Txn().Txn(ops, nil)
+					if err == nil && !ok {
+						err = fmt.Errorf("txn refused: %v", resp.Errors)
+						break
+					}
+					if err == nil {
+						break
+					}
+					time.Sleep(100 * time.Millisecond) // back off before retrying against a real cluster
 				}
 				if err != nil {
 					errs <- err
