@@ -141,10 +141,14 @@ func BenchmarkMemoryAtScale(b *testing.B) {
 	b.ReportMetric(float64(heapInUse(b, servers[0].http)-leaderHeap0)/float64(n), "s1-heap-B/key")
 
 	// Restart a server from its snapshot: wait until s3 has one that
-	// holds the last key, then stop and start it.
+	// holds the last key, then stop and start it. The group commit puts
+	// many transactions in one log entry, so the fill may stay under the
+	// snapshot threshold (16,384 entries): single writes, one entry each,
+	// follow until the snapshot is there.
 	s3 := servers[2]
 	snaps := filepath.Join(dir, s3.name, "raft", "snapshots")
-	testcluster.WaitFor(b, 5*time.Minute, func() error {
+	ticks := 0
+	testcluster.WaitFor(b, 10*time.Minute, func() error {
 		ents, _ := os.ReadDir(snaps)
 		for _, e := range ents {
 			if !strings.HasSuffix(e.Name(), ".tmp") {
@@ -153,8 +157,15 @@ func BenchmarkMemoryAtScale(b *testing.B) {
 				}
 			}
 		}
-		return fmt.Errorf("no snapshot in %s yet", snaps)
+		for range 200 {
+			ticks++
+			if _, err := clients[0].KV().Put(&api.KVPair{Key: "tick", Value: []byte(strconv.Itoa(ticks))}, nil); err != nil {
+				return err
+			}
+		}
+		return fmt.Errorf("no snapshot in %s yet (%d single writes)", snaps, ticks)
 	})
+	b.Logf("snapshot on %s after %d single writes", s3.name, ticks)
 	stop(s3)
 	restart := time.Now()
 	start(s3)
