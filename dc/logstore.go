@@ -146,6 +146,9 @@ func openBackend(path, backend string, opts logStoreOptions, log *slog.Logger) (
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, err
 	}
+	if err := checkWALUnlocked(path, time.Second); err != nil {
+		return nil, err
+	}
 	// The meta store is given so it can be closed: the WAL's Close leaves
 	// it open (and its file lock held, so the directory could not be
 	// opened again in this process).

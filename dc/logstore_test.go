@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -248,5 +249,31 @@ func TestWALTruncationsSurviveRestart(t *testing.T) {
 	defer ls.Close()
 	if first, err := ls.FirstIndex(); err != nil || first != 21 {
 		t.Fatalf("first index after restart %d %v", first, err)
+	}
+}
+
+// A data directory whose log another holder has open is refused within
+// the timeout instead of waited on (raft-wal alone waits forever); bolt
+// does the same with its own timeout.
+func TestLogStoreInUseIsRefused(t *testing.T) {
+	for _, backend := range []string{LogStoreWAL, LogStoreBoltDB} {
+		t.Run(backend, func(t *testing.T) {
+			dir := t.TempDir()
+			ls := openLS(t, dir, backend)
+			defer ls.Close()
+			done := make(chan error, 1)
+			go func() {
+				_, err := openLogStore(dir, backend, logStoreOptions{}, quietLog)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("a second open of a log in use succeeded")
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("a second open of a log in use still waits after 30 s")
+			}
+		})
 	}
 }
