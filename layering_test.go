@@ -21,6 +21,7 @@ var allowed = map[string][]string{
 	"rpc":                  {"pb"},
 	"internal/logging":     {},
 	"internal/clock":       {},
+	"internal/gctune":      {},
 	"internal/serfpool":    {"internal/logging"},
 	"lan":                  {"internal/logging", "internal/serfpool"},
 	"wan":                  {"internal/logging", "internal/serfpool"},
@@ -40,7 +41,7 @@ var allowed = map[string][]string{
 	"internal/chaos":   {"rpc"},
 	"internal/kvbench": {},
 	"e2e":              {},
-	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "snapshot", "internal/logging", "internal/tlsconf"},
+	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "snapshot", "internal/logging", "internal/tlsconf", "internal/gctune"},
 }
 
 // testSupport are the packages that exist for tests: production packages

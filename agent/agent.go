@@ -371,6 +371,10 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	if a.cfg.SessionTTLMin > 0 {
 		dcfg.SessionTTLMin = a.cfg.SessionTTLMin
 	}
+	if b := a.cfg.RaftLogStore.Backend; b != "" {
+		dcfg.LogStoreBackend = b
+	}
+	dcfg.WALSegmentSize = a.cfg.RaftLogStore.WALSegmentSizeMB << 20
 	if kr := a.cfg.KVReplication; kr.SourceDatacenter != "" {
 		dcfg.KVReplication = dc.KVReplicationConfig{SourceDatacenter: kr.SourceDatacenter, Prefixes: kr.Prefixes, Exclude: kr.Exclude}
 	}

@@ -110,6 +110,13 @@ func TestDataDirCompat(t *testing.T) {
 			data := t.TempDir()
 			copyDir(t, filepath.Join(dir, "data"), data)
 			a, c := startFixtureAgent(t, data)
+			// The fixture's bolt log was migrated to the default WAL
+			// backend at start, and the bolt file set aside.
+			for _, p := range []string{"raft/wal", "raft/raft.db.migrated"} {
+				if _, err := os.Stat(filepath.Join(data, p)); err != nil {
+					t.Fatalf("after opening the fixture: %v", err)
+				}
+			}
 			got := readFixtureState(t, a, c)
 			if !bytes.Equal(stateJSON(t, got), stateJSON(t, &want)) {
 				t.Fatalf("state served from %s differs from the one it was written with:\ngot  %s\nwant %s",

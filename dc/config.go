@@ -80,6 +80,15 @@ type Config struct {
 	BatchingFSM    bool
 	NoFreelistSync bool
 
+	// LogStoreBackend is the Raft log store backend under DataDir: LogStoreWAL
+	// (the default when empty) or LogStoreBoltDB. A data directory holding
+	// the other backend's log is migrated to this one when the server
+	// starts (see openLogStore).
+	LogStoreBackend string
+	// WALSegmentSize is the size of one WAL segment file; 0 is raft-wal's
+	// default (64 MiB).
+	WALSegmentSize int
+
 	// FollowerReads lets followers answer default and consistent reads
 	// after a read index from the leader instead of forwarding them.
 	FollowerReads bool
@@ -132,6 +141,7 @@ func LANProfile() Config {
 		FollowerReads:              true,
 		BatchingFSM:                true,
 		NoFreelistSync:             true,
+		LogStoreBackend:            LogStoreWAL,
 		Logger:                     slog.Default(),
 	}
 }
@@ -168,6 +178,8 @@ func (c *Config) validate() error {
 		return errors.New("dc: autopilot interval must be positive")
 	case c.Logger == nil:
 		return errors.New("dc: logger is required")
+	case c.LogStoreBackend != "" && c.LogStoreBackend != LogStoreWAL && c.LogStoreBackend != LogStoreBoltDB:
+		return fmt.Errorf("dc: raft log store backend %q is neither %q nor %q", c.LogStoreBackend, LogStoreWAL, LogStoreBoltDB)
 	}
 	if err := ValidateKVReplication(c.KVReplication, c.Datacenter); err != nil {
 		return fmt.Errorf("dc: %w", err)

@@ -87,6 +87,7 @@ func TestConfigValidation(t *testing.T) {
 		"both bootstraps": {func(c *Config, _ *Deps) { c.BootstrapExpect = 3 }, "mutually exclusive"},
 		"negative expect": {func(c *Config, _ *Deps) { c.Bootstrap, c.BootstrapExpect = false, -1 }, "negative"},
 		"no logger":       {func(c *Config, _ *Deps) { c.Logger = nil }, "logger"},
+		"bad log store":   {func(c *Config, _ *Deps) { c.LogStoreBackend = "leveldb" }, `"leveldb" is neither "wal" nor "boltdb"`},
 		"no transport":    {func(*Config, *Deps) {}, "raft stream or transport"},
 		"no pool":         {func(_ *Config, d *Deps) { d.RaftStream, d.Pool = memStream{}, nil }, "pool"},
 	} {

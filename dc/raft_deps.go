@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"github.com/meridian-io/meridian/internal/logging"
 )
@@ -62,6 +60,10 @@ func (s *Server) openRaftDeps() error {
 	return nil
 }
 
+// logCacheSize is how many of the latest log entries are kept in memory
+// (Consul's default).
+const logCacheSize = 512
+
 func (s *Server) openStores() error {
 	if s.cfg.DataDir == "" {
 		if s.deps.LogStore == nil {
@@ -78,17 +80,23 @@ func (s *Server) openStores() error {
 		return fmt.Errorf("dc: %w", err)
 	}
 	if s.deps.LogStore == nil {
-		bolt, err := raftboltdb.New(raftboltdb.Options{
-			Path: filepath.Join(dir, "raft.db"),
-			// The freelist is rebuilt on open instead of written on every
-			// commit: fewer pages per fsync on the write path.
-			BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: s.cfg.NoFreelistSync},
-		})
+		ls, err := openLogStore(dir, s.cfg.LogStoreBackend, logStoreOptions{
+			NoFreelistSync: s.cfg.NoFreelistSync,
+			WALSegmentSize: s.cfg.WALSegmentSize,
+		}, s.log)
 		if err != nil {
 			return fmt.Errorf("dc: open raft log %s: %w", dir, err)
 		}
-		s.closers = append(s.closers, bolt)
-		s.deps.LogStore, s.deps.StableStore = bolt, bolt
+		s.closers = append(s.closers, ls)
+		// Recent entries stay in memory: a follower applies what it just
+		// appended and a leader replicates what it just wrote without
+		// reading them back from disk (a syscall and a decode each).
+		cache, err := raft.NewLogCache(logCacheSize, ls.LogStore)
+		if err != nil {
+			s.closeStores()
+			return fmt.Errorf("dc: %w", err)
+		}
+		s.deps.LogStore, s.deps.StableStore = cache, ls.StableStore
 	}
 	if s.deps.SnapshotStore == nil {
 		snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, logging.HCLog(s.log, "snapshot"))

@@ -170,6 +170,8 @@ type Config struct {
 	KVReplication KVReplication
 	// Autopilot is the autopilot block (servers only).
 	Autopilot Autopilot
+	// RaftLogStore is the raft_logstore block (servers only).
+	RaftLogStore RaftLogStore
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition

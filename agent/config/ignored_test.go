@@ -132,6 +132,7 @@ var keyCases = map[string]struct {
 	"verify_server_hostname":                     {`true`, false},
 	"ports.https":                                {`18501`, false},
 	"addresses.https":                            {`"127.0.0.2"`, false},
+	"raft_logstore":                              {`{"backend": "boltdb", "wal": {"segment_size_mb": 16}}`, false},
 }
 
 // keyExtras are other top-level members a key needs to be valid
@@ -157,7 +158,7 @@ func decodedKeys() []string {
 		"performance": keysOf(performanceObject), "ui_config": keysOf(uiConfigObject),
 		"dns_config": keysOf(dnsConfigObject), "addresses": keysOf(addressesObject), "acl": keysOf(aclObject),
 		"autopilot": keysOf(autopilotObject),
-		"tls": keysOf(tlsObject),
+		"tls":       keysOf(tlsObject),
 	}
 	var out []string
 	for _, k := range keysOf(topLevel) {

@@ -43,7 +43,7 @@ var (
 		"disable_anonymous_signature", "disable_coordinates", "disable_host_node_id",
 		"disable_http_unprintable_char_filter", "disable_remote_exec",
 		"disable_update_check", "discard_check_output", "discovery_max_stale",
-		"check_output_max_size", "auto_reload_config", "raft_boltdb", "raft_logstore",
+		"check_output_max_size", "auto_reload_config", "raft_boltdb",
 		"raft_snapshot_interval", "raft_snapshot_threshold", "raft_trailing_logs",
 		"ui_content_path",
 	)

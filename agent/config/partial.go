@@ -77,6 +77,7 @@ type partial struct {
 
 	KVReplication partialKVReplication
 	Autopilot     partialAutopilot
+	RaftLogStore  partialRaftLogStore
 
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
@@ -238,6 +239,7 @@ func (p *partial) config() *Config {
 	set(&c.PrimaryDatacenter, p.Primary)
 	p.KVReplication.apply(&c.KVReplication)
 	p.Autopilot.apply(&c.Autopilot)
+	p.RaftLogStore.apply(&c.RaftLogStore)
 	c.Services = p.Services
 	c.Checks = p.Checks
 	c.Watches = p.Watches

@@ -234,6 +234,9 @@ func validateMisc(c *Config) error {
 	if err := validateAutopilot(c); err != nil {
 		return err
 	}
+	if err := validateRaftLogStore(c); err != nil {
+		return err
+	}
 	if err := validateKVReplication(c); err != nil {
 		return err
 	}

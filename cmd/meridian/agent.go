@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/meridian-io/meridian/agent"
 	"github.com/meridian-io/meridian/agent/config"
+	"github.com/meridian-io/meridian/internal/gctune"
 	"github.com/meridian-io/meridian/internal/logging"
 )
 
@@ -31,6 +31,11 @@ func serverGCPercent(server bool, gogcEnv string) (int, bool) {
 	}
 	return 300, true
 }
+
+// serverGCHeadroom bounds how far a server's heap may grow over its live
+// data before a collection when the live data is large: a million keys
+// (~800 MiB live) at GOGC=300 would let it reach 3 GiB.
+const serverGCHeadroom = 512 << 20
 
 // runAgent runs an agent in the foreground until a signal or a leave
 // through the API stops it.
@@ -60,8 +65,10 @@ func runAgent(args []string) int {
 	}
 	agent.Version = version
 	if pct, set := serverGCPercent(cfg.Server, os.Getenv("GOGC")); set {
-		debug.SetGCPercent(pct)
-		logger.Debug("garbage collector tuned for a server", "gc_percent", pct)
+		// Large stores get less: the heap grows by at most
+		// serverGCHeadroom over the live data (see gctune).
+		defer gctune.CapHeadroom(pct, serverGCHeadroom)()
+		logger.Debug("garbage collector tuned for a server", "gc_percent", pct, "max_headroom_mib", serverGCHeadroom>>20)
 	}
 	a, err := agent.New(cfg, logger)
 	if err != nil {

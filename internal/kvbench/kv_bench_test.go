@@ -75,21 +75,29 @@ func BenchmarkFsync(b *testing.B) {
 	lat.report(b, time.Since(start), b.N)
 }
 
-// variants are the write-path configurations compared. Only "tuned" runs
-// unless MERIDIAN_BENCH_VARIANTS=all.
+// variants are the write-path configurations compared. Only "tuned" (the
+// defaults: the WAL log store) runs unless MERIDIAN_BENCH_VARIANTS is "all"
+// or names variants ("tuned,boltdb").
 var variants = []struct {
 	name string
 	tune func(*dc.Config)
 }{
 	{"tuned", nil},
-	{"no-batching", func(c *dc.Config) { c.BatchApply, c.BatchingFSM, c.NoFreelistSync = false, false, false }},
-	{"batch-apply", func(c *dc.Config) { c.BatchApply, c.BatchingFSM, c.NoFreelistSync = true, false, false }},
-	{"batch-apply+fsm", func(c *dc.Config) { c.BatchApply, c.BatchingFSM, c.NoFreelistSync = true, true, false }},
+	{"boltdb", func(c *dc.Config) { c.LogStoreBackend = dc.LogStoreBoltDB }},
+	{"no-batching", func(c *dc.Config) {
+		c.BatchApply, c.BatchingFSM, c.NoFreelistSync, c.LogStoreBackend = false, false, false, dc.LogStoreBoltDB
+	}},
+	{"batch-apply", func(c *dc.Config) {
+		c.BatchApply, c.BatchingFSM, c.NoFreelistSync, c.LogStoreBackend = true, false, false, dc.LogStoreBoltDB
+	}},
+	{"batch-apply+fsm", func(c *dc.Config) {
+		c.BatchApply, c.BatchingFSM, c.NoFreelistSync, c.LogStoreBackend = true, true, false, dc.LogStoreBoltDB
+	}},
 }
 
 func BenchmarkKV(b *testing.B) {
 	for _, v := range variants {
-		if v.name != "tuned" && os.Getenv("MERIDIAN_BENCH_VARIANTS") != "all" {
+		if !variantSelected(v.name) {
 			continue
 		}
 		b.Run(v.name, func(b *testing.B) {
@@ -132,6 +140,14 @@ func BenchmarkKV(b *testing.B) {
 			b.Run("get-stale/c64", func(b *testing.B) { drive(b, clients, 64, get(api.QueryOptions{AllowStale: true})) })
 		})
 	}
+}
+
+func variantSelected(name string) bool {
+	sel := os.Getenv("MERIDIAN_BENCH_VARIANTS")
+	if sel == "" {
+		return name == "tuned"
+	}
+	return sel == "all" || slices.Contains(strings.Split(sel, ","), name)
 }
 
 // newClients makes one client per server; workers spread over them.

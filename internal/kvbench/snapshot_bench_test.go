@@ -96,6 +96,12 @@ func BenchmarkSnapshot(b *testing.B) {
 // real data would rather than to nothing.
 func fill(b *testing.B, cl *api.Client, prefix string, n int) {
 	b.Helper()
+	fillBatch(b, cl, prefix, n, 128)
+}
+
+// fillBatch is fill with transactions of batch sets.
+func fillBatch(b *testing.B, cl *api.Client, prefix string, n, batch int) {
+	b.Helper()
 	values := make([][]byte, 4096)
 	for i := range values {
 		values[i] = make([]byte, 256)
@@ -103,7 +109,7 @@ func fill(b *testing.B, cl *api.Client, prefix string, n int) {
 			values[i][j] = byte(rand.N(256))
 		}
 	}
-	const batch, writers = 128, 8
+	const writers = 8
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -114,9 +120,22 @@ func fill(b *testing.B, cl *api.Client, prefix string, n int) {
 				for i := from; i < min(from+batch, n); i++ {
 					ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: fmt.Sprintf("%s%07d", prefix, i), Value: values[i%len(values)]}})
 				}
-				ok, resp, _, err := cl.Txn().Txn(ops, nil)
-				if err == nil && !ok {
-					err = fmt.Errorf("txn refused: %v", resp.Errors)
+				// The sets are idempotent: a transaction whose outcome is
+				// unknown (a leader change on a loaded machine) is sent
+				// again, up to 5 times.
+				var err error
+				for try := 0; try < 5; try++ {
+					var ok bool
+					var resp *api.TxnResponse
+					ok, resp, _, err = cl.Txn().Txn(ops, nil)
+					if err == nil && !ok {
+						err = fmt.Errorf("txn refused: %v", resp.Errors)
+						break
+					}
+					if err == nil {
+						break
+					}
+					time.Sleep(100 * time.Millisecond) // back off before retrying against a real cluster
 				}
 				if err != nil {
 					errs <- err
