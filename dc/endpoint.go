@@ -119,7 +119,20 @@ func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message
 	if !ok {
 		return fmt.Errorf("%w: %s", rpc.ErrUnknownMethod, method)
 	}
-	return ep.call(ctx, req, resp)
+	key := s.sharedKey(ctx, method, req)
+	if key == "" {
+		return ep.call(ctx, req, resp)
+	}
+	shared, err := s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+		return ep.call(ctx, req, resp)
+	})
+	if err != nil {
+		return err
+	}
+	// The caller owns resp and may change it: it gets a copy.
+	proto.Reset(resp)
+	proto.Merge(resp, shared)
+	return nil
 }
 
 // RegisterRPC exposes every endpoint on an RPC server, for other agents.
@@ -130,6 +143,12 @@ func (s *Server) RegisterRPC(srv *rpc.Server) {
 			req := ep.newReq()
 			if err := proto.Unmarshal(payload, req); err != nil {
 				return nil, fmt.Errorf("%w: decode %s request: %v", rpc.ErrBadRequest, method, err)
+			}
+			if key := s.sharedKey(ctx, method, req); key != "" {
+				// The shared response is only encoded from here on.
+				return s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+					return ep.call(ctx, req, resp)
+				})
 			}
 			resp := ep.newResp()
 			if err := ep.call(ctx, req, resp); err != nil {

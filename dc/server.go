@@ -113,6 +113,8 @@ type Server struct {
 	closers     []io.Closer
 
 	endpoints map[string]endpoint
+	// shared lets identical blocking queries share one query.
+	shared sharedQueries
 	// leaderReady is set once this server leads and has applied every
 	// entry of earlier terms (its barrier went through); reads on the
 	// leader wait for it, so none misses an acknowledged write.

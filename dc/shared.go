@@ -1,0 +1,190 @@
+package dc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridian-io/meridian/pb"
+)
+
+// sharedQueries lets identical blocking queries share one wait, one store
+// read and one response: N watchers of a key at the same index cost one
+// query. Queries are identical when their method and request (token,
+// index, wait, consistency and every argument included) are; with ACLs on,
+// also the resolved token, so answers are never shared across tokens or
+// across a change of ACL state.
+//
+// A query may be joined only while it is waiting for its read to change
+// (blockingQuery marks those stretches): its next read then begins after
+// every member arrived, so each member gets an answer as fresh as the one
+// it would have read alone. A request arriving while a query reads or
+// answers starts a new one.
+type sharedQueries struct {
+	mu sync.Mutex
+	// calls holds, per key, the query new requests join if it is
+	// joinable. Others with that key may run too: those started while it
+	// read, each with its own members.
+	calls map[string]*sharedQuery
+	// running and members count every query and member, for tests and
+	// benchmarks.
+	running, members int
+}
+
+// sharedQuery is one query run on behalf of its members.
+type sharedQuery struct {
+	key  string
+	done chan struct{}
+	resp proto.Message // read-only once done is closed
+	err  error
+
+	// Guarded by sharedQueries.mu.
+	members  int
+	joinable bool
+	cancel   context.CancelFunc
+}
+
+type sharedQueryKey struct{}
+
+// blockingMinIndex is the min_index of a read request, 0 for any other.
+func blockingMinIndex(req proto.Message) *pb.QueryOptions {
+	switch r := req.(type) {
+	case interface{ GetQuery() *pb.QueryOptions }:
+		return r.GetQuery()
+	case interface{ GetQ() *pb.CatalogQuery }:
+		return r.GetQ().GetQuery()
+	}
+	return nil
+}
+
+// sharedKey is the key under which req may share a query, or "" when it
+// must run alone (not a blocking read, or its token does not resolve:
+// the endpoint answers that itself).
+func (s *Server) sharedKey(ctx context.Context, method string, req proto.Message) string {
+	q := blockingMinIndex(req)
+	if q.GetMinIndex() == 0 {
+		return ""
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return ""
+	}
+	key := method + "\x00" + string(b)
+	if s.cfg.ACL.Enabled {
+		// The resolved identity is replaced whenever any ACL table
+		// changes (see aclCache), so a request made after a change never
+		// joins a query whose permissions were checked before it.
+		id, err := s.ResolveToken(ctx, q.GetToken())
+		if err != nil {
+			return ""
+		}
+		key += fmt.Sprintf("\x00%p", id.Authorizer)
+	}
+	return key
+}
+
+// do runs call for this request, or joins an identical query waiting for
+// a change. The response it returns is shared and must not be modified.
+// The query runs in the goroutine of the request that started it; it is
+// canceled only when every member has gone.
+func (sq *sharedQueries) do(ctx context.Context, key string, newResp func() proto.Message, call func(ctx context.Context, resp proto.Message) error) (proto.Message, error) {
+	sq.mu.Lock()
+	if c := sq.calls[key]; c != nil && c.joinable {
+		c.members++
+		sq.members++
+		sq.mu.Unlock()
+		return sq.wait(ctx, c)
+	}
+	if sq.calls == nil {
+		sq.calls = map[string]*sharedQuery{}
+	}
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c := &sharedQuery{key: key, done: make(chan struct{}), members: 1, cancel: cancel}
+	sq.calls[key] = c
+	sq.running++
+	sq.members++
+	sq.mu.Unlock()
+
+	stop := context.AfterFunc(ctx, func() { sq.leave(c) })
+	resp := newResp()
+	err := call(context.WithValue(cctx, sharedQueryKey{}, &sharedMark{sq: sq, c: c}), resp)
+	stop()
+	sq.mu.Lock()
+	c.resp, c.err = resp, err
+	c.joinable = false
+	if sq.calls[key] == c {
+		delete(sq.calls, key)
+	}
+	sq.running--
+	sq.members -= c.members
+	c.members = 0
+	sq.mu.Unlock()
+	close(c.done)
+	cancel()
+	if ctx.Err() != nil {
+		// This caller went away (the query went on if others waited).
+		return nil, ctx.Err()
+	}
+	return resp, err
+}
+
+// wait is a joined member's wait for the query's answer.
+func (sq *sharedQueries) wait(ctx context.Context, c *sharedQuery) (proto.Message, error) {
+	select {
+	case <-c.done:
+		return c.resp, c.err
+	case <-ctx.Done():
+		sq.leave(c)
+		return nil, ctx.Err()
+	}
+}
+
+// leave drops a member that gave up; the last one cancels the query, which
+// then takes no new members.
+func (sq *sharedQueries) leave(c *sharedQuery) {
+	sq.mu.Lock()
+	defer sq.mu.Unlock()
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.members--
+	sq.members--
+	if c.members == 0 {
+		c.joinable = false
+		if sq.calls[c.key] == c {
+			delete(sq.calls, c.key)
+		}
+		c.cancel()
+	}
+}
+
+// sharedMark lets blockingQuery open and close its query to new members.
+type sharedMark struct {
+	sq *sharedQueries
+	c  *sharedQuery
+}
+
+// setJoinable opens (while the query waits for a change) or closes
+// (before it reads) the query of ctx, if it is shared. An opening query
+// takes its key's place unless another joinable one holds it.
+func setJoinable(ctx context.Context, open bool) {
+	m, _ := ctx.Value(sharedQueryKey{}).(*sharedMark)
+	if m == nil {
+		return
+	}
+	sq, c := m.sq, m.c
+	sq.mu.Lock()
+	defer sq.mu.Unlock()
+	if !open || c.members == 0 {
+		c.joinable = false
+		return
+	}
+	if cur := sq.calls[c.key]; cur == c || cur == nil || !cur.joinable {
+		sq.calls[c.key] = c
+		c.joinable = true
+	}
+}
