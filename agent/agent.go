@@ -47,6 +47,8 @@ type Agent struct {
 	rpcSrv  *rpc.Server
 	mux     *rpc.Mux
 	backend Backend
+	// encoded shares the JSON of large service reads (server agents).
+	encoded encodedAnswers
 	// resolver turns tokens into authorizers (acl.go); routeAuths is the
 	// classification of every route the router registered.
 	resolver   tokenResolver

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -123,15 +124,26 @@ func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message
 	if key == "" {
 		return ep.call(ctx, req, resp)
 	}
-	shared, err := s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+	shared, sole, err := s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 		return ep.call(ctx, req, resp)
 	})
 	if err != nil {
 		return err
 	}
-	// The caller owns resp and may change it: it gets a copy.
 	proto.Reset(resp)
-	proto.Merge(resp, shared)
+	if !sole {
+		// The caller owns resp and may change it: it gets a copy.
+		proto.Merge(resp, shared)
+		return nil
+	}
+	// Nobody else has the answer: the caller takes its fields as they are
+	// (a large read the server cached stays the cached slice, which the
+	// agent's encoded answers recognise).
+	dst := resp.ProtoReflect()
+	shared.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
 	return nil
 }
 
@@ -146,9 +158,10 @@ func (s *Server) RegisterRPC(srv *rpc.Server) {
 			}
 			if key := s.sharedKey(ctx, method, req); key != "" {
 				// The shared response is only encoded from here on.
-				return s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+				resp, _, err := s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 					return ep.call(ctx, req, resp)
 				})
+				return resp, err
 			}
 			resp := ep.newResp()
 			if err := ep.call(ctx, req, resp); err != nil {

@@ -115,6 +115,8 @@ type Server struct {
 	endpoints map[string]endpoint
 	// shared lets identical blocking queries share one query.
 	shared sharedQueries
+	// serviceCache shares the answers of large service reads.
+	serviceCache serviceCache
 	// leaderReady is set once this server leads and has applied every
 	// entry of earlier terms (its barrier went through); reads on the
 	// leader wait for it, so none misses an acknowledged write.

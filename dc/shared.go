@@ -86,16 +86,18 @@ func (s *Server) sharedKey(ctx context.Context, method string, req proto.Message
 }
 
 // do runs call for this request, or joins an identical query waiting for
-// a change. The response it returns is shared and must not be modified.
-// The query runs in the goroutine of the request that started it; it is
-// canceled only when every member has gone.
-func (sq *sharedQueries) do(ctx context.Context, key string, newResp func() proto.Message, call func(ctx context.Context, resp proto.Message) error) (proto.Message, error) {
+// a change. The response it returns is shared and must not be modified,
+// unless sole reports that this request started the query and was its
+// only member at the end. The query runs in the goroutine of the request
+// that started it; it is canceled only when every member has gone.
+func (sq *sharedQueries) do(ctx context.Context, key string, newResp func() proto.Message, call func(ctx context.Context, resp proto.Message) error) (resp proto.Message, sole bool, err error) {
 	sq.mu.Lock()
 	if c := sq.calls[key]; c != nil && c.joinable {
 		c.members++
 		sq.members++
 		sq.mu.Unlock()
-		return sq.wait(ctx, c)
+		resp, err := sq.wait(ctx, c)
+		return resp, false, err
 	}
 	if sq.calls == nil {
 		sq.calls = map[string]*sharedQuery{}
@@ -108,10 +110,11 @@ func (sq *sharedQueries) do(ctx context.Context, key string, newResp func() prot
 	sq.mu.Unlock()
 
 	stop := context.AfterFunc(ctx, func() { sq.leave(c) })
-	resp := newResp()
-	err := call(context.WithValue(cctx, sharedQueryKey{}, &sharedMark{sq: sq, c: c}), resp)
+	resp = newResp()
+	err = call(context.WithValue(cctx, sharedQueryKey{}, &sharedMark{sq: sq, c: c}), resp)
 	stop()
 	sq.mu.Lock()
+	sole = c.members == 1
 	c.resp, c.err = resp, err
 	c.joinable = false
 	if sq.calls[key] == c {
@@ -125,9 +128,9 @@ func (sq *sharedQueries) do(ctx context.Context, key string, newResp func() prot
 	cancel()
 	if ctx.Err() != nil {
 		// This caller went away (the query went on if others waited).
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	}
-	return resp, err
+	return resp, sole, err
 }
 
 // wait is a joined member's wait for the query's answer.

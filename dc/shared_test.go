@@ -223,7 +223,7 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	runs.Add(1)
 	go func() {
 		defer runs.Done()
-		r, err := sq.do(context.Background(), key, newResp, run("joiner"))
+		r, _, err := sq.do(context.Background(), key, newResp, run("joiner"))
 		if err != nil {
 			t.Error(err)
 		}
@@ -256,7 +256,7 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	sq.mu.Lock()
 	sq.calls[key].joinable = false
 	sq.mu.Unlock()
-	if _, err := sq.do(context.Background(), key, newResp, run("late")); err != nil {
+	if _, sole, err := sq.do(context.Background(), key, newResp, run("late")); err != nil || !sole {
 		t.Fatal(err)
 	}
 	close(wake)
