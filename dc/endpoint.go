@@ -126,7 +126,7 @@ func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message
 	}
 	shared, sole, err := s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 		return ep.call(ctx, req, resp)
-	})
+	}, freshRead(ep, req))
 	if err != nil {
 		return err
 	}
@@ -147,6 +147,18 @@ func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message
 	return nil
 }
 
+// freshRead is req's read, answering at once (see sharedQueries.do): still
+// a blocking read, so that a follower sends it to the leader rather than
+// wait for its own store to catch up, but past index 1 and with no wait.
+func freshRead(ep endpoint, req proto.Message) func(ctx context.Context, resp proto.Message) error {
+	return func(ctx context.Context, resp proto.Message) error {
+		now := proto.Clone(req)
+		q := blockingMinIndex(now)
+		q.MinIndex, q.MaxWaitNanos = 1, 1
+		return ep.call(ctx, now, resp)
+	}
+}
+
 // RegisterRPC exposes every endpoint on an RPC server, for other agents.
 func (s *Server) RegisterRPC(srv *rpc.Server) {
 	for method, ep := range s.endpoints {
@@ -160,7 +172,7 @@ func (s *Server) RegisterRPC(srv *rpc.Server) {
 				// The shared response is only encoded from here on.
 				resp, _, err := s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 					return ep.call(ctx, req, resp)
-				})
+				}, freshRead(ep, req))
 				return resp, err
 			}
 			resp := ep.newResp()

@@ -30,6 +30,11 @@ func (s *Server) forwardRead(ctx context.Context, method string, q *pb.QueryOpti
 	if q.GetConsistency() == pb.Consistency_CONSISTENCY_STALE && s.hasCaughtUp() {
 		return false, nil
 	}
+	if q.GetMinIndex() > 0 {
+		// Identical blocking queries may share this one on its way.
+		openForwarded(ctx)
+		defer setJoinable(ctx, false)
+	}
 	return s.forwardToLeader(ctx, method, req, resp, true)
 }
 

@@ -43,7 +43,12 @@ type sharedQuery struct {
 	// Guarded by sharedQueries.mu.
 	members  int
 	joinable bool
-	cancel   context.CancelFunc
+	// remote is set while the query waits on another server (a follower
+	// forwarding it to the leader): members that join then may get an
+	// answer read before they arrived, so they get a fresh read instead.
+	remote bool
+	joined bool // someone joined while remote
+	cancel context.CancelFunc
 }
 
 type sharedQueryKey struct{}
@@ -90,11 +95,17 @@ func (s *Server) sharedKey(ctx context.Context, method string, req proto.Message
 // unless sole reports that this request started the query and was its
 // only member at the end. The query runs in the goroutine of the request
 // that started it; it is canceled only when every member has gone.
-func (sq *sharedQueries) do(ctx context.Context, key string, newResp func() proto.Message, call func(ctx context.Context, resp proto.Message) error) (resp proto.Message, sole bool, err error) {
+//
+// fresh, if the query was forwarded and others joined it on the way, reads
+// again for all of them (without blocking: the first answer already
+// passed min_index or timed out), since the first answer may have been
+// read before some of them arrived.
+func (sq *sharedQueries) do(ctx context.Context, key string, newResp func() proto.Message, call, fresh func(ctx context.Context, resp proto.Message) error) (resp proto.Message, sole bool, err error) {
 	sq.mu.Lock()
 	if c := sq.calls[key]; c != nil && c.joinable {
 		c.members++
 		sq.members++
+		c.joined = c.joined || c.remote
 		sq.mu.Unlock()
 		resp, err := sq.wait(ctx, c)
 		return resp, false, err
@@ -112,6 +123,14 @@ func (sq *sharedQueries) do(ctx context.Context, key string, newResp func() prot
 	stop := context.AfterFunc(ctx, func() { sq.leave(c) })
 	resp = newResp()
 	err = call(context.WithValue(cctx, sharedQueryKey{}, &sharedMark{sq: sq, c: c}), resp)
+	sq.mu.Lock()
+	c.joinable = false
+	reread := c.joined && err == nil
+	sq.mu.Unlock()
+	if reread {
+		resp = newResp()
+		err = fresh(cctx, resp)
+	}
 	stop()
 	sq.mu.Lock()
 	sole = c.members == 1
@@ -175,6 +194,16 @@ type sharedMark struct {
 // (before it reads) the query of ctx, if it is shared. An opening query
 // takes its key's place unless another joinable one holds it.
 func setJoinable(ctx context.Context, open bool) {
+	setJoinableOn(ctx, open, false)
+}
+
+// openForwarded opens the query of ctx while it waits on another server
+// (see sharedQuery.remote).
+func openForwarded(ctx context.Context) {
+	setJoinableOn(ctx, true, true)
+}
+
+func setJoinableOn(ctx context.Context, open, remote bool) {
 	m, _ := ctx.Value(sharedQueryKey{}).(*sharedMark)
 	if m == nil {
 		return
@@ -186,6 +215,7 @@ func setJoinable(ctx context.Context, open bool) {
 		c.joinable = false
 		return
 	}
+	c.remote = remote
 	if cur := sq.calls[c.key]; cur == c || cur == nil || !cur.joinable {
 		sq.calls[c.key] = c
 		c.joinable = true

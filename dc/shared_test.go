@@ -33,10 +33,11 @@ func openCalls(s *Server) int {
 	return n
 }
 
-// Identical blocking queries, on the leader and forwarded by a follower,
-// wait as one query and get the same answer, with the index of the write
-// that woke them; a follower forwards them, so they learn of the write as
-// soon as the leader applies it.
+// Identical blocking queries wait as one query and get the same answer,
+// with the index of the write that woke them. A follower forwards them to
+// the leader (so they learn of the write as soon as the leader applies
+// it) as one query too, and reads again for those that joined it on the
+// way.
 func TestSharedBlockingQueries(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
@@ -48,21 +49,7 @@ func TestSharedBlockingQueries(t *testing.T) {
 		}
 		const n = 40
 		got := make(chan *pb.KVGetResponse, n)
-		for i := range n {
-			if i == 1 {
-				// The others arrive while the first waits (those
-				// arriving while it reads start their own).
-				waitFor(t, "the first query waiting", func() error {
-					if openCalls(leader.Server) == 0 {
-						return errors.New("none open")
-					}
-					return nil
-				})
-			}
-			on := leader
-			if i%2 == 1 {
-				on = f
-			}
+		watch := func(on *testServer) {
 			go func() {
 				var resp pb.KVGetResponse
 				req := &pb.KVGetRequest{Key: "w", Query: &pb.QueryOptions{MinIndex: set.Index, MaxWaitNanos: int64(time.Minute)}}
@@ -72,9 +59,29 @@ func TestSharedBlockingQueries(t *testing.T) {
 				got <- &resp
 			}()
 		}
-		waitFor(t, "one shared query on the leader", func() error {
-			if calls, members := sharedCalls(leader.Server); calls != 1 || members != n {
-				return fmt.Errorf("%d queries, %d members", calls, members)
+		// The others arrive while the first of each server waits (those
+		// arriving while it reads start their own).
+		watch(leader)
+		watch(f)
+		waitFor(t, "the first queries waiting", func() error {
+			if openCalls(leader.Server) != 1 || openCalls(f.Server) != 1 {
+				return errors.New("not open yet")
+			}
+			return nil
+		})
+		f.calls.count(MethodKVGet)
+		for i := range n - 2 {
+			if i%2 == 0 {
+				watch(leader)
+			} else {
+				watch(f)
+			}
+		}
+		waitFor(t, "one shared query on each server", func() error {
+			lc, lm := sharedCalls(leader.Server)
+			fc, fm := sharedCalls(f.Server)
+			if lc != 1 || lm != n/2+1 || fc != 1 || fm != n/2 {
+				return fmt.Errorf("leader: %d queries, %d members; follower: %d, %d", lc, lm, fc, fm)
 			}
 			return nil
 		})
@@ -90,6 +97,9 @@ func TestSharedBlockingQueries(t *testing.T) {
 		}
 		if calls, _ := sharedCalls(leader.Server); calls != 0 {
 			t.Fatalf("%d shared queries left after the answer", calls)
+		}
+		if fwd := f.calls.count(MethodKVGet); fwd != 1 {
+			t.Fatalf("the follower forwarded %d more reads, want one (the fresh read of those that joined)", fwd)
 		}
 	})
 }
@@ -217,13 +227,13 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	runs.Add(1)
 	go func() {
 		defer runs.Done()
-		sq.do(firstCtx, key, newResp, run("first"))
+		sq.do(firstCtx, key, newResp, run("first"), nil)
 	}()
 	<-opened
 	runs.Add(1)
 	go func() {
 		defer runs.Done()
-		r, _, err := sq.do(context.Background(), key, newResp, run("joiner"))
+		r, _, err := sq.do(context.Background(), key, newResp, run("joiner"), nil)
 		if err != nil {
 			t.Error(err)
 		}
@@ -256,7 +266,7 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	sq.mu.Lock()
 	sq.calls[key].joinable = false
 	sq.mu.Unlock()
-	if _, sole, err := sq.do(context.Background(), key, newResp, run("late")); err != nil || !sole {
+	if _, sole, err := sq.do(context.Background(), key, newResp, run("late"), nil); err != nil || !sole {
 		t.Fatal(err)
 	}
 	close(wake)
