@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -130,20 +129,10 @@ func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message
 	if err != nil {
 		return err
 	}
-	proto.Reset(resp)
-	if !sole {
-		// The caller owns resp and may change it: it gets a copy.
-		proto.Merge(resp, shared)
-		return nil
-	}
-	// Nobody else has the answer: the caller takes its fields as they are
-	// (a large read the server cached stays the cached slice, which the
-	// agent's encoded answers recognise).
-	dst := resp.ProtoReflect()
-	shared.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		dst.Set(fd, v)
-		return true
-	})
+	// Nobody else has the answer when sole: the caller takes its fields
+	// as they are (a large read the server cached stays the cached slice,
+	// which the agent's encoded answers recognise); otherwise a copy.
+	takeAnswer(resp, shared, sole)
 	return nil
 }
 

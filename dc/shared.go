@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/meridian-io/meridian/pb"
 )
@@ -220,4 +221,57 @@ func setJoinableOn(ctx context.Context, open, remote bool) {
 		sq.calls[c.key] = c
 		c.joinable = true
 	}
+}
+
+// ForwardedQueries lets identical blocking queries that a client agent
+// sends to its servers share one call: those that join it on the way get
+// one fresh read together once it returns (the call's answer may have
+// been read, and its token checked, before they arrived), so 1,000
+// watchers of a key cost a server one or two calls instead of 1,000.
+type ForwardedQueries struct {
+	sq sharedQueries
+}
+
+// Call makes call(ctx, req, resp), or joins an identical blocking one
+// (same method and request, token included) in flight. Requests that are
+// not blocking reads are called alone.
+func (f *ForwardedQueries) Call(ctx context.Context, method string, req, resp proto.Message, call func(ctx context.Context, req, resp proto.Message) error) error {
+	if blockingMinIndex(req).GetMinIndex() == 0 {
+		return call(ctx, req, resp)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return call(ctx, req, resp)
+	}
+	newResp := func() proto.Message { return resp.ProtoReflect().New().Interface() }
+	shared, sole, err := f.sq.do(ctx, method+"\x00"+string(b), newResp, func(ctx context.Context, r proto.Message) error {
+		openForwarded(ctx)
+		defer setJoinable(ctx, false)
+		return call(ctx, req, r)
+	}, func(ctx context.Context, r proto.Message) error {
+		now := proto.Clone(req)
+		q := blockingMinIndex(now)
+		q.MinIndex, q.MaxWaitNanos = 1, 1
+		return call(ctx, now, r)
+	})
+	if err != nil {
+		return err
+	}
+	takeAnswer(resp, shared, sole)
+	return nil
+}
+
+// takeAnswer puts a shared query's answer in the caller's resp: a copy,
+// unless the caller was its only member.
+func takeAnswer(resp, shared proto.Message, sole bool) {
+	proto.Reset(resp)
+	if !sole {
+		proto.Merge(resp, shared)
+		return
+	}
+	dst := resp.ProtoReflect()
+	shared.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
 }

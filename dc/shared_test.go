@@ -286,3 +286,83 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 		t.Fatalf("%d queries left", len(sq.calls))
 	}
 }
+
+// A client agent's identical blocking queries make one call to a server;
+// those that joined it on the way get one fresh read together, made after
+// they all arrived; another token's query is never joined.
+func TestForwardedQueries(t *testing.T) {
+	var f ForwardedQueries
+	release := make(chan struct{})
+	var mu sync.Mutex
+	calls := map[string]int{}
+	call := func(ctx context.Context, req, resp proto.Message) error {
+		q := req.(*pb.KVGetRequest).Query
+		kind := "blocking"
+		if q.MinIndex == 1 && q.MaxWaitNanos == 1 {
+			kind = "fresh"
+		}
+		mu.Lock()
+		calls[kind+"/"+q.Token]++
+		mu.Unlock()
+		if kind == "blocking" {
+			<-release
+		}
+		resp.(*pb.KVGetResponse).Meta = &pb.QueryMeta{Index: 9}
+		resp.(*pb.KVGetResponse).Entries = []*pb.KVEntry{{Key: "k", Value: []byte(kind)}}
+		return nil
+	}
+	const n = 10
+	type answer struct {
+		token string
+		resp  *pb.KVGetResponse
+	}
+	got := make(chan answer, n+1)
+	ask := func(token string) {
+		go func() {
+			var resp pb.KVGetResponse
+			req := &pb.KVGetRequest{Key: "k", Query: &pb.QueryOptions{Token: token, MinIndex: 5, MaxWaitNanos: int64(time.Minute)}}
+			if err := f.Call(context.Background(), MethodKVGet, req, &resp, call); err != nil {
+				t.Error(err)
+			}
+			got <- answer{token, &resp}
+		}()
+	}
+	members := func() int {
+		f.sq.mu.Lock()
+		defer f.sq.mu.Unlock()
+		return f.sq.members
+	}
+	ask("a")
+	for members() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	for range n - 1 {
+		ask("a")
+	}
+	ask("b")
+	for members() != n+1 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	for range n + 1 {
+		a := <-got
+		want := "fresh"
+		if a.token == "b" {
+			want = "blocking" // alone: its own answer, read after it arrived
+		}
+		if len(a.resp.Entries) != 1 || string(a.resp.Entries[0].Value) != want || a.resp.Meta.Index != 9 {
+			t.Errorf("token %s got %v, want the %s answer", a.token, a.resp, want)
+		}
+	}
+	if fmt.Sprint(calls) != "map[blocking/a:1 blocking/b:1 fresh/a:1]" {
+		t.Fatalf("calls made: %v", calls)
+	}
+	// Not a blocking read: called alone.
+	var resp pb.KVGetResponse
+	if err := f.Call(context.Background(), MethodKVGet, &pb.KVGetRequest{Key: "k", Query: &pb.QueryOptions{}}, &resp, func(ctx context.Context, req, resp proto.Message) error {
+		calls["plain"]++
+		return nil
+	}); err != nil || calls["plain"] != 1 {
+		t.Fatalf("plain read: %v, %v", err, calls)
+	}
+}
