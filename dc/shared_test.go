@@ -62,10 +62,19 @@ func TestSharedBlockingQueries(t *testing.T) {
 		// The others arrive while the first of each server waits (those
 		// arriving while it reads start their own).
 		watch(leader)
-		watch(f)
-		waitFor(t, "the first queries waiting", func() error {
-			if openCalls(leader.Server) != 1 || openCalls(f.Server) != 1 {
+		waitFor(t, "the leader's first query waiting", func() error {
+			if openCalls(leader.Server) != 1 {
 				return errors.New("not open yet")
+			}
+			return nil
+		})
+		watch(f)
+		waitFor(t, "the follower's first query waiting", func() error {
+			if openCalls(f.Server) != 1 {
+				return errors.New("not open yet")
+			}
+			if _, m := sharedCalls(leader.Server); m != 2 {
+				return fmt.Errorf("the leader's query has %d members", m)
 			}
 			return nil
 		})
