@@ -47,12 +47,12 @@ type Agent struct {
 	rpcSrv  *rpc.Server
 	mux     *rpc.Mux
 	backend Backend
-	// encoded shares the JSON of large service reads (server agents).
-	encoded encodedAnswers
 	// resolver turns tokens into authorizers (acl.go); routeAuths is the
 	// classification of every route the router registered.
 	resolver   tokenResolver
 	routeAuths map[string]routeAuth
+	// encoded shares the JSON of large service reads (server agents).
+	encoded encodedAnswers
 	tune       func(*dc.Config)
 	// Seams for fault-injection tests; nil means the real network and disk.
 	dial            func(ctx context.Context, addr string) (net.Conn, error)
