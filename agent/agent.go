@@ -53,7 +53,7 @@ type Agent struct {
 	routeAuths map[string]routeAuth
 	// encoded shares the JSON of large service reads (server agents).
 	encoded encodedAnswers
-	tune       func(*dc.Config)
+	tune    func(*dc.Config)
 	// Seams for fault-injection tests; nil means the real network and disk.
 	dial            func(ctx context.Context, addr string) (net.Conn, error)
 	gossipTransport func(bindAddr string, port int) (memberlist.NodeAwareTransport, error)
