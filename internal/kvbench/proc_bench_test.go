@@ -31,6 +31,15 @@ var (
 	binErr  error
 )
 
+// TestMain removes the binary the process benchmarks built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // meridianBinary builds ./cmd/meridian once per test binary.
 func meridianBinary(b *testing.B) string {
 	binOnce.Do(func() {
