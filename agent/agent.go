@@ -59,7 +59,9 @@ type Agent struct {
 	// classification of every route the router registered.
 	resolver   tokenResolver
 	routeAuths map[string]routeAuth
-	tune       func(*dc.Config)
+	// encoded shares the JSON of large service reads (server agents).
+	encoded encodedAnswers
+	tune    func(*dc.Config)
 	// Seams for fault-injection tests; nil means the real network and disk.
 	dial            func(ctx context.Context, addr string) (net.Conn, error)
 	gossipTransport func(bindAddr string, port int) (memberlist.NodeAwareTransport, error)

@@ -26,9 +26,17 @@ var _ Backend = (*dc.Server)(nil)
 type serverBackend struct {
 	pool *rpc.Pool
 	lan  *lan.Pool
+	// shared lets identical blocking queries share one call.
+	shared dc.ForwardedQueries
 }
 
 func (b *serverBackend) RPC(ctx context.Context, method string, req, resp proto.Message) error {
+	return b.shared.Call(ctx, method, req, resp, func(ctx context.Context, req, resp proto.Message) error {
+		return b.call(ctx, method, req, resp)
+	})
+}
+
+func (b *serverBackend) call(ctx context.Context, method string, req, resp proto.Message) error {
 	var servers []lan.Server
 	for _, s := range b.lan.Servers() {
 		if s.Status == lan.StatusAlive {

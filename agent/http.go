@@ -317,7 +317,9 @@ func (a *Agent) wrap(fn apiFunc) http.Handler {
 func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 	var body []byte
 	var err error
-	if _, pretty := r.URL.Query()["pretty"]; pretty {
+	if raw, ok := v.(preEncoded); ok {
+		body = raw
+	} else if _, pretty := r.URL.Query()["pretty"]; pretty {
 		body, err = json.MarshalIndent(v, "", "    ")
 		body = append(body, '\n')
 	} else {

@@ -495,11 +495,7 @@ func (a *Agent) healthService(w http.ResponseWriter, r *http.Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	read := func(ctx context.Context, cq *pb.CatalogQuery) ([]serviceEntryJSON, *pb.QueryMeta, error) {
-		resp, meta, err := instances(ctx, cq)
-		if err != nil {
-			return nil, nil, err
-		}
+	shape := func(ctx context.Context, cq *pb.CatalogQuery, resp *pb.ServiceNodesResponse) ([]serviceEntryJSON, error) {
 		out := make([]serviceEntryJSON, 0, len(resp.Instances))
 		for _, inst := range resp.Instances {
 			checks := toHealthChecksJSON(inst.Checks)
@@ -509,10 +505,31 @@ func (a *Agent) healthService(w http.ResponseWriter, r *http.Request) (any, erro
 			})
 		}
 		sortNear(ctx, a, cq, out, func(e serviceEntryJSON) string { return e.Node.Node })
-		out, err = applyFilter(cq.Filter, out)
+		return applyFilter(cq.Filter, out)
+	}
+	read := func(ctx context.Context, cq *pb.CatalogQuery) ([]serviceEntryJSON, *pb.QueryMeta, error) {
+		resp, meta, err := instances(ctx, cq)
+		if err != nil {
+			return nil, nil, err
+		}
+		out, err := shape(ctx, cq, resp)
 		return out, meta, err
 	}
 	w.Header().Set("X-Consul-Query-Backend", "blocking-query")
+	if _, pretty := r.URL.Query()["pretty"]; a.server != nil && !all && !pretty && cq.Near == "" {
+		// One encoding shared by the readers of an unchanged service.
+		resp, meta, err := instances(r.Context(), cq)
+		if err != nil {
+			return nil, err
+		}
+		key := "health\x00" + r.URL.Path + "\x00" + strings.Join(r.URL.Query()["tag"], "\x00") + "\x00" + cq.Filter
+		body, err := a.encoded.answer(key, resp.Instances, func() (any, error) { return shape(r.Context(), cq, resp) })
+		if err != nil {
+			return nil, err
+		}
+		a.catalogQueryMeta(w, meta)
+		return body, nil
+	}
 	if all {
 		return allDCList(a, w, r, cq, read, func(e *serviceEntryJSON, dc string) { e.Node.Datacenter = dc })
 	}

@@ -58,7 +58,12 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 		if q.GetMinIndex() == 0 || meta.Index > q.GetMinIndex() {
 			return nil
 		}
-		if err := ws.WatchCtx(wctx); err != nil {
+		// Identical queries may join this one while it waits (see
+		// sharedQueries), not once it reads again.
+		setJoinable(ctx, true)
+		err = ws.WatchCtx(wctx)
+		setJoinable(ctx, false)
+		if err != nil {
 			// The wait ran out (not an error: the caller gets the current
 			// result), or the caller or the server went away.
 			if s.baseCtx.Err() != nil {

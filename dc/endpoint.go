@@ -129,7 +129,33 @@ func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message
 	if !ok {
 		return fmt.Errorf("%w: %s", rpc.ErrUnknownMethod, method)
 	}
-	return ep.call(ctx, req, resp)
+	key := s.sharedKey(ctx, method, req)
+	if key == "" {
+		return ep.call(ctx, req, resp)
+	}
+	shared, sole, err := s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+		return ep.call(ctx, req, resp)
+	}, freshRead(ep, req))
+	if err != nil {
+		return err
+	}
+	// Nobody else has the answer when sole: the caller takes its fields
+	// as they are (a large read the server cached stays the cached slice,
+	// which the agent's encoded answers recognise); otherwise a copy.
+	takeAnswer(resp, shared, sole)
+	return nil
+}
+
+// freshRead is req's read, answering at once (see sharedQueries.do): still
+// a blocking read, so that a follower sends it to the leader rather than
+// wait for its own store to catch up, but past index 1 and with no wait.
+func freshRead(ep endpoint, req proto.Message) func(ctx context.Context, resp proto.Message) error {
+	return func(ctx context.Context, resp proto.Message) error {
+		now := proto.Clone(req)
+		q := blockingMinIndex(now)
+		q.MinIndex, q.MaxWaitNanos = 1, 1
+		return ep.call(ctx, now, resp)
+	}
 }
 
 // RegisterRPC exposes every endpoint on an RPC server, for other agents.
@@ -140,6 +166,13 @@ func (s *Server) RegisterRPC(srv *rpc.Server) {
 			req := ep.newReq()
 			if err := proto.Unmarshal(payload, req); err != nil {
 				return nil, fmt.Errorf("%w: decode %s request: %v", rpc.ErrBadRequest, method, err)
+			}
+			if key := s.sharedKey(ctx, method, req); key != "" {
+				// The shared response is only encoded from here on.
+				resp, _, err := s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+					return ep.call(ctx, req, resp)
+				}, freshRead(ep, req))
+				return resp, err
 			}
 			resp := ep.newResp()
 			if err := ep.call(ctx, req, resp); err != nil {

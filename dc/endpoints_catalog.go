@@ -131,10 +131,26 @@ func (s *Server) catalogServiceNodes(ctx context.Context, req *pb.ServiceNodesRe
 		return err
 	}
 	resp.Meta = &pb.QueryMeta{}
+	key := serviceReadKey(req)
 	return s.blockingQuery(ctx, q.GetQuery(), resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
+		// A cached answer may be shared with other readers: resp.Instances
+		// is replaced, never written into.
+		gen := s.store.AbandonCh()
+		cidx, own := s.store.ServiceIndex(ws, req.Service)
+		if own {
+			if hit, ok := s.serviceCache.get(key, cidx, gen); ok {
+				resp.Instances = hit
+				return cidx, nil
+			}
+		}
 		withChecks := req.WithChecks || req.PassingOnly
 		idx, instances, err := s.store.ServiceInstances(ws, req.Service, withChecks)
-		resp.Instances = resp.Instances[:0]
+		resp.Instances = nil
+		defer func() {
+			if err == nil && own && idx == cidx {
+				s.serviceCache.put(key, idx, gen, resp.Instances)
+			}
+		}()
 		for _, inst := range instances {
 			if !hasAllTags(inst.Service.Tags, req.Tags) || !store.MetaMatches(inst.Node.Meta, q.GetNodeMeta()) {
 				continue

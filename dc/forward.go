@@ -30,6 +30,11 @@ func (s *Server) forwardRead(ctx context.Context, method string, q *pb.QueryOpti
 	if q.GetConsistency() == pb.Consistency_CONSISTENCY_STALE && s.hasCaughtUp() {
 		return false, nil
 	}
+	if q.GetMinIndex() > 0 {
+		// Identical blocking queries may share this one on its way.
+		openForwarded(ctx)
+		defer setJoinable(ctx, false)
+	}
 	return s.forwardToLeader(ctx, method, req, resp, true)
 }
 
@@ -37,8 +42,14 @@ func (s *Server) forwardRead(ctx context.Context, method string, q *pb.QueryOpti
 // themselves (blockingQuery, read-only txn): with FollowerReads a follower
 // answers default and consistent reads too, after a read index from the
 // leader (see linearize), instead of forwarding the whole request.
+//
+// Blocking ones (min_index set) still go to the leader, as in Consul: a
+// follower applies a write only once the leader tells it the write
+// committed, which Raft does with its next append or after CommitTimeout
+// (50-100 ms when writes pause), so a watcher on a follower would learn of
+// a change that much later than one on the leader.
 func (s *Server) forwardQuery(ctx context.Context, method string, q *pb.QueryOptions, req, resp proto.Message) (bool, error) {
-	if s.cfg.FollowerReads && q.GetConsistency() != pb.Consistency_CONSISTENCY_STALE && !s.IsLeader() {
+	if s.cfg.FollowerReads && q.GetConsistency() != pb.Consistency_CONSISTENCY_STALE && q.GetMinIndex() == 0 && !s.IsLeader() {
 		return s.forwardDC(ctx, method, q.GetDc(), true, req, resp)
 	}
 	return s.forwardRead(ctx, method, q, req, resp)

@@ -115,6 +115,10 @@ type Server struct {
 	closers     []io.Closer
 
 	endpoints map[string]endpoint
+	// shared lets identical blocking queries share one query.
+	shared sharedQueries
+	// serviceCache shares the answers of large service reads.
+	serviceCache serviceCache
 	// leaderReady is set once this server leads and has applied every
 	// entry of earlier terms (its barrier went through); reads on the
 	// leader wait for it, so none misses an acknowledged write.

@@ -6,10 +6,10 @@
 #
 # Usage: scripts/compare-etcd.sh [duration [rounds]]   (default 3s, 5 rounds)
 # The load generator sends all of Meridian's load to the first server, so
-# its per-client connection limit (200, as Consul's) is raised for the
-# 256-client run.
+# its per-client connection limit (200, as Consul's) is raised.
 # Environment: LOGSTORE=wal|boltdb picks Meridian's Raft log store (default:
 # the agent's default); WORKLOADS=puts or WORKLOADS=gets runs only those.
+# WATCH_ONLY=1 runs only the watch fan-out rows.
 # Needs: etcd-server and etcd-client from Debian, and the load generator
 # built from the shared bench directory:
 #   apt-get install -y etcd-server etcd-client
@@ -24,12 +24,15 @@ work=$(mktemp -d)
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; "$etcd3" stop "$work/etcd" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 (cd "$root" && go build -o "$work/meridian" ./cmd/meridian)
+# The watch rows hold 1,000 connections and the 256-client puts 256 from one
+# address (the default cap is 200).
+echo '{"limits": {"http_max_conns_per_client": 5000}}' >"$work/limits.json"
 for i in 1 2 3; do
-	"$work/meridian" agent -server -bootstrap-expect 3 -node "s$i" -data-dir "$work/s$i" \
+	"$work/meridian" agent -server -bootstrap-expect 3 -node "s$i" -data-dir "$work/s$i" -config-file "$work/limits.json" \
 		-bind 127.0.0.1 -client 127.0.0.1 -http-port "1850$i" -server-port "1830$i" \
 		-serf-lan-port "1831$i" -serf-wan-port -1 -dns-port -1 \
 		-retry-join 127.0.0.1:18311 -retry-join 127.0.0.1:18312 -retry-join 127.0.0.1:18313 \
-		-retry-interval 200ms -log-level warn -hcl 'limits { http_max_conns_per_client = 1024 }' ${LOGSTORE:+-hcl "raft_logstore { backend = \"$LOGSTORE\" }"} \
+		-retry-interval 200ms -log-level warn ${LOGSTORE:+-hcl "raft_logstore { backend = \"$LOGSTORE\" }"} \
 		>"$work/s$i.log" 2>&1 &
 	echo $! >"$work/s$i.pid"
 done
@@ -71,6 +74,40 @@ run() { # label workload-args...
 		"$(echo $es | tr ' ' '\n' | median)" "$(echo $ms | tr ' ' '\n' | median)" \
 		"$(echo $ratios | tr ' ' '\n' | median)" "$ratios"
 }
+# Watch fan-out: N watchers of one key through the first server (etcd:
+# the first member); the time from a put's acknowledgement to the last
+# watcher's answer, p50 over 5 puts per round, rounds alternating.
+p50ms() { # kvbench watch line -> p50 in ms
+	awk '{for (i = 1; i < NF; i++) if ($i == "p50") v = $(i+1)} END {
+		if (v ~ /µs$/) {sub(/µs$/, "", v); v /= 1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v *= 1000}
+		printf "%.1f", v}'
+}
+watch_one() { # target watchers -> p50 ms
+	if [ "$1" = etcd ]; then
+		"$bench" -target etcd -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms
+	else
+		"$bench" -target consul -addrs "$addrs" -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms
+	fi
+}
+watch_run() { # watchers
+	local e m es="" ms="" ratios=""
+	for r in $(seq 1 "$rounds"); do
+		if [ $((r % 2)) = 1 ]; then
+			e=$(watch_one etcd "$1"); m=$(watch_one meridian "$1")
+		else
+			m=$(watch_one meridian "$1"); e=$(watch_one etcd "$1")
+		fi
+		es="$es $e"; ms="$ms $m"
+		ratios="$ratios $(awk -v m="$m" -v e="$e" 'BEGIN {printf "%.2f", m/e}')"
+	done
+	printf '%-20s etcd p50 %6s ms  meridian p50 %6s ms  meridian/etcd %s (rounds:%s)\n' "watch w=$1" \
+		"$(echo $es | tr ' ' '\n' | median)" "$(echo $ms | tr ' ' '\n' | median)" \
+		"$(echo $ratios | tr ' ' '\n' | median)" "$ratios"
+}
+watch_run 100
+watch_run 1000
+[ -n "${WATCH_ONLY:-}" ] && exit 0
+
 echo "meridian log store: ${LOGSTORE:-default}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${WORKLOADS:-all}" != gets ]; then
 	run "put c=1" -work put -clients 1

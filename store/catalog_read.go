@@ -261,3 +261,16 @@ func sortChecks(cs []*pb.HealthCheck) {
 		return cs[i].CheckId < cs[j].CheckId
 	})
 }
+
+// ServiceIndex is the index ServiceInstances of name would return, and
+// whether the service has its own index (it has once any instance of it
+// was registered); it adds the same watch to ws. Two reads of a service
+// that return the same index read the same instances.
+func (s *Store) ServiceIndex(ws memdb.WatchSet, name string) (uint64, bool) {
+	tx := s.readTxn()
+	defer tx.Abort()
+	if idx := maxIndex(tx, ws, serviceIndexName(name)); idx > 0 {
+		return idx, true
+	}
+	return maxIndex(tx, ws, tableServices), false
+}

@@ -1,0 +1,277 @@
+package dc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/meridian-io/meridian/pb"
+)
+
+// sharedQueries lets identical blocking queries share one wait, one store
+// read and one response: N watchers of a key at the same index cost one
+// query. Queries are identical when their method and request (token,
+// index, wait, consistency and every argument included) are; with ACLs on,
+// also the resolved token, so answers are never shared across tokens or
+// across a change of ACL state.
+//
+// A query may be joined only while it is waiting for its read to change
+// (blockingQuery marks those stretches): its next read then begins after
+// every member arrived, so each member gets an answer as fresh as the one
+// it would have read alone. A request arriving while a query reads or
+// answers starts a new one.
+type sharedQueries struct {
+	mu sync.Mutex
+	// calls holds, per key, the query new requests join if it is
+	// joinable. Others with that key may run too: those started while it
+	// read, each with its own members.
+	calls map[string]*sharedQuery
+	// running and members count every query and member, for tests and
+	// benchmarks.
+	running, members int
+}
+
+// sharedQuery is one query run on behalf of its members.
+type sharedQuery struct {
+	key  string
+	done chan struct{}
+	resp proto.Message // read-only once done is closed
+	err  error
+
+	// Guarded by sharedQueries.mu.
+	members  int
+	joinable bool
+	// remote is set while the query waits on another server (a follower
+	// forwarding it to the leader): members that join then may get an
+	// answer read before they arrived, so they get a fresh read instead.
+	remote bool
+	joined bool // someone joined while remote
+	cancel context.CancelFunc
+}
+
+type sharedQueryKey struct{}
+
+// blockingMinIndex is the min_index of a read request, 0 for any other.
+func blockingMinIndex(req proto.Message) *pb.QueryOptions {
+	switch r := req.(type) {
+	case interface{ GetQuery() *pb.QueryOptions }:
+		return r.GetQuery()
+	case interface{ GetQ() *pb.CatalogQuery }:
+		return r.GetQ().GetQuery()
+	}
+	return nil
+}
+
+// sharedKey is the key under which req may share a query, or "" when it
+// must run alone (not a blocking read, or its token does not resolve:
+// the endpoint answers that itself).
+func (s *Server) sharedKey(ctx context.Context, method string, req proto.Message) string {
+	q := blockingMinIndex(req)
+	if q.GetMinIndex() == 0 {
+		return ""
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return ""
+	}
+	key := method + "\x00" + string(b)
+	if s.cfg.ACL.Enabled {
+		// The resolved identity is replaced whenever any ACL table
+		// changes (see aclCache), so a request made after a change never
+		// joins a query whose permissions were checked before it.
+		id, err := s.ResolveToken(ctx, q.GetToken())
+		if err != nil {
+			return ""
+		}
+		key += fmt.Sprintf("\x00%p", id.Authorizer)
+	}
+	return key
+}
+
+// do runs call for this request, or joins an identical query waiting for
+// a change. The response it returns is shared and must not be modified,
+// unless sole reports that this request started the query and was its
+// only member at the end. The query runs in the goroutine of the request
+// that started it; it is canceled only when every member has gone.
+//
+// fresh, if the query was forwarded and others joined it on the way, reads
+// again for all of them (without blocking: the first answer already
+// passed min_index or timed out), since the first answer may have been
+// read before some of them arrived.
+func (sq *sharedQueries) do(ctx context.Context, key string, newResp func() proto.Message, call, fresh func(ctx context.Context, resp proto.Message) error) (resp proto.Message, sole bool, err error) {
+	sq.mu.Lock()
+	if c := sq.calls[key]; c != nil && c.joinable {
+		c.members++
+		sq.members++
+		c.joined = c.joined || c.remote
+		sq.mu.Unlock()
+		resp, err := sq.wait(ctx, c)
+		return resp, false, err
+	}
+	if sq.calls == nil {
+		sq.calls = map[string]*sharedQuery{}
+	}
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c := &sharedQuery{key: key, done: make(chan struct{}), members: 1, cancel: cancel}
+	sq.calls[key] = c
+	sq.running++
+	sq.members++
+	sq.mu.Unlock()
+
+	stop := context.AfterFunc(ctx, func() { sq.leave(c) })
+	resp = newResp()
+	err = call(context.WithValue(cctx, sharedQueryKey{}, &sharedMark{sq: sq, c: c}), resp)
+	sq.mu.Lock()
+	c.joinable = false
+	reread := c.joined && err == nil
+	sq.mu.Unlock()
+	if reread {
+		resp = newResp()
+		err = fresh(cctx, resp)
+	}
+	stop()
+	sq.mu.Lock()
+	sole = c.members == 1
+	c.resp, c.err = resp, err
+	c.joinable = false
+	if sq.calls[key] == c {
+		delete(sq.calls, key)
+	}
+	sq.running--
+	sq.members -= c.members
+	c.members = 0
+	sq.mu.Unlock()
+	close(c.done)
+	cancel()
+	if ctx.Err() != nil {
+		// This caller went away (the query went on if others waited).
+		return nil, false, ctx.Err()
+	}
+	return resp, sole, err
+}
+
+// wait is a joined member's wait for the query's answer.
+func (sq *sharedQueries) wait(ctx context.Context, c *sharedQuery) (proto.Message, error) {
+	select {
+	case <-c.done:
+		return c.resp, c.err
+	case <-ctx.Done():
+		sq.leave(c)
+		return nil, ctx.Err()
+	}
+}
+
+// leave drops a member that gave up; the last one cancels the query, which
+// then takes no new members.
+func (sq *sharedQueries) leave(c *sharedQuery) {
+	sq.mu.Lock()
+	defer sq.mu.Unlock()
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.members--
+	sq.members--
+	if c.members == 0 {
+		c.joinable = false
+		if sq.calls[c.key] == c {
+			delete(sq.calls, c.key)
+		}
+		c.cancel()
+	}
+}
+
+// sharedMark lets blockingQuery open and close its query to new members.
+type sharedMark struct {
+	sq *sharedQueries
+	c  *sharedQuery
+}
+
+// setJoinable opens (while the query waits for a change) or closes
+// (before it reads) the query of ctx, if it is shared. An opening query
+// takes its key's place unless another joinable one holds it.
+func setJoinable(ctx context.Context, open bool) {
+	setJoinableOn(ctx, open, false)
+}
+
+// openForwarded opens the query of ctx while it waits on another server
+// (see sharedQuery.remote).
+func openForwarded(ctx context.Context) {
+	setJoinableOn(ctx, true, true)
+}
+
+func setJoinableOn(ctx context.Context, open, remote bool) {
+	m, _ := ctx.Value(sharedQueryKey{}).(*sharedMark)
+	if m == nil {
+		return
+	}
+	sq, c := m.sq, m.c
+	sq.mu.Lock()
+	defer sq.mu.Unlock()
+	if !open || c.members == 0 {
+		c.joinable = false
+		return
+	}
+	c.remote = remote
+	if cur := sq.calls[c.key]; cur == c || cur == nil || !cur.joinable {
+		sq.calls[c.key] = c
+		c.joinable = true
+	}
+}
+
+// ForwardedQueries lets identical blocking queries that a client agent
+// sends to its servers share one call: those that join it on the way get
+// one fresh read together once it returns (the call's answer may have
+// been read, and its token checked, before they arrived), so 1,000
+// watchers of a key cost a server one or two calls instead of 1,000.
+type ForwardedQueries struct {
+	sq sharedQueries
+}
+
+// Call makes call(ctx, req, resp), or joins an identical blocking one
+// (same method and request, token included) in flight. Requests that are
+// not blocking reads are called alone.
+func (f *ForwardedQueries) Call(ctx context.Context, method string, req, resp proto.Message, call func(ctx context.Context, req, resp proto.Message) error) error {
+	if blockingMinIndex(req).GetMinIndex() == 0 {
+		return call(ctx, req, resp)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return call(ctx, req, resp)
+	}
+	newResp := func() proto.Message { return resp.ProtoReflect().New().Interface() }
+	shared, sole, err := f.sq.do(ctx, method+"\x00"+string(b), newResp, func(ctx context.Context, r proto.Message) error {
+		openForwarded(ctx)
+		defer setJoinable(ctx, false)
+		return call(ctx, req, r)
+	}, func(ctx context.Context, r proto.Message) error {
+		now := proto.Clone(req)
+		q := blockingMinIndex(now)
+		q.MinIndex, q.MaxWaitNanos = 1, 1
+		return call(ctx, now, r)
+	})
+	if err != nil {
+		return err
+	}
+	takeAnswer(resp, shared, sole)
+	return nil
+}
+
+// takeAnswer puts a shared query's answer in the caller's resp: a copy,
+// unless the caller was its only member.
+func takeAnswer(resp, shared proto.Message, sole bool) {
+	proto.Reset(resp)
+	if !sole {
+		proto.Merge(resp, shared)
+		return
+	}
+	dst := resp.ProtoReflect()
+	shared.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
+}

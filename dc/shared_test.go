@@ -1,0 +1,377 @@
+package dc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridian-io/meridian/pb"
+)
+
+// sharedCalls is the number of queries s runs and of their members.
+func sharedCalls(s *Server) (calls, members int) {
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	return s.shared.running, s.shared.members
+}
+
+// openCalls is the number of queries of s open to new members.
+func openCalls(s *Server) int {
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	n := 0
+	for _, c := range s.shared.calls {
+		if c.joinable {
+			n++
+		}
+	}
+	return n
+}
+
+// Identical blocking queries wait as one query and get the same answer,
+// with the index of the write that woke them. A follower forwards them to
+// the leader (so they learn of the write as soon as the leader applies
+// it) as one query too, and reads again for those that joined it on the
+// way.
+func TestSharedBlockingQueries(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		leader := c.waitLeader()
+		f := c.followers(leader)[0]
+		var set pb.KVApplyResponse
+		if err := call(leader, MethodKVApply, kvSet("w", "1"), &set); err != nil {
+			t.Fatal(err)
+		}
+		const n = 40
+		got := make(chan *pb.KVGetResponse, n)
+		watch := func(on *testServer) {
+			go func() {
+				var resp pb.KVGetResponse
+				req := &pb.KVGetRequest{Key: "w", Query: &pb.QueryOptions{MinIndex: set.Index, MaxWaitNanos: int64(time.Minute)}}
+				if err := call(on, MethodKVGet, req, &resp); err != nil {
+					t.Error(err)
+				}
+				got <- &resp
+			}()
+		}
+		// The others arrive while the first of each server waits (those
+		// arriving while it reads start their own).
+		watch(leader)
+		waitFor(t, "the leader's first query waiting", func() error {
+			if openCalls(leader.Server) != 1 {
+				return errors.New("not open yet")
+			}
+			return nil
+		})
+		watch(f)
+		waitFor(t, "the follower's first query waiting", func() error {
+			if openCalls(f.Server) != 1 {
+				return errors.New("not open yet")
+			}
+			if _, m := sharedCalls(leader.Server); m != 2 {
+				return fmt.Errorf("the leader's query has %d members", m)
+			}
+			return nil
+		})
+		f.calls.count(MethodKVGet)
+		for i := range n - 2 {
+			if i%2 == 0 {
+				watch(leader)
+			} else {
+				watch(f)
+			}
+		}
+		waitFor(t, "one shared query on each server", func() error {
+			lc, lm := sharedCalls(leader.Server)
+			fc, fm := sharedCalls(f.Server)
+			if lc != 1 || lm != n/2+1 || fc != 1 || fm != n/2 {
+				return fmt.Errorf("leader: %d queries, %d members; follower: %d, %d", lc, lm, fc, fm)
+			}
+			return nil
+		})
+		var second pb.KVApplyResponse
+		if err := call(leader, MethodKVApply, kvSet("w", "2"), &second); err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			r := <-got
+			if len(r.Entries) != 1 || string(r.Entries[0].Value) != "2" || r.Meta.Index != second.Index {
+				t.Fatalf("woke with %v, want value 2 at index %d", r, second.Index)
+			}
+		}
+		if calls, _ := sharedCalls(leader.Server); calls != 0 {
+			t.Fatalf("%d shared queries left after the answer", calls)
+		}
+		if fwd := f.calls.count(MethodKVGet); fwd != 1 {
+			t.Fatalf("the follower forwarded %d more reads, want one (the fresh read of those that joined)", fwd)
+		}
+	})
+}
+
+// Queries with different tokens never share an answer: each sees what its
+// own token may read; and a change of ACL state keys new queries apart
+// from those started before it.
+func TestSharedQueriesKeepTokensApart(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := newTestCluster(t, 1, func(cfg *Config) {
+			cfg.ACL = ACLConfig{Enabled: true, InitialManagement: "root"}
+		})
+		s := c.waitLeader()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		apply := func(cmd *pb.ACLCommand) {
+			t.Helper()
+			if _, err := s.raftApply(ctx, &pb.Command{Cmd: &pb.Command_Acl{Acl: cmd}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apply(&pb.ACLCommand{Op: &pb.ACLCommand_PolicySet{PolicySet: &pb.ACLPolicy{Id: "all", Name: "all", Rules: `key_prefix "app/" { policy = "read" }`}}})
+		apply(&pb.ACLCommand{Op: &pb.ACLCommand_PolicySet{PolicySet: &pb.ACLPolicy{Id: "open", Name: "open", Rules: `key_prefix "app/open" { policy = "read" }`}}})
+		apply(&pb.ACLCommand{Op: &pb.ACLCommand_TokenSet{TokenSet: &pb.ACLToken{AccessorId: "a", SecretId: "secret-all", Policies: []*pb.ACLLink{{Id: "all"}}}}})
+		apply(&pb.ACLCommand{Op: &pb.ACLCommand_TokenSet{TokenSet: &pb.ACLToken{AccessorId: "o", SecretId: "secret-open", Policies: []*pb.ACLLink{{Id: "open"}}}}})
+		put := func(key string) uint64 {
+			t.Helper()
+			req := kvSet(key, "v")
+			req.Write = &pb.WriteOptions{Token: "root"}
+			var resp pb.KVApplyResponse
+			if err := call(s, MethodKVApply, req, &resp); err != nil {
+				t.Fatal(err)
+			}
+			return resp.Index
+		}
+		put("app/open")
+		idx := put("app/secret")
+
+		type answer struct {
+			token string
+			resp  *pb.KVGetResponse
+		}
+		got := make(chan answer, 4)
+		for i, token := range []string{"secret-all", "secret-open", "secret-all", "secret-open"} {
+			if i == 2 {
+				waitFor(t, "both first queries waiting", func() error {
+					if n := openCalls(s.Server); n != 2 {
+						return fmt.Errorf("%d open", n)
+					}
+					return nil
+				})
+			}
+			go func() {
+				var resp pb.KVGetResponse
+				req := &pb.KVGetRequest{Key: "app/", Recurse: true, Query: &pb.QueryOptions{Token: token, MinIndex: idx, MaxWaitNanos: int64(time.Minute)}}
+				if err := call(s, MethodKVGet, req, &resp); err != nil {
+					t.Error(err)
+				}
+				got <- answer{token, &resp}
+			}()
+		}
+		waitFor(t, "two shared queries, one per token", func() error {
+			if calls, members := sharedCalls(s.Server); calls != 2 || members != 4 {
+				return fmt.Errorf("%d queries, %d members", calls, members)
+			}
+			return nil
+		})
+		last := put("app/secret2")
+		for range 4 {
+			a := <-got
+			var keys []string
+			for _, e := range a.resp.Entries {
+				keys = append(keys, e.Key)
+			}
+			want, filtered := "[app/open app/secret app/secret2]", false
+			if a.token == "secret-open" {
+				want, filtered = "[app/open]", true
+			}
+			if fmt.Sprint(keys) != want || a.resp.Meta.ResultsFilteredByAcls != filtered || a.resp.Meta.Index != last {
+				t.Errorf("%s got %v (filtered %v, index %d), want %s (filtered %v, index %d)",
+					a.token, keys, a.resp.Meta.ResultsFilteredByAcls, a.resp.Meta.Index, want, filtered, last)
+			}
+		}
+
+		req := &pb.KVGetRequest{Key: "app/", Recurse: true, Query: &pb.QueryOptions{Token: "secret-all", MinIndex: last}}
+		before := s.sharedKey(ctx, MethodKVGet, req)
+		if again := s.sharedKey(ctx, MethodKVGet, req); again != before || before == "" {
+			t.Fatal("the same request under the same ACL state has different keys")
+		}
+		apply(&pb.ACLCommand{Op: &pb.ACLCommand_PolicySet{PolicySet: &pb.ACLPolicy{Id: "other", Name: "other", Rules: `key "x" { policy = "read" }`}}})
+		if after := s.sharedKey(ctx, MethodKVGet, req); after == before {
+			t.Fatal("a query after an ACL change may join one whose token was checked before it")
+		}
+	})
+}
+
+// A query takes members only while it waits for a change: one arriving
+// before (or after) that runs its own, so every member's answer is read
+// after it arrived. A member that leaves does not end the query for the
+// others.
+func TestSharedQueryJoinWindow(t *testing.T) {
+	var sq sharedQueries
+	newResp := func() proto.Message { return &pb.KVGetResponse{} }
+	const key = "k"
+	opened, wake := make(chan struct{}), make(chan struct{})
+	var runs sync.WaitGroup
+	ran := make(chan string, 3)
+	run := func(name string) func(ctx context.Context, resp proto.Message) error {
+		return func(ctx context.Context, resp proto.Message) error {
+			ran <- name
+			if name != "first" {
+				return nil
+			}
+			setJoinable(ctx, true)
+			close(opened)
+			<-wake
+			setJoinable(ctx, false)
+			resp.(*pb.KVGetResponse).Meta = &pb.QueryMeta{Index: 7}
+			return nil
+		}
+	}
+	firstCtx, leaveFirst := context.WithCancel(context.Background())
+	defer leaveFirst()
+	results := make(chan proto.Message, 2)
+	runs.Add(1)
+	go func() {
+		defer runs.Done()
+		sq.do(firstCtx, key, newResp, run("first"), nil)
+	}()
+	<-opened
+	runs.Add(1)
+	go func() {
+		defer runs.Done()
+		r, _, err := sq.do(context.Background(), key, newResp, run("joiner"), nil)
+		if err != nil {
+			t.Error(err)
+		}
+		results <- r
+	}()
+	// Wait until the joiner is a member, then let the first caller go:
+	// the query goes on for the joiner.
+	for {
+		sq.mu.Lock()
+		m := sq.calls[key].members
+		sq.mu.Unlock()
+		if m == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	leaveFirst()
+	members := func() int {
+		sq.mu.Lock()
+		defer sq.mu.Unlock()
+		if c := sq.calls[key]; c != nil && c.joinable {
+			return c.members
+		}
+		return -1
+	}
+	for members() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	// Once the query reads again, a newcomer runs its own.
+	sq.mu.Lock()
+	sq.calls[key].joinable = false
+	sq.mu.Unlock()
+	if _, sole, err := sq.do(context.Background(), key, newResp, run("late"), nil); err != nil || !sole {
+		t.Fatal(err)
+	}
+	close(wake)
+	runs.Wait()
+	close(ran)
+	var names []string
+	for n := range ran {
+		names = append(names, n)
+	}
+	if fmt.Sprint(names) != "[first late]" {
+		t.Fatalf("queries run: %v, want [first late] (the joiner shares the first)", names)
+	}
+	if r := <-results; r.(*pb.KVGetResponse).GetMeta().GetIndex() != 7 {
+		t.Fatalf("joiner got %v", r)
+	}
+	if len(sq.calls) != 0 {
+		t.Fatalf("%d queries left", len(sq.calls))
+	}
+}
+
+// A client agent's identical blocking queries make one call to a server;
+// those that joined it on the way get one fresh read together, made after
+// they all arrived; another token's query is never joined.
+func TestForwardedQueries(t *testing.T) {
+	var f ForwardedQueries
+	release := make(chan struct{})
+	var mu sync.Mutex
+	calls := map[string]int{}
+	call := func(ctx context.Context, req, resp proto.Message) error {
+		q := req.(*pb.KVGetRequest).Query
+		kind := "blocking"
+		if q.MinIndex == 1 && q.MaxWaitNanos == 1 {
+			kind = "fresh"
+		}
+		mu.Lock()
+		calls[kind+"/"+q.Token]++
+		mu.Unlock()
+		if kind == "blocking" {
+			<-release
+		}
+		resp.(*pb.KVGetResponse).Meta = &pb.QueryMeta{Index: 9}
+		resp.(*pb.KVGetResponse).Entries = []*pb.KVEntry{{Key: "k", Value: []byte(kind)}}
+		return nil
+	}
+	const n = 10
+	type answer struct {
+		token string
+		resp  *pb.KVGetResponse
+	}
+	got := make(chan answer, n+1)
+	ask := func(token string) {
+		go func() {
+			var resp pb.KVGetResponse
+			req := &pb.KVGetRequest{Key: "k", Query: &pb.QueryOptions{Token: token, MinIndex: 5, MaxWaitNanos: int64(time.Minute)}}
+			if err := f.Call(context.Background(), MethodKVGet, req, &resp, call); err != nil {
+				t.Error(err)
+			}
+			got <- answer{token, &resp}
+		}()
+	}
+	members := func() int {
+		f.sq.mu.Lock()
+		defer f.sq.mu.Unlock()
+		return f.sq.members
+	}
+	ask("a")
+	for members() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	for range n - 1 {
+		ask("a")
+	}
+	ask("b")
+	for members() != n+1 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	for range n + 1 {
+		a := <-got
+		want := "fresh"
+		if a.token == "b" {
+			want = "blocking" // alone: its own answer, read after it arrived
+		}
+		if len(a.resp.Entries) != 1 || string(a.resp.Entries[0].Value) != want || a.resp.Meta.Index != 9 {
+			t.Errorf("token %s got %v, want the %s answer", a.token, a.resp, want)
+		}
+	}
+	if fmt.Sprint(calls) != "map[blocking/a:1 blocking/b:1 fresh/a:1]" {
+		t.Fatalf("calls made: %v", calls)
+	}
+	// Not a blocking read: called alone.
+	var resp pb.KVGetResponse
+	if err := f.Call(context.Background(), MethodKVGet, &pb.KVGetRequest{Key: "k", Query: &pb.QueryOptions{}}, &resp, func(ctx context.Context, req, resp proto.Message) error {
+		calls["plain"]++
+		return nil
+	}); err != nil || calls["plain"] != 1 {
+		t.Fatalf("plain read: %v, %v", err, calls)
+	}
+}

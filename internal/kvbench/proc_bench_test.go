@@ -1,0 +1,569 @@
+package kvbench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// The benchmarks of this file run meridian as separate processes, so the
+// memory and CPU they report are the agents' own, not the load
+// generator's.
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// TestMain removes the binary the process benchmarks built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// meridianBinary builds ./cmd/meridian once per test binary.
+func meridianBinary(b *testing.B) string {
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kvbench-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "meridian")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/meridian")
+		cmd.Dir = "../.."
+		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		b.Fatal(binErr)
+	}
+	return binPath
+}
+
+// proc is one agent process.
+type proc struct {
+	cmd  *exec.Cmd
+	http string
+}
+
+// rssKiB is the process's resident set (VmRSS).
+func (p *proc) rssKiB(b *testing.B) int {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+// cpu is the process's user+system CPU time so far.
+func (p *proc) cpu(b *testing.B) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces).
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
+}
+
+func freePorts(b *testing.B, n int) []int {
+	var out []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return out
+}
+
+// startServers starts n server processes (one in -dev mode when n is 1)
+// with env added to their environment, and waits for a leader.
+func startServers(b *testing.B, n int, env ...string) []*proc {
+	bin := meridianBinary(b)
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "limits.json")
+	if err := os.WriteFile(cfg, []byte(`{"limits": {"http_max_conns_per_client": 100000}}`), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	ports := freePorts(b, 3*n)
+	var joins []string
+	for i := range n {
+		joins = append(joins, "-retry-join", fmt.Sprintf("127.0.0.1:%d", ports[3*i+2]))
+	}
+	var procs []*proc
+	for i := range n {
+		args := []string{"agent", "-server", "-node", fmt.Sprintf("s%d", i+1), "-bind", "127.0.0.1",
+			"-client", "127.0.0.1", "-http-port", strconv.Itoa(ports[3*i]), "-server-port", strconv.Itoa(ports[3*i+1]),
+			"-serf-lan-port", strconv.Itoa(ports[3*i+2]), "-serf-wan-port", "-1", "-dns-port", "-1",
+			"-config-file", cfg, "-log-level", "warn", "-enable-debug", "-data-dir", filepath.Join(dir, fmt.Sprintf("s%d", i+1))}
+		if n == 1 {
+			args = append(args, "-bootstrap")
+		} else {
+			args = append(args, "-bootstrap-expect", strconv.Itoa(n), "-retry-interval", "200ms")
+			args = append(args, joins...)
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("s%d.log", i+1)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		p := &proc{cmd: cmd, http: fmt.Sprintf("127.0.0.1:%d", ports[3*i])}
+		procs = append(procs, p)
+		b.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			logf.Close()
+		})
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		cl := apiClient(b, procs[0].http, 4)
+		if l, err := cl.Status().Leader(); err == nil && l != "" {
+			// Every server knows the leader and can answer a read.
+			ok := true
+			for _, p := range procs {
+				if _, _, err := apiClient(b, p.http, 4).KV().Get("ready", nil); err != nil {
+					ok = false
+				}
+			}
+			if ok {
+				return procs
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no leader within 60 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// leaderIndex is the index in procs of the leader's process.
+func leaderIndex(b *testing.B, procs []*proc) int {
+	resp, err := http.Get("http://" + procs[0].http + "/v1/operator/raft/configuration")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var conf struct {
+		Servers []struct {
+			Node   string
+			Leader bool
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&conf); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range conf.Servers {
+		if s.Leader {
+			if i, err := strconv.Atoi(strings.TrimPrefix(s.Node, "s")); err == nil && i >= 1 && i <= len(procs) {
+				return i - 1
+			}
+		}
+	}
+	b.Fatalf("no leader in %+v", conf)
+	return -1
+}
+
+// apiClient is a consul/api client holding up to conns connections.
+func apiClient(b *testing.B, addr string, conns int) *api.Client {
+	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns}
+	cl, err := api.NewClient(&api.Config{Address: addr, Transport: tr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cl
+}
+
+// BenchmarkWatchFanoutProcesses: 3 server processes; N watchers block on
+// one key through one server (the leader, or a follower); the time from a
+// put's acknowledgement to the last watcher's answer, per round (b.N
+// rounds). Run scripts/compare-etcd.sh for etcd's figure in the same run.
+func BenchmarkWatchFanoutProcesses(b *testing.B) {
+	procs := startServers(b, 3)
+	li := leaderIndex(b, procs)
+	fi := (li + 1) % len(procs)
+	for _, n := range []int{100, 1000} {
+		for _, on := range []struct {
+			name string
+			p    *proc
+		}{{"leader", procs[li]}, {"follower", procs[fi]}} {
+			b.Run(fmt.Sprintf("watchers=%d/%s", n, on.name), func(b *testing.B) {
+				writer := apiClient(b, procs[li].http, 4)
+				watch := apiClient(b, on.p.http, n+16)
+				var lat latencies
+				for r := 0; r < b.N; r++ {
+					lat.add([]time.Duration{fanoutRound(b, writer, watch, n, fmt.Sprintf("fanout/%d/%s/%d", n, on.name, r))})
+				}
+				lat.report(b, 0, 0)
+			})
+		}
+	}
+}
+
+// fanoutRound starts n watchers of key, puts it, and returns the time
+// from the put's acknowledgement to the last watcher's answer.
+func fanoutRound(b *testing.B, writer, watch *api.Client, n int, key string) time.Duration {
+	if _, err := writer.KV().Put(&api.KVPair{Key: key, Value: []byte("v0")}, nil); err != nil {
+		b.Fatal(err)
+	}
+	_, meta, err := watch.KV().Get(key, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan time.Time, n)
+	for range n {
+		go func() {
+			p, _, err := watch.KV().Get(key, (&api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: time.Minute}).WithContext(ctx))
+			if err != nil || p == nil || string(p.Value) != "v1" {
+				done <- time.Time{}
+				return
+			}
+			done <- time.Now()
+		}()
+	}
+	// Let every watch reach the server (as the shared load generator
+	// does); a watcher that arrives late still counts, only later.
+	time.Sleep(200 * time.Millisecond)
+	if _, err := writer.KV().Put(&api.KVPair{Key: key, Value: []byte("v1")}, nil); err != nil {
+		b.Fatal(err)
+	}
+	ack := time.Now()
+	var last time.Time
+	for range n {
+		t := <-done
+		if t.IsZero() {
+			b.Fatal("a watcher failed")
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last.Sub(ack)
+}
+
+// memstats is the Go runtime's memory gauges of p, in MiB.
+func memstats(b *testing.B, p *proc) string {
+	resp, err := http.Get("http://" + p.http + "/v1/agent/metrics?format=prometheus")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		for _, g := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes"} {
+			if v, ok := strings.CutPrefix(sc.Text(), g+" "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				out = append(out, fmt.Sprintf("%s %.0f", strings.TrimSuffix(strings.TrimPrefix(g, "go_memstats_"), "_bytes"), f/(1<<20)))
+			}
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// BenchmarkIdleBlockingQueries: one agent process (a single server)
+// holds MERIDIAN_IDLE_QUERIES (10,000) blocking queries, on as many keys
+// (keys=distinct) or on one key (keys=one); reports the agent's RSS
+// growth per query and in all, and its CPU while they wait (and, for
+// comparison, before they were opened).
+func BenchmarkIdleBlockingQueries(b *testing.B) {
+	n := 10000
+	if v, err := strconv.Atoi(os.Getenv("MERIDIAN_IDLE_QUERIES")); err == nil && v > 0 {
+		n = v
+	}
+	for _, keys := range []string{"distinct", "one"} {
+		b.Run("keys="+keys, func(b *testing.B) {
+			for range b.N {
+				idleRound(b, n, keys == "one")
+			}
+		})
+	}
+}
+
+func idleRound(b *testing.B, n int, oneKey bool) {
+	procs := startServers(b, 1)
+	p := procs[0]
+	cl := apiClient(b, p.http, n+16)
+	key := func(i int) string {
+		if oneKey {
+			return "idle/k"
+		}
+		return fmt.Sprintf("idle/%d", i)
+	}
+	if _, err := cl.KV().Put(&api.KVPair{Key: "idle/k", Value: []byte("v")}, nil); err != nil {
+		b.Fatal(err)
+	}
+	_, meta, err := cl.KV().Get("idle/k", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(time.Second) // let the new agent settle before the baseline
+	rss0 := p.rssKiB(b)
+	const idle = 10 * time.Second
+	base0 := p.cpu(b)
+	time.Sleep(idle)
+	baseCPU := p.cpu(b) - base0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64) // open connections at a steady pace
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-sem
+			cl.KV().Get(key(i), (&api.QueryOptions{WaitIndex: meta.LastIndex + 1_000_000, WaitTime: 10 * time.Minute}).WithContext(ctx))
+		}()
+	}
+	// Wait until the agent holds every query: its goroutine count stops
+	// growing.
+	goroutines := func() int {
+		resp, err := http.Get("http://" + p.http + "/v1/agent/metrics?format=prometheus")
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				return int(n)
+			}
+		}
+		return -1
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for goroutines() < n {
+		if time.Now().After(deadline) {
+			b.Fatalf("agent holds %d goroutines, want >= %d", goroutines(), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	rss1 := p.rssKiB(b)
+	cpu0 := p.cpu(b)
+	time.Sleep(idle)
+	cpu := p.cpu(b) - cpu0
+	if dir := os.Getenv("MERIDIAN_BENCH_PROFILES"); dir != "" {
+		for _, prof := range []string{"heap", "goroutine"} {
+			resp, err := http.Get("http://" + p.http + "/debug/pprof/" + prof)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f, _ := os.Create(filepath.Join(dir, fmt.Sprintf("idle-%s-%v.pb.gz", prof, oneKey)))
+			io.Copy(f, resp.Body)
+			f.Close()
+			resp.Body.Close()
+		}
+	}
+	if os.Getenv("MERIDIAN_BENCH_PROFILES") != "" {
+		b.Logf("after %s idle: %s", idle, memstats(b, p))
+		resp, err := http.Get("http://" + p.http + "/debug/pprof/heap?gc=1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, _ := os.Create(filepath.Join(os.Getenv("MERIDIAN_BENCH_PROFILES"), fmt.Sprintf("idle-heap-gc-%v.pb.gz", oneKey)))
+		io.Copy(f, resp.Body)
+		f.Close()
+		resp.Body.Close()
+		time.Sleep(5 * time.Second)
+		b.Logf("5 s after a GC: RSS %d MiB above the baseline; %s", (p.rssKiB(b)-rss0)/1024, memstats(b, p))
+	}
+	b.ReportMetric(float64(rss1-rss0)/1024, "MiB")
+	b.ReportMetric(float64(rss1-rss0)*1024/float64(n), "B/query")
+	b.ReportMetric(100*cpu.Seconds()/idle.Seconds(), "cpu-%")
+	b.ReportMetric(100*baseCPU.Seconds()/idle.Seconds(), "cpu-without-queries-%")
+	cancel()
+	wg.Wait()
+}
+
+// BenchmarkCatalogProcesses: 3 server processes; 10,000 instances on 100
+// nodes registered by 32 concurrent clients (one service, "big", has
+// 1,000 of them); then 200 sequential reads of /v1/health/service/big
+// ?passing; then 15 times a check of big turns critical while a blocking
+// ?passing query (on the leader, and on a follower) waits: the time from
+// the write's acknowledgement to that query's answer without the
+// instance. Reports registrations/s, the p50s, and the leader's RSS growth
+// over the registration. b.N is ignored: one run per iteration is long.
+func BenchmarkCatalogProcesses(b *testing.B) {
+	for range b.N {
+		procs := startServers(b, 3)
+		li := leaderIndex(b, procs)
+		leader, follower := procs[li], procs[(li+1)%3]
+		time.Sleep(time.Second)
+		rss0 := leader.rssKiB(b)
+
+		regs := make(chan *api.CatalogRegistration, 256)
+		var wg sync.WaitGroup
+		var failed sync.Once
+		for w := range 32 {
+			cl := apiClient(b, procs[w%3].http, 4)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := range regs {
+					if _, err := cl.Catalog().Register(r, nil); err != nil {
+						failed.Do(func() { b.Error(err) })
+					}
+				}
+			}()
+		}
+		start := time.Now()
+		for i := range 10000 {
+			svc := fmt.Sprintf("svc-%d", i%10)
+			if i%10 == 0 {
+				svc = "big"
+			}
+			regs <- &api.CatalogRegistration{
+				Node: fmt.Sprintf("node-%03d", i%100), Address: fmt.Sprintf("10.0.0.%d", i%100), SkipNodeUpdate: i >= 100,
+				Service: &api.AgentService{ID: fmt.Sprintf("%s-%d", svc, i), Service: svc, Port: 8000 + i%1000, Tags: []string{"v1"}},
+				Check:   &api.AgentCheck{CheckID: fmt.Sprintf("chk-%d", i), Name: "alive", ServiceID: fmt.Sprintf("%s-%d", svc, i), Status: api.HealthPassing},
+			}
+		}
+		close(regs)
+		wg.Wait()
+		regRate := 10000 / time.Since(start).Seconds()
+		time.Sleep(2 * time.Second)
+		rss1 := leader.rssKiB(b)
+
+		// Health reads, through a follower (default consistency).
+		var reads latencies
+		cl := apiClient(b, follower.http, 4)
+		var local []time.Duration
+		if dir := os.Getenv("MERIDIAN_BENCH_PROFILES"); dir != "" {
+			go func() {
+				resp, err := http.Get("http://" + follower.http + "/debug/pprof/profile?seconds=4")
+				if err != nil {
+					return
+				}
+				f, _ := os.Create(filepath.Join(dir, "health-cpu.pb.gz"))
+				io.Copy(f, resp.Body)
+				f.Close()
+				resp.Body.Close()
+			}()
+		}
+		for range 200 {
+			t0 := time.Now()
+			e, _, err := cl.Health().Service("big", "", true, nil)
+			if err != nil || len(e) != 1000 {
+				b.Fatalf("health read: %d instances, %v", len(e), err)
+			}
+			local = append(local, time.Since(t0))
+		}
+		reads.add(local)
+		// The same reads fetched without decoding: the server's part.
+		var raw latencies
+		local = local[:0]
+		for range 200 {
+			t0 := time.Now()
+			resp, err := http.Get("http://" + follower.http + "/v1/health/service/big?passing")
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			local = append(local, time.Since(t0))
+		}
+		raw.add(local)
+
+		drop := map[string]*latencies{"leader": {}, "follower": {}}
+		writer := apiClient(b, leader.http, 4)
+		for i := range 30 {
+			on, watchOn := "leader", leader
+			if i%2 == 1 {
+				on, watchOn = "follower", follower
+			}
+			wcl := apiClient(b, watchOn.http, 4)
+			_, meta, err := wcl.Health().Service("big", "", true, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := i * 10 // the big instances are every tenth
+			id, node, chk := fmt.Sprintf("big-%d", n), fmt.Sprintf("node-%03d", n%100), fmt.Sprintf("chk-%d", n)
+			woke := make(chan time.Time, 1)
+			go func() {
+				for {
+					e, m, err := wcl.Health().Service("big", "", true, &api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: time.Minute})
+					if err != nil || len(e) != 1000 {
+						woke <- time.Now()
+						return
+					}
+					meta = m
+				}
+			}()
+			time.Sleep(100 * time.Millisecond) // let the query reach the server
+			set := func(status string) {
+				if _, err := writer.Catalog().Register(&api.CatalogRegistration{Node: node, SkipNodeUpdate: true,
+					Check: &api.AgentCheck{CheckID: chk, Name: "alive", ServiceID: id, Status: status}}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			set(api.HealthCritical)
+			ack := time.Now()
+			drop[on].add([]time.Duration{(<-woke).Sub(ack)})
+			set(api.HealthPassing)
+		}
+		b.ReportMetric(regRate, "regs/s")
+		b.ReportMetric(float64(rss1-rss0)/1024, "leader-MiB")
+		pct := func(l *latencies) float64 {
+			slices.Sort(l.all)
+			return float64(l.all[len(l.all)/2].Microseconds()) / 1000
+		}
+		b.ReportMetric(pct(&reads), "health-p50-ms")
+		b.ReportMetric(pct(&raw), "health-fetch-p50-ms")
+		b.ReportMetric(pct(drop["leader"]), "drop-leader-p50-ms")
+		b.ReportMetric(pct(drop["follower"]), "drop-follower-p50-ms")
+		for _, p := range procs {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	}
+}
