@@ -123,7 +123,12 @@ func TestUIConfigKeys(t *testing.T) {
 		{[]string{"-data-dir", dir, "-config-file", hcl}, true, dir},
 		{[]string{"-data-dir", dir, "-hcl", `ui_dir = "` + dir + `"`}, false, dir},
 	} {
-		cfg, warnings, err := config.Load(tc.args)
+		args := tc.args
+		if args[0] != "-dev" {
+			// The host's interfaces must not decide the bind address.
+			args = append([]string{"-bind", "127.0.0.1"}, args...)
+		}
+		cfg, warnings, err := config.Load(args)
 		if err != nil {
 			t.Errorf("%v: %v", tc.args, err)
 			continue

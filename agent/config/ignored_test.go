@@ -359,7 +359,7 @@ func TestUnopenedPortsDoNotCollide(t *testing.T) {
 	if c.Ports.SerfLAN != 8302 {
 		t.Fatalf("ports = %+v", c.Ports)
 	}
-	_, _, err := Load([]string{"-data-dir", t.TempDir(), "-http-port", "8600"})
+	_, _, err := fakeHost().load([]string{"-data-dir", t.TempDir(), "-http-port", "8600"})
 	if err == nil || !strings.Contains(err.Error(), "ports.http and ports.dns both use port 8600") {
 		t.Fatalf("HTTP on the DNS port: %v", err)
 	}

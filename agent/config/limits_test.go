@@ -26,7 +26,7 @@ func TestRequestLimitsLoad(t *testing.T) {
 		`limits { request_limits { burst = 3 } }`:          "burst",
 		`limits { http_max_conns_per_client = 0 }`:         "limits.http_max_conns_per_client must be > 0",
 	} {
-		_, _, err := Load([]string{"-data-dir", t.TempDir(), "-hcl", hcl})
+		_, _, err := fakeHost().load([]string{"-data-dir", t.TempDir(), "-hcl", hcl})
 		if err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%s: err = %v, want one naming %q", hcl, err, msg)
 		}
