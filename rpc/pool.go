@@ -32,10 +32,24 @@ type PoolConfig struct {
 	// without a word (a cut link drops the SYN) fails the call fast and
 	// the caller can try another.
 	DialTimeout time.Duration
+	// PingAfter and PingTimeout give each call liveness without bounding
+	// its answer: a call still waiting after PingAfter needs its session
+	// to prove alive at least every PingAfter (an answer to any call, or a
+	// ping answered within PingTimeout). A session that fails to is closed:
+	// every call on it fails at once with ErrUnresponsive (wrapped with
+	// ErrTransport) and the next call dials afresh. So a server that
+	// stalls without closing its connection (a stopped process, a link
+	// gone dark) fails a call within PingAfter+PingTimeout, while a
+	// blocking query on a healthy session waits as long as it asks.
+	// Negative PingAfter turns pinging off.
+	PingAfter   time.Duration
+	PingTimeout time.Duration
 }
 
 // DefaultPoolConfig returns the defaults: TCP dialing with a 2 s timeout,
-// 8 MiB messages, DefaultYamuxConfig, sessions idle for 2 minutes closed.
+// 8 MiB messages, DefaultYamuxConfig, sessions idle for 2 minutes closed,
+// a call waiting 1 s pinging its session, a ping unanswered for 1 s
+// closing it.
 func DefaultPoolConfig() PoolConfig {
 	return PoolConfig{
 		Dial:           dialTCP,
@@ -43,6 +57,8 @@ func DefaultPoolConfig() PoolConfig {
 		Yamux:          DefaultYamuxConfig(),
 		IdleTimeout:    2 * time.Minute,
 		DialTimeout:    2 * time.Second,
+		PingAfter:      time.Second,
+		PingTimeout:    time.Second,
 	}
 }
 
@@ -64,6 +80,12 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = d.DialTimeout
+	}
+	if c.PingAfter == 0 {
+		c.PingAfter = d.PingAfter
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = d.PingTimeout
 	}
 	c.Logger = orDiscard(c.Logger)
 	return c
@@ -92,6 +114,7 @@ type poolEntry struct {
 	ready chan struct{} // closed once sess or err is set
 	sess  *yamux.Session
 	err   error
+	live  liveness
 
 	// guarded by Pool.mu
 	active   int // calls holding the entry
@@ -149,7 +172,14 @@ func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Me
 			}
 			return p.callError(ctx, method, addr, notSent(err))
 		}
+		w := p.watch(e)
 		out, err = exchange(ctx, stream, frame, p.cfg.MaxMessageSize)
+		w.stop()
+		if err == nil {
+			e.live.heardNow()
+		} else if dead := e.live.deadErr(); dead != nil {
+			err = fmt.Errorf("%w (%w)", dead, err)
+		}
 		p.release(e, err != nil && e.sess.IsClosed())
 		if err != nil {
 			return p.callError(ctx, method, addr, err)
