@@ -63,6 +63,12 @@ type watcher struct {
 	running sync.WaitGroup // the timer's function, armed or running
 }
 
+// staleProbeAfter is how long a call waits before pinging a session that
+// has not proved alive within PingAfter (new, or idle): so a call to a
+// server that stalled while idle fails within staleProbeAfter +
+// PingTimeout, which lets a caller try more servers in its time.
+const staleProbeAfter = 100 * time.Millisecond
+
 // watch starts watching e's session for one call, or returns nil when the
 // pool does not ping.
 func (p *Pool) watch(e *poolEntry) *watcher {
@@ -70,7 +76,13 @@ func (p *Pool) watch(e *poolEntry) *watcher {
 		return nil
 	}
 	w := &watcher{p: p, e: e, quit: make(chan struct{})}
-	w.arm(p.cfg.PingAfter)
+	first := p.cfg.PingAfter
+	e.live.mu.Lock()
+	if time.Since(e.live.heard) >= p.cfg.PingAfter {
+		first = min(first, staleProbeAfter)
+	}
+	e.live.mu.Unlock()
+	w.arm(first)
 	return w
 }
 
@@ -161,9 +173,15 @@ func (p *Pool) startPing(e *poolEntry, pr *probe) bool {
 // PingTimeout (yamux's own bound is the connection write timeout, 10 s).
 func (p *Pool) ping(e *poolEntry, pr *probe) {
 	defer p.wg.Done()
+	l := &e.live
 	fired := make(chan struct{})
+	noPong := fmt.Errorf("%w: no pong within %s", ErrUnresponsive, p.cfg.PingTimeout)
 	t := time.AfterFunc(p.cfg.PingTimeout, func() {
 		defer close(fired)
+		// The reason first: the calls that the close wakes read it.
+		l.mu.Lock()
+		l.dead = noPong
+		l.mu.Unlock()
 		e.sess.Close() // wakes the Ping below
 	})
 	_, err := e.sess.Ping()
@@ -171,14 +189,13 @@ func (p *Pool) ping(e *poolEntry, pr *probe) {
 	switch {
 	case !t.Stop():
 		<-fired
-		err, unresponsive = fmt.Errorf("%w: no pong within %s", ErrUnresponsive, p.cfg.PingTimeout), true
+		err, unresponsive = noPong, true
 	case errors.Is(err, yamux.ErrSessionShutdown):
 		// Closed by its peer, the pool or a broken connection: the calls
 		// on it fail with their own errors.
 	case err != nil:
 		err, unresponsive = fmt.Errorf("%w: ping: %w", ErrUnresponsive, err), true
 	}
-	l := &e.live
 	l.mu.Lock()
 	switch {
 	case err == nil:

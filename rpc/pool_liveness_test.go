@@ -169,3 +169,28 @@ func TestPoolLongCallOnHealthySessionSucceeds(t *testing.T) {
 		}
 	})
 }
+
+// A server that stalled while its session sat idle fails the next call
+// sooner: a session not heard from within PingAfter is pinged after
+// staleProbeAfter.
+func TestPoolProbesIdleSessionSoon(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		ps := startPipeServer(t)
+		p := NewPool(PoolConfig{Dial: ps.dial})
+		defer p.Close()
+		cfg := DefaultPoolConfig()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if _, err := callEcho(ctx, p, "server:8300", "up"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(cfg.PingAfter) // bubble time: the session sits idle
+		ps.dark.Store(true)
+		start := time.Now()
+		_, err := hold(ctx, p, time.Minute)
+		if took := time.Since(start); !errors.Is(err, ErrUnresponsive) || took > staleProbeAfter+cfg.PingTimeout {
+			t.Fatalf("call on an idle session to a stalled server: %v after %s, want ErrUnresponsive within %s",
+				err, took, staleProbeAfter+cfg.PingTimeout)
+		}
+	})
+}
