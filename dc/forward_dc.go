@@ -93,11 +93,12 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, re
 // failoverWindow is how long after a request for another datacenter began
 // a failed attempt may still be followed by another server or a relay.
 // An attempt on a server that cannot be reached fails within 2 s: a dial
-// into a black hole within rpc's DialTimeout, a refused one at once, and a
-// call on a session that went dark within the pool's PingAfter +
-// PingTimeout (its answer itself is not bounded: blocking queries wait
-// minutes on a live session). So a known datacenter with no reachable
-// server answers an error within failoverWindow + 2 s = 4.5 s.
+// into a black hole within rpc's DialTimeout (2 s), a refused one at once,
+// and a call on a session that went dark within the pool's PingAfter +
+// PingTimeout (1.5 s; its answer itself is not bounded: blocking queries
+// wait minutes on a live session). So a known datacenter with no
+// reachable server answers an error within failoverWindow + 2 s = 4.5 s,
+// and a first attempt on a dark session leaves time for a relay.
 const failoverWindow = 2500 * time.Millisecond
 
 // failoverSpent reports whether failoverWindow has passed since start.
@@ -166,7 +167,7 @@ var errRouteLost = errors.New("the server left routing while the call was in fli
 
 // callRoutable makes one call to srv, a server of another datacenter. A
 // call in flight on a connection whose link went dark fails once the
-// pool's pings go unanswered (rpc.ErrUnresponsive, within 2 s), and also
+// pool's pings go unanswered (rpc.ErrUnresponsive, within 1.5 s), and also
 // as soon as the router no longer lists srv (gossip declared it failed, or
 // another call marked it failed): a transport error either way, which
 // forwardDC treats like any other (the next server for a read; for a

@@ -48,7 +48,7 @@ type PoolConfig struct {
 
 // DefaultPoolConfig returns the defaults: TCP dialing with a 2 s timeout,
 // 8 MiB messages, DefaultYamuxConfig, sessions idle for 2 minutes closed,
-// a call waiting 1 s pinging its session, a ping unanswered for 1 s
+// a call waiting 500 ms pinging its session, a ping unanswered for 1 s
 // closing it.
 func DefaultPoolConfig() PoolConfig {
 	return PoolConfig{
@@ -57,7 +57,7 @@ func DefaultPoolConfig() PoolConfig {
 		Yamux:          DefaultYamuxConfig(),
 		IdleTimeout:    2 * time.Minute,
 		DialTimeout:    2 * time.Second,
-		PingAfter:      time.Second,
+		PingAfter:      500 * time.Millisecond,
 		PingTimeout:    time.Second,
 	}
 }
@@ -164,15 +164,23 @@ func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Me
 		if err != nil {
 			return p.callError(ctx, method, addr, notSent(err))
 		}
+		// Opening a stream waits for its SYN to be written, which a link
+		// gone dark holds until yamux's write timeout (10 s): the watch
+		// covers it too.
+		w := p.watch(e)
 		stream, err := e.sess.OpenStream()
 		if err != nil {
+			w.stop()
 			p.release(e, true)
-			if attempt == 0 {
+			dead := e.live.deadErr()
+			if attempt == 0 && dead == nil {
 				continue // nothing was sent: safe to dial afresh once
+			}
+			if dead != nil {
+				err = fmt.Errorf("%w (%w)", dead, err)
 			}
 			return p.callError(ctx, method, addr, notSent(err))
 		}
-		w := p.watch(e)
 		out, err = exchange(ctx, stream, frame, p.cfg.MaxMessageSize)
 		w.stop()
 		if err == nil {

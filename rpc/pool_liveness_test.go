@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -29,17 +30,30 @@ func bubble(t *testing.T, fn func(t *testing.T)) {
 
 // darkLink is the client's end of a connection whose link can go dark
 // without closing (a stopped server process, a black-holed route): while
-// dark, what the client writes is swallowed and nothing reaches it.
+// dark, what the client writes is swallowed (or, with hold, its writes
+// block until the connection closes, as a full send buffer does) and
+// nothing reaches it.
 type darkLink struct {
 	net.Conn
-	dark *atomic.Bool
+	dark, hold *atomic.Bool
+	closed     chan struct{}
+	closeOnce  *sync.Once
 }
 
 func (c darkLink) Write(b []byte) (int, error) {
 	if c.dark.Load() {
+		if c.hold.Load() {
+			<-c.closed
+			return 0, net.ErrClosed
+		}
 		return len(b), nil
 	}
 	return c.Conn.Write(b)
+}
+
+func (c darkLink) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
 
 func (c darkLink) Read(b []byte) (int, error) {
@@ -56,6 +70,7 @@ func (c darkLink) Read(b []byte) (int, error) {
 type pipeServer struct {
 	srv   *Server
 	dark  atomic.Bool
+	hold  atomic.Bool
 	dials atomic.Int32
 }
 
@@ -91,7 +106,7 @@ func (ps *pipeServer) dial(context.Context, string) (net.Conn, error) {
 		}
 		ps.srv.ServeConn(server)
 	}()
-	return darkLink{Conn: client, dark: &ps.dark}, nil
+	return darkLink{Conn: client, dark: &ps.dark, hold: &ps.hold, closed: make(chan struct{}), closeOnce: new(sync.Once)}, nil
 }
 
 func hold(ctx context.Context, p *Pool, d time.Duration) (string, error) {
@@ -191,6 +206,33 @@ func TestPoolProbesIdleSessionSoon(t *testing.T) {
 		if took := time.Since(start); !errors.Is(err, ErrUnresponsive) || took > staleProbeAfter+cfg.PingTimeout {
 			t.Fatalf("call on an idle session to a stalled server: %v after %s, want ErrUnresponsive within %s",
 				err, took, staleProbeAfter+cfg.PingTimeout)
+		}
+	})
+}
+
+// When the dark link holds writes (a full send buffer), even opening the
+// stream waits (yamux waits for its SYN to be written, up to its 10 s
+// write timeout): the watch covers that too, and since the request itself
+// was never written the call fails as not sent, so a write may go to
+// another server.
+func TestPoolOpenOnHeldLinkFailsAsNotSent(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		ps := startPipeServer(t)
+		p := NewPool(PoolConfig{Dial: ps.dial})
+		defer p.Close()
+		cfg := DefaultPoolConfig()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if _, err := callEcho(ctx, p, "server:8300", "up"); err != nil {
+			t.Fatal(err)
+		}
+		ps.hold.Store(true)
+		ps.dark.Store(true)
+		start := time.Now()
+		_, err := hold(ctx, p, time.Minute)
+		if took := time.Since(start); !errors.Is(err, ErrUnresponsive) || !errors.Is(err, ErrNotSent) || took > cfg.PingAfter+cfg.PingTimeout {
+			t.Fatalf("call over a held link: %v after %s, want ErrUnresponsive and ErrNotSent within %s",
+				err, took, cfg.PingAfter+cfg.PingTimeout)
 		}
 	})
 }
