@@ -94,9 +94,9 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, re
 // a failed attempt may still be followed by another server or a relay.
 // An attempt on a server that cannot be reached fails within 2 s: a dial
 // into a black hole within rpc's DialTimeout (2 s), a refused one at once,
-// and a call on a session that went dark within the pool's PingAfter +
-// PingTimeout (1.5 s; its answer itself is not bounded: blocking queries
-// wait minutes on a live session). So a known datacenter with no
+// and a call on a session that went dark within wanPingBounds (0.5 + 1 s;
+// its answer itself is not bounded: blocking queries wait minutes on a
+// live session). So a known datacenter with no
 // reachable server answers an error within failoverWindow + 2 s = 4.5 s,
 // and a first attempt on a dark session leaves time for a relay.
 const failoverWindow = 2500 * time.Millisecond
@@ -166,10 +166,11 @@ const routeCheckInterval = 500 * time.Millisecond
 var errRouteLost = errors.New("the server left routing while the call was in flight")
 
 // callRoutable makes one call to srv, a server of another datacenter. A
-// call in flight on a connection whose link went dark fails once the
-// pool's pings go unanswered (rpc.ErrUnresponsive, within 1.5 s), and also
-// as soon as the router no longer lists srv (gossip declared it failed, or
-// another call marked it failed): a transport error either way, which
+// call in flight on a connection whose link went dark fails once its
+// session's pings go unanswered (rpc.ErrUnresponsive, within 1.5 s by
+// wanPingBounds), and also as soon as the router no longer lists srv
+// (gossip declared it failed, or another call marked it failed): a
+// transport error either way, which
 // forwardDC treats like any other (the next server for a read; for a
 // write, since it was sent, an error of unknown outcome).
 func (s *Server) callRoutable(ctx context.Context, srv wan.Server, method string, req, resp proto.Message) error {
@@ -195,7 +196,7 @@ func (s *Server) callRoutable(ctx context.Context, srv wan.Server, method string
 	mu.Lock()
 	timer = s.clock.AfterFunc(routeCheckInterval, check)
 	mu.Unlock()
-	err := s.deps.Pool.Call(cctx, srv.Addr, method, req, resp)
+	err := s.deps.Pool.Call(rpc.WithPingBounds(cctx, wanPingBounds), srv.Addr, method, req, resp)
 	mu.Lock()
 	stopped = true
 	timer.Stop()
@@ -205,6 +206,14 @@ func (s *Server) callRoutable(ctx context.Context, srv wan.Server, method string
 	}
 	return err
 }
+
+// wanPingBounds are the liveness bounds of calls to other datacenters,
+// tighter than the pool's own (1 s, 5 s) so that a datacenter that went
+// silent fails a request within 5 s: a call waiting 500 ms (100 ms on a
+// session not heard from within 500 ms) pings its session, and a ping
+// unanswered for 1 s closes it. The risk, a loaded server slow to pong
+// failing the calls on its session, is taken for the answer in time.
+var wanPingBounds = rpc.PingBounds{After: 500 * time.Millisecond, Timeout: time.Second}
 
 // routable reports whether the router still offers srv for its
 // datacenter.

@@ -41,14 +41,17 @@ type PoolConfig struct {
 	// stalls without closing its connection (a stopped process, a link
 	// gone dark) fails a call within PingAfter+PingTimeout, while a
 	// blocking query on a healthy session waits as long as it asks.
-	// Negative PingAfter turns pinging off.
+	// Negative PingAfter turns pinging off. A call's context may carry
+	// its own bounds (WithPingBounds). The defaults are loose: a false
+	// alarm (a loaded server slow to pong) fails the calls on a session,
+	// and a write failed so has an unknown outcome.
 	PingAfter   time.Duration
 	PingTimeout time.Duration
 }
 
 // DefaultPoolConfig returns the defaults: TCP dialing with a 2 s timeout,
 // 8 MiB messages, DefaultYamuxConfig, sessions idle for 2 minutes closed,
-// a call waiting 500 ms pinging its session, a ping unanswered for 1 s
+// a call waiting 1 s pinging its session, a ping unanswered for 5 s
 // closing it.
 func DefaultPoolConfig() PoolConfig {
 	return PoolConfig{
@@ -57,8 +60,8 @@ func DefaultPoolConfig() PoolConfig {
 		Yamux:          DefaultYamuxConfig(),
 		IdleTimeout:    2 * time.Minute,
 		DialTimeout:    2 * time.Second,
-		PingAfter:      500 * time.Millisecond,
-		PingTimeout:    time.Second,
+		PingAfter:      time.Second,
+		PingTimeout:    5 * time.Second,
 	}
 }
 
@@ -158,6 +161,7 @@ func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Me
 		return fmt.Errorf("rpc %s to %s: request %w", method, addr, err)
 	}
 
+	bounds := p.pingBounds(ctx)
 	var out *pb.RPCResponse
 	for attempt := 0; ; attempt++ {
 		e, err := p.acquire(ctx, addr)
@@ -167,7 +171,7 @@ func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Me
 		// Opening a stream waits for its SYN to be written, which a link
 		// gone dark holds until yamux's write timeout (10 s): the watch
 		// covers it too.
-		w := p.watch(e)
+		w := p.watch(e, bounds)
 		stream, err := e.sess.OpenStream()
 		if err != nil {
 			w.stop()

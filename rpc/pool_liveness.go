@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -16,6 +17,33 @@ import (
 // ErrTransport; the request may have been sent, so a write that fails so
 // has an unknown outcome.
 var ErrUnresponsive = errors.New("server stopped answering pings")
+
+// PingBounds are a call's liveness bounds (see PoolConfig.PingAfter and
+// PingTimeout). After <= 0 turns the watch off.
+type PingBounds struct {
+	After, Timeout time.Duration
+}
+
+// pingBoundsKey carries a call's PingBounds in its context.
+type pingBoundsKey struct{}
+
+// WithPingBounds returns ctx whose calls use b instead of the pool's
+// bounds: tighter ones where an answer is needed soon (a call to another
+// datacenter), looser ones where a false alarm costs more than a wait.
+func WithPingBounds(ctx context.Context, b PingBounds) context.Context {
+	return context.WithValue(ctx, pingBoundsKey{}, b)
+}
+
+// pingBounds returns the bounds of a call made with ctx.
+func (p *Pool) pingBounds(ctx context.Context) PingBounds {
+	if b, ok := ctx.Value(pingBoundsKey{}).(PingBounds); ok {
+		if b.After > 0 && b.Timeout <= 0 {
+			b.Timeout = p.cfg.PingTimeout
+		}
+		return b
+	}
+	return PingBounds{After: p.cfg.PingAfter, Timeout: p.cfg.PingTimeout}
+}
 
 // liveness is what a session's entry knows of its peer being alive: when
 // it last proved so (an answer or a pong), and the ping in flight.
@@ -55,6 +83,7 @@ func (l *liveness) deadErr() error {
 type watcher struct {
 	p    *Pool
 	e    *poolEntry
+	b    PingBounds
 	quit chan struct{}
 
 	mu      sync.Mutex
@@ -69,16 +98,16 @@ type watcher struct {
 // PingTimeout, which lets a caller try more servers in its time.
 const staleProbeAfter = 100 * time.Millisecond
 
-// watch starts watching e's session for one call, or returns nil when the
-// pool does not ping.
-func (p *Pool) watch(e *poolEntry) *watcher {
-	if p.cfg.PingAfter <= 0 {
+// watch starts watching e's session for one call with bounds b, or
+// returns nil when b turns the watch off.
+func (p *Pool) watch(e *poolEntry, b PingBounds) *watcher {
+	if b.After <= 0 {
 		return nil
 	}
-	w := &watcher{p: p, e: e, quit: make(chan struct{})}
-	first := p.cfg.PingAfter
+	w := &watcher{p: p, e: e, b: b, quit: make(chan struct{})}
+	first := b.After
 	e.live.mu.Lock()
-	if time.Since(e.live.heard) >= p.cfg.PingAfter {
+	if time.Since(e.live.heard) >= b.After {
 		first = min(first, staleProbeAfter)
 	}
 	e.live.mu.Unlock()
@@ -98,7 +127,7 @@ func (w *watcher) arm(d time.Duration) {
 
 func (w *watcher) fire() {
 	defer w.running.Done()
-	next, err := w.p.checkAlive(w.e, w.quit)
+	next, err := w.p.checkAlive(w.e, w.b, w.quit)
 	if err == nil {
 		w.arm(next)
 	}
@@ -124,24 +153,25 @@ func (w *watcher) stop() {
 var errWatchEnded = errors.New("call ended")
 
 // checkAlive returns at once (with the time until the next check) if e's
-// session proved alive within the last PingAfter; otherwise it waits for a
-// ping, starting one unless another call's is in flight. It fails when the
-// ping did (the session is closed then) or quit is closed.
-func (p *Pool) checkAlive(e *poolEntry, quit <-chan struct{}) (time.Duration, error) {
+// session proved alive within the last b.After; otherwise it waits for a
+// ping, starting one (bounded by b.Timeout) unless another call's is in
+// flight. It fails when the ping did (the session is closed then) or quit
+// is closed.
+func (p *Pool) checkAlive(e *poolEntry, b PingBounds, quit <-chan struct{}) (time.Duration, error) {
 	l := &e.live
 	l.mu.Lock()
 	if l.dead != nil {
 		l.mu.Unlock()
 		return 0, l.dead
 	}
-	if since := time.Since(l.heard); since < p.cfg.PingAfter {
+	if since := time.Since(l.heard); since < b.After {
 		l.mu.Unlock()
-		return p.cfg.PingAfter - since, nil
+		return b.After - since, nil
 	}
 	pr := l.probing
 	if pr == nil {
 		pr = &probe{done: make(chan struct{})}
-		if !p.startPing(e, pr) {
+		if !p.startPing(e, pr, b.Timeout) {
 			l.mu.Unlock()
 			return 0, ErrShutdown
 		}
@@ -150,33 +180,33 @@ func (p *Pool) checkAlive(e *poolEntry, quit <-chan struct{}) (time.Duration, er
 	l.mu.Unlock()
 	select {
 	case <-pr.done:
-		return p.cfg.PingAfter, pr.err
+		return b.After, pr.err
 	case <-quit:
 		return 0, errWatchEnded
 	}
 }
 
-// startPing runs ping(e, pr) on a goroutine that Close waits for; it
-// reports false once the pool is closed.
-func (p *Pool) startPing(e *poolEntry, pr *probe) bool {
+// startPing runs ping(e, pr, timeout) on a goroutine that Close waits
+// for; it reports false once the pool is closed.
+func (p *Pool) startPing(e *poolEntry, pr *probe, timeout time.Duration) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return false
 	}
 	p.wg.Add(1)
-	go p.ping(e, pr)
+	go p.ping(e, pr, timeout)
 	return true
 }
 
-// ping pings e's session and closes it when no pong came within
-// PingTimeout (yamux's own bound is the connection write timeout, 10 s).
-func (p *Pool) ping(e *poolEntry, pr *probe) {
+// ping pings e's session and closes it when no pong came within timeout
+// (yamux's own bound is the connection write timeout, 10 s).
+func (p *Pool) ping(e *poolEntry, pr *probe, timeout time.Duration) {
 	defer p.wg.Done()
 	l := &e.live
 	fired := make(chan struct{})
-	noPong := fmt.Errorf("%w: no pong within %s", ErrUnresponsive, p.cfg.PingTimeout)
-	t := time.AfterFunc(p.cfg.PingTimeout, func() {
+	noPong := fmt.Errorf("%w: no pong within %s", ErrUnresponsive, timeout)
+	t := time.AfterFunc(timeout, func() {
 		defer close(fired)
 		// The reason first: the calls that the close wakes read it.
 		l.mu.Lock()

@@ -214,15 +214,16 @@ func TestPoolProbesIdleSessionSoon(t *testing.T) {
 // stream waits (yamux waits for its SYN to be written, up to its 10 s
 // write timeout): the watch covers that too, and since the request itself
 // was never written the call fails as not sent, so a write may go to
-// another server.
+// another server. The call's context sets tighter bounds than the pool's.
 func TestPoolOpenOnHeldLinkFailsAsNotSent(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		ps := startPipeServer(t)
 		p := NewPool(PoolConfig{Dial: ps.dial})
 		defer p.Close()
-		cfg := DefaultPoolConfig()
+		b := PingBounds{After: 500 * time.Millisecond, Timeout: time.Second}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
+		ctx = WithPingBounds(ctx, b)
 		if _, err := callEcho(ctx, p, "server:8300", "up"); err != nil {
 			t.Fatal(err)
 		}
@@ -230,9 +231,9 @@ func TestPoolOpenOnHeldLinkFailsAsNotSent(t *testing.T) {
 		ps.dark.Store(true)
 		start := time.Now()
 		_, err := hold(ctx, p, time.Minute)
-		if took := time.Since(start); !errors.Is(err, ErrUnresponsive) || !errors.Is(err, ErrNotSent) || took > cfg.PingAfter+cfg.PingTimeout {
+		if took := time.Since(start); !errors.Is(err, ErrUnresponsive) || !errors.Is(err, ErrNotSent) || took > b.After+b.Timeout {
 			t.Fatalf("call over a held link: %v after %s, want ErrUnresponsive and ErrNotSent within %s",
-				err, took, cfg.PingAfter+cfg.PingTimeout)
+				err, took, b.After+b.Timeout)
 		}
 	})
 }
