@@ -266,7 +266,9 @@ func TestTwoDCsUnderWANFaults(t *testing.T) {
 			cs := ww.healed(desc)
 			t.Logf("%s", cs)
 			rep.faults[kind]++
-			if cs.localOK[0] == 0 || cs.localOK[1] == 0 {
+			// A cut still standing when the run's clients stopped saw
+			// none of their operations: only cuts healed before are judged.
+			if ctx.Err() == nil && (cs.localOK[0] == 0 || cs.localOK[1] == 0) {
 				t.Errorf("during a WAN partition of %s the datacenters answered %d and %d local operations, want some in both",
 					cs.hold.Round(time.Millisecond), cs.localOK[0], cs.localOK[1])
 			}
