@@ -67,7 +67,7 @@ var testAllowed = map[string][]string{
 	// The console's browser tests run it against a real datacenter.
 	"agent/ui":         {"internal/testcluster"},
 	"internal/chaos":   {"internal/faultnet", "internal/testcluster"},
-	"internal/kvbench": {"dc", "internal/testcluster"},
+	"internal/kvbench": {"dc", "internal/faultnet", "internal/testcluster"},
 	// logformat_test appends a raw entry to a stopped server's log to
 	// prove that an entry it cannot interpret stops the server; it needs
 	// the log's vocabulary and nothing else of the product.

@@ -17,8 +17,8 @@ import (
 // TCP and UDP): a client agent of dc1 still reads and writes dc3, relayed
 // through dc2, and the response names the relay; once the link heals the
 // direct path is used again. dc1 has read dc3 before the cut, so its
-// server holds an open session to dc3's: the cut stalls it until yamux's
-// write timeout (10 s) gives up on it, as on a real WAN link that dies.
+// server holds an open session to dc3's: the cut stalls it until the RPC
+// pool's pings go unanswered (1.5 s), as on a real WAN link that dies.
 func TestRelayedRoute(t *testing.T) {
 	nw := faultnet.New()
 	f := testcluster.NewFederation(t, 3, testcluster.Options{Servers: 1, Clients: 1, Network: nw})

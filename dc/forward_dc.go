@@ -50,7 +50,8 @@ const MaxRelayHops = 1
 // final. When no server of dc can be reached directly (every one failed
 // or is marked failed) the request is relayed through a third datacenter
 // (see relayDC). A datacenter nobody reaches fails with Consul's "No path
-// to datacenter".
+// to datacenter". Once failoverWindow has passed since the request began,
+// a failed attempt ends it instead of trying further servers or relays.
 func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, req, resp proto.Message) (bool, error) {
 	if dc == "" || dc == s.cfg.Datacenter {
 		return false, nil
@@ -58,12 +59,13 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, re
 	if s.deps.Router == nil {
 		return true, fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
 	}
+	start := s.clock.Now()
 	servers, err := s.deps.Router.ServersFor(dc)
 	if errors.Is(err, wan.ErrNoPathToDC) {
 		return true, fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
 	}
 	if err != nil {
-		return true, s.relayDC(ctx, method, dc, read, req, resp, fmt.Errorf("%w %q: %v", rpc.ErrNoPathToDC, dc, err))
+		return true, s.relayDC(ctx, method, dc, read, req, resp, start, fmt.Errorf("%w %q: %v", rpc.ErrNoPathToDC, dc, err))
 	}
 	var last error
 	for _, srv := range servers {
@@ -81,8 +83,27 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, re
 		if ctx.Err() != nil || (!read && !errors.Is(err, rpc.ErrNotSent)) {
 			return true, err
 		}
+		if s.failoverSpent(start) {
+			return true, fmt.Errorf("%w %q: no server answered within %s, last: %v", rpc.ErrNoPathToDC, dc, failoverWindow, last)
+		}
 	}
-	return true, s.relayDC(ctx, method, dc, read, req, resp, fmt.Errorf("%w %q: every server failed, last: %v", rpc.ErrNoPathToDC, dc, last))
+	return true, s.relayDC(ctx, method, dc, read, req, resp, start, fmt.Errorf("%w %q: every server failed, last: %v", rpc.ErrNoPathToDC, dc, last))
+}
+
+// failoverWindow is how long after a request for another datacenter began
+// a failed attempt may still be followed by another server or a relay.
+// An attempt on a server that cannot be reached fails within 2 s: a dial
+// into a black hole within rpc's DialTimeout (2 s), a refused one at once,
+// and a call on a session that went dark within wanPingBounds (0.5 + 1 s;
+// its answer itself is not bounded: blocking queries wait minutes on a
+// live session). So a known datacenter with no
+// reachable server answers an error within failoverWindow + 2 s = 4.5 s,
+// and a first attempt on a dark session leaves time for a relay.
+const failoverWindow = 2500 * time.Millisecond
+
+// failoverSpent reports whether failoverWindow has passed since start.
+func (s *Server) failoverSpent(start time.Time) bool {
+	return s.clock.Now().Sub(start) >= failoverWindow
 }
 
 // relayDC sends a request for dc, which this server cannot reach directly
@@ -94,9 +115,10 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, re
 // after a transport error the relay is marked failed and the next one is
 // tried under forwardDC's rule for writes; any other answer is final. A
 // success notes the relay's datacenter (rpc.NoteRelay) for the response.
-func (s *Server) relayDC(ctx context.Context, method, dc string, read bool, req, resp proto.Message, direct error) error {
+// Relays are tried only while failoverWindow since start lasts.
+func (s *Server) relayDC(ctx context.Context, method, dc string, read bool, req, resp proto.Message, start time.Time, direct error) error {
 	hops := rpc.RelayHops(ctx)
-	if hops >= MaxRelayHops {
+	if hops >= MaxRelayHops || s.failoverSpent(start) {
 		return direct
 	}
 	relays, err := s.deps.Router.RelaysFor(dc)
@@ -129,6 +151,9 @@ func (s *Server) relayDC(ctx context.Context, method, dc string, read bool, req,
 		if ctx.Err() != nil || (!read && !errors.Is(err, rpc.ErrNotSent)) {
 			return err
 		}
+		if s.failoverSpent(start) {
+			break
+		}
 	}
 	return fmt.Errorf("%w; no relay reached it either, last: %v", direct, last)
 }
@@ -141,10 +166,11 @@ const routeCheckInterval = 500 * time.Millisecond
 var errRouteLost = errors.New("the server left routing while the call was in flight")
 
 // callRoutable makes one call to srv, a server of another datacenter. A
-// call in flight on a connection whose link went dark would otherwise wait
-// for yamux's keepalive (30 s) or for its caller: it is abandoned as soon
-// as the router no longer lists srv (gossip declared it failed, or another
-// call marked it failed), and then fails as a transport error, which
+// call in flight on a connection whose link went dark fails once its
+// session's pings go unanswered (rpc.ErrUnresponsive, within 1.5 s by
+// wanPingBounds), and also as soon as the router no longer lists srv
+// (gossip declared it failed, or another call marked it failed): a
+// transport error either way, which
 // forwardDC treats like any other (the next server for a read; for a
 // write, since it was sent, an error of unknown outcome).
 func (s *Server) callRoutable(ctx context.Context, srv wan.Server, method string, req, resp proto.Message) error {
@@ -170,7 +196,7 @@ func (s *Server) callRoutable(ctx context.Context, srv wan.Server, method string
 	mu.Lock()
 	timer = s.clock.AfterFunc(routeCheckInterval, check)
 	mu.Unlock()
-	err := s.deps.Pool.Call(rpc.WithDatacenter(cctx, srv.Datacenter), srv.Addr, method, req, resp)
+	err := s.deps.Pool.Call(rpc.WithPingBounds(rpc.WithDatacenter(cctx, srv.Datacenter), wanPingBounds), srv.Addr, method, req, resp)
 	mu.Lock()
 	stopped = true
 	timer.Stop()
@@ -180,6 +206,14 @@ func (s *Server) callRoutable(ctx context.Context, srv wan.Server, method string
 	}
 	return err
 }
+
+// wanPingBounds are the liveness bounds of calls to other datacenters,
+// tighter than the pool's own (1 s, 5 s) so that a datacenter that went
+// silent fails a request within 5 s: a call waiting 500 ms (100 ms on a
+// session not heard from within 500 ms) pings its session, and a ping
+// unanswered for 1 s closes it. The risk, a loaded server slow to pong
+// failing the calls on its session, is taken for the answer in time.
+var wanPingBounds = rpc.PingBounds{After: 500 * time.Millisecond, Timeout: time.Second}
 
 // routable reports whether the router still offers srv for its
 // datacenter.

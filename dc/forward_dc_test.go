@@ -180,3 +180,76 @@ func TestCallInFlightAbandonedWhenServerLeavesRouting(t *testing.T) {
 		}
 	})
 }
+
+// Every server of a datacenter stalls under open connections (stopped
+// processes, a WAN link gone dark: nothing closes, nothing refuses, gossip
+// has not noticed): a request naming it fails within 5 s, not after the
+// RPC hold timeout, because the pool's pings close the dead sessions and
+// forwardDC stops trying after failoverWindow. A blocking read on healthy
+// links meanwhile waits its full 30 s, far past the ping bounds, and the
+// datacenter answers again once the links do.
+func TestStalledDatacenterFailsFast(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		router := &fakeRouter{servers: map[string][]wan.Server{}}
+		dc1 := startCluster(t, clusterOpts{servers: 1, router: router})
+		dc2 := startCluster(t, clusterOpts{servers: 3, datacenter: "dc2", subnet: 2, net: dc1.net})
+		local := dc1.waitLeader()
+		dc2.waitLeader()
+		for _, ts := range dc2.servers {
+			router.servers["dc2"] = append(router.servers["dc2"], wan.Server{Name: ts.name + ".dc2", Addr: ts.addr, Datacenter: "dc2"})
+		}
+		const bound = 5 * time.Second
+
+		start := time.Now()
+		q := &pb.QueryOptions{Dc: "dc2", MinIndex: 1 << 40, MaxWaitNanos: int64(30 * time.Second)}
+		if err := call(local, MethodKVGet, &pb.KVGetRequest{Key: "k", Query: q}, &pb.KVGetResponse{}); err != nil {
+			t.Fatalf("blocking read of dc2 on healthy links: %v", err)
+		}
+		if took := time.Since(start); took < 30*time.Second {
+			t.Fatalf("blocking read of dc2 answered after %s, want its full 30 s", took)
+		}
+
+		stall := func(on bool) {
+			for _, ts := range dc2.servers {
+				if on {
+					dc1.net.Stall(local.addr, ts.addr)
+					dc1.net.Stall(ts.addr, local.addr)
+				} else {
+					dc1.net.Unstall(local.addr, ts.addr)
+					dc1.net.Unstall(ts.addr, local.addr)
+				}
+			}
+		}
+		stall(true)
+		start = time.Now()
+		err := call(local, MethodKVGet, &pb.KVGetRequest{Key: "k", Query: &pb.QueryOptions{Dc: "dc2"}}, &pb.KVGetResponse{})
+		if took := time.Since(start); !errors.Is(err, rpc.ErrNoPathToDC) || took > bound {
+			t.Fatalf("read of a stalled dc2: %v after %s, want %v within %s", err, took, rpc.ErrNoPathToDC, bound)
+		} else {
+			t.Logf("read of a stalled dc2 failed after %s: %v", took, err)
+		}
+		// A write was sent, so it is not tried again elsewhere, but it
+		// fails as fast.
+		start = time.Now()
+		set := kvSet("k", "v")
+		set.Write = &pb.WriteOptions{Dc: "dc2"}
+		err = call(local, MethodKVApply, set, &pb.KVApplyResponse{})
+		if took := time.Since(start); !errors.Is(err, rpc.ErrTransport) || took > bound {
+			t.Fatalf("write to a stalled dc2: %v after %s, want a transport error within %s", err, took, bound)
+		} else {
+			t.Logf("write to a stalled dc2 failed after %s: %v", took, err)
+		}
+		router.mu.Lock()
+		failed := slices.Clone(router.failed)
+		router.mu.Unlock()
+		if len(failed) < 2 {
+			t.Fatalf("servers marked failed: %v, want the stalled ones tried", failed)
+		}
+
+		stall(false)
+		var get pb.KVGetResponse
+		if err := call(local, MethodKVGet, &pb.KVGetRequest{Key: "k", Query: &pb.QueryOptions{Dc: "dc2"}}, &get); err != nil {
+			t.Fatalf("read of dc2 after the links came back: %v", err)
+		}
+	})
+}

@@ -138,6 +138,7 @@ func TestDevFederation(t *testing.T) {
 
 // TestFederationSurvivesLossOfADatacenter: two datacenters of three server
 // processes, WAN-joined with -retry-join-wan. When every server of dc2 is
+// stopped (SIGSTOP), requests for dc2 fail within 5 s; when they are
 // killed, dc1's own reads and writes keep their latency and ?dc=dc2 fails
 // within 5 s with "No path to datacenter"; when they come back, requests
 // for dc2 work again within 30 s without anyone joining anything.
@@ -162,6 +163,30 @@ func TestFederationSurvivesLossOfADatacenter(t *testing.T) {
 
 	before := localLatency(t, s1.API)
 	t.Logf("dc1 before: %s", before)
+
+	// Stopped, dc2's servers keep their connections open and answer
+	// nothing: requests for dc2 still fail within 5 s (the RPC pool's pings
+	// close the silent sessions), from the first one on, not after gossip
+	// noticed.
+	for _, s := range dc2 {
+		s.Pause()
+	}
+	paused := time.Now()
+	var slowest time.Duration
+	for time.Since(paused) < 6*time.Second {
+		t0 := time.Now()
+		code, body := rawGet(t, "http://"+s1.HTTPAddr+"/v1/kv/fed/probe?dc=dc2")
+		took := time.Since(t0)
+		if took > 5*time.Second || code != http.StatusInternalServerError {
+			t.Fatalf("with dc2's servers stopped a request for dc2 answered %d %q after %s, want a 500 within 5s", code, body, took)
+		}
+		slowest = max(slowest, took)
+	}
+	t.Logf("with dc2's servers stopped (SIGSTOP) requests for dc2 failed within %s", slowest.Round(time.Millisecond))
+	for _, s := range dc2 {
+		s.Resume()
+	}
+	e.waitFor(30*time.Second, "dc1 routing to dc2 after SIGCONT", crossDC)
 
 	killed := time.Now()
 	killAll(dc2...)

@@ -6,10 +6,16 @@ import (
 )
 
 // BenchmarkCall measures small calls over one pooled session from parallel
-// callers and reports calls per second.
+// callers and reports calls per second, with the pool's liveness watch on
+// (the default) and off, to show what watching each call costs.
 func BenchmarkCall(b *testing.B) {
+	b.Run("watched", func(b *testing.B) { benchmarkCall(b, PoolConfig{}) })
+	b.Run("unwatched", func(b *testing.B) { benchmarkCall(b, PoolConfig{PingAfter: -1}) })
+}
+
+func benchmarkCall(b *testing.B, cfg PoolConfig) {
 	n := startNode(b, "127.0.0.1:0", ServerConfig{}, registerEcho)
-	p, d := newTestPool(b, PoolConfig{})
+	p, d := newTestPool(b, cfg)
 	ctx := context.Background()
 	if _, err := callEcho(ctx, p, n.addr, "warm"); err != nil {
 		b.Fatal(err)

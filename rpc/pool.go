@@ -36,10 +36,27 @@ type PoolConfig struct {
 	// datacenter with (see WithDatacenter); a nil configuration dials in
 	// plaintext. The dial timeout covers the handshake.
 	TLS OutgoingTLS
+	// PingAfter and PingTimeout give each call liveness without bounding
+	// its answer: a call still waiting after PingAfter needs its session
+	// to prove alive at least every PingAfter (an answer to any call, or a
+	// ping answered within PingTimeout). A session that fails to is closed:
+	// every call on it fails at once with ErrUnresponsive (wrapped with
+	// ErrTransport) and the next call dials afresh. So a server that
+	// stalls without closing its connection (a stopped process, a link
+	// gone dark) fails a call within PingAfter+PingTimeout, while a
+	// blocking query on a healthy session waits as long as it asks.
+	// Negative PingAfter turns pinging off. A call's context may carry
+	// its own bounds (WithPingBounds). The defaults are loose: a false
+	// alarm (a loaded server slow to pong) fails the calls on a session,
+	// and a write failed so has an unknown outcome.
+	PingAfter   time.Duration
+	PingTimeout time.Duration
 }
 
 // DefaultPoolConfig returns the defaults: TCP dialing with a 2 s timeout,
-// 8 MiB messages, DefaultYamuxConfig, sessions idle for 2 minutes closed.
+// 8 MiB messages, DefaultYamuxConfig, sessions idle for 2 minutes closed,
+// a call waiting 1 s pinging its session, a ping unanswered for 5 s
+// closing it.
 func DefaultPoolConfig() PoolConfig {
 	return PoolConfig{
 		Dial:           dialTCP,
@@ -47,6 +64,8 @@ func DefaultPoolConfig() PoolConfig {
 		Yamux:          DefaultYamuxConfig(),
 		IdleTimeout:    2 * time.Minute,
 		DialTimeout:    2 * time.Second,
+		PingAfter:      time.Second,
+		PingTimeout:    5 * time.Second,
 	}
 }
 
@@ -68,6 +87,12 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = d.DialTimeout
+	}
+	if c.PingAfter == 0 {
+		c.PingAfter = d.PingAfter
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = d.PingTimeout
 	}
 	c.Logger = orDiscard(c.Logger)
 	return c
@@ -96,6 +121,7 @@ type poolEntry struct {
 	ready chan struct{} // closed once sess or err is set
 	sess  *yamux.Session
 	err   error
+	live  liveness
 
 	// guarded by Pool.mu
 	active   int // calls holding the entry
@@ -139,21 +165,37 @@ func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Me
 		return fmt.Errorf("rpc %s to %s: request %w", method, addr, err)
 	}
 
+	bounds := p.pingBounds(ctx)
 	var out *pb.RPCResponse
 	for attempt := 0; ; attempt++ {
 		e, err := p.acquire(ctx, addr)
 		if err != nil {
 			return p.callError(ctx, method, addr, notSent(err))
 		}
+		// Opening a stream waits for its SYN to be written, which a link
+		// gone dark holds until yamux's write timeout (10 s): the watch
+		// covers it too.
+		w := p.watch(e, bounds)
 		stream, err := e.sess.OpenStream()
 		if err != nil {
+			w.stop()
 			p.release(e, true)
-			if attempt == 0 {
+			dead := e.live.deadErr()
+			if attempt == 0 && dead == nil {
 				continue // nothing was sent: safe to dial afresh once
+			}
+			if dead != nil {
+				err = fmt.Errorf("%w (%w)", dead, err)
 			}
 			return p.callError(ctx, method, addr, notSent(err))
 		}
 		out, err = exchange(ctx, stream, frame, p.cfg.MaxMessageSize)
+		w.stop()
+		if err == nil {
+			e.live.heardNow()
+		} else if dead := e.live.deadErr(); dead != nil {
+			err = fmt.Errorf("%w (%w)", dead, err)
+		}
 		p.release(e, err != nil && e.sess.IsClosed())
 		if err != nil {
 			return p.callError(ctx, method, addr, err)

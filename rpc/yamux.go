@@ -14,6 +14,9 @@ import (
 // their config leaves Yamux nil: yamux's defaults with keepalives every 30s,
 // a 10s connection write timeout, a 30s stream open timeout and a 30s bound
 // on a half-closed stream. Logging goes to the component's slog.Logger.
+// The keepalive only reaps idle sessions: a Pool finds a silent server
+// much sooner by pinging the session of a call that waits (PoolConfig's
+// PingAfter and PingTimeout).
 func DefaultYamuxConfig() *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.KeepAliveInterval = 30 * time.Second

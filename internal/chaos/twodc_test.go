@@ -38,8 +38,8 @@ var wanOneWay = flag.Bool("chaos.wan-one-way", true, "two-DC mode: half of the W
 
 // Bounds the two-DC run asserts.
 const (
-	// crossFailFastBound bounds the p99 latency of cross-DC calls that
-	// failed during a WAN partition.
+	// crossFailFastBound bounds the latency of every cross-DC call that
+	// overlapped a WAN partition and was not answered within it.
 	crossFailFastBound = 5 * time.Second
 	// healBound bounds the time from healing a WAN partition until a
 	// cross-DC call succeeds from every server, both ways.
@@ -266,7 +266,9 @@ func TestTwoDCsUnderWANFaults(t *testing.T) {
 			cs := ww.healed(desc)
 			t.Logf("%s", cs)
 			rep.faults[kind]++
-			if cs.localOK[0] == 0 || cs.localOK[1] == 0 {
+			// A cut still standing when the run's clients stopped saw
+			// none of their operations: only cuts healed before are judged.
+			if ctx.Err() == nil && (cs.localOK[0] == 0 || cs.localOK[1] == 0) {
 				t.Errorf("during a WAN partition of %s the datacenters answered %d and %d local operations, want some in both",
 					cs.hold.Round(time.Millisecond), cs.localOK[0], cs.localOK[1])
 			}
@@ -335,12 +337,17 @@ func TestTwoDCsUnderWANFaults(t *testing.T) {
 	if len(ww.failed) == 0 {
 		t.Errorf("no cross-DC call failed during %d WAN partitions: the fault did not bite", len(ww.cuts))
 	}
-	// Failing fast: the cross-DC calls that failed during the cuts took
-	// at most the bound (p99). The calls a cut held until its heal (in
-	// flight on a connection when it went dark) are reported, not judged:
-	// their latency is the cut's length.
-	if p99 := percentile(slices.Clone(ww.failed), 99); p99 > crossFailFastBound {
-		t.Errorf("cross-DC calls that failed during WAN partitions: p99 latency %s, want at most %s", p99, crossFailFastBound)
+	// Failing fast: every cross-DC call that overlapped a cut and was not
+	// answered within it took at most the bound, whether it failed or was
+	// answered after the heal: none was held by the cut (a call in flight
+	// on a connection that went dark fails once its session's pings go
+	// unanswered, not at the heal or the RPC hold timeout).
+	if worst := percentile(slices.Clone(ww.failed), 100); worst > crossFailFastBound {
+		t.Errorf("cross-DC calls that failed during WAN partitions: max latency %s (%q), want at most %s", worst, ww.slowErr, crossFailFastBound)
+	}
+	if held := percentile(slices.Clone(ww.late), 100); held > crossFailFastBound {
+		t.Errorf("%d cross-DC calls overlapping a WAN partition were answered only after its heal, the slowest after %s, want within %s",
+			len(ww.late), held, crossFailFastBound)
 	}
 }
 

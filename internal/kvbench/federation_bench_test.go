@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/meridian-io/meridian/internal/faultnet"
 	"github.com/meridian-io/meridian/internal/testcluster"
 )
 
@@ -101,6 +102,63 @@ func BenchmarkFederationDCLoss(b *testing.B) {
 	}
 	b.StopTimer()
 	for name, ds := range map[string][]time.Duration{"drop": drops, "return": returns, "answer": answered} {
+		b.ReportMetric(float64(slices.Max(ds).Microseconds())/1000, name+"-max-ms")
+		var sum time.Duration
+		for _, d := range ds {
+			sum += d
+		}
+		b.ReportMetric(float64(sum.Microseconds())/1000/float64(len(ds)), name+"-ms")
+	}
+}
+
+// BenchmarkFederationWANCut measures how fast requests naming another
+// datacenter fail when the WAN link to it goes dark under open
+// connections, both ways (even iterations) or one way, dc2's replies
+// lost (odd ones): the first request right after the cut (its session
+// open and just used, gossip unaware), the request after it, and from
+// the heal until requests answer again.
+func BenchmarkFederationWANCut(b *testing.B) {
+	nw := faultnet.New()
+	f := testcluster.NewFederation(b, 2, testcluster.Options{Servers: 3, Network: nw})
+	names := func(c *testcluster.Cluster) []string {
+		var out []string
+		for _, s := range c.Servers() {
+			out = append(out, s.Name)
+		}
+		return out
+	}
+	dc1, dc2 := names(f.DC("dc1")), names(f.DC("dc2"))
+	cl, err := api.NewClient(&api.Config{Address: f.DC("dc1").Servers()[0].HTTPAddr, HttpClient: &http.Client{Timeout: 30 * time.Second}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	read := func() error {
+		_, _, err := cl.KV().Get("probe", &api.QueryOptions{Datacenter: "dc2"})
+		return err
+	}
+	var first, next, heal []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		waitPrecise(b, 60*time.Second, read)
+		if i%2 == 0 {
+			nw.Partition(dc1, dc2)
+		} else {
+			nw.CutGroups(dc2, dc1)
+		}
+		for _, into := range []*[]time.Duration{&first, &next} {
+			t0 := time.Now()
+			if err := read(); err == nil {
+				b.Fatal("a read of dc2 succeeded across the cut")
+			}
+			*into = append(*into, time.Since(t0))
+		}
+		nw.HealPartition(dc1, dc2)
+		t0 := time.Now()
+		waitPrecise(b, 60*time.Second, read)
+		heal = append(heal, time.Since(t0))
+	}
+	b.StopTimer()
+	for name, ds := range map[string][]time.Duration{"first": first, "next": next, "heal": heal} {
 		b.ReportMetric(float64(slices.Max(ds).Microseconds())/1000, name+"-max-ms")
 		var sum time.Duration
 		for _, d := range ds {

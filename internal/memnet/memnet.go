@@ -18,8 +18,12 @@ type Network struct {
 	mu        sync.Mutex
 	listeners map[string]*Listener
 	cut       map[link]bool
+	stalled   map[route]bool
 	conns     map[link]map[*conn]struct{}
 }
+
+// route is a directed pair of addresses.
+type route struct{ from, to string }
 
 // link is an unordered pair of addresses.
 type link struct{ a, b string }
@@ -33,7 +37,7 @@ func linkOf(a, b string) link {
 
 // New returns an empty network.
 func New() *Network {
-	return &Network{listeners: map[string]*Listener{}, cut: map[link]bool{}, conns: map[link]map[*conn]struct{}{}}
+	return &Network{listeners: map[string]*Listener{}, cut: map[link]bool{}, stalled: map[route]bool{}, conns: map[link]map[*conn]struct{}{}}
 }
 
 // Listen listens on addr, which must not be in use.
@@ -151,6 +155,31 @@ func (n *Network) DisconnectAll(addr string) {
 	}
 }
 
+// Stall makes the link from → to swallow what from writes, on open
+// connections and new ones, without closing anything or refusing dials:
+// what a stopped process or a route gone dark looks like to its peer
+// (writes succeed, nothing comes back). Stall both ways for a stalled
+// node; one way for a one-way cut.
+func (n *Network) Stall(from, to string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stalled[route{from, to}] = true
+}
+
+// Unstall lets the link from → to deliver again; what was swallowed is
+// lost.
+func (n *Network) Unstall(from, to string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.stalled, route{from, to})
+}
+
+func (n *Network) isStalled(from, to Addr) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stalled[route{string(from), string(to)}]
+}
+
 // ConnectAll restores every link.
 func (n *Network) ConnectAll() {
 	n.mu.Lock()
@@ -232,6 +261,14 @@ type conn struct {
 
 func (c *conn) LocalAddr() net.Addr  { return c.local }
 func (c *conn) RemoteAddr() net.Addr { return c.remote }
+
+// Write swallows b while the link toward the remote end is stalled.
+func (c *conn) Write(b []byte) (int, error) {
+	if c.n.isStalled(c.local, c.remote) {
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
+}
 
 func (c *conn) Close() error {
 	var err error

@@ -137,3 +137,57 @@ func TestPartitionAndClosedListener(t *testing.T) {
 		}
 	})
 }
+
+// A stalled direction swallows writes on open connections and new ones
+// without closing them; the other direction delivers; Unstall restores it.
+func TestStall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := New()
+		l, err := n.Listen("b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			if c, err := l.Accept(); err == nil {
+				accepted <- c
+			}
+		}()
+		c, err := n.Dialer("a")(context.Background(), "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := <-accepted
+		defer c.Close()
+		defer s.Close()
+
+		n.Stall("a", "b")
+		if k, err := c.Write([]byte("lost")); k != 4 || err != nil {
+			t.Fatalf("write into a stall: %d, %v; want it swallowed", k, err)
+		}
+		got := make(chan string, 1)
+		go func() {
+			buf := make([]byte, 4)
+			if _, err := io.ReadFull(s, buf); err == nil {
+				got <- string(buf)
+			}
+		}()
+		synctest.Wait()
+		select {
+		case g := <-got:
+			t.Fatalf("read %q across a stall", g)
+		default:
+		}
+		go s.Write([]byte("back"))
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "back" {
+			t.Fatalf("the other direction read %q, %v", buf, err)
+		}
+		n.Unstall("a", "b")
+		go c.Write([]byte("next"))
+		if g := <-got; g != "next" {
+			t.Fatalf("after Unstall read %q", g)
+		}
+	})
+}
