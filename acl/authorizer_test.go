@@ -106,3 +106,27 @@ key_prefix "tmp/" { policy = "write" }
 		t.Error("default allow with no rules writes everything")
 	}
 }
+
+func TestKeyReadPrefix(t *testing.T) {
+	a := NewAuthorizer(false, mustParse(t, `
+key_prefix "app/" { policy = "read" }
+key "app/secret" { policy = "deny" }
+key_prefix "cfg/" { policy = "list" }
+key_prefix "cfg/private/" { policy = "deny" }
+`))
+	cases := map[string]bool{
+		"app/":     false, // app/secret is denied
+		"app/sub/": true,
+		"cfg/pub/": true,
+		"cfg/":     false,
+		"":         false,
+	}
+	for prefix, want := range cases {
+		if got := a.KeyReadPrefix(prefix); got != want {
+			t.Errorf("KeyReadPrefix(%q) = %v, want %v", prefix, got, want)
+		}
+	}
+	if !NewAuthorizer(true).KeyReadPrefix("") || DenyAll().KeyReadPrefix("x") {
+		t.Error("default policies")
+	}
+}

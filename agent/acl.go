@@ -105,9 +105,9 @@ func (a *Agent) identity(r *http.Request) (dc.Identity, error) {
 	if !a.aclEnabled() || a.resolver == nil {
 		return dc.Identity{AccessorID: dc.AnonymousTokenID, Authorizer: acl.ManageAll()}, nil
 	}
-	secret := requestToken(r)
-	if secret == "" {
-		secret = a.cfg.ACL.Tokens.Default
+	secret := a.requestToken(r)
+	if rec := a.tokens.agentRecovery(); rec != "" && secret == rec {
+		return a.recoveryIdentity(), nil
 	}
 	return a.resolver.resolve(r.Context(), secret)
 }

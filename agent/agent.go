@@ -67,6 +67,9 @@ type Agent struct {
 	allDCTokens  *allDCTokens
 	allDCTimeout time.Duration
 
+	// tokens are the agent's own ACL tokens (acl_tokens.go).
+	tokens *agentTokens
+
 	// local holds the services and checks of this host.
 	local *health.Local
 	// configServices and configChecks are the IDs that came from config
@@ -165,6 +168,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 		cancel: cancel,
 		events: newEventBuffer(),
 		clk:    clock.Real(),
+		tokens: newAgentTokens(cfg.ACL.Tokens),
 
 		httpHeaderTimeout: httpHeaderTimeout,
 		httpReadTimeout:   httpReadTimeout,

@@ -433,6 +433,9 @@ func setMeta(w http.ResponseWriter, m *pb.QueryMeta) {
 	w.Header().Set("X-Consul-Index", strconv.FormatUint(max(m.Index, 1), 10))
 	w.Header().Set("X-Consul-KnownLeader", strconv.FormatBool(m.KnownLeader))
 	w.Header().Set("X-Consul-LastContact", strconv.FormatInt(time.Duration(m.LastContactNanos).Milliseconds(), 10))
+	if m.ResultsFilteredByAcls {
+		w.Header().Set(headerFilteredByACLs, "true")
+	}
 }
 
 // setConsistency writes X-Consul-Effective-Consistency.

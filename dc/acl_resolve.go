@@ -254,3 +254,15 @@ func KVOpAllowed(z *acl.Authorizer, op *pb.KVOp) bool {
 	}
 	return z.Allowed(acl.ResourceKey, key, acl.AccessWrite)
 }
+
+// SetReplicationToken replaces acl.tokens.replication from now on: the
+// token a secondary's leader reads the primary's ACL state with and a
+// replicating leader asks KV.Changes with.
+func (s *Server) SetReplicationToken(token string) { s.replToken.Store(&token) }
+
+func (s *Server) replicationToken() string {
+	if p := s.replToken.Load(); p != nil {
+		return *p
+	}
+	return s.cfg.ACL.ReplicationToken
+}

@@ -101,7 +101,10 @@ type Server struct {
 	log   *slog.Logger
 	store *store.Store
 	// aclCache holds resolved tokens (acl_resolve.go).
-	aclCache aclCache
+	// replToken, once set, replaces ACL.ReplicationToken (the agent's
+	// token API changes it at run time).
+	replToken atomic.Pointer[string]
+	aclCache  aclCache
 
 	raft *raft.Raft
 	// verifier batches leadership checks, readIndexes a follower's
