@@ -194,3 +194,19 @@ func (a *Authorizer) KeyReadPrefix(prefix string) bool {
 	}
 	return a.Allowed(ResourceKey, prefix, AccessRead)
 }
+
+// Everything is a policy granting level on every resource but ACL
+// management: the rules of AllowAll (write) or DenyAll (deny) in a form
+// that travels as text.
+func Everything(level Access) *Policy {
+	p := &Policy{}
+	for _, r := range segmented {
+		p.Rules = append(p.Rules, Rule{Resource: r, Prefix: true, Access: level})
+	}
+	for _, r := range single {
+		if r != ResourceACL {
+			p.Rules = append(p.Rules, Rule{Resource: r, Access: level})
+		}
+	}
+	return p
+}

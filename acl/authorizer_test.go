@@ -130,3 +130,19 @@ key_prefix "cfg/private/" { policy = "deny" }
 		t.Error("default policies")
 	}
 }
+
+func TestEverythingRoundTrips(t *testing.T) {
+	for _, level := range []Access{AccessWrite, AccessDeny} {
+		p, err := Parse(Everything(level).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := NewAuthorizer(level == AccessDeny, p)
+		for _, r := range append(append([]Resource{}, segmented...), single...) {
+			want := level == AccessWrite && r != ResourceACL
+			if got := z.Allowed(r, "any/name", AccessWrite); got != want {
+				t.Errorf("Everything(%s): %s write = %v, want %v", level, r, got, want)
+			}
+		}
+	}
+}

@@ -340,6 +340,7 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 		InitialManagement: a.cfg.ACL.Tokens.InitialManagement,
 		PrimaryDatacenter: a.cfg.PrimaryDatacenter,
 		ReplicationToken:  a.cfg.ACL.Tokens.Replication,
+		DownPolicy:        a.cfg.ACL.DownPolicy,
 	}
 	if a.cfg.Limits.RPCHoldTimeout > 0 {
 		dcfg.RPCHoldTimeout = a.cfg.Limits.RPCHoldTimeout

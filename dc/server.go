@@ -104,6 +104,9 @@ type Server struct {
 	// replToken, once set, replaces ACL.ReplicationToken (the agent's
 	// token API changes it at run time).
 	replToken atomic.Pointer[string]
+	// aclPrimaryDown is set while the primary datacenter is unreachable
+	// from here (acl_down.go).
+	aclPrimaryDown atomic.Bool
 	aclCache  aclCache
 
 	raft *raft.Raft
@@ -223,6 +226,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.goFunc(s.monitorLeadership)
 	s.goFunc(s.runCoordinateBatches)
+	s.goFunc(s.watchPrimary)
 	if s.cfg.BootstrapExpect > 0 && !hasState {
 		s.goFunc(s.bootstrapWhenExpected)
 	}

@@ -14,9 +14,11 @@ type ACLConfig struct {
 	Enabled bool
 	// DefaultPolicy is "allow" or "deny": what no rule of a token covers.
 	DefaultPolicy string
-	// DownPolicy is what a non-primary datacenter does when the primary
-	// is unreachable; only "extend-cache" is implemented (tokens resolve
-	// from the local replica).
+	// DownPolicy is what a secondary datacenter's servers do with global
+	// tokens while the primary is unreachable, and what a client agent
+	// does when no server answers: extend-cache and async-cache resolve
+	// from the last copy, allow allows all but ACL management, deny
+	// denies.
 	DownPolicy string
 	// TokenTTL is how long a client agent keeps a resolved token.
 	TokenTTL time.Duration
