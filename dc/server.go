@@ -107,7 +107,7 @@ type Server struct {
 	// aclPrimaryDown is set while the primary datacenter is unreachable
 	// from here (acl_down.go).
 	aclPrimaryDown atomic.Bool
-	aclCache  aclCache
+	aclCache       aclCache
 
 	raft *raft.Raft
 	// verifier batches leadership checks, readIndexes a follower's
