@@ -101,13 +101,13 @@ type Server struct {
 	log   *slog.Logger
 	store *store.Store
 	// aclCache holds resolved tokens (acl_resolve.go).
+	aclCache aclCache
 	// replToken, once set, replaces ACL.ReplicationToken (the agent's
 	// token API changes it at run time).
 	replToken atomic.Pointer[string]
 	// aclPrimaryDown is set while the primary datacenter is unreachable
 	// from here (acl_down.go).
 	aclPrimaryDown atomic.Bool
-	aclCache       aclCache
 
 	raft *raft.Raft
 	// verifier batches leadership checks, readIndexes a follower's
