@@ -112,6 +112,41 @@ func TestServerEnforcesACLsOnDirectRPC(t *testing.T) {
 		len(checks.Checks) != 0 || !checks.Meta.GetResultsFilteredByAcls() {
 		t.Errorf("Health.Checks of a service check with node read only: %v %v", err, checks.Checks)
 	}
+	// KV.Changes (the replication RPC) needs read on every key under
+	// each prefix it asks for.
+	mk := func(name, rules string) string {
+		t.Helper()
+		if _, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{Name: name, Rules: rules}, nil); err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{Name: name}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.SecretID
+	}
+	appReader := mk("app-read", `key_prefix "app/" { policy = "read" }
+key "app/secret" { policy = "deny" }`)
+	for prefix, ok := range map[string]bool{"app/": false, "app/pub/": true, "": false} {
+		err := call(dc.MethodKVChanges, &pb.KVChangesRequest{Query: &pb.QueryOptions{Token: appReader}, Prefixes: []string{prefix}}, &pb.KVChangesResponse{})
+		if (err == nil) != ok {
+			t.Errorf("KV.Changes of %q with key read on app/ but app/secret denied: %v, want allowed %v", prefix, err, ok)
+		}
+	}
+
+	// A prepared query's results are filtered by the executing token.
+	queryOnly := mk("query-only", `query "webq" { policy = "read" }`)
+	queryAndService := mk("query-service", `query "webq" { policy = "read" }
+service "web" { policy = "read" }
+node_prefix "" { policy = "read" }`)
+	for tok, want := range map[string]int{queryOnly: 0, queryAndService: 1} {
+		var exec pb.PreparedQueryExecuteResponse
+		err := call(dc.MethodPreparedQueryExecute, &pb.PreparedQueryExecuteRequest{Query: &pb.QueryOptions{Token: tok}, QueryIdOrName: "webq"}, &exec)
+		if err != nil || len(exec.Nodes) != want || exec.Meta.GetResultsFilteredByAcls() != (want == 0) {
+			t.Errorf("executing webq: %v, %d instances (filtered %v), want %d", err, len(exec.Nodes), exec.Meta.GetResultsFilteredByAcls(), want)
+		}
+	}
+
 	// The management token gets everything.
 	if err := call(dc.MethodKVChanges, &pb.KVChangesRequest{Query: &pb.QueryOptions{Token: root}, Prefixes: []string{""}}, &pb.KVChangesResponse{}); err != nil {
 		t.Errorf("KV.Changes with the management token: %v", err)
