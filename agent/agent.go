@@ -281,7 +281,9 @@ func (a *Agent) startLAN(ctx context.Context, rpcPort int) error {
 			return fmt.Errorf("agent: %w", err)
 		}
 		lc.SnapshotPath = filepath.Join(dir, "local.snapshot")
-		lc.KeyringFile = filepath.Join(dir, "local.keyring")
+		if !a.cfg.DisableKeyringFile {
+			lc.KeyringFile = filepath.Join(dir, "local.keyring")
+		}
 	}
 	if a.cfg.Server {
 		lc.Role = lan.RoleServer
@@ -365,6 +367,7 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 		deps.Router, deps.WAN = a.wan.Router(), a.wan
 	}
 	deps.Events = a
+	deps.Keyring = a
 	srv, err := dc.New(dcfg, deps)
 	if err != nil {
 		return err

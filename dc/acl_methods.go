@@ -70,6 +70,8 @@ var rpcMethodAuth = map[string]struct {
 	MethodKVChanges:           {checkedHere, "key:read on every key under each prefix"},
 	MethodKVReplicationStatus: {checkedHere, "operator:read"},
 
+	MethodKeyringOperation: {checkedHere, "keyring:read to list, keyring:write to change"},
+
 	MethodPreparedQueryApply:         {checkedHere, "query:write"},
 	MethodPreparedQueryGet:           {checkedHere, "query:read, filtered"},
 	MethodPreparedQueryExecute:       {checkedHere, "query:read; results filtered by node:read and service:read"},

@@ -81,7 +81,10 @@ type Deps struct {
 	WAN WANCoordinates
 	// Events fires user events into the LAN pool, for requests from
 	// other datacenters (and agents); nil refuses them.
-	Events        UserEvents
+	Events UserEvents
+	// Keyring changes the server's gossip keyrings (keyring operations
+	// from any agent of any datacenter); nil refuses them.
+	Keyring       Keyring
 	LogStore      raft.LogStore
 	StableStore   raft.StableStore
 	SnapshotStore raft.SnapshotStore

@@ -36,7 +36,7 @@ var (
 		"key_file", "tls_cipher_suites", "tls_min_version",
 		"tls_prefer_server_cipher_suites", "verify_incoming", "verify_incoming_https",
 		"verify_incoming_rpc", "verify_outgoing", "verify_server_hostname",
-		"encrypt_verify_incoming", "encrypt_verify_outgoing", "disable_keyring_file",
+		"encrypt_verify_incoming", "encrypt_verify_outgoing",
 		// Features Meridian does not have (yet).
 		"connect", "config_entries", "autopilot", "telemetry", "audit", "cache",
 		"cloud", "peering", "experiments", "license_path", "locality", "reporting",
