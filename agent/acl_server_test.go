@@ -202,6 +202,19 @@ service_prefix "" { policy = "read" }`, withToken.Name))
 		resp.Body.Close()
 	}
 
+	// The agent recovery token may use this agent's endpoints, and
+	// nothing the servers answer.
+	if _, err := tokenClient(t, withToken, root).Agent().UpdateAgentRecoveryACLToken("recovery-secret", nil); err != nil {
+		t.Fatal(err)
+	}
+	recovery := tokenClient(t, withToken, "recovery-secret")
+	if _, err := recovery.Agent().Self(); err != nil {
+		t.Fatalf("agent self with the recovery token: %v", err)
+	}
+	if _, _, err := recovery.KV().Get("x", nil); !isDenied(err) {
+		t.Fatalf("a KV read with the recovery token: %v, want 403", err)
+	}
+
 	logs := monitorLogs(t, without, root)
 	for _, n := range []*testcluster.Node{withToken, without} {
 		web := tokenClient(t, n, webToken)

@@ -15,7 +15,7 @@ import (
 // agentTokens are the tokens the agent itself holds (acl.tokens): set
 // from the configuration and replaced at run time through
 // PUT /v1/agent/token/<kind> (kept in memory only, as Consul without
-// enable_token_persistence).
+// enable_token_persistence). A nil *agentTokens holds none.
 type agentTokens struct {
 	mu sync.RWMutex
 	t  config.ACLTokens
@@ -30,6 +30,9 @@ func newAgentTokens(t config.ACLTokens) *agentTokens {
 
 // userDefault is the token of requests (HTTP and DNS) that carry none.
 func (at *agentTokens) userDefault() string {
+	if at == nil {
+		return ""
+	}
 	at.mu.RLock()
 	defer at.mu.RUnlock()
 	return at.t.Default
@@ -38,6 +41,9 @@ func (at *agentTokens) userDefault() string {
 // agent is the token of the agent's own requests (anti-entropy of the
 // node, coordinate updates): acl.tokens.agent, else the default token.
 func (at *agentTokens) agent() string {
+	if at == nil {
+		return ""
+	}
 	at.mu.RLock()
 	defer at.mu.RUnlock()
 	if at.t.Agent != "" {
@@ -47,6 +53,9 @@ func (at *agentTokens) agent() string {
 }
 
 func (at *agentTokens) agentRecovery() string {
+	if at == nil {
+		return ""
+	}
 	at.mu.RLock()
 	defer at.mu.RUnlock()
 	return at.t.AgentRecovery
@@ -55,6 +64,9 @@ func (at *agentTokens) agentRecovery() string {
 // service is the token anti-entropy syncs service id with: the token it
 // was registered with, else the agent token.
 func (at *agentTokens) service(id string) string {
+	if at == nil {
+		return ""
+	}
 	at.mu.RLock()
 	t, ok := at.services[id]
 	at.mu.RUnlock()
@@ -65,6 +77,9 @@ func (at *agentTokens) service(id string) string {
 }
 
 func (at *agentTokens) setService(id, token string) {
+	if at == nil {
+		return
+	}
 	at.mu.Lock()
 	defer at.mu.Unlock()
 	if token == "" {

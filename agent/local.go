@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -50,9 +51,13 @@ func (c catalogClient) Register(ctx context.Context, req *pb.RegisterRequest) er
 	if svc := req.Service; svc != nil {
 		req.Write.Token = c.a.tokens.service(svc.Id)
 		if !req.SkipNodeUpdate && req.Write.Token != agentToken {
-			// The node's information is the agent token's business.
+			// The node's information is the agent token's business; when
+			// that is refused the service still goes (the leader keeps
+			// the node itself in the catalog), as in Consul.
 			node := &pb.RegisterRequest{Write: &pb.WriteOptions{Dc: req.Write.Dc, Token: agentToken}, Node: req.Node}
-			if err := c.register(ctx, node); err != nil {
+			if err := c.register(ctx, node); errors.Is(err, health.ErrBlockedByACLs) {
+				c.a.log.Warn("Node info update blocked by ACLs", "error", err)
+			} else if err != nil {
 				return err
 			}
 			req.SkipNodeUpdate = true

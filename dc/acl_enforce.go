@@ -192,8 +192,8 @@ func (s *Server) sessionWriteAllowed(ctx context.Context, token, id string) erro
 }
 
 // queryWriteAllowed needs query write on the query's new name and, for
-// an update or delete, on the stored query's name (Consul's rules; a
-// query without a name needs a management token... here acl write).
+// an update or delete, on the stored query's name (Consul's rules); a
+// query without a name needs acl write (in Consul, a management token).
 func (s *Server) queryWriteAllowed(ctx context.Context, req *pb.PreparedQueryApplyRequest) error {
 	if !s.cfg.ACL.Enabled {
 		return nil
