@@ -27,11 +27,12 @@ var allowed = map[string][]string{
 	"health":               {"pb", "internal/clock", "internal/logging"},
 	"snapshot":             {},
 	"dc":                   {"pb", "acl", "store", "rpc", "wan", "snapshot", "internal/clock", "internal/logging"},
-	"agent/config":         {},
+	"internal/tlsconf":     {},
+	"agent/config":         {"internal/tlsconf"},
 	"agent/watch":          {"internal/logging"},
 	"agent/ui":             {},
 	"agent/dns":            {},
-	"agent":                {"pb", "acl", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/clock", "internal/logging"},
+	"agent":                {"pb", "acl", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/clock", "internal/logging", "internal/tlsconf"},
 	"internal/faultnet":    {},
 	"internal/memnet":      {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},
@@ -39,7 +40,7 @@ var allowed = map[string][]string{
 	"internal/chaos":   {"rpc"},
 	"internal/kvbench": {},
 	"e2e":              {},
-	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "snapshot", "internal/logging"},
+	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "snapshot", "internal/logging", "internal/tlsconf"},
 }
 
 // testSupport are the packages that exist for tests: production packages
@@ -56,7 +57,8 @@ var testSupport = map[string]bool{
 // packages, and, with a reason, anything else. A test that imports a
 // layer above its package fails here.
 var testAllowed = map[string][]string{
-	"dc": {"internal/memnet"},
+	"rpc": {"internal/tlsconf"},
+	"dc":  {"internal/memnet"},
 	// The log file's rotation by age is tested on a fake clock.
 	"internal/logging": {"internal/clock"},
 	"agent":            {"agent", "internal/faultnet", "internal/testcluster", "store"},
@@ -110,7 +112,7 @@ var forbiddenStd = map[string]map[string]string{
 var onlyModules = map[string][]string{
 	// go-sockaddr's template language resolves addresses such as
 	// "{{ GetPrivateIP }}" in bind_addr and client_addr, as Consul does.
-	"agent/config": {"github.com/hashicorp/hcl", "github.com/hashicorp/go-sockaddr"},
+	"agent/config": {"github.com/hashicorp/hcl", "github.com/hashicorp/go-sockaddr", module + "/internal/tlsconf"},
 	// agent/dns reads the catalog only through its Backend interface.
 	"agent/dns": {"github.com/miekg/dns"},
 	// Watches are a client of the HTTP API through the official client.

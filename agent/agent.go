@@ -24,6 +24,7 @@ import (
 	"github.com/meridian-io/meridian/health"
 	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/internal/logging"
+	"github.com/meridian-io/meridian/internal/tlsconf"
 	"github.com/meridian-io/meridian/lan"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/wan"
@@ -35,18 +36,25 @@ var Version = "0.1.0-dev"
 // Agent is one running Meridian agent.
 type Agent struct {
 	cfg *config.Config
-	log *slog.Logger
+	// loaded is the configuration as loaded, before -secure filled in its
+	// generated material: what Reload compares a reloaded one with.
+	loaded *config.Config
+	log    *slog.Logger
 	// base is the logger handed to components, which add node and dc
 	// themselves.
 	base *slog.Logger
 
-	lan     *lan.Pool
-	wan     *wan.Pool // servers only; nil when the WAN port is disabled
-	pool    *rpc.Pool
-	server  *dc.Server // nil on client agents
-	rpcSrv  *rpc.Server
-	mux     *rpc.Mux
-	backend Backend
+	lan    *lan.Pool
+	wan    *wan.Pool // servers only; nil when the WAN port is disabled
+	pool   *rpc.Pool
+	server *dc.Server // nil on client agents
+	rpcSrv *rpc.Server
+	mux    *rpc.Mux
+	// tls serves the certificates of the tls block (tls.go); secureNotes
+	// tell where -secure put its material.
+	tls         *tlsconf.Configurator
+	secureNotes []string
+	backend     Backend
 	// resolver turns tokens into authorizers (acl.go); routeAuths is the
 	// classification of every route the router registered.
 	resolver   tokenResolver
@@ -82,6 +90,7 @@ type Agent struct {
 
 	httpSrv *http.Server
 	httpLn  net.Listener
+	httpsLn net.Listener
 	// httpConns holds each HTTP listener's per-client connection count.
 	httpConns []*connLimitListener
 	// httpHeaderTimeout and httpReadTimeout bound the read of a request's
@@ -161,6 +170,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Agent{
 		cfg:    cfg.Clone(),
+		loaded: cfg.Clone(),
 		log:    logger.With("node", cfg.NodeName, "dc", cfg.Datacenter),
 		base:   logger,
 		exitCh: make(chan struct{}),
@@ -199,7 +209,10 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.log, Dial: a.dial})
+	if err := a.startTLS(); err != nil {
+		return err
+	}
+	a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.log, Dial: a.dial, TLS: a.outgoingRPCTLS})
 	rpcPort := 0
 	if a.cfg.Server {
 		if rpcPort, err = a.listenRPC(); err != nil {
@@ -232,7 +245,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.joinWAN(ctx); err != nil {
 		return err
 	}
-	if a.cfg.Ports.HTTP != config.PortDisabled {
+	if a.cfg.Ports.HTTP != config.PortDisabled || a.cfg.Ports.HTTPS != config.PortDisabled {
 		if err := a.startHTTP(); err != nil {
 			return err
 		}
@@ -245,7 +258,10 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.startWatches(a.cfg); err != nil {
 		return err
 	}
-	a.log.Info("agent started", "server", a.cfg.Server, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
+	a.log.Info("agent started", "server", a.cfg.Server, "http", a.HTTPAddr(), "https", a.HTTPSAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
+	for _, n := range a.secureNotes {
+		a.log.Info(n)
+	}
 	for _, w := range a.securityWarnings() {
 		a.log.Warn(w)
 	}
@@ -319,8 +335,8 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	if err != nil {
 		return fmt.Errorf("agent: advertise address: %w", err)
 	}
-	a.rpcSrv = rpc.NewServer(rpc.ServerConfig{Logger: a.log})
-	muxOpts := []rpc.MuxOption{rpc.WithAdvertiseAddr(tcpAddr)}
+	a.rpcSrv = rpc.NewServer(rpc.ServerConfig{Logger: a.log, Authorize: a.authorizeRPC})
+	muxOpts := []rpc.MuxOption{rpc.WithAdvertiseAddr(tcpAddr), rpc.WithTLS(a.tls, a.outgoingRPCTLS)}
 	if a.dial != nil {
 		muxOpts = append(muxOpts, rpc.WithRaftDial(a.dial))
 	}
@@ -343,6 +359,12 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 		PrimaryDatacenter: a.cfg.PrimaryDatacenter,
 		ReplicationToken:  a.cfg.ACL.Tokens.Replication,
 		DownPolicy:        a.cfg.ACL.DownPolicy,
+	}
+	ap := a.cfg.Autopilot
+	dcfg.Autopilot = dc.AutopilotConfig{
+		CleanupDeadServers: ap.CleanupDeadServers, LastContactThreshold: ap.LastContactThreshold,
+		MaxTrailingLogs: uint64(ap.MaxTrailingLogs), MinQuorum: uint(ap.MinQuorum),
+		ServerStabilizationTime: ap.ServerStabilizationTime,
 	}
 	if a.cfg.Limits.RPCHoldTimeout > 0 {
 		dcfg.RPCHoldTimeout = a.cfg.Limits.RPCHoldTimeout

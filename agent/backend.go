@@ -63,6 +63,7 @@ func (m lanMembership) Members() []dc.Member {
 			ID:         mem.Tags[lan.TagID],
 			Datacenter: mem.Tags[lan.TagDatacenter],
 			Status:     dc.MemberStatus(mem.StatusCode),
+			Build:      mem.Tags[lan.TagBuild],
 		}
 		if mem.Addr != nil {
 			d.Address = mem.Addr.String()

@@ -67,6 +67,9 @@ type fixtureState struct {
 	// KVReplication is the stored progress of KV replication from the
 	// fixture's source datacenter (from the format with kv replication on).
 	KVReplication *fixtureReplication `json:",omitempty"`
+	// Autopilot is the stored autopilot configuration (from format5 on;
+	// nil where none was ever set).
+	Autopilot *api.AutopilotConfiguration `json:",omitempty"`
 }
 
 // fixtureManagement is the management token fixture agents run with
@@ -251,6 +254,11 @@ func readFixtureState(t *testing.T, a *agent.Agent, c *api.Client) *fixtureState
 	if r := a.Server().Store().KVReplicationState(fixtureSourceDC); r != nil {
 		st.KVReplication = &fixtureReplication{SourceDatacenter: r.SourceDatacenter, SourceIndex: r.SourceIndex, Index: r.Index}
 	}
+	if a.Server().Store().AutopilotConfig() != nil {
+		if st.Autopilot, err = c.Operator().AutopilotGetConfiguration(q); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return st
 }
 
@@ -430,6 +438,22 @@ func writeDataDirFixture(t *testing.T, name string) {
 		_, _, err = c.ACL().TokenCreate(&api.ACLToken{Description: "app " + round, Local: round == "2",
 			Policies: []*api.ACLTokenPolicyLink{{Name: pol.Name}}, Roles: []*api.ACLTokenRoleLink{{ID: role.ID}}}, nil)
 		must("acl token create", err)
+		// The autopilot configuration: a plain set in the first round, a
+		// check-and-set over it in the second.
+		ap, err := c.Operator().AutopilotGetConfiguration(nil)
+		must("autopilot get", err)
+		n, _ := strconv.Atoi(round)
+		ap.MinQuorum = uint(n + 2)
+		ap.MaxTrailingLogs = 100 * uint64(n)
+		if round == "1" {
+			must("autopilot set", c.Operator().AutopilotSetConfiguration(ap, nil))
+		} else {
+			ok, err := c.Operator().AutopilotCASConfiguration(ap, nil)
+			must("autopilot cas", err)
+			if !ok {
+				t.Fatal("autopilot cas refused")
+			}
+		}
 	}
 	writeRound("1")
 	must("snapshot", a.Server().TakeSnapshot())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/meridian-io/meridian/agent/config"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -82,24 +83,38 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 // or each client address), one listener each, all closed by the one
 // server's shutdown.
 func (a *Agent) startHTTP() error {
-	addrs := a.cfg.HTTPAddrs
-	if len(addrs) == 0 {
-		addrs = []string{a.cfg.ClientAddr}
-	}
 	var lns []net.Listener
-	for _, ip := range addrs {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.HTTP)))
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			return fmt.Errorf("agent: http port: %w", err)
+	closeAll := func() {
+		for _, l := range lns {
+			l.Close()
 		}
-		cl := newConnLimitListener(ln, a.cfg.Limits.HTTPMaxConnsPerClient, a.log)
-		a.httpConns = append(a.httpConns, cl)
-		lns = append(lns, cl)
 	}
-	a.httpLn = lns[0]
+	if a.cfg.Ports.HTTP != config.PortDisabled {
+		addrs := a.cfg.HTTPAddrs
+		if len(addrs) == 0 {
+			addrs = []string{a.cfg.ClientAddr}
+		}
+		for _, ip := range addrs {
+			ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.HTTP)))
+			if err != nil {
+				closeAll()
+				return fmt.Errorf("agent: http port: %w", err)
+			}
+			cl := newConnLimitListener(ln, a.cfg.Limits.HTTPMaxConnsPerClient, a.log)
+			a.httpConns = append(a.httpConns, cl)
+			lns = append(lns, cl)
+		}
+		a.httpLn = lns[0]
+	}
+	tlsLns, err := a.listenHTTPS()
+	if err != nil {
+		closeAll()
+		return err
+	}
+	if len(tlsLns) > 0 {
+		a.httpsLn = tlsLns[0]
+		lns = append(lns, tlsLns...)
+	}
 	maxQuery := a.cfg.MaxQueryTime
 	if maxQuery <= 0 {
 		maxQuery = 10 * time.Minute

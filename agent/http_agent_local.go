@@ -344,8 +344,12 @@ func (a *Agent) agentReload(w http.ResponseWriter, r *http.Request) (any, error)
 func (a *Agent) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	cfg, warnings, err := config.Reload(a.cfg)
+	cfg, warnings, err := config.Reload(a.loaded)
 	if err != nil {
+		return badRequest("Failed to reload configs: %v", err)
+	}
+	tlsCfg := cfg.Clone() // -secure fills in its material on this copy
+	if err := a.reloadTLS(tlsCfg); err != nil {
 		return badRequest("Failed to reload configs: %v", err)
 	}
 	for _, w := range warnings {
@@ -359,6 +363,7 @@ func (a *Agent) Reload() error {
 		return badRequest("Failed to reload configs: %v", err)
 	}
 	a.cfg.Services, a.cfg.Checks, a.cfg.Watches = cfg.Services, cfg.Checks, cfg.Watches
+	a.loaded.Services, a.loaded.Checks, a.loaded.Watches, a.loaded.TLS = cfg.Services, cfg.Checks, cfg.Watches, cfg.TLS
 	a.log.Info("configuration reloaded", "services", len(cfg.Services), "checks", len(cfg.Checks))
 	return nil
 }

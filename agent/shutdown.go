@@ -164,6 +164,13 @@ func (a *Agent) shutdownSteps(leave bool) []shutdownStep {
 				a.log.Warn("http requests still in flight; closing their connections", "error", err)
 				return a.httpSrv.Close()
 			}
+			// Writes other agents sent through this server get their
+			// answers before Raft and RPC stop.
+			if a.server != nil {
+				if err := a.server.DrainWrites(ctx); err != nil {
+					a.log.Warn("writes still being forwarded to the leader at shutdown", "error", err)
+				}
+			}
 			return nil
 		}},
 		shutdownStep{"dns", budgetDNS, func(ctx context.Context) error {

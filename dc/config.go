@@ -89,6 +89,11 @@ type Config struct {
 	// KVReplication, when its SourceDatacenter is set, makes the leader
 	// follow another datacenter's KV prefixes (see KVReplicationConfig).
 	KVReplication KVReplicationConfig
+	// Autopilot is autopilot's configuration until one is set through
+	// the API; AutopilotInterval is how often the leader refreshes server
+	// health and looks for dead servers.
+	Autopilot         AutopilotConfig
+	AutopilotInterval time.Duration
 
 	Logger *slog.Logger
 }
@@ -117,6 +122,8 @@ func LANProfile() Config {
 		TombstoneGCInterval: time.Minute,
 		MaxEntrySize:        4 << 20,
 		SessionTTLMin:       10 * time.Second,
+		Autopilot:           DefaultAutopilotConfig(),
+		AutopilotInterval:   2 * time.Second,
 
 		CoordinateUpdatePeriod:     5 * time.Second,
 		CoordinateUpdateBatchSize:  128,
@@ -155,6 +162,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("dc: bootstrap-expect %d is negative", c.BootstrapExpect)
 	case c.CoordinateUpdatePeriod < 0 || c.CoordinateUpdateBatchSize < 0 || c.CoordinateUpdateMaxBatches < 0:
 		return errors.New("dc: coordinate update period, batch size and max batches must not be negative")
+	case c.Autopilot.LastContactThreshold < 0 || c.Autopilot.ServerStabilizationTime < 0:
+		return errors.New("dc: autopilot durations must not be negative")
+	case c.AutopilotInterval <= 0:
+		return errors.New("dc: autopilot interval must be positive")
 	case c.Logger == nil:
 		return errors.New("dc: logger is required")
 	}

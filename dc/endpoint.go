@@ -11,15 +11,21 @@ import (
 
 // RPC method names, the same in-process (Server.RPC) and on the wire.
 const (
-	MethodKVGet             = "KV.Get"
-	MethodKVApply           = "KV.Apply"
-	MethodTxn               = "Txn.Apply"
-	MethodStatusLeader      = "Status.Leader"
-	MethodStatusPeers       = "Status.Peers"
-	MethodStatusRaftIndex   = "Status.RaftIndex"
-	MethodReadIndex         = "Status.ReadIndex"
-	MethodRaftConfiguration = "Operator.RaftConfiguration"
-	MethodRaftRemovePeer    = "Operator.RaftRemovePeer"
+	MethodKVGet              = "KV.Get"
+	MethodKVApply            = "KV.Apply"
+	MethodTxn                = "Txn.Apply"
+	MethodStatusLeader       = "Status.Leader"
+	MethodStatusPeers        = "Status.Peers"
+	MethodStatusRaftIndex    = "Status.RaftIndex"
+	MethodReadIndex          = "Status.ReadIndex"
+	MethodRaftConfiguration  = "Operator.RaftConfiguration"
+	MethodRaftRemovePeer     = "Operator.RaftRemovePeer"
+	MethodRaftTransferLeader = "Operator.RaftTransferLeader"
+	// Autopilot: its configuration, and the leader's view of the servers'
+	// health.
+	MethodAutopilotGetConfig = "Operator.AutopilotGetConfiguration"
+	MethodAutopilotSetConfig = "Operator.AutopilotSetConfiguration"
+	MethodAutopilotState     = "Operator.AutopilotState"
 
 	MethodCatalogRegister     = "Catalog.Register"
 	MethodCatalogDeregister   = "Catalog.Deregister"
@@ -86,6 +92,10 @@ func (s *Server) registerEndpoints() {
 	register(s, MethodReadIndex, s.readIndex)
 	register(s, MethodRaftConfiguration, s.raftConfiguration)
 	register(s, MethodRaftRemovePeer, s.raftRemovePeer)
+	register(s, MethodRaftTransferLeader, s.raftTransferLeader)
+	register(s, MethodAutopilotGetConfig, s.autopilotGetConfig)
+	register(s, MethodAutopilotSetConfig, s.autopilotSetConfig)
+	register(s, MethodAutopilotState, s.autopilotStateRPC)
 	register(s, MethodCatalogRegister, s.catalogRegister)
 	register(s, MethodCatalogDeregister, s.catalogDeregister)
 	register(s, MethodCatalogNodes, s.catalogNodes)

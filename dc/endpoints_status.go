@@ -3,6 +3,8 @@ package dc
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -38,6 +40,16 @@ func (s *Server) statusPeers(ctx context.Context, req *pb.StatusRequest, resp *p
 
 func (s *Server) statusRaftIndex(ctx context.Context, req *pb.StatusRequest, resp *pb.StatusRaftIndexResponse) error {
 	resp.LastIndex = s.raft.LastIndex()
+	resp.HasStats = true
+	resp.LastTerm, _ = strconv.ParseUint(s.raft.Stats()["last_log_term"], 10, 64)
+	// Raft keeps its contact times on the time package's clock.
+	switch lc := s.raft.LastContact(); {
+	case s.IsLeader():
+	case lc.IsZero():
+		resp.LastContactNanos = -1
+	default:
+		resp.LastContactNanos = int64(time.Since(lc))
+	}
 	return nil
 }
 

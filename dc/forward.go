@@ -72,6 +72,8 @@ func (s *Server) forwardWrite(ctx context.Context, method string, w *pb.WriteOpt
 	if done, err := s.forwardDC(ctx, method, w.GetDc(), false, req, resp); done {
 		return true, err
 	}
+	s.forwarding.add()
+	defer s.forwarding.done()
 	return s.forwardToLeader(ctx, method, req, resp, false)
 }
 

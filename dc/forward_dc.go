@@ -170,7 +170,7 @@ func (s *Server) callRoutable(ctx context.Context, srv wan.Server, method string
 	mu.Lock()
 	timer = s.clock.AfterFunc(routeCheckInterval, check)
 	mu.Unlock()
-	err := s.deps.Pool.Call(cctx, srv.Addr, method, req, resp)
+	err := s.deps.Pool.Call(rpc.WithDatacenter(cctx, srv.Datacenter), srv.Addr, method, req, resp)
 	mu.Lock()
 	stopped = true
 	timer.Stop()

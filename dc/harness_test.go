@@ -140,13 +140,27 @@ type countingCaller struct {
 	next Caller
 	mu   sync.Mutex
 	n    map[string]int
+	// rewrite, if set, edits every answer (a peer of another version).
+	rewrite func(addr, method string, resp proto.Message)
 }
 
 func (c *countingCaller) Call(ctx context.Context, addr, method string, req, resp proto.Message) error {
 	c.mu.Lock()
 	c.n[method]++
+	rewrite := c.rewrite
 	c.mu.Unlock()
-	return c.next.Call(ctx, addr, method, req, resp)
+	err := c.next.Call(ctx, addr, method, req, resp)
+	if err == nil && rewrite != nil {
+		rewrite(addr, method, resp)
+	}
+	return err
+}
+
+// setRewrite installs rewrite (see countingCaller.rewrite).
+func (c *countingCaller) setRewrite(rewrite func(addr, method string, resp proto.Message)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rewrite = rewrite
 }
 
 // count is how many calls of method were made, and resets it.

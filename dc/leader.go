@@ -86,6 +86,17 @@ func (s *Server) leaderLoop(stop <-chan struct{}) {
 			repl.Wait()
 		}()
 	}
+	apCtx, cancelAutopilot := context.WithCancel(s.baseCtx)
+	var ap sync.WaitGroup
+	ap.Add(1)
+	go func() {
+		defer ap.Done()
+		s.runAutopilot(apCtx)
+	}()
+	defer func() {
+		cancelAutopilot()
+		ap.Wait()
+	}()
 	changes, cancel := s.deps.Membership.Subscribe()
 	defer cancel()
 	// A secondary datacenter's leader copies the primary's ACL state.

@@ -49,6 +49,8 @@ type Member struct {
 	Expect    int
 	Bootstrap bool
 	Status    MemberStatus
+	// Build is the member's build version (its gossip "build" tag).
+	Build string
 }
 
 // Membership is the server's view of the LAN pool.
@@ -136,6 +138,10 @@ type Server struct {
 	coords coordinateBatch
 	// kvRepl is what this server knows of KV replication.
 	kvRepl kvReplStats
+	// autopilot is the leader's autopilot state (autopilot.go).
+	autopilot autopilotState
+	// forwarding counts the writes being forwarded to the leader.
+	forwarding inflight
 
 	shutdownCh chan struct{}
 	// applyStopped closes when the store stops applying the log (see

@@ -8,4 +8,4 @@
 // pb imports nothing of Meridian.
 package pb
 
-//go:generate sh -c "go build -o \"${TMPDIR:-/tmp}/meridian-protoc-gen-go\" google.golang.org/protobuf/cmd/protoc-gen-go && protoc --plugin=protoc-gen-go=\"${TMPDIR:-/tmp}/meridian-protoc-gen-go\" --go_out=. --go_opt=paths=source_relative -I . kv.proto rpc.proto catalog.proto session.proto coordinate.proto query.proto acl.proto log.proto"
+//go:generate sh -c "go build -o \"${TMPDIR:-/tmp}/meridian-protoc-gen-go\" google.golang.org/protobuf/cmd/protoc-gen-go && protoc --plugin=protoc-gen-go=\"${TMPDIR:-/tmp}/meridian-protoc-gen-go\" --go_out=. --go_opt=paths=source_relative -I . kv.proto rpc.proto catalog.proto session.proto coordinate.proto query.proto acl.proto operator.proto log.proto"

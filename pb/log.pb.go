@@ -39,6 +39,7 @@ type Command struct {
 	//	*Command_PreparedQuery
 	//	*Command_Acl
 	//	*Command_KvReplication
+	//	*Command_AutopilotConfig
 	Cmd isCommand_Cmd `protobuf_oneof:"cmd"`
 	// ignore_if_unknown marks a command that a server which does not know its
 	// type may skip without its state diverging (Consul's
@@ -206,6 +207,15 @@ func (x *Command) GetKvReplication() *KVReplicationApply {
 	return nil
 }
 
+func (x *Command) GetAutopilotConfig() *AutopilotConfigSet {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_AutopilotConfig); ok {
+			return x.AutopilotConfig
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetIgnoreIfUnknown() bool {
 	if x != nil {
 		return x.IgnoreIfUnknown
@@ -289,6 +299,13 @@ type Command_KvReplication struct {
 	KvReplication *KVReplicationApply `protobuf:"bytes,13,opt,name=kv_replication,json=kvReplication,proto3,oneof"`
 }
 
+type Command_AutopilotConfig struct {
+	// Written with ignore_if_unknown: autopilot's configuration only
+	// steers the leader's management of servers; a server of an earlier
+	// version has no autopilot and loses nothing by skipping it.
+	AutopilotConfig *AutopilotConfigSet `protobuf:"bytes,16,opt,name=autopilot_config,json=autopilotConfig,proto3,oneof"`
+}
+
 func (*Command_Kv) isCommand_Cmd() {}
 
 func (*Command_Txn) isCommand_Cmd() {}
@@ -314,6 +331,8 @@ func (*Command_PreparedQuery) isCommand_Cmd() {}
 func (*Command_Acl) isCommand_Cmd() {}
 
 func (*Command_KvReplication) isCommand_Cmd() {}
+
+func (*Command_AutopilotConfig) isCommand_Cmd() {}
 
 // CommandBatch carries several independent commands in one log entry (the
 // leader's group commit). Each is applied in order at the entry's index
@@ -1009,6 +1028,7 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_AclPolicy
 	//	*SnapshotRecord_AclRole
 	//	*SnapshotRecord_AclBootstrap
+	//	*SnapshotRecord_AutopilotConfig
 	Record isSnapshotRecord_Record `protobuf_oneof:"record"`
 	// ignore_if_unknown marks a record that a server which does not know its
 	// type may skip (a table older servers can do without); any other
@@ -1208,6 +1228,15 @@ func (x *SnapshotRecord) GetAclBootstrap() *ACLBootstrapState {
 	return nil
 }
 
+func (x *SnapshotRecord) GetAutopilotConfig() *AutopilotConfig {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_AutopilotConfig); ok {
+			return x.AutopilotConfig
+		}
+	}
+	return nil
+}
+
 func (x *SnapshotRecord) GetIgnoreIfUnknown() bool {
 	if x != nil {
 		return x.IgnoreIfUnknown
@@ -1295,6 +1324,11 @@ type SnapshotRecord_AclBootstrap struct {
 	AclBootstrap *ACLBootstrapState `protobuf:"bytes,20,opt,name=acl_bootstrap,json=aclBootstrap,proto3,oneof"`
 }
 
+type SnapshotRecord_AutopilotConfig struct {
+	// Written with ignore_if_unknown, like the command that sets it.
+	AutopilotConfig *AutopilotConfig `protobuf:"bytes,22,opt,name=autopilot_config,json=autopilotConfig,proto3,oneof"`
+}
+
 func (*SnapshotRecord_Kv) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Tombstone) isSnapshotRecord_Record() {}
@@ -1328,6 +1362,8 @@ func (*SnapshotRecord_AclPolicy) isSnapshotRecord_Record() {}
 func (*SnapshotRecord_AclRole) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_AclBootstrap) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_AutopilotConfig) isSnapshotRecord_Record() {}
 
 // SnapshotFooter counts the records before it.
 type SnapshotFooter struct {
@@ -1642,11 +1678,67 @@ func (x *KVReplicationState) GetUpdatedUnixNano() int64 {
 	return 0
 }
 
+// AutopilotConfigSet stores autopilot's configuration (Consul's
+// AutopilotRequestType). With cas it applies only if the stored
+// configuration's modify_index equals config.modify_index (0: none is
+// stored yet); the result's OK says whether it did.
+type AutopilotConfigSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *AutopilotConfig       `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Cas           bool                   `protobuf:"varint,2,opt,name=cas,proto3" json:"cas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutopilotConfigSet) Reset() {
+	*x = AutopilotConfigSet{}
+	mi := &file_log_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotConfigSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotConfigSet) ProtoMessage() {}
+
+func (x *AutopilotConfigSet) ProtoReflect() protoreflect.Message {
+	mi := &file_log_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotConfigSet.ProtoReflect.Descriptor instead.
+func (*AutopilotConfigSet) Descriptor() ([]byte, []int) {
+	return file_log_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AutopilotConfigSet) GetConfig() *AutopilotConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *AutopilotConfigSet) GetCas() bool {
+	if x != nil {
+		return x.Cas
+	}
+	return false
+}
+
 var File_log_proto protoreflect.FileDescriptor
 
 const file_log_proto_rawDesc = "" +
 	"\n" +
-	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\x1a\x10coordinate.proto\x1a\vquery.proto\x1a\tacl.proto\"\xe4\x06\n" +
+	"\tlog.proto\x12\bmeridian\x1a\bkv.proto\x1a\rcatalog.proto\x1a\rsession.proto\x1a\x10coordinate.proto\x1a\vquery.proto\x1a\tacl.proto\x1a\x0eoperator.proto\"\xaf\a\n" +
 	"\aCommand\x12 \n" +
 	"\x02kv\x18\x01 \x01(\v2\x0e.meridian.KVOpH\x00R\x02kv\x12(\n" +
 	"\x03txn\x18\x02 \x01(\v2\x14.meridian.TxnCommandH\x00R\x03txn\x12@\n" +
@@ -1663,7 +1755,8 @@ const file_log_proto_rawDesc = "" +
 	" \x01(\v2\x1f.meridian.CoordinateBatchUpdateH\x00R\x10coordinateUpdate\x12E\n" +
 	"\x0eprepared_query\x18\v \x01(\v2\x1c.meridian.PreparedQueryApplyH\x00R\rpreparedQuery\x12(\n" +
 	"\x03acl\x18\f \x01(\v2\x14.meridian.ACLCommandH\x00R\x03acl\x12E\n" +
-	"\x0ekv_replication\x18\r \x01(\v2\x1c.meridian.KVReplicationApplyH\x00R\rkvReplication\x12*\n" +
+	"\x0ekv_replication\x18\r \x01(\v2\x1c.meridian.KVReplicationApplyH\x00R\rkvReplication\x12I\n" +
+	"\x10autopilot_config\x18\x10 \x01(\v2\x1c.meridian.AutopilotConfigSetH\x00R\x0fautopilotConfig\x12*\n" +
 	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknown\x12\"\n" +
 	"\rnow_unix_nano\x18\x0f \x01(\x03R\vnowUnixNanoB\x05\n" +
 	"\x03cmd\"=\n" +
@@ -1706,7 +1799,7 @@ const file_log_proto_rawDesc = "" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xe3\a\n" +
+	"last_index\x18\x02 \x01(\x04R\tlastIndex\"\xab\b\n" +
 	"\x0eSnapshotRecord\x12#\n" +
 	"\x02kv\x18\x01 \x01(\v2\x11.meridian.KVEntryH\x00R\x02kv\x123\n" +
 	"\ttombstone\x18\x02 \x01(\v2\x13.meridian.TombstoneH\x00R\ttombstone\x127\n" +
@@ -1730,7 +1823,8 @@ const file_log_proto_rawDesc = "" +
 	"\n" +
 	"acl_policy\x18\x12 \x01(\v2\x13.meridian.ACLPolicyH\x00R\taclPolicy\x12.\n" +
 	"\bacl_role\x18\x13 \x01(\v2\x11.meridian.ACLRoleH\x00R\aaclRole\x12B\n" +
-	"\racl_bootstrap\x18\x14 \x01(\v2\x1b.meridian.ACLBootstrapStateH\x00R\faclBootstrap\x12*\n" +
+	"\racl_bootstrap\x18\x14 \x01(\v2\x1b.meridian.ACLBootstrapStateH\x00R\faclBootstrap\x12F\n" +
+	"\x10autopilot_config\x18\x16 \x01(\v2\x19.meridian.AutopilotConfigH\x00R\x0fautopilotConfig\x12*\n" +
 	"\x11ignore_if_unknown\x18\x0e \x01(\bR\x0fignoreIfUnknownB\b\n" +
 	"\x06record\"*\n" +
 	"\x0eSnapshotFooter\x12\x18\n" +
@@ -1752,7 +1846,10 @@ const file_log_proto_rawDesc = "" +
 	"\x11source_datacenter\x18\x01 \x01(\tR\x10sourceDatacenter\x12!\n" +
 	"\fsource_index\x18\x02 \x01(\x04R\vsourceIndex\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x04R\x05index\x12*\n" +
-	"\x11updated_unix_nano\x18\x04 \x01(\x03R\x0fupdatedUnixNanoB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
+	"\x11updated_unix_nano\x18\x04 \x01(\x03R\x0fupdatedUnixNano\"Y\n" +
+	"\x12AutopilotConfigSet\x121\n" +
+	"\x06config\x18\x01 \x01(\v2\x19.meridian.AutopilotConfigR\x06config\x12\x10\n" +
+	"\x03cas\x18\x02 \x01(\bR\x03casB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
 
 var (
 	file_log_proto_rawDescOnce sync.Once
@@ -1766,7 +1863,7 @@ func file_log_proto_rawDescGZIP() []byte {
 	return file_log_proto_rawDescData
 }
 
-var file_log_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_log_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_log_proto_goTypes = []any{
 	(*Command)(nil),               // 0: meridian.Command
 	(*CommandBatch)(nil),          // 1: meridian.CommandBatch
@@ -1788,25 +1885,27 @@ var file_log_proto_goTypes = []any{
 	(*KVReplicationApply)(nil),    // 17: meridian.KVReplicationApply
 	(*KVReplicationChange)(nil),   // 18: meridian.KVReplicationChange
 	(*KVReplicationState)(nil),    // 19: meridian.KVReplicationState
-	(*KVOp)(nil),                  // 20: meridian.KVOp
-	(*ACLCommand)(nil),            // 21: meridian.ACLCommand
-	(*TxnOp)(nil),                 // 22: meridian.TxnOp
-	(*Node)(nil),                  // 23: meridian.Node
-	(*Service)(nil),               // 24: meridian.Service
-	(*HealthCheck)(nil),           // 25: meridian.HealthCheck
-	(*Session)(nil),               // 26: meridian.Session
-	(PreparedQueryOp)(0),          // 27: meridian.PreparedQueryOp
-	(*PreparedQuery)(nil),         // 28: meridian.PreparedQuery
-	(*CoordinateEntry)(nil),       // 29: meridian.CoordinateEntry
-	(*KVEntry)(nil),               // 30: meridian.KVEntry
-	(*SessionTimer)(nil),          // 31: meridian.SessionTimer
-	(*ACLToken)(nil),              // 32: meridian.ACLToken
-	(*ACLPolicy)(nil),             // 33: meridian.ACLPolicy
-	(*ACLRole)(nil),               // 34: meridian.ACLRole
-	(*ACLBootstrapState)(nil),     // 35: meridian.ACLBootstrapState
+	(*AutopilotConfigSet)(nil),    // 20: meridian.AutopilotConfigSet
+	(*KVOp)(nil),                  // 21: meridian.KVOp
+	(*ACLCommand)(nil),            // 22: meridian.ACLCommand
+	(*TxnOp)(nil),                 // 23: meridian.TxnOp
+	(*Node)(nil),                  // 24: meridian.Node
+	(*Service)(nil),               // 25: meridian.Service
+	(*HealthCheck)(nil),           // 26: meridian.HealthCheck
+	(*Session)(nil),               // 27: meridian.Session
+	(PreparedQueryOp)(0),          // 28: meridian.PreparedQueryOp
+	(*PreparedQuery)(nil),         // 29: meridian.PreparedQuery
+	(*CoordinateEntry)(nil),       // 30: meridian.CoordinateEntry
+	(*KVEntry)(nil),               // 31: meridian.KVEntry
+	(*SessionTimer)(nil),          // 32: meridian.SessionTimer
+	(*ACLToken)(nil),              // 33: meridian.ACLToken
+	(*ACLPolicy)(nil),             // 34: meridian.ACLPolicy
+	(*ACLRole)(nil),               // 35: meridian.ACLRole
+	(*ACLBootstrapState)(nil),     // 36: meridian.ACLBootstrapState
+	(*AutopilotConfig)(nil),       // 37: meridian.AutopilotConfig
 }
 var file_log_proto_depIdxs = []int32{
-	20, // 0: meridian.Command.kv:type_name -> meridian.KVOp
+	21, // 0: meridian.Command.kv:type_name -> meridian.KVOp
 	2,  // 1: meridian.Command.txn:type_name -> meridian.TxnCommand
 	3,  // 2: meridian.Command.tombstone_reap:type_name -> meridian.TombstoneReap
 	4,  // 3: meridian.Command.register:type_name -> meridian.CatalogRegister
@@ -1817,40 +1916,43 @@ var file_log_proto_depIdxs = []int32{
 	1,  // 8: meridian.Command.batch:type_name -> meridian.CommandBatch
 	10, // 9: meridian.Command.coordinate_update:type_name -> meridian.CoordinateBatchUpdate
 	9,  // 10: meridian.Command.prepared_query:type_name -> meridian.PreparedQueryApply
-	21, // 11: meridian.Command.acl:type_name -> meridian.ACLCommand
+	22, // 11: meridian.Command.acl:type_name -> meridian.ACLCommand
 	17, // 12: meridian.Command.kv_replication:type_name -> meridian.KVReplicationApply
-	0,  // 13: meridian.CommandBatch.commands:type_name -> meridian.Command
-	22, // 14: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
-	23, // 15: meridian.CatalogRegister.node:type_name -> meridian.Node
-	24, // 16: meridian.CatalogRegister.service:type_name -> meridian.Service
-	25, // 17: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
-	26, // 18: meridian.SessionCreate.session:type_name -> meridian.Session
-	27, // 19: meridian.PreparedQueryApply.op:type_name -> meridian.PreparedQueryOp
-	28, // 20: meridian.PreparedQueryApply.query:type_name -> meridian.PreparedQuery
-	29, // 21: meridian.CoordinateBatchUpdate.updates:type_name -> meridian.CoordinateEntry
-	30, // 22: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
-	11, // 23: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
-	12, // 24: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
-	23, // 25: meridian.SnapshotRecord.node:type_name -> meridian.Node
-	24, // 26: meridian.SnapshotRecord.service:type_name -> meridian.Service
-	25, // 27: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
-	26, // 28: meridian.SnapshotRecord.session:type_name -> meridian.Session
-	31, // 29: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
-	16, // 30: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
-	29, // 31: meridian.SnapshotRecord.coordinate:type_name -> meridian.CoordinateEntry
-	28, // 32: meridian.SnapshotRecord.prepared_query:type_name -> meridian.PreparedQuery
-	19, // 33: meridian.SnapshotRecord.kv_replication_state:type_name -> meridian.KVReplicationState
-	15, // 34: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
-	32, // 35: meridian.SnapshotRecord.acl_token:type_name -> meridian.ACLToken
-	33, // 36: meridian.SnapshotRecord.acl_policy:type_name -> meridian.ACLPolicy
-	34, // 37: meridian.SnapshotRecord.acl_role:type_name -> meridian.ACLRole
-	35, // 38: meridian.SnapshotRecord.acl_bootstrap:type_name -> meridian.ACLBootstrapState
-	18, // 39: meridian.KVReplicationApply.changes:type_name -> meridian.KVReplicationChange
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	20, // 13: meridian.Command.autopilot_config:type_name -> meridian.AutopilotConfigSet
+	0,  // 14: meridian.CommandBatch.commands:type_name -> meridian.Command
+	23, // 15: meridian.TxnCommand.ops:type_name -> meridian.TxnOp
+	24, // 16: meridian.CatalogRegister.node:type_name -> meridian.Node
+	25, // 17: meridian.CatalogRegister.service:type_name -> meridian.Service
+	26, // 18: meridian.CatalogRegister.checks:type_name -> meridian.HealthCheck
+	27, // 19: meridian.SessionCreate.session:type_name -> meridian.Session
+	28, // 20: meridian.PreparedQueryApply.op:type_name -> meridian.PreparedQueryOp
+	29, // 21: meridian.PreparedQueryApply.query:type_name -> meridian.PreparedQuery
+	30, // 22: meridian.CoordinateBatchUpdate.updates:type_name -> meridian.CoordinateEntry
+	31, // 23: meridian.SnapshotRecord.kv:type_name -> meridian.KVEntry
+	11, // 24: meridian.SnapshotRecord.tombstone:type_name -> meridian.Tombstone
+	12, // 25: meridian.SnapshotRecord.table_index:type_name -> meridian.TableIndex
+	24, // 26: meridian.SnapshotRecord.node:type_name -> meridian.Node
+	25, // 27: meridian.SnapshotRecord.service:type_name -> meridian.Service
+	26, // 28: meridian.SnapshotRecord.check:type_name -> meridian.HealthCheck
+	27, // 29: meridian.SnapshotRecord.session:type_name -> meridian.Session
+	32, // 30: meridian.SnapshotRecord.session_timer:type_name -> meridian.SessionTimer
+	16, // 31: meridian.SnapshotRecord.lock_delay:type_name -> meridian.LockDelay
+	30, // 32: meridian.SnapshotRecord.coordinate:type_name -> meridian.CoordinateEntry
+	29, // 33: meridian.SnapshotRecord.prepared_query:type_name -> meridian.PreparedQuery
+	19, // 34: meridian.SnapshotRecord.kv_replication_state:type_name -> meridian.KVReplicationState
+	15, // 35: meridian.SnapshotRecord.footer:type_name -> meridian.SnapshotFooter
+	33, // 36: meridian.SnapshotRecord.acl_token:type_name -> meridian.ACLToken
+	34, // 37: meridian.SnapshotRecord.acl_policy:type_name -> meridian.ACLPolicy
+	35, // 38: meridian.SnapshotRecord.acl_role:type_name -> meridian.ACLRole
+	36, // 39: meridian.SnapshotRecord.acl_bootstrap:type_name -> meridian.ACLBootstrapState
+	37, // 40: meridian.SnapshotRecord.autopilot_config:type_name -> meridian.AutopilotConfig
+	18, // 41: meridian.KVReplicationApply.changes:type_name -> meridian.KVReplicationChange
+	37, // 42: meridian.AutopilotConfigSet.config:type_name -> meridian.AutopilotConfig
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_log_proto_init() }
@@ -1864,6 +1966,7 @@ func file_log_proto_init() {
 	file_coordinate_proto_init()
 	file_query_proto_init()
 	file_acl_proto_init()
+	file_operator_proto_init()
 	file_log_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_Kv)(nil),
 		(*Command_Txn)(nil),
@@ -1878,6 +1981,7 @@ func file_log_proto_init() {
 		(*Command_PreparedQuery)(nil),
 		(*Command_Acl)(nil),
 		(*Command_KvReplication)(nil),
+		(*Command_AutopilotConfig)(nil),
 	}
 	file_log_proto_msgTypes[14].OneofWrappers = []any{
 		(*SnapshotRecord_Kv)(nil),
@@ -1897,6 +2001,7 @@ func file_log_proto_init() {
 		(*SnapshotRecord_AclPolicy)(nil),
 		(*SnapshotRecord_AclRole)(nil),
 		(*SnapshotRecord_AclBootstrap)(nil),
+		(*SnapshotRecord_AutopilotConfig)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1904,7 +2009,7 @@ func file_log_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_log_proto_rawDesc), len(file_log_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

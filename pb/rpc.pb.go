@@ -1022,10 +1022,17 @@ func (x *StatusLeaderResponse) GetAddress() string {
 }
 
 type StatusRaftIndexResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LastIndex     uint64                 `protobuf:"varint,1,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	LastIndex uint64                 `protobuf:"varint,1,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	// has_stats is set by servers that fill the fields below (autopilot's
+	// health; an earlier version answers last_index only).
+	HasStats bool   `protobuf:"varint,2,opt,name=has_stats,json=hasStats,proto3" json:"has_stats,omitempty"`
+	LastTerm uint64 `protobuf:"varint,3,opt,name=last_term,json=lastTerm,proto3" json:"last_term,omitempty"`
+	// last_contact_nanos is how long ago this server heard from the leader
+	// (0 on the leader, -1 if never).
+	LastContactNanos int64 `protobuf:"varint,4,opt,name=last_contact_nanos,json=lastContactNanos,proto3" json:"last_contact_nanos,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StatusRaftIndexResponse) Reset() {
@@ -1061,6 +1068,27 @@ func (*StatusRaftIndexResponse) Descriptor() ([]byte, []int) {
 func (x *StatusRaftIndexResponse) GetLastIndex() uint64 {
 	if x != nil {
 		return x.LastIndex
+	}
+	return 0
+}
+
+func (x *StatusRaftIndexResponse) GetHasStats() bool {
+	if x != nil {
+		return x.HasStats
+	}
+	return false
+}
+
+func (x *StatusRaftIndexResponse) GetLastTerm() uint64 {
+	if x != nil {
+		return x.LastTerm
+	}
+	return 0
+}
+
+func (x *StatusRaftIndexResponse) GetLastContactNanos() int64 {
+	if x != nil {
+		return x.LastContactNanos
 	}
 	return 0
 }
@@ -2155,10 +2183,13 @@ const file_rpc_proto_rawDesc = "" +
 	"\rStatusRequest\x12\x0e\n" +
 	"\x02dc\x18\x01 \x01(\tR\x02dc\"0\n" +
 	"\x14StatusLeaderResponse\x12\x18\n" +
-	"\aaddress\x18\x01 \x01(\tR\aaddress\"8\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\"\xa0\x01\n" +
 	"\x17StatusRaftIndexResponse\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x01 \x01(\x04R\tlastIndex\"3\n" +
+	"last_index\x18\x01 \x01(\x04R\tlastIndex\x12\x1b\n" +
+	"\thas_stats\x18\x02 \x01(\bR\bhasStats\x12\x1b\n" +
+	"\tlast_term\x18\x03 \x01(\x04R\blastTerm\x12,\n" +
+	"\x12last_contact_nanos\x18\x04 \x01(\x03R\x10lastContactNanos\"3\n" +
 	"\x13StatusPeersResponse\x12\x1c\n" +
 	"\taddresses\x18\x01 \x03(\tR\taddresses\"\xa3\x01\n" +
 	"\n" +

@@ -4,7 +4,12 @@
 // builds Raft's network transport on, and ProtoRPC connections carry a yamux
 // session whose streams are calls, each one length-prefixed pb.RPCRequest
 // answered by one length-prefixed pb.RPCResponse (Server). Callers reach
-// servers through a Pool that keeps one yamux session per address. Errors
+// servers through a Pool that keeps one yamux session per address. A
+// ProtoTLS first byte wraps either protocol in TLS (tls.go): the Mux
+// refuses plaintext when its TLS policy requires TLS and hands a Raft
+// connection on only from a peer the policy authorizes as a server; the
+// Pool and the RaftLayer dial with the configuration their OutgoingTLS
+// gives; handlers see the caller's TLS state (PeerTLS). Errors
 // keep their identity across the wire (ErrorToWire, ErrorFromWire), and
 // transport failures are told apart from remote answers with ErrTransport.
 // The envelopes also carry a call's relay hop count (WithRelayHops, read by

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -16,8 +17,7 @@ const (
 	ProtoRaft byte = 0x01
 	// ProtoRPC is a yamux session whose streams are RPC calls.
 	ProtoRPC byte = 0x02
-	// 0x03 and 0x04 are reserved for the TLS-wrapped variants of ProtoRaft
-	// and ProtoRPC; do not reuse them.
+	// ProtoTLS (0x03, tls.go) wraps either in TLS; 0x04 is reserved.
 )
 
 // DefaultFirstByteTimeout bounds how long a new connection may take to send
@@ -31,6 +31,8 @@ type muxOptions struct {
 	advertise        net.Addr
 	firstByteTimeout time.Duration
 	raftDial         func(ctx context.Context, addr string) (net.Conn, error)
+	tlsIn            IncomingTLS
+	tlsOut           OutgoingTLS
 }
 
 // WithAdvertiseAddr sets the address the RaftLayer reports as its own (the
@@ -53,12 +55,16 @@ func WithRaftDial(dial func(ctx context.Context, addr string) (net.Conn, error))
 
 // Mux accepts the connections of one listener and routes each by its first
 // byte: ProtoRaft to the RaftLayer, ProtoRPC to the function given to
-// HandleRPC; any other byte closes the connection.
+// HandleRPC, ProtoTLS to a TLS handshake and then by the byte inside it;
+// any other byte closes the connection. With a TLS policy (WithTLS),
+// plaintext is refused when it requires TLS, and a Raft connection is
+// accepted only from a peer it authorizes as a server of this datacenter.
 type Mux struct {
 	ln               net.Listener
 	logger           *slog.Logger
 	firstByteTimeout time.Duration
 	raft             *RaftLayer
+	tls              IncomingTLS
 
 	mu      sync.Mutex
 	rpc     func(net.Conn)
@@ -93,8 +99,9 @@ func NewMux(ln net.Listener, logger *slog.Logger, opts ...MuxOption) *Mux {
 		firstByteTimeout: o.firstByteTimeout,
 		pending:          make(map[net.Conn]struct{}),
 		done:             make(chan struct{}),
+		tls:              o.tlsIn,
 	}
-	m.raft = newRaftLayer(o.advertise, o.raftDial, m.done)
+	m.raft = newRaftLayer(o.advertise, o.raftDial, o.tlsOut, m.done)
 	return m
 }
 
@@ -173,36 +180,81 @@ func (m *Mux) untrack(conn net.Conn) {
 	m.mu.Unlock()
 }
 
-// route reads the protocol byte of conn and hands conn on.
+// route reads the protocol byte of conn (and, for ProtoTLS, runs the
+// handshake and reads the byte inside) and hands conn on.
 func (m *Mux) route(conn net.Conn) {
 	defer m.wg.Done()
 	var b [1]byte
-	_ = conn.SetReadDeadline(time.Now().Add(m.firstByteTimeout))
+	deadline := time.Now().Add(m.firstByteTimeout)
+	_ = conn.SetReadDeadline(deadline)
 	_, err := conn.Read(b[:])
 	_ = conn.SetReadDeadline(time.Time{})
-	m.untrack(conn)
+	remote := conn.RemoteAddr().String()
 	if err != nil {
+		m.untrack(conn)
 		if !m.isClosed() {
-			m.logger.Debug("connection closed before its protocol byte", "remote", conn.RemoteAddr().String(), "error", err)
+			m.logger.Debug("connection closed before its protocol byte", "remote", remote, "error", err)
 		}
 		conn.Close()
 		return
 	}
-	switch b[0] {
+	proto := b[0]
+	var cs *tls.ConnectionState
+	switch {
+	case proto == ProtoTLS:
+		if m.tls == nil || !m.tls.RPCEnabled() {
+			m.untrack(conn)
+			m.logger.Warn("tls connection refused: TLS is not configured on this port", "remote", remote)
+			conn.Close()
+			return
+		}
+		// The handshake stays bounded by the first-byte timeout, and
+		// Close still reaches the connection while it runs.
+		tc, inner, err := serverHandshake(conn, m.tls.IncomingRPCConfig(), deadline)
+		m.untrack(conn)
+		if err != nil {
+			if !m.isClosed() {
+				m.logger.Warn("tls connection refused", "remote", remote, "error", err)
+			}
+			conn.Close()
+			return
+		}
+		conn, proto, cs = tc, inner, connTLSState(tc)
+		if proto == ProtoTLS {
+			m.logger.Warn("tls connection refused: TLS inside TLS", "remote", remote)
+			conn.Close()
+			return
+		}
+	default:
+		m.untrack(conn)
+		if (proto == ProtoRaft || proto == ProtoRPC) && m.tls != nil && m.tls.RequireTLSRPC() {
+			m.logger.Warn("plaintext connection refused: verify_incoming requires TLS", "remote", remote)
+			conn.Close()
+			return
+		}
+	}
+	switch proto {
 	case ProtoRaft:
+		if m.tls != nil {
+			if err := m.tls.AuthorizeServer(cs, false); err != nil {
+				m.logger.Warn("raft connection refused", "remote", remote, "error", err)
+				conn.Close()
+				return
+			}
+		}
 		m.raft.handoff(conn)
 	case ProtoRPC:
 		m.mu.Lock()
 		fn := m.rpc
 		m.mu.Unlock()
 		if fn == nil {
-			m.logger.Warn("rpc connection refused: no rpc handler", "remote", conn.RemoteAddr().String())
+			m.logger.Warn("rpc connection refused: no rpc handler", "remote", remote)
 			conn.Close()
 			return
 		}
 		fn(conn)
 	default:
-		m.logger.Warn("unknown protocol byte, closing connection", "remote", conn.RemoteAddr().String(), "byte", b[0])
+		m.logger.Warn("unknown protocol byte, closing connection", "remote", remote, "byte", proto)
 		conn.Close()
 	}
 }

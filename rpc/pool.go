@@ -32,6 +32,10 @@ type PoolConfig struct {
 	// without a word (a cut link drops the SYN) fails the call fast and
 	// the caller can try another.
 	DialTimeout time.Duration
+	// TLS, when set, gives the configuration to dial a server of a
+	// datacenter with (see WithDatacenter); a nil configuration dials in
+	// plaintext. The dial timeout covers the handshake.
+	TLS OutgoingTLS
 }
 
 // DefaultPoolConfig returns the defaults: TCP dialing with a 2 s timeout,

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"time"
 
@@ -86,8 +87,13 @@ func (p *Pool) dialSession(ctx context.Context, addr string) (*yamux.Session, er
 	if err != nil {
 		return nil, err
 	}
-	if err := writeProtoByte(ctx, conn, ProtoRPC); err != nil {
-		conn.Close()
+	var cfg *tls.Config
+	if p.cfg.TLS != nil {
+		cfg = p.cfg.TLS(datacenterOf(ctx))
+	}
+	raw := conn
+	if conn, err = dialProto(dctx, raw, cfg, ProtoRPC); err != nil {
+		raw.Close()
 		return nil, err
 	}
 	sess, err := yamux.Client(conn, p.yamux)

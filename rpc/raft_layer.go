@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -23,6 +24,7 @@ import (
 type RaftLayer struct {
 	addr    net.Addr
 	dial    func(ctx context.Context, addr string) (net.Conn, error)
+	tlsOut  OutgoingTLS
 	connCh  chan net.Conn
 	muxDone <-chan struct{}
 
@@ -65,10 +67,11 @@ func (l *RaftLayer) track(conn net.Conn) *layerConn {
 	return c
 }
 
-func newRaftLayer(addr net.Addr, dial func(context.Context, string) (net.Conn, error), muxDone <-chan struct{}) *RaftLayer {
+func newRaftLayer(addr net.Addr, dial func(context.Context, string) (net.Conn, error), tlsOut OutgoingTLS, muxDone <-chan struct{}) *RaftLayer {
 	return &RaftLayer{
 		addr:    addr,
 		dial:    dial,
+		tlsOut:  tlsOut,
 		connCh:  make(chan net.Conn),
 		muxDone: muxDone,
 		closed:  make(chan struct{}),
@@ -121,8 +124,9 @@ func (l *RaftLayer) Close() error {
 // Addr returns the advertised Raft address of this server.
 func (l *RaftLayer) Addr() net.Addr { return l.addr }
 
-// Dial connects to a server's port and selects ProtoRaft; both the dial and
-// the protocol byte are bounded by timeout.
+// Dial connects to a server's port and selects ProtoRaft, inside TLS when
+// the Mux was given an outgoing TLS configuration; the dial, handshake and
+// protocol byte are bounded by timeout.
 func (l *RaftLayer) Dial(address string, timeout time.Duration) (net.Conn, error) {
 	ctx := context.Background()
 	if timeout > 0 {
@@ -134,8 +138,13 @@ func (l *RaftLayer) Dial(address string, timeout time.Duration) (net.Conn, error
 	if err != nil {
 		return nil, fmt.Errorf("rpc: raft dial %s: %w", address, err)
 	}
-	if err := writeProtoByte(ctx, conn, ProtoRaft); err != nil {
-		conn.Close()
+	var cfg *tls.Config
+	if l.tlsOut != nil {
+		cfg = l.tlsOut("")
+	}
+	raw := conn
+	if conn, err = dialProto(ctx, raw, cfg, ProtoRaft); err != nil {
+		raw.Close()
 		return nil, fmt.Errorf("rpc: raft dial %s: %w", address, err)
 	}
 	c := l.track(conn)

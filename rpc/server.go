@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,10 @@ type ServerConfig struct {
 	RequestTimeout time.Duration
 	// WriteTimeout bounds writing the response envelope.
 	WriteTimeout time.Duration
+	// Authorize, when set, is asked before each call whether its caller
+	// may call method; an error is the call's answer. ctx carries the
+	// caller's TLS state (PeerTLS) and relay hops (RelayHops).
+	Authorize func(ctx context.Context, method string) error
 }
 
 // DefaultServerConfig returns the defaults: 8 MiB messages, 10s to read a
@@ -157,11 +162,12 @@ func (s *Server) ServeConn(conn net.Conn) {
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.serveSession(sess)
+	go s.serveSession(sess, connTLSState(conn))
 }
 
-// serveSession accepts the streams of sess until it closes.
-func (s *Server) serveSession(sess *yamux.Session) {
+// serveSession accepts the streams of sess until it closes; cs is the TLS
+// state of its connection (nil in plaintext).
+func (s *Server) serveSession(sess *yamux.Session, cs *tls.ConnectionState) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
@@ -178,7 +184,7 @@ func (s *Server) serveSession(sess *yamux.Session) {
 			return
 		}
 		s.wg.Add(1)
-		go s.serveStream(stream)
+		go s.serveStream(stream, cs)
 	}
 }
 

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +22,7 @@ var errCallerGone = errors.New("rpc: caller hung up")
 // serveStream runs one call: read the request, run the handler, write the
 // response. The caller keeps its half of the stream open until it has the
 // response, so EOF on it while the handler runs means the caller gave up.
-func (s *Server) serveStream(stream *yamux.Stream) {
+func (s *Server) serveStream(stream *yamux.Stream, cs *tls.ConnectionState) {
 	defer s.wg.Done()
 	defer stream.Close()
 
@@ -44,7 +45,7 @@ func (s *Server) serveStream(stream *yamux.Stream) {
 	}
 	_ = stream.SetReadDeadline(time.Time{})
 
-	ctx, cancel := context.WithCancelCause(s.ctx)
+	ctx, cancel := context.WithCancelCause(withPeerTLS(s.ctx, cs))
 	defer cancel(nil)
 	var deadline time.Time
 	if req.DeadlineUnixNano != 0 {
@@ -107,6 +108,11 @@ func (s *Server) call(ctx context.Context, method string, payload []byte) (resp 
 	h := s.handler(method)
 	if h == nil {
 		return nil, fmt.Errorf("%w %q", ErrUnknownMethod, method)
+	}
+	if s.cfg.Authorize != nil {
+		if err := s.cfg.Authorize(ctx, method); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if r := recover(); r != nil {

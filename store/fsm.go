@@ -174,6 +174,9 @@ func applyCommand(tx *memdb.Txn, idx uint64, cmd *pb.Command) (r *Result, dirty 
 		r.OK = true
 		r.Err = applyKVReplication(tx, idx, cmd.NowUnixNano, c.KvReplication)
 		return r, r.Err != nil && !errors.Is(r.Err, ErrBadCommand)
+	case *pb.Command_AutopilotConfig:
+		r.OK, r.Err = applyAutopilotConfig(tx, idx, c.AutopilotConfig)
+		return r, r.Err != nil && !errors.Is(r.Err, ErrBadCommand)
 	case *pb.Command_Batch:
 		r.Err = fmt.Errorf("%w: nested command batch", ErrBadCommand)
 		return r, false

@@ -52,6 +52,9 @@ type tombstoneRow struct {
 
 func schema() *memdb.DBSchema {
 	s := baseSchema()
+	for name, t := range autopilotSchema() {
+		s.Tables[name] = t
+	}
 	for name, t := range aclSchema() {
 		s.Tables[name] = t
 	}

@@ -120,6 +120,10 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		{tableKVReplication, func(raw any) *pb.SnapshotRecord {
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_KvReplicationState{KvReplicationState: raw.(*pb.KVReplicationState)}}
 		}},
+		{tableAutopilot, func(raw any) *pb.SnapshotRecord {
+			// Ignorable: a server of an earlier version has no autopilot.
+			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_AutopilotConfig{AutopilotConfig: raw.(*autopilotRow).Config}, IgnoreIfUnknown: true}
+		}},
 		{tableIndex, func(raw any) *pb.SnapshotRecord {
 			r := raw.(*indexRow)
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_TableIndex{TableIndex: &pb.TableIndex{Table: r.Key, Index: r.Value}}}
@@ -288,6 +292,8 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 			return errors.New("kv replication state without a source datacenter")
 		}
 		return tx.Insert(tableKVReplication, r.KvReplicationState)
+	case *pb.SnapshotRecord_AutopilotConfig:
+		return tx.Insert(tableAutopilot, &autopilotRow{ID: autopilotRowID, Config: r.AutopilotConfig})
 	default:
 		return fmt.Errorf("unknown record type %T", rec.Record)
 	}

@@ -37,7 +37,12 @@ func (l *loader) resolveAddrs(c *Config) error {
 		return err
 	}
 	c.BindAddr, c.ClientAddrs, c.ClientAddr = bind.String(), clients, clients[0]
-	c.HTTPAddrs, c.DNSAddrs = clients, slices.Clone(clients)
+	c.HTTPAddrs, c.DNSAddrs, c.HTTPSAddrs = clients, slices.Clone(clients), slices.Clone(clients)
+	if c.addressesHTTPS != "" {
+		if c.HTTPSAddrs, err = resolveList("addresses.https", c.addressesHTTPS); err != nil {
+			return err
+		}
+	}
 	if c.addressesHTTP != "" {
 		if c.HTTPAddrs, err = resolveList("addresses.http", c.addressesHTTP); err != nil {
 			return err

@@ -51,6 +51,9 @@ type Config struct {
 	// client_addr), or ClientAddrs when unset.
 	HTTPAddrs []string
 	DNSAddrs  []string
+	// HTTPSAddrs are the IPs the HTTPS API listens on: addresses.https, or
+	// ClientAddrs when unset.
+	HTTPSAddrs []string
 	// Ports holds the listener ports; PortDisabled (-1) turns a listener off.
 	Ports Ports
 
@@ -158,11 +161,19 @@ type Config struct {
 	DNS DNSConfig
 	// ACL is the acl block.
 	ACL ACLConfig
+	// TLS is the tls block (and Consul's older top-level TLS keys).
+	TLS TLSConfig
+	// Secure is -secure: a local trial with ACLs (default deny), TLS and
+	// gossip encryption on, their material generated in the data dir by
+	// the agent at start.
+	Secure bool
 	// PrimaryDatacenter owns the ACL state (primary_datacenter); the
 	// servers of every other datacenter replicate it. "" is this one.
 	PrimaryDatacenter string
 	// KVReplication is the kv_replication block (servers only).
 	KVReplication KVReplication
+	// Autopilot is the autopilot block (servers only).
+	Autopilot Autopilot
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition
@@ -176,7 +187,7 @@ type Config struct {
 
 	// addressesHTTP and addressesDNS are addresses.http and addresses.dns
 	// as written, resolved into HTTPAddrs and DNSAddrs by Load.
-	addressesHTTP, addressesDNS string
+	addressesHTTP, addressesDNS, addressesHTTPS string
 
 	// args are the command-line arguments Load parsed, for Reload.
 	args []string
@@ -190,6 +201,7 @@ const PortDisabled = -1
 // Ports holds the agent's listener ports.
 type Ports struct {
 	HTTP    int // HTTP API on ClientAddr (8500)
+	HTTPS   int // HTTPS API on ClientAddr (disabled; 8501 with -secure)
 	DNS     int // DNS (8600); not opened yet, Load warns when it is set
 	Server  int // server RPC and raft on BindAddr (8300)
 	SerfLAN int // LAN gossip, UDP and TCP, on BindAddr (8301)
@@ -296,11 +308,12 @@ func DefaultConfig() *Config {
 		Datacenter:          "dc1",
 		BindAddr:            "0.0.0.0",
 		ClientAddr:          "127.0.0.1",
-		Ports:               Ports{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302},
+		Ports:               Ports{HTTP: 8500, HTTPS: PortDisabled, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302},
 		RetryInterval:       30 * time.Second,
 		RetryIntervalWAN:    30 * time.Second,
 		LogLevel:            "info",
 		RaftProtocol:        3,
+		Autopilot:           DefaultAutopilot(),
 		Limits:              Limits{KVMaxValueSize: 512 * 1024, TxnMaxReqLen: 512 * 1024, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RequestLimits: RequestLimits{Mode: RateLimitDisabled, ReadRate: -1, WriteRate: -1}, RPCHoldTimeout: 7 * time.Second},
 		DefaultQueryTime:    300 * time.Second,
 		MaxQueryTime:        600 * time.Second,
@@ -328,6 +341,8 @@ func (c *Config) Clone() *Config {
 	out.ClientAddrs = slices.Clone(c.ClientAddrs)
 	out.HTTPAddrs = slices.Clone(c.HTTPAddrs)
 	out.DNSAddrs = slices.Clone(c.DNSAddrs)
+	out.HTTPSAddrs = slices.Clone(c.HTTPSAddrs)
+	out.TLS = c.TLS.clone()
 	out.RetryJoinWAN = slices.Clone(c.RetryJoinWAN)
 	out.StartJoinWAN = slices.Clone(c.StartJoinWAN)
 	out.NodeMeta = maps.Clone(c.NodeMeta)

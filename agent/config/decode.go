@@ -243,9 +243,11 @@ var topLevel = object[sourceDraft]{
 		"alt_domain":         opt(toString, func(s *sourceDraft) **string { return &s.p.AltDomain }),
 		"recursors":          appendStrings(func(s *sourceDraft) *[]string { return &s.p.Recursors }),
 		"acl":                decodeACL,
+		"tls":                nested(tlsObject, func(s *sourceDraft) *partialTLS { return &s.p.TLS }),
 		"primary_datacenter": opt(toString, func(s *sourceDraft) **string { return &s.p.Primary }),
 		"dns_config":         nested(dnsConfigObject, func(s *sourceDraft) *partialDNS { return &s.p.DNS }),
 
+		"autopilot":      nested(autopilotObject, func(s *sourceDraft) *partialAutopilot { return &s.p.Autopilot }),
 		"kv_replication": nested(kvReplicationObject, func(s *sourceDraft) *partialKVReplication { return &s.p.KVReplication }),
 
 		"services": decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.p.Services }),
@@ -259,8 +261,9 @@ var topLevel = object[sourceDraft]{
 var addressesObject = object[partialAddresses]{
 	unused: unusedAddressKeys,
 	keys: map[string]keyFunc[partialAddresses]{
-		"http": opt(toString, func(a *partialAddresses) **string { return &a.HTTP }),
-		"dns":  opt(toString, func(a *partialAddresses) **string { return &a.DNS }),
+		"http":  opt(toString, func(a *partialAddresses) **string { return &a.HTTP }),
+		"https": opt(toString, func(a *partialAddresses) **string { return &a.HTTPS }),
+		"dns":   opt(toString, func(a *partialAddresses) **string { return &a.DNS }),
 	},
 }
 
@@ -268,6 +271,7 @@ var portsObject = object[partialPorts]{
 	unused: unusedPortKeys,
 	keys: map[string]keyFunc[partialPorts]{
 		"http":     opt(toInt, func(p *partialPorts) **int { return &p.HTTP }),
+		"https":    opt(toInt, func(p *partialPorts) **int { return &p.HTTPS }),
 		"dns":      opt(toInt, func(p *partialPorts) **int { return &p.DNS }),
 		"server":   opt(toInt, func(p *partialPorts) **int { return &p.Server }),
 		"serf_lan": opt(toInt, func(p *partialPorts) **int { return &p.SerfLAN }),

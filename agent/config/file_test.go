@@ -48,8 +48,8 @@ func TestFullFile(t *testing.T) {
 		Datacenter: "east-1", NodeName: "node-a", NodeID: "0b1d0c2e-6f4a-4b8c-9d2e-1f3a5b7c9d0e",
 		DataDir: jsonData, Server: true, BootstrapExpect: 3,
 		BindAddr: "10.0.0.10", AdvertiseAddr: "10.0.0.11", AdvertiseAddrWAN: "203.0.113.7", ClientAddr: "0.0.0.0",
-		ClientAddrs: []string{"0.0.0.0"}, HTTPAddrs: []string{"0.0.0.0"}, DNSAddrs: []string{"0.0.0.0"}, SyslogFacility: "LOCAL0", LogRotateDuration: 24 * time.Hour,
-		Ports:     Ports{HTTP: 18500, DNS: -1, Server: 18300, SerfLAN: 18301, SerfWAN: 18302},
+		ClientAddrs: []string{"0.0.0.0"}, HTTPAddrs: []string{"0.0.0.0"}, DNSAddrs: []string{"0.0.0.0"}, HTTPSAddrs: []string{"0.0.0.0"}, SyslogFacility: "LOCAL0", LogRotateDuration: 24 * time.Hour,
+		Ports:     Ports{HTTP: 18500, HTTPS: -1, DNS: -1, Server: 18300, SerfLAN: 18301, SerfWAN: 18302},
 		RetryJoin: []string{"10.0.0.1", "10.0.0.2"}, StartJoin: []string{"10.0.0.3"},
 		RetryJoinWAN: []string{"198.51.100.1"}, StartJoinWAN: []string{"198.51.100.2"}, RetryIntervalWAN: 30 * time.Second,
 		RetryInterval: 15 * time.Second, RetryMax: 5, RejoinAfterLeave: true, LeaveOnTerminate: true,
@@ -60,7 +60,8 @@ func TestFullFile(t *testing.T) {
 		DisableKVKeyValidation: true,
 		DefaultQueryTime:       2 * time.Minute, MaxQueryTime: 4 * time.Minute, CheckUpdateInterval: time.Minute,
 		AEInterval: time.Minute, SessionTTLMin: 5 * time.Second, ReconnectTimeout: 24 * time.Hour,
-		Domain: "meridian.", Recursors: []string{"8.8.8.8:53", "[2001:db8::53]:5353"}, DNS: defaultDNSConfig(), ACL: defaultACLConfig(),
+		Autopilot: DefaultAutopilot(),
+		Domain:    "meridian.", Recursors: []string{"8.8.8.8:53", "[2001:db8::53]:5353"}, DNS: defaultDNSConfig(), ACL: defaultACLConfig(),
 		Services: []ServiceDefinition{
 			{ID: "db1", Name: "db", Port: 5432, Tags: []string{"primary", "v15"}, Checks: []CheckDefinition{
 				{TTL: 30 * time.Second, DeregisterCriticalServiceAfter: 90 * time.Minute, Notes: "heartbeat"},
@@ -90,7 +91,6 @@ func TestFullFile(t *testing.T) {
 		`key "limits.rpc_rate" is a Consul option Meridian does not use yet; ignored`,
 		`key "performance.raft_multiplier" is a Consul option Meridian does not use yet; ignored`,
 		`key "ports.grpc" is a Consul option Meridian does not use yet; ignored`,
-		`key "ports.https" is a Consul option Meridian does not use yet; ignored`,
 		`key "telemetry" is a Consul option Meridian does not use yet; ignored`,
 		`key "ui_config.content_path" is a Consul option Meridian does not use yet; ignored`,
 		`key "checks[0].token" is a Consul option Meridian does not use yet; ignored`,

@@ -15,6 +15,7 @@ import (
 type flagSource struct {
 	p           partial
 	dev         bool
+	secure      bool
 	configPaths []string // -config-file and -config-dir, in order
 	hcl         []string // -hcl fragments, in order
 	warnings    []string // one per given flag Meridian does not act on
@@ -58,6 +59,7 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	list := func(dst *[]string, name, usage string) { fs.Var(listFlag{dst}, name, usage) }
 
 	fs.BoolVar(&s.dev, "dev", false, "Starts the agent in development mode: an in-memory server on 127.0.0.1 with debug logs, the web console and /debug/pprof/ on.")
+	fs.BoolVar(&s.secure, "secure", false, "Local trial of a secured server: ACLs with default deny, TLS on RPC, Raft and HTTPS (port 8501; plain HTTP off) and gossip encryption, with a CA, certificates, a gossip key and a management token generated in the data dir when absent.")
 	boolean(&p.Server, "server", "Switches the agent to server mode.")
 	boolean(&p.Bootstrap, "bootstrap", "Sets server to bootstrap mode (elects itself leader).")
 	integer(&p.BootstrapExpect, "bootstrap-expect", "Sets server to expect `n` servers in the datacenter before bootstrapping.")
@@ -71,6 +73,7 @@ func newFlagSet(s *flagSource, output io.Writer) *flag.FlagSet {
 	str(&p.AdvertiseAddrWAN, "advertise-wan", "Sets the `address` a server advertises in the WAN pool, also the node's \"wan\" tagged address (default: advertise address).")
 	str(&p.ClientAddr, "client", "Sets the `addresses` the HTTP API and DNS bind to: a space-separated list or a go-sockaddr template such as '{{ GetPrivateIP }}' (default \"127.0.0.1\").")
 	integer(&p.Ports.HTTP, "http-port", "Sets the HTTP API `port` to listen on; -1 disables (default 8500).")
+	integer(&p.Ports.HTTPS, "https-port", "Sets the HTTPS API `port` to listen on (needs a certificate in the tls block); -1 disables (default -1, 8501 with -secure).")
 	integer(&p.Ports.DNS, "dns-port", "DNS `port` to listen on, UDP and TCP; -1 disables (default 8600).")
 	integer(&p.Ports.Server, "server-port", "Sets the server RPC `port` to listen on (default 8300).")
 	integer(&p.Ports.SerfLAN, "serf-lan-port", "Sets the Serf LAN `port` to listen on (default 8301).")

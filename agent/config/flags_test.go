@@ -111,7 +111,7 @@ func TestFlags(t *testing.T) {
 // setClient sets what -client with addrs resolves to.
 func setClient(c *Config, addrs ...string) {
 	c.ClientAddr, c.ClientAddrs = addrs[0], addrs
-	c.HTTPAddrs, c.DNSAddrs = addrs, addrs
+	c.HTTPAddrs, c.DNSAddrs, c.HTTPSAddrs = addrs, addrs, addrs
 }
 
 func TestDefaults(t *testing.T) {
@@ -133,7 +133,7 @@ func TestDefaults(t *testing.T) {
 	// The documented defaults, spelled out once.
 	d := DefaultConfig()
 	if d.Datacenter != "dc1" || d.BindAddr != "0.0.0.0" || d.ClientAddr != "127.0.0.1" ||
-		d.Ports != (Ports{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302}) ||
+		d.Ports != (Ports{HTTP: 8500, HTTPS: -1, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302}) ||
 		d.RetryInterval != 30*time.Second || d.RetryMax != 0 || d.LogLevel != "info" || d.Domain != "consul." ||
 		d.Limits != (Limits{KVMaxValueSize: 524288, TxnMaxReqLen: 524288, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RequestLimits: RequestLimits{Mode: "disabled", ReadRate: -1, WriteRate: -1}, RPCHoldTimeout: 7 * time.Second}) ||
 		d.DefaultQueryTime != 300*time.Second || d.MaxQueryTime != 600*time.Second ||

@@ -112,6 +112,40 @@ var keyCases = map[string]struct {
 	"check":                                      {`{"name": "c", "ttl": "10s"}`, false},
 	"watches":                                    {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
 	"kv_replication":                             {`{"source_datacenter": "", "prefixes": [], "exclude": []}`, false},
+	"autopilot.cleanup_dead_servers":             {`false`, false},
+	"autopilot.last_contact_threshold":           {`"300ms"`, false},
+	"autopilot.max_trailing_logs":                {`500`, false},
+	"autopilot.min_quorum":                       {`3`, false},
+	"autopilot.server_stabilization_time":        {`"5s"`, false},
+	"tls.defaults":                               {`{"ca_file": "DATADIR/ca/ca.pem", "ca_path": "DATADIR/ca", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem", "verify_incoming": true, "verify_outgoing": true, "tls_min_version": "TLSv1_2", "tls_cipher_suites": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}`, false},
+	"tls.https":                                  {`{"ca_file": "DATADIR/ca/ca.pem", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem", "verify_incoming": true, "tls_min_version": "TLSv1_3"}`, false},
+	"tls.internal_rpc":                           {`{"ca_file": "DATADIR/ca/ca.pem", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem", "verify_incoming": true, "verify_outgoing": true, "verify_server_hostname": true, "tls_cipher_suites": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]}`, false},
+	"ca_file":                                    {`"DATADIR/ca/ca.pem"`, false},
+	"ca_path":                                    {`"DATADIR/ca"`, false},
+	"cert_file":                                  {`"DATADIR/cert.pem"`, false},
+	"key_file":                                   {`"DATADIR/key.pem"`, false},
+	"tls_min_version":                            {`"tls12"`, false},
+	"tls_cipher_suites":                          {`"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"`, false},
+	"verify_incoming":                            {`true`, false},
+	"verify_incoming_rpc":                        {`true`, false},
+	"verify_incoming_https":                      {`true`, false},
+	"verify_outgoing":                            {`true`, false},
+	"verify_server_hostname":                     {`true`, false},
+	"ports.https":                                {`18501`, false},
+	"addresses.https":                            {`"127.0.0.2"`, false},
+}
+
+// keyExtras are other top-level members a key needs to be valid
+// (cert_file needs key_file), as JSON.
+var keyExtras = map[string]string{
+	"cert_file":              `"key_file": "DATADIR/key.pem"`,
+	"key_file":               `"cert_file": "DATADIR/cert.pem"`,
+	"verify_incoming":        `"ca_file": "DATADIR/ca/ca.pem", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem"`,
+	"verify_incoming_rpc":    `"ca_file": "DATADIR/ca/ca.pem", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem"`,
+	"verify_incoming_https":  `"ca_file": "DATADIR/ca/ca.pem", "cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem"`,
+	"verify_outgoing":        `"ca_file": "DATADIR/ca/ca.pem"`,
+	"verify_server_hostname": `"ca_file": "DATADIR/ca/ca.pem"`,
+	"ports.https":            `"cert_file": "DATADIR/cert.pem", "key_file": "DATADIR/key.pem"`,
 }
 
 func keysOf[T any](o object[T]) []string { return slices.Collect(maps.Keys(o.keys)) }
@@ -123,6 +157,8 @@ func decodedKeys() []string {
 		"ports": keysOf(portsObject), "limits": keysOf(limitsObject),
 		"performance": keysOf(performanceObject), "ui_config": keysOf(uiConfigObject),
 		"dns_config": keysOf(dnsConfigObject), "addresses": keysOf(addressesObject), "acl": keysOf(aclObject),
+		"autopilot": keysOf(autopilotObject),
+		"tls":       keysOf(tlsObject),
 	}
 	var out []string
 	for _, k := range keysOf(topLevel) {
@@ -169,8 +205,13 @@ func TestKeysNotActedOnWarnOnce(t *testing.T) {
 		tc := keyCases[path]
 		t.Run(path, func(t *testing.T) {
 			dir := t.TempDir()
+			writeTestPKI(t, dir)
 			value := strings.ReplaceAll(tc.json, "DATADIR", dir)
-			file := writeFile(t, dir, "c.json", jsonFor(path, value))
+			doc := jsonFor(path, value)
+			if extra := keyExtras[path]; extra != "" {
+				doc = strings.TrimSuffix(doc, "}") + ", " + strings.ReplaceAll(extra, "DATADIR", dir) + "}"
+			}
+			file := writeFile(t, dir, "c.json", doc)
 			_, warnings := mustLoad(t, "-data-dir", dir, "-config-file", file)
 			if !tc.ignored {
 				if len(warnings) != 0 {
@@ -256,6 +297,8 @@ var flagCases = map[string]struct {
 	"log-rotate-duration":        {[]string{"-log-rotate-duration", "12h"}, false},
 	"log-rotate-max-files":       {[]string{"-log-rotate-max-files", "5"}, false},
 	"encrypt":                    {[]string{"-encrypt", testKey}, false},
+	"https-port":                 {[]string{"-https-port", "18501", "-hcl", `tls { defaults { cert_file = "DATADIR/cert.pem" key_file = "DATADIR/key.pem" } }`}, false},
+	"secure":                     {[]string{"-secure"}, false},
 }
 
 // TestFlagsNotActedOnWarnOnce gives each agent flag on its own (the
@@ -274,6 +317,7 @@ func TestFlagsNotActedOnWarnOnce(t *testing.T) {
 		t.Run(f.Name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFile(t, dir, "empty.json", "{}")
+			writeTestPKI(t, dir)
 			args := []string{"-data-dir", dir}
 			for _, a := range tc.args {
 				args = append(args, strings.ReplaceAll(a, "DATADIR", dir))

@@ -32,13 +32,10 @@ var (
 		"retry_max_wan", "primary_gateways",
 		"primary_gateways_interval", "server_name", "server_rejoin_age_max",
 		// TLS and gossip encryption.
-		"tls", "auto_encrypt", "auto_config", "ca_file", "ca_path", "cert_file",
-		"key_file", "tls_cipher_suites", "tls_min_version",
-		"tls_prefer_server_cipher_suites", "verify_incoming", "verify_incoming_https",
-		"verify_incoming_rpc", "verify_outgoing", "verify_server_hostname",
+		"auto_encrypt", "auto_config", "tls_prefer_server_cipher_suites",
 		"encrypt_verify_incoming", "encrypt_verify_outgoing",
 		// Features Meridian does not have (yet).
-		"connect", "config_entries", "autopilot", "telemetry", "audit", "cache",
+		"connect", "config_entries", "telemetry", "audit", "cache",
 		"cloud", "peering", "experiments", "license_path", "locality", "reporting",
 		"snapshot_agent", "xds", "rpc", "read_replica", "non_voting_server",
 		"http_config",
@@ -50,9 +47,9 @@ var (
 		"raft_snapshot_interval", "raft_snapshot_threshold", "raft_trailing_logs",
 		"ui_content_path",
 	)
-	unusedAddressKeys = keySet("https", "grpc", "grpc_tls")
+	unusedAddressKeys = keySet("grpc", "grpc_tls")
 	unusedPortKeys    = keySet(
-		"https", "grpc", "grpc_tls", "proxy_min_port", "proxy_max_port",
+		"grpc", "grpc_tls", "proxy_min_port", "proxy_max_port",
 		"sidecar_min_port", "sidecar_max_port", "expose_min_port", "expose_max_port",
 	)
 	unusedLimitKeys = keySet(

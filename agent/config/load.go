@@ -73,6 +73,9 @@ func (l *loader) load(args []string) (*Config, []string, error) {
 	if flags.dev {
 		merge(&merged, devProfile())
 	}
+	if flags.secure {
+		merge(&merged, secureProfile())
+	}
 	files, err := expandPaths(flags.configPaths)
 	if err != nil {
 		return nil, nil, err
@@ -102,6 +105,9 @@ func (l *loader) load(args []string) (*Config, []string, error) {
 
 	c := merged.config()
 	c.Dev = flags.dev
+	if c.Secure && merged.Bootstrap == nil && c.BootstrapExpect == 0 {
+		c.Bootstrap = true // a one-server trial elects itself
+	}
 	c.ConfigFiles = files
 	c.args = slices.Clone(args)
 	c.loaded = true
@@ -160,6 +166,18 @@ func (l *loader) finish(c *Config) ([]string, error) {
 	return warnings, nil
 }
 
+// secureProfile is what -secure sets before any file or flag: a server
+// with ACLs on (default deny), HTTPS on 8501 and plain HTTP off. The agent
+// generates the TLS material, gossip key and management token at start.
+func secureProfile() *partial {
+	return &partial{
+		Server: ptr(true),
+		Secure: ptr(true),
+		Ports:  partialPorts{HTTP: ptr(PortDisabled), HTTPS: ptr(8501)},
+		ACL:    partialACL{Set: ptr(true), Enabled: ptr(true), DefaultPolicy: ptr("deny")},
+	}
+}
+
 // devProfile is what -dev sets before any file or flag.
 func devProfile() *partial {
 	return &partial{
@@ -187,14 +205,14 @@ func prefixAll(prefix string, ss []string) []string {
 // never said to "take effect after a restart". A test holds the three
 // lists to the fields of Config.
 var (
-	reloadApplied    = []string{"Services", "Checks", "Watches", "ConfigFiles"}
+	reloadApplied    = []string{"Services", "Checks", "Watches", "ConfigFiles", "TLS"}
 	notActedOnFields = []string{}
 	restartOnly      = []struct{ field, key string }{
 		{"Datacenter", "datacenter"}, {"NodeName", "node_name"}, {"NodeID", "node_id"},
 		{"DataDir", "data_dir"}, {"Server", "server"}, {"Bootstrap", "bootstrap"},
 		{"BootstrapExpect", "bootstrap_expect"}, {"Dev", "dev"}, {"BindAddr", "bind_addr"},
 		{"AdvertiseAddr", "advertise_addr"}, {"AdvertiseAddrWAN", "advertise_addr_wan"},
-		{"ClientAddr", "client_addr"}, {"ClientAddrs", "client_addr"}, {"HTTPAddrs", "addresses.http"},
+		{"ClientAddr", "client_addr"}, {"ClientAddrs", "client_addr"}, {"HTTPAddrs", "addresses.http"}, {"HTTPSAddrs", "addresses.https"}, {"Secure", "secure"},
 		{"DNSAddrs", "addresses.dns"}, {"EnableSyslog", "enable_syslog"}, {"SyslogFacility", "syslog_facility"},
 		{"LogFile", "log_file"}, {"LogRotateBytes", "log_rotate_bytes"}, {"LogRotateDuration", "log_rotate_duration"}, {"LogRotateMaxFiles", "log_rotate_max_files"}, {"Ports", "ports"}, {"RetryJoin", "retry_join"},
 		{"StartJoin", "start_join"}, {"RetryInterval", "retry_interval"},
@@ -209,7 +227,7 @@ var (
 		{"AEInterval", "ae_interval"}, {"SessionTTLMin", "session_ttl_min"},
 		{"ReconnectTimeout", "reconnect_timeout"}, {"Domain", "domain"}, {"AltDomain", "alt_domain"},
 		{"Recursors", "recursors"}, {"DNS", "dns_config"}, {"ACL", "acl"}, {"PrimaryDatacenter", "primary_datacenter"},
-		{"KVReplication", "kv_replication"}, {"DisableKVKeyValidation", "disable_kv_key_validation"},
+		{"KVReplication", "kv_replication"}, {"Autopilot", "autopilot"}, {"DisableKVKeyValidation", "disable_kv_key_validation"},
 	}
 )
 

@@ -72,9 +72,12 @@ type partial struct {
 	AltDomain *string
 	DNS       partialDNS
 	ACL       partialACL
+	TLS       partialTLS
+	Secure    *bool
 	Primary   *string
 
 	KVReplication partialKVReplication
+	Autopilot     partialAutopilot
 
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
@@ -82,11 +85,11 @@ type partial struct {
 }
 
 type partialAddresses struct {
-	HTTP, DNS *string
+	HTTP, DNS, HTTPS *string
 }
 
 type partialPorts struct {
-	HTTP, DNS, Server, SerfLAN, SerfWAN *int
+	HTTP, DNS, Server, SerfLAN, SerfWAN, HTTPS *int
 }
 
 type partialLimits struct {
@@ -169,6 +172,8 @@ func (p *partial) config() *Config {
 	set(&c.ClientAddr, p.ClientAddr)
 	set(&c.addressesHTTP, p.Addresses.HTTP)
 	set(&c.addressesDNS, p.Addresses.DNS)
+	set(&c.addressesHTTPS, p.Addresses.HTTPS)
+	set(&c.Ports.HTTPS, p.Ports.HTTPS)
 	set(&c.Ports.HTTP, p.Ports.HTTP)
 	set(&c.Ports.DNS, p.Ports.DNS)
 	set(&c.Ports.Server, p.Ports.Server)
@@ -230,8 +235,11 @@ func (p *partial) config() *Config {
 	set(&c.AltDomain, p.AltDomain)
 	p.DNS.apply(&c.DNS)
 	p.ACL.apply(&c.ACL)
+	p.TLS.apply(&c.TLS)
+	set(&c.Secure, p.Secure)
 	set(&c.PrimaryDatacenter, p.Primary)
 	p.KVReplication.apply(&c.KVReplication)
+	p.Autopilot.apply(&c.Autopilot)
 	c.Services = p.Services
 	c.Checks = p.Checks
 	c.Watches = p.Watches

@@ -133,7 +133,7 @@ func validatePorts(c *Config) error {
 		port   int
 		opened bool
 	}{
-		{"ports.http", c.Ports.HTTP, true}, {"ports.dns", c.Ports.DNS, true}, {"ports.server", c.Ports.Server, true},
+		{"ports.http", c.Ports.HTTP, true}, {"ports.https", c.Ports.HTTPS, true}, {"ports.dns", c.Ports.DNS, true}, {"ports.server", c.Ports.Server, true},
 		{"ports.serf_lan", c.Ports.SerfLAN, true}, {"ports.serf_wan", c.Ports.SerfWAN, c.Server},
 	}
 	used := map[int]string{}
@@ -225,7 +225,13 @@ func validateMisc(c *Config) error {
 	if err := validateACL(c); err != nil {
 		return err
 	}
+	if err := validateTLS(c); err != nil {
+		return err
+	}
 	if err := validateDNS(c); err != nil {
+		return err
+	}
+	if err := validateAutopilot(c); err != nil {
 		return err
 	}
 	if err := validateKVReplication(c); err != nil {
@@ -287,7 +293,7 @@ func settleBootstrap(c *Config) []string {
 		c.Bootstrap, c.BootstrapExpect = true, 0
 		w = append(w, "bootstrap_expect = 1 is the same as bootstrap mode; using -bootstrap")
 	}
-	if c.Bootstrap && !c.Dev {
+	if c.Bootstrap && !c.Dev && !c.Secure {
 		w = append(w, "bootstrap mode enabled: do not enable unless necessary")
 	}
 	switch n := c.BootstrapExpect; {

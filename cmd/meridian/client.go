@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/consul/api"
@@ -21,6 +23,13 @@ const defaultHTTPAddr = "127.0.0.1:8500"
 var (
 	envHTTPAddr  = []string{"MERIDIAN_HTTP_ADDR", "CONSUL_HTTP_ADDR"}
 	envHTTPToken = []string{"MERIDIAN_HTTP_TOKEN", "CONSUL_HTTP_TOKEN"}
+	envHTTPSSL   = []string{"MERIDIAN_HTTP_SSL", "CONSUL_HTTP_SSL"}
+	envSSLVerify = []string{"MERIDIAN_HTTP_SSL_VERIFY", "CONSUL_HTTP_SSL_VERIFY"}
+	envCACert    = []string{"MERIDIAN_CACERT", "CONSUL_CACERT"}
+	envCAPath    = []string{"MERIDIAN_CAPATH", "CONSUL_CAPATH"}
+	envCert      = []string{"MERIDIAN_CLIENT_CERT", "CONSUL_CLIENT_CERT"}
+	envKey       = []string{"MERIDIAN_CLIENT_KEY", "CONSUL_CLIENT_KEY"}
+	envTLSName   = []string{"MERIDIAN_TLS_SERVER_NAME", "CONSUL_TLS_SERVER_NAME"}
 )
 
 // httpFlags are the flags every client command shares. Empty values fall
@@ -30,6 +39,8 @@ type httpFlags struct {
 	token string
 	dc    string
 	stale bool
+	// TLS of an https:// address (or $CONSUL_HTTP_SSL=true).
+	caFile, caPath, clientCert, clientKey, tlsServerName string
 }
 
 // register adds -http-addr, -token and -datacenter (alias -dc) to fs, and
@@ -43,6 +54,11 @@ func (h *httpFlags) register(fs *flag.FlagSet, reads bool) {
 	fs.StringVar(&h.dc, "datacenter", "",
 		"Name of the datacenter to query. Defaults to the agent's datacenter.")
 	fs.StringVar(&h.dc, "dc", "", "Alias of -datacenter.")
+	fs.StringVar(&h.caFile, "ca-file", "", "`path` to a CA file to verify the agent's HTTPS certificate with. Defaults to $CONSUL_CACERT.")
+	fs.StringVar(&h.caPath, "ca-path", "", "`path` to a directory of CA certificates. Defaults to $CONSUL_CAPATH.")
+	fs.StringVar(&h.clientCert, "client-cert", "", "`path` to a client certificate for an agent with verify_incoming. Defaults to $CONSUL_CLIENT_CERT.")
+	fs.StringVar(&h.clientKey, "client-key", "", "`path` to the client certificate's key. Defaults to $CONSUL_CLIENT_KEY.")
+	fs.StringVar(&h.tlsServerName, "tls-server-name", "", "`name` to expect in the agent's certificate (SNI). Defaults to $CONSUL_TLS_SERVER_NAME.")
 	if reads {
 		fs.BoolVar(&h.stale, "stale", false,
 			"Permit any server (not only the leader) to answer. Results may be stale, "+
@@ -73,6 +89,9 @@ func (h *httpFlags) client(getenv func(string) string) (*agentClient, error) {
 	tr := api.DefaultConfig().Transport
 	cfg, err := watch.Config(base.String(), h.dc, firstNonEmpty(h.token, getenv, envHTTPToken), tr)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.applyTLS(cfg, addr, getenv); err != nil {
 		return nil, err
 	}
 	c, err := api.NewClient(cfg)
@@ -107,4 +126,41 @@ func firstNonEmpty(value string, getenv func(string) string, names []string) str
 		}
 	}
 	return ""
+}
+
+// applyTLS sets the client's TLS from the flags and the environment, as
+// Consul's CLI: an address without a scheme is https when
+// $CONSUL_HTTP_SSL is true; $CONSUL_HTTP_SSL_VERIFY=false skips the
+// verification of the agent's certificate.
+func (h *httpFlags) applyTLS(cfg *api.Config, addr string, getenv func(string) string) error {
+	if v := firstNonEmpty("", getenv, envHTTPSSL); v != "" && !strings.Contains(addr, "://") {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("CONSUL_HTTP_SSL %q: want true or false", v)
+		}
+		if on {
+			cfg.Scheme = "https"
+		}
+	}
+	if v := firstNonEmpty("", getenv, envSSLVerify); v != "" {
+		verify, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("CONSUL_HTTP_SSL_VERIFY %q: want true or false", v)
+		}
+		cfg.TLSConfig.InsecureSkipVerify = !verify
+	}
+	set := func(dst *string, flag string, env []string) {
+		if v := firstNonEmpty(flag, getenv, env); v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.TLSConfig.CAFile, h.caFile, envCACert)
+	set(&cfg.TLSConfig.CAPath, h.caPath, envCAPath)
+	set(&cfg.TLSConfig.CertFile, h.clientCert, envCert)
+	set(&cfg.TLSConfig.KeyFile, h.clientKey, envKey)
+	set(&cfg.TLSConfig.Address, h.tlsServerName, envTLSName)
+	if (cfg.TLSConfig.CertFile == "") != (cfg.TLSConfig.KeyFile == "") {
+		return fmt.Errorf("-client-cert and -client-key must be given together")
+	}
+	return nil
 }

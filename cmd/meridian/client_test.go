@@ -3,10 +3,13 @@ package main
 import (
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/meridian-io/meridian/agent/watch"
+	"github.com/meridian-io/meridian/internal/tlsconf"
 )
 
 func TestParseHTTPAddr(t *testing.T) {
@@ -210,5 +213,50 @@ func TestPathPrefixAndEscaping(t *testing.T) {
 	}
 	if got := agent.only(t).Path; got != "/proxy/v1/kv/a%20b%3Fc%25d" {
 		t.Errorf("path = %q", got)
+	}
+}
+
+// TestClientTLSSettings: -ca-file and friends beat MERIDIAN_* beat
+// CONSUL_*; CONSUL_HTTP_SSL makes an address without a scheme https.
+func TestClientTLSSettings(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := tlsconf.CreateCA(tlsconf.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Sign(tlsconf.CertOptions{Datacenter: "dc1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile, certFile, keyFile := file("ca.pem", ca.CertPEM), file("cert.pem", cert), file("key.pem", key)
+	env := map[string]string{
+		"CONSUL_HTTP_SSL": "true", "CONSUL_CACERT": "/nowhere/ca.pem", "MERIDIAN_CACERT": caFile,
+		"CONSUL_CLIENT_CERT": "/nowhere/cert.pem", "CONSUL_CLIENT_KEY": keyFile, "CONSUL_TLS_SERVER_NAME": "server.dc1.consul",
+	}
+	getenv := func(k string) string { return env[k] }
+	h := httpFlags{addr: "127.0.0.1:8501", clientCert: certFile}
+	c, err := h.client(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	tc := c.config.TLSConfig
+	if c.config.Scheme != "https" || tc.CAFile != caFile || tc.CertFile != certFile || tc.KeyFile != keyFile || tc.Address != "server.dc1.consul" {
+		t.Errorf("scheme %q, tls %+v", c.config.Scheme, tc)
+	}
+	delete(env, "CONSUL_CLIENT_KEY")
+	if _, err := h.client(getenv); err == nil || !strings.Contains(err.Error(), "together") {
+		t.Errorf("a certificate without its key: %v", err)
+	}
+	env["CONSUL_HTTP_SSL"] = "maybe"
+	if _, err := (&httpFlags{}).client(getenv); err == nil || !strings.Contains(err.Error(), "CONSUL_HTTP_SSL") {
+		t.Errorf("CONSUL_HTTP_SSL=maybe: %v", err)
 	}
 }

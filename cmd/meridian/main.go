@@ -77,6 +77,7 @@ func topLevelCommands() map[string]cliCommand {
 		"reload":      {"Triggers the agent to reload configuration files", runReload},
 		"rtt":         {"Estimates network round trip time between nodes", runRTT},
 		"snapshot":    {"Saves, restores and inspects snapshots of the datacenter's state", runSnapshot},
+		"tls":         {"Builtin helpers for creating CAs and certificates", runTLS},
 		"validate":    {"Validates configuration files and directories", runValidate},
 		"configtest":  {"Alias of validate (older Consul releases' name)", runValidate},
 		"version":     {"Prints the Meridian version", runVersion},

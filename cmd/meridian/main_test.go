@@ -192,7 +192,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, path := range []string{
 		"version", "members", "join", "leave", "force-leave", "info", "reload",
 		"kv get", "kv put", "kv delete", "kv export", "kv import",
-		"operator raft list-peers", "operator raft remove-peer",
+		"operator raft list-peers", "operator raft remove-peer", "operator raft transfer-leader",
+		"operator autopilot get-config", "operator autopilot set-config", "operator autopilot state",
 		"catalog datacenters", "catalog nodes", "catalog services", "rtt",
 	} {
 		t.Run(path, func(t *testing.T) {

@@ -10,14 +10,16 @@ import (
 
 func operatorCommands() map[string]cliCommand {
 	return map[string]cliCommand{
-		"raft": {"Provides cluster-level tools for the Raft quorum", runOperatorRaft},
+		"raft":      {"Provides cluster-level tools for the Raft quorum", runOperatorRaft},
+		"autopilot": {"Provides tools for Autopilot: health and dead-server cleanup", runOperatorAutopilot},
 	}
 }
 
 func operatorRaftCommands() map[string]cliCommand {
 	return map[string]cliCommand{
-		"list-peers":  {"Display the current Raft peer configuration", runRaftListPeers},
-		"remove-peer": {"Remove a server from the Raft configuration", runRaftRemovePeer},
+		"list-peers":      {"Display the current Raft peer configuration", runRaftListPeers},
+		"remove-peer":     {"Remove a server from the Raft configuration", runRaftRemovePeer},
+		"transfer-leader": {"Transfer Raft leadership to another server", runRaftTransferLeader},
 	}
 }
 

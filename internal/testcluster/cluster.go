@@ -32,6 +32,9 @@ type Options struct {
 	Datacenter string
 	// Args are added to every agent's flags.
 	Args []string
+	// NodeArgs, if set, adds flags to the i-th agent of datacenter dc
+	// (servers first), after Args.
+	NodeArgs func(dc string, i int, server bool) []string
 	// Tune adjusts every server's datacenter configuration.
 	Tune func(*dc.Config)
 	// TuneHealth adjusts every agent's health subsystem.
@@ -121,6 +124,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		}
 		n.Args = append(local.Args(), "-log-level", "debug")
 		n.Args = append(n.Args, opts.Args...)
+		if opts.NodeArgs != nil {
+			n.Args = append(n.Args, opts.NodeArgs(opts.Datacenter, i, server)...)
+		}
 		c.Nodes = append(c.Nodes, n)
 		c.Start(n)
 	}

@@ -1,0 +1,379 @@
+package agent_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian-io/meridian/dc"
+	"github.com/meridian-io/meridian/internal/testcluster"
+	"github.com/meridian-io/meridian/internal/tlsconf"
+	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
+)
+
+// pki is a CA and certificates of it on disk.
+type pki struct {
+	dir string
+	ca  *tlsconf.CA
+}
+
+func newPKI(t *testing.T) *pki {
+	t.Helper()
+	ca, err := tlsconf.CreateCA(tlsconf.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pki{dir: t.TempDir(), ca: ca}
+	p.write(t, "ca.pem", ca.CertPEM)
+	return p
+}
+
+func (p *pki) caFile() string { return filepath.Join(p.dir, "ca.pem") }
+
+func (p *pki) write(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(p.dir, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// sign writes a certificate of the role as name.pem and name-key.pem.
+func (p *pki) sign(t *testing.T, name string, o tlsconf.CertOptions) (certFile, keyFile string) {
+	t.Helper()
+	c, k, err := p.ca.Sign(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.write(t, name+".pem", c), p.write(t, name+"-key.pem", k)
+}
+
+// clientTLS is a client configuration trusting the CA, with the
+// certificate of certFile if given.
+func (p *pki) clientTLS(t *testing.T, certFile, keyFile, serverName string) *tls.Config {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AddCert(p.ca.Cert)
+	cfg := &tls.Config{RootCAs: roots, ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if certFile != "" {
+		kp, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{kp}
+	}
+	return cfg
+}
+
+func tlsHCL(ca, cert, key string) string {
+	return fmt.Sprintf(`tls {
+  defaults {
+    ca_file = %q
+    cert_file = %q
+    key_file = %q
+    verify_incoming = true
+    verify_outgoing = true
+  }
+  internal_rpc { verify_server_hostname = true }
+}`, ca, cert, key)
+}
+
+// tlsCluster is 3 servers and a client agent with TLS everywhere
+// (verify_incoming, verify_outgoing, verify_server_hostname) and HTTPS
+// with client certificates required; servers have a server certificate,
+// the client agent a client one.
+func tlsCluster(t *testing.T, p *pki) (*testcluster.Cluster, []string) {
+	t.Helper()
+	srvCert, srvKey := p.sign(t, "server", tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
+	cliCert, cliKey := p.sign(t, "client", tlsconf.CertOptions{Datacenter: "dc1"})
+	httpsPorts := testcluster.FreePorts(t, 4)
+	httpsAddrs := make([]string, len(httpsPorts))
+	for i, port := range httpsPorts {
+		httpsAddrs[i] = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	c := testcluster.New(t, testcluster.Options{
+		Servers: 3, Clients: 1,
+		Args: []string{"-hcl", tlsHCL(p.caFile(), srvCert, srvKey)},
+		NodeArgs: func(_ string, i int, server bool) []string {
+			args := []string{"-https-port", strconv.Itoa(httpsPorts[i])}
+			if !server {
+				args = append(args, "-hcl", tlsHCL(p.caFile(), cliCert, cliKey))
+			}
+			return args
+		},
+	})
+	return c, httpsAddrs
+}
+
+func httpsAPI(t *testing.T, addr string, cfg *tls.Config) *api.Client {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: cfg}
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err := api.NewClient(&api.Config{Address: addr, Scheme: "https", HttpClient: &http.Client{Transport: tr, Timeout: 10 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestTLSClusterServesKVOverHTTPS: three servers with full TLS elect a
+// leader (Raft and RPC over TLS with server names checked) and serve KV
+// through the consul/api client over HTTPS, on every agent, the client
+// agent's writes reaching the servers over TLS with its client
+// certificate. HTTPS refuses a client without a certificate and plain
+// HTTP on its port.
+func TestTLSClusterServesKVOverHTTPS(t *testing.T) {
+	p := newPKI(t)
+	c, httpsAddrs := tlsCluster(t, p)
+	userCert, userKey := p.sign(t, "user", tlsconf.CertOptions{Datacenter: "dc1"})
+	cfg := p.clientTLS(t, userCert, userKey, "")
+
+	for i, addr := range httpsAddrs {
+		key := fmt.Sprintf("tls/%d", i)
+		if _, err := httpsAPI(t, addr, cfg).KV().Put(&api.KVPair{Key: key, Value: []byte(c.Nodes[i].Name)}, nil); err != nil {
+			t.Fatalf("put through %s over HTTPS: %v", c.Nodes[i].Name, err)
+		}
+	}
+	for i, addr := range httpsAddrs {
+		kv := httpsAPI(t, addr, cfg).KV()
+		for j := range httpsAddrs {
+			pair, _, err := kv.Get(fmt.Sprintf("tls/%d", j), &api.QueryOptions{RequireConsistent: true})
+			if err != nil || pair == nil || string(pair.Value) != c.Nodes[j].Name {
+				t.Fatalf("get tls/%d through %s: %+v, %v", j, c.Nodes[i].Name, pair, err)
+			}
+		}
+	}
+
+	noCert := httpsAPI(t, httpsAddrs[0], p.clientTLS(t, "", "", ""))
+	if _, _, err := noCert.KV().Get("tls/0", nil); err == nil {
+		t.Fatal("an HTTPS client without a certificate was served")
+	}
+	plain, err := api.NewClient(&api.Config{Address: httpsAddrs[0], Scheme: "http", HttpClient: &http.Client{Timeout: 10 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := plain.KV().Get("tls/0", nil); err == nil {
+		t.Fatal("plain HTTP on the HTTPS port was served")
+	}
+}
+
+// TestTLSClientCertificateIsNotAServer: against real servers with
+// verify_server_hostname, a certificate of the same CA for
+// client.dc1.consul calls client methods but not server-only ones, and
+// cannot open a Raft stream; plaintext gets nothing at all.
+func TestTLSClientCertificateIsNotAServer(t *testing.T) {
+	p := newPKI(t)
+	c, _ := tlsCluster(t, p)
+	leader := c.WaitForLeader(30 * time.Second)
+	cliCert, cliKey := p.sign(t, "other-client", tlsconf.CertOptions{Datacenter: "dc1"})
+	srvCert, srvKey := p.sign(t, "other-server", tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
+	pool := func(certFile, keyFile string) *rpc.Pool {
+		cfg := p.clientTLS(t, certFile, keyFile, "server.dc1.consul")
+		pl := rpc.NewPool(rpc.PoolConfig{TLS: func(string) *tls.Config { return cfg.Clone() }})
+		t.Cleanup(func() { pl.Close() })
+		return pl
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	client := pool(cliCert, cliKey)
+	var status pb.StatusLeaderResponse
+	if err := client.Call(ctx, leader.RPCAddr, dc.MethodStatusLeader, &pb.StatusRequest{}, &status); err != nil {
+		t.Fatalf("Status.Leader with a client certificate: %v", err)
+	}
+	for _, m := range []string{dc.MethodReadIndex, dc.MethodStatusRaftIndex} {
+		err := client.Call(ctx, leader.RPCAddr, m, &pb.ReadIndexRequest{}, nil)
+		if !errors.Is(err, rpc.ErrPermissionDenied) {
+			t.Errorf("%s with a client certificate: %v, want permission denied", m, err)
+		}
+	}
+	server := pool(srvCert, srvKey)
+	if err := server.Call(ctx, leader.RPCAddr, dc.MethodStatusRaftIndex, &pb.StatusRequest{}, nil); err != nil {
+		t.Errorf("Status.RaftIndex with a server certificate: %v", err)
+	}
+
+	plain := rpc.NewPool(rpc.PoolConfig{})
+	defer plain.Close()
+	if err := plain.Call(ctx, leader.RPCAddr, dc.MethodStatusLeader, &pb.StatusRequest{}, nil); !errors.Is(err, rpc.ErrTransport) {
+		t.Errorf("plaintext call: %v, want a transport error", err)
+	}
+
+	// A Raft stream opened with the client certificate is closed by the
+	// server before it reads a byte of Raft.
+	raw, err := net.DialTimeout("tcp", leader.RPCAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Write([]byte{rpc.ProtoTLS}); err != nil {
+		t.Fatal(err)
+	}
+	tc := tls.Client(raw, p.clientTLS(t, cliCert, cliKey, "server.dc1.consul"))
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("handshake with a client certificate: %v", err)
+	}
+	if _, err := tc.Write([]byte{rpc.ProtoRaft}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tc.Read(make([]byte, 1)); n > 0 || err == nil || isTimeout(err) {
+		t.Fatalf("raft stream with a client certificate: read %d, %v; want it closed", n, err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestTLSReloadServesNewCertificate: after the certificate files change, a
+// reload (what SIGHUP does) makes new HTTPS and RPC connections present
+// the new certificate; the old connection keeps working.
+func TestTLSReloadServesNewCertificate(t *testing.T) {
+	p := newPKI(t)
+	certFile, keyFile := p.sign(t, "server", tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
+	httpsPort := testcluster.FreePorts(t, 1)[0]
+	c := testcluster.New(t, testcluster.Options{
+		Servers: 1,
+		Args:    []string{"-hcl", tlsHCL(p.caFile(), certFile, keyFile), "-https-port", strconv.Itoa(httpsPort)},
+	})
+	n := c.Nodes[0]
+	userCert, userKey := p.sign(t, "user", tlsconf.CertOptions{Datacenter: "dc1"})
+	cfg := p.clientTLS(t, userCert, userKey, "")
+	httpsAddr := "127.0.0.1:" + strconv.Itoa(httpsPort)
+
+	old := serialOf(t, httpsAddr, cfg, false)
+	if want := certSerial(t, certFile); old.Cmp(want) != 0 {
+		t.Fatalf("HTTPS serves serial %s, want %s", old, want)
+	}
+	kept, err := tls.Dial("tcp", httpsAddr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+
+	// Replace the files in place, as a renewal does, and reload.
+	newCert, newKey, err := p.ca.Sign(tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.write(t, "server-key.pem", newKey)
+	p.write(t, "server.pem", newCert)
+	if err := n.Agent.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	want := certSerial(t, certFile)
+	if want.Cmp(old) == 0 {
+		t.Fatal("the new certificate has the old serial")
+	}
+	if got := serialOf(t, httpsAddr, cfg, false); got.Cmp(want) != 0 {
+		t.Errorf("HTTPS after reload serves serial %s, want the new %s", got, want)
+	}
+	if got := serialOf(t, n.RPCAddr, p.clientTLS(t, userCert, userKey, "server.dc1.consul"), true); got.Cmp(want) != 0 {
+		t.Errorf("RPC port after reload serves serial %s, want the new %s", got, want)
+	}
+	if got := kept.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(old) != 0 {
+		t.Errorf("the open connection changed certificate")
+	}
+
+	// A reload with a broken key keeps the running certificate.
+	p.write(t, "server-key.pem", []byte("not a key"))
+	if err := n.Agent.Reload(); err == nil {
+		t.Error("reload with a broken key succeeded")
+	}
+	if got := serialOf(t, httpsAddr, cfg, false); got.Cmp(want) != 0 {
+		t.Errorf("after a failed reload HTTPS serves serial %s, want %s", got, want)
+	}
+}
+
+// serialOf opens a new TLS connection to addr (through ProtoTLS on an RPC
+// port) and returns the serial of the certificate the server presents.
+func serialOf(t *testing.T, addr string, cfg *tls.Config, rpcPort bool) *big.Int {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if rpcPort {
+		if _, err := raw.Write([]byte{rpc.ProtoTLS}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName = "localhost"
+	}
+	tc := tls.Client(raw, cfg)
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("handshake with %s: %v", addr, err)
+	}
+	return tc.ConnectionState().PeerCertificates[0].SerialNumber
+}
+
+func certSerial(t *testing.T, path string) *big.Int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(data)
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.SerialNumber
+}
+
+// TestTLSFederationChecksEachDatacentersServerName: with
+// verify_server_hostname, a server forwarding to another datacenter
+// expects that datacenter's server name (server.dc2.consul), and the
+// servers of each datacenter hold only their own.
+func TestTLSFederationChecksEachDatacentersServerName(t *testing.T) {
+	p := newPKI(t)
+	certs := map[string][2]string{}
+	for _, dcName := range []string{"dc1", "dc2"} {
+		c, k := p.sign(t, "server-"+dcName, tlsconf.CertOptions{Server: true, Datacenter: dcName})
+		certs[dcName] = [2]string{c, k}
+	}
+	f := testcluster.NewFederation(t, 2, testcluster.Options{
+		Servers: 1,
+		NodeArgs: func(dcName string, _ int, _ bool) []string {
+			return []string{"-hcl", tlsHCL(p.caFile(), certs[dcName][0], certs[dcName][1])}
+		},
+	})
+	client := func(n *testcluster.Node) *api.Client {
+		c, err := api.NewClient(&api.Config{Address: n.HTTPAddr, HttpClient: &http.Client{Timeout: 20 * time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	dc1, dc2 := f.DC("dc1").Nodes[0], f.DC("dc2").Nodes[0]
+	if _, err := client(dc1).KV().Put(&api.KVPair{Key: "fed/x", Value: []byte("from dc1")}, &api.WriteOptions{Datacenter: "dc2"}); err != nil {
+		t.Fatalf("put in dc2 through dc1: %v", err)
+	}
+	pair, _, err := client(dc2).KV().Get("fed/x", nil)
+	if err != nil || pair == nil || string(pair.Value) != "from dc1" {
+		t.Fatalf("dc2 holds %+v, %v", pair, err)
+	}
+	if pair, _, err := client(dc1).KV().Get("fed/x", nil); err != nil || pair != nil {
+		t.Fatalf("dc1 holds %+v, %v; the write was for dc2", pair, err)
+	}
+}
