@@ -215,11 +215,14 @@ func TestAbuseAgainstTheBinary(t *testing.T) {
 
 }
 
-// flood opens n connections from src, keeping those the agent accepts
-// (the first 200) open and idle, reading each refused one's 429; read
-// runs meanwhile and its latencies come back as during.
+// flood opens n connections from src, keeping open every one the agent
+// does not answer (those it keeps idle: at most 200) and reading each
+// refused one's 429; read runs meanwhile and its latencies come back as
+// during. A connection is never closed unanswered, so the agent's count
+// stays at its cap and every later one is refused at once.
 func flood(t *testing.T, httpAddr, src string, n int, read func() time.Duration) (idle []net.Conn, opened, refused int, during []time.Duration) {
 	t.Helper()
+	var pending []net.Conn
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -229,35 +232,52 @@ func flood(t *testing.T, httpAddr, src string, n int, read func() time.Duration)
 				continue
 			}
 			opened++
-			// While the agent may still keep some, a connection it keeps
-			// shows no answer within 20 ms; past that, each must be
-			// answered 429.
-			wait := 5 * time.Second
-			if len(idle) < 200 {
-				wait = 20 * time.Millisecond
-			}
-			c.SetReadDeadline(time.Now().Add(wait))
+			c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 			switch {
 			case err == nil && resp.StatusCode == http.StatusTooManyRequests:
 				refused++
 				c.Close()
-			case err != nil && os.IsTimeout(err) && len(idle) < 200:
-				c.SetReadDeadline(time.Time{})
-				idle = append(idle, c)
+			case err != nil && os.IsTimeout(err):
+				pending = append(pending, c) // kept, or a late 429
 			default:
 				c.Close()
 			}
 		}
 	}()
-	for {
+	start := time.Now()
+	for wait := true; wait; {
 		select {
 		case <-done:
-			return idle, opened, refused, during
+			wait = false
 		default:
+			if time.Since(start) > 45*time.Second {
+				t.Fatalf("opening %d connections took over 45 s", n)
+			}
 			during = append(during, read())
 		}
 	}
+	// A late 429 shows within a second; what stays silent is kept idle.
+	deadline := time.Now().Add(time.Second)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range pending {
+		wg.Go(func() {
+			c.SetReadDeadline(deadline)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+				refused++
+				c.Close()
+				return
+			}
+			c.SetReadDeadline(time.Time{})
+			idle = append(idle, c)
+		})
+	}
+	wg.Wait()
+	return idle, opened, refused, during
 }
 
 // slowBodies opens n connections spread over the source addresses srcs,
