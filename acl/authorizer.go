@@ -169,3 +169,44 @@ func (a *Authorizer) KeyWritePrefix(prefix string) bool {
 	}
 	return a.Allowed(ResourceKey, prefix, AccessWrite)
 }
+
+// KeyReadPrefix reports whether every key under prefix may be read (a
+// replication of the prefix): the rule governing prefix grants read and
+// no rule under it denies.
+func (a *Authorizer) KeyReadPrefix(prefix string) bool {
+	if a == nil {
+		return false
+	}
+	if a.manage {
+		return true
+	}
+	if t := a.segments[ResourceKey]; t != nil {
+		for name, acc := range t.exact {
+			if strings.HasPrefix(name, prefix) && !acc.grants(AccessRead) {
+				return false
+			}
+		}
+		for _, p := range t.prefixes {
+			if strings.HasPrefix(p.prefix, prefix) && !p.access.grants(AccessRead) {
+				return false
+			}
+		}
+	}
+	return a.Allowed(ResourceKey, prefix, AccessRead)
+}
+
+// Everything is a policy granting level on every resource but ACL
+// management: the rules of AllowAll (write) or DenyAll (deny) in a form
+// that travels as text.
+func Everything(level Access) *Policy {
+	p := &Policy{}
+	for _, r := range segmented {
+		p.Rules = append(p.Rules, Rule{Resource: r, Prefix: true, Access: level})
+	}
+	for _, r := range single {
+		if r != ResourceACL {
+			p.Rules = append(p.Rules, Rule{Resource: r, Access: level})
+		}
+	}
+	return p
+}

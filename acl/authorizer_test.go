@@ -106,3 +106,43 @@ key_prefix "tmp/" { policy = "write" }
 		t.Error("default allow with no rules writes everything")
 	}
 }
+
+func TestKeyReadPrefix(t *testing.T) {
+	a := NewAuthorizer(false, mustParse(t, `
+key_prefix "app/" { policy = "read" }
+key "app/secret" { policy = "deny" }
+key_prefix "cfg/" { policy = "list" }
+key_prefix "cfg/private/" { policy = "deny" }
+`))
+	cases := map[string]bool{
+		"app/":     false, // app/secret is denied
+		"app/sub/": true,
+		"cfg/pub/": true,
+		"cfg/":     false,
+		"":         false,
+	}
+	for prefix, want := range cases {
+		if got := a.KeyReadPrefix(prefix); got != want {
+			t.Errorf("KeyReadPrefix(%q) = %v, want %v", prefix, got, want)
+		}
+	}
+	if !NewAuthorizer(true).KeyReadPrefix("") || DenyAll().KeyReadPrefix("x") {
+		t.Error("default policies")
+	}
+}
+
+func TestEverythingRoundTrips(t *testing.T) {
+	for _, level := range []Access{AccessWrite, AccessDeny} {
+		p, err := Parse(Everything(level).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := NewAuthorizer(level == AccessDeny, p)
+		for _, r := range append(append([]Resource{}, segmented...), single...) {
+			want := level == AccessWrite && r != ResourceACL
+			if got := z.Allowed(r, "any/name", AccessWrite); got != want {
+				t.Errorf("Everything(%s): %s write = %v, want %v", level, r, got, want)
+			}
+		}
+	}
+}

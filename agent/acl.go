@@ -26,12 +26,14 @@ func (r serverResolver) resolve(ctx context.Context, secret string) (dc.Identity
 }
 
 // clientResolver asks a server (ACL.Resolve) and keeps the answer for
-// ttl. When no server answers, an expired entry is used (down_policy
-// extend-cache), or the request is refused with the error.
+// ttl. When no server answers, the down policy decides: extend-cache and
+// async-cache use an expired entry, allow allows everything but ACL
+// management, and otherwise the request is refused with the error.
 type clientResolver struct {
 	backend      Backend
 	ttl          time.Duration
 	defaultAllow bool
+	downPolicy   string
 	now          func() time.Time
 
 	mu    sync.Mutex
@@ -53,8 +55,11 @@ func (c *clientResolver) resolve(ctx context.Context, secret string) (dc.Identit
 	var resp pb.ACLResponse
 	err := c.backend.RPC(ctx, dc.MethodACLResolve, &pb.ACLRequest{Secret: secret}, &resp)
 	if err != nil {
-		if ok {
-			return e.id, nil // extend-cache
+		switch {
+		case c.downPolicy == dc.DownAllow:
+			return dc.Identity{AccessorID: e.id.AccessorID, Authorizer: acl.AllowAll()}, nil
+		case ok && c.downPolicy != dc.DownDeny:
+			return e.id, nil // extend-cache, async-cache
 		}
 		return dc.Identity{}, err
 	}
@@ -105,9 +110,9 @@ func (a *Agent) identity(r *http.Request) (dc.Identity, error) {
 	if !a.aclEnabled() || a.resolver == nil {
 		return dc.Identity{AccessorID: dc.AnonymousTokenID, Authorizer: acl.ManageAll()}, nil
 	}
-	secret := requestToken(r)
-	if secret == "" {
-		secret = a.cfg.ACL.Tokens.Default
+	secret := a.requestToken(r)
+	if rec := a.tokens.agentRecovery(); rec != "" && secret == rec {
+		return a.recoveryIdentity(), nil
 	}
 	return a.resolver.resolve(r.Context(), secret)
 }
@@ -136,7 +141,8 @@ func (a *Agent) newResolver() tokenResolver {
 	if ttl <= 0 {
 		ttl = 30 * time.Second
 	}
-	return &clientResolver{backend: a.backend, ttl: ttl, defaultAllow: a.cfg.ACL.DefaultPolicy != "deny", now: time.Now}
+	return &clientResolver{backend: a.backend, ttl: ttl, defaultAllow: a.cfg.ACL.DefaultPolicy != "deny",
+		downPolicy: a.cfg.ACL.DownPolicy, now: time.Now}
 }
 
 var errNoResolver = errors.New("acl: no resolver")

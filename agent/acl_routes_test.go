@@ -80,6 +80,7 @@ service_prefix "" { policy = "read" }
 session_prefix "" { policy = "read" }
 event_prefix "" { policy = "read" }
 agent_prefix "" { policy = "read" }
+query_prefix "" { policy = "read" }
 `
 	// Fixtures the routes name.
 	if err := admin.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: "web1", Name: "web",
@@ -117,6 +118,8 @@ agent_prefix "" { policy = "read" }
 				return node
 			case w == "{service}", w == "{name}" && strings.Contains(path, "/agent/"):
 				return "web"
+			case w == "{kind}":
+				return "default"
 			case w == "{name}" && strings.Contains(path, "/event/"):
 				return "deploy"
 			case w == "{name}" && strings.Contains(path, "/role/"):
@@ -182,6 +185,8 @@ agent_prefix "" { policy = "read" }
 			return `{"Name":"q1","Service":{"Service":"web"}}`
 		case "PUT /v1/kv/{key...}", "POST /v1/kv/{key...}":
 			return "v"
+		case "PUT /v1/agent/token/{kind}":
+			return `{"Token":""}`
 		}
 		return ""
 	}
@@ -242,6 +247,9 @@ agent_prefix "" { policy = "read" }
 		for _, who := range []struct{ name, token string }{{"anonymous", ""}, {"wrong scope", wrong}} {
 			code, body, hdr := call(r.Pattern, who.token)
 			switch {
+			case r.Pattern == "GET /v1/query/{id}" && refused(code, body):
+				// One named query the token may not read is a 403, as
+				// in Consul (the list route is filtered).
 			case r.Kind == "filter" && !r.PreChecked:
 				if code != http.StatusOK || (body != "[]" && body != "{}" && body != "null") {
 					t.Errorf("%s as %s: %d %q, want 200 and an empty list", r.Pattern, who.name, code, body)
@@ -259,6 +267,9 @@ agent_prefix "" { policy = "read" }
 			continue // the agent would leave; its denial is what matters
 		}
 		code, body, _ := call(r.Pattern, rightToken)
+		if r.Pattern == "GET /v1/agent/monitor" {
+			body = "" // log lines, which may quote other requests' denials
+		}
 		if refused(code, body) || strings.Contains(body, "Permission denied") || strings.Contains(body, "ACL not found") {
 			t.Errorf("%s with %q: %d %q, want it allowed", r.Pattern, right, code, body)
 		}

@@ -77,6 +77,9 @@ type Agent struct {
 	allDCTokens  *allDCTokens
 	allDCTimeout time.Duration
 
+	// tokens are the agent's own ACL tokens (acl_tokens.go).
+	tokens *agentTokens
+
 	// local holds the services and checks of this host.
 	local *health.Local
 	// configServices and configChecks are the IDs that came from config
@@ -177,6 +180,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 		cancel: cancel,
 		events: newEventBuffer(),
 		clk:    clock.Real(),
+		tokens: newAgentTokens(cfg.ACL.Tokens),
 
 		httpHeaderTimeout: httpHeaderTimeout,
 		httpReadTimeout:   httpReadTimeout,
@@ -295,7 +299,9 @@ func (a *Agent) startLAN(ctx context.Context, rpcPort int) error {
 			return fmt.Errorf("agent: %w", err)
 		}
 		lc.SnapshotPath = filepath.Join(dir, "local.snapshot")
-		lc.KeyringFile = filepath.Join(dir, "local.keyring")
+		if !a.cfg.DisableKeyringFile {
+			lc.KeyringFile = filepath.Join(dir, "local.keyring")
+		}
 	}
 	if a.cfg.Server {
 		lc.Role = lan.RoleServer
@@ -354,6 +360,7 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 		InitialManagement: a.cfg.ACL.Tokens.InitialManagement,
 		PrimaryDatacenter: a.cfg.PrimaryDatacenter,
 		ReplicationToken:  a.cfg.ACL.Tokens.Replication,
+		DownPolicy:        a.cfg.ACL.DownPolicy,
 	}
 	ap := a.cfg.Autopilot
 	dcfg.Autopilot = dc.AutopilotConfig{
@@ -388,6 +395,7 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 		deps.Router, deps.WAN = a.wan.Router(), a.wan
 	}
 	deps.Events = a
+	deps.Keyring = a
 	srv, err := dc.New(dcfg, deps)
 	if err != nil {
 		return err

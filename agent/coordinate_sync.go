@@ -34,8 +34,9 @@ func coordinateSyncInterval(min time.Duration, n int) time.Duration {
 
 // startCoordinateSync sends this agent's LAN coordinate to the servers of
 // its datacenter periodically (Consul's sendCoordinate), on a goroutine
-// the agent owns. Failures are logged at debug level and retried at the
-// next interval.
+// the agent owns, with the agent token (node write on its node). A
+// refusal by ACLs is logged as a warning, other failures at debug level;
+// each is retried at the next interval.
 func (a *Agent) startCoordinateSync() {
 	min := a.coordSyncMin
 	if min <= 0 {
@@ -52,7 +53,9 @@ func (a *Agent) startCoordinateSync() {
 				return
 			case <-timer.C:
 			}
-			if err := a.sendCoordinate(a.ctx); err != nil {
+			if err := a.sendCoordinate(a.ctx); blockedByACLs(err) {
+				a.log.Warn("Coordinate update blocked by ACLs", "error", err)
+			} else if err != nil {
 				a.log.Debug("coordinate update failed", "error", err)
 			}
 		}
@@ -72,6 +75,6 @@ func (a *Agent) sendCoordinate(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req := &pb.CoordinateUpdateRequest{Node: a.cfg.NodeName, Coord: coord}
+	req := &pb.CoordinateUpdateRequest{Write: &pb.WriteOptions{Token: a.tokens.agent()}, Node: a.cfg.NodeName, Coord: coord}
 	return a.backend.RPC(ctx, dc.MethodCoordinateUpdate, req, &pb.CoordinateUpdateResponse{})
 }

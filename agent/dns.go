@@ -76,7 +76,7 @@ var (
 )
 
 func (b dnsBackend) query(dcName string, stale bool) *pb.CatalogQuery {
-	q := &pb.QueryOptions{Dc: dcName}
+	q := &pb.QueryOptions{Dc: dcName, Token: b.a.tokens.userDefault()}
 	if stale {
 		q.Consistency = pb.Consistency_CONSISTENCY_STALE
 	}
@@ -144,7 +144,7 @@ func (b dnsBackend) authz(ctx context.Context) (*acl.Authorizer, error) {
 	if !b.a.aclEnabled() || b.a.resolver == nil {
 		return acl.ManageAll(), nil
 	}
-	id, err := b.a.resolver.resolve(ctx, b.a.cfg.ACL.Tokens.Default)
+	id, err := b.a.resolver.resolve(ctx, b.a.tokens.userDefault())
 	if err != nil {
 		return nil, dnsError(err)
 	}
@@ -239,7 +239,8 @@ func (b dnsBackend) PreparedQuery(ctx context.Context, dcName, nameOrID, source 
 	req := &pb.PreparedQueryExecuteRequest{Query: b.query(dcName, stale).Query, QueryIdOrName: nameOrID, SourceNode: b.a.cfg.NodeName, SourceIp: source}
 	var resp pb.PreparedQueryExecuteResponse
 	if err := b.a.backend.RPC(ctx, dc.MethodPreparedQueryExecute, req, &resp); err != nil {
-		if errors.Is(err, rpc.ErrNotFound) {
+		// A query the default token may not read does not exist for DNS.
+		if errors.Is(err, rpc.ErrNotFound) || errors.Is(err, rpc.ErrPermissionDenied) {
 			return dnssrv.QueryResult{}, dnssrv.Meta{}, fmt.Errorf("%w: %q", dnssrv.ErrQueryNotFound, nameOrID)
 		}
 		return dnssrv.QueryResult{}, dnssrv.Meta{}, dnsError(err)

@@ -227,8 +227,15 @@ func (a *Agent) router() (http.Handler, []string) {
 	}
 	a.limiter = newRateLimiter(a.cfg.Limits.RequestLimits, a.clk, a.log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Every body, on every route, is read through one bound.
+		// Every body, on every route, is read through one bound. The
+		// bound goes on a copy of the request: net/http keeps its own, and
+		// after an answer to a body left unread it drains at most 256 KiB
+		// of an unknown reader, but none of its own body when more is
+		// announced. Wrapping the server's request made a Content-Length
+		// larger than the bound wait for bytes that never come until the
+		// read timeout (60 s) before the 413 went out.
 		if r.Body != nil && r.Body != http.NoBody {
+			r = r.WithContext(r.Context())
 			r.Body = http.MaxBytesReader(w, r.Body, a.bodyLimit(r))
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") && !a.limiter.admit(w, r) {
@@ -450,6 +457,9 @@ func setMeta(w http.ResponseWriter, m *pb.QueryMeta) {
 	w.Header().Set("X-Consul-Index", strconv.FormatUint(max(m.Index, 1), 10))
 	w.Header().Set("X-Consul-KnownLeader", strconv.FormatBool(m.KnownLeader))
 	w.Header().Set("X-Consul-LastContact", strconv.FormatInt(time.Duration(m.LastContactNanos).Milliseconds(), 10))
+	if m.ResultsFilteredByAcls {
+		w.Header().Set(headerFilteredByACLs, "true")
+	}
 }
 
 // setConsistency writes X-Consul-Effective-Consistency.

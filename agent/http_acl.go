@@ -15,7 +15,7 @@ func (a *Agent) requestToken(r *http.Request) string {
 	if t := requestToken(r); t != "" {
 		return t
 	}
-	return a.cfg.ACL.Tokens.Default
+	return a.tokens.userDefault()
 }
 
 // aclLinkJSON is Consul's ACLTokenPolicyLink / ACLTokenRoleLink.

@@ -123,7 +123,11 @@ func (a *Agent) agentServiceRegister(w http.ResponseWriter, r *http.Request) (an
 	if v, ok := r.URL.Query()["replace-existing-checks"]; ok {
 		replace = len(v) == 0 || v[0] == "" || v[0] == "true" || v[0] == "1"
 	}
-	err = a.local.AddService(in.service(), in.definitions(), health.SourceRemote, replace)
+	// Anti-entropy syncs the service with the token it was registered
+	// with (the agent token when it came with none).
+	svc := in.service()
+	a.tokens.setService(svc.Id, requestToken(r))
+	err = a.local.AddService(svc, in.definitions(), health.SourceRemote, replace)
 	return nil, localError(err)
 }
 

@@ -220,6 +220,7 @@ func setAllDCMeta[T any](w http.ResponseWriter, res allDCResult[T]) {
 		meta.KnownLeader = meta.KnownLeader && ans.meta.GetKnownLeader()
 		meta.LastContactNanos = max(meta.LastContactNanos, ans.meta.GetLastContactNanos())
 		meta.Consistency = ans.meta.GetConsistency()
+		meta.ResultsFilteredByAcls = meta.ResultsFilteredByAcls || ans.meta.GetResultsFilteredByAcls()
 		if ans.relay != "" {
 			relays = append(relays, ans.dc+"="+ans.relay)
 		}

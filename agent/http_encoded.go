@@ -12,9 +12,10 @@ type preEncoded []byte
 
 // encodedAnswers keeps the JSON of the latest answer of each large service
 // read (route, service, tags, filter...) on a server agent, keyed by the
-// identity of the instances its server returned: the server hands every
-// reader of an unchanged service the same cached slice (see dc's
-// serviceCache), so the same slice means the same answer, and readers
+// identity of the instances slice its server returned: the server hands
+// every reader of an unchanged service the same cached slice (see dc's
+// serviceCache; never for answers filtered by ACLs), so the same slice
+// means the same answer, and readers
 // share one encoding instead of each converting and encoding ~1 MB.
 type encodedAnswers struct {
 	mu      sync.Mutex
@@ -22,9 +23,12 @@ type encodedAnswers struct {
 }
 
 type encodedAnswer struct {
-	first *pb.ServiceInstance
-	n     int
-	body  []byte
+	// src is the slice the body was encoded from. Holding it keeps its
+	// backing array alive, so no other slice can have the same first
+	// element address: a freshly built answer (one filtered by a
+	// token's ACLs, say) never matches, even with equal elements.
+	src  []*pb.ServiceInstance
+	body []byte
 }
 
 // encodedAnswersMax bounds the answers kept (each up to a few MB).
@@ -38,7 +42,7 @@ func (c *encodedAnswers) answer(key string, instances []*pb.ServiceInstance, bui
 		c.mu.Lock()
 		e, ok := c.entries[key]
 		c.mu.Unlock()
-		if ok && e.first == instances[0] && e.n == len(instances) {
+		if ok && len(e.src) == len(instances) && &e.src[0] == &instances[0] {
 			return e.body, nil
 		}
 	}
@@ -61,7 +65,7 @@ func (c *encodedAnswers) answer(key string, instances []*pb.ServiceInstance, bui
 				break
 			}
 		}
-		c.entries[key] = encodedAnswer{first: instances[0], n: len(instances), body: body}
+		c.entries[key] = encodedAnswer{src: instances, body: body}
 		c.mu.Unlock()
 	}
 	return body, nil

@@ -65,7 +65,7 @@ func (a *Agent) eventFire(w http.ResponseWriter, r *http.Request) (any, error) {
 	e.Payload = payload
 	if dcName != "" && dcName != a.cfg.Datacenter {
 		// A server of that datacenter fires it into its LAN pool.
-		req := &pb.EventFireRequest{Dc: dcName, Event: e}
+		req := &pb.EventFireRequest{Dc: dcName, Event: e, Token: a.requestToken(r)}
 		if err := a.backend.RPC(r.Context(), dc.MethodEventFire, req, &pb.EventFireResponse{}); err != nil {
 			return nil, err
 		}

@@ -25,7 +25,9 @@ const (
 
 // connLimitListener refuses a connection from an IP that already holds
 // max open connections: it writes a 429 answer and closes it, without
-// handing it to the HTTP server.
+// handing it to the HTTP server. Refusals are logged at most once per
+// refusalLogInterval with how many there were, so a flood of connections
+// cannot flood the log too.
 type connLimitListener struct {
 	net.Listener
 	max int
@@ -33,7 +35,13 @@ type connLimitListener struct {
 
 	mu    sync.Mutex
 	perIP map[string]int
+	// refused counts refusals not logged yet; loggedAt is the last log.
+	refused  int
+	loggedAt time.Time
 }
+
+// refusalLogInterval spaces the refusal warnings.
+const refusalLogInterval = 10 * time.Second
 
 func newConnLimitListener(ln net.Listener, max int, log *slog.Logger) *connLimitListener {
 	return &connLimitListener{Listener: ln, max: max, log: log, perIP: map[string]int{}}
@@ -53,8 +61,17 @@ func (l *connLimitListener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		n := l.perIP[ip]
 		if n >= l.max {
+			l.refused++
+			refused, now := l.refused, time.Now()
+			logIt := now.Sub(l.loggedAt) >= refusalLogInterval
+			if logIt {
+				l.refused, l.loggedAt = 0, now
+			}
 			l.mu.Unlock()
-			l.log.Warn("http: connection refused, too many from one address", "client", ip, "limit", l.max)
+			if logIt {
+				l.log.Warn("http: connections refused, too many from one address", "client", ip, "limit", l.max,
+					"refused", refused, "log_interval", refusalLogInterval)
+			}
 			c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
 			c.Write([]byte(connLimitAnswer))
 			c.Close()

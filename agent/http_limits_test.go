@@ -388,13 +388,21 @@ func TestAbuseBoundedBodies(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	// Content-Length lying high: refused before a byte is read.
-	c := dialFrom(t, "127.0.0.1", addr)
-	fmt.Fprintf(c, "PUT /v1/kv/a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\nabc", int64(1)<<40)
-	if code := rawStatus(c); code != http.StatusRequestEntityTooLarge {
-		t.Fatalf("Content-Length 1 TiB: %d, want 413", code)
+	// Content-Length lying high: refused before a byte is read, at once
+	// (a regression: the server used to wait out the read timeout for
+	// bytes to drain before sending the 413).
+	for _, cl := range []int64{1 << 40, 1 << 20} {
+		c := dialFrom(t, "127.0.0.1", addr)
+		start := time.Now()
+		fmt.Fprintf(c, "PUT /v1/kv/a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\nabc", cl)
+		if code := rawStatus(c); code != http.StatusRequestEntityTooLarge {
+			t.Fatalf("Content-Length %d: %d, want 413", cl, code)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("Content-Length %d: the 413 took %v (read timeout 2 s)", cl, took)
+		}
+		c.Close()
 	}
-	c.Close()
 
 	// 1,000 slow bodies: half announce 100 bytes and send 10, half send
 	// a chunk that never ends. Each is a 408 once the read timeout passes.

@@ -120,7 +120,7 @@ func localCheckAuth(a *Agent, r *http.Request) error {
 // sessionNode names the node of the path's session, for session write.
 func sessionNode(a *Agent, r *http.Request) (string, error) {
 	var resp pb.SessionsResponse
-	err := a.backend.RPC(r.Context(), dc.MethodSessionGet, &pb.SessionGetRequest{Query: &pb.QueryOptions{Dc: r.URL.Query().Get("dc")}, Id: r.PathValue("id")}, &resp)
+	err := a.backend.RPC(r.Context(), dc.MethodSessionGet, &pb.SessionGetRequest{Query: &pb.QueryOptions{Dc: r.URL.Query().Get("dc"), Token: a.requestToken(r)}, Id: r.PathValue("id")}, &resp)
 	if err != nil || len(resp.Sessions) == 0 {
 		return "", err
 	}
@@ -132,7 +132,7 @@ func sessionNode(a *Agent, r *http.Request) (string, error) {
 func queryName(a *Agent, r *http.Request) (string, error) {
 	id := r.PathValue("id")
 	var resp pb.PreparedQueriesResponse
-	err := a.backend.RPC(r.Context(), dc.MethodPreparedQueryGet, &pb.PreparedQueryGetRequest{Query: &pb.QueryOptions{Dc: r.URL.Query().Get("dc")}, Id: id}, &resp)
+	err := a.backend.RPC(r.Context(), dc.MethodPreparedQueryGet, &pb.PreparedQueryGetRequest{Query: &pb.QueryOptions{Dc: r.URL.Query().Get("dc"), Token: a.requestToken(r)}, Id: id}, &resp)
 	if err != nil || len(resp.Queries) == 0 {
 		return id, nil // unknown: checked on the name it was asked by
 	}
@@ -236,6 +236,7 @@ func (a *Agent) routeTable() []route {
 		{"PUT /v1/agent/join/{address...}", need(acl.ResourceAgent, acl.AccessWrite, thisNode), a.agentJoin},
 		{"PUT /v1/agent/leave", need(acl.ResourceAgent, acl.AccessWrite, thisNode), a.agentLeave},
 		{"PUT /v1/agent/force-leave/{node}", need(acl.ResourceOperator, acl.AccessWrite, nil), a.agentForceLeave},
+		{"PUT /v1/agent/token/{kind}", need(acl.ResourceACL, acl.AccessWrite, nil), a.agentTokenSet},
 
 		{"GET /v1/internal/ui/services", filtered(fieldCheck{acl.ResourceService, "Name"}), a.uiServices},
 		{"GET /v1/internal/ui/nodes", filtered(nodeField), a.uiNodes},

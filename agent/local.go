@@ -2,7 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/agent/config"
 	"github.com/meridian-io/meridian/dc"
@@ -17,15 +20,21 @@ type catalogClient struct {
 	a *Agent
 }
 
+// With ACLs on, it reads with the agent token, writes a service (and its
+// checks) with the token the service was registered with and the node
+// (and node checks) with the agent token; a server's refusal is
+// health.ErrBlockedByACLs, which anti-entropy logs and does not retry at
+// once.
+
 func (c catalogClient) NodeServices(ctx context.Context, node string) (*pb.NodeServicesResponse, error) {
 	var resp pb.NodeServicesResponse
-	req := &pb.NodeServicesRequest{Q: &pb.CatalogQuery{Query: &pb.QueryOptions{}}, Node: node}
+	req := &pb.NodeServicesRequest{Q: &pb.CatalogQuery{Query: &pb.QueryOptions{Token: c.a.tokens.agent()}}, Node: node}
 	return &resp, c.a.backend.RPC(ctx, dc.MethodCatalogNodeServices, req, &resp)
 }
 
 func (c catalogClient) NodeChecks(ctx context.Context, node string) ([]*pb.HealthCheck, error) {
 	var resp pb.ChecksResponse
-	req := &pb.ChecksRequest{Q: &pb.CatalogQuery{Query: &pb.QueryOptions{}}, Node: node}
+	req := &pb.ChecksRequest{Q: &pb.CatalogQuery{Query: &pb.QueryOptions{Token: c.a.tokens.agent()}}, Node: node}
 	if err := c.a.backend.RPC(ctx, dc.MethodHealthChecks, req, &resp); err != nil {
 		return nil, err
 	}
@@ -33,11 +42,60 @@ func (c catalogClient) NodeChecks(ctx context.Context, node string) ([]*pb.Healt
 }
 
 func (c catalogClient) Register(ctx context.Context, req *pb.RegisterRequest) error {
-	return c.a.backend.RPC(ctx, dc.MethodCatalogRegister, req, &pb.WriteResponse{})
+	req = proto.Clone(req).(*pb.RegisterRequest)
+	if req.Write == nil {
+		req.Write = &pb.WriteOptions{}
+	}
+	agentToken := c.a.tokens.agent()
+	req.Write.Token = agentToken
+	if svc := req.Service; svc != nil {
+		req.Write.Token = c.a.tokens.service(svc.Id)
+		if !req.SkipNodeUpdate && req.Write.Token != agentToken {
+			// The node's information is the agent token's business; when
+			// that is refused the service still goes (the leader keeps
+			// the node itself in the catalog), as in Consul.
+			node := &pb.RegisterRequest{Write: &pb.WriteOptions{Dc: req.Write.Dc, Token: agentToken}, Node: req.Node}
+			if err := c.register(ctx, node); errors.Is(err, health.ErrBlockedByACLs) {
+				c.a.log.Warn("Node info update blocked by ACLs", "error", err)
+			} else if err != nil {
+				return err
+			}
+			req.SkipNodeUpdate = true
+		}
+	}
+	return c.register(ctx, req)
+}
+
+func (c catalogClient) register(ctx context.Context, req *pb.RegisterRequest) error {
+	return aclBlocked(c.a.backend.RPC(ctx, dc.MethodCatalogRegister, req, &pb.WriteResponse{}))
 }
 
 func (c catalogClient) Deregister(ctx context.Context, req *pb.DeregisterRequest) error {
-	return c.a.backend.RPC(ctx, dc.MethodCatalogDeregister, req, &pb.WriteResponse{})
+	req = proto.Clone(req).(*pb.DeregisterRequest)
+	if req.Write == nil {
+		req.Write = &pb.WriteOptions{}
+	}
+	req.Write.Token = c.a.tokens.agent()
+	if req.ServiceId != "" {
+		req.Write.Token = c.a.tokens.service(req.ServiceId)
+	} else if req.CheckId != "" {
+		if chk := c.a.local.State().Check(req.CheckId); chk != nil && chk.ServiceId != "" {
+			req.Write.Token = c.a.tokens.service(chk.ServiceId)
+		}
+	}
+	err := c.a.backend.RPC(ctx, dc.MethodCatalogDeregister, req, &pb.WriteResponse{})
+	if err == nil && req.ServiceId != "" && c.a.local.State().Service(req.ServiceId) == nil {
+		c.a.tokens.setService(req.ServiceId, "")
+	}
+	return aclBlocked(err)
+}
+
+// aclBlocked marks a server's ACL refusal for anti-entropy.
+func aclBlocked(err error) error {
+	if blockedByACLs(err) {
+		return fmt.Errorf("%w: %w", health.ErrBlockedByACLs, err)
+	}
+	return err
 }
 
 // startLocal starts the agent's health subsystem: local services and

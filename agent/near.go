@@ -62,7 +62,7 @@ func sortNear[T any](ctx context.Context, a *Agent, cq *pb.CatalogQuery, items [
 // RTT estimate needs no linearizability. Errors leave the map empty.
 func (a *Agent) nodeCoordinates(ctx context.Context, dcName string) map[string]*coordinate.Coordinate {
 	var resp pb.CoordinateNodesResponse
-	req := &pb.CoordinateNodesRequest{Query: &pb.QueryOptions{Dc: dcName, Consistency: pb.Consistency_CONSISTENCY_STALE}}
+	req := &pb.CoordinateNodesRequest{Query: &pb.QueryOptions{Dc: dcName, Consistency: pb.Consistency_CONSISTENCY_STALE, Token: a.tokens.agent()}}
 	if err := a.backend.RPC(ctx, dc.MethodCoordinateNodes, req, &resp); err != nil {
 		a.log.Debug("coordinates for ?near= unavailable", "dc", dcName, "error", err)
 		return nil

@@ -36,7 +36,9 @@ func (a *Agent) startWAN(ctx context.Context, rpcPort int) error {
 			return fmt.Errorf("agent: %w", err)
 		}
 		wc.SnapshotPath = filepath.Join(dir, "remote.snapshot")
-		wc.KeyringFile = filepath.Join(dir, "remote.keyring")
+		if !a.cfg.DisableKeyringFile {
+			wc.KeyringFile = filepath.Join(dir, "remote.keyring")
+		}
 	}
 	if a.cfg.Encrypt != "" {
 		key, err := decodeKey(a.cfg.Encrypt)

@@ -4,12 +4,10 @@ package dc
 type rpcCheck int
 
 const (
-	// checkedHere: the server that answers checks the request's token.
+	// checkedHere: the server that answers checks the request's token
+	// (lists: leaves out what it may not read), whoever called: an
+	// agent's route check in front of it is not relied upon.
 	checkedHere rpcCheck = iota + 1
-	// checkedByAgent: the agent that took the HTTP request (or DNS
-	// question) checked it through its route table before calling; the
-	// server trusts agents of its datacenter for these.
-	checkedByAgent
 	// noPermission: cluster plumbing or public information.
 	noPermission
 )
@@ -28,32 +26,32 @@ var rpcMethodAuth = map[string]struct {
 	MethodStatusPeers:        {noPermission, "cluster status"},
 	MethodStatusRaftIndex:    {noPermission, "server plumbing"},
 	MethodReadIndex:          {noPermission, "server plumbing (follower reads)"},
-	MethodRaftConfiguration:  {checkedByAgent, "operator:read"},
-	MethodRaftRemovePeer:     {checkedByAgent, "operator:write"},
-	MethodRaftTransferLeader: {checkedByAgent, "operator:write"},
-	MethodAutopilotGetConfig: {checkedByAgent, "operator:read"},
-	MethodAutopilotSetConfig: {checkedByAgent, "operator:write"},
-	MethodAutopilotState:     {checkedByAgent, "operator:read"},
+	MethodRaftConfiguration:  {checkedHere, "operator:read"},
+	MethodRaftRemovePeer:     {checkedHere, "operator:write"},
+	MethodRaftTransferLeader: {checkedHere, "operator:write"},
+	MethodAutopilotGetConfig: {checkedHere, "operator:read"},
+	MethodAutopilotSetConfig: {checkedHere, "operator:write"},
+	MethodAutopilotState:     {checkedHere, "operator:read"},
 
-	MethodCatalogRegister:     {checkedByAgent, "node:write, service:write"},
-	MethodCatalogDeregister:   {checkedByAgent, "node:write"},
-	MethodCatalogNodes:        {checkedByAgent, "node:read, filtered"},
-	MethodCatalogServices:     {checkedByAgent, "service:read, filtered"},
-	MethodCatalogServiceNodes: {checkedByAgent, "service:read, node:read, filtered"},
-	MethodCatalogNodeServices: {checkedByAgent, "node:read"},
+	MethodCatalogRegister:     {checkedHere, "node:write, service:write"},
+	MethodCatalogDeregister:   {checkedHere, "node:write"},
+	MethodCatalogNodes:        {checkedHere, "node:read, filtered"},
+	MethodCatalogServices:     {checkedHere, "service:read, filtered"},
+	MethodCatalogServiceNodes: {checkedHere, "service:read, node:read, filtered"},
+	MethodCatalogNodeServices: {checkedHere, "node:read"},
 	MethodCatalogDatacenters:  {noPermission, "datacenter names"},
-	MethodHealthChecks:        {checkedByAgent, "node:read or service:read, filtered"},
-	MethodCatalogDump:         {checkedByAgent, "node:read, service:read, filtered"},
+	MethodHealthChecks:        {checkedHere, "node:read or service:read, filtered"},
+	MethodCatalogDump:         {checkedHere, "node:read, service:read, filtered"},
 
-	MethodSessionCreate:  {checkedByAgent, "session:write on the node"},
-	MethodSessionDestroy: {checkedByAgent, "session:write on the node"},
-	MethodSessionRenew:   {checkedByAgent, "session:write on the node"},
-	MethodSessionGet:     {checkedByAgent, "session:read, filtered"},
+	MethodSessionCreate:  {checkedHere, "session:write on the node"},
+	MethodSessionDestroy: {checkedHere, "session:write on the node"},
+	MethodSessionRenew:   {checkedHere, "session:write on the node"},
+	MethodSessionGet:     {checkedHere, "session:read, filtered"},
 
-	MethodCoordinateUpdate:      {checkedByAgent, "node:write"},
-	MethodCoordinateNodes:       {checkedByAgent, "node:read, filtered"},
+	MethodCoordinateUpdate:      {checkedHere, "node:write"},
+	MethodCoordinateNodes:       {checkedHere, "node:read, filtered"},
 	MethodCoordinateDatacenters: {noPermission, "server coordinates"},
-	MethodEventFire:             {checkedByAgent, "event:write"},
+	MethodEventFire:             {checkedHere, "event:write"},
 
 	MethodACLBootstrap:    {checkedHere, "none, once"},
 	MethodACLResolve:      {noPermission, "the secret itself (agents resolve tokens)"},
@@ -71,15 +69,15 @@ var rpcMethodAuth = map[string]struct {
 	MethodACLRoleList:     {checkedHere, "acl:read"},
 	MethodACLRoleDelete:   {checkedHere, "acl:write"},
 
-	// KV.Changes is asked by the leader of a replicating datacenter, not
-	// by an agent; it carries no token yet (a replication token with
-	// key:read on the prefixes is still to come), so it is only as closed
-	// as the server RPC port (TLS with verify_incoming will guard it).
-	MethodKVChanges:           {noPermission, "server to server KV replication (see above)"},
-	MethodKVReplicationStatus: {checkedByAgent, "operator:read"},
+	// KV.Changes is asked by the leader of a replicating datacenter with
+	// its acl.tokens.replication.
+	MethodKVChanges:           {checkedHere, "key:read on every key under each prefix"},
+	MethodKVReplicationStatus: {checkedHere, "operator:read"},
 
-	MethodPreparedQueryApply:         {checkedByAgent, "query:write"},
-	MethodPreparedQueryGet:           {checkedByAgent, "query:read, filtered"},
-	MethodPreparedQueryExecute:       {checkedByAgent, "query:read"},
-	MethodPreparedQueryExecuteRemote: {checkedByAgent, "query:read (in the datacenter that asked)"},
+	MethodKeyringOperation: {checkedHere, "keyring:read to list, keyring:write to change"},
+
+	MethodPreparedQueryApply:         {checkedHere, "query:write"},
+	MethodPreparedQueryGet:           {checkedHere, "query:read, filtered"},
+	MethodPreparedQueryExecute:       {checkedHere, "query:read; results filtered by node:read and service:read"},
+	MethodPreparedQueryExecuteRemote: {checkedHere, "none: results filtered by node:read and service:read (query:read was checked where it was asked)"},
 }

@@ -19,7 +19,7 @@ func (s *Server) replicateACLs(ctx context.Context) error {
 	defer cancel()
 	primary := s.cfg.ACL.PrimaryDatacenter
 	list := func(method string) (*pb.ACLResponse, error) {
-		req := &pb.ACLRequest{Query: &pb.QueryOptions{Dc: primary, Token: s.cfg.ACL.ReplicationToken}}
+		req := &pb.ACLRequest{Query: &pb.QueryOptions{Dc: primary, Token: s.replicationToken()}}
 		var resp pb.ACLResponse
 		_, err := s.forwardDC(ctx, method, primary, true, req, &resp)
 		return &resp, err

@@ -46,6 +46,10 @@ type ACLConfig struct {
 	PrimaryDatacenter   string
 	ReplicationToken    string
 	ReplicationInterval time.Duration
+	// DownPolicy is what global tokens resolve to in a secondary while
+	// the primary is unreachable: DownExtendCache ("" too),
+	// DownAsyncCache, DownAllow or DownDeny.
+	DownPolicy string
 }
 
 // DefaultACLReplicationInterval is how often a secondary datacenter's
@@ -70,7 +74,9 @@ type Identity struct {
 // server as soon as it applies the change, and an unchanged token costs a
 // map lookup and no Raft round trip.
 type aclCache struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// down is whether the tokens were resolved with the primary down.
+	down    bool
 	index   uint64
 	watches []<-chan struct{}
 	tokens  map[string]Identity
@@ -104,10 +110,12 @@ func (s *Server) ResolveToken(ctx context.Context, secret string) (Identity, err
 		return Identity{AccessorID: "initial-management", Authorizer: acl.ManageAll()}, nil
 	}
 	c := &s.aclCache
+	down := s.primaryDown()
 	c.mu.Lock()
-	if !c.current() {
+	if !c.current() || c.down != down {
 		c.index, c.watches = s.store.ACLWatch()
 		c.tokens = map[string]Identity{}
+		c.down = down
 	}
 	idx := c.index
 	id, ok := c.tokens[secret]
@@ -120,7 +128,7 @@ func (s *Server) ResolveToken(ctx context.Context, secret string) (Identity, err
 		return Identity{}, err
 	}
 	c.mu.Lock()
-	if c.index == idx && len(c.tokens) < maxCachedTokens {
+	if c.index == idx && c.down == down && len(c.tokens) < maxCachedTokens {
 		c.tokens[secret] = id
 	}
 	c.mu.Unlock()
@@ -129,11 +137,19 @@ func (s *Server) ResolveToken(ctx context.Context, secret string) (Identity, err
 
 func (s *Server) resolveUncached(ctx context.Context, secret string) (Identity, error) {
 	if secret == "" || secret == "anonymous" {
+		if id, ok := s.downIdentity(AnonymousTokenID); ok {
+			return id, nil
+		}
 		return Identity{AccessorID: AnonymousTokenID, Authorizer: acl.NewAuthorizer(s.cfg.ACL.DefaultAllow)}, nil
 	}
 	tok, err := s.tokenBySecret(ctx, secret)
 	if err != nil {
 		return Identity{}, err
+	}
+	if !tok.Local {
+		if id, ok := s.downIdentity(tok.AccessorId); ok {
+			return id, nil
+		}
 	}
 	mgmt, rules, err := s.tokenRules(tok)
 	if err != nil {
@@ -253,4 +269,16 @@ func KVOpAllowed(z *acl.Authorizer, op *pb.KVOp) bool {
 		return z.KeyWritePrefix(key)
 	}
 	return z.Allowed(acl.ResourceKey, key, acl.AccessWrite)
+}
+
+// SetReplicationToken replaces acl.tokens.replication from now on: the
+// token a secondary's leader reads the primary's ACL state with and a
+// replicating leader asks KV.Changes with.
+func (s *Server) SetReplicationToken(token string) { s.replToken.Store(&token) }
+
+func (s *Server) replicationToken() string {
+	if p := s.replToken.Load(); p != nil {
+		return *p
+	}
+	return s.cfg.ACL.ReplicationToken
 }

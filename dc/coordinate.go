@@ -10,6 +10,7 @@ import (
 	memdb "github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
@@ -96,6 +97,9 @@ func (s *Server) coordinateUpdate(ctx context.Context, req *pb.CoordinateUpdateR
 	if done, err := s.forwardWrite(ctx, MethodCoordinateUpdate, req.Write, req, resp); done {
 		return err
 	}
+	if err := s.need(ctx, req.Write.GetToken(), acl.ResourceNode, acl.AccessWrite, req.Node); err != nil {
+		return err
+	}
 	e := &pb.CoordinateEntry{Node: req.Node, Segment: req.Segment, Coord: proto.Clone(req.Coord).(*pb.Coordinate)}
 	return s.coords.add(e, s.coordinateLimit())
 }
@@ -151,6 +155,10 @@ func (s *Server) coordinateNodes(ctx context.Context, req *pb.CoordinateNodesReq
 	if done, err := s.forwardQuery(ctx, MethodCoordinateNodes, req.Query, req, resp); done {
 		return err
 	}
+	id, filter, err := s.queryIdentity(ctx, req.Query.GetToken())
+	if err != nil {
+		return err
+	}
 	resp.Meta = &pb.QueryMeta{}
 	return s.blockingQuery(ctx, req.Query, resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
 		var (
@@ -164,6 +172,11 @@ func (s *Server) coordinateNodes(ctx context.Context, req *pb.CoordinateNodesReq
 			idx, coords, err = s.store.Coordinates(ws)
 		}
 		resp.Coordinates = coords
+		if filter {
+			resp.Coordinates, resp.Meta.ResultsFilteredByAcls = keep(coords, func(e *pb.CoordinateEntry) bool {
+				return nodeReadable(id.Authorizer, e.Node)
+			})
+		}
 		return idx, err
 	})
 }

@@ -120,6 +120,7 @@ func (s *Server) registerEndpoints() {
 	s.registerACLEndpoints()
 	register(s, MethodKVChanges, s.kvChanges)
 	register(s, MethodKVReplicationStatus, s.kvReplicationStatus)
+	register(s, MethodKeyringOperation, s.keyringOperation)
 }
 
 // RPC calls a method of this server in-process (a server agent's own HTTP

@@ -146,6 +146,9 @@ func (s *Server) aclResolve(ctx context.Context, req *pb.ACLRequest, resp *pb.AC
 	if req.Secret == "" || req.Secret == "anonymous" {
 		resp.Found = true
 		resp.Tokens = []*pb.ACLToken{{AccessorId: AnonymousTokenID}}
+		if id, ok := s.downIdentity(AnonymousTokenID); ok {
+			resp.Rules = downRules(id.Authorizer)
+		}
 		return nil
 	}
 	tok, err := s.tokenBySecret(ctx, req.Secret)
@@ -154,6 +157,11 @@ func (s *Server) aclResolve(ctx context.Context, req *pb.ACLRequest, resp *pb.AC
 	}
 	if err != nil {
 		return err
+	}
+	if id, ok := s.downIdentity(tok.AccessorId); ok && !tok.Local {
+		resp.Found, resp.Rules = true, downRules(id.Authorizer)
+		resp.Tokens = []*pb.ACLToken{{AccessorId: tok.AccessorId}}
+		return nil
 	}
 	mgmt, rules, err := s.tokenRules(tok)
 	if err != nil {

@@ -19,6 +19,9 @@ func (s *Server) catalogRegister(ctx context.Context, req *pb.RegisterRequest, r
 	if done, err := s.forwardWrite(ctx, MethodCatalogRegister, req.Write, req, resp); done {
 		return err
 	}
+	if err := s.registerAllowed(ctx, req); err != nil {
+		return err
+	}
 	cmd := &pb.Command{Cmd: &pb.Command_Register{Register: &pb.CatalogRegister{
 		Node: req.Node, Service: req.Service, Checks: req.Checks, SkipNodeUpdate: req.SkipNodeUpdate,
 	}}}
@@ -72,6 +75,9 @@ func (s *Server) catalogDeregister(ctx context.Context, req *pb.DeregisterReques
 	if done, err := s.forwardWrite(ctx, MethodCatalogDeregister, req.Write, req, resp); done {
 		return err
 	}
+	if err := s.deregisterAllowed(ctx, req); err != nil {
+		return err
+	}
 	cmd := &pb.Command{Cmd: &pb.Command_Deregister{Deregister: &pb.CatalogDeregister{
 		Node: req.Node, ServiceId: req.ServiceId, CheckId: req.CheckId,
 	}}}
@@ -88,14 +94,24 @@ func (s *Server) catalogNodes(ctx context.Context, req *pb.NodesRequest, resp *p
 	if done, err := s.forwardQuery(ctx, MethodCatalogNodes, q.GetQuery(), req, resp); done {
 		return err
 	}
+	id, filter, err := s.queryIdentity(ctx, q.GetQuery().GetToken())
+	if err != nil {
+		return err
+	}
 	resp.Meta = &pb.QueryMeta{}
 	return s.blockingQuery(ctx, q.GetQuery(), resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
 		idx, nodes, err := s.store.Nodes(ws)
 		resp.Nodes = resp.Nodes[:0]
+		resp.Meta.ResultsFilteredByAcls = false
 		for _, n := range nodes {
-			if store.MetaMatches(n.Meta, q.GetNodeMeta()) {
-				resp.Nodes = append(resp.Nodes, n)
+			if !store.MetaMatches(n.Meta, q.GetNodeMeta()) {
+				continue
 			}
+			if filter && !nodeReadable(id.Authorizer, n.Node) {
+				resp.Meta.ResultsFilteredByAcls = true
+				continue
+			}
+			resp.Nodes = append(resp.Nodes, n)
 		}
 		return idx, err
 	})
@@ -106,16 +122,30 @@ func (s *Server) catalogServices(ctx context.Context, req *pb.ServicesRequest, r
 	if done, err := s.forwardQuery(ctx, MethodCatalogServices, q.GetQuery(), req, resp); done {
 		return err
 	}
+	id, filter, err := s.queryIdentity(ctx, q.GetQuery().GetToken())
+	if err != nil {
+		return err
+	}
 	resp.Meta = &pb.QueryMeta{}
 	return s.blockingQuery(ctx, q.GetQuery(), resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
+		resp.Meta.ResultsFilteredByAcls = false
 		if req.WithInstances {
 			idx, instances, err := s.store.AllServiceInstances(ws, q.GetNodeMeta())
 			resp.Instances = instances
+			if filter {
+				resp.Instances, resp.Meta.ResultsFilteredByAcls = keep(instances, func(in *pb.ServiceInstance) bool {
+					return instanceReadable(id.Authorizer, in)
+				})
+			}
 			return idx, err
 		}
 		idx, services, err := s.store.Services(ws, q.GetNodeMeta())
 		resp.Services = make(map[string]*pb.ServiceTags, len(services))
 		for name, tags := range services {
+			if filter && !serviceReadable(id.Authorizer, name) {
+				resp.Meta.ResultsFilteredByAcls = true
+				continue
+			}
 			resp.Services[name] = &pb.ServiceTags{Tags: tags}
 		}
 		return idx, err
@@ -130,6 +160,10 @@ func (s *Server) catalogServiceNodes(ctx context.Context, req *pb.ServiceNodesRe
 	if done, err := s.forwardQuery(ctx, MethodCatalogServiceNodes, q.GetQuery(), req, resp); done {
 		return err
 	}
+	id, filter, err := s.queryIdentity(ctx, q.GetQuery().GetToken())
+	if err != nil {
+		return err
+	}
 	resp.Meta = &pb.QueryMeta{}
 	key := serviceReadKey(req)
 	return s.blockingQuery(ctx, q.GetQuery(), resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
@@ -137,7 +171,9 @@ func (s *Server) catalogServiceNodes(ctx context.Context, req *pb.ServiceNodesRe
 		// is replaced, never written into.
 		gen := s.store.AbandonCh()
 		cidx, own := s.store.ServiceIndex(ws, req.Service)
-		if own {
+		// An answer filtered by a token's ACLs is that token's alone.
+		cacheable := own && !filter
+		if cacheable {
 			if hit, ok := s.serviceCache.get(key, cidx, gen); ok {
 				resp.Instances = hit
 				return cidx, nil
@@ -146,12 +182,19 @@ func (s *Server) catalogServiceNodes(ctx context.Context, req *pb.ServiceNodesRe
 		withChecks := req.WithChecks || req.PassingOnly
 		idx, instances, err := s.store.ServiceInstances(ws, req.Service, withChecks)
 		resp.Instances = nil
-		defer func() {
-			if err == nil && own && idx == cidx {
-				s.serviceCache.put(key, idx, gen, resp.Instances)
-			}
-		}()
+		resp.Meta.ResultsFilteredByAcls = false
+		if cacheable {
+			defer func() {
+				if err == nil && idx == cidx {
+					s.serviceCache.put(key, idx, gen, resp.Instances)
+				}
+			}()
+		}
 		for _, inst := range instances {
+			if filter && !instanceReadable(id.Authorizer, inst) {
+				resp.Meta.ResultsFilteredByAcls = true
+				continue
+			}
 			if !hasAllTags(inst.Service.Tags, req.Tags) || !store.MetaMatches(inst.Node.Meta, q.GetNodeMeta()) {
 				continue
 			}
@@ -200,10 +243,24 @@ func (s *Server) catalogNodeServices(ctx context.Context, req *pb.NodeServicesRe
 	if done, err := s.forwardQuery(ctx, MethodCatalogNodeServices, q.GetQuery(), req, resp); done {
 		return err
 	}
+	id, filter, err := s.queryIdentity(ctx, q.GetQuery().GetToken())
+	if err != nil {
+		return err
+	}
 	resp.Meta = &pb.QueryMeta{}
 	return s.blockingQuery(ctx, q.GetQuery(), resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
 		idx, node, services, err := s.store.NodeServices(ws, req.Node)
 		resp.Node, resp.Services = node, services
+		resp.Meta.ResultsFilteredByAcls = false
+		if filter && node != nil {
+			if !nodeReadable(id.Authorizer, node.Node) {
+				resp.Node, resp.Services, resp.Meta.ResultsFilteredByAcls = nil, nil, true
+			} else {
+				resp.Services, resp.Meta.ResultsFilteredByAcls = keep(services, func(svc *pb.Service) bool {
+					return serviceReadable(id.Authorizer, svc.Service)
+				})
+			}
+		}
 		return idx, err
 	})
 }
@@ -225,6 +282,10 @@ func (s *Server) healthChecks(ctx context.Context, req *pb.ChecksRequest, resp *
 	if done, err := s.forwardQuery(ctx, MethodHealthChecks, q.GetQuery(), req, resp); done {
 		return err
 	}
+	id, filter, err := s.queryIdentity(ctx, q.GetQuery().GetToken())
+	if err != nil {
+		return err
+	}
 	resp.Meta = &pb.QueryMeta{}
 	return s.blockingQuery(ctx, q.GetQuery(), resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
 		var idx uint64
@@ -242,8 +303,13 @@ func (s *Server) healthChecks(ctx context.Context, req *pb.ChecksRequest, resp *
 			return 0, err
 		}
 		resp.Checks = resp.Checks[:0]
+		resp.Meta.ResultsFilteredByAcls = false
 		meta := q.GetNodeMeta()
 		for _, c := range checks {
+			if filter && !checkReadable(id.Authorizer, c) {
+				resp.Meta.ResultsFilteredByAcls = true
+				continue
+			}
 			if len(meta) > 0 {
 				_, n, err := s.store.Node(nil, c.Node)
 				if err != nil {

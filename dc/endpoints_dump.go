@@ -18,6 +18,10 @@ func (s *Server) catalogDump(ctx context.Context, req *pb.CatalogDumpRequest, re
 	if done, err := s.forwardQuery(ctx, MethodCatalogDump, q.GetQuery(), req, resp); done {
 		return err
 	}
+	id, filter, err := s.queryIdentity(ctx, q.GetQuery().GetToken())
+	if err != nil {
+		return err
+	}
 	resp.Meta = &pb.QueryMeta{}
 	return s.blockingQuery(ctx, q.GetQuery(), resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
 		idx, nodes, services, checks, err := s.store.CatalogDump(ws)
@@ -46,6 +50,16 @@ func (s *Server) catalogDump(ctx context.Context, req *pb.CatalogDumpRequest, re
 					resp.Checks = append(resp.Checks, c)
 				}
 			}
+		}
+		if filter {
+			z := id.Authorizer
+			var a, b, c bool
+			resp.Nodes, a = keep(resp.Nodes, func(n *pb.Node) bool { return nodeReadable(z, n.Node) })
+			resp.Services, b = keep(resp.Services, func(svc *pb.Service) bool {
+				return nodeReadable(z, svc.Node) && serviceReadable(z, svc.Service)
+			})
+			resp.Checks, c = keep(resp.Checks, func(hc *pb.HealthCheck) bool { return checkReadable(z, hc) })
+			resp.Meta.ResultsFilteredByAcls = a || b || c
 		}
 		return idx, nil
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -25,6 +26,9 @@ func (s *Server) eventFire(ctx context.Context, req *pb.EventFireRequest, resp *
 		return fmt.Errorf("%w: Missing name", rpc.ErrBadRequest)
 	}
 	if done, err := s.forwardDC(ctx, MethodEventFire, req.Dc, false, req, resp); done {
+		return err
+	}
+	if err := s.need(ctx, req.Token, acl.ResourceEvent, acl.AccessWrite, req.Event.Name); err != nil {
 		return err
 	}
 	if s.deps.Events == nil {

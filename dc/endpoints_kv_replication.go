@@ -7,6 +7,7 @@ import (
 	memdb "github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -20,6 +21,9 @@ func (s *Server) kvChanges(ctx context.Context, req *pb.KVChangesRequest, resp *
 		return fmt.Errorf("%w: kv changes: no prefix", rpc.ErrBadRequest)
 	}
 	if done, err := s.forwardQuery(ctx, MethodKVChanges, req.Query, req, resp); done {
+		return err
+	}
+	if err := s.kvChangesAllowed(ctx, req); err != nil {
 		return err
 	}
 	if resp.Meta == nil {
@@ -79,6 +83,9 @@ func truncateChanges(resp *pb.KVChangesResponse, limit int) uint64 {
 // kvReplicationStatus reports the leader's replication status.
 func (s *Server) kvReplicationStatus(ctx context.Context, req *pb.KVReplicationStatusRequest, resp *pb.KVReplicationStatus) error {
 	if done, err := s.forwardRead(ctx, MethodKVReplicationStatus, req.Query, req, resp); done {
+		return err
+	}
+	if err := s.need(ctx, req.Query.GetToken(), acl.ResourceOperator, acl.AccessRead, ""); err != nil {
 		return err
 	}
 	st := s.KVReplicationStatus()

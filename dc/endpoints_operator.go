@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -20,6 +21,9 @@ var ErrNoAutopilotState = errors.New("autopilot state unavailable")
 // else the answering server's own (with zero indexes).
 func (s *Server) autopilotGetConfig(ctx context.Context, req *pb.AutopilotConfigRequest, resp *pb.AutopilotConfigResponse) error {
 	if done, err := s.forwardRead(ctx, MethodAutopilotGetConfig, req.Query, req, resp); done {
+		return err
+	}
+	if err := s.need(ctx, req.Query.GetToken(), acl.ResourceOperator, acl.AccessRead, ""); err != nil {
 		return err
 	}
 	resp.Config = s.autopilotConfig()
@@ -41,6 +45,9 @@ func (s *Server) autopilotSetConfig(ctx context.Context, req *pb.AutopilotSetCon
 		return fmt.Errorf("%w: ServerStabilizationTime must not be negative", rpc.ErrBadRequest)
 	}
 	if done, err := s.forwardWrite(ctx, MethodAutopilotSetConfig, req.Write, req, resp); done {
+		return err
+	}
+	if err := s.need(ctx, req.Write.GetToken(), acl.ResourceOperator, acl.AccessWrite, ""); err != nil {
 		return err
 	}
 	res, err := s.raftApply(ctx, autopilotConfigCommand(c, req.Cas))
@@ -70,6 +77,9 @@ func (s *Server) autopilotStateRPC(ctx context.Context, req *pb.AutopilotStateRe
 	if done, err := s.forwardToLeader(ctx, MethodAutopilotState, req, resp, true); done {
 		return err
 	}
+	if err := s.need(ctx, req.GetQuery().GetToken(), acl.ResourceOperator, acl.AccessRead, ""); err != nil {
+		return err
+	}
 	st := s.autopilotStateNow(ctx)
 	if st == nil {
 		return ErrNoAutopilotState
@@ -84,6 +94,9 @@ func (s *Server) autopilotStateRPC(ctx context.Context, req *pb.AutopilotStateRe
 // up-to-date other voter when it is empty, and waits for the handover.
 func (s *Server) raftTransferLeader(ctx context.Context, req *pb.RaftTransferLeaderRequest, resp *pb.RaftTransferLeaderResponse) error {
 	if done, err := s.forwardWrite(ctx, MethodRaftTransferLeader, req.Write, req, resp); done {
+		return err
+	}
+	if err := s.need(ctx, req.Write.GetToken(), acl.ResourceOperator, acl.AccessWrite, ""); err != nil {
 		return err
 	}
 	f := s.raft.GetConfiguration()

@@ -13,6 +13,7 @@ import (
 	memdb "github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/serf/coordinate"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/store"
@@ -51,6 +52,9 @@ func (s *Server) preparedQueryApply(ctx context.Context, req *pb.PreparedQueryAp
 	if done, err := s.forwardWrite(ctx, MethodPreparedQueryApply, req.Write, req, resp); done {
 		return err
 	}
+	if err := s.queryWriteAllowed(ctx, req); err != nil {
+		return err
+	}
 	if req.Op == pb.PreparedQueryOp_PREPARED_QUERY_CREATE {
 		q.Id = newUUID()
 	}
@@ -66,21 +70,35 @@ func (s *Server) preparedQueryGet(ctx context.Context, req *pb.PreparedQueryGetR
 	if done, err := s.forwardQuery(ctx, MethodPreparedQueryGet, req.Query, req, resp); done {
 		return err
 	}
+	id, filter, err := s.queryIdentity(ctx, req.Query.GetToken())
+	if err != nil {
+		return err
+	}
 	resp.Meta = &pb.QueryMeta{}
-	err := s.blockingQuery(ctx, req.Query, resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
+	err = s.blockingQuery(ctx, req.Query, resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
+		var idx uint64
+		var err error
 		if req.Id == "" {
-			idx, list, err := s.store.PreparedQueries(ws)
-			resp.Queries = list
-			return idx, err
+			idx, resp.Queries, err = s.store.PreparedQueries(ws)
+		} else {
+			var q *pb.PreparedQuery
+			idx, q, err = s.store.PreparedQuery(ws, req.Id)
+			resp.Queries = resp.Queries[:0]
+			if q != nil {
+				resp.Queries = append(resp.Queries, q)
+			}
 		}
-		idx, q, err := s.store.PreparedQuery(ws, req.Id)
-		resp.Queries = resp.Queries[:0]
-		if q != nil {
-			resp.Queries = append(resp.Queries, q)
+		if filter {
+			z := id.Authorizer
+			resp.Queries, resp.Meta.ResultsFilteredByAcls = keep(resp.Queries, func(q *pb.PreparedQuery) bool { return queryReadable(z, q) })
+			resp.Queries = redactQueryTokens(z, resp.Queries)
 		}
 		return idx, err
 	})
 	if err == nil && req.Id != "" && len(resp.Queries) == 0 {
+		if resp.Meta.ResultsFilteredByAcls {
+			return PermissionDenied(id.AccessorID, acl.ResourceQuery, acl.AccessRead, req.Id)
+		}
 		return fmt.Errorf("%w: Query not found", rpc.ErrNotFound)
 	}
 	return err
@@ -103,6 +121,11 @@ func (s *Server) preparedQueryExecute(ctx context.Context, req *pb.PreparedQuery
 	if stored == nil {
 		return fmt.Errorf("%w: Query not found", rpc.ErrNotFound)
 	}
+	if id, on, err := s.queryIdentity(ctx, req.Query.GetToken()); err != nil {
+		return err
+	} else if on && !queryReadable(id.Authorizer, stored) {
+		return PermissionDenied(id.AccessorID, acl.ResourceQuery, acl.AccessRead, stored.Name)
+	}
 	q, err := renderQuery(stored, req.QueryIdOrName)
 	if err != nil {
 		return fmt.Errorf("%w: %v", rpc.ErrBadRequest, err)
@@ -117,7 +140,7 @@ func (s *Server) preparedQueryExecute(ctx context.Context, req *pb.PreparedQuery
 	if req.Near != "" {
 		near = req.Near
 	}
-	if err := s.executeLocal(q, near, req, resp); err != nil {
+	if err := s.executeLocal(ctx, q, near, req.Query.GetToken(), req, resp); err != nil {
 		return err
 	}
 	if len(resp.Nodes) == 0 {
@@ -138,7 +161,7 @@ func (s *Server) preparedQueryExecuteRemote(ctx context.Context, req *pb.Prepare
 	resp.Meta = &pb.QueryMeta{Index: max(s.store.TableIndex(nil, "services", "checks", "nodes"), 1), Consistency: req.Query.GetConsistency()}
 	s.setQueryMeta(resp.Meta)
 	// The asking agent is in another datacenter: no RTT sort applies here.
-	return s.executeLocal(req.Prepared, "", &pb.PreparedQueryExecuteRequest{Limit: req.Limit}, resp)
+	return s.executeLocal(ctx, req.Prepared, "", req.Query.GetToken(), &pb.PreparedQueryExecuteRequest{Limit: req.Limit}, resp)
 }
 
 // failover tries the datacenters of q's failover policy in order (the
@@ -192,7 +215,7 @@ func (s *Server) failover(ctx context.Context, q *pb.PreparedQuery, req *pb.Prep
 // executeLocal fills resp with this datacenter's instances that pass q's
 // filters, sorted by RTT from near when it names a node with a
 // coordinate, else shuffled, and cut to the request's limit.
-func (s *Server) executeLocal(q *pb.PreparedQuery, near string, req *pb.PreparedQueryExecuteRequest, resp *pb.PreparedQueryExecuteResponse) error {
+func (s *Server) executeLocal(ctx context.Context, q *pb.PreparedQuery, near, token string, req *pb.PreparedQueryExecuteRequest, resp *pb.PreparedQueryExecuteResponse) error {
 	svc := q.GetService()
 	resp.Service, resp.Dns, resp.Datacenter = svc.GetService(), q.GetDns(), s.cfg.Datacenter
 	_, insts, err := s.store.ServiceInstances(nil, svc.GetService(), true)
@@ -207,6 +230,11 @@ func (s *Server) executeLocal(q *pb.PreparedQuery, near string, req *pb.Prepared
 			queryHealthy(in.Checks, svc.GetOnlyPassing(), svc.GetIgnoreCheckIds()) {
 			resp.Nodes = append(resp.Nodes, in)
 		}
+	}
+	// What the token may not read is left out before the limit applies
+	// (and before an empty answer fails over).
+	if err := s.filterExecuted(ctx, q, token, resp); err != nil {
+		return err
 	}
 	if !s.sortNear(resp.Nodes, near, req) {
 		rand.Shuffle(len(resp.Nodes), func(i, j int) { resp.Nodes[i], resp.Nodes[j] = resp.Nodes[j], resp.Nodes[i] })

@@ -8,6 +8,7 @@ import (
 
 	memdb "github.com/hashicorp/go-memdb"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/store"
@@ -55,6 +56,9 @@ func (s *Server) sessionCreate(ctx context.Context, req *pb.SessionCreateRequest
 	if done, err := s.forwardWrite(ctx, MethodSessionCreate, req.Write, req, resp); done {
 		return err
 	}
+	if err := s.need(ctx, req.Write.GetToken(), acl.ResourceSession, acl.AccessWrite, req.Session.Node); err != nil {
+		return err
+	}
 	sess := req.Session
 	if req.DefaultChecks {
 		sess.NodeChecks = []string{store.SerfCheckID}
@@ -76,6 +80,9 @@ func (s *Server) sessionDestroy(ctx context.Context, req *pb.SessionDestroyReque
 	if done, err := s.forwardWrite(ctx, MethodSessionDestroy, req.Write, req, resp); done {
 		return err
 	}
+	if err := s.sessionWriteAllowed(ctx, req.Write.GetToken(), req.Id); err != nil {
+		return err
+	}
 	res, err := s.raftApply(ctx, &pb.Command{Cmd: &pb.Command_SessionDestroy{SessionDestroy: &pb.SessionDestroy{Id: req.Id}}})
 	if err != nil {
 		return err
@@ -92,6 +99,9 @@ func (s *Server) sessionRenew(ctx context.Context, req *pb.SessionRenewRequest, 
 		return fmt.Errorf("%w: Missing session", rpc.ErrBadRequest)
 	}
 	if done, err := s.forwardWrite(ctx, MethodSessionRenew, req.Write, req, resp); done {
+		return err
+	}
+	if err := s.sessionWriteAllowed(ctx, req.Write.GetToken(), req.Id); err != nil {
 		return err
 	}
 	if _, sess, err := s.store.Session(nil, req.Id); err != nil {
@@ -118,7 +128,14 @@ func (s *Server) sessionGet(ctx context.Context, req *pb.SessionGetRequest, resp
 	if done, err := s.forwardQuery(ctx, MethodSessionGet, req.Query, req, resp); done {
 		return err
 	}
+	id, filter, err := s.queryIdentity(ctx, req.Query.GetToken())
+	if err != nil {
+		return err
+	}
 	resp.Meta = &pb.QueryMeta{}
+	readable := func(sess *pb.Session) bool {
+		return !filter || id.Authorizer.Allowed(acl.ResourceSession, sess.Node, acl.AccessRead)
+	}
 	return s.blockingQuery(ctx, req.Query, resp.Meta, func(ws memdb.WatchSet) (uint64, error) {
 		if req.Id != "" {
 			idx, sess, err := s.store.Session(ws, req.Id)
@@ -126,10 +143,11 @@ func (s *Server) sessionGet(ctx context.Context, req *pb.SessionGetRequest, resp
 			if sess != nil {
 				resp.Sessions = append(resp.Sessions, sess)
 			}
+			resp.Sessions, resp.Meta.ResultsFilteredByAcls = keep(resp.Sessions, readable)
 			return idx, err
 		}
 		idx, list, err := s.store.Sessions(ws, req.Node)
-		resp.Sessions = list
+		resp.Sessions, resp.Meta.ResultsFilteredByAcls = keep(list, readable)
 		return idx, err
 	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -56,6 +57,9 @@ func (s *Server) raftConfiguration(ctx context.Context, req *pb.RaftConfiguratio
 	if done, err := s.forwardRead(ctx, MethodRaftConfiguration, req.Query, req, resp); done {
 		return err
 	}
+	if err := s.need(ctx, req.Query.GetToken(), acl.ResourceOperator, acl.AccessRead, ""); err != nil {
+		return err
+	}
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return err
@@ -87,6 +91,9 @@ func (s *Server) raftRemovePeer(ctx context.Context, req *pb.RaftRemovePeerReque
 		return fmt.Errorf("%w: give exactly one of id and address", rpc.ErrBadRequest)
 	}
 	if done, err := s.forwardWrite(ctx, MethodRaftRemovePeer, req.Write, req, resp); done {
+		return err
+	}
+	if err := s.need(ctx, req.Write.GetToken(), acl.ResourceOperator, acl.AccessWrite, ""); err != nil {
 		return err
 	}
 	f := s.raft.GetConfiguration()

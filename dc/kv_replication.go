@@ -218,7 +218,7 @@ func (s *Server) runKVReplication(ctx context.Context) {
 // one, and applies them. It returns the source index reached.
 func (s *Server) replicateOnce(ctx context.Context, rc KVReplicationConfig, since uint64) (uint64, error) {
 	req := &pb.KVChangesRequest{
-		Query:    &pb.QueryOptions{Dc: rc.SourceDatacenter, MinIndex: since, MaxWaitNanos: int64(rc.Wait)},
+		Query:    &pb.QueryOptions{Dc: rc.SourceDatacenter, MinIndex: since, MaxWaitNanos: int64(rc.Wait), Token: s.replicationToken()},
 		Prefixes: rc.Prefixes, Exclude: rc.Exclude, SinceIndex: since, MaxChanges: uint32(rc.MaxChanges),
 	}
 	var resp pb.KVChangesResponse

@@ -116,7 +116,9 @@ func (s *Server) leaderLoop(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-replicate:
-			if err := s.replicateACLs(s.baseCtx); err != nil {
+			err := s.replicateACLs(s.baseCtx)
+			s.setPrimaryReachable(!unreachable(err))
+			if err != nil {
 				s.log.Warn("acl replication from the primary datacenter failed; tokens resolve from the last copy",
 					"primary", s.cfg.ACL.PrimaryDatacenter, "error", err)
 			}

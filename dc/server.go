@@ -83,7 +83,10 @@ type Deps struct {
 	WAN WANCoordinates
 	// Events fires user events into the LAN pool, for requests from
 	// other datacenters (and agents); nil refuses them.
-	Events        UserEvents
+	Events UserEvents
+	// Keyring changes the server's gossip keyrings (keyring operations
+	// from any agent of any datacenter); nil refuses them.
+	Keyring       Keyring
 	LogStore      raft.LogStore
 	StableStore   raft.StableStore
 	SnapshotStore raft.SnapshotStore
@@ -104,6 +107,12 @@ type Server struct {
 	store *store.Store
 	// aclCache holds resolved tokens (acl_resolve.go).
 	aclCache aclCache
+	// replToken, once set, replaces ACL.ReplicationToken (the agent's
+	// token API changes it at run time).
+	replToken atomic.Pointer[string]
+	// aclPrimaryDown is set while the primary datacenter is unreachable
+	// from here (acl_down.go).
+	aclPrimaryDown atomic.Bool
 
 	raft *raft.Raft
 	// verifier batches leadership checks, readIndexes a follower's
@@ -230,6 +239,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.goFunc(s.monitorLeadership)
 	s.goFunc(s.runCoordinateBatches)
+	s.goFunc(s.watchPrimary)
 	if s.cfg.BootstrapExpect > 0 && !hasState {
 		s.goFunc(s.bootstrapWhenExpected)
 	}

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -25,6 +26,12 @@ type Catalog interface {
 	// node. Removing something already absent must succeed.
 	Deregister(ctx context.Context, req *pb.DeregisterRequest) error
 }
+
+// ErrBlockedByACLs is a write the catalog refused for the token it was
+// made with (Catalog implementations wrap their refusal in it).
+// Anti-entropy logs it as a warning and treats the entry as synced until
+// the next full sync, instead of retrying it at once (as Consul).
+var ErrBlockedByACLs = errors.New("blocked by ACLs")
 
 // Entries of the catalog that the agent never deregisters: the server
 // leader owns them.
@@ -72,6 +79,11 @@ func (s *State) syncChangesLocked(ctx context.Context, cat Catalog) error {
 			err = cat.Register(ctx, op.reg)
 		default:
 			err = cat.Deregister(ctx, op.dereg)
+		}
+		if errors.Is(err, ErrBlockedByACLs) {
+			s.logger.Warn(op.describe()+" blocked by ACLs", "error", err)
+			s.commit(op)
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("sync %s: %w", op.describe(), err)

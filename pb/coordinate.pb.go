@@ -529,9 +529,11 @@ func (x *CoordinateDatacentersResponse) GetDatacenters() []*DatacenterCoordinate
 // dc names (Consul's Internal.EventFire): a server of that datacenter
 // gossips it to every agent there.
 type EventFireRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dc            string                 `protobuf:"bytes,1,opt,name=dc,proto3" json:"dc,omitempty"`
-	Event         *UserEvent             `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Dc    string                 `protobuf:"bytes,1,opt,name=dc,proto3" json:"dc,omitempty"`
+	Event *UserEvent             `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	// token needs event write on the event's name.
+	Token         string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -578,6 +580,13 @@ func (x *EventFireRequest) GetEvent() *UserEvent {
 		return x.Event
 	}
 	return nil
+}
+
+func (x *EventFireRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
 }
 
 type EventFireResponse struct {
@@ -655,10 +664,11 @@ const file_coordinate_proto_rawDesc = "" +
 	"\aarea_id\x18\x02 \x01(\tR\x06areaId\x12;\n" +
 	"\vcoordinates\x18\x03 \x03(\v2\x19.meridian.CoordinateEntryR\vcoordinates\"b\n" +
 	"\x1dCoordinateDatacentersResponse\x12A\n" +
-	"\vdatacenters\x18\x01 \x03(\v2\x1f.meridian.DatacenterCoordinatesR\vdatacenters\"M\n" +
+	"\vdatacenters\x18\x01 \x03(\v2\x1f.meridian.DatacenterCoordinatesR\vdatacenters\"c\n" +
 	"\x10EventFireRequest\x12\x0e\n" +
 	"\x02dc\x18\x01 \x01(\tR\x02dc\x12)\n" +
-	"\x05event\x18\x02 \x01(\v2\x13.meridian.UserEventR\x05event\"\x13\n" +
+	"\x05event\x18\x02 \x01(\v2\x13.meridian.UserEventR\x05event\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\tR\x05token\"\x13\n" +
 	"\x11EventFireResponseB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
 
 var (

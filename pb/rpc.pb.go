@@ -1945,6 +1945,178 @@ func (x *KVReplicationStatus) GetErrors() uint64 {
 	return 0
 }
 
+// KeyringRequest runs a gossip keyring operation (list, install, use,
+// remove) on the WAN pool (wan) or on datacenter dc's LAN pool.
+type KeyringRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dc            string                 `protobuf:"bytes,1,opt,name=dc,proto3" json:"dc,omitempty"`
+	Op            string                 `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
+	Key           string                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	Wan           bool                   `protobuf:"varint,4,opt,name=wan,proto3" json:"wan,omitempty"`
+	Token         string                 `protobuf:"bytes,5,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringRequest) Reset() {
+	*x = KeyringRequest{}
+	mi := &file_rpc_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringRequest) ProtoMessage() {}
+
+func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringRequest.ProtoReflect.Descriptor instead.
+func (*KeyringRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *KeyringRequest) GetDc() string {
+	if x != nil {
+		return x.Dc
+	}
+	return ""
+}
+
+func (x *KeyringRequest) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *KeyringRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KeyringRequest) GetWan() bool {
+	if x != nil {
+		return x.Wan
+	}
+	return false
+}
+
+func (x *KeyringRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// KeyringResponse is one pool's answer, in the shape of Consul's
+// /v1/operator/keyring entry; incomplete says some members did not answer.
+type KeyringResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Datacenter    string                 `protobuf:"bytes,1,opt,name=datacenter,proto3" json:"datacenter,omitempty"`
+	Wan           bool                   `protobuf:"varint,2,opt,name=wan,proto3" json:"wan,omitempty"`
+	Messages      map[string]string      `protobuf:"bytes,3,rep,name=messages,proto3" json:"messages,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Keys          map[string]int32       `protobuf:"bytes,4,rep,name=keys,proto3" json:"keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	PrimaryKeys   map[string]int32       `protobuf:"bytes,5,rep,name=primary_keys,json=primaryKeys,proto3" json:"primary_keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	NumNodes      int32                  `protobuf:"varint,6,opt,name=num_nodes,json=numNodes,proto3" json:"num_nodes,omitempty"`
+	Incomplete    bool                   `protobuf:"varint,7,opt,name=incomplete,proto3" json:"incomplete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringResponse) Reset() {
+	*x = KeyringResponse{}
+	mi := &file_rpc_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringResponse) ProtoMessage() {}
+
+func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringResponse.ProtoReflect.Descriptor instead.
+func (*KeyringResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *KeyringResponse) GetDatacenter() string {
+	if x != nil {
+		return x.Datacenter
+	}
+	return ""
+}
+
+func (x *KeyringResponse) GetWan() bool {
+	if x != nil {
+		return x.Wan
+	}
+	return false
+}
+
+func (x *KeyringResponse) GetMessages() map[string]string {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *KeyringResponse) GetKeys() map[string]int32 {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *KeyringResponse) GetPrimaryKeys() map[string]int32 {
+	if x != nil {
+		return x.PrimaryKeys
+	}
+	return nil
+}
+
+func (x *KeyringResponse) GetNumNodes() int32 {
+	if x != nil {
+		return x.NumNodes
+	}
+	return 0
+}
+
+func (x *KeyringResponse) GetIncomplete() bool {
+	if x != nil {
+		return x.Incomplete
+	}
+	return false
+}
+
 var File_rpc_proto protoreflect.FileDescriptor
 
 const file_rpc_proto_rawDesc = "" +
@@ -2084,7 +2256,34 @@ const file_rpc_proto_rawDesc = "" +
 	"\n" +
 	"full_syncs\x18\x0f \x01(\x04R\tfullSyncs\x12-\n" +
 	"\x13last_sync_unix_nano\x18\x10 \x01(\x03R\x10lastSyncUnixNano\x12\x16\n" +
-	"\x06errors\x18\x11 \x01(\x04R\x06errors*\xa6\x02\n" +
+	"\x06errors\x18\x11 \x01(\x04R\x06errors\"j\n" +
+	"\x0eKeyringRequest\x12\x0e\n" +
+	"\x02dc\x18\x01 \x01(\tR\x02dc\x12\x0e\n" +
+	"\x02op\x18\x02 \x01(\tR\x02op\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12\x10\n" +
+	"\x03wan\x18\x04 \x01(\bR\x03wan\x12\x14\n" +
+	"\x05token\x18\x05 \x01(\tR\x05token\"\x83\x04\n" +
+	"\x0fKeyringResponse\x12\x1e\n" +
+	"\n" +
+	"datacenter\x18\x01 \x01(\tR\n" +
+	"datacenter\x12\x10\n" +
+	"\x03wan\x18\x02 \x01(\bR\x03wan\x12C\n" +
+	"\bmessages\x18\x03 \x03(\v2'.meridian.KeyringResponse.MessagesEntryR\bmessages\x127\n" +
+	"\x04keys\x18\x04 \x03(\v2#.meridian.KeyringResponse.KeysEntryR\x04keys\x12M\n" +
+	"\fprimary_keys\x18\x05 \x03(\v2*.meridian.KeyringResponse.PrimaryKeysEntryR\vprimaryKeys\x12\x1b\n" +
+	"\tnum_nodes\x18\x06 \x01(\x05R\bnumNodes\x12\x1e\n" +
+	"\n" +
+	"incomplete\x18\a \x01(\bR\n" +
+	"incomplete\x1a;\n" +
+	"\rMessagesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
+	"\tKeysEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a>\n" +
+	"\x10PrimaryKeysEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01*\xa6\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eERROR_INTERNAL\x10\x01\x12\x13\n" +
@@ -2117,7 +2316,7 @@ func file_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_rpc_proto_goTypes = []any{
 	(ErrorCode)(0),                     // 0: meridian.ErrorCode
 	(Consistency)(0),                   // 1: meridian.Consistency
@@ -2149,11 +2348,16 @@ var file_rpc_proto_goTypes = []any{
 	(*KVDeletedKey)(nil),               // 27: meridian.KVDeletedKey
 	(*KVReplicationStatusRequest)(nil), // 28: meridian.KVReplicationStatusRequest
 	(*KVReplicationStatus)(nil),        // 29: meridian.KVReplicationStatus
-	(*KVEntry)(nil),                    // 30: meridian.KVEntry
-	(*KVOp)(nil),                       // 31: meridian.KVOp
-	(*TxnOp)(nil),                      // 32: meridian.TxnOp
-	(*TxnResult)(nil),                  // 33: meridian.TxnResult
-	(*TxnError)(nil),                   // 34: meridian.TxnError
+	(*KeyringRequest)(nil),             // 30: meridian.KeyringRequest
+	(*KeyringResponse)(nil),            // 31: meridian.KeyringResponse
+	nil,                                // 32: meridian.KeyringResponse.MessagesEntry
+	nil,                                // 33: meridian.KeyringResponse.KeysEntry
+	nil,                                // 34: meridian.KeyringResponse.PrimaryKeysEntry
+	(*KVEntry)(nil),                    // 35: meridian.KVEntry
+	(*KVOp)(nil),                       // 36: meridian.KVOp
+	(*TxnOp)(nil),                      // 37: meridian.TxnOp
+	(*TxnResult)(nil),                  // 38: meridian.TxnResult
+	(*TxnError)(nil),                   // 39: meridian.TxnError
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: meridian.RPCResponse.error:type_name -> meridian.RPCError
@@ -2162,30 +2366,33 @@ var file_rpc_proto_depIdxs = []int32{
 	1,  // 3: meridian.QueryMeta.consistency:type_name -> meridian.Consistency
 	5,  // 4: meridian.KVGetRequest.query:type_name -> meridian.QueryOptions
 	6,  // 5: meridian.KVGetResponse.meta:type_name -> meridian.QueryMeta
-	30, // 6: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
+	35, // 6: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
 	7,  // 7: meridian.KVApplyRequest.write:type_name -> meridian.WriteOptions
-	31, // 8: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
+	36, // 8: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
 	7,  // 9: meridian.TxnRequest.write:type_name -> meridian.WriteOptions
 	5,  // 10: meridian.TxnRequest.query:type_name -> meridian.QueryOptions
-	32, // 11: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
+	37, // 11: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
 	6,  // 12: meridian.TxnResponse.meta:type_name -> meridian.QueryMeta
-	33, // 13: meridian.TxnResponse.results:type_name -> meridian.TxnResult
-	34, // 14: meridian.TxnResponse.errors:type_name -> meridian.TxnError
+	38, // 13: meridian.TxnResponse.results:type_name -> meridian.TxnResult
+	39, // 14: meridian.TxnResponse.errors:type_name -> meridian.TxnError
 	5,  // 15: meridian.RaftConfigurationRequest.query:type_name -> meridian.QueryOptions
 	6,  // 16: meridian.RaftConfigurationResponse.meta:type_name -> meridian.QueryMeta
 	18, // 17: meridian.RaftConfigurationResponse.servers:type_name -> meridian.RaftServer
 	7,  // 18: meridian.RaftRemovePeerRequest.write:type_name -> meridian.WriteOptions
 	5,  // 19: meridian.KVChangesRequest.query:type_name -> meridian.QueryOptions
 	6,  // 20: meridian.KVChangesResponse.meta:type_name -> meridian.QueryMeta
-	30, // 21: meridian.KVChangesResponse.entries:type_name -> meridian.KVEntry
+	35, // 21: meridian.KVChangesResponse.entries:type_name -> meridian.KVEntry
 	27, // 22: meridian.KVChangesResponse.deleted:type_name -> meridian.KVDeletedKey
 	5,  // 23: meridian.KVReplicationStatusRequest.query:type_name -> meridian.QueryOptions
 	6,  // 24: meridian.KVReplicationStatus.meta:type_name -> meridian.QueryMeta
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	32, // 25: meridian.KeyringResponse.messages:type_name -> meridian.KeyringResponse.MessagesEntry
+	33, // 26: meridian.KeyringResponse.keys:type_name -> meridian.KeyringResponse.KeysEntry
+	34, // 27: meridian.KeyringResponse.primary_keys:type_name -> meridian.KeyringResponse.PrimaryKeysEntry
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2200,7 +2407,7 @@ func file_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_proto_rawDesc), len(file_rpc_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   28,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -14,9 +14,11 @@ type ACLConfig struct {
 	Enabled bool
 	// DefaultPolicy is "allow" or "deny": what no rule of a token covers.
 	DefaultPolicy string
-	// DownPolicy is what a non-primary datacenter does when the primary
-	// is unreachable; only "extend-cache" is implemented (tokens resolve
-	// from the local replica).
+	// DownPolicy is what a secondary datacenter's servers do with global
+	// tokens while the primary is unreachable, and what a client agent
+	// does when no server answers: extend-cache and async-cache resolve
+	// from the last copy, allow allows all but ACL management, deny
+	// denies.
 	DownPolicy string
 	// TokenTTL is how long a client agent keeps a resolved token.
 	TokenTTL time.Duration
@@ -33,8 +35,12 @@ type ACLTokens struct {
 	// Default is the token of HTTP requests that carry none.
 	Default string
 	// Replication is the token a secondary datacenter's leader reads the
-	// primary's ACL state with (it needs acl = "read").
+	// primary's ACL state with (it needs acl = "read"), and a replicating
+	// leader reads KV changes with (key read on its prefixes).
 	Replication string
+	// AgentRecovery may use this agent's /v1/agent endpoints even when no
+	// server answers (agent_recovery, or the deprecated agent_master).
+	AgentRecovery string
 }
 
 func defaultACLConfig() ACLConfig {
@@ -46,7 +52,7 @@ type partialACL struct {
 	DefaultPolicy, DownPolicy      *string
 	TokenTTL                       *time.Duration
 	InitialManagement, Agent, Dflt *string
-	Replication                    *string
+	Replication, AgentRecovery     *string
 }
 
 func (p *partialACL) apply(c *ACLConfig) {
@@ -59,6 +65,7 @@ func (p *partialACL) apply(c *ACLConfig) {
 	set(&c.Tokens.Agent, p.Agent)
 	set(&c.Tokens.Default, p.Dflt)
 	set(&c.Tokens.Replication, p.Replication)
+	set(&c.Tokens.AgentRecovery, p.AgentRecovery)
 }
 
 var aclObject = object[partialACL]{
@@ -74,13 +81,15 @@ var aclObject = object[partialACL]{
 }
 
 var aclTokensObject = object[partialACL]{
-	unused: keySet("agent_recovery", "agent_master", "config_file_service_registration", "dns"),
+	unused: keySet("config_file_service_registration", "dns"),
 	keys: map[string]keyFunc[partialACL]{
 		"initial_management": opt(toString, func(p *partialACL) **string { return &p.InitialManagement }),
 		"master":             opt(toString, func(p *partialACL) **string { return &p.InitialManagement }),
 		"agent":              opt(toString, func(p *partialACL) **string { return &p.Agent }),
 		"default":            opt(toString, func(p *partialACL) **string { return &p.Dflt }),
 		"replication":        opt(toString, func(p *partialACL) **string { return &p.Replication }),
+		"agent_recovery":     opt(toString, func(p *partialACL) **string { return &p.AgentRecovery }),
+		"agent_master":       opt(toString, func(p *partialACL) **string { return &p.AgentRecovery }),
 	},
 }
 

@@ -113,6 +113,10 @@ type Config struct {
 	// Encrypt is the base64 gossip encryption key (16, 24 or 32 bytes once
 	// decoded); empty for none.
 	Encrypt string
+	// DisableKeyringFile keeps the gossip keyring in memory only: no
+	// serf/local.keyring (remote.keyring), and -encrypt applies at every
+	// start.
+	DisableKeyringFile bool
 
 	// EnableDebug serves Go's runtime profiles under /debug/pprof/ on the
 	// HTTP port (Consul's enable_debug; on with -dev).

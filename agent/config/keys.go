@@ -33,7 +33,7 @@ var (
 		"primary_gateways_interval", "server_name", "server_rejoin_age_max",
 		// TLS and gossip encryption.
 		"auto_encrypt", "auto_config", "tls_prefer_server_cipher_suites",
-		"encrypt_verify_incoming", "encrypt_verify_outgoing", "disable_keyring_file",
+		"encrypt_verify_incoming", "encrypt_verify_outgoing",
 		// Features Meridian does not have (yet).
 		"connect", "config_entries", "telemetry", "audit", "cache",
 		"cloud", "peering", "experiments", "license_path", "locality", "reporting",

@@ -219,7 +219,7 @@ var (
 		{"RetryJoinWAN", "retry_join_wan"}, {"StartJoinWAN", "start_join_wan"}, {"RetryIntervalWAN", "retry_interval_wan"}, {"RetryMax", "retry_max"},
 		{"RejoinAfterLeave", "rejoin_after_leave"}, {"LeaveOnTerminate", "leave_on_terminate"},
 		{"SkipLeaveOnInterrupt", "skip_leave_on_interrupt"}, {"LogLevel", "log_level"},
-		{"LogJSON", "log_json"}, {"UI", "ui"}, {"UIDir", "ui_dir"}, {"PidFile", "pid_file"}, {"Encrypt", "encrypt"},
+		{"LogJSON", "log_json"}, {"UI", "ui"}, {"UIDir", "ui_dir"}, {"PidFile", "pid_file"}, {"Encrypt", "encrypt"}, {"DisableKeyringFile", "disable_keyring_file"},
 		{"EnableDebug", "enable_debug"}, {"EnableScriptChecks", "enable_script_checks"},
 		{"EnableLocalScriptChecks", "enable_local_script_checks"}, {"NodeMeta", "node_meta"},
 		{"RaftProtocol", "raft_protocol"}, {"Limits", "limits"}, {"DefaultQueryTime", "default_query_time"},

@@ -51,6 +51,7 @@ type partial struct {
 	UIDir             *string
 	PidFile           *string
 	Encrypt           *string
+	DisableKeyring    *bool
 
 	EnableDebug             *bool
 	EnableScriptChecks      *bool
@@ -207,6 +208,7 @@ func (p *partial) config() *Config {
 	set(&c.UIDir, p.UIDir)
 	set(&c.PidFile, p.PidFile)
 	set(&c.Encrypt, p.Encrypt)
+	set(&c.DisableKeyringFile, p.DisableKeyring)
 
 	set(&c.EnableDebug, p.EnableDebug)
 	set(&c.EnableScriptChecks, p.EnableScriptChecks)
