@@ -24,6 +24,7 @@ import (
 	"github.com/meridian-io/meridian/health"
 	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/internal/logging"
+	"github.com/meridian-io/meridian/internal/telemetry"
 	"github.com/meridian-io/meridian/lan"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/wan"
@@ -195,6 +196,10 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 			}
 		}
 	}()
+	if a.metrics == nil {
+		a.metrics = newAgentMetrics(a)
+	}
+	telemetry.Attach(a.metrics.sink)
 	a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.log, Dial: a.dial})
 	rpcPort := 0
 	if a.cfg.Server {
@@ -241,6 +246,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.startWatches(a.cfg); err != nil {
 		return err
 	}
+	a.metrics.pushGauges(a, gaugePushInterval)
 	a.log.Info("agent started", "server", a.cfg.Server, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
 	for _, w := range a.securityWarnings() {
 		a.log.Warn(w)
@@ -360,6 +366,7 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 		deps.Router, deps.WAN = a.wan.Router(), a.wan
 	}
 	deps.Events = a
+	deps.Metrics = a.metrics.sink
 	srv, err := dc.New(dcfg, deps)
 	if err != nil {
 		return err

@@ -219,6 +219,7 @@ func (a *Agent) shutdownSteps(leave bool) []shutdownStep {
 			return a.pool.Close()
 		}},
 		shutdownStep{"goroutines", budgetWait, func(context.Context) error {
+			a.metrics.close()
 			a.wg.Wait()
 			return nil
 		}},

@@ -30,6 +30,7 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 	defer stop()
 	wctx := ctx
 	if q.GetMinIndex() > 0 {
+		s.deps.Metrics.IncrCounter(keyRPCQuery, 1)
 		wait := time.Duration(q.GetMaxWaitNanos())
 		if wait <= 0 {
 			wait = s.cfg.DefaultQueryTime
@@ -58,7 +59,10 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 		if q.GetMinIndex() == 0 || meta.Index > q.GetMinIndex() {
 			return nil
 		}
-		if err := ws.WatchCtx(wctx); err != nil {
+		s.blocking.Add(1)
+		err = ws.WatchCtx(wctx)
+		s.blocking.Add(-1)
+		if err != nil {
 			// The wait ran out (not an error: the caller gets the current
 			// result), or the caller or the server went away.
 			if s.baseCtx.Err() != nil {

@@ -159,6 +159,8 @@ type Config struct {
 	PrimaryDatacenter string
 	// KVReplication is the kv_replication block (servers only).
 	KVReplication KVReplication
+	// Telemetry is the telemetry block.
+	Telemetry Telemetry
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition
@@ -310,6 +312,7 @@ func DefaultConfig() *Config {
 		LeaveOnTerminate:    true, // client default; Load flips it for servers
 		SyslogFacility:      "LOCAL0",
 		LogRotateDuration:   24 * time.Hour,
+		Telemetry:           Telemetry{MetricsPrefix: DefaultMetricsPrefix},
 	}
 }
 

@@ -246,6 +246,7 @@ var topLevel = object[sourceDraft]{
 		"dns_config":         nested(dnsConfigObject, func(s *sourceDraft) *partialDNS { return &s.p.DNS }),
 
 		"kv_replication": nested(kvReplicationObject, func(s *sourceDraft) *partialKVReplication { return &s.p.KVReplication }),
+		"telemetry":      nested(telemetryObject, func(s *sourceDraft) *partialTelemetry { return &s.p.Telemetry }),
 
 		"services": decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.p.Services }),
 		"service":  decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.service }),

@@ -111,6 +111,10 @@ var keyCases = map[string]struct {
 	"check":                                      {`{"name": "c", "ttl": "10s"}`, false},
 	"watches":                                    {`[{"type": "key", "key": "k", "args": ["/bin/true"]}]`, false},
 	"kv_replication":                             {`{"source_datacenter": "", "prefixes": [], "exclude": []}`, false},
+	"telemetry.metrics_prefix":                   {`"consul"`, false},
+	"telemetry.disable_hostname":                 {`true`, false},
+	"telemetry.prometheus_retention_time":        {`"60s"`, false},
+	"telemetry.statsd_address":                   {`"127.0.0.1:8125"`, false},
 }
 
 func keysOf[T any](o object[T]) []string { return slices.Collect(maps.Keys(o.keys)) }
@@ -122,6 +126,7 @@ func decodedKeys() []string {
 		"ports": keysOf(portsObject), "limits": keysOf(limitsObject),
 		"performance": keysOf(performanceObject), "ui_config": keysOf(uiConfigObject),
 		"dns_config": keysOf(dnsConfigObject), "addresses": keysOf(addressesObject), "acl": keysOf(aclObject),
+		"telemetry": keysOf(telemetryObject),
 	}
 	var out []string
 	for _, k := range keysOf(topLevel) {

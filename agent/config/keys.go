@@ -38,7 +38,7 @@ var (
 		"verify_incoming_rpc", "verify_outgoing", "verify_server_hostname",
 		"encrypt_verify_incoming", "encrypt_verify_outgoing", "disable_keyring_file",
 		// Features Meridian does not have (yet).
-		"connect", "config_entries", "autopilot", "telemetry", "audit", "cache",
+		"connect", "config_entries", "autopilot", "audit", "cache",
 		"cloud", "peering", "experiments", "license_path", "locality", "reporting",
 		"snapshot_agent", "xds", "rpc", "read_replica", "non_voting_server",
 		"http_config",

@@ -210,6 +210,7 @@ var (
 		{"ReconnectTimeout", "reconnect_timeout"}, {"Domain", "domain"}, {"AltDomain", "alt_domain"},
 		{"Recursors", "recursors"}, {"DNS", "dns_config"}, {"ACL", "acl"}, {"PrimaryDatacenter", "primary_datacenter"},
 		{"KVReplication", "kv_replication"}, {"DisableKVKeyValidation", "disable_kv_key_validation"},
+		{"Telemetry", "telemetry"},
 	}
 )
 

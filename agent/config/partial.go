@@ -74,6 +74,7 @@ type partial struct {
 	Primary   *string
 
 	KVReplication partialKVReplication
+	Telemetry     partialTelemetry
 
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
@@ -230,6 +231,7 @@ func (p *partial) config() *Config {
 	p.ACL.apply(&c.ACL)
 	set(&c.PrimaryDatacenter, p.Primary)
 	p.KVReplication.apply(&c.KVReplication)
+	p.Telemetry.apply(&c.Telemetry)
 	c.Services = p.Services
 	c.Checks = p.Checks
 	c.Watches = p.Watches

@@ -3,6 +3,7 @@ package serfpool
 import (
 	"time"
 
+	metrics "github.com/hashicorp/go-metrics/compat"
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 
@@ -65,6 +66,12 @@ func (p *Pool) serfConfig() *serf.Config {
 	sc.LogOutput = nil
 	sc.Logger = std
 	sc.MemberlistConfig = ml
+	if c.Kind != "" {
+		// Consul's label: serf's and memberlist's metrics of the LAN
+		// and WAN pools stay apart (consul.serf.member.flap{network="wan"}).
+		labels := []metrics.Label{{Name: "network", Value: c.Kind}}
+		sc.MetricLabels, ml.MetricLabels = labels, labels
+	}
 	if c.Profile == ProfileLocal {
 		// Loopback pools converge in milliseconds, but a leaving node must keep
 		// gossiping its departure long enough for every member to hear it
