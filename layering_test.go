@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"internal/logging":     {},
 	"internal/clock":       {},
 	"internal/telemetry":   {},
-	"internal/serfpool":    {"internal/logging"},
+	"internal/serfpool":    {"internal/logging", "internal/telemetry"},
 	"lan":                  {"internal/logging", "internal/serfpool"},
 	"wan":                  {"internal/logging", "internal/serfpool"},
 	"health":               {"pb", "internal/clock", "internal/logging"},

@@ -5,12 +5,14 @@
 // JSON summary of /v1/agent/metrics) and, when configured, statsd.
 //
 // The libraries emit through go-metrics' process-wide global; Attach
-// installs a dispatcher there once and every open Sink receives what they
-// emit. In a process that runs one agent (every deployment) that is
-// exactly that agent's Raft, disk and gossip; where several agents share
-// a process (meridian dev, tests) their library metrics are summed.
-// What Meridian's own code measures (RPCs, blocking queries) goes only to
-// the Sink of the agent that measured it.
+// installs a dispatcher there once. The gossip pools label their metrics
+// with their agent (AgentLabel), so those reach that agent's Sink only;
+// Raft's and raft-boltdb's carry no such label and go to the first agent
+// attached. In a process that runs one agent (every deployment) that is
+// exactly that agent's; where several agents share a process (meridian
+// dev, tests) the first one reports the Raft metrics of all. What
+// Meridian's own code measures (RPCs, blocking queries) goes only to the
+// Sink of the agent that measured it.
 //
 // It imports no Meridian package.
 package telemetry

@@ -1,27 +1,42 @@
 package telemetry
 
 import (
+	"slices"
 	"sync"
 
 	metrics "github.com/hashicorp/go-metrics/compat"
 )
 
+// AgentLabel is the label a gossip pool puts on its metrics (with
+// AgentID) so that they reach only its own agent's Sink; the dispatcher
+// removes it.
+const AgentLabel = "meridian_agent"
+
+// AgentID names an agent among those of a process.
+func AgentID(datacenter, node string) string { return datacenter + "/" + node }
+
 // dispatch is the sink installed as go-metrics' global: it hands what the
-// libraries emit to every attached Sink.
+// libraries emit to the attached Sinks. Gossip metrics carry AgentLabel
+// and go to that agent's Sink; the others (Raft, its disk) go to the
+// first Sink attached that is still open, so each emission costs one
+// delivery however many agents share the process.
 type dispatch struct {
 	mu    sync.RWMutex
-	sinks map[*Sink]metrics.MetricSink
+	byID  map[string]*Sink
+	order []*Sink
 }
 
 var (
-	global     = &dispatch{sinks: map[*Sink]metrics.MetricSink{}}
+	global     = &dispatch{byID: map[string]*Sink{}}
 	globalOnce sync.Once
 )
 
-// Attach makes s receive the metrics that hashicorp/raft, raft-boltdb,
-// serf and memberlist emit in this process, until s is closed. The first
-// call installs the dispatcher as go-metrics' global sink.
-func Attach(s *Sink) {
+// Attach makes s receive, until it is closed, the metrics that
+// hashicorp/raft, raft-boltdb, serf and memberlist emit in this process:
+// the gossip pools' own (labelled with id) and, while s is the first
+// open Sink attached, everything else. The first call installs the
+// dispatcher as go-metrics' global sink.
+func Attach(s *Sink, id string) {
 	if s == nil {
 		return
 	}
@@ -33,16 +48,24 @@ func Attach(s *Sink) {
 		_, _ = metrics.NewGlobal(mc, global)
 	})
 	global.mu.Lock()
-	global.sinks[s] = s.library()
-	global.mu.Unlock()
+	defer global.mu.Unlock()
+	global.byID[id] = s
+	if !slices.Contains(global.order, s) {
+		global.order = append(global.order, s)
+	}
 }
 
 // detach stops s receiving library metrics; once it returns, no library
 // metric is being delivered to s.
 func detach(s *Sink) {
 	global.mu.Lock()
-	delete(global.sinks, s)
-	global.mu.Unlock()
+	defer global.mu.Unlock()
+	for id, v := range global.byID {
+		if v == s {
+			delete(global.byID, id)
+		}
+	}
+	global.order = slices.DeleteFunc(global.order, func(v *Sink) bool { return v == s })
 }
 
 // perPeer reports keys hashicorp/raft also emits with the peer's ID as
@@ -61,39 +84,42 @@ func perPeer(key []string) bool {
 	return false
 }
 
-func (d *dispatch) each(key []string, fn func(metrics.MetricSink)) {
+// deliver calls fn with the Sink an emission goes to and its labels (less
+// AgentLabel), if any Sink takes it.
+func (d *dispatch) deliver(key []string, labels []Label, fn func(s *Sink, labels []Label)) {
 	if perPeer(key) {
 		return
 	}
+	i := slices.IndexFunc(labels, func(l Label) bool { return l.Name == AgentLabel })
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	for _, s := range d.sinks {
-		fn(s)
+	if i >= 0 {
+		if s := d.byID[labels[i].Value]; s != nil {
+			fn(s, slices.Delete(slices.Clone(labels), i, i+1))
+		}
+		return
+	}
+	if len(d.order) > 0 {
+		fn(d.order[0], labels)
 	}
 }
 
-func (d *dispatch) SetGauge(key []string, val float32) {
-	d.each(key, func(s metrics.MetricSink) { s.SetGauge(key, val) })
-}
+func (d *dispatch) SetGauge(key []string, val float32) { d.SetGaugeWithLabels(key, val, nil) }
 
 func (d *dispatch) SetGaugeWithLabels(key []string, val float32, labels []Label) {
-	d.each(key, func(s metrics.MetricSink) { s.SetGaugeWithLabels(key, val, labels) })
+	d.deliver(key, labels, func(s *Sink, l []Label) { s.SetGauge(key, val, l...) })
 }
 
 func (d *dispatch) EmitKey(key []string, val float32) {}
 
-func (d *dispatch) IncrCounter(key []string, val float32) {
-	d.each(key, func(s metrics.MetricSink) { s.IncrCounter(key, val) })
-}
+func (d *dispatch) IncrCounter(key []string, val float32) { d.IncrCounterWithLabels(key, val, nil) }
 
 func (d *dispatch) IncrCounterWithLabels(key []string, val float32, labels []Label) {
-	d.each(key, func(s metrics.MetricSink) { s.IncrCounterWithLabels(key, val, labels) })
+	d.deliver(key, labels, func(s *Sink, l []Label) { s.IncrCounter(key, val, l...) })
 }
 
-func (d *dispatch) AddSample(key []string, val float32) {
-	d.each(key, func(s metrics.MetricSink) { s.AddSample(key, val) })
-}
+func (d *dispatch) AddSample(key []string, val float32) { d.AddSampleWithLabels(key, val, nil) }
 
 func (d *dispatch) AddSampleWithLabels(key []string, val float32, labels []Label) {
-	d.each(key, func(s metrics.MetricSink) { s.AddSampleWithLabels(key, val, labels) })
+	d.deliver(key, labels, func(s *Sink, l []Label) { s.AddSample(key, val, l...) })
 }

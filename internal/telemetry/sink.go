@@ -212,28 +212,6 @@ func (s *Sink) Summary() (MetricsSummary, error) {
 // HasStatsd reports whether metrics go to statsd.
 func (s *Sink) HasStatsd() bool { return s != nil && s.statsd != nil }
 
-// library forwards what the libraries emit (keys without a prefix) to
-// this Sink, which adds its own.
-func (s *Sink) library() metrics.MetricSink { return libraryInput{s} }
-
-type libraryInput struct{ s *Sink }
-
-func (l libraryInput) SetGauge(key []string, val float32) { l.s.SetGauge(key, val) }
-func (l libraryInput) SetGaugeWithLabels(key []string, val float32, labels []Label) {
-	l.s.SetGauge(key, val, labels...)
-}
-func (l libraryInput) EmitKey(key []string, val float32) {}
-func (l libraryInput) IncrCounter(key []string, val float32) {
-	l.s.IncrCounter(key, val)
-}
-func (l libraryInput) IncrCounterWithLabels(key []string, val float32, labels []Label) {
-	l.s.IncrCounter(key, val, labels...)
-}
-func (l libraryInput) AddSample(key []string, val float32) { l.s.AddSample(key, val) }
-func (l libraryInput) AddSampleWithLabels(key []string, val float32, labels []Label) {
-	l.s.AddSample(key, val, labels...)
-}
-
 // hostGauges inserts the host name after the prefix of gauge keys, as
 // go-metrics' EnableHostname does, for the sinks that need it.
 type hostGauges struct {

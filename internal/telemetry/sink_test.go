@@ -61,7 +61,7 @@ func TestStatsdLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close(nil)
-	Attach(s)
+	Attach(s, AgentID("dc1", "node1"))
 	s.IncrCounter([]string{"rpc", "request"}, 1, Label{Name: "method", Value: "KV.Apply"})
 	s.AddSample([]string{"rpc", "server", "call"}, 2.5)
 	s.SetGauge([]string{"rpc", "queries_blocking"}, 3)
@@ -165,12 +165,50 @@ func TestNilAndClosedSinkAreNoOps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Attach(s)
+	Attach(s, AgentID("dc1", "p"))
 	s.Close(nil)
 	s.Close(nil)
 	s.IncrCounter([]string{"x"}, 1)
 	metrics.IncrCounter([]string{"raft", "apply"}, 1) // detached: not delivered, no panic
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("a sink without a prefix was built")
+	}
+}
+
+// TestLibraryRouting: a gossip metric labelled with an agent reaches that
+// agent's Sink alone, without the label; an unlabelled one (Raft's)
+// reaches the first Sink attached that is still open.
+func TestLibraryRouting(t *testing.T) {
+	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
+	a, err := New(Config{Prefix: "meridian", Registerer: regA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{Prefix: "meridian", Registerer: regB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(regB)
+	Attach(a, AgentID("dc1", "a"))
+	Attach(b, AgentID("dc1", "b"))
+	net := Label{Name: "network", Value: "lan"}
+	metrics.IncrCounterWithLabels([]string{"serf", "member", "join"}, 1, []Label{net, {Name: AgentLabel, Value: AgentID("dc1", "b")}})
+	metrics.IncrCounterWithLabels([]string{"serf", "member", "join"}, 1, []Label{net, {Name: AgentLabel, Value: AgentID("dc1", "nobody")}})
+	metrics.IncrCounter([]string{"raft", "apply"}, 1)
+	famsA, famsB := gather(t, regA), gather(t, regB)
+	if _, ok := famsA["meridian_serf_member_join"]; ok {
+		t.Fatal("agent a got agent b's gossip metric")
+	}
+	join := famsB["meridian_serf_member_join"]
+	if join == nil || len(join.GetMetric()) != 1 || len(join.GetMetric()[0].GetLabel()) != 1 || join.GetMetric()[0].GetLabel()[0].GetName() != "network" {
+		t.Fatalf("agent b's join counter: %v", join)
+	}
+	if famsA["meridian_raft_apply"] == nil || famsB["meridian_raft_apply"] != nil {
+		t.Fatalf("raft.apply went to a: %v, to b: %v", famsA["meridian_raft_apply"] != nil, famsB["meridian_raft_apply"] != nil)
+	}
+	a.Close(regA)
+	metrics.IncrCounter([]string{"raft", "apply"}, 1)
+	if c := gather(t, regB)["meridian_raft_apply"]; c == nil || c.GetMetric()[0].GetCounter().GetValue() != 1 {
+		t.Fatalf("after a closed, raft.apply did not reach b: %v", c)
 	}
 }
