@@ -153,8 +153,6 @@ func (m *agentMetrics) instrument(route string, next http.Handler) http.Handler 
 		next.ServeHTTP(rec, r)
 		m.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
 		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		m.sink.MeasureSince(keyAPIHTTP, start,
-			telemetry.Label{Name: "method", Value: r.Method}, telemetry.Label{Name: "path", Value: route})
 	})
 }
 

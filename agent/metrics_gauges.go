@@ -13,9 +13,6 @@ import (
 	"github.com/meridian-io/meridian/store"
 )
 
-// keyAPIHTTP is Consul's timing of HTTP API requests (method, path).
-var keyAPIHTTP = []string{"api", "http"}
-
 // tableSizesMaxAge bounds how often the state store's tables are walked
 // to count their rows.
 const tableSizesMaxAge = 5 * time.Second

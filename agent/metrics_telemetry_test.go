@@ -174,7 +174,6 @@ func TestPrometheusTelemetry(t *testing.T) {
 	agentSide := []expectation{
 		{"meridian_agent_checks", map[string]string{"state": "critical"}, exactly(1), "1"},
 		{"meridian_agent_checks", map[string]string{"state": "passing"}, exactly(0), "0"},
-		{"meridian_api_http", map[string]string{"method": "PUT", "path": "PUT /v1/kv/{key...}"}, atLeast(11), ">= 11"},
 		{"meridian_http_requests_total", map[string]string{"route": "PUT /v1/kv/{key...}", "code": "200"}, atLeast(11), ">= 11"},
 		{"meridian_serf_members", map[string]string{"network": "wan", "status": "alive"}, exactly(0), "0 (a client is in no WAN pool)"},
 		{"go_goroutines", nil, atLeast(1), ">= 1"},
