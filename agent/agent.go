@@ -199,7 +199,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if a.metrics == nil {
 		a.metrics = newAgentMetrics(a)
 	}
-	telemetry.Attach(a.metrics.sink, telemetry.AgentID(a.cfg.Datacenter, a.cfg.NodeName))
+	telemetry.Attach(a.metrics.sink, telemetry.AgentID(a.cfg.Datacenter, a.cfg.NodeName), a.cfg.Server)
 	a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.log, Dial: a.dial})
 	rpcPort := 0
 	if a.cfg.Server {

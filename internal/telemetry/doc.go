@@ -7,10 +7,10 @@
 // The libraries emit through go-metrics' process-wide global; Attach
 // installs a dispatcher there once. The gossip pools label their metrics
 // with their agent (AgentLabel), so those reach that agent's Sink only;
-// Raft's and raft-boltdb's carry no such label and go to the first agent
+// Raft's and raft-boltdb's carry no such label and go to every server
 // attached. In a process that runs one agent (every deployment) that is
-// exactly that agent's; where several agents share a process (meridian
-// dev, tests) the first one reports the Raft metrics of all. What
+// exactly that agent's; where several servers share a process (meridian
+// dev, tests) each reports the Raft metrics of all. What
 // Meridian's own code measures (RPCs, blocking queries) goes only to the
 // Sink of the agent that measured it.
 //

@@ -17,13 +17,12 @@ func AgentID(datacenter, node string) string { return datacenter + "/" + node }
 
 // dispatch is the sink installed as go-metrics' global: it hands what the
 // libraries emit to the attached Sinks. Gossip metrics carry AgentLabel
-// and go to that agent's Sink; the others (Raft, its disk) go to the
-// first Sink attached that is still open, so each emission costs one
-// delivery however many agents share the process.
+// and go to that agent's Sink alone; the others (Raft and its disk, which
+// only servers run) go to every server's Sink.
 type dispatch struct {
-	mu    sync.RWMutex
-	byID  map[string]*Sink
-	order []*Sink
+	mu      sync.RWMutex
+	byID    map[string]*Sink
+	servers []*Sink
 }
 
 var (
@@ -33,10 +32,10 @@ var (
 
 // Attach makes s receive, until it is closed, the metrics that
 // hashicorp/raft, raft-boltdb, serf and memberlist emit in this process:
-// the gossip pools' own (labelled with id) and, while s is the first
-// open Sink attached, everything else. The first call installs the
-// dispatcher as go-metrics' global sink.
-func Attach(s *Sink, id string) {
+// its gossip pools' own (labelled with id) and, if its agent is a server,
+// Raft's and raft-boltdb's. The first call installs the dispatcher as
+// go-metrics' global sink.
+func Attach(s *Sink, id string, server bool) {
 	if s == nil {
 		return
 	}
@@ -50,8 +49,8 @@ func Attach(s *Sink, id string) {
 	global.mu.Lock()
 	defer global.mu.Unlock()
 	global.byID[id] = s
-	if !slices.Contains(global.order, s) {
-		global.order = append(global.order, s)
+	if server && !slices.Contains(global.servers, s) {
+		global.servers = append(global.servers, s)
 	}
 }
 
@@ -65,7 +64,7 @@ func detach(s *Sink) {
 			delete(global.byID, id)
 		}
 	}
-	global.order = slices.DeleteFunc(global.order, func(v *Sink) bool { return v == s })
+	global.servers = slices.DeleteFunc(global.servers, func(v *Sink) bool { return v == s })
 }
 
 // perPeer reports keys hashicorp/raft also emits with the peer's ID as
@@ -99,8 +98,8 @@ func (d *dispatch) deliver(key []string, labels []Label, fn func(s *Sink, labels
 		}
 		return
 	}
-	if len(d.order) > 0 {
-		fn(d.order[0], labels)
+	for _, s := range d.servers {
+		fn(s, labels)
 	}
 }
 

@@ -61,7 +61,7 @@ func TestStatsdLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close(nil)
-	Attach(s, AgentID("dc1", "node1"))
+	Attach(s, AgentID("dc1", "node1"), true)
 	s.IncrCounter([]string{"rpc", "request"}, 1, Label{Name: "method", Value: "KV.Apply"})
 	s.AddSample([]string{"rpc", "server", "call"}, 2.5)
 	s.SetGauge([]string{"rpc", "queries_blocking"}, 3)
@@ -165,7 +165,7 @@ func TestNilAndClosedSinkAreNoOps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Attach(s, AgentID("dc1", "p"))
+	Attach(s, AgentID("dc1", "p"), true)
 	s.Close(nil)
 	s.Close(nil)
 	s.IncrCounter([]string{"x"}, 1)
@@ -177,7 +177,7 @@ func TestNilAndClosedSinkAreNoOps(t *testing.T) {
 
 // TestLibraryRouting: a gossip metric labelled with an agent reaches that
 // agent's Sink alone, without the label; an unlabelled one (Raft's)
-// reaches the first Sink attached that is still open.
+// reaches every server's Sink and no client's.
 func TestLibraryRouting(t *testing.T) {
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
 	a, err := New(Config{Prefix: "meridian", Registerer: regA})
@@ -189,8 +189,15 @@ func TestLibraryRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close(regB)
-	Attach(a, AgentID("dc1", "a"))
-	Attach(b, AgentID("dc1", "b"))
+	regC := prometheus.NewRegistry()
+	cl, err := New(Config{Prefix: "meridian", Registerer: regC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close(regC)
+	Attach(a, AgentID("dc1", "a"), true)
+	Attach(b, AgentID("dc1", "b"), true)
+	Attach(cl, AgentID("dc1", "client"), false)
 	net := Label{Name: "network", Value: "lan"}
 	metrics.IncrCounterWithLabels([]string{"serf", "member", "join"}, 1, []Label{net, {Name: AgentLabel, Value: AgentID("dc1", "b")}})
 	metrics.IncrCounterWithLabels([]string{"serf", "member", "join"}, 1, []Label{net, {Name: AgentLabel, Value: AgentID("dc1", "nobody")}})
@@ -203,12 +210,13 @@ func TestLibraryRouting(t *testing.T) {
 	if join == nil || len(join.GetMetric()) != 1 || len(join.GetMetric()[0].GetLabel()) != 1 || join.GetMetric()[0].GetLabel()[0].GetName() != "network" {
 		t.Fatalf("agent b's join counter: %v", join)
 	}
-	if famsA["meridian_raft_apply"] == nil || famsB["meridian_raft_apply"] != nil {
-		t.Fatalf("raft.apply went to a: %v, to b: %v", famsA["meridian_raft_apply"] != nil, famsB["meridian_raft_apply"] != nil)
+	if famsA["meridian_raft_apply"] == nil || famsB["meridian_raft_apply"] == nil || gather(t, regC)["meridian_raft_apply"] != nil {
+		t.Fatalf("raft.apply went to a: %v, b: %v, the client: %v", famsA["meridian_raft_apply"] != nil,
+			famsB["meridian_raft_apply"] != nil, gather(t, regC)["meridian_raft_apply"] != nil)
 	}
 	a.Close(regA)
 	metrics.IncrCounter([]string{"raft", "apply"}, 1)
-	if c := gather(t, regB)["meridian_raft_apply"]; c == nil || c.GetMetric()[0].GetCounter().GetValue() != 1 {
+	if c := gather(t, regB)["meridian_raft_apply"]; c == nil || c.GetMetric()[0].GetCounter().GetValue() != 2 {
 		t.Fatalf("after a closed, raft.apply did not reach b: %v", c)
 	}
 }
