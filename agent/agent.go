@@ -24,6 +24,7 @@ import (
 	"github.com/meridian-io/meridian/health"
 	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/internal/logging"
+	"github.com/meridian-io/meridian/internal/telemetry"
 	"github.com/meridian-io/meridian/internal/tlsconf"
 	"github.com/meridian-io/meridian/lan"
 	"github.com/meridian-io/meridian/rpc"
@@ -214,6 +215,10 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.startTLS(); err != nil {
 		return err
 	}
+	if a.metrics == nil {
+		a.metrics = newAgentMetrics(a)
+	}
+	telemetry.Attach(a.metrics.sink, telemetry.AgentID(a.cfg.Datacenter, a.cfg.NodeName), a.cfg.Server)
 	a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.log, Dial: a.dial, TLS: a.outgoingRPCTLS})
 	rpcPort := 0
 	if a.cfg.Server {
@@ -260,6 +265,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.startWatches(a.cfg); err != nil {
 		return err
 	}
+	a.metrics.pushGauges(a, gaugePushInterval)
 	a.log.Info("agent started", "server", a.cfg.Server, "http", a.HTTPAddr(), "https", a.HTTPSAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
 	for _, n := range a.secureNotes {
 		a.log.Info(n)
@@ -396,6 +402,7 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	}
 	deps.Events = a
 	deps.Keyring = a
+	deps.Metrics = a.metrics.sink
 	srv, err := dc.New(dcfg, deps)
 	if err != nil {
 		return err

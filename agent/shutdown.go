@@ -127,6 +127,10 @@ func (a *Agent) Shutdown() error {
 func (a *Agent) Stop(deadline time.Time, leave bool) error {
 	var err error
 	a.shutdownOnce.Do(func() {
+		// The agent stops recording metrics first: a step given up on
+		// must not leave its sink receiving the process's library
+		// metrics.
+		a.metrics.close()
 		began := time.Now()
 		err = runShutdownSteps(a.log, deadline, a.shutdownSteps(leave))
 		a.log.Info("agent stopped", "took", time.Since(began).Round(time.Millisecond), "complete", !errors.Is(err, ErrShutdownIncomplete))

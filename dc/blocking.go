@@ -30,6 +30,7 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 	defer stop()
 	wctx := ctx
 	if q.GetMinIndex() > 0 {
+		s.deps.Metrics.IncrCounter(keyRPCQuery, 1)
 		wait := time.Duration(q.GetMaxWaitNanos())
 		if wait <= 0 {
 			wait = s.cfg.DefaultQueryTime
@@ -61,7 +62,9 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 		// Identical queries may join this one while it waits (see
 		// sharedQueries), not once it reads again.
 		setJoinable(ctx, true)
+		s.blocking.Add(1)
 		err = ws.WatchCtx(wctx)
+		s.blocking.Add(-1)
 		setJoinable(ctx, false)
 		if err != nil {
 			// The wait ran out (not an error: the caller gets the current

@@ -3,6 +3,7 @@ package dc
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -76,7 +77,10 @@ func register[Req any, PReq interface {
 		newReq:  func() proto.Message { return PReq(new(Req)) },
 		newResp: func() proto.Message { return PResp(new(Resp)) },
 		call: func(ctx context.Context, req, resp proto.Message) error {
-			return fn(ctx, req.(PReq), resp.(PResp))
+			start := time.Now()
+			err := fn(ctx, req.(PReq), resp.(PResp))
+			s.rpcMetrics(method, start, err)
+			return err
 		},
 	}
 }

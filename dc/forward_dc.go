@@ -69,7 +69,9 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, re
 	}
 	var last error
 	for _, srv := range servers {
+		start := time.Now()
 		err := s.callRoutable(ctx, srv, method, req, resp)
+		s.crossDCMetrics(dc, method, start, err)
 		if err == nil {
 			_ = s.deps.Router.MarkHealthy(srv.Name)
 			return true, nil

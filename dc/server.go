@@ -16,6 +16,7 @@ import (
 
 	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/internal/logging"
+	"github.com/meridian-io/meridian/internal/telemetry"
 	"github.com/meridian-io/meridian/store"
 )
 
@@ -92,6 +93,9 @@ type Deps struct {
 	SnapshotStore raft.SnapshotStore
 	// WrapLogStore, if set, wraps the log store (fault tests slow it down).
 	WrapLogStore func(LogStore) LogStore
+	// Metrics receives what the server measures (RPCs, cross-datacenter
+	// calls, blocking queries, leader changes); nil records nothing.
+	Metrics *telemetry.Sink
 	// Clock drives the server's own timers (session TTLs, leader duties,
 	// waits for a leader) and the time written into commands; nil is
 	// clock.Real.
@@ -146,6 +150,8 @@ type Server struct {
 	autopilot autopilotState
 	// forwarding counts the writes being forwarded to the leader.
 	forwarding inflight
+	// blocking counts the blocking queries waiting now.
+	blocking atomic.Int64
 
 	shutdownCh chan struct{}
 	// applyStopped closes when the store stops applying the log (see
@@ -238,6 +244,9 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	s.goFunc(s.monitorLeadership)
+	if s.deps.Metrics != nil {
+		s.goFunc(s.observeLeaders)
+	}
 	s.goFunc(s.runCoordinateBatches)
 	s.goFunc(s.watchPrimary)
 	if s.cfg.BootstrapExpect > 0 && !hasState {

@@ -176,6 +176,8 @@ type Config struct {
 	Autopilot Autopilot
 	// RaftLogStore is the raft_logstore block (servers only).
 	RaftLogStore RaftLogStore
+	// Telemetry is the telemetry block.
+	Telemetry Telemetry
 
 	// Services are the service definitions from config files.
 	Services []ServiceDefinition
@@ -329,6 +331,7 @@ func DefaultConfig() *Config {
 		LeaveOnTerminate:    true, // client default; Load flips it for servers
 		SyslogFacility:      "LOCAL0",
 		LogRotateDuration:   24 * time.Hour,
+		Telemetry:           Telemetry{MetricsPrefix: DefaultMetricsPrefix},
 	}
 }
 

@@ -250,6 +250,7 @@ var topLevel = object[sourceDraft]{
 		"autopilot":      nested(autopilotObject, func(s *sourceDraft) *partialAutopilot { return &s.p.Autopilot }),
 		"kv_replication": nested(kvReplicationObject, func(s *sourceDraft) *partialKVReplication { return &s.p.KVReplication }),
 		"raft_logstore":  nested(raftLogStoreObject, func(s *sourceDraft) *partialRaftLogStore { return &s.p.RaftLogStore }),
+		"telemetry":      nested(telemetryObject, func(s *sourceDraft) *partialTelemetry { return &s.p.Telemetry }),
 
 		"services": decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.p.Services }),
 		"service":  decodeServices(func(s *sourceDraft) *[]ServiceDefinition { return &s.service }),

@@ -80,7 +80,8 @@ func TestFullFile(t *testing.T) {
 			{ID: "mem", Name: "Memory", GRPC: "localhost:9090/health", GRPCUseTLS: true, Interval: 10 * time.Second,
 				SuccessBeforePassing: 2, FailuresBeforeCritical: 3, FailuresBeforeWarning: 1},
 		},
-		Watches: []map[string]any{{"type": "key", "key": "cfg/x", "args": []any{"/bin/handler"}, "datacenter": "east-1", "limit": float64(3)}},
+		Watches:   []map[string]any{{"type": "key", "key": "cfg/x", "args": []any{"/bin/handler"}, "datacenter": "east-1", "limit": float64(3)}},
+		Telemetry: Telemetry{MetricsPrefix: DefaultMetricsPrefix, PrometheusRetentionTime: time.Minute},
 	}
 	want.ACL.Set = true // both files have an acl block (enabled = false)
 	sameConfig(t, fromJSON, want)
@@ -91,7 +92,6 @@ func TestFullFile(t *testing.T) {
 		`key "limits.rpc_rate" is a Consul option Meridian does not use yet; ignored`,
 		`key "performance.raft_multiplier" is a Consul option Meridian does not use yet; ignored`,
 		`key "ports.grpc" is a Consul option Meridian does not use yet; ignored`,
-		`key "telemetry" is a Consul option Meridian does not use yet; ignored`,
 		`key "ui_config.content_path" is a Consul option Meridian does not use yet; ignored`,
 		`key "checks[0].token" is a Consul option Meridian does not use yet; ignored`,
 	}

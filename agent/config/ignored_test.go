@@ -134,6 +134,10 @@ var keyCases = map[string]struct {
 	"ports.https":                                {`18501`, false},
 	"addresses.https":                            {`"127.0.0.2"`, false},
 	"raft_logstore":                              {`{"backend": "boltdb", "wal": {"segment_size_mb": 16}}`, false},
+	"telemetry.metrics_prefix":                   {`"consul"`, false},
+	"telemetry.disable_hostname":                 {`true`, false},
+	"telemetry.prometheus_retention_time":        {`"60s"`, false},
+	"telemetry.statsd_address":                   {`"127.0.0.1:8125"`, false},
 }
 
 // keyExtras are other top-level members a key needs to be valid
@@ -160,6 +164,7 @@ func decodedKeys() []string {
 		"dns_config": keysOf(dnsConfigObject), "addresses": keysOf(addressesObject), "acl": keysOf(aclObject),
 		"autopilot": keysOf(autopilotObject),
 		"tls":       keysOf(tlsObject),
+		"telemetry": keysOf(telemetryObject),
 	}
 	var out []string
 	for _, k := range keysOf(topLevel) {

@@ -35,7 +35,7 @@ var (
 		"auto_encrypt", "auto_config", "tls_prefer_server_cipher_suites",
 		"encrypt_verify_incoming", "encrypt_verify_outgoing",
 		// Features Meridian does not have (yet).
-		"connect", "config_entries", "telemetry", "audit", "cache",
+		"connect", "config_entries", "audit", "cache",
 		"cloud", "peering", "experiments", "license_path", "locality", "reporting",
 		"snapshot_agent", "xds", "rpc", "read_replica", "non_voting_server",
 		"http_config",

@@ -228,7 +228,7 @@ var (
 		{"ReconnectTimeout", "reconnect_timeout"}, {"Domain", "domain"}, {"AltDomain", "alt_domain"},
 		{"Recursors", "recursors"}, {"DNS", "dns_config"}, {"ACL", "acl"}, {"PrimaryDatacenter", "primary_datacenter"},
 		{"KVReplication", "kv_replication"}, {"Autopilot", "autopilot"}, {"DisableKVKeyValidation", "disable_kv_key_validation"},
-		{"RaftLogStore", "raft_logstore"},
+		{"RaftLogStore", "raft_logstore"}, {"Telemetry", "telemetry"},
 	}
 )
 

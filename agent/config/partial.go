@@ -79,6 +79,7 @@ type partial struct {
 	KVReplication partialKVReplication
 	Autopilot     partialAutopilot
 	RaftLogStore  partialRaftLogStore
+	Telemetry     partialTelemetry
 
 	Services []ServiceDefinition
 	Checks   []CheckDefinition
@@ -242,6 +243,7 @@ func (p *partial) config() *Config {
 	p.KVReplication.apply(&c.KVReplication)
 	p.Autopilot.apply(&c.Autopilot)
 	p.RaftLogStore.apply(&c.RaftLogStore)
+	p.Telemetry.apply(&c.Telemetry)
 	c.Services = p.Services
 	c.Checks = p.Checks
 	c.Watches = p.Watches

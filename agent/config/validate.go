@@ -75,7 +75,7 @@ func validate(c *Config) error {
 	for _, check := range []func(*Config) error{
 		validateIdentity, validateRole, validatePorts, validateDurations,
 		validateLimits, validateMisc, validateScriptChecks, validateSyslog,
-		validateLogFile,
+		validateLogFile, validateTelemetry,
 	} {
 		if err := check(c); err != nil {
 			return invalid(err)

@@ -120,7 +120,7 @@ func TestWarnings(t *testing.T) {
 		{[]string{"-server", "-bootstrap-expect", "1"}, "bootstrap_expect = 1 is the same as bootstrap mode; using -bootstrap"},
 		{[]string{"-node", "web.example.com"}, `node name "web.example.com" will not be discoverable via DNS due to invalid characters; valid characters are alphanumerics and dashes`},
 		{[]string{"-node", strings.Repeat("n", 64)}, `node name "` + strings.Repeat("n", 64) + `" will not be discoverable via DNS: it is longer than 63 characters`},
-		{[]string{"-hcl", "telemetry { disable_hostname = true }"}, `-hcl fragment 1: key "telemetry" is a Consul option Meridian does not use yet; ignored`},
+		{[]string{"-hcl", `telemetry { dogstatsd_addr = "127.0.0.1:8125" }`}, `-hcl fragment 1: key "telemetry.dogstatsd_addr" is a Consul option Meridian does not use yet; ignored`},
 	}
 	for _, tc := range tests {
 		_, warnings := mustLoad(t, append([]string{"-data-dir", dir}, tc.args...)...)

@@ -3,10 +3,12 @@ package serfpool
 import (
 	"time"
 
+	metrics "github.com/hashicorp/go-metrics/compat"
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/meridian-io/meridian/internal/logging"
+	"github.com/meridian-io/meridian/internal/telemetry"
 )
 
 // serfEventBuffer is the capacity of the channel serf writes events to.
@@ -65,6 +67,14 @@ func (p *Pool) serfConfig() *serf.Config {
 	sc.LogOutput = nil
 	sc.Logger = std
 	sc.MemberlistConfig = ml
+	// Consul's label keeps the metrics of the LAN and WAN pools apart
+	// (consul.serf.member.flap{network="wan"}); the agent label sends
+	// them to this agent's metrics alone (see telemetry.Attach).
+	labels := []metrics.Label{
+		{Name: "network", Value: c.Kind},
+		{Name: telemetry.AgentLabel, Value: telemetry.AgentID(c.Datacenter, c.NodeName)},
+	}
+	sc.MetricLabels, ml.MetricLabels = labels, labels
 	if c.Profile == ProfileLocal {
 		// Loopback pools converge in milliseconds, but a leaving node must keep
 		// gossiping its departure long enough for every member to hear it
