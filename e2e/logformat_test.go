@@ -20,10 +20,13 @@ import (
 // version does not know (as a later version would write it) to a stopped
 // server's log, and starts the server again: it must refuse to apply it,
 // name the entry's type and index, and exit non-zero, rather than skip it
-// and serve a state that its upgraded peers do not have.
+// and serve a state that its upgraded peers do not have. The server keeps
+// its log in bolt here so that the test can write into it with
+// raft-boltdb; what it checks (the state machine's refusal) does not
+// depend on the log store.
 func TestUnknownLogEntryStopsServer(t *testing.T) {
 	e := newEnv(t)
-	s := e.startServers(1)[0]
+	s := e.startDC("dc1", "s", 1, "-hcl", `raft_logstore { backend = "boltdb" }`)[0]
 	e.waitLeader(30*time.Second, "", s)
 	if err := putKV(s, "before", "1"); err != nil {
 		t.Fatal(err)
