@@ -69,9 +69,9 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, read bool, re
 	}
 	var last error
 	for _, srv := range servers {
-		start := time.Now()
+		began := time.Now()
 		err := s.callRoutable(ctx, srv, method, req, resp)
-		s.crossDCMetrics(dc, method, start, err)
+		s.crossDCMetrics(dc, method, began, err)
 		if err == nil {
 			_ = s.deps.Router.MarkHealthy(srv.Name)
 			return true, nil
