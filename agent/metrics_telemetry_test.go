@@ -149,7 +149,8 @@ func TestPrometheusTelemetry(t *testing.T) {
 		{"meridian_raft_fsm_applyBatch", nil, atLeast(1), ">= 1 batch"},
 		{"meridian_raft_fsm_applyBatchNum", nil, atLeast(1), ">= 1 batch"},
 		{"meridian_raft_leader_dispatchLog", nil, atLeast(1), ">= 1 log write"},
-		{"meridian_raft_boltdb_storeLogs", nil, atLeast(1), ">= 1 fsync"},
+		// The WAL (the default log store) counts its appends.
+		{"meridian_raft_wal_log_appends", nil, atLeast(1), ">= 1 log append"},
 		{"meridian_raft_apply", nil, atLeast(11), ">= 11"},
 		{"meridian_raft_leader_changes", nil, atLeast(1), ">= 1"},
 		{"meridian_rpc_request", map[string]string{"method": "KV.Apply"}, atLeast(10), ">= 10"},

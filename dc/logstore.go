@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	metrics "github.com/hashicorp/go-metrics/compat"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
@@ -156,6 +157,7 @@ func openBackend(path, backend string, opts logStoreOptions, log *slog.Logger) (
 	w, err := raftwal.Open(path, raftwal.WithMetaStore(meta),
 		raftwal.WithSegmentFiler(walFiler{segment.NewFiler(path, walfs.New())}),
 		raftwal.WithLogger(logging.HCLog(log, "wal")),
+		raftwal.WithMetricsCollector(walMetrics{}),
 		raftwal.WithSegmentSize(opts.WALSegmentSize)) // 0: the default
 	if err != nil {
 		meta.Close()
@@ -361,4 +363,17 @@ func syncDir(dir string) error {
 	}
 	err = f.Sync()
 	return errors.Join(err, f.Close())
+}
+
+// walMetrics passes the WAL's counters and gauges (appends, bytes written
+// and read, segment rotations, ...) to go-metrics' global sink, where
+// Raft's own metrics go, as raft.wal.<name>.
+type walMetrics struct{}
+
+func (walMetrics) IncrementCounter(name string, delta uint64) {
+	metrics.IncrCounter([]string{"raft", "wal", name}, float32(delta))
+}
+
+func (walMetrics) SetGauge(name string, val uint64) {
+	metrics.SetGauge([]string{"raft", "wal", name}, float32(val))
 }
