@@ -197,8 +197,11 @@ func TestAbuseAgainstTheBinary(t *testing.T) {
 	if pb > 2*pw {
 		t.Errorf("beside 10,000 idle connections from one address another address's read p99 went from %v to %v, more than 2x", pw, pb)
 	}
-	if grow := rssKiB(t, pid) - base; grow > 10<<10 {
-		t.Errorf("after all of it the agent's RSS is %d KiB above its base, want < 10 MiB", grow)
+	// The bodies' bound (10 MiB) is checked above; now the agent also
+	// holds 200 idle connections (~20 KiB each in net/http) and the
+	// garbage of 10,000 refused ones not yet collected.
+	if grow := rssKiB(t, pid) - base; grow > 16<<10 {
+		t.Errorf("after all of it the agent's RSS is %d KiB above its base, want < 16 MiB", grow)
 	} else {
 		t.Logf("agent RSS %d KiB above its base after all of it", grow)
 	}
@@ -222,7 +225,11 @@ func TestAbuseAgainstTheBinary(t *testing.T) {
 // stays at its cap and every later one is refused at once.
 func flood(t *testing.T, httpAddr, src string, n int, read func() time.Duration) (idle []net.Conn, opened, refused int, during []time.Duration) {
 	t.Helper()
-	var pending []net.Conn
+	type pendingConn struct {
+		c  net.Conn
+		br *bufio.Reader // keeps what the first read got of a late answer
+	}
+	var pending []pendingConn
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -233,13 +240,14 @@ func flood(t *testing.T, httpAddr, src string, n int, read func() time.Duration)
 			}
 			opened++
 			c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
 			switch {
 			case err == nil && resp.StatusCode == http.StatusTooManyRequests:
 				refused++
 				c.Close()
 			case err != nil && os.IsTimeout(err):
-				pending = append(pending, c) // kept, or a late 429
+				pending = append(pending, pendingConn{c, br}) // kept, or a late 429
 			default:
 				c.Close()
 			}
@@ -257,14 +265,17 @@ func flood(t *testing.T, httpAddr, src string, n int, read func() time.Duration)
 			during = append(during, read())
 		}
 	}
-	// A late 429 shows within a second; what stays silent is kept idle.
-	deadline := time.Now().Add(time.Second)
+	// A late 429 shows within seconds (the agent answers each refused
+	// connection in turn, later on a loaded machine); what stays silent
+	// is kept idle.
+	deadline := time.Now().Add(5 * time.Second)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, c := range pending {
+	for _, p := range pending {
+		c := p.c
 		wg.Go(func() {
 			c.SetReadDeadline(deadline)
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			resp, err := http.ReadResponse(p.br, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil && resp.StatusCode == http.StatusTooManyRequests {
