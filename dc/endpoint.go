@@ -138,7 +138,7 @@ func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message
 	if key == "" {
 		return ep.call(ctx, req, resp)
 	}
-	shared, sole, err := s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+	shared, sole, err := s.shared.do(ctx, key, true, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 		return ep.call(ctx, req, resp)
 	}, freshRead(ep, req))
 	if err != nil {
@@ -173,8 +173,10 @@ func (s *Server) RegisterRPC(srv *rpc.Server) {
 				return nil, fmt.Errorf("%w: decode %s request: %v", rpc.ErrBadRequest, method, err)
 			}
 			if key := s.sharedKey(ctx, method, req); key != "" {
-				// The shared response is only encoded from here on.
-				resp, _, err := s.shared.do(ctx, key, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+				// The shared response is only encoded from here on. A
+				// request from another agent never joins a query this
+				// server forwarded (see sharedQueries.do).
+				resp, _, err := s.shared.do(ctx, key, false, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 					return ep.call(ctx, req, resp)
 				}, freshRead(ep, req))
 				return resp, err

@@ -142,12 +142,17 @@ type countingCaller struct {
 	n    map[string]int
 	// rewrite, if set, edits every answer (a peer of another version).
 	rewrite func(addr, method string, resp proto.Message)
+	// redirect, if set, picks the address a call goes to instead.
+	redirect func(addr, method string) string
 }
 
 func (c *countingCaller) Call(ctx context.Context, addr, method string, req, resp proto.Message) error {
 	c.mu.Lock()
 	c.n[method]++
 	rewrite := c.rewrite
+	if c.redirect != nil {
+		addr = c.redirect(addr, method)
+	}
 	c.mu.Unlock()
 	err := c.next.Call(ctx, addr, method, req, resp)
 	if err == nil && rewrite != nil {
@@ -161,6 +166,13 @@ func (c *countingCaller) setRewrite(rewrite func(addr, method string, resp proto
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rewrite = rewrite
+}
+
+// setRedirect installs redirect (see countingCaller.redirect).
+func (c *countingCaller) setRedirect(redirect func(addr, method string) string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.redirect = redirect
 }
 
 // count is how many calls of method were made, and resets it.

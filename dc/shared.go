@@ -101,9 +101,20 @@ func (s *Server) sharedKey(ctx context.Context, method string, req proto.Message
 // again for all of them (without blocking: the first answer already
 // passed min_index or timed out), since the first answer may have been
 // read before some of them arrived.
-func (sq *sharedQueries) do(ctx context.Context, key string, newResp func() proto.Message, call, fresh func(ctx context.Context, resp proto.Message) error) (resp proto.Message, sole bool, err error) {
+//
+// joinRemote is false for a request that came from another agent over
+// RPC: it never joins a query this server forwarded (one that waits on
+// another server), since that request may be the forwarded query itself
+// coming back. Two servers each believing the other leads (a leader
+// change seen at different times) would otherwise close a loop: A's query
+// waits on its forward to B, B forwards it back to A, where it joins A's
+// query and waits on itself; pings keep both sessions alive and nothing
+// else bounds the forward, so every member would hang until its client
+// gave up. Such a request starts its own query instead, which this
+// server answers itself once it leads, or forwards again.
+func (sq *sharedQueries) do(ctx context.Context, key string, joinRemote bool, newResp func() proto.Message, call, fresh func(ctx context.Context, resp proto.Message) error) (resp proto.Message, sole bool, err error) {
 	sq.mu.Lock()
-	if c := sq.calls[key]; c != nil && c.joinable {
+	if c := sq.calls[key]; c != nil && c.joinable && (joinRemote || !c.remote) {
 		c.members++
 		sq.members++
 		c.joined = c.joined || c.remote
@@ -244,7 +255,7 @@ func (f *ForwardedQueries) Call(ctx context.Context, method string, req, resp pr
 		return call(ctx, req, resp)
 	}
 	newResp := func() proto.Message { return resp.ProtoReflect().New().Interface() }
-	shared, sole, err := f.sq.do(ctx, method+"\x00"+string(b), newResp, func(ctx context.Context, r proto.Message) error {
+	shared, sole, err := f.sq.do(ctx, method+"\x00"+string(b), true, newResp, func(ctx context.Context, r proto.Message) error {
 		openForwarded(ctx)
 		defer setJoinable(ctx, false)
 		return call(ctx, req, r)

@@ -236,13 +236,13 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	runs.Add(1)
 	go func() {
 		defer runs.Done()
-		sq.do(firstCtx, key, newResp, run("first"), nil)
+		sq.do(firstCtx, key, true, newResp, run("first"), nil)
 	}()
 	<-opened
 	runs.Add(1)
 	go func() {
 		defer runs.Done()
-		r, _, err := sq.do(context.Background(), key, newResp, run("joiner"), nil)
+		r, _, err := sq.do(context.Background(), key, true, newResp, run("joiner"), nil)
 		if err != nil {
 			t.Error(err)
 		}
@@ -275,7 +275,7 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	sq.mu.Lock()
 	sq.calls[key].joinable = false
 	sq.mu.Unlock()
-	if _, sole, err := sq.do(context.Background(), key, newResp, run("late"), nil); err != nil || !sole {
+	if _, sole, err := sq.do(context.Background(), key, true, newResp, run("late"), nil); err != nil || !sole {
 		t.Fatal(err)
 	}
 	close(wake)
@@ -374,4 +374,70 @@ func TestForwardedQueries(t *testing.T) {
 	}); err != nil || calls["plain"] != 1 {
 		t.Fatalf("plain read: %v, %v", err, calls)
 	}
+}
+
+// A blocking query that comes back to the server that forwarded it never
+// joins the query it came from, which would wait on itself: two followers
+// each taking the other for the leader (a leader change that they saw at
+// different times) sent it round; its watchers hung, pinged sessions
+// alive, until their clients gave up, while writes went on without them.
+// The one that came back runs as a query of its own and reaches the
+// leader once the views agree.
+func TestSharedQueryForwardLoopDoesNotWaitOnItself(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		leader := c.waitLeader()
+		fs := c.followers(leader)
+		a, b := fs[0], fs[1]
+		var set pb.KVApplyResponse
+		if err := call(leader, MethodKVApply, kvSet("w", "1"), &set); err != nil {
+			t.Fatal(err)
+		}
+		// Each follower's first forwarded read goes to the other one, as
+		// if it led; later ones go to the leader.
+		misdirect := func(from, to *testServer) {
+			first := true
+			from.calls.setRedirect(func(addr, method string) string {
+				if method == MethodKVGet && first {
+					first = false
+					return to.addr
+				}
+				return addr
+			})
+		}
+		misdirect(a, b)
+		misdirect(b, a)
+		a.calls.count(MethodKVGet)
+		b.calls.count(MethodKVGet)
+		got := make(chan error, 1)
+		var resp pb.KVGetResponse
+		go func() {
+			req := &pb.KVGetRequest{Key: "w", Query: &pb.QueryOptions{MinIndex: set.Index, MaxWaitNanos: int64(time.Minute)}}
+			got <- call(a, MethodKVGet, req, &resp)
+		}()
+		waitFor(t, "the query to reach the leader past the loop", func() error {
+			if openCalls(leader.Server) != 1 {
+				return errors.New("no query waiting on the leader")
+			}
+			return nil
+		})
+		if fa, fb := a.calls.count(MethodKVGet), b.calls.count(MethodKVGet); fa != 2 || fb != 1 {
+			t.Fatalf("forwards: %d from the first follower, %d from the second; want 2 (to the other, then the leader) and 1", fa, fb)
+		}
+		var second pb.KVApplyResponse
+		if err := call(leader, MethodKVApply, kvSet("w", "2"), &second); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the watcher did not wake within 5 s of the write")
+		}
+		if len(resp.Entries) != 1 || string(resp.Entries[0].Value) != "2" || resp.Meta.Index != second.Index {
+			t.Fatalf("woke with %v, want value 2 at index %d", &resp, second.Index)
+		}
+	})
 }
