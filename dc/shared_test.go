@@ -250,15 +250,14 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	}()
 	// Wait until the joiner is a member, then let the first caller go:
 	// the query goes on for the joiner.
-	for {
+	waitFor(t, "the joiner a member", func() error {
 		sq.mu.Lock()
-		m := sq.calls[key].members
-		sq.mu.Unlock()
-		if m == 2 {
-			break
+		defer sq.mu.Unlock()
+		if m := sq.calls[key].members; m != 2 {
+			return fmt.Errorf("%d members", m)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	leaveFirst()
 	members := func() int {
 		sq.mu.Lock()
@@ -268,9 +267,12 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 		}
 		return -1
 	}
-	for members() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "one member left", func() error {
+		if m := members(); m != 1 {
+			return fmt.Errorf("%d members", m)
+		}
+		return nil
+	})
 	// Once the query reads again, a newcomer runs its own.
 	sq.mu.Lock()
 	sq.calls[key].joinable = false
@@ -341,17 +343,21 @@ func TestForwardedQueries(t *testing.T) {
 		defer f.sq.mu.Unlock()
 		return f.sq.members
 	}
-	ask("a")
-	for members() != 1 {
-		time.Sleep(time.Millisecond)
+	membersAre := func(want int) func() error {
+		return func() error {
+			if m := members(); m != want {
+				return fmt.Errorf("%d members, want %d", m, want)
+			}
+			return nil
+		}
 	}
+	ask("a")
+	waitFor(t, "the first request waiting", membersAre(1))
 	for range n - 1 {
 		ask("a")
 	}
 	ask("b")
-	for members() != n+1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "every request waiting", membersAre(n+1))
 	close(release)
 	for range n + 1 {
 		a := <-got
