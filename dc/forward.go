@@ -85,7 +85,16 @@ func (s *Server) forwardWrite(ctx context.Context, method string, w *pb.WriteOpt
 	}
 	s.forwarding.add()
 	defer s.forwarding.done()
-	return s.forwardToLeader(ctx, method, req, resp, false)
+	bc, ok := s.deps.Pool.(BatchCaller)
+	if !ok {
+		return s.forwardToLeader(ctx, method, req, resp, false)
+	}
+	// Writes answer once committed, so many clients' writes travel to the
+	// leader together (one stream and one handler dispatch per batch).
+	local, err := s.viaLeader(ctx, false, func(addr string) error {
+		return bc.CallBatched(ctx, addr, method, req, resp)
+	})
+	return !local, err
 }
 
 // forwardToLeader waits up to RPCHoldTimeout for a leader, then forwards to

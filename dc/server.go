@@ -25,6 +25,13 @@ type Caller interface {
 	Call(ctx context.Context, addr, method string, req, resp proto.Message) error
 }
 
+// BatchCaller is a Caller that can also send prompt calls together with
+// others to the same server (rpc.Pool.CallBatched); writes forwarded to
+// the leader go that way when the Pool offers it.
+type BatchCaller interface {
+	CallBatched(ctx context.Context, addr, method string, req, resp proto.Message) error
+}
+
 // MemberStatus is a LAN member's gossip status.
 type MemberStatus int
 

@@ -284,6 +284,100 @@ func (x *RPCResponse) GetRelayedVia() string {
 	return ""
 }
 
+// RPCBatchRequest carries several independent calls to one server in one
+// envelope (method "RPC.Batch"): a server forwarding many clients' writes
+// to its leader sends them together. Each call keeps its own method,
+// payload, deadline and relay count, and is authorized and run on its own.
+type RPCBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Calls         []*RPCRequest          `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RPCBatchRequest) Reset() {
+	*x = RPCBatchRequest{}
+	mi := &file_rpc_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RPCBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RPCBatchRequest) ProtoMessage() {}
+
+func (x *RPCBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RPCBatchRequest.ProtoReflect.Descriptor instead.
+func (*RPCBatchRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RPCBatchRequest) GetCalls() []*RPCRequest {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
+// RPCBatchResponse answers an RPCBatchRequest: one response per call, in
+// the calls' order.
+type RPCBatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*RPCResponse         `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RPCBatchResponse) Reset() {
+	*x = RPCBatchResponse{}
+	mi := &file_rpc_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RPCBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RPCBatchResponse) ProtoMessage() {}
+
+func (x *RPCBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RPCBatchResponse.ProtoReflect.Descriptor instead.
+func (*RPCBatchResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RPCBatchResponse) GetResults() []*RPCResponse {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 type RPCError struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=meridian.ErrorCode" json:"code,omitempty"`
@@ -294,7 +388,7 @@ type RPCError struct {
 
 func (x *RPCError) Reset() {
 	*x = RPCError{}
-	mi := &file_rpc_proto_msgTypes[2]
+	mi := &file_rpc_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +400,7 @@ func (x *RPCError) String() string {
 func (*RPCError) ProtoMessage() {}
 
 func (x *RPCError) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[2]
+	mi := &file_rpc_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +413,7 @@ func (x *RPCError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RPCError.ProtoReflect.Descriptor instead.
 func (*RPCError) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{2}
+	return file_rpc_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RPCError) GetCode() ErrorCode {
@@ -354,7 +448,7 @@ type QueryOptions struct {
 
 func (x *QueryOptions) Reset() {
 	*x = QueryOptions{}
-	mi := &file_rpc_proto_msgTypes[3]
+	mi := &file_rpc_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +460,7 @@ func (x *QueryOptions) String() string {
 func (*QueryOptions) ProtoMessage() {}
 
 func (x *QueryOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[3]
+	mi := &file_rpc_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +473,7 @@ func (x *QueryOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryOptions.ProtoReflect.Descriptor instead.
 func (*QueryOptions) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{3}
+	return file_rpc_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *QueryOptions) GetDc() string {
@@ -440,7 +534,7 @@ type QueryMeta struct {
 
 func (x *QueryMeta) Reset() {
 	*x = QueryMeta{}
-	mi := &file_rpc_proto_msgTypes[4]
+	mi := &file_rpc_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +546,7 @@ func (x *QueryMeta) String() string {
 func (*QueryMeta) ProtoMessage() {}
 
 func (x *QueryMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[4]
+	mi := &file_rpc_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +559,7 @@ func (x *QueryMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryMeta.ProtoReflect.Descriptor instead.
 func (*QueryMeta) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{4}
+	return file_rpc_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *QueryMeta) GetIndex() uint64 {
@@ -515,7 +609,7 @@ type WriteOptions struct {
 
 func (x *WriteOptions) Reset() {
 	*x = WriteOptions{}
-	mi := &file_rpc_proto_msgTypes[5]
+	mi := &file_rpc_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +621,7 @@ func (x *WriteOptions) String() string {
 func (*WriteOptions) ProtoMessage() {}
 
 func (x *WriteOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[5]
+	mi := &file_rpc_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +634,7 @@ func (x *WriteOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOptions.ProtoReflect.Descriptor instead.
 func (*WriteOptions) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{5}
+	return file_rpc_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WriteOptions) GetDc() string {
@@ -577,7 +671,7 @@ type KVGetRequest struct {
 
 func (x *KVGetRequest) Reset() {
 	*x = KVGetRequest{}
-	mi := &file_rpc_proto_msgTypes[6]
+	mi := &file_rpc_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +683,7 @@ func (x *KVGetRequest) String() string {
 func (*KVGetRequest) ProtoMessage() {}
 
 func (x *KVGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[6]
+	mi := &file_rpc_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +696,7 @@ func (x *KVGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVGetRequest.ProtoReflect.Descriptor instead.
 func (*KVGetRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{6}
+	return file_rpc_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *KVGetRequest) GetQuery() *QueryOptions {
@@ -651,7 +745,7 @@ type KVGetResponse struct {
 
 func (x *KVGetResponse) Reset() {
 	*x = KVGetResponse{}
-	mi := &file_rpc_proto_msgTypes[7]
+	mi := &file_rpc_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +757,7 @@ func (x *KVGetResponse) String() string {
 func (*KVGetResponse) ProtoMessage() {}
 
 func (x *KVGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[7]
+	mi := &file_rpc_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +770,7 @@ func (x *KVGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVGetResponse.ProtoReflect.Descriptor instead.
 func (*KVGetResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{7}
+	return file_rpc_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KVGetResponse) GetMeta() *QueryMeta {
@@ -710,7 +804,7 @@ type KVApplyRequest struct {
 
 func (x *KVApplyRequest) Reset() {
 	*x = KVApplyRequest{}
-	mi := &file_rpc_proto_msgTypes[8]
+	mi := &file_rpc_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +816,7 @@ func (x *KVApplyRequest) String() string {
 func (*KVApplyRequest) ProtoMessage() {}
 
 func (x *KVApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[8]
+	mi := &file_rpc_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +829,7 @@ func (x *KVApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVApplyRequest.ProtoReflect.Descriptor instead.
 func (*KVApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{8}
+	return file_rpc_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *KVApplyRequest) GetWrite() *WriteOptions {
@@ -762,7 +856,7 @@ type KVApplyResponse struct {
 
 func (x *KVApplyResponse) Reset() {
 	*x = KVApplyResponse{}
-	mi := &file_rpc_proto_msgTypes[9]
+	mi := &file_rpc_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +868,7 @@ func (x *KVApplyResponse) String() string {
 func (*KVApplyResponse) ProtoMessage() {}
 
 func (x *KVApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[9]
+	mi := &file_rpc_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +881,7 @@ func (x *KVApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVApplyResponse.ProtoReflect.Descriptor instead.
 func (*KVApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{9}
+	return file_rpc_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *KVApplyResponse) GetOk() bool {
@@ -816,7 +910,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_rpc_proto_msgTypes[10]
+	mi := &file_rpc_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +922,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[10]
+	mi := &file_rpc_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +935,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{10}
+	return file_rpc_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TxnRequest) GetWrite() *WriteOptions {
@@ -877,7 +971,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_rpc_proto_msgTypes[11]
+	mi := &file_rpc_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +983,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[11]
+	mi := &file_rpc_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +996,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{11}
+	return file_rpc_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TxnResponse) GetMeta() *QueryMeta {
@@ -942,7 +1036,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_rpc_proto_msgTypes[12]
+	mi := &file_rpc_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1048,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[12]
+	mi := &file_rpc_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1061,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{12}
+	return file_rpc_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StatusRequest) GetDc() string {
@@ -986,7 +1080,7 @@ type StatusLeaderResponse struct {
 
 func (x *StatusLeaderResponse) Reset() {
 	*x = StatusLeaderResponse{}
-	mi := &file_rpc_proto_msgTypes[13]
+	mi := &file_rpc_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1092,7 @@ func (x *StatusLeaderResponse) String() string {
 func (*StatusLeaderResponse) ProtoMessage() {}
 
 func (x *StatusLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[13]
+	mi := &file_rpc_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1105,7 @@ func (x *StatusLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusLeaderResponse.ProtoReflect.Descriptor instead.
 func (*StatusLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{13}
+	return file_rpc_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StatusLeaderResponse) GetAddress() string {
@@ -1037,7 +1131,7 @@ type StatusRaftIndexResponse struct {
 
 func (x *StatusRaftIndexResponse) Reset() {
 	*x = StatusRaftIndexResponse{}
-	mi := &file_rpc_proto_msgTypes[14]
+	mi := &file_rpc_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1143,7 @@ func (x *StatusRaftIndexResponse) String() string {
 func (*StatusRaftIndexResponse) ProtoMessage() {}
 
 func (x *StatusRaftIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[14]
+	mi := &file_rpc_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1156,7 @@ func (x *StatusRaftIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRaftIndexResponse.ProtoReflect.Descriptor instead.
 func (*StatusRaftIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{14}
+	return file_rpc_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StatusRaftIndexResponse) GetLastIndex() uint64 {
@@ -1102,7 +1196,7 @@ type StatusPeersResponse struct {
 
 func (x *StatusPeersResponse) Reset() {
 	*x = StatusPeersResponse{}
-	mi := &file_rpc_proto_msgTypes[15]
+	mi := &file_rpc_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1208,7 @@ func (x *StatusPeersResponse) String() string {
 func (*StatusPeersResponse) ProtoMessage() {}
 
 func (x *StatusPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[15]
+	mi := &file_rpc_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1221,7 @@ func (x *StatusPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusPeersResponse.ProtoReflect.Descriptor instead.
 func (*StatusPeersResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{15}
+	return file_rpc_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StatusPeersResponse) GetAddresses() []string {
@@ -1151,7 +1245,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_rpc_proto_msgTypes[16]
+	mi := &file_rpc_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1257,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[16]
+	mi := &file_rpc_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1270,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{16}
+	return file_rpc_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RaftServer) GetId() string {
@@ -1230,7 +1324,7 @@ type RaftConfigurationRequest struct {
 
 func (x *RaftConfigurationRequest) Reset() {
 	*x = RaftConfigurationRequest{}
-	mi := &file_rpc_proto_msgTypes[17]
+	mi := &file_rpc_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1336,7 @@ func (x *RaftConfigurationRequest) String() string {
 func (*RaftConfigurationRequest) ProtoMessage() {}
 
 func (x *RaftConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[17]
+	mi := &file_rpc_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1349,7 @@ func (x *RaftConfigurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*RaftConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{17}
+	return file_rpc_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RaftConfigurationRequest) GetQuery() *QueryOptions {
@@ -1276,7 +1370,7 @@ type RaftConfigurationResponse struct {
 
 func (x *RaftConfigurationResponse) Reset() {
 	*x = RaftConfigurationResponse{}
-	mi := &file_rpc_proto_msgTypes[18]
+	mi := &file_rpc_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1382,7 @@ func (x *RaftConfigurationResponse) String() string {
 func (*RaftConfigurationResponse) ProtoMessage() {}
 
 func (x *RaftConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[18]
+	mi := &file_rpc_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1395,7 @@ func (x *RaftConfigurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*RaftConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{18}
+	return file_rpc_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RaftConfigurationResponse) GetMeta() *QueryMeta {
@@ -1336,7 +1430,7 @@ type RaftRemovePeerRequest struct {
 
 func (x *RaftRemovePeerRequest) Reset() {
 	*x = RaftRemovePeerRequest{}
-	mi := &file_rpc_proto_msgTypes[19]
+	mi := &file_rpc_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1442,7 @@ func (x *RaftRemovePeerRequest) String() string {
 func (*RaftRemovePeerRequest) ProtoMessage() {}
 
 func (x *RaftRemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[19]
+	mi := &file_rpc_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1455,7 @@ func (x *RaftRemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RaftRemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{19}
+	return file_rpc_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RaftRemovePeerRequest) GetWrite() *WriteOptions {
@@ -1393,7 +1487,7 @@ type RaftRemovePeerResponse struct {
 
 func (x *RaftRemovePeerResponse) Reset() {
 	*x = RaftRemovePeerResponse{}
-	mi := &file_rpc_proto_msgTypes[20]
+	mi := &file_rpc_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1499,7 @@ func (x *RaftRemovePeerResponse) String() string {
 func (*RaftRemovePeerResponse) ProtoMessage() {}
 
 func (x *RaftRemovePeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[20]
+	mi := &file_rpc_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1512,7 @@ func (x *RaftRemovePeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRemovePeerResponse.ProtoReflect.Descriptor instead.
 func (*RaftRemovePeerResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{20}
+	return file_rpc_proto_rawDescGZIP(), []int{22}
 }
 
 // ReadIndexRequest asks the leader for a read index: the store index a
@@ -1431,7 +1525,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_proto_msgTypes[21]
+	mi := &file_rpc_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1537,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[21]
+	mi := &file_rpc_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1550,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{21}
+	return file_rpc_proto_rawDescGZIP(), []int{23}
 }
 
 type ReadIndexResponse struct {
@@ -1468,7 +1562,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_proto_msgTypes[22]
+	mi := &file_rpc_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1574,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[22]
+	mi := &file_rpc_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1587,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{22}
+	return file_rpc_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1520,7 +1614,7 @@ type KVChangesRequest struct {
 
 func (x *KVChangesRequest) Reset() {
 	*x = KVChangesRequest{}
-	mi := &file_rpc_proto_msgTypes[23]
+	mi := &file_rpc_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1626,7 @@ func (x *KVChangesRequest) String() string {
 func (*KVChangesRequest) ProtoMessage() {}
 
 func (x *KVChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[23]
+	mi := &file_rpc_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1639,7 @@ func (x *KVChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVChangesRequest.ProtoReflect.Descriptor instead.
 func (*KVChangesRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{23}
+	return file_rpc_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KVChangesRequest) GetQuery() *QueryOptions {
@@ -1605,7 +1699,7 @@ type KVChangesResponse struct {
 
 func (x *KVChangesResponse) Reset() {
 	*x = KVChangesResponse{}
-	mi := &file_rpc_proto_msgTypes[24]
+	mi := &file_rpc_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1711,7 @@ func (x *KVChangesResponse) String() string {
 func (*KVChangesResponse) ProtoMessage() {}
 
 func (x *KVChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[24]
+	mi := &file_rpc_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1724,7 @@ func (x *KVChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVChangesResponse.ProtoReflect.Descriptor instead.
 func (*KVChangesResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{24}
+	return file_rpc_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *KVChangesResponse) GetMeta() *QueryMeta {
@@ -1685,7 +1779,7 @@ type KVDeletedKey struct {
 
 func (x *KVDeletedKey) Reset() {
 	*x = KVDeletedKey{}
-	mi := &file_rpc_proto_msgTypes[25]
+	mi := &file_rpc_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1791,7 @@ func (x *KVDeletedKey) String() string {
 func (*KVDeletedKey) ProtoMessage() {}
 
 func (x *KVDeletedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[25]
+	mi := &file_rpc_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1804,7 @@ func (x *KVDeletedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVDeletedKey.ProtoReflect.Descriptor instead.
 func (*KVDeletedKey) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{25}
+	return file_rpc_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *KVDeletedKey) GetKey() string {
@@ -1736,7 +1830,7 @@ type KVReplicationStatusRequest struct {
 
 func (x *KVReplicationStatusRequest) Reset() {
 	*x = KVReplicationStatusRequest{}
-	mi := &file_rpc_proto_msgTypes[26]
+	mi := &file_rpc_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +1842,7 @@ func (x *KVReplicationStatusRequest) String() string {
 func (*KVReplicationStatusRequest) ProtoMessage() {}
 
 func (x *KVReplicationStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[26]
+	mi := &file_rpc_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +1855,7 @@ func (x *KVReplicationStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVReplicationStatusRequest.ProtoReflect.Descriptor instead.
 func (*KVReplicationStatusRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{26}
+	return file_rpc_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *KVReplicationStatusRequest) GetQuery() *QueryOptions {
@@ -1798,7 +1892,7 @@ type KVReplicationStatus struct {
 
 func (x *KVReplicationStatus) Reset() {
 	*x = KVReplicationStatus{}
-	mi := &file_rpc_proto_msgTypes[27]
+	mi := &file_rpc_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +1904,7 @@ func (x *KVReplicationStatus) String() string {
 func (*KVReplicationStatus) ProtoMessage() {}
 
 func (x *KVReplicationStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[27]
+	mi := &file_rpc_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +1917,7 @@ func (x *KVReplicationStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVReplicationStatus.ProtoReflect.Descriptor instead.
 func (*KVReplicationStatus) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{27}
+	return file_rpc_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *KVReplicationStatus) GetMeta() *QueryMeta {
@@ -1960,7 +2054,7 @@ type KeyringRequest struct {
 
 func (x *KeyringRequest) Reset() {
 	*x = KeyringRequest{}
-	mi := &file_rpc_proto_msgTypes[28]
+	mi := &file_rpc_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2066,7 @@ func (x *KeyringRequest) String() string {
 func (*KeyringRequest) ProtoMessage() {}
 
 func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[28]
+	mi := &file_rpc_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2079,7 @@ func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringRequest.ProtoReflect.Descriptor instead.
 func (*KeyringRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{28}
+	return file_rpc_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *KeyringRequest) GetDc() string {
@@ -2040,7 +2134,7 @@ type KeyringResponse struct {
 
 func (x *KeyringResponse) Reset() {
 	*x = KeyringResponse{}
-	mi := &file_rpc_proto_msgTypes[29]
+	mi := &file_rpc_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2052,7 +2146,7 @@ func (x *KeyringResponse) String() string {
 func (*KeyringResponse) ProtoMessage() {}
 
 func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[29]
+	mi := &file_rpc_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2065,7 +2159,7 @@ func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringResponse.ProtoReflect.Descriptor instead.
 func (*KeyringResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{29}
+	return file_rpc_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *KeyringResponse) GetDatacenter() string {
@@ -2133,7 +2227,11 @@ const file_rpc_proto_rawDesc = "" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12(\n" +
 	"\x05error\x18\x02 \x01(\v2\x12.meridian.RPCErrorR\x05error\x12\x1f\n" +
 	"\vrelayed_via\x18\x03 \x01(\tR\n" +
-	"relayedVia\"M\n" +
+	"relayedVia\"=\n" +
+	"\x0fRPCBatchRequest\x12*\n" +
+	"\x05calls\x18\x01 \x03(\v2\x14.meridian.RPCRequestR\x05calls\"C\n" +
+	"\x10RPCBatchResponse\x12/\n" +
+	"\aresults\x18\x01 \x03(\v2\x15.meridian.RPCResponseR\aresults\"M\n" +
 	"\bRPCError\x12'\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x13.meridian.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\xce\x01\n" +
@@ -2316,83 +2414,87 @@ func file_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_rpc_proto_goTypes = []any{
 	(ErrorCode)(0),                     // 0: meridian.ErrorCode
 	(Consistency)(0),                   // 1: meridian.Consistency
 	(*RPCRequest)(nil),                 // 2: meridian.RPCRequest
 	(*RPCResponse)(nil),                // 3: meridian.RPCResponse
-	(*RPCError)(nil),                   // 4: meridian.RPCError
-	(*QueryOptions)(nil),               // 5: meridian.QueryOptions
-	(*QueryMeta)(nil),                  // 6: meridian.QueryMeta
-	(*WriteOptions)(nil),               // 7: meridian.WriteOptions
-	(*KVGetRequest)(nil),               // 8: meridian.KVGetRequest
-	(*KVGetResponse)(nil),              // 9: meridian.KVGetResponse
-	(*KVApplyRequest)(nil),             // 10: meridian.KVApplyRequest
-	(*KVApplyResponse)(nil),            // 11: meridian.KVApplyResponse
-	(*TxnRequest)(nil),                 // 12: meridian.TxnRequest
-	(*TxnResponse)(nil),                // 13: meridian.TxnResponse
-	(*StatusRequest)(nil),              // 14: meridian.StatusRequest
-	(*StatusLeaderResponse)(nil),       // 15: meridian.StatusLeaderResponse
-	(*StatusRaftIndexResponse)(nil),    // 16: meridian.StatusRaftIndexResponse
-	(*StatusPeersResponse)(nil),        // 17: meridian.StatusPeersResponse
-	(*RaftServer)(nil),                 // 18: meridian.RaftServer
-	(*RaftConfigurationRequest)(nil),   // 19: meridian.RaftConfigurationRequest
-	(*RaftConfigurationResponse)(nil),  // 20: meridian.RaftConfigurationResponse
-	(*RaftRemovePeerRequest)(nil),      // 21: meridian.RaftRemovePeerRequest
-	(*RaftRemovePeerResponse)(nil),     // 22: meridian.RaftRemovePeerResponse
-	(*ReadIndexRequest)(nil),           // 23: meridian.ReadIndexRequest
-	(*ReadIndexResponse)(nil),          // 24: meridian.ReadIndexResponse
-	(*KVChangesRequest)(nil),           // 25: meridian.KVChangesRequest
-	(*KVChangesResponse)(nil),          // 26: meridian.KVChangesResponse
-	(*KVDeletedKey)(nil),               // 27: meridian.KVDeletedKey
-	(*KVReplicationStatusRequest)(nil), // 28: meridian.KVReplicationStatusRequest
-	(*KVReplicationStatus)(nil),        // 29: meridian.KVReplicationStatus
-	(*KeyringRequest)(nil),             // 30: meridian.KeyringRequest
-	(*KeyringResponse)(nil),            // 31: meridian.KeyringResponse
-	nil,                                // 32: meridian.KeyringResponse.MessagesEntry
-	nil,                                // 33: meridian.KeyringResponse.KeysEntry
-	nil,                                // 34: meridian.KeyringResponse.PrimaryKeysEntry
-	(*KVEntry)(nil),                    // 35: meridian.KVEntry
-	(*KVOp)(nil),                       // 36: meridian.KVOp
-	(*TxnOp)(nil),                      // 37: meridian.TxnOp
-	(*TxnResult)(nil),                  // 38: meridian.TxnResult
-	(*TxnError)(nil),                   // 39: meridian.TxnError
+	(*RPCBatchRequest)(nil),            // 4: meridian.RPCBatchRequest
+	(*RPCBatchResponse)(nil),           // 5: meridian.RPCBatchResponse
+	(*RPCError)(nil),                   // 6: meridian.RPCError
+	(*QueryOptions)(nil),               // 7: meridian.QueryOptions
+	(*QueryMeta)(nil),                  // 8: meridian.QueryMeta
+	(*WriteOptions)(nil),               // 9: meridian.WriteOptions
+	(*KVGetRequest)(nil),               // 10: meridian.KVGetRequest
+	(*KVGetResponse)(nil),              // 11: meridian.KVGetResponse
+	(*KVApplyRequest)(nil),             // 12: meridian.KVApplyRequest
+	(*KVApplyResponse)(nil),            // 13: meridian.KVApplyResponse
+	(*TxnRequest)(nil),                 // 14: meridian.TxnRequest
+	(*TxnResponse)(nil),                // 15: meridian.TxnResponse
+	(*StatusRequest)(nil),              // 16: meridian.StatusRequest
+	(*StatusLeaderResponse)(nil),       // 17: meridian.StatusLeaderResponse
+	(*StatusRaftIndexResponse)(nil),    // 18: meridian.StatusRaftIndexResponse
+	(*StatusPeersResponse)(nil),        // 19: meridian.StatusPeersResponse
+	(*RaftServer)(nil),                 // 20: meridian.RaftServer
+	(*RaftConfigurationRequest)(nil),   // 21: meridian.RaftConfigurationRequest
+	(*RaftConfigurationResponse)(nil),  // 22: meridian.RaftConfigurationResponse
+	(*RaftRemovePeerRequest)(nil),      // 23: meridian.RaftRemovePeerRequest
+	(*RaftRemovePeerResponse)(nil),     // 24: meridian.RaftRemovePeerResponse
+	(*ReadIndexRequest)(nil),           // 25: meridian.ReadIndexRequest
+	(*ReadIndexResponse)(nil),          // 26: meridian.ReadIndexResponse
+	(*KVChangesRequest)(nil),           // 27: meridian.KVChangesRequest
+	(*KVChangesResponse)(nil),          // 28: meridian.KVChangesResponse
+	(*KVDeletedKey)(nil),               // 29: meridian.KVDeletedKey
+	(*KVReplicationStatusRequest)(nil), // 30: meridian.KVReplicationStatusRequest
+	(*KVReplicationStatus)(nil),        // 31: meridian.KVReplicationStatus
+	(*KeyringRequest)(nil),             // 32: meridian.KeyringRequest
+	(*KeyringResponse)(nil),            // 33: meridian.KeyringResponse
+	nil,                                // 34: meridian.KeyringResponse.MessagesEntry
+	nil,                                // 35: meridian.KeyringResponse.KeysEntry
+	nil,                                // 36: meridian.KeyringResponse.PrimaryKeysEntry
+	(*KVEntry)(nil),                    // 37: meridian.KVEntry
+	(*KVOp)(nil),                       // 38: meridian.KVOp
+	(*TxnOp)(nil),                      // 39: meridian.TxnOp
+	(*TxnResult)(nil),                  // 40: meridian.TxnResult
+	(*TxnError)(nil),                   // 41: meridian.TxnError
 }
 var file_rpc_proto_depIdxs = []int32{
-	4,  // 0: meridian.RPCResponse.error:type_name -> meridian.RPCError
-	0,  // 1: meridian.RPCError.code:type_name -> meridian.ErrorCode
-	1,  // 2: meridian.QueryOptions.consistency:type_name -> meridian.Consistency
-	1,  // 3: meridian.QueryMeta.consistency:type_name -> meridian.Consistency
-	5,  // 4: meridian.KVGetRequest.query:type_name -> meridian.QueryOptions
-	6,  // 5: meridian.KVGetResponse.meta:type_name -> meridian.QueryMeta
-	35, // 6: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
-	7,  // 7: meridian.KVApplyRequest.write:type_name -> meridian.WriteOptions
-	36, // 8: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
-	7,  // 9: meridian.TxnRequest.write:type_name -> meridian.WriteOptions
-	5,  // 10: meridian.TxnRequest.query:type_name -> meridian.QueryOptions
-	37, // 11: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
-	6,  // 12: meridian.TxnResponse.meta:type_name -> meridian.QueryMeta
-	38, // 13: meridian.TxnResponse.results:type_name -> meridian.TxnResult
-	39, // 14: meridian.TxnResponse.errors:type_name -> meridian.TxnError
-	5,  // 15: meridian.RaftConfigurationRequest.query:type_name -> meridian.QueryOptions
-	6,  // 16: meridian.RaftConfigurationResponse.meta:type_name -> meridian.QueryMeta
-	18, // 17: meridian.RaftConfigurationResponse.servers:type_name -> meridian.RaftServer
-	7,  // 18: meridian.RaftRemovePeerRequest.write:type_name -> meridian.WriteOptions
-	5,  // 19: meridian.KVChangesRequest.query:type_name -> meridian.QueryOptions
-	6,  // 20: meridian.KVChangesResponse.meta:type_name -> meridian.QueryMeta
-	35, // 21: meridian.KVChangesResponse.entries:type_name -> meridian.KVEntry
-	27, // 22: meridian.KVChangesResponse.deleted:type_name -> meridian.KVDeletedKey
-	5,  // 23: meridian.KVReplicationStatusRequest.query:type_name -> meridian.QueryOptions
-	6,  // 24: meridian.KVReplicationStatus.meta:type_name -> meridian.QueryMeta
-	32, // 25: meridian.KeyringResponse.messages:type_name -> meridian.KeyringResponse.MessagesEntry
-	33, // 26: meridian.KeyringResponse.keys:type_name -> meridian.KeyringResponse.KeysEntry
-	34, // 27: meridian.KeyringResponse.primary_keys:type_name -> meridian.KeyringResponse.PrimaryKeysEntry
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	6,  // 0: meridian.RPCResponse.error:type_name -> meridian.RPCError
+	2,  // 1: meridian.RPCBatchRequest.calls:type_name -> meridian.RPCRequest
+	3,  // 2: meridian.RPCBatchResponse.results:type_name -> meridian.RPCResponse
+	0,  // 3: meridian.RPCError.code:type_name -> meridian.ErrorCode
+	1,  // 4: meridian.QueryOptions.consistency:type_name -> meridian.Consistency
+	1,  // 5: meridian.QueryMeta.consistency:type_name -> meridian.Consistency
+	7,  // 6: meridian.KVGetRequest.query:type_name -> meridian.QueryOptions
+	8,  // 7: meridian.KVGetResponse.meta:type_name -> meridian.QueryMeta
+	37, // 8: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
+	9,  // 9: meridian.KVApplyRequest.write:type_name -> meridian.WriteOptions
+	38, // 10: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
+	9,  // 11: meridian.TxnRequest.write:type_name -> meridian.WriteOptions
+	7,  // 12: meridian.TxnRequest.query:type_name -> meridian.QueryOptions
+	39, // 13: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
+	8,  // 14: meridian.TxnResponse.meta:type_name -> meridian.QueryMeta
+	40, // 15: meridian.TxnResponse.results:type_name -> meridian.TxnResult
+	41, // 16: meridian.TxnResponse.errors:type_name -> meridian.TxnError
+	7,  // 17: meridian.RaftConfigurationRequest.query:type_name -> meridian.QueryOptions
+	8,  // 18: meridian.RaftConfigurationResponse.meta:type_name -> meridian.QueryMeta
+	20, // 19: meridian.RaftConfigurationResponse.servers:type_name -> meridian.RaftServer
+	9,  // 20: meridian.RaftRemovePeerRequest.write:type_name -> meridian.WriteOptions
+	7,  // 21: meridian.KVChangesRequest.query:type_name -> meridian.QueryOptions
+	8,  // 22: meridian.KVChangesResponse.meta:type_name -> meridian.QueryMeta
+	37, // 23: meridian.KVChangesResponse.entries:type_name -> meridian.KVEntry
+	29, // 24: meridian.KVChangesResponse.deleted:type_name -> meridian.KVDeletedKey
+	7,  // 25: meridian.KVReplicationStatusRequest.query:type_name -> meridian.QueryOptions
+	8,  // 26: meridian.KVReplicationStatus.meta:type_name -> meridian.QueryMeta
+	34, // 27: meridian.KeyringResponse.messages:type_name -> meridian.KeyringResponse.MessagesEntry
+	35, // 28: meridian.KeyringResponse.keys:type_name -> meridian.KeyringResponse.KeysEntry
+	36, // 29: meridian.KeyringResponse.primary_keys:type_name -> meridian.KeyringResponse.PrimaryKeysEntry
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2407,7 +2509,7 @@ func file_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_proto_rawDesc), len(file_rpc_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -107,12 +107,13 @@ type Pool struct {
 	logger *slog.Logger
 	yamux  *yamux.Config
 
-	mu      sync.Mutex
-	entries map[string]*poolEntry
-	closed  bool
-	reaping bool
-	done    chan struct{}
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	entries  map[string]*poolEntry
+	batchers map[string]*batcher // CallBatched's queues, by address
+	closed   bool
+	reaping  bool
+	done     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // poolEntry is the session to one address, possibly still being dialed.
@@ -120,6 +121,7 @@ type poolEntry struct {
 	addr  string
 	ready chan struct{} // closed once sess or err is set
 	sess  *yamux.Session
+	conn  *coalescingConn // sess's connection
 	err   error
 	live  liveness
 
@@ -152,25 +154,59 @@ func NewPool(cfg PoolConfig) *Pool {
 // server could not be reached or the exchange broke, the only case where
 // trying another server makes sense.
 func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Message) error {
+	env, err := envelope(ctx, method, req)
+	if err != nil {
+		return err
+	}
+	out, err := p.roundTrip(ctx, addr, env)
+	if err != nil {
+		return err
+	}
+	return finishCall(ctx, method, addr, out, resp)
+}
+
+// envelope marshals req into the envelope of a call of method made with ctx.
+func envelope(ctx context.Context, method string, req proto.Message) (*pb.RPCRequest, error) {
 	payload, err := proto.Marshal(req)
 	if err != nil {
-		return fmt.Errorf("rpc %s: marshal request: %w", method, err)
+		return nil, fmt.Errorf("rpc %s: marshal request: %w", method, err)
 	}
 	env := &pb.RPCRequest{Method: method, Payload: payload, RelayHops: RelayHops(ctx)}
 	if dl, ok := ctx.Deadline(); ok {
 		env.DeadlineUnixNano = dl.UnixNano()
 	}
+	return env, nil
+}
+
+// finishCall turns a response envelope into Call's result: the server's
+// error, or resp filled from the payload.
+func finishCall(ctx context.Context, method, addr string, out *pb.RPCResponse, resp proto.Message) error {
+	NoteRelay(ctx, out.RelayedVia)
+	if out.Error != nil {
+		return ErrorFromWire(out.Error)
+	}
+	if resp != nil {
+		if err := proto.Unmarshal(out.Payload, resp); err != nil {
+			return fmt.Errorf("rpc %s to %s: decode response: %w", method, addr, err)
+		}
+	}
+	return nil
+}
+
+// roundTrip sends env to addr on a stream of the pooled session and reads
+// the response envelope; errors are classified as Call's.
+func (p *Pool) roundTrip(ctx context.Context, addr string, env *pb.RPCRequest) (*pb.RPCResponse, error) {
+	method := env.Method
 	frame, err := marshalFrame(env, p.cfg.MaxMessageSize)
 	if err != nil {
-		return fmt.Errorf("rpc %s to %s: request %w", method, addr, err)
+		return nil, fmt.Errorf("rpc %s to %s: request %w", method, addr, err)
 	}
 
 	bounds := p.pingBounds(ctx)
-	var out *pb.RPCResponse
 	for attempt := 0; ; attempt++ {
 		e, err := p.acquire(ctx, addr)
 		if err != nil {
-			return p.callError(ctx, method, addr, notSent(err))
+			return nil, p.callError(ctx, method, addr, notSent(err))
 		}
 		// Opening a stream waits for its SYN to be written, which a link
 		// gone dark holds until yamux's write timeout (10 s): the watch
@@ -187,31 +223,27 @@ func (p *Pool) Call(ctx context.Context, addr, method string, req, resp proto.Me
 			if dead != nil {
 				err = fmt.Errorf("%w (%w)", dead, err)
 			}
-			return p.callError(ctx, method, addr, notSent(err))
+			return nil, p.callError(ctx, method, addr, notSent(err))
 		}
-		out, err = exchange(ctx, stream, frame, p.cfg.MaxMessageSize)
+		mark := e.conn.queuedBytes()
+		out, err := exchange(ctx, stream, frame, p.cfg.MaxMessageSize)
 		w.stop()
 		if err == nil {
 			e.live.heardNow()
 		} else if dead := e.live.deadErr(); dead != nil {
 			err = fmt.Errorf("%w (%w)", dead, err)
 		}
+		// Writes leave through a buffer: when the session died with the
+		// request still in it, the server never saw the request.
+		if err != nil && e.sess.IsClosed() && e.conn.unsentSince(mark, 2*closeFlushTimeout) {
+			err = notSent(err)
+		}
 		p.release(e, err != nil && e.sess.IsClosed())
 		if err != nil {
-			return p.callError(ctx, method, addr, err)
+			return nil, p.callError(ctx, method, addr, err)
 		}
-		break
+		return out, nil
 	}
-	NoteRelay(ctx, out.RelayedVia)
-	if out.Error != nil {
-		return ErrorFromWire(out.Error)
-	}
-	if resp != nil {
-		if err := proto.Unmarshal(out.Payload, resp); err != nil {
-			return fmt.Errorf("rpc %s to %s: decode response: %w", method, addr, err)
-		}
-	}
-	return nil
 }
 
 // exchange writes the request frame on stream and reads the response,

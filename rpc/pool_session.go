@@ -62,13 +62,13 @@ func isContextError(err error) bool {
 // dial connects e's session; on failure it drops e from the pool. Waiters
 // see the result once e.ready is closed.
 func (p *Pool) dial(ctx context.Context, e *poolEntry) error {
-	sess, err := p.dialSession(ctx, e.addr)
+	sess, cc, err := p.dialSession(ctx, e.addr)
 	p.mu.Lock()
 	if err == nil && p.closed {
 		defer sess.Close()
-		sess, err = nil, ErrShutdown
+		sess, cc, err = nil, nil, ErrShutdown
 	}
-	e.sess, e.err = sess, err
+	e.sess, e.conn, e.err = sess, cc, err
 	if err != nil && p.entries[e.addr] == e {
 		delete(p.entries, e.addr)
 	}
@@ -80,12 +80,12 @@ func (p *Pool) dial(ctx context.Context, e *poolEntry) error {
 	return err
 }
 
-func (p *Pool) dialSession(ctx context.Context, addr string) (*yamux.Session, error) {
+func (p *Pool) dialSession(ctx context.Context, addr string) (*yamux.Session, *coalescingConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
 	defer cancel()
 	conn, err := p.cfg.Dial(dctx, addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var cfg *tls.Config
 	if p.cfg.TLS != nil {
@@ -94,14 +94,15 @@ func (p *Pool) dialSession(ctx context.Context, addr string) (*yamux.Session, er
 	raw := conn
 	if conn, err = dialProto(dctx, raw, cfg, ProtoRPC); err != nil {
 		raw.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	sess, err := yamux.Client(conn, p.yamux)
+	cc := newCoalescingConn(conn)
+	sess, err := yamux.Client(cc, p.yamux)
 	if err != nil {
-		conn.Close()
-		return nil, err
+		cc.Close()
+		return nil, nil, err
 	}
-	return sess, nil
+	return sess, cc, nil
 }
 
 // release ends one call's hold on e. With drop, e's session is known dead

@@ -91,7 +91,7 @@ func NewServer(cfg ServerConfig) *Server {
 	cfg = cfg.withDefaults()
 	logger := cfg.Logger.With("component", "rpc.server")
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &Server{
+	s := &Server{
 		cfg:      cfg,
 		logger:   logger,
 		yamux:    yamuxConfig(cfg.Yamux, logger),
@@ -100,6 +100,8 @@ func NewServer(cfg ServerConfig) *Server {
 		cancel:   cancel,
 		sessions: make(map[*yamux.Session]struct{}),
 	}
+	s.handlers[BatchMethod] = s.serveBatch
+	return s
 }
 
 // Register installs h for method. It panics on an empty method, a nil
@@ -152,11 +154,12 @@ func (s *Server) ServeConn(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	sess, err := yamux.Server(conn, s.yamux)
+	cc := newCoalescingConn(conn)
+	sess, err := yamux.Server(cc, s.yamux)
 	if err != nil {
 		s.mu.Unlock()
 		s.logger.Error("cannot start yamux session", "remote", conn.RemoteAddr().String(), "error", err)
-		conn.Close()
+		cc.Close()
 		return
 	}
 	s.sessions[sess] = struct{}{}

@@ -65,17 +65,7 @@ func (s *Server) serveStream(stream *yamux.Stream, cs *tls.ConnectionState) {
 		return // nobody is left to read the answer
 	}
 
-	out := &pb.RPCResponse{Error: ErrorToWire(err), RelayedVia: note.Via()}
-	if err == nil && resp != nil {
-		payload, merr := proto.Marshal(resp)
-		if merr != nil {
-			s.logger.Error("cannot marshal response", "method", req.Method, "error", merr)
-			out.Error = ErrorToWire(fmt.Errorf("%w: marshal %s response: %v", ErrInternal, req.Method, merr))
-		} else {
-			out.Payload = payload
-		}
-	}
-	s.writeResponse(stream, req.Method, out)
+	s.writeResponse(stream, req.Method, s.responseEnvelope(req.Method, resp, err, note.Via()))
 }
 
 // watchCaller cancels the call when the caller closes its side of the

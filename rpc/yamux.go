@@ -12,16 +12,18 @@ import (
 
 // DefaultYamuxConfig returns the yamux settings Server and Pool use when
 // their config leaves Yamux nil: yamux's defaults with keepalives every 30s,
-// a 10s connection write timeout, a 30s stream open timeout and a 30s bound
-// on a half-closed stream. Logging goes to the component's slog.Logger.
-// The keepalive only reaps idle sessions: a Pool finds a silent server
-// much sooner by pinging the session of a call that waits (PoolConfig's
-// PingAfter and PingTimeout).
+// a 10s connection write timeout and a 30s bound on a half-closed stream.
+// Logging goes to the component's slog.Logger. The keepalive only reaps
+// idle sessions: a Pool finds a silent server much sooner by pinging the
+// session of a call that waits (PoolConfig's PingAfter and PingTimeout),
+// which is also why there is no stream open timeout: yamux would start a
+// goroutine and a timer for every call to watch for the stream's
+// acknowledgement, which the call's own wait for its answer covers.
 func DefaultYamuxConfig() *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.KeepAliveInterval = 30 * time.Second
 	c.ConnectionWriteTimeout = 10 * time.Second
-	c.StreamOpenTimeout = 30 * time.Second
+	c.StreamOpenTimeout = 0
 	c.StreamCloseTimeout = 30 * time.Second
 	c.LogOutput = nil
 	return c
