@@ -30,7 +30,7 @@ func (s *Server) rpcMetrics(method string, start time.Time, err error) {
 	if err != nil {
 		errored = "true"
 	}
-	m.IncrCounter(keyRPCRequest, 1, telemetry.Label{Name: "method", Value: method})
+	s.rpcRequests.Add(method)
 	m.MeasureSince(keyRPCCall, start,
 		telemetry.Label{Name: "method", Value: method}, telemetry.Label{Name: "errored", Value: errored})
 }

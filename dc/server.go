@@ -159,6 +159,8 @@ type Server struct {
 	forwarding inflight
 	// blocking counts the blocking queries waiting now.
 	blocking atomic.Int64
+	// rpcRequests counts RPC calls by method (rpc.request).
+	rpcRequests *telemetry.Tally
 
 	shutdownCh chan struct{}
 	// applyStopped closes when the store stops applying the log (see
@@ -191,13 +193,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	cfg.KVReplication.Prefixes = slices.Clone(cfg.KVReplication.Prefixes)
 	cfg.KVReplication.Exclude = slices.Clone(cfg.KVReplication.Exclude)
 	s := &Server{
-		cfg:        cfg,
-		deps:       deps,
-		clock:      deps.Clock,
-		log:        cfg.Logger.With("node", cfg.NodeName, "dc", cfg.Datacenter),
-		store:      st,
-		shutdownCh: make(chan struct{}),
-		raftDown:   make(chan struct{}),
+		cfg:         cfg,
+		deps:        deps,
+		rpcRequests: deps.Metrics.NewTally(keyRPCRequest, "method"),
+		clock:       deps.Clock,
+		log:         cfg.Logger.With("node", cfg.NodeName, "dc", cfg.Datacenter),
+		store:       st,
+		shutdownCh:  make(chan struct{}),
+		raftDown:    make(chan struct{}),
 	}
 	s.applyStopped = make(chan struct{})
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())

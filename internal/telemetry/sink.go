@@ -43,8 +43,11 @@ type Sink struct {
 
 	mu     sync.RWMutex // held for reading while emitting; Close takes it to stop
 	closed bool
-	statsd *metrics.StatsdSink
-	prom   *promsink.PrometheusSink
+	// Tallies and the goroutine that flushes them (started by the first).
+	tallies              []*Tally
+	tallyStop, tallyDone chan struct{}
+	statsd               *metrics.StatsdSink
+	prom                 *promsink.PrometheusSink
 }
 
 // New builds a Sink and, with a Registerer, registers its Prometheus
@@ -108,6 +111,14 @@ func (s *Sink) Close(reg prometheus.Registerer) {
 	}
 	detach(s)
 	s.mu.Lock()
+	stop, done := s.tallyStop, s.tallyDone
+	s.tallyStop = nil
+	s.mu.Unlock()
+	if stop != nil { // the last counts go out before the sinks close
+		close(stop)
+		<-done
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
@@ -128,6 +139,10 @@ func (s *Sink) IncrCounter(key []string, val float32, labels ...Label) {
 	if s == nil {
 		return
 	}
+	s.emitCounter(key, val, labels...)
+}
+
+func (s *Sink) emitCounter(key []string, val float32, labels ...Label) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.live() {
