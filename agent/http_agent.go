@@ -107,7 +107,7 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (a *Agent) agentMembers(w http.ResponseWriter, r *http.Request) (any, error) {
-	if _, wan := r.URL.Query()["wan"]; wan {
+	if _, wan := query(r)["wan"]; wan {
 		// Client agents are in no WAN pool: they list nobody, as in
 		// Consul.
 		out := []memberJSON{}
@@ -131,7 +131,7 @@ func (a *Agent) agentJoin(w http.ResponseWriter, r *http.Request) (any, error) {
 	if addr == "" {
 		return nil, badRequest("Missing address to join")
 	}
-	if _, wan := r.URL.Query()["wan"]; wan {
+	if _, wan := query(r)["wan"]; wan {
 		if a.wan == nil {
 			return nil, badRequest("Cannot join the WAN pool: this agent is not a server, or its WAN port is disabled")
 		}
@@ -158,8 +158,8 @@ func (a *Agent) agentLeave(w http.ResponseWriter, r *http.Request) (any, error) 
 }
 
 func (a *Agent) agentForceLeave(w http.ResponseWriter, r *http.Request) (any, error) {
-	_, prune := r.URL.Query()["prune"]
-	if _, wan := r.URL.Query()["wan"]; wan {
+	_, prune := query(r)["prune"]
+	if _, wan := query(r)["wan"]; wan {
 		if a.wan == nil {
 			return nil, badRequest("Cannot force-leave a WAN member: this agent is not a server, or its WAN port is disabled")
 		}

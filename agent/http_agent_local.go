@@ -39,14 +39,14 @@ func (a *Agent) agentServices(w http.ResponseWriter, r *http.Request) (any, erro
 	for id, s := range a.local.State().Services() {
 		out[id] = toAgentServiceJSON(s, a.cfg.Datacenter)
 	}
-	return applyFilter(r.URL.Query().Get("filter"), out)
+	return applyFilter(query(r).Get("filter"), out)
 }
 
 // agentService serves one local service with Consul's hash-based
 // blocking: ?hash=<ContentHash> waits until the service changes.
 func (a *Agent) agentService(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
-	params := r.URL.Query()
+	params := query(r)
 	wait := 5 * time.Minute
 	if v := params.Get("wait"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -120,7 +120,7 @@ func (a *Agent) agentServiceRegister(w http.ResponseWriter, r *http.Request) (an
 		return nil, err
 	}
 	replace := false
-	if v, ok := r.URL.Query()["replace-existing-checks"]; ok {
+	if v, ok := query(r)["replace-existing-checks"]; ok {
 		replace = len(v) == 0 || v[0] == "" || v[0] == "true" || v[0] == "1"
 	}
 	// Anti-entropy syncs the service with the token it was registered
@@ -140,7 +140,7 @@ func (a *Agent) agentServiceDeregister(w http.ResponseWriter, r *http.Request) (
 }
 
 func parseEnable(r *http.Request) (bool, error) {
-	v := r.URL.Query().Get("enable")
+	v := query(r).Get("enable")
 	if v == "" {
 		return false, badRequest("Missing value for enable")
 	}
@@ -158,7 +158,7 @@ func (a *Agent) agentServiceMaintenance(w http.ResponseWriter, r *http.Request) 
 	}
 	id := r.PathValue("id")
 	if on {
-		return nil, localError(a.local.EnableServiceMaintenance(id, r.URL.Query().Get("reason")))
+		return nil, localError(a.local.EnableServiceMaintenance(id, query(r).Get("reason")))
 	}
 	return nil, localError(a.local.DisableServiceMaintenance(id))
 }
@@ -169,7 +169,7 @@ func (a *Agent) agentNodeMaintenance(w http.ResponseWriter, r *http.Request) (an
 		return nil, err
 	}
 	if on {
-		a.local.EnableNodeMaintenance(r.URL.Query().Get("reason"))
+		a.local.EnableNodeMaintenance(query(r).Get("reason"))
 	} else {
 		a.local.DisableNodeMaintenance()
 	}
@@ -181,7 +181,7 @@ func (a *Agent) agentChecks(w http.ResponseWriter, r *http.Request) (any, error)
 	for id, c := range a.local.State().Checks() {
 		out[id] = toAgentCheckJSON(c)
 	}
-	return applyFilter(r.URL.Query().Get("filter"), out)
+	return applyFilter(query(r).Get("filter"), out)
 }
 
 func (a *Agent) agentCheckRegister(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -220,7 +220,7 @@ func (a *Agent) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (an
 // agentCheckTTL handles pass, warn and fail of a TTL check.
 func (a *Agent) agentCheckTTL(status string) apiFunc {
 	return func(w http.ResponseWriter, r *http.Request) (any, error) {
-		return nil, a.updateTTL(r.PathValue("id"), status, r.URL.Query().Get("note"))
+		return nil, a.updateTTL(r.PathValue("id"), status, query(r).Get("note"))
 	}
 }
 
@@ -317,7 +317,7 @@ func writeServiceHealth(w http.ResponseWriter, r *http.Request, infos []serviceC
 	}
 	code := map[string]int{health.StatusPassing: http.StatusOK, health.StatusWarning: http.StatusTooManyRequests,
 		health.StatusCritical: http.StatusServiceUnavailable, "maintenance": http.StatusServiceUnavailable}[worst]
-	if r.URL.Query().Get("format") == "text" {
+	if query(r).Get("format") == "text" {
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(code)
 		fmt.Fprint(w, worst)

@@ -23,7 +23,7 @@ func (a *Agent) catalogQuery(r *http.Request) (*pb.CatalogQuery, error) {
 	if err != nil {
 		return nil, err
 	}
-	params := r.URL.Query()
+	params := query(r)
 	cq := &pb.CatalogQuery{Query: q, Near: params.Get("near"), Filter: params.Get("filter")}
 	for _, kv := range params["node-meta"] {
 		k, v, ok := strings.Cut(kv, ":")
@@ -338,7 +338,7 @@ func (a *Agent) serviceInstances(r *http.Request, withChecks bool) (*pb.CatalogQ
 	if err != nil {
 		return nil, nil, err
 	}
-	params := r.URL.Query()
+	params := query(r)
 	req := &pb.ServiceNodesRequest{Service: r.PathValue("service"), Tags: params["tag"], WithChecks: withChecks}
 	if v, ok := params["passing"]; ok {
 		switch strings.ToLower(strings.Join(v, "")) {
@@ -516,13 +516,13 @@ func (a *Agent) healthService(w http.ResponseWriter, r *http.Request) (any, erro
 		return out, meta, err
 	}
 	w.Header().Set("X-Consul-Query-Backend", "blocking-query")
-	if _, pretty := r.URL.Query()["pretty"]; a.server != nil && !all && !pretty && cq.Near == "" {
+	if _, pretty := query(r)["pretty"]; a.server != nil && !all && !pretty && cq.Near == "" {
 		// One encoding shared by the readers of an unchanged service.
 		resp, meta, err := instances(r.Context(), cq)
 		if err != nil {
 			return nil, err
 		}
-		key := "health\x00" + r.URL.Path + "\x00" + strings.Join(r.URL.Query()["tag"], "\x00") + "\x00" + cq.Filter
+		key := "health\x00" + r.URL.Path + "\x00" + strings.Join(query(r)["tag"], "\x00") + "\x00" + cq.Filter
 		body, err := a.encoded.answer(key, resp.Instances, func() (any, error) { return shape(r.Context(), cq, resp) })
 		if err != nil {
 			return nil, err

@@ -94,7 +94,7 @@ func (a *Agent) readCoordinates(w http.ResponseWriter, r *http.Request, node str
 		return nil, err
 	}
 	setMeta(w, resp.Meta)
-	segment, filter := r.URL.Query()["segment"]
+	segment, filter := query(r)["segment"]
 	seg := ""
 	if filter {
 		seg = segment[0]

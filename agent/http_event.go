@@ -37,7 +37,7 @@ func toEventJSON(e *pb.UserEvent) userEventJSON {
 const maxEventPayload = 400
 
 func (a *Agent) eventFire(w http.ResponseWriter, r *http.Request) (any, error) {
-	params := r.URL.Query()
+	params := query(r)
 	dcName := params.Get("dc")
 	if err := a.checkDC(dcName); err != nil {
 		return nil, err
@@ -92,7 +92,7 @@ func (a *Agent) eventList(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := r.URL.Query().Get("name")
+	name := query(r).Get("name")
 	events, idx, changed := a.events.list(name)
 	idx = max(idx, 1)
 	if q.MinIndex > 0 && idx == q.MinIndex {

@@ -38,7 +38,7 @@ func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	params := r.URL.Query()
+	params := query(r)
 	key := r.PathValue("key")
 	_, recurse := params["recurse"]
 	_, keysOnly := params["keys"]
@@ -105,7 +105,7 @@ func (a *Agent) kvPut(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	params := r.URL.Query()
+	params := query(r)
 	key := r.PathValue("key")
 	if key == "" {
 		return nil, badRequest("Missing key name")
@@ -147,7 +147,7 @@ func (a *Agent) kvDelete(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	params := r.URL.Query()
+	params := query(r)
 	key := r.PathValue("key")
 	if conflicts := conflictingFlags(params, "recurse", "cas"); conflicts != "" {
 		return nil, badRequest("Conflicting flags: %s", conflicts)

@@ -20,7 +20,7 @@ const monitorBuffer = 512
 // agent shuts down. Lines a slow client missed are replaced by one line
 // saying how many were dropped.
 func (a *Agent) agentMonitor(w http.ResponseWriter, r *http.Request) (any, error) {
-	q := r.URL.Query()
+	q := query(r)
 	name := q.Get("loglevel")
 	if name == "" {
 		name = "info"

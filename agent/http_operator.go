@@ -65,7 +65,7 @@ func (a *Agent) autopilotSetConfig(w http.ResponseWriter, r *http.Request) (any,
 		ServerStabilizationTimeNanos: int64(in.ServerStabilizationTime), RedundancyZoneTag: in.RedundancyZoneTag,
 		DisableUpgradeMigration: in.DisableUpgradeMigration, UpgradeVersionTag: in.UpgradeVersionTag,
 	}}
-	if v := r.URL.Query().Get("cas"); v != "" {
+	if v := query(r).Get("cas"); v != "" {
 		idx, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			return nil, badRequest("Error parsing cas value: %v", err)
@@ -210,7 +210,7 @@ func (a *Agent) raftTransferLeader(w http.ResponseWriter, r *http.Request) (any,
 		return nil, err
 	}
 	var resp pb.RaftTransferLeaderResponse
-	req := &pb.RaftTransferLeaderRequest{Write: wo, Id: r.URL.Query().Get("id")}
+	req := &pb.RaftTransferLeaderRequest{Write: wo, Id: query(r).Get("id")}
 	if err := a.backend.RPC(r.Context(), dc.MethodRaftTransferLeader, req, &resp); err != nil {
 		return nil, err
 	}

@@ -242,7 +242,7 @@ func (a *Agent) queryExecuteRequest(r *http.Request, explain bool) (*pb.Prepared
 	if err != nil {
 		return nil, err
 	}
-	params := r.URL.Query()
+	params := query(r)
 	req := &pb.PreparedQueryExecuteRequest{
 		Query: q, QueryIdOrName: r.PathValue("id"), Explain: explain,
 		SourceNode: a.cfg.NodeName, Near: params.Get("near"),

@@ -120,7 +120,7 @@ func localCheckAuth(a *Agent, r *http.Request) error {
 // sessionNode names the node of the path's session, for session write.
 func sessionNode(a *Agent, r *http.Request) (string, error) {
 	var resp pb.SessionsResponse
-	err := a.backend.RPC(r.Context(), dc.MethodSessionGet, &pb.SessionGetRequest{Query: &pb.QueryOptions{Dc: r.URL.Query().Get("dc"), Token: a.requestToken(r)}, Id: r.PathValue("id")}, &resp)
+	err := a.backend.RPC(r.Context(), dc.MethodSessionGet, &pb.SessionGetRequest{Query: &pb.QueryOptions{Dc: query(r).Get("dc"), Token: a.requestToken(r)}, Id: r.PathValue("id")}, &resp)
 	if err != nil || len(resp.Sessions) == 0 {
 		return "", err
 	}
@@ -132,7 +132,7 @@ func sessionNode(a *Agent, r *http.Request) (string, error) {
 func queryName(a *Agent, r *http.Request) (string, error) {
 	id := r.PathValue("id")
 	var resp pb.PreparedQueriesResponse
-	err := a.backend.RPC(r.Context(), dc.MethodPreparedQueryGet, &pb.PreparedQueryGetRequest{Query: &pb.QueryOptions{Dc: r.URL.Query().Get("dc"), Token: a.requestToken(r)}, Id: id}, &resp)
+	err := a.backend.RPC(r.Context(), dc.MethodPreparedQueryGet, &pb.PreparedQueryGetRequest{Query: &pb.QueryOptions{Dc: query(r).Get("dc"), Token: a.requestToken(r)}, Id: id}, &resp)
 	if err != nil || len(resp.Queries) == 0 {
 		return id, nil // unknown: checked on the name it was asked by
 	}
@@ -252,7 +252,7 @@ func localCheck() routeAuth {
 // kvGetAuth needs read on the key; a recursive or keys-only read is
 // filtered instead (kvGet drops what the token may not read).
 func kvGetAuth(a *Agent, r *http.Request) error {
-	q := r.URL.Query()
+	q := query(r)
 	if _, ok := q["recurse"]; ok {
 		return nil
 	}
@@ -266,7 +266,7 @@ func kvGetAuth(a *Agent, r *http.Request) error {
 // ?recurse.
 func kvDeleteAuth(a *Agent, r *http.Request) error {
 	key := r.PathValue("key")
-	if _, ok := r.URL.Query()["recurse"]; !ok {
+	if _, ok := query(r)["recurse"]; !ok {
 		return a.allowed(r, acl.ResourceKey, acl.AccessWrite, key)
 	}
 	id, err := a.identity(r)

@@ -24,7 +24,7 @@ func (a *Agent) snapshotSave(w http.ResponseWriter, r *http.Request) (any, error
 	if a.server == nil {
 		return nil, errNoSnapshotHere
 	}
-	_, stale := r.URL.Query()["stale"]
+	_, stale := query(r)["stale"]
 	ss, err := a.server.SaveSnapshot(r.Context(), stale)
 	if err != nil {
 		return nil, err

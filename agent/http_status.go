@@ -8,7 +8,7 @@ import (
 )
 
 func (a *Agent) statusLeader(w http.ResponseWriter, r *http.Request) (any, error) {
-	dcName := r.URL.Query().Get("dc")
+	dcName := query(r).Get("dc")
 	if err := a.checkDC(dcName); err != nil {
 		return nil, err
 	}
@@ -20,7 +20,7 @@ func (a *Agent) statusLeader(w http.ResponseWriter, r *http.Request) (any, error
 }
 
 func (a *Agent) statusPeers(w http.ResponseWriter, r *http.Request) (any, error) {
-	dcName := r.URL.Query().Get("dc")
+	dcName := query(r).Get("dc")
 	if err := a.checkDC(dcName); err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func (a *Agent) raftRemovePeer(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	params := r.URL.Query()
+	params := query(r)
 	req := &pb.RaftRemovePeerRequest{Write: wo, Id: params.Get("id"), Address: params.Get("address")}
 	if (req.Id == "") == (req.Address == "") {
 		return nil, badRequest("Must specify either ?id with the server's ID or ?address with IP:port of peer to remove")

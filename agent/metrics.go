@@ -183,7 +183,7 @@ func (s *statusRecorder) Flush() {
 // the gauges of the agent's own families.
 func (a *Agent) agentMetricsHandler(w http.ResponseWriter, r *http.Request) (any, error) {
 	m := a.metrics
-	if r.URL.Query().Get("format") == "prometheus" {
+	if query(r).Get("format") == "prometheus" {
 		promhttp.HandlerFor(prometheus.Gatherers{m.registry, m.sinkReg}, promhttp.HandlerOpts{
 			// A family that fails to gather (it never should) costs
 			// itself, not the scrape.
