@@ -2,6 +2,10 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,6 +33,34 @@ func TestDevFederationRefusesBadShapes(t *testing.T) {
 				f.Shutdown()
 			}
 			t.Errorf("%+v: %v, want an error containing %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+func TestFreeLocalPortsAvoidTheEphemeralRange(t *testing.T) {
+	lo, hi := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		fmt.Sscan(string(b), &lo, &hi)
+	}
+	seen := map[int]bool{}
+	for range 5 {
+		ports, err := agent.FreeLocalPorts(20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ports {
+			if seen[p] {
+				t.Fatalf("port %d handed out twice", p)
+			}
+			seen[p] = true
+			if lo-1 >= 12000 && p >= lo && p <= hi {
+				t.Fatalf("port %d is in the ephemeral range %d-%d", p, lo, hi)
+			}
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				t.Fatalf("port %d not free: %v", p, err)
+			}
+			l.Close()
 		}
 	}
 }

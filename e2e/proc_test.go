@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian-io/meridian/agent"
 )
 
 // Bounds of the harness's own waits.
@@ -320,29 +322,25 @@ func isClosed(ch <-chan struct{}) bool {
 }
 
 // freePorts returns n distinct ports, none in taken, that are free for both
-// TCP and UDP on 127.0.0.1 right now (serf needs both on its port). It adds
-// them to taken.
+// TCP and UDP on 127.0.0.1 right now (serf needs both on its port), from
+// outside the kernel's ephemeral range (agent.FreeLocalPorts). It adds them
+// to taken.
 func freePorts(t testing.TB, n int, taken map[int]bool) []int {
 	t.Helper()
 	var out []int
 	for attempts := 0; len(out) < n; attempts++ {
-		if attempts > 1000 {
+		if attempts > 100 {
 			t.Fatal("no free ports on 127.0.0.1")
 		}
-		tl, err := net.Listen("tcp", "127.0.0.1:0")
+		ports, err := agent.FreeLocalPorts(n - len(out))
 		if err != nil {
-			continue
+			t.Fatal(err)
 		}
-		port := tl.Addr().(*net.TCPAddr).Port
-		ul, err := net.ListenPacket("udp", addr(port))
-		tl.Close()
-		if err != nil {
-			continue
-		}
-		ul.Close()
-		if !taken[port] {
-			taken[port] = true
-			out = append(out, port)
+		for _, port := range ports {
+			if !taken[port] {
+				taken[port] = true
+				out = append(out, port)
+			}
 		}
 	}
 	return out
