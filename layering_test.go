@@ -30,11 +30,12 @@ var allowed = map[string][]string{
 	"snapshot":             {},
 	"dc":                   {"pb", "acl", "store", "rpc", "wan", "snapshot", "internal/clock", "internal/logging", "internal/telemetry"},
 	"internal/tlsconf":     {},
+	"internal/freeport":    {},
 	"agent/config":         {"internal/tlsconf"},
 	"agent/watch":          {"internal/logging"},
 	"agent/ui":             {},
 	"agent/dns":            {},
-	"agent":                {"pb", "acl", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/clock", "internal/logging", "internal/tlsconf", "internal/telemetry"},
+	"agent":                {"pb", "acl", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/clock", "internal/logging", "internal/tlsconf", "internal/telemetry", "internal/freeport"},
 	"internal/faultnet":    {},
 	"internal/memnet":      {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},
@@ -72,7 +73,8 @@ var testAllowed = map[string][]string{
 	// logformat_test appends a raw entry to a stopped server's log to
 	// prove that an entry it cannot interpret stops the server; it needs
 	// the log's vocabulary and nothing else of the product.
-	"e2e": {"pb"},
+	// Ports for the agents it starts come from outside the ephemeral range.
+	"e2e": {"pb", "internal/freeport"},
 }
 
 // raftModule is Raft and its storage: only dc holds a *raft.Raft and

@@ -18,7 +18,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
-	"github.com/meridian-io/meridian/agent"
+	"github.com/meridian-io/meridian/internal/freeport"
 )
 
 // Bounds of the harness's own waits.
@@ -323,7 +323,7 @@ func isClosed(ch <-chan struct{}) bool {
 
 // freePorts returns n distinct ports, none in taken, that are free for both
 // TCP and UDP on 127.0.0.1 right now (serf needs both on its port), from
-// outside the kernel's ephemeral range (agent.FreeLocalPorts). It adds them
+// outside the kernel's ephemeral range (freeport.Local). It adds them
 // to taken.
 func freePorts(t testing.TB, n int, taken map[int]bool) []int {
 	t.Helper()
@@ -332,7 +332,7 @@ func freePorts(t testing.TB, n int, taken map[int]bool) []int {
 		if attempts > 100 {
 			t.Fatal("no free ports on 127.0.0.1")
 		}
-		ports, err := agent.FreeLocalPorts(n - len(out))
+		ports, err := freeport.Local(n - len(out))
 		if err != nil {
 			t.Fatal(err)
 		}
