@@ -219,3 +219,20 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 	}
 	return b
 }
+
+func TestPoolReapsIdleBatchQueues(t *testing.T) {
+	n, _ := startGatedNode(t, true)
+	p, _ := newTestPool(t, PoolConfig{IdleTimeout: 50 * time.Millisecond})
+	var resp pb.StatusLeaderResponse
+	if err := p.CallBatched(testCtx(t), n.addr, "Test.Gate", &pb.StatusRequest{Dc: "x"}, &resp); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle session and its batch queue to be reaped", 5*time.Second, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.entries) == 0 && len(p.batchers) == 0
+	})
+	if err := p.CallBatched(testCtx(t), n.addr, "Test.Gate", &pb.StatusRequest{Dc: "y"}, &resp); err != nil || resp.GetAddress() != "y" {
+		t.Fatalf("call after reaping: %q, %v", resp.GetAddress(), err)
+	}
+}

@@ -161,6 +161,19 @@ func (p *Pool) reapIdle(now time.Time) {
 			idle = append(idle, e.sess)
 		}
 	}
+	// A batch queue goes with its address's session once it is idle too
+	// (no call waiting or on its way): servers come and go over months.
+	for addr, b := range p.batchers {
+		if _, live := p.entries[addr]; live {
+			continue
+		}
+		b.mu.Lock()
+		unused := len(b.queue) == 0 && b.inflight == 0
+		b.mu.Unlock()
+		if unused {
+			delete(p.batchers, addr)
+		}
+	}
 	p.mu.Unlock()
 	for _, s := range idle {
 		s.Close()
