@@ -112,11 +112,11 @@ func (b *batcher) run(p *Pool, addr string) {
 		b.mu.Unlock()
 		if plain {
 			p.sendEach(addr, items)
-		} else if !p.sendBatch(addr, items) {
+		} else if refused := p.sendBatch(addr, items); refused != nil {
 			b.mu.Lock()
 			b.plainTill = time.Now().Add(batchRetryAfter)
 			b.mu.Unlock()
-			p.sendEach(addr, items)
+			p.sendEach(addr, refused)
 		}
 	}
 }
@@ -155,9 +155,9 @@ func (p *Pool) sendEach(addr string, items []*batchItem) {
 }
 
 // sendBatch sends items in one envelope (one alone as a plain call) and
-// completes them; it reports false, having completed none, when the
-// server does not know BatchMethod.
-func (p *Pool) sendBatch(addr string, items []*batchItem) bool {
+// completes them, except when the server does not know BatchMethod: then
+// it returns the calls it sent (none of which ran), still to complete.
+func (p *Pool) sendBatch(addr string, items []*batchItem) (refused []*batchItem) {
 	live := items[:0:0]
 	for _, it := range items {
 		if err := it.ctx.Err(); err != nil {
@@ -169,12 +169,12 @@ func (p *Pool) sendBatch(addr string, items []*batchItem) bool {
 	}
 	switch len(live) {
 	case 0:
-		return true
+		return nil
 	case 1:
 		it := live[0]
 		it.out, it.err = p.roundTrip(it.ctx, addr, it.env)
 		close(it.done)
-		return true
+		return nil
 	}
 	breq := &pb.RPCBatchRequest{Calls: make([]*pb.RPCRequest, len(live))}
 	var last int64 // the latest deadline, or 0 when a call has none
@@ -190,7 +190,7 @@ func (p *Pool) sendBatch(addr string, items []*batchItem) bool {
 	if unbounded {
 		last = 0
 	}
-	finish := func(err error) bool {
+	finish := func(err error) []*batchItem {
 		for _, it := range live {
 			it.err = err
 			if err != nil && !errors.As(err, new(*RemoteError)) {
@@ -198,7 +198,7 @@ func (p *Pool) sendBatch(addr string, items []*batchItem) bool {
 			}
 			close(it.done)
 		}
-		return true
+		return nil
 	}
 	payload, err := proto.Marshal(breq)
 	if err != nil {
@@ -219,7 +219,7 @@ func (p *Pool) sendBatch(addr string, items []*batchItem) bool {
 	if out.Error != nil {
 		rerr := ErrorFromWire(out.Error)
 		if errors.Is(rerr, ErrUnknownMethod) {
-			return false
+			return live
 		}
 		return finish(rerr)
 	}
@@ -237,7 +237,7 @@ func (p *Pool) sendBatch(addr string, items []*batchItem) bool {
 		}
 		close(it.done)
 	}
-	return true
+	return nil
 }
 
 // serveBatch runs the calls of a batch concurrently, each as if it had

@@ -236,3 +236,53 @@ func TestPoolReapsIdleBatchQueues(t *testing.T) {
 		t.Fatalf("call after reaping: %q, %v", resp.GetAddress(), err)
 	}
 }
+
+// A call given up while queued is not sent again when the server turns
+// out not to take batches (it was completed once already).
+func TestCallBatchedFallbackSkipsAbandonedCalls(t *testing.T) {
+	n, g := startGatedNode(t, false)
+	p, _ := newTestPool(t, PoolConfig{})
+	var release sync.Once
+	open := func() { release.Do(func() { close(g.gate) }) }
+	t.Cleanup(open)
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	for i := range batchesInFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var resp pb.StatusLeaderResponse
+			if err := p.CallBatched(ctx, n.addr, "Test.Gate", &pb.StatusRequest{Dc: "hold"}, &resp); err != nil {
+				t.Errorf("hold: %v", err)
+			}
+		}()
+		waitFor(t, "a held call to reach the server", 5*time.Second, func() bool { return int(g.holding.Load()) == i+1 })
+	}
+	gone, giveUp := context.WithCancel(ctx)
+	errs := make([]error, 3)
+	for i, arg := range []string{"a", "abandoned", "b"} {
+		c := ctx
+		if arg == "abandoned" {
+			c = gone
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var resp pb.StatusLeaderResponse
+			errs[i] = p.CallBatched(c, n.addr, "Test.Gate", &pb.StatusRequest{Dc: arg}, &resp)
+		}()
+		waitFor(t, "the call to queue", 5*time.Second, func() bool { return p.queued(n.addr) == i+1 })
+	}
+	giveUp()
+	open()
+	wg.Wait()
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("calls after the fallback: %v, %v", errs[0], errs[2])
+	}
+	if !errors.Is(errs[1], context.Canceled) {
+		t.Fatalf("abandoned call: %v, want context.Canceled", errs[1])
+	}
+	if _, ran := g.batched["abandoned"]; ran {
+		t.Fatal("the abandoned call reached the server")
+	}
+}
