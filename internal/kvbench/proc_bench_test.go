@@ -365,21 +365,7 @@ func idleRound(b *testing.B, n int, oneKey bool) {
 	}
 	// Wait until the agent holds every query: its goroutine count stops
 	// growing.
-	goroutines := func() int {
-		resp, err := http.Get("http://" + p.http + "/v1/agent/metrics?format=prometheus")
-		if err != nil {
-			return -1
-		}
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-				n, _ := strconv.ParseFloat(v, 64)
-				return int(n)
-			}
-		}
-		return -1
-	}
+	goroutines := func() int { return int(promSample(p.http, "go_goroutines")) }
 	deadline := time.Now().Add(2 * time.Minute)
 	for goroutines() < n {
 		if time.Now().After(deadline) {
@@ -528,6 +514,7 @@ func BenchmarkCatalogProcesses(b *testing.B) {
 			}
 			n := i * 10 // the big instances are every tenth
 			id, node, chk := fmt.Sprintf("big-%d", n), fmt.Sprintf("node-%03d", n%100), fmt.Sprintf("chk-%d", n)
+			blocked0 := promSample(leader.http, "meridian_rpc_queries_blocking")
 			woke := make(chan time.Time, 1)
 			go func() {
 				for {
@@ -539,7 +526,11 @@ func BenchmarkCatalogProcesses(b *testing.B) {
 					meta = m
 				}
 			}()
-			time.Sleep(100 * time.Millisecond) // let the query reach the server
+			// The watcher's query waits on the leader (a follower forwards
+			// it): measure from once it is held there.
+			waitFor(b, "the blocking query to wait on the leader", time.Minute, func() bool {
+				return promSample(leader.http, "meridian_rpc_queries_blocking") > blocked0
+			})
 			set := func(status string) {
 				if _, err := writer.Catalog().Register(&api.CatalogRegistration{Node: node, SkipNodeUpdate: true,
 					Check: &api.AgentCheck{CheckID: chk, Name: "alive", ServiceID: id, Status: status}}, nil); err != nil {
@@ -565,5 +556,39 @@ func BenchmarkCatalogProcesses(b *testing.B) {
 			p.cmd.Process.Kill()
 			p.cmd.Wait()
 		}
+	}
+}
+
+// promSample reads one unlabelled sample from an agent's Prometheus
+// metrics; -1 when it cannot.
+func promSample(addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/v1/agent/metrics?format=prometheus")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+// waitFor polls cond until it holds, failing b after timeout.
+func waitFor(b *testing.B, what string, timeout time.Duration, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
 	}
 }
