@@ -50,22 +50,14 @@ func (s *Server) serveStream(stream *yamux.Stream, cs *tls.ConnectionState) {
 	var deadline time.Time
 	if req.DeadlineUnixNano != 0 {
 		deadline = time.Unix(0, req.DeadlineUnixNano)
-		var cancelDeadline context.CancelFunc
-		ctx, cancelDeadline = context.WithDeadline(ctx, deadline)
-		defer cancelDeadline()
 	}
-	if req.RelayHops > 0 {
-		ctx = WithRelayHops(ctx, req.RelayHops)
-	}
-	ctx, note := WithRelayNote(ctx)
 	stopWatch := s.watchCaller(stream, deadline, cancel)
-	resp, err := s.call(ctx, req.Method, req.Payload)
+	out := s.callEnveloped(ctx, &req)
 	stopWatch()
 	if errors.Is(context.Cause(ctx), errCallerGone) {
 		return // nobody is left to read the answer
 	}
-
-	s.writeResponse(stream, req.Method, s.responseEnvelope(req.Method, resp, err, note.Via()))
+	s.writeResponse(stream, req.Method, out)
 }
 
 // watchCaller cancels the call when the caller closes its side of the
