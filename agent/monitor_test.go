@@ -197,8 +197,11 @@ func TestAgentMonitorSlowClientDoesNotBlockLogging(t *testing.T) {
 				t.Fatal(tl.err)
 			}
 			t.Logf("delivered %d, dropped %d", tl.delivered, tl.dropped)
-			if tl.dropped == 0 || tl.delivered+tl.dropped != lines {
-				t.Fatalf("delivered %d + dropped %d, want a sum of %d with some dropped", tl.delivered, tl.dropped, lines)
+			// Drop notices also count other lines the agent logged
+			// meanwhile (its own debug lines, the "after" lines below),
+			// so the sum may pass the flood; it may never fall short.
+			if tl.dropped == 0 || tl.delivered > lines || tl.delivered+tl.dropped < lines {
+				t.Fatalf("delivered %d + dropped %d, want at least %d with some dropped", tl.delivered, tl.dropped, lines)
 			}
 			return
 		case <-tick.C:
