@@ -31,8 +31,7 @@ func (s *Server) rpcMetrics(method string, start time.Time, err error) {
 		errored = "true"
 	}
 	s.rpcRequests.Add(method)
-	m.MeasureSince(keyRPCCall, start,
-		telemetry.Label{Name: "method", Value: method}, telemetry.Label{Name: "errored", Value: errored})
+	s.rpcCalls.MeasureSince(start, method, errored)
 }
 
 // crossDCMetrics records one call sent to a server of another datacenter.

@@ -161,6 +161,8 @@ type Server struct {
 	blocking atomic.Int64
 	// rpcRequests counts RPC calls by method (rpc.request).
 	rpcRequests *telemetry.Tally
+	// rpcCalls times RPC calls by method and outcome (rpc.server.call).
+	rpcCalls *telemetry.Timer
 
 	shutdownCh chan struct{}
 	// applyStopped closes when the store stops applying the log (see
@@ -196,6 +198,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg:         cfg,
 		deps:        deps,
 		rpcRequests: deps.Metrics.NewTally(keyRPCRequest, "method"),
+		rpcCalls:    deps.Metrics.NewTimer(keyRPCCall, "method", "errored"),
 		clock:       deps.Clock,
 		log:         cfg.Logger.With("node", cfg.NodeName, "dc", cfg.Datacenter),
 		store:       st,

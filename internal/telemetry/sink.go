@@ -46,8 +46,12 @@ type Sink struct {
 	// Tallies and the goroutine that flushes them (started by the first).
 	tallies              []*Tally
 	tallyStop, tallyDone chan struct{}
-	statsd               *metrics.StatsdSink
-	prom                 *promsink.PrometheusSink
+	// Timers, and the collector of their Prometheus summaries (nil
+	// without a Registerer).
+	timers    []*Timer
+	timerColl prometheus.Collector
+	statsd    *metrics.StatsdSink
+	prom      *promsink.PrometheusSink
 }
 
 // New builds a Sink and, with a Registerer, registers its Prometheus
@@ -76,6 +80,11 @@ func New(cfg Config) (*Sink, error) {
 		}
 		s.prom = p
 		fan = append(fan, p)
+		s.timerColl = timerCollector{s}
+		if err := cfg.Registerer.Register(s.timerColl); err != nil {
+			cfg.Registerer.Unregister(p)
+			return nil, fmt.Errorf("telemetry: register prometheus collector: %w", err)
+		}
 	}
 	var pushed metrics.FanoutSink = metrics.FanoutSink{s.inmem}
 	if cfg.StatsdAddr != "" {
@@ -129,6 +138,7 @@ func (s *Sink) Close(reg prometheus.Registerer) {
 	}
 	if reg != nil && s.prom != nil {
 		reg.Unregister(s.prom)
+		reg.Unregister(s.timerColl)
 	}
 }
 
@@ -221,7 +231,7 @@ func (s *Sink) Summary() (MetricsSummary, error) {
 	if !ok {
 		return metrics.MetricsSummary{}, fmt.Errorf("telemetry: unexpected summary %T", v)
 	}
-	return sum, nil
+	return s.withTimers(sum), nil
 }
 
 // HasStatsd reports whether metrics go to statsd.
