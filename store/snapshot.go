@@ -159,6 +159,9 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
+// restoreBatch is how many records the decoder hands the inserter at once.
+const restoreBatch = 512
+
 func readSnapshot(r io.Reader) (*state, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	opts := protodelim.UnmarshalOptions{MaxSize: maxSnapshotRecord}
@@ -173,37 +176,88 @@ func readSnapshot(r io.Reader) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Decoding and inserting each take about half of a restore's time:
+	// one goroutine decodes records while this one inserts them.
+	batches := make(chan []numberedRecord, 4)
+	stop := make(chan struct{})
+	decoded := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		decoded <- decodeRecords(br, opts, batches, stop)
+	}()
+	defer func() {
+		close(stop)
+		for range batches { // let the decoder finish
+		}
+	}()
 	tx := st.db.Txn(true)
 	defer tx.Abort()
-	var records uint64
-	for {
-		var rec pb.SnapshotRecord
-		if err := opts.UnmarshalFrom(br, &rec); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("truncated after %d records", records)
+	for batch := range batches {
+		for _, r := range batch {
+			if err := restoreRecord(tx, r.rec); err != nil {
+				return nil, fmt.Errorf("record %d: %w", r.n, err)
 			}
-			return nil, fmt.Errorf("record %d: %w", records+1, err)
+		}
+	}
+	if err := <-decoded; err != nil {
+		return nil, err
+	}
+	tx.Commit()
+	return st, nil
+}
+
+// numberedRecord is a snapshot record and its place in the snapshot.
+type numberedRecord struct {
+	n   uint64
+	rec *pb.SnapshotRecord
+}
+
+// decodeRecords reads a snapshot's records after its header, up to and
+// checking its footer, and sends them in batches until stop is closed.
+// Records of a table the snapshot marks ignorable that this version does
+// not know are left out.
+func decodeRecords(br *bufio.Reader, opts protodelim.UnmarshalOptions, out chan<- []numberedRecord, stop <-chan struct{}) error {
+	var records uint64
+	batch := make([]numberedRecord, 0, restoreBatch)
+	send := func() bool {
+		select {
+		case out <- batch:
+			batch = make([]numberedRecord, 0, restoreBatch)
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	for {
+		rec := new(pb.SnapshotRecord)
+		if err := opts.UnmarshalFrom(br, rec); err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("truncated after %d records", records)
+			}
+			return fmt.Errorf("record %d: %w", records+1, err)
 		}
 		if f := rec.GetFooter(); f != nil {
 			if f.Records != records {
-				return nil, fmt.Errorf("footer counts %d records, read %d", f.Records, records)
+				return fmt.Errorf("footer counts %d records, read %d", f.Records, records)
 			}
-			break
+			if len(batch) > 0 && !send() {
+				return errors.New("restore stopped")
+			}
+			return nil
 		}
 		records++
 		if rec.Record == nil {
 			if rec.IgnoreIfUnknown {
 				continue // a table of a later version that may be left out
 			}
-			return nil, fmt.Errorf("record %d has type %d, which this version does not know "+
-				"(written by a newer version?)", records, unknownType(&rec))
+			return fmt.Errorf("record %d has type %d, which this version does not know "+
+				"(written by a newer version?)", records, unknownType(rec))
 		}
-		if err := restoreRecord(tx, &rec); err != nil {
-			return nil, fmt.Errorf("record %d: %w", records, err)
+		batch = append(batch, numberedRecord{records, rec})
+		if len(batch) == restoreBatch && !send() {
+			return errors.New("restore stopped")
 		}
 	}
-	tx.Commit()
-	return st, nil
 }
 
 func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
