@@ -23,12 +23,10 @@ type queryFn func(ws memdb.WatchSet) (uint64, error)
 // that many watchers do not return at once. A timeout is not an error.
 func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb.QueryMeta, fn queryFn) error {
 	meta.Consistency = q.GetConsistency()
-	// Blocked queries end when the server shuts down.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.baseCtx, cancel)
-	defer stop()
-	wctx := ctx
+	// A read that does not block needs no contexts of its own. A blocking
+	// one waits under wctx, which ends when the wait runs out, the caller
+	// goes, or the server shuts down.
+	var wctx context.Context
 	if q.GetMinIndex() > 0 {
 		s.deps.Metrics.IncrCounter(keyRPCQuery, 1)
 		wait := time.Duration(q.GetMaxWaitNanos())
@@ -37,9 +35,10 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 		}
 		wait = min(wait, s.cfg.MaxQueryTime)
 		wait += rand.N(wait/16 + 1)
-		var cancelWait context.CancelFunc
-		wctx, cancelWait = context.WithTimeout(ctx, wait)
-		defer cancelWait()
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+		defer context.AfterFunc(s.baseCtx, cancel)()
 	}
 	for {
 		if q.GetConsistency() != pb.Consistency_CONSISTENCY_STALE {
