@@ -217,13 +217,22 @@ func (s *Store) ServiceChecks(ws memdb.WatchSet, name string) (uint64, []*pb.Hea
 	tx := s.readTxn()
 	defer tx.Abort()
 	idx := serviceIndex(tx, ws, name)
-	it, err := tx.Get(tableChecks, "service", name)
+	// Through the service's instances: an index of checks by service name
+	// would cost every check another radix-tree entry.
+	it, err := tx.Get(tableServices, "service", name)
 	if err != nil {
 		return 0, nil, err
 	}
 	var out []*pb.HealthCheck
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*pb.HealthCheck))
+		svc := raw.(*pb.Service)
+		cit, err := tx.Get(tableChecks, "node_service", svc.Node, svc.Id)
+		if err != nil {
+			return 0, nil, err
+		}
+		for craw := cit.Next(); craw != nil; craw = cit.Next() {
+			out = append(out, craw.(*pb.HealthCheck))
+		}
 	}
 	sortChecks(out)
 	return idx, out, nil

@@ -203,3 +203,65 @@ func TestAllServiceInstances(t *testing.T) {
 		t.Fatal("watch did not fire on a new instance")
 	}
 }
+
+// A node's services and checks, and a service's checks, are read through
+// the "id" and "node_service" indexes: node "n1" is not a prefix match for
+// "n10", names are case-insensitive, and other services' and node-level
+// checks stay out of a service's.
+func TestChecksAndServicesByNodeAndService(t *testing.T) {
+	a := newApplier(t)
+	for _, r := range []*pb.CatalogRegister{
+		regWeb("n1", "10.0.0.1", "web1", nil, HealthPassing),
+		regWeb("n10", "10.0.0.10", "web10", nil, HealthCritical),
+		{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+			Service: &pb.Service{Id: "db1", Service: "db"},
+			Checks:  []*pb.HealthCheck{{CheckId: "service:db1", Name: "db check", ServiceId: "db1", Status: HealthPassing}}},
+		{Node: &pb.Node{Node: "n1"}, SkipNodeUpdate: true,
+			Checks: []*pb.HealthCheck{{CheckId: SerfCheckID, Name: "Serf Health Status", Status: HealthPassing}}},
+	} {
+		if res := a.register(r); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	ids := func(checks []*pb.HealthCheck) []string {
+		var out []string
+		for _, c := range checks {
+			out = append(out, c.Node+"/"+c.CheckId)
+		}
+		return out
+	}
+	_, checks, err := a.s.ServiceChecks(nil, "WEB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(checks), []string{"n1/service:web1", "n10/service:web10"}; !slices.Equal(got, want) {
+		t.Errorf("web's checks: %v, want %v", got, want)
+	}
+	_, checks, err = a.s.NodeChecks(nil, "N1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(checks), []string{"n1/" + SerfCheckID, "n1/service:db1", "n1/service:web1"}; !slices.Equal(got, want) {
+		t.Errorf("n1's checks: %v, want %v", got, want)
+	}
+	_, _, services, err := a.s.NodeServices(nil, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range services {
+		names = append(names, s.Id)
+	}
+	slices.Sort(names)
+	if want := []string{"db1", "web1"}; !slices.Equal(names, want) {
+		t.Errorf("n1's services: %v, want %v", names, want)
+	}
+	// Removing n1 leaves n10 whole.
+	if res := a.deregister(&pb.CatalogDeregister{Node: "n1"}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	_, checks, _ = a.s.ServiceChecks(nil, "web")
+	if got, want := ids(checks), []string{"n10/service:web10"}; !slices.Equal(got, want) {
+		t.Errorf("web's checks after n1 left: %v, want %v", got, want)
+	}
+}

@@ -124,7 +124,7 @@ func baseSchema() *memdb.DBSchema {
 						&memdb.StringFieldIndex{Field: "Node", Lowercase: true},
 						&memdb.StringFieldIndex{Field: "Id"},
 					}}},
-					"node":    {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node", Lowercase: true}},
+					// A node's services are a prefix of "id" (see servicesOfNode).
 					"service": {Name: "service", Indexer: &memdb.StringFieldIndex{Field: "Service", Lowercase: true}},
 				},
 			},
@@ -135,7 +135,7 @@ func baseSchema() *memdb.DBSchema {
 						&memdb.StringFieldIndex{Field: "Node", Lowercase: true},
 						&memdb.StringFieldIndex{Field: "CheckId"},
 					}}},
-					"node":   {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node", Lowercase: true}},
+					// A node's checks are a prefix of "id" (see checksOfNode).
 					"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
 					// node_service finds one instance's checks without
 					// scanning every check of its node.
@@ -143,7 +143,8 @@ func baseSchema() *memdb.DBSchema {
 						&memdb.StringFieldIndex{Field: "Node", Lowercase: true},
 						&memdb.StringFieldIndex{Field: "ServiceId"},
 					}}},
-					"service": {Name: "service", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "ServiceName", Lowercase: true}},
+					// A service's checks are found through its instances
+					// (see ServiceChecks).
 				},
 			},
 			tableCoordinates: {
