@@ -357,7 +357,11 @@ func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	// A length lets the client read the body as it is instead of
+	// decoding chunks (a large answer would otherwise be chunked).
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)
 	w.Write(body)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -288,6 +289,92 @@ func fanoutRound(b *testing.B, writer, watch *api.Client, n int, key string) tim
 	return last.Sub(ack)
 }
 
+// fetchBody is the body and X-Consul-Index of a GET of url.
+func fetchBody(b *testing.B, url string) ([]byte, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %s, %v", url, resp.Status, err)
+	}
+	return body, resp.Header.Get("X-Consul-Index")
+}
+
+// BenchmarkWatchFanoutFloor is BenchmarkWatchFanoutProcesses against a
+// plain net/http server that keeps one value per key and answers held
+// reads of a key, from one encoded body, as soon as a put changes it
+// (before it acknowledges the put): what the consul/api watchers and
+// net/http cost on this machine with no server work at all, the floor
+// under Meridian's figure.
+func BenchmarkWatchFanoutFloor(b *testing.B) {
+	srv := httptest.NewServer(&plainKV{keys: map[string]*plainKey{}})
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("watchers=%d", n), func(b *testing.B) {
+			writer := apiClient(b, addr, 4)
+			watch := apiClient(b, addr, n+16)
+			var lat latencies
+			for r := 0; r < b.N; r++ {
+				lat.add([]time.Duration{fanoutRound(b, writer, watch, n, fmt.Sprintf("fanout/%d/%d", n, r))})
+			}
+			lat.report(b, 0, 0)
+		})
+	}
+}
+
+// plainKV is the least a server can do to answer consul/api's KV puts,
+// gets and blocking gets.
+type plainKV struct {
+	mu    sync.Mutex
+	index uint64
+	keys  map[string]*plainKey
+}
+
+type plainKey struct {
+	index   uint64
+	body    []byte        // the JSON answer for the current value
+	changed chan struct{} // closed by the next put
+}
+
+func (kv *plainKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
+	kv.mu.Lock()
+	k := kv.keys[key]
+	if k == nil {
+		k = &plainKey{changed: make(chan struct{})}
+		kv.keys[key] = k
+	}
+	if r.Method == http.MethodPut {
+		val, _ := io.ReadAll(r.Body)
+		kv.index++
+		body, _ := json.Marshal([]api.KVPair{{Key: key, Value: val, CreateIndex: kv.index, ModifyIndex: kv.index}})
+		close(k.changed)
+		*k = plainKey{index: kv.index, body: body, changed: make(chan struct{})}
+		kv.mu.Unlock()
+		w.Write([]byte("true"))
+		return
+	}
+	cur := *k
+	kv.mu.Unlock()
+	if min, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64); min > 0 && cur.index <= min {
+		select {
+		case <-cur.changed:
+		case <-r.Context().Done():
+			return
+		}
+		kv.mu.Lock()
+		cur = *kv.keys[key]
+		kv.mu.Unlock()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Consul-Index", strconv.FormatUint(cur.index, 10))
+	w.Write(cur.body)
+}
+
 // memstats is the Go runtime's memory gauges of p, in MiB.
 func memstats(b *testing.B, p *proc) string {
 	resp, err := http.Get("http://" + p.http + "/v1/agent/metrics?format=prometheus")
@@ -499,6 +586,30 @@ func BenchmarkCatalogProcesses(b *testing.B) {
 			local = append(local, time.Since(t0))
 		}
 		raw.add(local)
+		// The floor: the same answer, served by a plain net/http server
+		// with nothing else to do, decoded by consul/api as above.
+		var floor latencies
+		local = local[:0]
+		body, index := fetchBody(b, "http://"+follower.http+"/v1/health/service/big?passing")
+		plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Consul-Index", index)
+			w.Header().Set("X-Consul-KnownLeader", "true")
+			w.Header().Set("X-Consul-LastContact", "0")
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Write(body)
+		}))
+		plainCl := apiClient(b, strings.TrimPrefix(plain.URL, "http://"), 4)
+		for range 200 {
+			t0 := time.Now()
+			e, _, err := plainCl.Health().Service("big", "", true, nil)
+			if err != nil || len(e) != 1000 {
+				b.Fatalf("health read from the plain server: %d instances, %v", len(e), err)
+			}
+			local = append(local, time.Since(t0))
+		}
+		plain.Close()
+		floor.add(local)
 
 		drop := map[string]*latencies{"leader": {}, "follower": {}}
 		writer := apiClient(b, leader.http, 4)
@@ -550,6 +661,8 @@ func BenchmarkCatalogProcesses(b *testing.B) {
 		}
 		b.ReportMetric(pct(&reads), "health-p50-ms")
 		b.ReportMetric(pct(&raw), "health-fetch-p50-ms")
+		b.ReportMetric(pct(&floor), "health-plain-server-p50-ms")
+		b.Logf("health answer: %d bytes", len(body))
 		b.ReportMetric(pct(drop["leader"]), "drop-leader-p50-ms")
 		b.ReportMetric(pct(drop["follower"]), "drop-follower-p50-ms")
 		for _, p := range procs {
