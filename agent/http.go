@@ -322,7 +322,7 @@ func query(r *http.Request) url.Values {
 // one-line plain-text reason as Consul sends them, results are JSON.
 func (a *Agent) wrap(fn apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Consul-Default-ACL-Policy", a.defaultACLPolicy())
+		w.Header()[hdrDefaultACLPolicy] = []string{a.defaultACLPolicy()}
 		ctx, relay := rpc.WithRelayNote(r.Context())
 		ctx = context.WithValue(ctx, queryKey{}, &parsedQuery{raw: r.URL.RawQuery, vals: r.URL.Query()})
 		w = &relayHeaderWriter{ResponseWriter: w, relay: relay}
@@ -358,10 +358,10 @@ func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h[hdrContentType] = []string{"application/json"}
 	// A length lets the client read the body as it is instead of
 	// decoding chunks (a large answer would otherwise be chunked).
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h[hdrContentLength] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(code)
 	w.Write(body)
 }
@@ -475,13 +475,27 @@ func requestToken(r *http.Request) string {
 }
 
 // setMeta writes the headers of a read's answer.
+// Headers every answer carries, in the canonical form Header.Set would
+// store them in (set directly, they skip its canonicalization and, for
+// keys like "X-Consul-KnownLeader", the string it allocates).
+var (
+	hdrDefaultACLPolicy     = http.CanonicalHeaderKey("X-Consul-Default-ACL-Policy")
+	hdrIndex                = http.CanonicalHeaderKey("X-Consul-Index")
+	hdrKnownLeader          = http.CanonicalHeaderKey("X-Consul-KnownLeader")
+	hdrLastContact          = http.CanonicalHeaderKey("X-Consul-LastContact")
+	hdrEffectiveConsistency = http.CanonicalHeaderKey("X-Consul-Effective-Consistency")
+	hdrContentType          = http.CanonicalHeaderKey("Content-Type")
+	hdrContentLength        = http.CanonicalHeaderKey("Content-Length")
+)
+
 func setMeta(w http.ResponseWriter, m *pb.QueryMeta) {
 	if m == nil {
 		m = &pb.QueryMeta{}
 	}
-	w.Header().Set("X-Consul-Index", strconv.FormatUint(max(m.Index, 1), 10))
-	w.Header().Set("X-Consul-KnownLeader", strconv.FormatBool(m.KnownLeader))
-	w.Header().Set("X-Consul-LastContact", strconv.FormatInt(time.Duration(m.LastContactNanos).Milliseconds(), 10))
+	h := w.Header()
+	h[hdrIndex] = []string{strconv.FormatUint(max(m.Index, 1), 10)}
+	h[hdrKnownLeader] = []string{strconv.FormatBool(m.KnownLeader)}
+	h[hdrLastContact] = []string{strconv.FormatInt(time.Duration(m.LastContactNanos).Milliseconds(), 10)}
 	if m.ResultsFilteredByAcls {
 		w.Header().Set(headerFilteredByACLs, "true")
 	}
@@ -496,7 +510,7 @@ func setConsistency(w http.ResponseWriter, c pb.Consistency) {
 	case pb.Consistency_CONSISTENCY_STALE:
 		v = "stale"
 	}
-	w.Header().Set("X-Consul-Effective-Consistency", v)
+	w.Header()[hdrEffectiveConsistency] = []string{v}
 }
 
 // readBody reads a request body of at most limit bytes; a longer one is a

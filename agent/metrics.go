@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -146,13 +147,34 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 }
 
 // instrument counts a route's requests and their latency.
+// The route's latency and its count of 200s, its usual code, are looked up
+// once, at the first request (a series appears only once it counts
+// something): the label lookups were 2% of a read's CPU.
 func (m *agentMetrics) instrument(route string, next http.Handler) http.Handler {
+	var latency atomic.Pointer[prometheus.Observer]
+	var ok atomic.Pointer[prometheus.Counter]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		m.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
-		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		if rec.code == http.StatusOK {
+			c := ok.Load()
+			if c == nil {
+				v := m.requests.WithLabelValues(route, "200")
+				c = &v
+				ok.Store(c)
+			}
+			(*c).Inc()
+		} else {
+			m.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+		}
+		o := latency.Load()
+		if o == nil {
+			v := m.latency.WithLabelValues(route)
+			o = &v
+			latency.Store(o)
+		}
+		(*o).Observe(time.Since(start).Seconds())
 	})
 }
 
