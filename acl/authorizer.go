@@ -28,7 +28,10 @@ type prefixRule struct {
 
 // ManageAll is the authorizer of a management token (the bootstrap token,
 // acl.tokens.initial_management): everything is allowed.
-func ManageAll() *Authorizer { return &Authorizer{manage: true, defaultAllow: true} }
+func ManageAll() *Authorizer { return manageAll }
+
+// manageAll is shared: an Authorizer never changes once built.
+var manageAll = &Authorizer{manage: true, defaultAllow: true}
 
 // AllowAll is the authorizer of the "allow" default policy with no
 // rules: everything but ACL management is allowed (Consul's AllowAll).

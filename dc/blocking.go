@@ -46,9 +46,13 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 				return err
 			}
 		}
-		ws := memdb.NewWatchSet()
+		// A read that does not block watches nothing (a nil set).
+		var ws memdb.WatchSet
 		abandon := s.store.AbandonCh()
-		ws.Add(abandon)
+		if wctx != nil {
+			ws = memdb.NewWatchSet()
+			ws.Add(abandon)
+		}
 		idx, err := fn(ws)
 		if err != nil {
 			return err
