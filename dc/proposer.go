@@ -34,6 +34,7 @@ type proposer struct {
 	mu       sync.Mutex
 	pending  []*proposal
 	inFlight int
+	stopped  bool // set by stop: no flush starts after it
 	wg       sync.WaitGroup
 }
 
@@ -58,6 +59,10 @@ func (p *proposer) propose(ctx context.Context, cmd *pb.Command) (*store.Result,
 	}
 	pr := &proposal{cmd: cmd, data: data, done: make(chan struct{})}
 	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return nil, rpc.ErrShutdown
+	}
 	p.pending = append(p.pending, pr)
 	if p.inFlight < maxProposalsInFlight {
 		p.inFlight++
@@ -75,6 +80,16 @@ func (p *proposer) propose(ctx context.Context, cmd *pb.Command) (*store.Result,
 		<-pr.done // already proposed: its outcome is the caller's answer
 		return pr.res, pr.err
 	}
+}
+
+// stop waits for the flushes in progress (they end once Raft has shut
+// down) and refuses proposals from then on. Setting stopped under the lock
+// orders every flush start (its wg.Add) before the Wait.
+func (p *proposer) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.wg.Wait()
 }
 
 // withdraw removes a proposal that has not been taken yet.

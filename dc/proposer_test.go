@@ -1,11 +1,15 @@
 package dc
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"testing/synctest"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
 )
 
 // stuckFuture is a Raft future nobody answers: what Raft leaves behind for
@@ -45,4 +49,19 @@ func TestAwaitReturnsWhenRaftIsDown(t *testing.T) {
 		// (or with the process: Raft never answers it after shutdown).
 		stuck.answer <- raft.ErrRaftShutdown
 	})
+}
+
+// A proposer that has stopped (the server shuts down) refuses proposals
+// without starting a flush: a flush started after stop's wait would run
+// against a Raft that is gone, and its WaitGroup Add would race the Wait.
+func TestProposerRefusesAfterStop(t *testing.T) {
+	p := &proposer{s: &Server{cfg: Config{MaxEntrySize: 1 << 20}}}
+	p.stop()
+	res, err := p.propose(context.Background(), &pb.Command{})
+	if !errors.Is(err, rpc.ErrShutdown) || res != nil {
+		t.Fatalf("propose after stop: %v, %v; want %v", res, err, rpc.ErrShutdown)
+	}
+	if p.inFlight != 0 || len(p.pending) != 0 {
+		t.Fatalf("after a refused proposal: %d flushes, %d pending", p.inFlight, len(p.pending))
+	}
 }

@@ -295,7 +295,7 @@ func (s *Server) Shutdown() error {
 			}
 			err = f.Error()
 			close(s.raftDown)
-			s.proposer.wg.Wait()
+			s.proposer.stop()
 			s.verifier.stop()
 			s.readIndexes.stop()
 		}
