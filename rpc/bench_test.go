@@ -16,6 +16,22 @@ func BenchmarkCall(b *testing.B) {
 	b.Run("watched", func(b *testing.B) { benchmarkCall(b, PoolConfig{}, false) })
 	b.Run("unwatched", func(b *testing.B) { benchmarkCall(b, PoolConfig{PingAfter: -1}, false) })
 	b.Run("batched", func(b *testing.B) { benchmarkCall(b, PoolConfig{}, true) })
+	b.Run("serial", benchmarkSerialCall)
+}
+
+// benchmarkSerialCall is one caller's calls one after the other: the
+// round trip a lone forwarded request pays (ns/op).
+func benchmarkSerialCall(b *testing.B) {
+	n := startNode(b, "127.0.0.1:0", ServerConfig{}, registerEcho)
+	p, _ := newTestPool(b, PoolConfig{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if got, err := callEcho(ctx, p, n.addr, "ping"); err != nil || got != "ping" {
+			b.Fatalf("call = %q, %v", got, err)
+		}
+	}
 }
 
 func benchmarkCall(b *testing.B, cfg PoolConfig, batched bool) {
