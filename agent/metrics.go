@@ -29,6 +29,7 @@ type agentMetrics struct {
 	sink     *telemetry.Sink
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	inFlight prometheus.Gauge
 	// pushed are the registry's gauges that statsd gets every
 	// gaugePushInterval.
 	pushed []pushedGauge
@@ -63,6 +64,9 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 			Name: prefix + "_http_request_duration_seconds", Help: "HTTP API latency by route (blocking queries included).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 10, 60, 600},
 		}, []string{"route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: prefix + "_http_requests_in_flight", Help: "HTTP API requests being served now (held blocking queries included).",
+		}),
 	}
 	sink, err := telemetry.New(telemetry.Config{
 		Prefix:          prefix,
@@ -103,7 +107,7 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.latency,
+		m.requests, m.latency, m.inFlight,
 		raftGauge("_raft_last_log_index", "Last index in the Raft log.", "last_log_index"),
 		raftGauge("_raft_commit_index", "Raft commit index.", "commit_index"),
 		raftGauge("_raft_applied_index", "Last index applied to the state store.", "applied_index"),
@@ -156,7 +160,9 @@ func (m *agentMetrics) instrument(route string, next http.Handler) http.Handler 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		m.inFlight.Inc()
 		next.ServeHTTP(rec, r)
+		m.inFlight.Dec()
 		if rec.code == http.StatusOK {
 			c := ok.Load()
 			if c == nil {

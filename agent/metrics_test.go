@@ -27,6 +27,7 @@ func TestPrometheusMetrics(t *testing.T) {
 		"meridian_raft_leader 1",
 		"meridian_lan_members_alive 1",
 		`meridian_http_requests_total{code="404",route="GET /v1/kv/{key...}"} 1`,
+		"meridian_http_requests_in_flight 1", // this scrape
 		"go_goroutines",
 	} {
 		if !strings.Contains(string(body), want) {

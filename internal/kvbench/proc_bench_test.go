@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,7 +239,10 @@ func BenchmarkWatchFanoutProcesses(b *testing.B) {
 				watch := apiClient(b, on.p.http, n+16)
 				var lat latencies
 				for r := 0; r < b.N; r++ {
-					lat.add([]time.Duration{fanoutRound(b, writer, watch, n, fmt.Sprintf("fanout/%d/%s/%d", n, on.name, r))})
+					lat.add([]time.Duration{fanoutRound(b, writer, watch, n, fmt.Sprintf("fanout/%d/%s/%d", n, on.name, r), func() int {
+						// The scrape is a request in flight too.
+						return int(promSample(on.p.http, "meridian_http_requests_in_flight")) - 1
+					})})
 				}
 				lat.report(b, 0, 0)
 			})
@@ -246,9 +250,14 @@ func BenchmarkWatchFanoutProcesses(b *testing.B) {
 	}
 }
 
-// fanoutRound starts n watchers of key, puts it, and returns the time
-// from the put's acknowledgement to the last watcher's answer.
-func fanoutRound(b *testing.B, writer, watch *api.Client, n int, key string) time.Duration {
+// watchersIdle is how long watchers wait idle before the put of a fan-out
+// round.
+const watchersIdle = 200 * time.Millisecond
+
+// fanoutRound starts n watchers of key, waits until held (the requests the
+// watchers' server is serving) reaches n, puts the key, and returns the
+// time from the put's acknowledgement to the last watcher's answer.
+func fanoutRound(b *testing.B, writer, watch *api.Client, n int, key string, held func() int) time.Duration {
 	if _, err := writer.KV().Put(&api.KVPair{Key: key, Value: []byte("v0")}, nil); err != nil {
 		b.Fatal(err)
 	}
@@ -269,9 +278,13 @@ func fanoutRound(b *testing.B, writer, watch *api.Client, n int, key string) tim
 			done <- time.Now()
 		}()
 	}
-	// Let every watch reach the server (as the shared load generator
-	// does); a watcher that arrives late still counts, only later.
-	time.Sleep(200 * time.Millisecond)
+	// The put waits until the server holds every watcher's request, and
+	// then while they sit idle, as watchers do between changes (and as the
+	// shared load generator lets them): part of the scenario, not a wait
+	// for anything. Put at once, a fan-out finds the server's and the
+	// clients' threads still awake and takes half the time.
+	waitFor(b, "every watcher's request held by the server", 30*time.Second, func() bool { return held() >= n })
+	time.Sleep(watchersIdle)
 	if _, err := writer.KV().Put(&api.KVPair{Key: key, Value: []byte("v1")}, nil); err != nil {
 		b.Fatal(err)
 	}
@@ -310,7 +323,8 @@ func fetchBody(b *testing.B, url string) ([]byte, string) {
 // net/http cost on this machine with no server work at all, the floor
 // under Meridian's figure.
 func BenchmarkWatchFanoutFloor(b *testing.B) {
-	srv := httptest.NewServer(&plainKV{keys: map[string]*plainKey{}})
+	kv := &plainKV{keys: map[string]*plainKey{}}
+	srv := httptest.NewServer(kv)
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	for _, n := range []int{100, 1000} {
@@ -319,7 +333,7 @@ func BenchmarkWatchFanoutFloor(b *testing.B) {
 			watch := apiClient(b, addr, n+16)
 			var lat latencies
 			for r := 0; r < b.N; r++ {
-				lat.add([]time.Duration{fanoutRound(b, writer, watch, n, fmt.Sprintf("fanout/%d/%d", n, r))})
+				lat.add([]time.Duration{fanoutRound(b, writer, watch, n, fmt.Sprintf("fanout/%d/%d", n, r), kv.held)})
 			}
 			lat.report(b, 0, 0)
 		})
@@ -329,10 +343,13 @@ func BenchmarkWatchFanoutFloor(b *testing.B) {
 // plainKV is the least a server can do to answer consul/api's KV puts,
 // gets and blocking gets.
 type plainKV struct {
-	mu    sync.Mutex
-	index uint64
-	keys  map[string]*plainKey
+	mu      sync.Mutex
+	index   uint64
+	keys    map[string]*plainKey
+	waiting atomic.Int64 // blocking reads held
 }
+
+func (kv *plainKV) held() int { return int(kv.waiting.Load()) }
 
 type plainKey struct {
 	index   uint64
@@ -361,9 +378,13 @@ func (kv *plainKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cur := *k
 	kv.mu.Unlock()
 	if min, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64); min > 0 && cur.index <= min {
+		kv.waiting.Add(1)
 		select {
 		case <-cur.changed:
 		case <-r.Context().Done():
+		}
+		kv.waiting.Add(-1)
+		if r.Context().Err() != nil {
 			return
 		}
 		kv.mu.Lock()
