@@ -59,6 +59,9 @@ func TestTwoPoolsJoinAndLeave(t *testing.T) {
 		p := New(Config{
 			Kind: "test", NodeName: name, MemberName: name, Profile: ProfileLocal, BindAddr: "127.0.0.1",
 			Tags: map[string]string{"role": "test"}, JoinPort: 1,
+			// Remembered past the test (0 would reap a left member at the
+			// next reap, racing the ForceLeave below).
+			ReconnectTimeout: time.Hour, TombstoneTimeout: time.Hour,
 			OnEvent: func(ev Event) {
 				for _, m := range ev.Members {
 					if m.Name != name {

@@ -26,10 +26,23 @@ const deadNodeReclaimTime = 30 * time.Second
 const localLeavePropagateDelay = 500 * time.Millisecond
 
 // memberlistConfig returns memberlist's defaults for profile.
+//
+// The local profile keeps memberlist's local timings (a probe every
+// second, gossip every 100 ms, short suspicion) but the LAN profile's
+// redundancy. memberlist's local defaults send a broadcast only twice per
+// factor of ten members (RetransmitMult 2) and probe through one other
+// member (IndirectChecks 1): in a pool of five, where a node declared dead
+// stays a gossip target for 15 s, a "dead" or "suspect" message missed a
+// member often enough that it waited out the longest suspicion (18 s, no
+// confirmations), and on a loaded machine one slow indirect probe was
+// enough to suspect a live member that then had no time to refute.
 func memberlistConfig(profile string) *memberlist.Config {
 	switch profile {
 	case ProfileLocal:
-		return memberlist.DefaultLocalConfig()
+		c := memberlist.DefaultLocalConfig()
+		lan := memberlist.DefaultLANConfig()
+		c.IndirectChecks, c.RetransmitMult = lan.IndirectChecks, lan.RetransmitMult
+		return c
 	case ProfileWAN:
 		return memberlist.DefaultWANConfig()
 	default:

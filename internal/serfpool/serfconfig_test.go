@@ -39,6 +39,12 @@ func TestSerfConfigFromProfile(t *testing.T) {
 		if ml.ProbeInterval != tc.want.ProbeInterval || ml.SuspicionMult != tc.want.SuspicionMult || ml.GossipInterval != tc.want.GossipInterval {
 			t.Errorf("%s: memberlist timings are not its profile's", tc.profile)
 		}
+		// Every profile disseminates with the LAN profile's redundancy or more.
+		lan := memberlist.DefaultLANConfig()
+		if ml.IndirectChecks < lan.IndirectChecks || ml.RetransmitMult < lan.RetransmitMult {
+			t.Errorf("%s: IndirectChecks %d, RetransmitMult %d: less redundant than LAN's %d, %d",
+				tc.profile, ml.IndirectChecks, ml.RetransmitMult, lan.IndirectChecks, lan.RetransmitMult)
+		}
 		if sc.LeavePropagateDelay != tc.leave {
 			t.Errorf("%s: LeavePropagateDelay = %v, want %v", tc.profile, sc.LeavePropagateDelay, tc.leave)
 		}
