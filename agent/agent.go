@@ -409,6 +409,7 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	}
 	a.server = srv
 	srv.RegisterRPC(a.rpcSrv)
+	srv.RegisterStreams(a.rpcSrv)
 	// Raft must exist before the first connection is served: start it,
 	// then accept (peers' connections wait in the listen backlog).
 	if err := srv.Start(ctx); err != nil {

@@ -37,6 +37,21 @@ func (b *serverBackend) RPC(ctx context.Context, method string, req, resp proto.
 }
 
 func (b *serverBackend) call(ctx context.Context, method string, req, resp proto.Message) error {
+	return b.eachServer(func(addr string) error { return b.pool.Call(ctx, addr, method, req, resp) })
+}
+
+// openStream opens a stream call on a server of the datacenter.
+func (b *serverBackend) openStream(ctx context.Context, method string, req proto.Message) (up *rpc.ClientStream, err error) {
+	err = b.eachServer(func(addr string) error {
+		up, err = b.pool.OpenStream(ctx, addr, method, req)
+		return err
+	})
+	return up, err
+}
+
+// eachServer tries try on the alive servers in random order until one
+// does not fail with a transport error.
+func (b *serverBackend) eachServer(try func(addr string) error) error {
 	var servers []lan.Server
 	for _, s := range b.lan.Servers() {
 		if s.Status == lan.StatusAlive {
@@ -49,7 +64,7 @@ func (b *serverBackend) call(ctx context.Context, method string, req, resp proto
 	rand.Shuffle(len(servers), func(i, j int) { servers[i], servers[j] = servers[j], servers[i] })
 	var err error
 	for _, s := range servers {
-		err = b.pool.Call(ctx, s.Addr, method, req, resp)
+		err = try(s.Addr)
 		if !errors.Is(err, rpc.ErrTransport) {
 			return err
 		}

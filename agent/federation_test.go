@@ -111,6 +111,45 @@ func TestFederationWithConsulClient(t *testing.T) {
 		}
 	})
 
+	t.Run("SnapshotOfTheNamedDC", func(t *testing.T) {
+		// Saved and restored through a client agent of dc1: the archive
+		// is dc2's state, and the restore replaces dc2's alone.
+		if _, err := c2.KV().Put(&api.KVPair{Key: "snap/dc2", Value: []byte("kept")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		archive, meta, err := c1.Snapshot().Save(in("dc2"))
+		if err != nil {
+			t.Fatalf("save dc2 through dc1: %v", err)
+		}
+		data, err := io.ReadAll(archive)
+		archive.Close()
+		if err != nil || len(data) == 0 || meta.LastIndex == 0 {
+			t.Fatalf("archive of %d bytes at index %d, %v", len(data), meta.LastIndex, err)
+		}
+		if _, err := c2.KV().Delete("snap/dc2", nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c1.KV().Put(&api.KVPair{Key: "snap/dc1", Value: []byte("x")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c1.Snapshot().Restore(&api.WriteOptions{Datacenter: "dc2"}, strings.NewReader(string(data))); err != nil {
+			t.Fatalf("restore dc2 through dc1: %v", err)
+		}
+		testcluster.WaitFor(t, 30*time.Second, func() error {
+			got, _, err := c2.KV().Get("snap/dc2", nil)
+			if err != nil || got == nil || string(got.Value) != "kept" {
+				return fmt.Errorf("dc2's snap/dc2 after the restore: %v, %v", got, err)
+			}
+			return nil
+		})
+		if got, _, err := c1.KV().Get("snap/dc1", nil); err != nil || got == nil {
+			t.Fatalf("dc1's own key after dc2's restore: %v, %v", got, err)
+		}
+		if _, _, err := c1.Snapshot().Save(in("nowhere")); err == nil || !strings.Contains(err.Error(), "No path to datacenter") {
+			t.Fatalf("save of an unknown datacenter: %v", err)
+		}
+	})
+
 	t.Run("WANMembers", func(t *testing.T) {
 		server := client(t, f.DC("dc1").Servers()[0])
 		members, err := server.Agent().Members(true)

@@ -709,6 +709,136 @@ func (x *RaftTransferLeaderResponse) GetSuccess() bool {
 	return false
 }
 
+// SnapshotRequest opens a snapshot stream (dc's Snapshot.Save and
+// Snapshot.Restore): save answers a SnapshotResponse followed by the
+// archive; restore reads the archive the caller uploads, then answers.
+type SnapshotRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// datacenter is the datacenter whose state is saved or restored; empty
+	// for the server's own.
+	Datacenter string `protobuf:"bytes,1,opt,name=datacenter,proto3" json:"datacenter,omitempty"`
+	Token      string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	// stale lets any server save without first confirming it is current.
+	Stale bool `protobuf:"varint,3,opt,name=stale,proto3" json:"stale,omitempty"`
+	// forwarded is set by a server that hands a restore to its leader: the
+	// receiver serves it or fails, and hands it on no further.
+	Forwarded     bool `protobuf:"varint,4,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRequest) Reset() {
+	*x = SnapshotRequest{}
+	mi := &file_operator_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRequest) ProtoMessage() {}
+
+func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_operator_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_operator_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SnapshotRequest) GetDatacenter() string {
+	if x != nil {
+		return x.Datacenter
+	}
+	return ""
+}
+
+func (x *SnapshotRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *SnapshotRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+func (x *SnapshotRequest) GetForwarded() bool {
+	if x != nil {
+		return x.Forwarded
+	}
+	return false
+}
+
+// SnapshotResponse answers a snapshot stream.
+type SnapshotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index is the saved state's last index (0 for a restore).
+	Index         uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	KnownLeader   bool   `protobuf:"varint,2,opt,name=known_leader,json=knownLeader,proto3" json:"known_leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotResponse) Reset() {
+	*x = SnapshotResponse{}
+	mi := &file_operator_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotResponse) ProtoMessage() {}
+
+func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_operator_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
+func (*SnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_operator_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SnapshotResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SnapshotResponse) GetKnownLeader() bool {
+	if x != nil {
+		return x.KnownLeader
+	}
+	return false
+}
+
 var File_operator_proto protoreflect.FileDescriptor
 
 const file_operator_proto_rawDesc = "" +
@@ -767,7 +897,17 @@ const file_operator_proto_rawDesc = "" +
 	"\x05write\x18\x01 \x01(\v2\x16.meridian.WriteOptionsR\x05write\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"6\n" +
 	"\x1aRaftTransferLeaderResponse\x12\x18\n" +
-	"\asuccess\x18\x01 \x01(\bR\asuccessB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
+	"\asuccess\x18\x01 \x01(\bR\asuccess\"{\n" +
+	"\x0fSnapshotRequest\x12\x1e\n" +
+	"\n" +
+	"datacenter\x18\x01 \x01(\tR\n" +
+	"datacenter\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x12\x14\n" +
+	"\x05stale\x18\x03 \x01(\bR\x05stale\x12\x1c\n" +
+	"\tforwarded\x18\x04 \x01(\bR\tforwarded\"K\n" +
+	"\x10SnapshotResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12!\n" +
+	"\fknown_leader\x18\x02 \x01(\bR\vknownLeaderB$Z\"github.com/meridian-io/meridian/pbb\x06proto3"
 
 var (
 	file_operator_proto_rawDescOnce sync.Once
@@ -781,7 +921,7 @@ func file_operator_proto_rawDescGZIP() []byte {
 	return file_operator_proto_rawDescData
 }
 
-var file_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_operator_proto_goTypes = []any{
 	(*AutopilotConfig)(nil),            // 0: meridian.AutopilotConfig
 	(*AutopilotConfigRequest)(nil),     // 1: meridian.AutopilotConfigRequest
@@ -793,20 +933,22 @@ var file_operator_proto_goTypes = []any{
 	(*AutopilotStateResponse)(nil),     // 7: meridian.AutopilotStateResponse
 	(*RaftTransferLeaderRequest)(nil),  // 8: meridian.RaftTransferLeaderRequest
 	(*RaftTransferLeaderResponse)(nil), // 9: meridian.RaftTransferLeaderResponse
-	(*QueryOptions)(nil),               // 10: meridian.QueryOptions
-	(*QueryMeta)(nil),                  // 11: meridian.QueryMeta
-	(*WriteOptions)(nil),               // 12: meridian.WriteOptions
+	(*SnapshotRequest)(nil),            // 10: meridian.SnapshotRequest
+	(*SnapshotResponse)(nil),           // 11: meridian.SnapshotResponse
+	(*QueryOptions)(nil),               // 12: meridian.QueryOptions
+	(*QueryMeta)(nil),                  // 13: meridian.QueryMeta
+	(*WriteOptions)(nil),               // 14: meridian.WriteOptions
 }
 var file_operator_proto_depIdxs = []int32{
-	10, // 0: meridian.AutopilotConfigRequest.query:type_name -> meridian.QueryOptions
-	11, // 1: meridian.AutopilotConfigResponse.meta:type_name -> meridian.QueryMeta
+	12, // 0: meridian.AutopilotConfigRequest.query:type_name -> meridian.QueryOptions
+	13, // 1: meridian.AutopilotConfigResponse.meta:type_name -> meridian.QueryMeta
 	0,  // 2: meridian.AutopilotConfigResponse.config:type_name -> meridian.AutopilotConfig
-	12, // 3: meridian.AutopilotSetConfigRequest.write:type_name -> meridian.WriteOptions
+	14, // 3: meridian.AutopilotSetConfigRequest.write:type_name -> meridian.WriteOptions
 	0,  // 4: meridian.AutopilotSetConfigRequest.config:type_name -> meridian.AutopilotConfig
-	10, // 5: meridian.AutopilotStateRequest.query:type_name -> meridian.QueryOptions
-	11, // 6: meridian.AutopilotStateResponse.meta:type_name -> meridian.QueryMeta
+	12, // 5: meridian.AutopilotStateRequest.query:type_name -> meridian.QueryOptions
+	13, // 6: meridian.AutopilotStateResponse.meta:type_name -> meridian.QueryMeta
 	6,  // 7: meridian.AutopilotStateResponse.servers:type_name -> meridian.AutopilotServer
-	12, // 8: meridian.RaftTransferLeaderRequest.write:type_name -> meridian.WriteOptions
+	14, // 8: meridian.RaftTransferLeaderRequest.write:type_name -> meridian.WriteOptions
 	9,  // [9:9] is the sub-list for method output_type
 	9,  // [9:9] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
@@ -826,7 +968,7 @@ func file_operator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_operator_proto_rawDesc), len(file_operator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

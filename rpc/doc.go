@@ -3,7 +3,9 @@
 // (Mux): ProtoRaft connections go to the RaftLayer, the stream layer dc
 // builds Raft's network transport on, and ProtoRPC connections carry a yamux
 // session whose streams are calls, each one length-prefixed pb.RPCRequest
-// answered by one length-prefixed pb.RPCResponse (Server). Callers reach
+// answered by one length-prefixed pb.RPCResponse (Server); a stream method
+// (RegisterStream, Pool.OpenStream) goes on past its request with an
+// upload and, after its response, bytes of any length (snapshots). Callers reach
 // servers through a Pool that keeps one yamux session per address. A
 // ProtoTLS first byte wraps either protocol in TLS (tls.go): the Mux
 // refuses plaintext when its TLS policy requires TLS and hands a Raft

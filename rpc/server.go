@@ -75,6 +75,7 @@ type Server struct {
 
 	handlersMu sync.RWMutex
 	handlers   map[string]Handler
+	streams    map[string]StreamHandler
 
 	ctx    context.Context // canceled with ErrShutdown on Shutdown
 	cancel context.CancelCauseFunc

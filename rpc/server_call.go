@@ -44,6 +44,19 @@ func (s *Server) serveStream(stream *yamux.Stream, cs *tls.ConnectionState) {
 		return
 	}
 	_ = stream.SetReadDeadline(time.Time{})
+	if h := s.streamHandler(req.Method); h != nil {
+		ctx, cancel := context.WithCancel(withPeerTLS(s.ctx, cs))
+		defer cancel()
+		s.serveStreamCall(ctx, stream, &req, h)
+		return
+	}
+	if s.handler(req.Method) == nil {
+		// Answered at once: the caller of a stream method this server
+		// lacks has already closed its side, which would otherwise read
+		// as a caller gone.
+		s.writeResponse(stream, req.Method, &pb.RPCResponse{Error: ErrorToWire(fmt.Errorf("%w %q", ErrUnknownMethod, req.Method))})
+		return
+	}
 
 	ctx, cancel := context.WithCancelCause(withPeerTLS(s.ctx, cs))
 	defer cancel(nil)

@@ -25,8 +25,9 @@ const snapshotSaveHelp = `Usage: meridian snapshot save [options] FILE
 
   Saves an atomic snapshot of the datacenter's state (KV, catalog,
   sessions, ...) to FILE, a gzipped tar archive with its SHA-256 sums. The
-  archive is verified before FILE is written. The agent must be a server;
-  -stale lets a follower answer with what it has.`
+  archive is verified before FILE is written. Any agent takes the request
+  (a client agent hands it to a server; -datacenter names another
+  datacenter); -stale lets a follower answer with what it has.`
 
 func runSnapshotSave(e *cmdEnv, args []string) int {
 	var h httpFlags
@@ -78,9 +79,10 @@ func runSnapshotSave(e *cmdEnv, args []string) int {
 
 const snapshotRestoreHelp = `Usage: meridian snapshot restore [options] FILE
 
-  Replaces the datacenter's whole state with the snapshot in FILE. The
-  leader verifies the archive first: a damaged one is refused and nothing
-  changes. Blocking queries return and see the restored state.`
+  Replaces the datacenter's whole state with the snapshot in FILE. Any
+  agent takes the request and hands the archive to the leader, which
+  verifies it first: a damaged one is refused and nothing changes.
+  Blocking queries return and see the restored state.`
 
 func runSnapshotRestore(e *cmdEnv, args []string) int {
 	var h httpFlags

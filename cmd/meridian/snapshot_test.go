@@ -14,9 +14,9 @@ import (
 )
 
 // TestSnapshotCommands saves, inspects and restores a snapshot through
-// the leader of a three-server datacenter, checks that a follower and a
-// client agent refuse a restore with a clear error, and that a damaged
-// file is refused with the state unchanged.
+// the leader of a three-server datacenter, then through a follower and a
+// client agent (which hand it on), and checks that a damaged file is
+// refused by each with the state unchanged.
 func TestSnapshotCommands(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1})
 	leader := c.WaitForLeader(30 * time.Second)
@@ -49,33 +49,47 @@ func TestSnapshotCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertOneLineError(t, runCLI(t, nil, env, "", "snapshot", "inspect", bad), exitError, "invalid snapshot archive")
-	assertOneLineError(t, runCLI(t, nil, env, "", "snapshot", "restore", bad), exitError, "snapshot refused, nothing restored")
+	follower, client := c.Followers()[0], c.Clients()[0]
+	for _, n := range []*testcluster.Node{leader, follower, client} {
+		assertOneLineError(t, runCLI(t, nil, map[string]string{"MERIDIAN_HTTP_ADDR": n.HTTPAddr}, "", "snapshot", "restore", bad),
+			exitError, "snapshot refused, nothing restored")
+	}
 	if get(t, kv, "later") != "x" {
 		t.Fatal("a refused restore changed the state")
 	}
-	// Only the leader restores; a client agent serves no snapshots.
-	follower := c.Followers()[0]
-	assertOneLineError(t, runCLI(t, nil, map[string]string{"MERIDIAN_HTTP_ADDR": follower.HTTPAddr}, "", "snapshot", "restore", file),
-		exitError, "not the leader")
-	assertOneLineError(t, runCLI(t, nil, map[string]string{"MERIDIAN_HTTP_ADDR": c.Clients()[0].HTTPAddr}, "", "snapshot", "save", filepath.Join(dir, "x")),
-		exitError, "served by server agents")
 
-	res = runCLI(t, nil, env, "", "snapshot", "restore", file)
-	if res.code != exitOK || res.stdout != "Restored snapshot\n" {
-		t.Fatalf("restore: code %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	// A client agent saves through a server: the same state.
+	viaClient := filepath.Join(dir, "client.snap")
+	res = runCLI(t, nil, map[string]string{"MERIDIAN_HTTP_ADDR": client.HTTPAddr}, "", "snapshot", "save", viaClient)
+	if res.code != exitOK || !strings.HasPrefix(res.stdout, "Saved and verified snapshot to index ") {
+		t.Fatalf("save through a client agent: code %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
 	}
-	for _, n := range c.Servers() {
-		kvn := kvClient(t, n.HTTPAddr)
-		testcluster.WaitFor(t, 30*time.Second, func() error {
-			pair, _, err := kvn.Get("later", &consulapi.QueryOptions{AllowStale: true})
-			if err != nil || pair != nil {
-				return fmt.Errorf("later = %v, err %v", pair, err)
-			}
-			if pair, _, err := kvn.Get("before/49", &consulapi.QueryOptions{AllowStale: true}); err != nil || pair == nil {
-				return fmt.Errorf("before/49 = %v, err %v", pair, err)
-			}
-			return nil
-		})
+
+	// Restores through the leader, a follower and a client agent: each
+	// replaces the state on every server.
+	for _, step := range []struct {
+		via  *testcluster.Node
+		file string
+		gone string // written after the snapshot was taken
+	}{{leader, file, "later"}, {follower, file, "later2"}, {client, viaClient, "later3"}} {
+		put(t, kv, step.gone, "x")
+		res = runCLI(t, nil, map[string]string{"MERIDIAN_HTTP_ADDR": step.via.HTTPAddr}, "", "snapshot", "restore", step.file)
+		if res.code != exitOK || res.stdout != "Restored snapshot\n" {
+			t.Fatalf("restore through %s: code %d, stdout %q, stderr %q", step.via.Name, res.code, res.stdout, res.stderr)
+		}
+		for _, n := range c.Servers() {
+			kvn := kvClient(t, n.HTTPAddr)
+			testcluster.WaitFor(t, 30*time.Second, func() error {
+				pair, _, err := kvn.Get(step.gone, &consulapi.QueryOptions{AllowStale: true})
+				if err != nil || pair != nil {
+					return fmt.Errorf("after the restore through %s: %s = %v, err %v", step.via.Name, step.gone, pair, err)
+				}
+				if pair, _, err := kvn.Get("before/49", &consulapi.QueryOptions{AllowStale: true}); err != nil || pair == nil {
+					return fmt.Errorf("before/49 = %v, err %v", pair, err)
+				}
+				return nil
+			})
+		}
 	}
 }
 
