@@ -145,6 +145,17 @@ func TestFederationWithConsulClient(t *testing.T) {
 		if got, _, err := c1.KV().Get("snap/dc1", nil); err != nil || got == nil {
 			t.Fatalf("dc1's own key after dc2's restore: %v, %v", got, err)
 		}
+		// Consul's headers: the index, and the type net/http sniffs for
+		// the gzip archive (Consul sets none of its own).
+		resp, err := http.Get("http://" + f.DC("dc1").Clients()[0].HTTPAddr + "/v1/snapshot?dc=dc2&stale")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-gzip" || resp.Header.Get("X-Consul-Index") == "" {
+			t.Fatalf("GET /v1/snapshot: %s, headers %v", resp.Status, resp.Header)
+		}
 		if _, _, err := c1.Snapshot().Save(in("nowhere")); err == nil || !strings.Contains(err.Error(), "No path to datacenter") {
 			t.Fatalf("save of an unknown datacenter: %v", err)
 		}

@@ -67,7 +67,8 @@ func (a *Agent) snapshotSave(w http.ResponseWriter, r *http.Request) (any, error
 
 // sendArchive answers a save with the archive write writes.
 func (a *Agent) sendArchive(w http.ResponseWriter, index uint64, knownLeader bool, write func(io.Writer) error) {
-	w.Header().Set("Content-Type", "application/octet-stream")
+	// Consul sets none: net/http sniffs the gzip archive as this.
+	w.Header().Set("Content-Type", "application/x-gzip")
 	w.Header().Set("X-Consul-Index", strconv.FormatUint(max(index, 1), 10))
 	w.Header().Set("X-Consul-KnownLeader", strconv.FormatBool(knownLeader))
 	w.WriteHeader(http.StatusOK)
