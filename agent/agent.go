@@ -337,6 +337,22 @@ func (a *Agent) startLAN(ctx context.Context, rpcPort int) error {
 	return pool.Start(ctx)
 }
 
+// raftProfile is the datacenter server's profile: the LAN one (the dev
+// one for a dev agent) with its Raft timeouts scaled by
+// performance.raft_multiplier, as Consul scales its own.
+func (a *Agent) raftProfile() dc.Config {
+	c := dc.LANProfile()
+	if a.cfg.Dev {
+		c = dc.DevProfile()
+	}
+	if m := time.Duration(a.cfg.Limits.RaftMultiplier); m > 1 {
+		c.HeartbeatTimeout *= m
+		c.ElectionTimeout *= m
+		c.LeaderLeaseTimeout *= m
+	}
+	return c
+}
+
 func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	advertise := net.JoinHostPort(a.cfg.AdvertiseAddr, strconv.Itoa(rpcPort))
 	tcpAddr, err := net.ResolveTCPAddr("tcp", advertise)
@@ -350,10 +366,7 @@ func (a *Agent) startServer(ctx context.Context, rpcPort int) error {
 	}
 	a.mux = rpc.NewMux(a.rpcLn, a.log, muxOpts...)
 	a.mux.HandleRPC(a.rpcSrv.ServeConn)
-	dcfg := dc.LANProfile()
-	if a.cfg.Dev {
-		dcfg = dc.DevProfile()
-	}
+	dcfg := a.raftProfile()
 	dcfg.NodeName, dcfg.NodeID, dcfg.Datacenter = a.cfg.NodeName, a.cfg.NodeID, a.cfg.Datacenter
 	dcfg.DataDir = a.cfg.DataDir
 	dcfg.Bootstrap, dcfg.BootstrapExpect = a.cfg.Bootstrap, a.cfg.BootstrapExpect

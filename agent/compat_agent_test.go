@@ -213,3 +213,32 @@ func TestServicesFromConfigAndReload(t *testing.T) {
 		t.Fatal("a failed reload dropped the running services")
 	}
 }
+
+// TestRaftMultiplier: performance.raft_multiplier scales a server's Raft
+// timeouts as Consul's does (agent/self shows them under Consul's names),
+// and a datacenter of such servers elects a leader and takes writes.
+func TestRaftMultiplier(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 3, Args: []string{"-hcl", "performance { raft_multiplier = 2 }"}})
+	leader := c.WaitForLeader(60 * time.Second)
+	cl := client(t, leader)
+	self, err := cl.Agent().Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbg := self["DebugConfig"]
+	if dbg["ConsulRaftHeartbeatTimeout"] != "2s" || dbg["ConsulRaftElectionTimeout"] != "2s" || dbg["ConsulRaftLeaderLeaseTimeout"] != "1s" {
+		t.Fatalf("raft timeouts with multiplier 2: %v", dbg)
+	}
+	if _, err := cl.KV().Put(&api.KVPair{Key: "mult", Value: []byte("2")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Without the setting: Meridian's own timings, Consul's multiplier 1.
+	plain := testcluster.New(t, testcluster.Options{Servers: 1})
+	self, err = client(t, plain.WaitForLeader(30*time.Second)).Agent().Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dbg := self["DebugConfig"]; dbg["ConsulRaftHeartbeatTimeout"] != "1s" || dbg["ConsulRaftLeaderLeaseTimeout"] != "500ms" {
+		t.Fatalf("default raft timeouts: %v", dbg)
+	}
+}

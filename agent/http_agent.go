@@ -82,6 +82,7 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 	if meta == nil {
 		meta = map[string]string{}
 	}
+	raft := a.raftProfile()
 	return map[string]any{
 		"Config": map[string]any{
 			"Datacenter":        a.cfg.Datacenter,
@@ -95,6 +96,10 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 		"DebugConfig": map[string]any{
 			"Datacenter": a.cfg.Datacenter, "NodeName": a.cfg.NodeName, "DataDir": a.cfg.DataDir,
 			"ServerMode": a.server != nil, "BootstrapExpect": a.cfg.BootstrapExpect, "ConnectEnabled": false,
+			// Consul's names for the Raft timeouts a server runs with.
+			"ConsulRaftHeartbeatTimeout":   raft.HeartbeatTimeout.String(),
+			"ConsulRaftElectionTimeout":    raft.ElectionTimeout.String(),
+			"ConsulRaftLeaderLeaseTimeout": raft.LeaderLeaseTimeout.String(),
 		},
 		"Coord":  map[string]any{"Vec": make([]float64, 8), "Error": 1.5, "Adjustment": 0, "Height": 1e-5},
 		"Member": toMemberJSON(a.lan.LocalMember()),

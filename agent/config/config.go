@@ -250,6 +250,10 @@ type Limits struct {
 	RequestLimits RequestLimits
 	// RPCHoldTimeout is how long an RPC waits out a leader election.
 	RPCHoldTimeout time.Duration
+	// RaftMultiplier scales a server's Raft timeouts (heartbeat,
+	// election, leader lease), 1 to 10; Meridian's timings are Consul's
+	// multiplier 1, the one Consul recommends for production servers.
+	RaftMultiplier int
 }
 
 // ServiceDefinition is a service registered from a config file.
@@ -318,7 +322,7 @@ func DefaultConfig() *Config {
 		LogLevel:            "info",
 		RaftProtocol:        3,
 		Autopilot:           DefaultAutopilot(),
-		Limits:              Limits{KVMaxValueSize: 512 * 1024, TxnMaxReqLen: 512 * 1024, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RequestLimits: RequestLimits{Mode: RateLimitDisabled, ReadRate: -1, WriteRate: -1}, RPCHoldTimeout: 7 * time.Second},
+		Limits:              Limits{KVMaxValueSize: 512 * 1024, TxnMaxReqLen: 512 * 1024, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RequestLimits: RequestLimits{Mode: RateLimitDisabled, ReadRate: -1, WriteRate: -1}, RPCHoldTimeout: 7 * time.Second, RaftMultiplier: 1},
 		DefaultQueryTime:    300 * time.Second,
 		MaxQueryTime:        600 * time.Second,
 		CheckUpdateInterval: 5 * time.Minute,

@@ -300,11 +300,13 @@ var requestLimitsObject = object[partialRequestLimits]{
 	},
 }
 
-// performanceObject: Consul keeps rpc_hold_timeout under "performance".
+// performanceObject: Consul keeps rpc_hold_timeout and raft_multiplier
+// under "performance".
 var performanceObject = object[partialLimits]{
 	unused: unusedPerformanceKeys,
 	keys: map[string]keyFunc[partialLimits]{
 		"rpc_hold_timeout": opt(toDuration, func(l *partialLimits) **time.Duration { return &l.RPCHoldTimeout }),
+		"raft_multiplier":  opt(toInt, func(l *partialLimits) **int { return &l.RaftMultiplier }),
 	},
 }
 

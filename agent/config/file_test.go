@@ -56,7 +56,7 @@ func TestFullFile(t *testing.T) {
 		LogLevel: "warn", LogJSON: true, UI: true, PidFile: "/run/meridian.pid",
 		Encrypt:                 "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=",
 		EnableLocalScriptChecks: true, NodeMeta: map[string]string{"rack": "r1", "zone": "z-2"}, RaftProtocol: 3,
-		Limits:                 Limits{KVMaxValueSize: 1048576, TxnMaxReqLen: 65536, TxnMaxOps: 64, HTTPMaxConnsPerClient: 50, RequestLimits: RequestLimits{Mode: "disabled", ReadRate: -1, WriteRate: -1}, RPCHoldTimeout: 9 * time.Second},
+		Limits:                 Limits{KVMaxValueSize: 1048576, TxnMaxReqLen: 65536, TxnMaxOps: 64, HTTPMaxConnsPerClient: 50, RequestLimits: RequestLimits{Mode: "disabled", ReadRate: -1, WriteRate: -1}, RPCHoldTimeout: 9 * time.Second, RaftMultiplier: 2},
 		DisableKVKeyValidation: true,
 		DefaultQueryTime:       2 * time.Minute, MaxQueryTime: 4 * time.Minute, CheckUpdateInterval: time.Minute,
 		AEInterval: time.Minute, SessionTTLMin: 5 * time.Second, ReconnectTimeout: 24 * time.Hour,
@@ -90,7 +90,6 @@ func TestFullFile(t *testing.T) {
 
 	wantWarnings := []string{
 		`key "limits.rpc_rate" is a Consul option Meridian does not use yet; ignored`,
-		`key "performance.raft_multiplier" is a Consul option Meridian does not use yet; ignored`,
 		`key "ports.grpc" is a Consul option Meridian does not use yet; ignored`,
 		`key "ui_config.content_path" is a Consul option Meridian does not use yet; ignored`,
 		`key "checks[0].token" is a Consul option Meridian does not use yet; ignored`,

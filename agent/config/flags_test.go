@@ -135,7 +135,7 @@ func TestDefaults(t *testing.T) {
 	if d.Datacenter != "dc1" || d.BindAddr != "0.0.0.0" || d.ClientAddr != "127.0.0.1" ||
 		d.Ports != (Ports{HTTP: 8500, HTTPS: -1, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302}) ||
 		d.RetryInterval != 30*time.Second || d.RetryMax != 0 || d.LogLevel != "info" || d.Domain != "consul." ||
-		d.Limits != (Limits{KVMaxValueSize: 524288, TxnMaxReqLen: 524288, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RequestLimits: RequestLimits{Mode: "disabled", ReadRate: -1, WriteRate: -1}, RPCHoldTimeout: 7 * time.Second}) ||
+		d.Limits != (Limits{KVMaxValueSize: 524288, TxnMaxReqLen: 524288, TxnMaxOps: 128, HTTPMaxConnsPerClient: 200, RequestLimits: RequestLimits{Mode: "disabled", ReadRate: -1, WriteRate: -1}, RPCHoldTimeout: 7 * time.Second, RaftMultiplier: 1}) ||
 		d.DefaultQueryTime != 300*time.Second || d.MaxQueryTime != 600*time.Second ||
 		d.CheckUpdateInterval != 5*time.Minute || d.AEInterval != time.Minute || d.SessionTTLMin != 10*time.Second ||
 		d.RaftProtocol != 3 {

@@ -75,6 +75,7 @@ var keyCases = map[string]struct {
 	"limits.http_max_conns_per_client": {`10`, false},
 	"limits.request_limits":            {`{"mode": "enforcing", "read_rate": 100.5, "write_rate": 10}`, false},
 	"performance.rpc_hold_timeout":     {`"3s"`, false},
+	"performance.raft_multiplier":      {`5`, false},
 	"kv_max_value_size":                {`1024`, false},
 	"disable_kv_key_validation":        {`true`, false},
 	"default_query_time":               {`"1m"`, false},

@@ -58,7 +58,7 @@ var (
 		"xds_server",
 	)
 	unusedPerformanceKeys = keySet(
-		"leave_drain_time", "raft_multiplier", "grpc_keepalive_interval",
+		"leave_drain_time", "grpc_keepalive_interval",
 		"grpc_keepalive_timeout",
 	)
 	unusedUIConfigKeys = keySet(

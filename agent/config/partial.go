@@ -101,6 +101,7 @@ type partialLimits struct {
 	HTTPMaxConnsPerClient *int
 	RequestLimits         partialRequestLimits
 	RPCHoldTimeout        *time.Duration
+	RaftMultiplier        *int
 }
 
 type partialRequestLimits struct {
@@ -224,6 +225,7 @@ func (p *partial) config() *Config {
 	set(&c.Limits.RequestLimits.ReadRate, p.Limits.RequestLimits.ReadRate)
 	set(&c.Limits.RequestLimits.WriteRate, p.Limits.RequestLimits.WriteRate)
 	set(&c.Limits.RPCHoldTimeout, p.Limits.RPCHoldTimeout)
+	set(&c.Limits.RaftMultiplier, p.Limits.RaftMultiplier)
 	set(&c.DisableKVKeyValidation, p.DisableKVKeyValidation)
 
 	set(&c.DefaultQueryTime, p.DefaultQueryTime)

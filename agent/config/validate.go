@@ -192,6 +192,9 @@ func validateDurations(c *Config) error {
 }
 
 func validateLimits(c *Config) error {
+	if m := c.Limits.RaftMultiplier; m < 1 || m > 10 {
+		return fmt.Errorf("performance.raft_multiplier cannot be %d. Must be between 1 and 10", m)
+	}
 	for _, l := range []struct {
 		name string
 		v    int

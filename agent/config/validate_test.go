@@ -43,6 +43,8 @@ func TestValidationErrors(t *testing.T) {
 		{"zero query time", []string{"-default-query-time", "0s"}, "default_query_time must be > 0, got 0s"},
 		{"max query time", []string{"-max-query-time", "-5m"}, "max_query_time must be > 0, got -5m0s"},
 		{"rpc hold timeout", []string{"-hcl", `performance { rpc_hold_timeout = "0s" }`}, "performance.rpc_hold_timeout must be > 0, got 0s"},
+		{"raft multiplier too large", []string{"-hcl", `performance { raft_multiplier = 11 }`}, "performance.raft_multiplier cannot be 11. Must be between 1 and 10"},
+		{"raft multiplier zero", []string{"-hcl", `performance { raft_multiplier = 0 }`}, "performance.raft_multiplier cannot be 0. Must be between 1 and 10"},
 		{"negative check update interval", []string{"-hcl", `check_update_interval = "-1m"`}, "check_update_interval must not be negative, got -1m0s"},
 		{"reconnect timeout", []string{"-hcl", `reconnect_timeout = "1h"`}, "reconnect_timeout must be >= 8h0m0s, got 1h0m0s"},
 		{"bad duration in hcl", []string{"-hcl", `session_ttl_min = "10"`}, `-hcl fragment 1: session_ttl_min: invalid duration "10"`},

@@ -58,7 +58,7 @@ limits {
 
 performance {
   rpc_hold_timeout = "9s"
-  raft_multiplier  = 1
+  raft_multiplier  = 2
 }
 
 disable_kv_key_validation = true
