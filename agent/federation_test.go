@@ -156,7 +156,7 @@ func TestFederationWithConsulClient(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-gzip" || resp.Header.Get("X-Consul-Index") == "" {
 			t.Fatalf("GET /v1/snapshot: %s, headers %v", resp.Status, resp.Header)
 		}
-		if _, _, err := c1.Snapshot().Save(in("nowhere")); err == nil || !strings.Contains(err.Error(), "No path to datacenter") {
+		if _, _, err := c1.Snapshot().Save(in("nowhere")); err == nil || !strings.Contains(err.Error(), `No path to datacenter "nowhere")`) {
 			t.Fatalf("save of an unknown datacenter: %v", err)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/snapshot"
 	"github.com/meridian-io/meridian/store"
+	"github.com/meridian-io/meridian/wan"
 )
 
 // Snapshot stream methods (rpc stream calls, request pb.SnapshotRequest):
@@ -97,7 +98,10 @@ func (s *Server) SnapshotUpstream(ctx context.Context, method string, req *pb.Sn
 			return nil, fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
 		}
 		servers, err := s.deps.Router.ServersFor(dc)
-		if err != nil {
+		switch {
+		case errors.Is(err, wan.ErrNoPathToDC):
+			return nil, fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
+		case err != nil:
 			return nil, fmt.Errorf("%w %q: %v", rpc.ErrNoPathToDC, dc, err)
 		}
 		var last error
