@@ -40,6 +40,29 @@ func (b *serverBackend) call(ctx context.Context, method string, req, resp proto
 	return b.eachServer(func(addr string) error { return b.pool.Call(ctx, addr, method, req, resp) })
 }
 
+// rpcShared is RPC for a caller that only reads the answer: identical
+// blocking queries share theirs (see dc.ForwardedQueries.CallShared).
+func (b *serverBackend) rpcShared(ctx context.Context, method string, req proto.Message, newResp func() proto.Message) (proto.Message, *dc.Memo, error) {
+	resp, _, memo, err := b.shared.CallShared(ctx, method, req, newResp, func(ctx context.Context, req, resp proto.Message) error {
+		return b.call(ctx, method, req, resp)
+	})
+	return resp, memo, err
+}
+
+// readShared makes a read whose answer the caller does not modify: the
+// answer of a blocking query is the one its identical queries share, and
+// the Memo keeps their one encoding of it (nil: nobody shares it).
+func (a *Agent) readShared(ctx context.Context, method string, req proto.Message, newResp func() proto.Message) (proto.Message, *dc.Memo, error) {
+	switch b := a.backend.(type) {
+	case *dc.Server:
+		return b.RPCShared(ctx, method, req)
+	case *serverBackend:
+		return b.rpcShared(ctx, method, req, newResp)
+	}
+	resp := newResp()
+	return resp, nil, a.backend.RPC(ctx, method, req, resp)
+}
+
 // openStream opens a stream call on a server of the datacenter.
 func (b *serverBackend) openStream(ctx context.Context, method string, req proto.Message) (up *rpc.ClientStream, err error) {
 	err = b.eachServer(func(addr string) error {

@@ -4,11 +4,30 @@ import (
 	"encoding/json"
 	"sync"
 
+	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
 )
 
 // preEncoded is an answer already in JSON; writeJSON sends it as is.
 type preEncoded []byte
+
+// encodeOnce is build's answer for writeJSON. With a memo (an answer that
+// identical blocking queries share) it is that answer's JSON, made by the
+// first member that asks and sent as is to the others; without one, the
+// value itself.
+func encodeOnce(memo *dc.Memo, build func() any) any {
+	if memo == nil {
+		return build()
+	}
+	return memo.Do(func() any {
+		v := build()
+		body, err := json.Marshal(v)
+		if err != nil {
+			return v // writeJSON reports it
+		}
+		return preEncoded(body)
+	})
+}
 
 // encodedAnswers keeps the JSON of the latest answer of each large service
 // read (route, service, tags, filter...) on a server agent, keyed by the

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/meridian-io/meridian/acl"
 	"github.com/meridian-io/meridian/dc"
 	"github.com/meridian-io/meridian/pb"
@@ -51,37 +53,45 @@ func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, badRequest("Missing key name")
 	}
 	req := &pb.KVGetRequest{Query: q, Key: key, Recurse: recurse, KeysOnly: keysOnly, Separator: sep}
-	var resp pb.KVGetResponse
-	if err := a.backend.RPC(r.Context(), dc.MethodKVGet, req, &resp); err != nil {
+	// The answer may be shared with identical blocking queries (1,000
+	// watchers of a key get one): it is only read here, and its JSON is
+	// made once for all of them (the request, and with ACLs the token's
+	// permissions, are the same for all, so the filtering below is too).
+	answer, memo, err := a.readShared(r.Context(), dc.MethodKVGet, req, func() proto.Message { return new(pb.KVGetResponse) })
+	if err != nil {
 		return nil, err
 	}
+	resp := answer.(*pb.KVGetResponse)
 	setMeta(w, resp.Meta)
+	keys, entries := resp.Keys, resp.Entries
 	if recurse || keysOnly {
 		id, err := a.identity(r)
 		if err != nil {
 			return nil, err
 		}
-		filtered := false
-		resp.Keys, filtered = filterSlice(resp.Keys, func(k string) bool { return id.Authorizer.Allowed(acl.ResourceKey, k, acl.AccessRead) })
-		var f2 bool
-		resp.Entries, f2 = filterSlice(resp.Entries, func(e *pb.KVEntry) bool {
+		var f1, f2 bool
+		keys, f1 = filterSlice(keys, func(k string) bool { return id.Authorizer.Allowed(acl.ResourceKey, k, acl.AccessRead) })
+		entries, f2 = filterSlice(entries, func(e *pb.KVEntry) bool {
 			return id.Authorizer.Allowed(acl.ResourceKey, e.Key, acl.AccessRead)
 		})
-		if filtered || f2 || resp.Meta.GetResultsFilteredByAcls() {
+		if f1 || f2 || resp.Meta.GetResultsFilteredByAcls() {
 			w.Header().Set(headerFilteredByACLs, "true")
 		}
 	}
+	if _, pretty := params["pretty"]; pretty {
+		memo = nil // indented for this caller alone
+	}
 	if keysOnly {
-		if len(resp.Keys) == 0 && key != "" {
+		if len(keys) == 0 && key != "" {
 			w.WriteHeader(http.StatusNotFound)
 			return nil, nil
 		}
-		if resp.Keys == nil {
-			resp.Keys = []string{}
+		if keys == nil {
+			keys = []string{}
 		}
-		return resp.Keys, nil
+		return encodeOnce(memo, func() any { return keys }), nil
 	}
-	if len(resp.Entries) == 0 {
+	if len(entries) == 0 {
 		w.WriteHeader(http.StatusNotFound)
 		return nil, nil
 	}
@@ -90,14 +100,16 @@ func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 		h.Set("Content-Type", "text/plain")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Security-Policy", "sandbox")
-		w.Write(resp.Entries[0].Value)
+		w.Write(entries[0].Value)
 		return nil, nil
 	}
-	out := make([]kvPair, len(resp.Entries))
-	for i, e := range resp.Entries {
-		out[i] = toKVPair(e)
-	}
-	return out, nil
+	return encodeOnce(memo, func() any {
+		out := make([]kvPair, len(entries))
+		for i, e := range entries {
+			out[i] = toKVPair(e)
+		}
+		return out
+	}), nil
 }
 
 func (a *Agent) kvPut(w http.ResponseWriter, r *http.Request) (any, error) {

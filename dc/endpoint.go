@@ -138,7 +138,7 @@ func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message
 	if key == "" {
 		return ep.call(ctx, req, resp)
 	}
-	shared, sole, err := s.shared.do(ctx, key, true, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+	shared, sole, _, err := s.shared.do(ctx, key, true, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 		return ep.call(ctx, req, resp)
 	}, freshRead(ep, req))
 	if err != nil {
@@ -149,6 +149,26 @@ func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message
 	// which the agent's encoded answers recognise); otherwise a copy.
 	takeAnswer(resp, shared, sole)
 	return nil
+}
+
+// RPCShared is RPC for a caller that only reads the answer: it hands back
+// the answer itself, which identical blocking queries share (the caller
+// must not modify it), and the shared query's Memo, in which its members
+// keep one encoding of it (nil for an answer nobody shares).
+func (s *Server) RPCShared(ctx context.Context, method string, req proto.Message) (proto.Message, *Memo, error) {
+	ep, ok := s.endpoints[method]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %s", rpc.ErrUnknownMethod, method)
+	}
+	key := s.sharedKey(ctx, method, req)
+	if key == "" {
+		resp := ep.newResp()
+		return resp, nil, ep.call(ctx, req, resp)
+	}
+	shared, _, memo, err := s.shared.do(ctx, key, true, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+		return ep.call(ctx, req, resp)
+	}, freshRead(ep, req))
+	return shared, memo, err
 }
 
 // freshRead is req's read, answering at once (see sharedQueries.do): still
@@ -176,7 +196,7 @@ func (s *Server) RegisterRPC(srv *rpc.Server) {
 				// The shared response is only encoded from here on. A
 				// request from another agent never joins a query this
 				// server forwarded (see sharedQueries.do).
-				resp, _, err := s.shared.do(ctx, key, false, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+				resp, _, _, err := s.shared.do(ctx, key, false, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 					return ep.call(ctx, req, resp)
 				}, freshRead(ep, req))
 				return resp, err

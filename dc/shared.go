@@ -40,6 +40,8 @@ type sharedQuery struct {
 	done chan struct{}
 	resp proto.Message // read-only once done is closed
 	err  error
+	// memo keeps what members make of resp (its JSON) for the others.
+	memo Memo
 
 	// Guarded by sharedQueries.mu.
 	members  int
@@ -53,6 +55,23 @@ type sharedQuery struct {
 }
 
 type sharedQueryKey struct{}
+
+// Memo keeps one value made from a shared query's answer (its JSON, say)
+// for every member of the query: Do makes it once. A nil Memo (an answer
+// nobody shares) makes it at each call.
+type Memo struct {
+	once sync.Once
+	v    any
+}
+
+// Do returns make's value, made by the first member to ask.
+func (m *Memo) Do(make func() any) any {
+	if m == nil {
+		return make()
+	}
+	m.once.Do(func() { m.v = make() })
+	return m.v
+}
 
 // blockingMinIndex is the min_index of a read request, 0 for any other.
 func blockingMinIndex(req proto.Message) *pb.QueryOptions {
@@ -112,7 +131,7 @@ func (s *Server) sharedKey(ctx context.Context, method string, req proto.Message
 // else bounds the forward, so every member would hang until its client
 // gave up. Such a request starts its own query instead, which this
 // server answers itself once it leads, or forwards again.
-func (sq *sharedQueries) do(ctx context.Context, key string, joinRemote bool, newResp func() proto.Message, call, fresh func(ctx context.Context, resp proto.Message) error) (resp proto.Message, sole bool, err error) {
+func (sq *sharedQueries) do(ctx context.Context, key string, joinRemote bool, newResp func() proto.Message, call, fresh func(ctx context.Context, resp proto.Message) error) (resp proto.Message, sole bool, memo *Memo, err error) {
 	sq.mu.Lock()
 	if c := sq.calls[key]; c != nil && c.joinable && (joinRemote || !c.remote) {
 		c.members++
@@ -120,7 +139,7 @@ func (sq *sharedQueries) do(ctx context.Context, key string, joinRemote bool, ne
 		c.joined = c.joined || c.remote
 		sq.mu.Unlock()
 		resp, err := sq.wait(ctx, c)
-		return resp, false, err
+		return resp, false, &c.memo, err
 	}
 	if sq.calls == nil {
 		sq.calls = map[string]*sharedQuery{}
@@ -159,9 +178,9 @@ func (sq *sharedQueries) do(ctx context.Context, key string, joinRemote bool, ne
 	cancel()
 	if ctx.Err() != nil {
 		// This caller went away (the query went on if others waited).
-		return nil, false, ctx.Err()
+		return nil, false, nil, ctx.Err()
 	}
-	return resp, sole, err
+	return resp, sole, &c.memo, err
 }
 
 // wait is a joined member's wait for the query's answer.
@@ -250,12 +269,25 @@ func (f *ForwardedQueries) Call(ctx context.Context, method string, req, resp pr
 	if blockingMinIndex(req).GetMinIndex() == 0 {
 		return call(ctx, req, resp)
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
-	if err != nil {
-		return call(ctx, req, resp)
-	}
 	newResp := func() proto.Message { return resp.ProtoReflect().New().Interface() }
-	shared, sole, err := f.sq.do(ctx, method+"\x00"+string(b), true, newResp, func(ctx context.Context, r proto.Message) error {
+	shared, sole, _, err := f.CallShared(ctx, method, req, newResp, call)
+	if err != nil {
+		return err
+	}
+	takeAnswer(resp, shared, sole)
+	return nil
+}
+
+// CallShared is Call that hands back the answer itself, shared with the
+// other members of its query unless sole (the caller must not modify it
+// then), and the query's Memo (nil when it ran alone).
+func (f *ForwardedQueries) CallShared(ctx context.Context, method string, req proto.Message, newResp func() proto.Message, call func(ctx context.Context, req, resp proto.Message) error) (resp proto.Message, sole bool, memo *Memo, err error) {
+	b, merr := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if blockingMinIndex(req).GetMinIndex() == 0 || merr != nil {
+		resp = newResp()
+		return resp, true, nil, call(ctx, req, resp)
+	}
+	return f.sq.do(ctx, method+"\x00"+string(b), true, newResp, func(ctx context.Context, r proto.Message) error {
 		openForwarded(ctx)
 		defer setJoinable(ctx, false)
 		return call(ctx, req, r)
@@ -265,11 +297,6 @@ func (f *ForwardedQueries) Call(ctx context.Context, method string, req, resp pr
 		q.MinIndex, q.MaxWaitNanos = 1, 1
 		return call(ctx, now, r)
 	})
-	if err != nil {
-		return err
-	}
-	takeAnswer(resp, shared, sole)
-	return nil
 }
 
 // takeAnswer puts a shared query's answer in the caller's resp: a copy,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,7 +243,7 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	runs.Add(1)
 	go func() {
 		defer runs.Done()
-		r, _, err := sq.do(context.Background(), key, true, newResp, run("joiner"), nil)
+		r, _, _, err := sq.do(context.Background(), key, true, newResp, run("joiner"), nil)
 		if err != nil {
 			t.Error(err)
 		}
@@ -277,7 +278,7 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	sq.mu.Lock()
 	sq.calls[key].joinable = false
 	sq.mu.Unlock()
-	if _, sole, err := sq.do(context.Background(), key, true, newResp, run("late"), nil); err != nil || !sole {
+	if _, sole, _, err := sq.do(context.Background(), key, true, newResp, run("late"), nil); err != nil || !sole {
 		t.Fatal(err)
 	}
 	close(wake)
@@ -446,4 +447,33 @@ func TestSharedQueryForwardLoopDoesNotWaitOnItself(t *testing.T) {
 			t.Fatalf("woke with %v, want value 2 at index %d", &resp, second.Index)
 		}
 	})
+}
+
+// TestMemoMakesOnce: members asking a shared query's Memo at once get the
+// one value the first made; a nil Memo makes a value per call.
+func TestMemoMakesOnce(t *testing.T) {
+	var m Memo
+	var made atomic.Int32
+	var wg sync.WaitGroup
+	got := make([]any, 32)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = m.Do(func() any { made.Add(1); return new(int) })
+		}()
+	}
+	wg.Wait()
+	if made.Load() != 1 {
+		t.Fatalf("made %d times", made.Load())
+	}
+	for _, v := range got {
+		if v != got[0] {
+			t.Fatal("members got different values")
+		}
+	}
+	var none *Memo
+	if none.Do(func() any { return new(int) }) == none.Do(func() any { return new(int) }) {
+		t.Fatal("a nil Memo kept its value")
+	}
 }
