@@ -64,12 +64,12 @@ type Memo struct {
 	v    any
 }
 
-// Do returns make's value, made by the first member to ask.
-func (m *Memo) Do(make func() any) any {
+// Do returns build's value, made by the first member to ask.
+func (m *Memo) Do(build func() any) any {
 	if m == nil {
-		return make()
+		return build()
 	}
-	m.once.Do(func() { m.v = make() })
+	m.once.Do(func() { m.v = build() })
 	return m.v
 }
 
@@ -282,12 +282,15 @@ func (f *ForwardedQueries) Call(ctx context.Context, method string, req, resp pr
 // other members of its query unless sole (the caller must not modify it
 // then), and the query's Memo (nil when it ran alone).
 func (f *ForwardedQueries) CallShared(ctx context.Context, method string, req proto.Message, newResp func() proto.Message, call func(ctx context.Context, req, resp proto.Message) error) (resp proto.Message, sole bool, memo *Memo, err error) {
-	b, merr := proto.MarshalOptions{Deterministic: true}.Marshal(req)
-	if blockingMinIndex(req).GetMinIndex() == 0 || merr != nil {
+	var key []byte
+	if blockingMinIndex(req).GetMinIndex() != 0 {
+		key, err = proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	}
+	if len(key) == 0 || err != nil {
 		resp = newResp()
 		return resp, true, nil, call(ctx, req, resp)
 	}
-	return f.sq.do(ctx, method+"\x00"+string(b), true, newResp, func(ctx context.Context, r proto.Message) error {
+	return f.sq.do(ctx, method+"\x00"+string(key), true, newResp, func(ctx context.Context, r proto.Message) error {
 		openForwarded(ctx)
 		defer setJoinable(ctx, false)
 		return call(ctx, req, r)
