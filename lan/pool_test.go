@@ -220,6 +220,12 @@ func TestRefusesDuplicateNodeID(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "b alive on a", func() bool { return memberStatus(a.pool, "b") == StatusAlive })
+	// a's merge delegate knows IDs from its event pump, a moment after
+	// serf lists the member: a duplicate arriving in that moment gets in.
+	waitFor(t, "b's ID known to a's merge delegate", func() bool {
+		owner, ok := a.pool.ids.owner("shared-id")
+		return ok && owner == "b"
+	})
 
 	dup := startNode(t, "dup", func(c *Config) { c.NodeID = "shared-id" })
 	if _, err := dup.pool.Join([]string{a.addr()}); !mentions(err, ErrDuplicateNodeID) {
