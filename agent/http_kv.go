@@ -55,8 +55,8 @@ func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 	req := &pb.KVGetRequest{Query: q, Key: key, Recurse: recurse, KeysOnly: keysOnly, Separator: sep}
 	// The answer may be shared with identical blocking queries (1,000
 	// watchers of a key get one): it is only read here, and its JSON is
-	// made once for all of them (the request, and with ACLs the token's
-	// permissions, are the same for all, so the filtering below is too).
+	// made once for all of them (their requests are the same, token
+	// included); an answer this agent filters further is encoded alone.
 	answer, memo, err := a.readShared(r.Context(), dc.MethodKVGet, req, func() proto.Message { return new(pb.KVGetResponse) })
 	if err != nil {
 		return nil, err
@@ -76,6 +76,9 @@ func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 		})
 		if f1 || f2 || resp.Meta.GetResultsFilteredByAcls() {
 			w.Header().Set(headerFilteredByACLs, "true")
+		}
+		if f1 || f2 {
+			memo = nil // what this agent left out is this caller's own
 		}
 	}
 	if _, pretty := params["pretty"]; pretty {
