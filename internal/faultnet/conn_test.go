@@ -255,13 +255,15 @@ func TestDialAcrossCut(t *testing.T) {
 			nw.AddNode("b", srv.addr())
 			nw.AddNode("c")
 			tc.cut(nw)
+			// The clock starts before the context's deadline is set, so
+			// that the deadline is never before start + ctxTimeout.
+			start := time.Now()
 			ctx := context.Background()
 			if tc.ctxTimeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, tc.ctxTimeout)
 				defer cancel()
 			}
-			start := time.Now()
 			c, err := nw.Node("a").Dial(ctx, srv.addr())
 			if err == nil {
 				_ = c.Close()
