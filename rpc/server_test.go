@@ -61,10 +61,10 @@ func TestDeadlineHonouredOnBothSides(t *testing.T) {
 	p, _ := newTestPool(t, PoolConfig{})
 
 	const timeout = 300 * time.Millisecond
+	start := time.Now() // before the deadline is set: it is never before start + timeout
 	ctx, cancel := context.WithTimeout(testCtx(t), timeout)
 	defer cancel()
 	clientDeadline, _ := ctx.Deadline()
-	start := time.Now()
 	err := p.Call(ctx, n.addr, "Test.Block", &pb.StatusRequest{}, nil)
 	elapsed := time.Since(start)
 	if !errors.Is(err, context.DeadlineExceeded) || isTransport(err) {
