@@ -136,7 +136,11 @@ func (b *browser) waitFor(t *testing.T, what, expr string) {
 		if err == nil {
 			return
 		}
-		reloaded := strings.Contains(err.Error(), "Cannot find context") || strings.Contains(err.Error(), "context was destroyed")
+		// A page that reloads under the poll fails it in one of these
+		// ways (a CI run met the last after "Save token" reloaded).
+		msg := err.Error()
+		reloaded := strings.Contains(msg, "Cannot find context") || strings.Contains(msg, "context was destroyed") ||
+			strings.Contains(msg, "Inspected target navigated or closed")
 		if !reloaded || time.Now().After(deadline) {
 			t.Fatalf("wait for %s: %v", what, err)
 		}
