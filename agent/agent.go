@@ -92,6 +92,7 @@ type Agent struct {
 	watches *watch.Runner
 
 	httpSrv *http.Server
+	parker  *parker // blocking reads waiting off net/http (http_park.go)
 	httpLn  net.Listener
 	httpsLn net.Listener
 	// httpConns holds each HTTP listener's per-client connection count.

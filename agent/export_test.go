@@ -40,3 +40,6 @@ func (a *Agent) LoggerForTest() *slog.Logger { return a.log }
 
 // SubscribeLAN subscribes to the agent's LAN pool events.
 func (a *Agent) SubscribeLAN() (<-chan lan.Event, func()) { return a.lan.Subscribe() }
+
+// ParkedRequests is the number of blocking reads parked off net/http now.
+func (a *Agent) ParkedRequests() int64 { return a.parker.parked.Load() }

@@ -120,7 +120,18 @@ func (a *Agent) startHTTP() error {
 	if maxQuery <= 0 {
 		maxQuery = 10 * time.Minute
 	}
-	a.httpSrv = a.newHTTPServer(maxQuery)
+	routes := a.routes()
+	a.parker = newParker(routes, parkWriteTimeout, a.log)
+	handler := a.parker.wrap(routes)
+	a.httpSrv = a.newHTTPServer(maxQuery, handler)
+	a.parker.srv = a.newHTTPServer(maxQuery, handler)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.parker.srv.Serve(a.parker.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server of parked connections", "error", err)
+		}
+	}()
 	for _, ln := range lns {
 		a.wg.Add(1)
 		go func() {
@@ -137,9 +148,9 @@ func (a *Agent) startHTTP() error {
 // arrive within httpHeaderTimeout of the connection's first byte (the
 // handshake timeout) and its body within httpReadTimeout (tests shorten
 // both); a body read past that is a 408.
-func (a *Agent) newHTTPServer(maxQuery time.Duration) *http.Server {
+func (a *Agent) newHTTPServer(maxQuery time.Duration, handler http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           a.routes(),
+		Handler:           handler,
 		ReadHeaderTimeout: a.httpHeaderTimeout,
 		ReadTimeout:       a.httpReadTimeout,
 		// A blocking query may wait MaxQueryTime plus 1/16 jitter.
@@ -150,10 +161,12 @@ func (a *Agent) newHTTPServer(maxQuery time.Duration) *http.Server {
 	}
 }
 
-// The HTTP server's read bounds.
+// The HTTP server's read bounds, and the time a parked request's answer
+// has to reach the client.
 const (
 	httpHeaderTimeout = 10 * time.Second
 	httpReadTimeout   = 60 * time.Second
+	parkWriteTimeout  = time.Minute
 )
 
 func (a *Agent) routes() http.Handler {

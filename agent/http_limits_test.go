@@ -52,6 +52,7 @@ func (fz *fuzzAgent) serveHTTP(tb testing.TB) string {
 	}
 	tb.Cleanup(func() {
 		fz.a.httpSrv.Close()
+		fz.a.parker.forceClose()
 		fz.a.wg.Wait()
 	})
 	return fz.a.httpLn.Addr().String()

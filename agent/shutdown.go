@@ -158,15 +158,22 @@ func (a *Agent) shutdownSteps(leave bool) []shutdownStep {
 		shutdownStep{"http", budgetHTTP, func(ctx context.Context) error {
 			// Requests in flight see their context end (blocking queries
 			// return at once), then the server drains.
+			if a.parker != nil {
+				a.parker.close()
+			}
 			a.cancel()
 			if a.httpSrv == nil {
 				return nil
 			}
 			ctx, cancel := endingBefore(ctx, stepMargin)
 			defer cancel()
-			if err := a.httpSrv.Shutdown(ctx); err != nil {
+			err := a.httpSrv.Shutdown(ctx)
+			if err == nil {
+				err = a.parker.shutdown(ctx)
+			}
+			if err != nil {
 				a.log.Warn("http requests still in flight; closing their connections", "error", err)
-				return a.httpSrv.Close()
+				return errors.Join(a.httpSrv.Close(), a.parker.forceClose())
 			}
 			// Writes other agents sent through this server get their
 			// answers before Raft and RPC stop.

@@ -136,7 +136,6 @@ func baseSchema() *memdb.DBSchema {
 						&memdb.StringFieldIndex{Field: "CheckId"},
 					}}},
 					// A node's checks are a prefix of "id" (see checksOfNode).
-					"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
 					// node_service finds one instance's checks without
 					// scanning every check of its node.
 					"node_service": {Name: "node_service", AllowMissing: true, Indexer: &memdb.CompoundIndex{AllowMissing: true, Indexes: []memdb.Indexer{

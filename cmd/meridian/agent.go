@@ -33,9 +33,14 @@ func serverGCPercent(server bool, gogcEnv string) (int, bool) {
 }
 
 // serverGCHeadroom bounds how far a server's heap may grow over its live
-// data before a collection when the live data is large: a million keys
-// (~800 MiB live) at GOGC=300 would let it reach 3 GiB.
-const serverGCHeadroom = 512 << 20
+// data before a collection: GOGC 300 holds while the live data is under
+// ~11 MiB (an empty or small store, where it buys the write rate), then
+// falls as the live data grows (100 at 32 MiB, the floor of 50 from 64
+// MiB). With 512 MiB, 10,000 catalog instances (39 MiB live) grew the
+// leader's RSS by 103-110 MiB and 10,000 held blocking queries by
+// 203 MiB; with 32 MiB, by 63-64 and 188 MiB, for puts at 0.94-1.01 and
+// reads at 0.96-1.00 of the 512 MiB build's rate (README, Performance).
+const serverGCHeadroom = 32 << 20
 
 // runAgent runs an agent in the foreground until a signal or a leave
 // through the API stops it.

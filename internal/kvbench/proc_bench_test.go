@@ -416,6 +416,23 @@ func memstats(b *testing.B, p *proc) string {
 	return strings.Join(out, ", ")
 }
 
+// saveProfile writes the agent's /debug/pprof/<what> to path.
+func saveProfile(b *testing.B, p *proc, what, path string) {
+	resp, err := http.Get("http://" + p.http + "/debug/pprof/" + what)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkIdleBlockingQueries: one agent process (a single server)
 // holds MERIDIAN_IDLE_QUERIES (10,000) blocking queries, on as many keys
 // (keys=distinct) or on one key (keys=one); reports the agent's RSS
@@ -567,6 +584,10 @@ func BenchmarkCatalogProcesses(b *testing.B) {
 		regRate := 10000 / time.Since(start).Seconds()
 		time.Sleep(2 * time.Second)
 		rss1 := leader.rssKiB(b)
+		if dir := os.Getenv("MERIDIAN_BENCH_PROFILES"); dir != "" {
+			b.Logf("leader after the registrations: RSS +%d MiB; %s", (rss1-rss0)/1024, memstats(b, leader))
+			saveProfile(b, leader, "heap?gc=1", filepath.Join(dir, "catalog-leader-heap.pb.gz"))
+		}
 
 		// Health reads, through a follower (default consistency).
 		var reads latencies

@@ -1,0 +1,20 @@
+//go:build !linux
+
+package agent
+
+import (
+	"context"
+	"net"
+)
+
+// epollWatch exists on Linux only; elsewhere a goroutine reads from each
+// parked connection.
+type epollWatch struct{}
+
+func (*epollWatch) close() {}
+
+func newHangupWatch() *epollWatch { return nil }
+
+func (p *parker) watchHangup(conn net.Conn, cancel context.CancelFunc) hangup {
+	return watchByRead(conn, cancel)
+}
