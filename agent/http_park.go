@@ -87,7 +87,7 @@ type parker struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[net.Conn]context.CancelFunc // parked requests: their connection, and what ends them
-	hup    *epollWatch                    // nil: a goroutine reads from each connection instead
+	hup    *epollWatch                     // nil: a goroutine reads from each connection instead
 	wg     sync.WaitGroup
 
 	parked atomic.Int64 // requests parked now
