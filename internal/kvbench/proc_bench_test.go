@@ -515,7 +515,8 @@ func idleRound(b *testing.B, n int, oneKey bool) {
 			resp.Body.Close()
 		}
 	}
-	if os.Getenv("MERIDIAN_BENCH_PROFILES") != "" {
+	if dir := os.Getenv("MERIDIAN_BENCH_PROFILES"); dir != "" {
+		saveProfile(b, p, "profile?seconds=5", filepath.Join(dir, fmt.Sprintf("idle-cpu-%v.pb.gz", oneKey)))
 		b.Logf("after %s idle: %s", idle, memstats(b, p))
 		resp, err := http.Get("http://" + p.http + "/debug/pprof/heap?gc=1")
 		if err != nil {
