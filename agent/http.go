@@ -265,7 +265,6 @@ func (a *Agent) router() (http.Handler, []string) {
 				}
 			}
 			if h := kv[r.Method]; h != nil {
-				r.SetPathValue("key", key)
 				h.ServeHTTP(w, r)
 				return
 			}
@@ -316,6 +315,12 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow []string) {
 // request reads them in several places (options, token, pretty, its
 // handler), and parsing cost ~5% of a KV read's CPU.
 type queryKey struct{}
+
+// kvKey is the key a /v1/kv/ request names: its path after the prefix,
+// verbatim (the router takes KV paths before ServeMux would clean them).
+func kvKey(r *http.Request) string {
+	return strings.TrimPrefix(r.URL.Path, "/v1/kv/")
+}
 
 type parsedQuery struct {
 	raw  string

@@ -41,7 +41,7 @@ func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	params := query(r)
-	key := r.PathValue("key")
+	key := kvKey(r)
 	_, recurse := params["recurse"]
 	_, keysOnly := params["keys"]
 	_, raw := params["raw"]
@@ -121,7 +121,7 @@ func (a *Agent) kvPut(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	params := query(r)
-	key := r.PathValue("key")
+	key := kvKey(r)
 	if key == "" {
 		return nil, badRequest("Missing key name")
 	}
@@ -163,7 +163,7 @@ func (a *Agent) kvDelete(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	params := query(r)
-	key := r.PathValue("key")
+	key := kvKey(r)
 	if conflicts := conflictingFlags(params, "recurse", "cas"); conflicts != "" {
 		return nil, badRequest("Conflicting flags: %s", conflicts)
 	}

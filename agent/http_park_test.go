@@ -197,14 +197,19 @@ func TestParkedQueryEndsWhenClientLeaves(t *testing.T) {
 		}
 		return nil
 	})
-	// The two left are still served.
+	// The two left are still served: a put of one's key answers it, and
+	// the other (whose key is missing: its index is the KV store's) with
+	// a 404 at the new index.
 	if _, err := kv.Put(&api.KVPair{Key: "p/3", Value: []byte("x")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if resp, body := conns[3].read(http.MethodGet); resp.StatusCode != http.StatusOK || len(body) == 0 {
 		t.Fatalf("parked read after its neighbours left: %s %q", resp.Status, body)
 	}
-	waitParked(t, srv, 1)
+	if resp, _ := conns[4].read(http.MethodGet); resp.StatusCode != http.StatusNotFound || resp.Header.Get("X-Consul-Index") == strconv.FormatUint(meta.LastIndex, 10) {
+		t.Fatalf("parked read of a missing key after a put: %s, index %s", resp.Status, resp.Header.Get("X-Consul-Index"))
+	}
+	waitParked(t, srv, 0)
 }
 
 // TestParkedQueriesAtShutdown: an agent shutting down ends its parked

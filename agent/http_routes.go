@@ -259,13 +259,13 @@ func kvGetAuth(a *Agent, r *http.Request) error {
 	if _, ok := q["keys"]; ok {
 		return nil
 	}
-	return a.allowed(r, acl.ResourceKey, acl.AccessRead, r.PathValue("key"))
+	return a.allowed(r, acl.ResourceKey, acl.AccessRead, kvKey(r))
 }
 
 // kvDeleteAuth needs write on the key, or on every key under it with
 // ?recurse.
 func kvDeleteAuth(a *Agent, r *http.Request) error {
-	key := r.PathValue("key")
+	key := kvKey(r)
 	if _, ok := query(r)["recurse"]; !ok {
 		return a.allowed(r, acl.ResourceKey, acl.AccessWrite, key)
 	}

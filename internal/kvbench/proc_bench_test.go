@@ -237,6 +237,19 @@ func BenchmarkWatchFanoutProcesses(b *testing.B) {
 			b.Run(fmt.Sprintf("watchers=%d/%s", n, on.name), func(b *testing.B) {
 				writer := apiClient(b, procs[li].http, 4)
 				watch := apiClient(b, on.p.http, n+16)
+				if dir := os.Getenv("MERIDIAN_BENCH_PROFILES"); dir != "" {
+					// A CPU profile of the watchers' server over the rounds'
+					// first 10 seconds.
+					profiled := make(chan error, 1)
+					go func() {
+						profiled <- fetchProfile(on.p, "profile?seconds=10", filepath.Join(dir, fmt.Sprintf("fanout-%d-%s-cpu.pb.gz", n, on.name)))
+					}()
+					defer func() {
+						if err := <-profiled; err != nil {
+							b.Error(err)
+						}
+					}()
+				}
 				var lat latencies
 				for r := 0; r < b.N; r++ {
 					lat.add([]time.Duration{fanoutRound(b, writer, watch, n, fmt.Sprintf("fanout/%d/%s/%d", n, on.name, r), func() int {
@@ -418,19 +431,24 @@ func memstats(b *testing.B, p *proc) string {
 
 // saveProfile writes the agent's /debug/pprof/<what> to path.
 func saveProfile(b *testing.B, p *proc, what, path string) {
+	if err := fetchProfile(p, what, path); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func fetchProfile(p *proc, what, path string) error {
 	resp, err := http.Get("http://" + p.http + "/debug/pprof/" + what)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	f, err := os.Create(path)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	defer f.Close()
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		b.Fatal(err)
-	}
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
 
 // BenchmarkIdleBlockingQueries: one agent process (a single server)
