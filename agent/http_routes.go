@@ -148,7 +148,7 @@ var (
 // routeTable is every HTTP route of the agent with its classification.
 // The router is built from it alone.
 func (a *Agent) routeTable() []route {
-	key := pathValue("key")
+	key := func(_ *Agent, r *http.Request) (string, error) { return kvKey(r), nil }
 	rt := []route{
 		{"GET /v1/kv/{key...}", routeAuth{kind: authCheck, res: acl.ResourceKey, access: acl.AccessRead, check: kvGetAuth}, a.kvGet},
 		{"PUT /v1/kv/{key...}", need(acl.ResourceKey, acl.AccessWrite, key), a.kvPut},
