@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -157,6 +158,44 @@ func TestTLSClusterServesKVOverHTTPS(t *testing.T) {
 				t.Fatalf("get tls/%d through %s: %+v, %v", j, c.Nodes[i].Name, pair, err)
 			}
 		}
+	}
+
+	// A blocking read over HTTPS is parked off net/http, answered by a
+	// write, and its connection serves the client's next request.
+	kv := httpsAPI(t, httpsAddrs[0], cfg).KV()
+	_, meta, err := kv.Get("tls/0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		pair *api.KVPair
+		err  error
+	}
+	watched := make(chan got, 1)
+	var conns []string // the local address of each traced request's connection
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { conns = append(conns, i.Conn.LocalAddr().String()) }}
+	ctx := httptrace.WithClientTrace(context.Background(), trace)
+	go func() {
+		pair, _, err := kv.Get("tls/0", (&api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 30 * time.Second}).WithContext(ctx))
+		watched <- got{pair, err}
+	}()
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		if n := c.Nodes[0].Agent.ParkedRequests(); n != 1 {
+			return fmt.Errorf("%d requests parked", n)
+		}
+		return nil
+	})
+	if _, err := kv.Put(&api.KVPair{Key: "tls/0", Value: []byte("changed")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if g := <-watched; g.err != nil || g.pair == nil || string(g.pair.Value) != "changed" {
+		t.Fatalf("parked read over HTTPS: %+v, %v", g.pair, g.err)
+	}
+	if _, _, err := kv.Get("tls/0", (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		t.Fatalf("read after a parked one over HTTPS: %v", err)
+	}
+	if len(conns) != 2 || conns[0] != conns[1] {
+		t.Fatalf("connections of a parked read and the next one over HTTPS: %v, want the same", conns)
 	}
 
 	noCert := httpsAPI(t, httpsAddrs[0], p.clientTLS(t, "", "", ""))
