@@ -29,6 +29,11 @@ echo '{"limits": {"http_max_conns_per_client": 5000}}' >"$work/limits.json"
 
 start() { # build base-port gogc
 	local b=$1 base=$2 gogc=$3 i
+	# A server left on these ports (another run) would be measured instead.
+	if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$((base + 1))/v1/status/leader"; then
+		echo "something already serves 127.0.0.1:$((base + 1)); stop it first" >&2
+		exit 1
+	fi
 	for i in 1 2 3; do
 		env ${gogc:+GOGC=$gogc} "$work/$b" agent -server -bootstrap-expect 3 -node "$b$i" -data-dir "$work/$b-data$i" \
 			-config-file "$work/limits.json" -bind 127.0.0.1 -client 127.0.0.1 -http-port $((base + i)) \
@@ -67,12 +72,12 @@ one() { # address workload clients -> ops/s
 	"$bench" -target consul -addrs "$1" -work "$work" -mode "$mode" -clients "$3" -d "$dur" | tail -1 | awk '{print $(NF-7)}'
 }
 for wl in $workloads; do
-	work=${wl%%:*} clients=${wl##*:} ratios=""
+	kind=${wl%%:*} clients=${wl##*:} ratios=""
 	for r in $(seq 1 "$rounds"); do
 		if [ $((r % 2)) = 1 ]; then
-			a=$(one "$fa" "$work" "$clients"); b=$(one "$fb" "$work" "$clients")
+			a=$(one "$fa" "$kind" "$clients"); b=$(one "$fb" "$kind" "$clients")
 		else
-			b=$(one "$fb" "$work" "$clients"); a=$(one "$fa" "$work" "$clients")
+			b=$(one "$fb" "$kind" "$clients"); a=$(one "$fa" "$kind" "$clients")
 		fi
 		ratios="$ratios $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b/a}')"
 	done
