@@ -587,6 +587,7 @@ func BenchmarkCatalogProcesses(b *testing.B) {
 			}()
 		}
 		start := time.Now()
+		allocs0 := promSample(leader.http, "go_memstats_alloc_bytes_total")
 		for i := range 10000 {
 			svc := fmt.Sprintf("svc-%d", i%10)
 			if i%10 == 0 {
@@ -601,10 +602,16 @@ func BenchmarkCatalogProcesses(b *testing.B) {
 		close(regs)
 		wg.Wait()
 		regRate := 10000 / time.Since(start).Seconds()
+		if os.Getenv("MERIDIAN_BENCH_PROFILES") != "" {
+			b.Logf("leader allocated %.0f MiB/s while registering", (promSample(leader.http, "go_memstats_alloc_bytes_total")-allocs0)/(1<<20)/time.Since(start).Seconds())
+		}
 		time.Sleep(2 * time.Second)
 		rss1 := leader.rssKiB(b)
 		if dir := os.Getenv("MERIDIAN_BENCH_PROFILES"); dir != "" {
-			b.Logf("leader after the registrations: RSS +%d MiB; %s", (rss1-rss0)/1024, memstats(b, leader))
+			for range 4 {
+				b.Logf("leader after the registrations: RSS +%d MiB; %s; gogc %v", (leader.rssKiB(b)-rss0)/1024, memstats(b, leader), promSample(leader.http, "go_gc_gogc_percent"))
+				time.Sleep(time.Second)
+			}
 			saveProfile(b, leader, "heap?gc=1", filepath.Join(dir, "catalog-leader-heap.pb.gz"))
 		}
 
