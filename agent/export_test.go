@@ -43,3 +43,11 @@ func (a *Agent) SubscribeLAN() (<-chan lan.Event, func()) { return a.lan.Subscri
 
 // ParkedRequests is the number of blocking reads parked off net/http now.
 func (a *Agent) ParkedRequests() int64 { return a.parker.parked.Load() }
+
+// ParkedConns is the number of connections the parker holds for parked
+// reads now.
+func (a *Agent) ParkedConns() int {
+	a.parker.mu.Lock()
+	defer a.parker.mu.Unlock()
+	return len(a.parker.conns)
+}

@@ -148,9 +148,10 @@ func (p *parker) serve(conn net.Conn, early []byte, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	keep := false
+	parked := conn // conn may be wrapped below; the map holds this one
 	defer func() {
 		p.mu.Lock()
-		delete(p.conns, conn)
+		delete(p.conns, parked)
 		p.mu.Unlock()
 		if !keep || !p.ln.hand(conn) {
 			conn.Close()
