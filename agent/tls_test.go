@@ -161,9 +161,19 @@ func TestTLSClusterServesKVOverHTTPS(t *testing.T) {
 	}
 
 	// A blocking read over HTTPS is parked off net/http, answered by a
-	// write, and its connection serves the client's next request.
+	// write, and its connection serves the client's next request. The
+	// watcher's transport keeps one connection (its next request waits
+	// for that one to come back rather than dial); the write goes
+	// through another client.
 	kv := httpsAPI(t, httpsAddrs[0], cfg).KV()
-	_, meta, err := kv.Get("tls/0", nil)
+	wtr := &http.Transport{TLSClientConfig: cfg, MaxConnsPerHost: 1}
+	t.Cleanup(wtr.CloseIdleConnections)
+	wcl, err := api.NewClient(&api.Config{Address: httpsAddrs[0], Scheme: "https", HttpClient: &http.Client{Transport: wtr, Timeout: 40 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wkv := wcl.KV()
+	_, meta, err := wkv.Get("tls/0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +186,7 @@ func TestTLSClusterServesKVOverHTTPS(t *testing.T) {
 	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { conns = append(conns, i.Conn.LocalAddr().String()) }}
 	ctx := httptrace.WithClientTrace(context.Background(), trace)
 	go func() {
-		pair, _, err := kv.Get("tls/0", (&api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 30 * time.Second}).WithContext(ctx))
+		pair, _, err := wkv.Get("tls/0", (&api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 30 * time.Second}).WithContext(ctx))
 		watched <- got{pair, err}
 	}()
 	testcluster.WaitFor(t, 10*time.Second, func() error {
@@ -191,7 +201,7 @@ func TestTLSClusterServesKVOverHTTPS(t *testing.T) {
 	if g := <-watched; g.err != nil || g.pair == nil || string(g.pair.Value) != "changed" {
 		t.Fatalf("parked read over HTTPS: %+v, %v", g.pair, g.err)
 	}
-	if _, _, err := kv.Get("tls/0", (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+	if _, _, err := wkv.Get("tls/0", (&api.QueryOptions{}).WithContext(ctx)); err != nil {
 		t.Fatalf("read after a parked one over HTTPS: %v", err)
 	}
 	if len(conns) != 2 || conns[0] != conns[1] {
