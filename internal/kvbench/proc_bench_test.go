@@ -523,27 +523,11 @@ func idleRound(b *testing.B, n int, oneKey bool) {
 	cpu := p.cpu(b) - cpu0
 	if dir := os.Getenv("MERIDIAN_BENCH_PROFILES"); dir != "" {
 		for _, prof := range []string{"heap", "goroutine"} {
-			resp, err := http.Get("http://" + p.http + "/debug/pprof/" + prof)
-			if err != nil {
-				b.Fatal(err)
-			}
-			f, _ := os.Create(filepath.Join(dir, fmt.Sprintf("idle-%s-%v.pb.gz", prof, oneKey)))
-			io.Copy(f, resp.Body)
-			f.Close()
-			resp.Body.Close()
+			saveProfile(b, p, prof, filepath.Join(dir, fmt.Sprintf("idle-%s-%v.pb.gz", prof, oneKey)))
 		}
-	}
-	if dir := os.Getenv("MERIDIAN_BENCH_PROFILES"); dir != "" {
 		saveProfile(b, p, "profile?seconds=5", filepath.Join(dir, fmt.Sprintf("idle-cpu-%v.pb.gz", oneKey)))
 		b.Logf("after %s idle: %s", idle, memstats(b, p))
-		resp, err := http.Get("http://" + p.http + "/debug/pprof/heap?gc=1")
-		if err != nil {
-			b.Fatal(err)
-		}
-		f, _ := os.Create(filepath.Join(os.Getenv("MERIDIAN_BENCH_PROFILES"), fmt.Sprintf("idle-heap-gc-%v.pb.gz", oneKey)))
-		io.Copy(f, resp.Body)
-		f.Close()
-		resp.Body.Close()
+		saveProfile(b, p, "heap?gc=1", filepath.Join(dir, fmt.Sprintf("idle-heap-gc-%v.pb.gz", oneKey)))
 		time.Sleep(5 * time.Second)
 		b.Logf("5 s after a GC: RSS %d MiB above the baseline; %s", (p.rssKiB(b)-rss0)/1024, memstats(b, p))
 	}
