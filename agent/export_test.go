@@ -44,6 +44,10 @@ func (a *Agent) SubscribeLAN() (<-chan lan.Event, func()) { return a.lan.Subscri
 // ParkedRequests is the number of blocking reads parked off net/http now.
 func (a *Agent) ParkedRequests() int64 { return a.parker.parked.Load() }
 
+// ParkedByRead is the number of parks whose client was watched by a
+// reading goroutine (none where the epoll set serves).
+func (a *Agent) ParkedByRead() int64 { return a.parker.byRead.Load() }
+
 // ParkedConns is the number of connections the parker holds for parked
 // reads now.
 func (a *Agent) ParkedConns() int {

@@ -91,6 +91,7 @@ type parker struct {
 	wg     sync.WaitGroup
 
 	parked atomic.Int64 // requests parked now
+	byRead atomic.Int64 // parks watched by a reading goroutine, ever
 }
 
 func newParker(handler http.Handler, writeTimeout time.Duration, log *slog.Logger) *parker {
@@ -212,7 +213,8 @@ type readHangup struct {
 	n        int
 }
 
-func watchByRead(conn net.Conn, cancel func()) hangup {
+func (p *parker) watchByRead(conn net.Conn, cancel func()) hangup {
+	p.byRead.Add(1)
 	h := &readHangup{conn: conn, done: make(chan struct{})}
 	go func() {
 		defer close(h.done)

@@ -13,18 +13,25 @@ import (
 
 // epollWatch notices parked requests' clients leaving without a goroutine
 // each: their sockets sit in one epoll set (one-shot, for the peer's
-// hang-up or its first new byte) that one goroutine waits on. A socket
-// is removed before its connection is closed or handed back, so a
-// descriptor number in the set always means the connection that added
-// it; each registration also carries its own sequence number, and an
-// event whose number is not the current one is dropped.
+// hang-up or its first new byte) that one goroutine waits on. Each
+// registration carries its own sequence number, and byFD holds the
+// parked ones: an event whose number is not that of its descriptor's
+// parked request is dropped. A socket stays in the set when its read is
+// answered (one system call fewer per answer, the answers of a fan-out
+// being written one after another): its next park re-arms it with a new
+// number (EPOLL_CTL_MOD), its next byte or hang-up meanwhile wakes the
+// loop once for nothing, and the kernel takes it out of the set when the
+// connection is closed (nothing duplicates these descriptors).
 type epollWatch struct {
-	epfd   int
-	wake   *os.File // closing its pair ends the loop
-	wakeW  *os.File
-	mu     sync.Mutex
-	seq    int32
-	byFD   map[int32]*epollHangup
+	epfd  int
+	wake  *os.File // closing its pair ends the loop
+	wakeW *os.File
+	mu    sync.Mutex
+	seq   int32
+	byFD  map[int32]*epollHangup
+	// kept holds the descriptors left in the set by answered reads (a
+	// hint: some may have been closed since).
+	kept   map[int32]struct{}
 	closed bool
 	done   chan struct{}
 }
@@ -47,7 +54,7 @@ func newEpollWatch() (*epollWatch, error) {
 		w.Close()
 		return nil, err
 	}
-	e := &epollWatch{epfd: epfd, wake: r, wakeW: w, byFD: map[int32]*epollHangup{}, done: make(chan struct{})}
+	e := &epollWatch{epfd: epfd, wake: r, wakeW: w, byFD: map[int32]*epollHangup{}, kept: map[int32]struct{}{}, done: make(chan struct{})}
 	go e.loop()
 	return e, nil
 }
@@ -136,7 +143,19 @@ func (e *epollWatch) add(conn net.Conn, cancel context.CancelFunc) *epollHangup 
 		e.seq = (e.seq + 1) & 0x7fffffff // -1 is the wake pipe's
 		x := &epollHangup{e: e, rc: rc, fd: int32(fd), seq: e.seq, cancel: cancel}
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: x.fd, Pad: x.seq}
-		if syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev) != nil {
+		// A descriptor kept from an earlier park is most likely the same
+		// connection, still in the set; if that one was closed since, the
+		// number is new to the set. Either guess is corrected once.
+		first, second := syscall.EPOLL_CTL_ADD, syscall.EPOLL_CTL_MOD
+		if _, ok := e.kept[x.fd]; ok {
+			delete(e.kept, x.fd)
+			first, second = second, first
+		}
+		err := syscall.EpollCtl(e.epfd, first, int(fd), &ev)
+		if errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOENT) {
+			err = syscall.EpollCtl(e.epfd, second, int(fd), &ev)
+		}
+		if err != nil {
 			return
 		}
 		e.byFD[x.fd] = x
@@ -148,18 +167,20 @@ func (e *epollWatch) add(conn net.Conn, cancel context.CancelFunc) *epollHangup 
 	return h
 }
 
-// stop removes the socket from the set; the connection is still open.
+// stop ends the watch: events of this registration are dropped from now
+// on. The socket stays in the set (see epollWatch).
 func (h *epollHangup) stop() (bool, []byte) {
 	e := h.e
 	e.mu.Lock()
+	gone := h.gone.Load()
 	if e.byFD[h.fd] == h {
 		delete(e.byFD, h.fd)
-		if e.epfd >= 0 {
-			syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_DEL, int(h.fd), nil)
+		if !gone {
+			e.kept[h.fd] = struct{}{}
 		}
 	}
 	e.mu.Unlock()
-	return h.gone.Load(), nil
+	return gone, nil
 }
 
 // socketOf is the network connection under the wrappers the HTTP
@@ -195,5 +216,5 @@ func (p *parker) watchHangup(conn net.Conn, cancel context.CancelFunc) hangup {
 			return h
 		}
 	}
-	return watchByRead(conn, cancel)
+	return p.watchByRead(conn, cancel)
 }

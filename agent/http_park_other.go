@@ -16,5 +16,5 @@ func (*epollWatch) close() {}
 func newHangupWatch() *epollWatch { return nil }
 
 func (p *parker) watchHangup(conn net.Conn, cancel context.CancelFunc) hangup {
-	return watchByRead(conn, cancel)
+	return p.watchByRead(conn, cancel)
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,11 +209,32 @@ func TestParkedQueryEndsWhenClientLeaves(t *testing.T) {
 	if _, err := kv.Put(&api.KVPair{Key: "p/3", Value: []byte("x")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if resp, body := conns[3].read(http.MethodGet); resp.StatusCode != http.StatusOK || len(body) == 0 {
+	resp, body := conns[3].read(http.MethodGet)
+	if resp.StatusCode != http.StatusOK || len(body) == 0 {
 		t.Fatalf("parked read after its neighbours left: %s %q", resp.Status, body)
 	}
 	if resp, _ := conns[4].read(http.MethodGet); resp.StatusCode != http.StatusNotFound || resp.Header.Get("X-Consul-Index") == strconv.FormatUint(meta.LastIndex, 10) {
 		t.Fatalf("parked read of a missing key after a put: %s, index %s", resp.Status, resp.Header.Get("X-Consul-Index"))
+	}
+	waitParked(t, srv, 0)
+
+	// A connection parked again (its socket still in the watch from the
+	// first park) is watched again: its client leaving ends the read,
+	// and the one left is still answered.
+	for _, pc := range conns[3:] {
+		pc.send(getReq("/v1/kv/p/3?index=" + resp.Header.Get("X-Consul-Index") + "&wait=10m"))
+	}
+	waitParked(t, srv, 2)
+	conns[4].conn.Close()
+	waitParked(t, srv, 1)
+	if _, err := kv.Put(&api.KVPair{Key: "p/3", Value: []byte("y")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Agent.ParkedByRead(); runtime.GOOS == "linux" && n != 0 {
+		t.Fatalf("%d parks watched by a reading goroutine, want all in the epoll set", n)
+	}
+	if resp, body := conns[3].read(http.MethodGet); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"Value":"eQ=="`) {
+		t.Fatalf("read parked a second time: %s %q", resp.Status, body)
 	}
 	waitParked(t, srv, 0)
 }

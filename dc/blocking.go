@@ -40,8 +40,15 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 		defer cancel()
 		defer context.AfterFunc(s.baseCtx, cancel)()
 	}
-	for {
-		if q.GetConsistency() != pb.Consistency_CONSISTENCY_STALE {
+	for first := true; ; first = false {
+		// A default read is linearized once, before its first read: what
+		// this store applies after that is newer still, so every later
+		// read of the wait also sees each write acknowledged before the
+		// request began (the leader acknowledges a write only once it has
+		// applied it). Waking 1,000 watchers of a key then costs no quorum
+		// round of its own. ?consistent confirms before every read, as
+		// Consul does.
+		if c := q.GetConsistency(); c == pb.Consistency_CONSISTENCY_CONSISTENT || (first && c != pb.Consistency_CONSISTENCY_STALE) {
 			if err := s.linearize(ctx); err != nil {
 				return err
 			}

@@ -265,3 +265,58 @@ func TestBlockingQuery(t *testing.T) {
 		}
 	})
 }
+
+// A default blocking query confirms the leadership once, before its first
+// read; waking it costs no quorum round (what it reads then is newer than
+// what the round covered). A ?consistent one confirms before every read.
+func TestBlockingQueryLinearizesOnce(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		leader := c.waitLeader()
+		var set pb.KVApplyResponse
+		for _, k := range []string{"plain", "strict"} {
+			if err := call(leader, MethodKVApply, kvSet(k, "1"), &set); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := make(chan *pb.KVGetResponse, 2)
+		watch := func(key string, mode pb.Consistency) {
+			var resp pb.KVGetResponse
+			if err := call(leader, MethodKVGet, &pb.KVGetRequest{Key: key, Query: &pb.QueryOptions{
+				MinIndex: set.Index, MaxWaitNanos: int64(time.Minute), Consistency: mode}}, &resp); err != nil {
+				t.Error(err)
+			}
+			got <- &resp
+		}
+		for _, w := range []struct {
+			key  string
+			mode pb.Consistency
+		}{{"plain", pb.Consistency_CONSISTENCY_DEFAULT}, {"strict", pb.Consistency_CONSISTENCY_CONSISTENT}} {
+			before := leader.verifier.rounds.Load()
+			go watch(w.key, w.mode)
+			synctest.Wait()
+			if leader.BlockingQueries() != 1 {
+				t.Fatalf("%s: %d blocking queries waiting, want 1", w.key, leader.BlockingQueries())
+			}
+			if n := leader.verifier.rounds.Load() - before; n != 1 {
+				t.Fatalf("%s: %d leadership rounds before the first read, want 1", w.key, n)
+			}
+			before = leader.verifier.rounds.Load()
+			var changed pb.KVApplyResponse
+			if err := call(leader, MethodKVApply, kvSet(w.key, "2"), &changed); err != nil {
+				t.Fatal(err)
+			}
+			r := <-got
+			if len(r.Entries) != 1 || string(r.Entries[0].Value) != "2" || r.Meta.Index < changed.Index {
+				t.Fatalf("%s: woke with %v", w.key, r)
+			}
+			want := uint64(0)
+			if w.mode == pb.Consistency_CONSISTENCY_CONSISTENT {
+				want = 1
+			}
+			if n := leader.verifier.rounds.Load() - before; n != want {
+				t.Fatalf("%s: %d leadership rounds after the wake, want %d", w.key, n, want)
+			}
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
@@ -22,6 +23,8 @@ type roundBatcher struct {
 	running bool
 	stopped bool
 	wg      sync.WaitGroup // the goroutine running rounds
+	// rounds counts the rounds performed, for tests.
+	rounds atomic.Uint64
 }
 
 type round struct {
@@ -78,6 +81,7 @@ func (b *roundBatcher) run() {
 			r.err = rpc.ErrShutdown
 		} else {
 			r.index, r.err = b.do()
+			b.rounds.Add(1)
 		}
 		close(r.done)
 	}
