@@ -9,7 +9,9 @@
 # its per-client connection limit (200, as Consul's) is raised.
 # Environment: LOGSTORE=wal|boltdb picks Meridian's Raft log store (default:
 # the agent's default); WORKLOADS=puts or WORKLOADS=gets runs only those.
-# WATCH_ONLY=1 runs only the watch fan-out rows.
+# WATCH_ONLY=1 runs only the watch fan-out rows. Each watch row has a
+# second line, the floor: the same watchers against plainkv's server
+# (internal/plainkv), which does nothing but keep one answer per key.
 # Needs: etcd-server and etcd-client from Debian, and the load generator
 # built from the shared bench directory:
 #   apt-get install -y etcd-server etcd-client
@@ -23,7 +25,7 @@ etcd3=${ETCD3:-$root/../shared/bench/etcd3.sh}
 work=$(mktemp -d)
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; "$etcd3" stop "$work/etcd" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
-(cd "$root" && go build -o "$work/meridian" ./cmd/meridian)
+(cd "$root" && go build -o "$work/meridian" ./cmd/meridian && go build -o "$work/plainkv" ./internal/plainkv/server)
 # The watch rows hold 1,000 connections and the 256-client puts 256 from one
 # address (the default cap is 200).
 echo '{"limits": {"http_max_conns_per_client": 5000}}' >"$work/limits.json"
@@ -42,6 +44,11 @@ for _ in $(seq 1 100); do
 	sleep 0.2
 done
 "$etcd3" start "$work/etcd" >/dev/null
+# The watch rows' floor: plainkv's server, the least work a server can do
+# to answer consul/api's blocking KV reads (one encoded answer per value,
+# watchers woken once the put is answered).
+"$work/plainkv" -addr 127.0.0.1:18601 >"$work/plainkv.log" 2>&1 &
+echo $! >"$work/plainkv.pid"
 
 addrs=127.0.0.1:18501,127.0.0.1:18502,127.0.0.1:18503
 # The machine's speed drifts within seconds, so each workload runs in
@@ -83,26 +90,29 @@ p50ms() { # kvbench watch line -> p50 in ms
 		printf "%.1f", v}'
 }
 watch_one() { # target watchers -> p50 ms
-	if [ "$1" = etcd ]; then
-		"$bench" -target etcd -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms
-	else
-		"$bench" -target consul -addrs "$addrs" -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms
-	fi
+	case $1 in
+	etcd) "$bench" -target etcd -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms ;;
+	plain) "$bench" -target consul -addrs 127.0.0.1:18601 -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms ;;
+	*) "$bench" -target consul -addrs "$addrs" -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms ;;
+	esac
 }
 watch_run() { # watchers
-	local e m es="" ms="" ratios=""
+	local e m p es="" ms="" ps="" ratios="" pratios=""
 	for r in $(seq 1 "$rounds"); do
 		if [ $((r % 2)) = 1 ]; then
-			e=$(watch_one etcd "$1"); m=$(watch_one meridian "$1")
+			e=$(watch_one etcd "$1"); m=$(watch_one meridian "$1"); p=$(watch_one plain "$1")
 		else
-			m=$(watch_one meridian "$1"); e=$(watch_one etcd "$1")
+			p=$(watch_one plain "$1"); m=$(watch_one meridian "$1"); e=$(watch_one etcd "$1")
 		fi
-		es="$es $e"; ms="$ms $m"
+		es="$es $e"; ms="$ms $m"; ps="$ps $p"
 		ratios="$ratios $(awk -v m="$m" -v e="$e" 'BEGIN {printf "%.2f", m/e}')"
+		pratios="$pratios $(awk -v p="$p" -v e="$e" 'BEGIN {printf "%.2f", p/e}')"
 	done
 	printf '%-20s etcd p50 %6s ms  meridian p50 %6s ms  meridian/etcd %s (rounds:%s)\n' "watch w=$1" \
 		"$(echo $es | tr ' ' '\n' | median)" "$(echo $ms | tr ' ' '\n' | median)" \
 		"$(echo $ratios | tr ' ' '\n' | median)" "$ratios"
+	printf '%-20s floor (plainkv) p50 %6s ms  floor/etcd %s (rounds:%s)\n' "" \
+		"$(echo $ps | tr ' ' '\n' | median)" "$(echo $pratios | tr ' ' '\n' | median)" "$pratios"
 }
 watch_run 100
 watch_run 1000

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,41 +27,48 @@ import (
 // generator's.
 
 var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
+	binMu   sync.Mutex
+	binDir  string
+	binPath = map[string]string{} // package -> binary built from it
 )
 
-// TestMain removes the binary the process benchmarks built.
+// TestMain removes the binaries the process benchmarks built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
+	if binDir != "" {
+		os.RemoveAll(binDir)
 	}
 	os.Exit(code)
 }
 
-// meridianBinary builds ./cmd/meridian once per test binary.
-func meridianBinary(b *testing.B) string {
-	binOnce.Do(func() {
+// binary builds the command of pkg (relative to the repository) once per
+// test binary.
+func binary(b *testing.B, pkg string) string {
+	binMu.Lock()
+	defer binMu.Unlock()
+	if p, ok := binPath[pkg]; ok {
+		return p
+	}
+	if binDir == "" {
 		dir, err := os.MkdirTemp("", "kvbench-bin")
 		if err != nil {
-			binErr = err
-			return
+			b.Fatal(err)
 		}
-		binPath = filepath.Join(dir, "meridian")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/meridian")
-		cmd.Dir = "../.."
-		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		b.Fatal(binErr)
+		binDir = dir
 	}
-	return binPath
+	p := filepath.Join(binDir, filepath.Base(pkg)+fmt.Sprint(len(binPath)))
+	cmd := exec.Command("go", "build", "-o", p, pkg)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	binPath[pkg] = p
+	return p
 }
+
+// meridianBinary builds ./cmd/meridian once per test binary.
+func meridianBinary(b *testing.B) string { return binary(b, "./cmd/meridian") }
 
 // proc is one agent process.
 type proc struct {
@@ -329,84 +335,48 @@ func fetchBody(b *testing.B, url string) ([]byte, string) {
 	return body, resp.Header.Get("X-Consul-Index")
 }
 
-// BenchmarkWatchFanoutFloor is BenchmarkWatchFanoutProcesses against a
-// plain net/http server that keeps one value per key and answers held
-// reads of a key, from one encoded body, as soon as a put changes it
-// (before it acknowledges the put): what the consul/api watchers and
-// net/http cost on this machine with no server work at all, the floor
-// under Meridian's figure.
+// BenchmarkWatchFanoutFloor is BenchmarkWatchFanoutProcesses against
+// plainkv's server (a process of its own, as Meridian's servers are): a
+// plain net/http server that keeps one value per key and answers held reads
+// of a key from one encoded body once a put's answer is written: what the
+// consul/api watchers and HTTP/1.1 cost on this machine with no server work
+// at all, the floor under Meridian's figure.
 func BenchmarkWatchFanoutFloor(b *testing.B) {
-	kv := &plainKV{keys: map[string]*plainKey{}}
-	srv := httptest.NewServer(kv)
-	defer srv.Close()
-	addr := strings.TrimPrefix(srv.URL, "http://")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePorts(b, 1)[0])
+	cmd := exec.Command(binary(b, "./internal/plainkv/server"), "-addr", addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	held := func() int {
+		resp, err := http.Get("http://" + addr + "/held")
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		n, err := strconv.Atoi(strings.TrimSpace(string(body)))
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	waitFor(b, "the plain server to answer", 30*time.Second, func() bool { return held() >= 0 })
 	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("watchers=%d", n), func(b *testing.B) {
 			writer := apiClient(b, addr, 4)
 			watch := apiClient(b, addr, n+16)
 			var lat latencies
 			for r := 0; r < b.N; r++ {
-				lat.add([]time.Duration{fanoutRound(b, writer, watch, n, fmt.Sprintf("fanout/%d/%d", n, r), kv.held)})
+				lat.add([]time.Duration{fanoutRound(b, writer, watch, n, fmt.Sprintf("fanout/%d/%d", n, r), held)})
 			}
 			lat.report(b, 0, 0)
 		})
 	}
-}
-
-// plainKV is the least a server can do to answer consul/api's KV puts,
-// gets and blocking gets.
-type plainKV struct {
-	mu      sync.Mutex
-	index   uint64
-	keys    map[string]*plainKey
-	waiting atomic.Int64 // blocking reads held
-}
-
-func (kv *plainKV) held() int { return int(kv.waiting.Load()) }
-
-type plainKey struct {
-	index   uint64
-	body    []byte        // the JSON answer for the current value
-	changed chan struct{} // closed by the next put
-}
-
-func (kv *plainKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
-	kv.mu.Lock()
-	k := kv.keys[key]
-	if k == nil {
-		k = &plainKey{changed: make(chan struct{})}
-		kv.keys[key] = k
-	}
-	if r.Method == http.MethodPut {
-		val, _ := io.ReadAll(r.Body)
-		kv.index++
-		body, _ := json.Marshal([]api.KVPair{{Key: key, Value: val, CreateIndex: kv.index, ModifyIndex: kv.index}})
-		close(k.changed)
-		*k = plainKey{index: kv.index, body: body, changed: make(chan struct{})}
-		kv.mu.Unlock()
-		w.Write([]byte("true"))
-		return
-	}
-	cur := *k
-	kv.mu.Unlock()
-	if min, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64); min > 0 && cur.index <= min {
-		kv.waiting.Add(1)
-		select {
-		case <-cur.changed:
-		case <-r.Context().Done():
-		}
-		kv.waiting.Add(-1)
-		if r.Context().Err() != nil {
-			return
-		}
-		kv.mu.Lock()
-		cur = *kv.keys[key]
-		kv.mu.Unlock()
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Consul-Index", strconv.FormatUint(cur.index, 10))
-	w.Write(cur.body)
 }
 
 // memstats is the Go runtime's memory gauges of p, in MiB.
