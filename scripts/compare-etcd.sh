@@ -10,7 +10,7 @@
 # Environment: LOGSTORE=wal|boltdb picks Meridian's Raft log store (default:
 # the agent's default); WORKLOADS=puts or WORKLOADS=gets runs only those.
 # WATCH_ONLY=1 runs only the watch fan-out rows. Each watch row has a
-# second line, the floor: the same watchers against plainkv's server
+# floor too: the same watchers against plainkv's server
 # (internal/plainkv), which does nothing but keep one answer per key.
 # Needs: etcd-server and etcd-client from Debian, and the load generator
 # built from the shared bench directory:
@@ -87,7 +87,7 @@ run() { # label workload-args...
 p50ms() { # kvbench watch line -> p50 in ms
 	awk '{for (i = 1; i < NF; i++) if ($i == "p50") v = $(i+1)} END {
 		if (v ~ /µs$/) {sub(/µs$/, "", v); v /= 1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v *= 1000}
-		printf "%.1f", v}'
+		printf "%.2f", v}'
 }
 watch_one() { # target watchers -> p50 ms
 	case $1 in
@@ -97,22 +97,24 @@ watch_one() { # target watchers -> p50 ms
 	esac
 }
 watch_run() { # watchers
-	local e m p es="" ms="" ps="" ratios="" pratios=""
+	# etcd may answer its watchers before the put's own answer arrives,
+	# so a round's p50 can be 0 or below and a per-round ratio mean
+	# nothing: the line gives each system's median p50 over the rounds,
+	# their ratio, and the rounds' p50s (etcd/meridian/floor).
+	local e m p es="" ms="" ps="" rs=""
 	for r in $(seq 1 "$rounds"); do
 		if [ $((r % 2)) = 1 ]; then
 			e=$(watch_one etcd "$1"); m=$(watch_one meridian "$1"); p=$(watch_one plain "$1")
 		else
 			p=$(watch_one plain "$1"); m=$(watch_one meridian "$1"); e=$(watch_one etcd "$1")
 		fi
-		es="$es $e"; ms="$ms $m"; ps="$ps $p"
-		ratios="$ratios $(awk -v m="$m" -v e="$e" 'BEGIN {printf "%.2f", m/e}')"
-		pratios="$pratios $(awk -v p="$p" -v e="$e" 'BEGIN {printf "%.2f", p/e}')"
+		es="$es $e"; ms="$ms $m"; ps="$ps $p"; rs="$rs $e/$m/$p"
 	done
-	printf '%-20s etcd p50 %6s ms  meridian p50 %6s ms  meridian/etcd %s (rounds:%s)\n' "watch w=$1" \
-		"$(echo $es | tr ' ' '\n' | median)" "$(echo $ms | tr ' ' '\n' | median)" \
-		"$(echo $ratios | tr ' ' '\n' | median)" "$ratios"
-	printf '%-20s floor (plainkv) p50 %6s ms  floor/etcd %s (rounds:%s)\n' "" \
-		"$(echo $ps | tr ' ' '\n' | median)" "$(echo $pratios | tr ' ' '\n' | median)" "$pratios"
+	e=$(echo $es | tr ' ' '\n' | median); m=$(echo $ms | tr ' ' '\n' | median); p=$(echo $ps | tr ' ' '\n' | median)
+	printf '%-14s p50 etcd %6s ms  meridian %6s ms  floor (plainkv) %6s ms  meridian/etcd %s  floor/etcd %s (rounds:%s)\n' \
+		"watch w=$1" "$e" "$m" "$p" \
+		"$(awk -v a="$m" -v b="$e" 'BEGIN {if (b > 0) printf "%.2f", a/b; else print "-"}')" \
+		"$(awk -v a="$p" -v b="$e" 'BEGIN {if (b > 0) printf "%.2f", a/b; else print "-"}')" "$rs"
 }
 watch_run 100
 watch_run 1000
