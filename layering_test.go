@@ -43,7 +43,10 @@ var allowed = map[string][]string{
 	"internal/chaos":   {"rpc"},
 	"internal/kvbench": {},
 	"e2e":              {},
-	"cmd/meridian":     {"agent", "agent/config", "agent/watch", "snapshot", "internal/logging", "internal/tlsconf", "internal/gctune"},
+	// The watch fan-out's floor for benchmarks, and its server command.
+	"internal/plainkv":        {},
+	"internal/plainkv/server": {"internal/plainkv"},
+	"cmd/meridian":            {"agent", "agent/config", "agent/watch", "snapshot", "internal/logging", "internal/tlsconf", "internal/gctune"},
 }
 
 // testSupport are the packages that exist for tests: production packages
