@@ -75,7 +75,7 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 		s.blocking.Add(1)
 		err = ws.WatchCtx(wctx)
 		s.blocking.Add(-1)
-		setJoinable(ctx, false)
+		startRead(ctx)
 		if err != nil {
 			// The wait ran out (not an error: the caller gets the current
 			// result), or the caller or the server went away.

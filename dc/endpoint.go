@@ -138,7 +138,7 @@ func (s *Server) RPC(ctx context.Context, method string, req, resp proto.Message
 	if key == "" {
 		return ep.call(ctx, req, resp)
 	}
-	shared, sole, _, err := s.shared.do(ctx, key, true, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+	shared, sole, _, _, err := s.shared.do(ctx, key, true, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 		return ep.call(ctx, req, resp)
 	}, freshRead(ep, req))
 	if err != nil {
@@ -165,7 +165,7 @@ func (s *Server) RPCShared(ctx context.Context, method string, req proto.Message
 		resp := ep.newResp()
 		return resp, nil, ep.call(ctx, req, resp)
 	}
-	shared, _, memo, err := s.shared.do(ctx, key, true, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+	shared, _, memo, _, err := s.shared.do(ctx, key, true, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 		return ep.call(ctx, req, resp)
 	}, freshRead(ep, req))
 	return shared, memo, err
@@ -188,6 +188,7 @@ func (s *Server) RegisterRPC(srv *rpc.Server) {
 	for method, ep := range s.endpoints {
 		ep := ep
 		srv.Register(method, func(ctx context.Context, payload []byte) (proto.Message, error) {
+			arrived := time.Now()
 			req := ep.newReq()
 			if err := proto.Unmarshal(payload, req); err != nil {
 				return nil, fmt.Errorf("%w: decode %s request: %v", rpc.ErrBadRequest, method, err)
@@ -196,9 +197,13 @@ func (s *Server) RegisterRPC(srv *rpc.Server) {
 				// The shared response is only encoded from here on. A
 				// request from another agent never joins a query this
 				// server forwarded (see sharedQueries.do).
-				resp, _, _, err := s.shared.do(ctx, key, false, ep.newResp, func(ctx context.Context, resp proto.Message) error {
+				resp, _, _, readAt, err := s.shared.do(ctx, key, false, ep.newResp, func(ctx context.Context, resp proto.Message) error {
 					return ep.call(ctx, req, resp)
 				}, freshRead(ep, req))
+				// The caller may share this answer among requests of its
+				// own that arrived after it sent this one: tell it when
+				// the answer was read.
+				rpc.NoteReadAfter(ctx, readAt.Sub(arrived))
 				return resp, err
 			}
 			resp := ep.newResp()

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
 )
 
 // sharedQueries lets identical blocking queries share one wait, one store
@@ -46,6 +48,14 @@ type sharedQuery struct {
 	// Guarded by sharedQueries.mu.
 	members  int
 	joinable bool
+	// readAt is a time (on this server's clock) before which the data of
+	// the answer was not read: when the query began, then when its last
+	// read began (see startRead), or what the server that read it for a
+	// forwarded query reported (rpc.ReadAfter). Every member arrived
+	// before it, but those that joined a forwarded query on its way
+	// (lastJoin); an RPC member is told how long after its arrival it is.
+	start, readAt time.Time
+	lastJoin      time.Time
 	// remote is set while the query waits on another server (a follower
 	// forwarding it to the leader): members that join then may get an
 	// answer read before they arrived, so they get a fresh read instead.
@@ -131,21 +141,25 @@ func (s *Server) sharedKey(ctx context.Context, method string, req proto.Message
 // else bounds the forward, so every member would hang until its client
 // gave up. Such a request starts its own query instead, which this
 // server answers itself once it leads, or forwards again.
-func (sq *sharedQueries) do(ctx context.Context, key string, joinRemote bool, newResp func() proto.Message, call, fresh func(ctx context.Context, resp proto.Message) error) (resp proto.Message, sole bool, memo *Memo, err error) {
+func (sq *sharedQueries) do(ctx context.Context, key string, joinRemote bool, newResp func() proto.Message, call, fresh func(ctx context.Context, resp proto.Message) error) (resp proto.Message, sole bool, memo *Memo, readAt time.Time, err error) {
 	sq.mu.Lock()
 	if c := sq.calls[key]; c != nil && c.joinable && (joinRemote || !c.remote) {
 		c.members++
 		sq.members++
-		c.joined = c.joined || c.remote
+		if c.remote {
+			c.joined = true
+			c.lastJoin = time.Now()
+		}
 		sq.mu.Unlock()
-		resp, err := sq.wait(ctx, c)
-		return resp, false, &c.memo, err
+		resp, readAt, err := sq.wait(ctx, c)
+		return resp, false, &c.memo, readAt, err
 	}
 	if sq.calls == nil {
 		sq.calls = map[string]*sharedQuery{}
 	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c := &sharedQuery{key: key, done: make(chan struct{}), members: 1, cancel: cancel}
+	now := time.Now()
+	c := &sharedQuery{key: key, done: make(chan struct{}), members: 1, cancel: cancel, start: now, readAt: now}
 	sq.calls[key] = c
 	sq.running++
 	sq.members++
@@ -153,18 +167,34 @@ func (sq *sharedQueries) do(ctx context.Context, key string, joinRemote bool, ne
 
 	stop := context.AfterFunc(ctx, func() { sq.leave(c) })
 	resp = newResp()
-	err = call(context.WithValue(cctx, sharedQueryKey{}, &sharedMark{sq: sq, c: c}), resp)
+	callCtx, after := rpc.WithReadAfter(context.WithValue(cctx, sharedQueryKey{}, &sharedMark{sq: sq, c: c}))
+	err = call(callCtx, resp)
 	sq.mu.Lock()
 	c.joinable = false
-	reread := c.joined && err == nil
+	if d := after.Get(); d > 0 {
+		// Read on the server the query was sent to at least d after it
+		// arrived there, which was after c.start; 1/64 of d and a
+		// millisecond allow for the two clocks' rates differing.
+		if at := c.start.Add(d - d/64 - time.Millisecond); at.After(c.readAt) {
+			c.readAt = at
+		}
+	}
+	// Those that joined on the way before the read are answered by it;
+	// if any joined later, all get a fresh read.
+	reread := c.joined && err == nil && !c.lastJoin.Before(c.readAt)
 	sq.mu.Unlock()
 	if reread {
+		at := time.Now()
 		resp = newResp()
 		err = fresh(cctx, resp)
+		sq.mu.Lock()
+		c.readAt = at
+		sq.mu.Unlock()
 	}
 	stop()
 	sq.mu.Lock()
 	sole = c.members == 1
+	readAt = c.readAt
 	c.resp, c.err = resp, err
 	c.joinable = false
 	if sq.calls[key] == c {
@@ -178,19 +208,19 @@ func (sq *sharedQueries) do(ctx context.Context, key string, joinRemote bool, ne
 	cancel()
 	if ctx.Err() != nil {
 		// This caller went away (the query went on if others waited).
-		return nil, false, nil, ctx.Err()
+		return nil, false, nil, readAt, ctx.Err()
 	}
-	return resp, sole, &c.memo, err
+	return resp, sole, &c.memo, readAt, err
 }
 
 // wait is a joined member's wait for the query's answer.
-func (sq *sharedQueries) wait(ctx context.Context, c *sharedQuery) (proto.Message, error) {
+func (sq *sharedQueries) wait(ctx context.Context, c *sharedQuery) (proto.Message, time.Time, error) {
 	select {
 	case <-c.done:
-		return c.resp, c.err
+		return c.resp, c.readAt, c.err
 	case <-ctx.Done():
 		sq.leave(c)
-		return nil, ctx.Err()
+		return nil, time.Time{}, ctx.Err()
 	}
 }
 
@@ -226,6 +256,19 @@ type sharedMark struct {
 // takes its key's place unless another joinable one holds it.
 func setJoinable(ctx context.Context, open bool) {
 	setJoinableOn(ctx, open, false)
+}
+
+// startRead closes the query of ctx to new members as its read begins
+// (blockingQuery, after a wait), and marks the read's time.
+func startRead(ctx context.Context) {
+	m, _ := ctx.Value(sharedQueryKey{}).(*sharedMark)
+	if m == nil {
+		return
+	}
+	m.sq.mu.Lock()
+	defer m.sq.mu.Unlock()
+	m.c.joinable = false
+	m.c.readAt = time.Now()
 }
 
 // openForwarded opens the query of ctx while it waits on another server
@@ -290,7 +333,7 @@ func (f *ForwardedQueries) CallShared(ctx context.Context, method string, req pr
 		resp = newResp()
 		return resp, true, nil, call(ctx, req, resp)
 	}
-	return f.sq.do(ctx, method+"\x00"+string(key), true, newResp, func(ctx context.Context, r proto.Message) error {
+	resp, sole, memo, _, err = f.sq.do(ctx, method+"\x00"+string(key), true, newResp, func(ctx context.Context, r proto.Message) error {
 		openForwarded(ctx)
 		defer setJoinable(ctx, false)
 		return call(ctx, req, r)
@@ -300,6 +343,7 @@ func (f *ForwardedQueries) CallShared(ctx context.Context, method string, req pr
 		q.MinIndex, q.MaxWaitNanos = 1, 1
 		return call(ctx, now, r)
 	})
+	return resp, sole, memo, err
 }
 
 // takeAnswer puts a shared query's answer in the caller's resp: a copy,

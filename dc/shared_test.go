@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/pb"
+	"github.com/meridian-io/meridian/rpc"
 )
 
 // sharedCalls is the number of queries s runs and of their members.
@@ -37,8 +38,8 @@ func openCalls(s *Server) int {
 // Identical blocking queries wait as one query and get the same answer,
 // with the index of the write that woke them. A follower forwards them to
 // the leader (so they learn of the write as soon as the leader applies
-// it) as one query too, and reads again for those that joined it on the
-// way.
+// it) as one query too; those that joined it on the way before the leader
+// read its answer get that answer.
 func TestSharedBlockingQueries(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
@@ -108,8 +109,11 @@ func TestSharedBlockingQueries(t *testing.T) {
 		if calls, _ := sharedCalls(leader.Server); calls != 0 {
 			t.Fatalf("%d shared queries left after the answer", calls)
 		}
-		if fwd := f.calls.count(MethodKVGet); fwd != 1 {
-			t.Fatalf("the follower forwarded %d more reads, want one (the fresh read of those that joined)", fwd)
+		// Every member joined the follower's query before the leader
+		// read the answer (the leader says how long after the forward
+		// arrived it read): no fresh read.
+		if fwd := f.calls.count(MethodKVGet); fwd != 0 {
+			t.Fatalf("the follower forwarded %d more reads, want none (all joined before the leader's read)", fwd)
 		}
 	})
 }
@@ -243,7 +247,7 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	runs.Add(1)
 	go func() {
 		defer runs.Done()
-		r, _, _, err := sq.do(context.Background(), key, true, newResp, run("joiner"), nil)
+		r, _, _, _, err := sq.do(context.Background(), key, true, newResp, run("joiner"), nil)
 		if err != nil {
 			t.Error(err)
 		}
@@ -278,7 +282,7 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	sq.mu.Lock()
 	sq.calls[key].joinable = false
 	sq.mu.Unlock()
-	if _, sole, _, err := sq.do(context.Background(), key, true, newResp, run("late"), nil); err != nil || !sole {
+	if _, sole, _, _, err := sq.do(context.Background(), key, true, newResp, run("late"), nil); err != nil || !sole {
 		t.Fatal(err)
 	}
 	close(wake)
@@ -380,6 +384,88 @@ func TestForwardedQueries(t *testing.T) {
 		return nil
 	}); err != nil || calls["plain"] != 1 {
 		t.Fatalf("plain read: %v, %v", err, calls)
+	}
+}
+
+// A forwarded query whose server says when it read the answer (how long
+// after the call arrived) answers those that joined it on the way before
+// that; if any joined after, or the server said nothing (an older one),
+// all get a fresh read.
+func TestForwardedQueriesReadAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		readAfter time.Duration
+		want      string
+	}{
+		{"read long after all joined", time.Hour, "blocking"},
+		{"not said", 0, "fresh"},
+		{"read before they joined", time.Nanosecond, "fresh"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var f ForwardedQueries
+			release := make(chan struct{})
+			var mu sync.Mutex
+			calls := map[string]int{}
+			call := func(ctx context.Context, req, resp proto.Message) error {
+				q := req.(*pb.KVGetRequest).Query
+				kind := "blocking"
+				if q.MinIndex == 1 && q.MaxWaitNanos == 1 {
+					kind = "fresh"
+				}
+				mu.Lock()
+				calls[kind]++
+				mu.Unlock()
+				if kind == "blocking" {
+					<-release
+					rpc.NoteReadAfter(ctx, tc.readAfter)
+				}
+				resp.(*pb.KVGetResponse).Meta = &pb.QueryMeta{Index: 9}
+				resp.(*pb.KVGetResponse).Entries = []*pb.KVEntry{{Key: "k", Value: []byte(kind)}}
+				return nil
+			}
+			const n = 5
+			got := make(chan *pb.KVGetResponse, n)
+			ask := func() {
+				go func() {
+					var resp pb.KVGetResponse
+					req := &pb.KVGetRequest{Key: "k", Query: &pb.QueryOptions{MinIndex: 5, MaxWaitNanos: int64(time.Minute)}}
+					if err := f.Call(context.Background(), MethodKVGet, req, &resp, call); err != nil {
+						t.Error(err)
+					}
+					got <- &resp
+				}()
+			}
+			membersAre := func(want int) func() error {
+				return func() error {
+					f.sq.mu.Lock()
+					defer f.sq.mu.Unlock()
+					if f.sq.members != want {
+						return fmt.Errorf("%d members, want %d", f.sq.members, want)
+					}
+					return nil
+				}
+			}
+			ask()
+			waitFor(t, "the first request waiting", membersAre(1))
+			for range n - 1 {
+				ask()
+			}
+			waitFor(t, "every request waiting", membersAre(n))
+			close(release)
+			for range n {
+				r := <-got
+				if len(r.Entries) != 1 || string(r.Entries[0].Value) != tc.want {
+					t.Fatalf("got %v, want the %s answer", r, tc.want)
+				}
+			}
+			want := map[string]int{"blocking": 1}
+			if tc.want == "fresh" {
+				want["fresh"] = 1
+			}
+			if fmt.Sprint(calls) != fmt.Sprint(want) {
+				t.Fatalf("calls made: %v, want %v", calls, want)
+			}
+		})
 	}
 }
 

@@ -228,9 +228,15 @@ type RPCResponse struct {
 	// relayed_via names the datacenter through which the call, or a call it
 	// made for it, was relayed to another datacenter; empty for direct
 	// routes.
-	RelayedVia    string `protobuf:"bytes,3,opt,name=relayed_via,json=relayedVia,proto3" json:"relayed_via,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RelayedVia string `protobuf:"bytes,3,opt,name=relayed_via,json=relayedVia,proto3" json:"relayed_via,omitempty"`
+	// read_after_nanos is, for a read, a lower bound on how long after the
+	// call reached the server the data of its answer was read (a blocking
+	// read that waited for a change); 0 when not known. A server that sent
+	// one blocking read on for several of its own requests, some arriving
+	// after it was sent, tells from it which arrived before the read.
+	ReadAfterNanos uint64 `protobuf:"varint,4,opt,name=read_after_nanos,json=readAfterNanos,proto3" json:"read_after_nanos,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RPCResponse) Reset() {
@@ -282,6 +288,13 @@ func (x *RPCResponse) GetRelayedVia() string {
 		return x.RelayedVia
 	}
 	return ""
+}
+
+func (x *RPCResponse) GetReadAfterNanos() uint64 {
+	if x != nil {
+		return x.ReadAfterNanos
+	}
+	return 0
 }
 
 // RPCBatchRequest carries several independent calls to one server in one
@@ -2222,12 +2235,13 @@ const file_rpc_proto_rawDesc = "" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12,\n" +
 	"\x12deadline_unix_nano\x18\x03 \x01(\x03R\x10deadlineUnixNano\x12\x1d\n" +
 	"\n" +
-	"relay_hops\x18\x04 \x01(\rR\trelayHops\"r\n" +
+	"relay_hops\x18\x04 \x01(\rR\trelayHops\"\x9c\x01\n" +
 	"\vRPCResponse\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12(\n" +
 	"\x05error\x18\x02 \x01(\v2\x12.meridian.RPCErrorR\x05error\x12\x1f\n" +
 	"\vrelayed_via\x18\x03 \x01(\tR\n" +
-	"relayedVia\"=\n" +
+	"relayedVia\x12(\n" +
+	"\x10read_after_nanos\x18\x04 \x01(\x04R\x0ereadAfterNanos\"=\n" +
 	"\x0fRPCBatchRequest\x12*\n" +
 	"\x05calls\x18\x01 \x03(\v2\x14.meridian.RPCRequestR\x05calls\"C\n" +
 	"\x10RPCBatchResponse\x12/\n" +

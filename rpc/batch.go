@@ -296,8 +296,13 @@ func (s *Server) callEnveloped(ctx context.Context, req *pb.RPCRequest) *pb.RPCR
 		ctx = WithRelayHops(ctx, req.RelayHops)
 	}
 	ctx, note := WithRelayNote(ctx)
+	ctx, after := WithReadAfter(ctx)
 	resp, err := s.call(ctx, req.Method, req.Payload)
-	return s.responseEnvelope(req.Method, resp, err, note.Via())
+	out := s.responseEnvelope(req.Method, resp, err, note.Via())
+	if out.Error == nil {
+		out.ReadAfterNanos = uint64(after.Get())
+	}
+	return out
 }
 
 // responseEnvelope wraps a handler's outcome for the wire.

@@ -182,6 +182,7 @@ func envelope(ctx context.Context, method string, req proto.Message) (*pb.RPCReq
 // error, or resp filled from the payload.
 func finishCall(ctx context.Context, method, addr string, out *pb.RPCResponse, resp proto.Message) error {
 	NoteRelay(ctx, out.RelayedVia)
+	NoteReadAfter(ctx, readAfterFromWire(out.ReadAfterNanos))
 	if out.Error != nil {
 		return ErrorFromWire(out.Error)
 	}
