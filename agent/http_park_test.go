@@ -221,8 +221,10 @@ func TestParkedQueryEndsWhenClientLeaves(t *testing.T) {
 	// A connection parked again (its socket still in the watch from the
 	// first park) is watched again: its client leaving ends the read,
 	// and the one left is still answered.
-	for _, pc := range conns[3:] {
-		pc.send(getReq("/v1/kv/p/3?index=" + resp.Header.Get("X-Consul-Index") + "&wait=10m"))
+	// (Different keys: identical reads would share one query, run by the
+	// first one's goroutine until the last of them leaves.)
+	for i, pc := range conns[3:] {
+		pc.send(getReq(fmt.Sprintf("/v1/kv/p/%d?index=%s&wait=10m", 3+i, resp.Header.Get("X-Consul-Index"))))
 	}
 	waitParked(t, srv, 2)
 	conns[4].conn.Close()
