@@ -48,6 +48,10 @@ func (a *Agent) ParkedRequests() int64 { return a.parker.parked.Load() }
 // reading goroutine (none where the epoll set serves).
 func (a *Agent) ParkedByRead() int64 { return a.parker.byRead.Load() }
 
+// IdleConns is the number of answered connections held idle by the
+// parker's hang-up watch.
+func (a *Agent) IdleConns() int { return a.parker.hup.idleConns() }
+
 // ParkedConns is the number of connections the parker holds for parked
 // reads now.
 func (a *Agent) ParkedConns() int {

@@ -125,6 +125,7 @@ func (a *Agent) startHTTP() error {
 	handler := a.parker.wrap(routes)
 	a.httpSrv = a.newHTTPServer(maxQuery, handler)
 	a.parker.srv = a.newHTTPServer(maxQuery, handler)
+	a.parker.idleTimeout = a.parker.srv.IdleTimeout
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

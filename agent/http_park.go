@@ -82,7 +82,10 @@ type parker struct {
 	srv          *http.Server // serves a connection after its parked answer
 	ln           *handoffListener
 	writeTimeout time.Duration
-	log          *slog.Logger
+	// idleTimeout closes a connection idle in the hang-up watch (the
+	// second server's IdleTimeout; 0: never).
+	idleTimeout time.Duration
+	log         *slog.Logger
 
 	mu     sync.Mutex
 	closed bool
@@ -148,9 +151,12 @@ func (p *parker) serve(conn net.Conn, early []byte, r *http.Request) {
 	// agent shuts down (p.conns holds its cancel).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
-	keep := false
+	keep, idled := false, false
 	parked := conn // conn may be wrapped below; the map holds this one
 	defer func() {
+		if idled {
+			return // the hang-up watch holds it (see idle)
+		}
 		p.mu.Lock()
 		delete(p.conns, parked)
 		p.mu.Unlock()
@@ -186,8 +192,49 @@ func (p *parker) serve(conn net.Conn, early []byte, r *http.Request) {
 	}
 	if len(early) > 0 {
 		conn = &prefixConn{Conn: conn, prefix: early}
+	} else if !isTLS && p.idle(conn, h) {
+		idled = true
+		return
 	}
 	keep = true
+}
+
+// idler is a hangup that can go on holding an answered connection until
+// its client's next request (see epollHangup.idle).
+type idler interface {
+	idle(conn net.Conn, timeout time.Duration, wake func(readable bool)) bool
+}
+
+// idle leaves conn, answered and kept alive, to the hang-up watch, which
+// hands it to the second server when the client's next request arrives,
+// or closes it when the client leaves or it stays idle for the server's
+// IdleTimeout. An idle connection then costs no goroutine and no buffers,
+// and an answer of a fan-out is followed by no hand-over (a goroutine
+// woken, another started, a read that finds nothing). False if h cannot
+// (the connection is handed back at once then). TLS connections are
+// always handed back: the TLS layer may hold the next request's bytes
+// already read from the socket, which the watch would not see.
+func (p *parker) idle(conn net.Conn, h hangup) bool {
+	w, ok := h.(idler)
+	if !ok {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	if !w.idle(conn, p.idleTimeout, func(readable bool) {
+		if !readable || !p.ln.hand(conn) {
+			conn.Close()
+		}
+	}) {
+		return false
+	}
+	// Before the connection can be parked again (its next request may
+	// arrive at once): that park adds it under the same key.
+	delete(p.conns, conn)
+	return true
 }
 
 // hangup notices a parked request's client leaving while it waits.
@@ -306,6 +353,7 @@ func (p *parker) close() {
 	for _, cancel := range p.conns {
 		cancel()
 	}
+	p.hup.closeIdle()
 }
 
 // shutdown stops parking and waits, until ctx ends, for the parked

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
+	"unsafe"
 )
 
 // epollWatch notices parked requests' clients leaving without a goroutine
@@ -18,10 +20,13 @@ import (
 // parked ones: an event whose number is not that of its descriptor's
 // parked request is dropped. A socket stays in the set when its read is
 // answered (one system call fewer per answer, the answers of a fan-out
-// being written one after another): its next park re-arms it with a new
-// number (EPOLL_CTL_MOD), its next byte or hang-up meanwhile wakes the
-// loop once for nothing, and the kernel takes it out of the set when the
-// connection is closed (nothing duplicates these descriptors).
+// being written one after another). Its connection then usually waits
+// there for its next request (idleFD, see idle), its registration still
+// armed; one handed back to net/http instead has its next byte or
+// hang-up wake the loop once for nothing. The next park re-arms the
+// registration with a new number (EPOLL_CTL_MOD), and the kernel takes
+// the socket out of the set when the connection is closed (nothing
+// duplicates these descriptors).
 type epollWatch struct {
 	epfd  int
 	wake  *os.File // closing its pair ends the loop
@@ -29,6 +34,12 @@ type epollWatch struct {
 	mu    sync.Mutex
 	seq   int32
 	byFD  map[int32]*epollHangup
+	// idleFD holds the answered connections waiting for their next
+	// request (see idle), by descriptor.
+	idleFD map[int32]*idleConn
+	// stray holds the sequence number of an event that came for a
+	// descriptor nobody held (parked or idle) at the time.
+	stray map[int32]int32
 	// kept holds the descriptors left in the set by answered reads (a
 	// hint: some may have been closed since).
 	kept   map[int32]struct{}
@@ -54,7 +65,7 @@ func newEpollWatch() (*epollWatch, error) {
 		w.Close()
 		return nil, err
 	}
-	e := &epollWatch{epfd: epfd, wake: r, wakeW: w, byFD: map[int32]*epollHangup{}, kept: map[int32]struct{}{}, done: make(chan struct{})}
+	e := &epollWatch{epfd: epfd, wake: r, wakeW: w, byFD: map[int32]*epollHangup{}, idleFD: map[int32]*idleConn{}, stray: map[int32]int32{}, kept: map[int32]struct{}{}, done: make(chan struct{})}
 	go e.loop()
 	return e, nil
 }
@@ -75,17 +86,41 @@ func (e *epollWatch) loop() {
 				return // the wake pipe: closing
 			}
 			e.mu.Lock()
-			h := e.byFD[ev.Fd]
-			if h == nil || h.seq != ev.Pad {
+			if h := e.byFD[ev.Fd]; h != nil && h.seq == ev.Pad {
+				// One-shot: the socket reports nothing more until re-armed.
+				h.fired = true
 				e.mu.Unlock()
+				if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+					h.gone.Store(true)
+					h.cancel()
+				}
 				continue
 			}
-			e.mu.Unlock()
-			// One-shot: the socket reports nothing more until removed.
-			if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
-				h.gone.Store(true)
-				h.cancel()
+			if ic := e.idleFD[ev.Fd]; ic != nil && ic.seq == ev.Pad {
+				delete(e.idleFD, ev.Fd)
+				if ic.timer != nil {
+					ic.timer.Stop()
+				}
+				// Its next request (served by net/http, the socket
+				// still in the set for its next park), or its end: a
+				// peer that hung up is readable too (the end of the
+				// stream), and has sent a request only if bytes wait.
+				readable := ev.Events&syscall.EPOLLIN != 0
+				if readable && ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+					readable = bytesWaiting(int(ev.Fd))
+				}
+				if readable {
+					e.kept[ev.Fd] = struct{}{}
+				}
+				e.mu.Unlock()
+				go ic.wake(readable)
+				continue
 			}
+			// A registration between owners: its read answered, the
+			// connection not yet idle (or handed back). idle must see
+			// that it fired.
+			e.stray[ev.Fd] = ev.Pad
+			e.mu.Unlock()
 		}
 	}
 }
@@ -120,6 +155,75 @@ type epollHangup struct {
 	seq    int32
 	cancel context.CancelFunc
 	gone   atomic.Bool
+	fired  bool // an event of this registration came (guarded by e.mu)
+}
+
+// idleConn is an answered connection the watch holds until its next
+// request.
+type idleConn struct {
+	conn  net.Conn
+	seq   int32
+	timer *time.Timer
+	wake  func(readable bool)
+}
+
+// idle keeps conn, whose parked read h watched and was answered, in the
+// set (under h's registration, still armed) until the socket has a byte
+// to read (wake(true): the next request) or its peer hangs up
+// (wake(false)); after timeout (if > 0) it closes conn. False if h's
+// registration already reported an event (it is disarmed) or the watch
+// is closed.
+func (h *epollHangup) idle(conn net.Conn, timeout time.Duration, wake func(readable bool)) bool {
+	e := h.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.stray[h.fd]; e.closed || h.fired || (ok && s == h.seq) || e.byFD[h.fd] != nil || e.idleFD[h.fd] != nil {
+		return false
+	}
+	delete(e.kept, h.fd) // stop put it there; the idle entry holds it now
+	ic := &idleConn{conn: conn, seq: h.seq, wake: wake}
+	if timeout > 0 {
+		ic.timer = time.AfterFunc(timeout, func() {
+			e.mu.Lock()
+			mine := e.idleFD[h.fd] == ic
+			if mine {
+				delete(e.idleFD, h.fd)
+			}
+			e.mu.Unlock()
+			if mine {
+				conn.Close()
+			}
+		})
+	}
+	e.idleFD[h.fd] = ic
+	return true
+}
+
+// idleConns is the number of idle connections held.
+func (e *epollWatch) idleConns() int {
+	if e == nil {
+		return 0
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.idleFD)
+}
+
+// closeIdle closes every idle connection (the parker is closing).
+func (e *epollWatch) closeIdle() {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	idle := e.idleFD
+	e.idleFD = map[int32]*idleConn{}
+	e.mu.Unlock()
+	for _, ic := range idle {
+		if ic.timer != nil {
+			ic.timer.Stop()
+		}
+		ic.conn.Close()
+	}
 }
 
 // add registers conn's socket; nil if it has none to watch or the watch
@@ -159,6 +263,7 @@ func (e *epollWatch) add(conn net.Conn, cancel context.CancelFunc) *epollHangup 
 			return
 		}
 		e.byFD[x.fd] = x
+		delete(e.stray, x.fd)
 		h = x
 	})
 	if cerr != nil {
@@ -217,4 +322,11 @@ func (p *parker) watchHangup(conn net.Conn, cancel context.CancelFunc) hangup {
 		}
 	}
 	return p.watchByRead(conn, cancel)
+}
+
+// bytesWaiting reports whether socket fd has bytes to read (FIONREAD).
+func bytesWaiting(fd int) bool {
+	var n int32
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCINQ, uintptr(unsafe.Pointer(&n)))
+	return errno == 0 && n > 0
 }

@@ -13,6 +13,10 @@ type epollWatch struct{}
 
 func (*epollWatch) close() {}
 
+func (*epollWatch) closeIdle() {}
+
+func (*epollWatch) idleConns() int { return 0 }
+
 func newHangupWatch() *epollWatch { return nil }
 
 func (p *parker) watchHangup(conn net.Conn, cancel context.CancelFunc) hangup {

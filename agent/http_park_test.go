@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -277,5 +278,76 @@ func TestParkedQueriesAtShutdown(t *testing.T) {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			t.Fatalf("client %d: no answer and no end of connection after shutdown", i)
 		}
+	}
+}
+
+// TestParkedConnectionIdles: after its parked answer a connection waits
+// in the hang-up watch (Linux), not in net/http, until its next request,
+// which net/http then serves; a client leaving an idle connection closes
+// it; shutdown closes idle connections.
+func TestParkedConnectionIdles(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("connections idle in the epoll watch on Linux only; elsewhere net/http holds them")
+	}
+	c := testcluster.New(t, testcluster.Options{Servers: 1})
+	srv := c.WaitForLeader(30 * time.Second)
+	kv := client(t, srv).KV()
+	put := func(v string) string {
+		t.Helper()
+		if _, err := kv.Put(&api.KVPair{Key: "i/k", Value: []byte(v)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, meta, err := kv.Get("i/k", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatUint(meta.LastIndex, 10)
+	}
+	idleAre := func(want int) {
+		t.Helper()
+		testcluster.WaitFor(t, 30*time.Second, func() error {
+			if n := srv.Agent.IdleConns(); n != want {
+				return fmt.Errorf("%d idle connections, want %d", n, want)
+			}
+			return nil
+		})
+	}
+	idx := put("v0")
+	var conns []*parkedConn
+	for range 2 {
+		pc := dialRaw(t, srv.HTTPAddr)
+		pc.send(getReq("/v1/kv/i/k?index=" + idx + "&wait=10m"))
+		conns = append(conns, pc)
+	}
+	waitParked(t, srv, 2)
+	idx = put("v1")
+	for _, pc := range conns {
+		if resp, _ := pc.read(http.MethodGet); resp.StatusCode != http.StatusOK {
+			t.Fatalf("parked answer: %s", resp.Status)
+		}
+	}
+	idleAre(2)
+	// The next request of one: served by net/http (a plain read), and
+	// then parked again and answered, idle again.
+	conns[0].send(getReq("/v1/kv/i/k"))
+	if resp, body := conns[0].read(http.MethodGet); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"Value":"djE="`) {
+		t.Fatalf("plain read on an idle connection: %s %s", resp.Status, body)
+	}
+	idleAre(1)
+	conns[0].send(getReq("/v1/kv/i/k?index=" + idx + "&wait=10m"))
+	waitParked(t, srv, 1)
+	put("v2")
+	if resp, _ := conns[0].read(http.MethodGet); resp.StatusCode != http.StatusOK {
+		t.Fatalf("second parked answer: %s", resp.Status)
+	}
+	idleAre(2)
+	// A client leaving: its idle connection is closed.
+	conns[1].conn.Close()
+	idleAre(1)
+	// Shutdown closes the other.
+	c.Stop(srv)
+	conns[0].conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := conns[0].br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection after shutdown: read %v, want EOF", err)
 	}
 }
