@@ -41,6 +41,11 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 		defer context.AfterFunc(s.baseCtx, cancel)()
 	}
 	for first := true; ; first = false {
+		if !first {
+			// A shared query's members all arrived before this read
+			// (the query closed to new ones when its wait ended).
+			markRead(ctx)
+		}
 		// A default read is linearized once, before its first read: what
 		// this store applies after that is newer still, so every later
 		// read of the wait also sees each write acknowledged before the
@@ -75,7 +80,7 @@ func (s *Server) blockingQuery(ctx context.Context, q *pb.QueryOptions, meta *pb
 		s.blocking.Add(1)
 		err = ws.WatchCtx(wctx)
 		s.blocking.Add(-1)
-		startRead(ctx)
+		setJoinable(ctx, false)
 		if err != nil {
 			// The wait ran out (not an error: the caller gets the current
 			// result), or the caller or the server went away.

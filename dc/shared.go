@@ -50,7 +50,7 @@ type sharedQuery struct {
 	joinable bool
 	// readAt is a time (on this server's clock) before which the data of
 	// the answer was not read: when the query began, then when its last
-	// read began (see startRead), or what the server that read it for a
+	// read began (see markRead), or what the server that read it for a
 	// forwarded query reported (rpc.ReadAfter). Every member arrived
 	// before it, but those that joined a forwarded query on its way
 	// (lastJoin); an RPC member is told how long after its arrival it is.
@@ -258,16 +258,16 @@ func setJoinable(ctx context.Context, open bool) {
 	setJoinableOn(ctx, open, false)
 }
 
-// startRead closes the query of ctx to new members as its read begins
-// (blockingQuery, after a wait), and marks the read's time.
-func startRead(ctx context.Context) {
+// markRead marks the time a read of the query of ctx begins after a wait
+// (blockingQuery; the query is closed to new members by then). An answer
+// given when the wait runs out keeps the time of the read before it.
+func markRead(ctx context.Context) {
 	m, _ := ctx.Value(sharedQueryKey{}).(*sharedMark)
 	if m == nil {
 		return
 	}
 	m.sq.mu.Lock()
 	defer m.sq.mu.Unlock()
-	m.c.joinable = false
 	m.c.readAt = time.Now()
 }
 

@@ -118,6 +118,60 @@ func TestSharedBlockingQueries(t *testing.T) {
 	})
 }
 
+// A forwarded query whose wait runs out is answered with the read made
+// when it began, before the follower's other watchers joined it: the
+// leader says so (the read came at once after the call arrived), and the
+// follower reads again for them.
+func TestSharedQueryTimeoutRereads(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		leader := c.waitLeader()
+		f := c.followers(leader)[0]
+		var set pb.KVApplyResponse
+		if err := call(leader, MethodKVApply, kvSet("t", "1"), &set); err != nil {
+			t.Fatal(err)
+		}
+		const n = 5
+		got := make(chan *pb.KVGetResponse, n)
+		watch := func() {
+			go func() {
+				var resp pb.KVGetResponse
+				req := &pb.KVGetRequest{Key: "t", Query: &pb.QueryOptions{MinIndex: set.Index, MaxWaitNanos: int64(10 * time.Second)}}
+				if err := call(f, MethodKVGet, req, &resp); err != nil {
+					t.Error(err)
+				}
+				got <- &resp
+			}()
+		}
+		watch()
+		waitFor(t, "the follower's first query waiting", func() error {
+			if openCalls(f.Server) != 1 {
+				return errors.New("not open yet")
+			}
+			return nil
+		})
+		f.calls.count(MethodKVGet)
+		time.Sleep(time.Second)
+		for range n - 1 {
+			watch()
+		}
+		waitFor(t, "one shared query on the follower", func() error {
+			if fc, fm := sharedCalls(f.Server); fc != 1 || fm != n {
+				return fmt.Errorf("follower: %d queries, %d members", fc, fm)
+			}
+			return nil
+		})
+		for range n {
+			if r := <-got; r.Meta.GetIndex() != set.Index || len(r.Entries) != 1 {
+				t.Fatalf("timed-out read answered %v, want the value at index %d", r, set.Index)
+			}
+		}
+		if fwd := f.calls.count(MethodKVGet); fwd != 1 {
+			t.Fatalf("the follower forwarded %d more reads, want one (the fresh read of those that joined)", fwd)
+		}
+	})
+}
+
 // Queries with different tokens never share an answer: each sees what its
 // own token may read; and a change of ACL state keys new queries apart
 // from those started before it.
