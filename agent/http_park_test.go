@@ -76,6 +76,19 @@ func waitParked(t *testing.T, n *testcluster.Node, want int64) {
 	})
 }
 
+// putIndex puts value at key and returns the index a read of it gives.
+func putIndex(t *testing.T, kv *api.KV, key, value string) uint64 {
+	t.Helper()
+	if _, err := kv.Put(&api.KVPair{Key: key, Value: []byte(value)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, meta, err := kv.Get(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meta.LastIndex
+}
+
 // TestParkedBlockingQuery: a blocking read waits off net/http's
 // connection goroutine and is answered as net/http would have answered it
 // (status, Consul's headers, Content-Type, Content-Length, Date, the
@@ -86,17 +99,7 @@ func TestParkedBlockingQuery(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 1})
 	srv := c.WaitForLeader(30 * time.Second)
 	kv := client(t, srv).KV()
-	put := func(v string) uint64 {
-		t.Helper()
-		if _, err := kv.Put(&api.KVPair{Key: "p/k", Value: []byte(v)}, nil); err != nil {
-			t.Fatal(err)
-		}
-		_, meta, err := kv.Get("p/k", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return meta.LastIndex
-	}
+	put := func(v string) uint64 { return putIndex(t, kv, "p/k", v) }
 	idx := put("v0")
 
 	pc := dialRaw(t, srv.HTTPAddr)
@@ -292,17 +295,7 @@ func TestParkedConnectionIdles(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 1})
 	srv := c.WaitForLeader(30 * time.Second)
 	kv := client(t, srv).KV()
-	put := func(v string) string {
-		t.Helper()
-		if _, err := kv.Put(&api.KVPair{Key: "i/k", Value: []byte(v)}, nil); err != nil {
-			t.Fatal(err)
-		}
-		_, meta, err := kv.Get("i/k", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strconv.FormatUint(meta.LastIndex, 10)
-	}
+	put := func(v string) string { return strconv.FormatUint(putIndex(t, kv, "i/k", v), 10) }
 	idleAre := func(want int) {
 		t.Helper()
 		testcluster.WaitFor(t, 30*time.Second, func() error {

@@ -35,6 +35,36 @@ func openCalls(s *Server) int {
 	return n
 }
 
+// sharedFixture is a 3-server cluster with key set once, and watchers
+// of it: watch starts a blocking read of key at the set index (waiting up
+// to wait) on a server, whose answer arrives on got.
+type sharedFixture struct {
+	leader, follower *testServer
+	set              pb.KVApplyResponse
+	got              chan *pb.KVGetResponse
+	watch            func(on *testServer)
+}
+
+func newSharedFixture(t *testing.T, key string, n int, wait time.Duration) *sharedFixture {
+	c := newTestCluster(t, 3, nil)
+	fx := &sharedFixture{leader: c.waitLeader(), got: make(chan *pb.KVGetResponse, n)}
+	fx.follower = c.followers(fx.leader)[0]
+	if err := call(fx.leader, MethodKVApply, kvSet(key, "1"), &fx.set); err != nil {
+		t.Fatal(err)
+	}
+	fx.watch = func(on *testServer) {
+		go func() {
+			var resp pb.KVGetResponse
+			req := &pb.KVGetRequest{Key: key, Query: &pb.QueryOptions{MinIndex: fx.set.Index, MaxWaitNanos: int64(wait)}}
+			if err := call(on, MethodKVGet, req, &resp); err != nil {
+				t.Error(err)
+			}
+			fx.got <- &resp
+		}()
+	}
+	return fx
+}
+
 // Identical blocking queries wait as one query and get the same answer,
 // with the index of the write that woke them. A follower forwards them to
 // the leader (so they learn of the write as soon as the leader applies
@@ -42,25 +72,9 @@ func openCalls(s *Server) int {
 // read its answer get that answer.
 func TestSharedBlockingQueries(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		c := newTestCluster(t, 3, nil)
-		leader := c.waitLeader()
-		f := c.followers(leader)[0]
-		var set pb.KVApplyResponse
-		if err := call(leader, MethodKVApply, kvSet("w", "1"), &set); err != nil {
-			t.Fatal(err)
-		}
 		const n = 40
-		got := make(chan *pb.KVGetResponse, n)
-		watch := func(on *testServer) {
-			go func() {
-				var resp pb.KVGetResponse
-				req := &pb.KVGetRequest{Key: "w", Query: &pb.QueryOptions{MinIndex: set.Index, MaxWaitNanos: int64(time.Minute)}}
-				if err := call(on, MethodKVGet, req, &resp); err != nil {
-					t.Error(err)
-				}
-				got <- &resp
-			}()
-		}
+		fx := newSharedFixture(t, "w", n, time.Minute)
+		leader, f, got, watch := fx.leader, fx.follower, fx.got, fx.watch
 		// The others arrive while the first of each server waits (those
 		// arriving while it reads start their own).
 		watch(leader)
@@ -124,25 +138,10 @@ func TestSharedBlockingQueries(t *testing.T) {
 // follower reads again for them.
 func TestSharedQueryTimeoutRereads(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		c := newTestCluster(t, 3, nil)
-		leader := c.waitLeader()
-		f := c.followers(leader)[0]
-		var set pb.KVApplyResponse
-		if err := call(leader, MethodKVApply, kvSet("t", "1"), &set); err != nil {
-			t.Fatal(err)
-		}
 		const n = 5
-		got := make(chan *pb.KVGetResponse, n)
-		watch := func() {
-			go func() {
-				var resp pb.KVGetResponse
-				req := &pb.KVGetRequest{Key: "t", Query: &pb.QueryOptions{MinIndex: set.Index, MaxWaitNanos: int64(10 * time.Second)}}
-				if err := call(f, MethodKVGet, req, &resp); err != nil {
-					t.Error(err)
-				}
-				got <- &resp
-			}()
-		}
+		fx := newSharedFixture(t, "t", n, 10*time.Second)
+		f, set, got := fx.follower, &fx.set, fx.got
+		watch := func() { fx.watch(f) }
 		watch()
 		waitFor(t, "the follower's first query waiting", func() error {
 			if openCalls(f.Server) != 1 {
@@ -357,30 +356,53 @@ func TestSharedQueryJoinWindow(t *testing.T) {
 	}
 }
 
+// fakeServer answers ForwardedQueries' calls as a server would: it
+// counts them by kind ("blocking" or "fresh") and token, holds blocking
+// ones until release is closed and then notes readAfter for them, and
+// answers index 9 with the kind as the value.
+type fakeServer struct {
+	release   chan struct{}
+	readAfter time.Duration
+	mu        sync.Mutex
+	calls     map[string]int
+}
+
+func newFakeServer(readAfter time.Duration) *fakeServer {
+	return &fakeServer{release: make(chan struct{}), readAfter: readAfter, calls: map[string]int{}}
+}
+
+func (s *fakeServer) call(ctx context.Context, req, resp proto.Message) error {
+	q := req.(*pb.KVGetRequest).Query
+	kind := "blocking"
+	if q.MinIndex == 1 && q.MaxWaitNanos == 1 {
+		kind = "fresh"
+	}
+	s.mu.Lock()
+	s.calls[kind+"/"+q.Token]++
+	s.mu.Unlock()
+	if kind == "blocking" {
+		<-s.release
+		rpc.NoteReadAfter(ctx, s.readAfter)
+	}
+	resp.(*pb.KVGetResponse).Meta = &pb.QueryMeta{Index: 9}
+	resp.(*pb.KVGetResponse).Entries = []*pb.KVEntry{{Key: "k", Value: []byte(kind)}}
+	return nil
+}
+
+// made is the calls made so far.
+func (s *fakeServer) made() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprint(s.calls)
+}
+
 // A client agent's identical blocking queries make one call to a server;
 // those that joined it on the way get one fresh read together, made after
 // they all arrived; another token's query is never joined.
 func TestForwardedQueries(t *testing.T) {
 	var f ForwardedQueries
-	release := make(chan struct{})
-	var mu sync.Mutex
-	calls := map[string]int{}
-	call := func(ctx context.Context, req, resp proto.Message) error {
-		q := req.(*pb.KVGetRequest).Query
-		kind := "blocking"
-		if q.MinIndex == 1 && q.MaxWaitNanos == 1 {
-			kind = "fresh"
-		}
-		mu.Lock()
-		calls[kind+"/"+q.Token]++
-		mu.Unlock()
-		if kind == "blocking" {
-			<-release
-		}
-		resp.(*pb.KVGetResponse).Meta = &pb.QueryMeta{Index: 9}
-		resp.(*pb.KVGetResponse).Entries = []*pb.KVEntry{{Key: "k", Value: []byte(kind)}}
-		return nil
-	}
+	srv := newFakeServer(0)
+	call, release := srv.call, srv.release
 	const n = 10
 	type answer struct {
 		token string
@@ -428,16 +450,17 @@ func TestForwardedQueries(t *testing.T) {
 			t.Errorf("token %s got %v, want the %s answer", a.token, a.resp, want)
 		}
 	}
-	if fmt.Sprint(calls) != "map[blocking/a:1 blocking/b:1 fresh/a:1]" {
-		t.Fatalf("calls made: %v", calls)
+	if made := srv.made(); made != "map[blocking/a:1 blocking/b:1 fresh/a:1]" {
+		t.Fatalf("calls made: %v", made)
 	}
 	// Not a blocking read: called alone.
 	var resp pb.KVGetResponse
+	plain := 0
 	if err := f.Call(context.Background(), MethodKVGet, &pb.KVGetRequest{Key: "k", Query: &pb.QueryOptions{}}, &resp, func(ctx context.Context, req, resp proto.Message) error {
-		calls["plain"]++
+		plain++
 		return nil
-	}); err != nil || calls["plain"] != 1 {
-		t.Fatalf("plain read: %v, %v", err, calls)
+	}); err != nil || plain != 1 {
+		t.Fatalf("plain read: %v, %d calls", err, plain)
 	}
 }
 
@@ -457,26 +480,8 @@ func TestForwardedQueriesReadAfter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var f ForwardedQueries
-			release := make(chan struct{})
-			var mu sync.Mutex
-			calls := map[string]int{}
-			call := func(ctx context.Context, req, resp proto.Message) error {
-				q := req.(*pb.KVGetRequest).Query
-				kind := "blocking"
-				if q.MinIndex == 1 && q.MaxWaitNanos == 1 {
-					kind = "fresh"
-				}
-				mu.Lock()
-				calls[kind]++
-				mu.Unlock()
-				if kind == "blocking" {
-					<-release
-					rpc.NoteReadAfter(ctx, tc.readAfter)
-				}
-				resp.(*pb.KVGetResponse).Meta = &pb.QueryMeta{Index: 9}
-				resp.(*pb.KVGetResponse).Entries = []*pb.KVEntry{{Key: "k", Value: []byte(kind)}}
-				return nil
-			}
+			srv := newFakeServer(tc.readAfter)
+			call := srv.call
 			const n = 5
 			got := make(chan *pb.KVGetResponse, n)
 			ask := func() {
@@ -505,19 +510,19 @@ func TestForwardedQueriesReadAfter(t *testing.T) {
 				ask()
 			}
 			waitFor(t, "every request waiting", membersAre(n))
-			close(release)
+			close(srv.release)
 			for range n {
 				r := <-got
 				if len(r.Entries) != 1 || string(r.Entries[0].Value) != tc.want {
 					t.Fatalf("got %v, want the %s answer", r, tc.want)
 				}
 			}
-			want := map[string]int{"blocking": 1}
+			want := map[string]int{"blocking/": 1}
 			if tc.want == "fresh" {
-				want["fresh"] = 1
+				want["fresh/"] = 1
 			}
-			if fmt.Sprint(calls) != fmt.Sprint(want) {
-				t.Fatalf("calls made: %v, want %v", calls, want)
+			if made := srv.made(); made != fmt.Sprint(want) {
+				t.Fatalf("calls made: %v, want %v", made, want)
 			}
 		})
 	}
