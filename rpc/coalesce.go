@@ -154,6 +154,25 @@ func (c *coalescingConn) Close() error {
 	return err
 }
 
+// waitFlushed waits, for at most d, until the connection has taken every
+// byte Write took before the call, or a write failed or Close began.
+func (c *coalescingConn) waitFlushed(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mark := c.queued
+	expired := false
+	t := time.AfterFunc(d, func() {
+		c.mu.Lock()
+		expired = true
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	})
+	defer t.Stop()
+	for c.flushed < mark && c.err == nil && !c.closed && !expired {
+		c.cond.Wait()
+	}
+}
+
 // queuedBytes is how many bytes Write has taken so far.
 func (c *coalescingConn) queuedBytes() uint64 {
 	c.mu.Lock()

@@ -34,6 +34,9 @@ type ServerConfig struct {
 	RequestTimeout time.Duration
 	// WriteTimeout bounds writing the response envelope.
 	WriteTimeout time.Duration
+	// ShutdownDrain is how long Shutdown lets the calls in flight finish
+	// and be answered before it cuts them.
+	ShutdownDrain time.Duration
 	// Authorize, when set, is asked before each call whether its caller
 	// may call method; an error is the call's answer. ctx carries the
 	// caller's TLS state (PeerTLS) and relay hops (RelayHops).
@@ -41,13 +44,15 @@ type ServerConfig struct {
 }
 
 // DefaultServerConfig returns the defaults: 8 MiB messages, 10s to read a
-// request, 10s to write a response, DefaultYamuxConfig.
+// request, 10s to write a response, 1s for the calls in flight at
+// Shutdown, DefaultYamuxConfig.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
 		MaxMessageSize: DefaultMaxMessageSize,
 		Yamux:          DefaultYamuxConfig(),
 		RequestTimeout: 10 * time.Second,
 		WriteTimeout:   10 * time.Second,
+		ShutdownDrain:  time.Second,
 	}
 }
 
@@ -61,6 +66,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.ShutdownDrain <= 0 {
+		c.ShutdownDrain = d.ShutdownDrain
 	}
 	c.Logger = orDiscard(c.Logger)
 	return c
@@ -81,9 +89,34 @@ type Server struct {
 	cancel context.CancelCauseFunc
 
 	mu       sync.Mutex
-	sessions map[*yamux.Session]struct{}
+	sessions map[*yamux.Session]*coalescingConn
 	closed   bool
 	wg       sync.WaitGroup // session, call and watcher goroutines
+	// calls counts the calls running; drained is closed when the last
+	// one ends while Shutdown waits for them.
+	calls   int
+	drained chan struct{}
+}
+
+// startCall admits a call, unless Shutdown has begun.
+func (s *Server) startCall() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.calls++
+	return true
+}
+
+func (s *Server) endCall() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls--
+	if s.calls == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
 }
 
 // NewServer returns a Server with no methods. It starts nothing: connections
@@ -99,7 +132,7 @@ func NewServer(cfg ServerConfig) *Server {
 		handlers: make(map[string]Handler),
 		ctx:      ctx,
 		cancel:   cancel,
-		sessions: make(map[*yamux.Session]struct{}),
+		sessions: make(map[*yamux.Session]*coalescingConn),
 	}
 	s.handlers[BatchMethod] = s.serveBatch
 	return s
@@ -163,7 +196,7 @@ func (s *Server) ServeConn(conn net.Conn) {
 		cc.Close()
 		return
 	}
-	s.sessions[sess] = struct{}{}
+	s.sessions[sess] = cc
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go s.serveSession(sess, connTLSState(conn))
@@ -199,11 +232,40 @@ func (s *Server) serveSession(sess *yamux.Session, cs *tls.ConnectionState) {
 func (s *Server) Shutdown() {
 	s.mu.Lock()
 	s.closed = true
-	sessions := make([]*yamux.Session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		sessions = append(sessions, sess)
+	var drained chan struct{}
+	if s.calls > 0 {
+		drained = make(chan struct{})
+		s.drained = drained
 	}
 	s.mu.Unlock()
+	// The calls in flight (a write this server forwards to the leader,
+	// say) finish and are answered for up to ShutdownDrain; calls that
+	// arrive meanwhile are refused as never run (serveStream), which
+	// their callers may try on another server. Then the rest are cut.
+	if drained != nil {
+		t := time.NewTimer(s.cfg.ShutdownDrain)
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.mu.Lock()
+	sessions := make([]*yamux.Session, 0, len(s.sessions))
+	conns := make([]*coalescingConn, 0, len(s.sessions))
+	for sess, cc := range s.sessions {
+		sessions = append(sessions, sess)
+		conns = append(conns, cc)
+	}
+	s.mu.Unlock()
+	if drained != nil {
+		// The drained calls' answers have left yamux; let them leave the
+		// connections too (closing one drops what a write in progress
+		// leaves pending).
+		for _, cc := range conns {
+			cc.waitFlushed(closeFlushTimeout)
+		}
+	}
 	// Sessions first, so no answer races out: every cut call fails on its
 	// caller as a transport error.
 	for _, sess := range sessions {

@@ -58,6 +58,14 @@ func (s *Server) serveStream(stream *yamux.Stream, cs *tls.ConnectionState) {
 		return
 	}
 
+	if !s.startCall() {
+		// Shutting down: not run, so the caller may try elsewhere (a
+		// forwarded write is retried on the leader's answer of this
+		// kind).
+		s.writeResponse(stream, req.Method, &pb.RPCResponse{Error: ErrorToWire(fmt.Errorf("%w: this server is shutting down", ErrNoLeader))})
+		return
+	}
+	defer s.endCall()
 	ctx, cancel := context.WithCancelCause(withPeerTLS(s.ctx, cs))
 	defer cancel(nil)
 	var deadline time.Time
