@@ -94,6 +94,26 @@ func (p *proc) rssKiB(b *testing.B) int {
 	return 0
 }
 
+// settledRSSKiB is the process's resident set once it has stopped moving:
+// two samples half a second apart within 256 KiB of each other (a fresh
+// process still faulting in its pages, or one returning a burst's heap,
+// would otherwise make the measurement depend on when it is taken).
+func (p *proc) settledRSSKiB(b *testing.B) int {
+	deadline := time.Now().Add(30 * time.Second)
+	last := p.rssKiB(b)
+	for {
+		time.Sleep(500 * time.Millisecond) // sampling interval
+		cur := p.rssKiB(b)
+		if d := cur - last; d < 256 && d > -256 {
+			return cur
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("RSS still moving after 30 s (%d KiB, was %d)", cur, last)
+		}
+		last = cur
+	}
+}
+
 // cpu is the process's user+system CPU time so far.
 func (p *proc) cpu(b *testing.B) time.Duration {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
@@ -457,8 +477,7 @@ func idleRound(b *testing.B, n int, oneKey bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	time.Sleep(time.Second) // let the new agent settle before the baseline
-	rss0 := p.rssKiB(b)
+	rss0 := p.settledRSSKiB(b)
 	const idle = 10 * time.Second
 	base0 := p.cpu(b)
 	time.Sleep(idle)
@@ -486,8 +505,7 @@ func idleRound(b *testing.B, n int, oneKey bool) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second)
-	rss1 := p.rssKiB(b)
+	rss1 := p.settledRSSKiB(b)
 	cpu0 := p.cpu(b)
 	time.Sleep(idle)
 	cpu := p.cpu(b) - cpu0
@@ -498,7 +516,7 @@ func idleRound(b *testing.B, n int, oneKey bool) {
 		saveProfile(b, p, "profile?seconds=5", filepath.Join(dir, fmt.Sprintf("idle-cpu-%v.pb.gz", oneKey)))
 		b.Logf("after %s idle: %s", idle, memstats(b, p))
 		saveProfile(b, p, "heap?gc=1", filepath.Join(dir, fmt.Sprintf("idle-heap-gc-%v.pb.gz", oneKey)))
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // what 5 s after a GC look like: the measurement itself
 		b.Logf("5 s after a GC: RSS %d MiB above the baseline; %s", (p.rssKiB(b)-rss0)/1024, memstats(b, p))
 	}
 	b.ReportMetric(float64(rss1-rss0)/1024, "MiB")
@@ -522,8 +540,7 @@ func BenchmarkCatalogProcesses(b *testing.B) {
 		procs := startServers(b, 3)
 		li := leaderIndex(b, procs)
 		leader, follower := procs[li], procs[(li+1)%3]
-		time.Sleep(time.Second)
-		rss0 := leader.rssKiB(b)
+		rss0 := leader.settledRSSKiB(b)
 
 		regs := make(chan *api.CatalogRegistration, 256)
 		var wg sync.WaitGroup
@@ -559,12 +576,11 @@ func BenchmarkCatalogProcesses(b *testing.B) {
 		if os.Getenv("MERIDIAN_BENCH_PROFILES") != "" {
 			b.Logf("leader allocated %.0f MiB/s while registering", (promSample(leader.http, "go_memstats_alloc_bytes_total")-allocs0)/(1<<20)/time.Since(start).Seconds())
 		}
-		time.Sleep(2 * time.Second)
-		rss1 := leader.rssKiB(b)
+		rss1 := leader.settledRSSKiB(b)
 		if dir := os.Getenv("MERIDIAN_BENCH_PROFILES"); dir != "" {
 			for range 4 {
 				b.Logf("leader after the registrations: RSS +%d MiB; %s; gogc %v", (leader.rssKiB(b)-rss0)/1024, memstats(b, leader), promSample(leader.http, "go_gc_gogc_percent"))
-				time.Sleep(time.Second)
+				time.Sleep(time.Second) // sampling interval of the log
 			}
 			saveProfile(b, leader, "heap?gc=1", filepath.Join(dir, "catalog-leader-heap.pb.gz"))
 		}
