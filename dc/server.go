@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -188,7 +189,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Clock == nil {
 		deps.Clock = clock.Real()
 	}
-	st, err := store.New()
+	// The KV values live in files under the data directory (unlinked,
+	// rebuilt from the Raft log on every start), in the system's temporary
+	// directory without one.
+	var valueDir string
+	if cfg.DataDir != "" {
+		valueDir = filepath.Join(cfg.DataDir, "kv-values")
+	}
+	st, err := store.NewWithOptions(store.Options{ValueDir: valueDir})
 	if err != nil {
 		return nil, err
 	}

@@ -101,6 +101,19 @@ func (s *Store) ApplyBatch(entries []Entry) []*Result {
 			}
 		}
 		if !replay {
+			// The values this batch wrote go out before it is visible.
+			err := kvRelocate(tx)
+			if err == nil {
+				err = s.vlog.flush()
+			}
+			if err != nil {
+				tx.Abort()
+				s.stop(fmt.Errorf("store: %w", err))
+				for i := range out {
+					out[i] = &Result{Index: items[i].index, Err: err}
+				}
+				break
+			}
 			tx.Commit()
 			break
 		}

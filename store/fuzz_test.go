@@ -276,10 +276,19 @@ func fuzzBaseStore(tb testing.TB, base []Entry) *Store {
 }
 
 // fork returns a store that starts with s's contents and goes its own way:
-// memdb's trees are immutable, so this costs nothing.
+// memdb's trees and the KV tree are immutable, so this costs nothing. The
+// fork appends its values to a log of its own; the values it shares with s
+// stay where they are.
 func fork(s *Store) *Store {
-	f := &Store{}
-	f.cur.Store(&state{db: s.cur.Load().db.Snapshot(), abandonCh: make(chan struct{})})
+	f := &Store{vlog: newValueLog("")}
+	db := s.cur.Load().db.Snapshot()
+	sh := &kvShared{hub: newKVWatchHub(), vlog: f.vlog, live: map[*vseg]int64{}}
+	tx := db.Txn(true)
+	if err := tx.Insert(tableKVTree, &kvTreeRow{ID: kvTreeRowID, tree: kvRead(tx), sh: sh}); err != nil {
+		panic(err)
+	}
+	tx.Commit()
+	f.cur.Store(&state{db: db, abandonCh: make(chan struct{}), kvHub: sh.hub})
 	return f
 }
 
@@ -521,8 +530,19 @@ func checkConsistent(t *testing.T, s *Store) {
 			fail("timer of missing session %q", tm.Id)
 		}
 	})
-	each(tableKVs, func(raw any) {
-		e := raw.(*pb.KVEntry)
+	sessionRows := 0
+	each(tableKVSessions, func(raw any) {
+		r := raw.(*kvSessionRow)
+		sessionRows++
+		if e := kvGet(kvRead(tx), r.Key); e == nil || e.Session != r.Session {
+			fail("session row %q/%q does not match the key's entry %v", r.Key, r.Session, e)
+		}
+	})
+	held := 0
+	kvRead(tx).Ascend(func(e *kvEntry) bool {
+		if e.Session != "" {
+			held++
+		}
 		if e.Key == "" {
 			fail("kv entry without a key")
 		}
@@ -537,7 +557,11 @@ func checkConsistent(t *testing.T, s *Store) {
 		if tomb, _ := tx.First(tableTombstones, "id", e.Key); tomb != nil {
 			fail("key %q both live and a tombstone", e.Key)
 		}
+		return true
 	})
+	if held != sessionRows {
+		fail("%d keys held by sessions, %d session rows", held, sessionRows)
+	}
 	each(tableTombstones, func(raw any) {
 		tb := raw.(*tombstoneRow)
 		if tb.Index > index(tableTombstones) || tb.Index > index(tableKVs) {

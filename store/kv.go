@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"fmt"
-	"sort"
 	"strings"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -15,18 +14,16 @@ import (
 // ModifyIndex when it exists, else the KV table's index (deletes included),
 // as Consul reports it. ws is woken when key changes or is deleted.
 func (s *Store) KVGet(ws memdb.WatchSet, key string) (uint64, *pb.KVEntry, error) {
-	tx := s.readTxn()
+	st := s.cur.Load()
+	st.kvHub.watchKey(ws, key) // before the read: see kvWatchHub
+	tx := st.db.Txn(false)
 	defer tx.Abort()
-	ch, raw, err := tx.FirstWatch(tableKVs, "id", key)
-	if err != nil {
-		return 0, nil, fmt.Errorf("kv get %q: %w", key, err)
-	}
-	ws.Add(ch)
-	if raw == nil {
+	e := kvGet(kvRead(tx), key)
+	if e == nil {
 		return maxIndex(tx, ws, tableKVs, tableTombstones), nil, nil
 	}
-	e := raw.(*pb.KVEntry)
-	return e.ModifyIndex, e, nil
+	p, err := e.toPB(true)
+	return e.ModifyIndex, p, err
 }
 
 // KVList returns every entry whose key starts with prefix, sorted by key.
@@ -34,9 +31,20 @@ func (s *Store) KVGet(ws memdb.WatchSet, key string) (uint64, *pb.KVEntry, error
 // under the prefix, so a delete under the prefix moves it forward; with
 // neither it is the KV table's index.
 func (s *Store) KVList(ws memdb.WatchSet, prefix string) (uint64, []*pb.KVEntry, error) {
-	tx := s.readTxn()
+	idx, entries, err := s.kvList(ws, prefix)
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := kvEntriesPB(entries)
+	return idx, out, err
+}
+
+func (s *Store) kvList(ws memdb.WatchSet, prefix string) (uint64, []*kvEntry, error) {
+	st := s.cur.Load()
+	st.kvHub.watchPrefix(ws, prefix) // before the read: see kvWatchHub
+	tx := st.db.Txn(false)
 	defer tx.Abort()
-	entries, idx, err := kvListTxn(tx, ws, prefix)
+	entries, idx, err := kvListTxn(tx, prefix)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -55,7 +63,7 @@ func (s *Store) KVList(ws memdb.WatchSet, prefix string) (uint64, []*pb.KVEntry,
 // the first separator that follows the prefix and deduplicated, so folders
 // appear once with a trailing separator. The index follows KVList's rule.
 func (s *Store) KVKeys(ws memdb.WatchSet, prefix, sep string) (uint64, []string, error) {
-	idx, entries, err := s.KVList(ws, prefix)
+	idx, entries, err := s.kvList(ws, prefix)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -77,24 +85,17 @@ func (s *Store) KVKeys(ws memdb.WatchSet, prefix, sep string) (uint64, []string,
 	return idx, keys, nil
 }
 
-func kvListTxn(tx *memdb.Txn, ws memdb.WatchSet, prefix string) ([]*pb.KVEntry, uint64, error) {
-	it, err := tx.Get(tableKVs, "id_prefix", prefix)
-	if err != nil {
-		return nil, 0, fmt.Errorf("kv list %q: %w", prefix, err)
-	}
-	ws.Add(it.WatchCh())
-	var out []*pb.KVEntry
+// kvListTxn lists the entries under prefix in key order (the tree's) and
+// their highest ModifyIndex. A caller that watches must have taken its
+// channel (kvWatchHub.watchPrefix) before it opened tx.
+func kvListTxn(tx *memdb.Txn, prefix string) ([]*kvEntry, uint64, error) {
+	var out []*kvEntry
 	var idx uint64
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		e := raw.(*pb.KVEntry)
+	kvAscendPrefix(kvRead(tx), prefix, func(e *kvEntry) bool {
 		out = append(out, e)
 		idx = max(idx, e.ModifyIndex)
-	}
-	// memdb iterates the radix tree in key order already; keep the promise
-	// explicit in case an index changes.
-	if !sort.SliceIsSorted(out, func(i, j int) bool { return out[i].Key < out[j].Key }) {
-		sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	}
+		return true
+	})
 	return out, idx, nil
 }
 
@@ -126,36 +127,39 @@ func (s *Store) TombstoneCount() int {
 	return n
 }
 
-func kvFirst(tx *memdb.Txn, key string) (*pb.KVEntry, error) {
-	raw, err := tx.First(tableKVs, "id", key)
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return nil, nil
-	}
-	return raw.(*pb.KVEntry), nil
+func kvFirst(tx *memdb.Txn, key string) (*kvEntry, error) {
+	return kvGet(kvRead(tx), key), nil
 }
 
 // kvSet writes in at idx. CreateIndex, LockIndex and Session of an existing
 // entry are kept (a plain set does not touch a lock). A set that changes
 // nothing leaves the entry and the indexes alone. It returns the stored entry.
-func kvSet(tx *memdb.Txn, idx uint64, in *pb.KVEntry) (*pb.KVEntry, error) {
+func kvSet(tx *memdb.Txn, idx uint64, in *pb.KVEntry) (*kvEntry, error) {
 	existing, err := kvFirst(tx, in.Key)
 	if err != nil {
 		return nil, err
 	}
-	e := &pb.KVEntry{
+	if existing != nil && existing.Flags == in.Flags && int(existing.val.n) == len(in.Value) {
+		v, err := kvRow(tx).sh.vlog.readOwn(existing.val)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Equal(v, in.Value) {
+			return existing, nil
+		}
+	}
+	ref, err := kvNewValue(tx, in.Value)
+	if err != nil {
+		return nil, err
+	}
+	e := &kvEntry{
 		Key:         in.Key,
-		Value:       in.Value,
 		Flags:       in.Flags,
 		CreateIndex: idx,
 		ModifyIndex: idx,
+		val:         ref,
 	}
 	if existing != nil {
-		if bytes.Equal(existing.Value, in.Value) && existing.Flags == in.Flags {
-			return existing, nil
-		}
 		e.CreateIndex = existing.CreateIndex
 		e.LockIndex = existing.LockIndex
 		e.Session = existing.Session
@@ -163,8 +167,8 @@ func kvSet(tx *memdb.Txn, idx uint64, in *pb.KVEntry) (*pb.KVEntry, error) {
 	return e, kvInsert(tx, idx, e)
 }
 
-func kvInsert(tx *memdb.Txn, idx uint64, e *pb.KVEntry) error {
-	if err := tx.Insert(tableKVs, e); err != nil {
+func kvInsert(tx *memdb.Txn, idx uint64, e *kvEntry) error {
+	if err := kvPut(tx, e); err != nil {
 		return fmt.Errorf("kv insert %q: %w", e.Key, err)
 	}
 	// A key written again is no longer deleted.
@@ -176,7 +180,7 @@ func kvInsert(tx *memdb.Txn, idx uint64, e *pb.KVEntry) error {
 
 // kvSetCAS sets in only if the entry's ModifyIndex equals index; index 0
 // means the key must not exist.
-func kvSetCAS(tx *memdb.Txn, idx, index uint64, in *pb.KVEntry) (bool, *pb.KVEntry, error) {
+func kvSetCAS(tx *memdb.Txn, idx, index uint64, in *pb.KVEntry) (bool, *kvEntry, error) {
 	existing, err := kvFirst(tx, in.Key)
 	if err != nil {
 		return false, nil, err
@@ -201,8 +205,8 @@ func kvDelete(tx *memdb.Txn, idx uint64, key string) error {
 	return kvDeleteEntry(tx, idx, existing)
 }
 
-func kvDeleteEntry(tx *memdb.Txn, idx uint64, e *pb.KVEntry) error {
-	if err := tx.Delete(tableKVs, e); err != nil {
+func kvDeleteEntry(tx *memdb.Txn, idx uint64, e *kvEntry) error {
+	if err := kvRemove(tx, e.Key); err != nil {
 		return fmt.Errorf("kv delete %q: %w", e.Key, err)
 	}
 	if err := tx.Insert(tableTombstones, &tombstoneRow{Key: e.Key, Index: idx}); err != nil {
@@ -232,13 +236,9 @@ func kvDeleteCAS(tx *memdb.Txn, idx, index uint64, key string) (bool, error) {
 
 // kvDeleteTree deletes every key under prefix.
 func kvDeleteTree(tx *memdb.Txn, idx uint64, prefix string) error {
-	it, err := tx.Get(tableKVs, "id_prefix", prefix)
+	doomed, _, err := kvListTxn(tx, prefix)
 	if err != nil {
 		return fmt.Errorf("kv delete-tree %q: %w", prefix, err)
-	}
-	var doomed []*pb.KVEntry
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		doomed = append(doomed, raw.(*pb.KVEntry))
 	}
 	for _, e := range doomed {
 		if err := kvDeleteEntry(tx, idx, e); err != nil {

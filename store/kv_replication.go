@@ -69,7 +69,11 @@ func applyKVReplication(tx *memdb.Txn, idx uint64, now int64, c *pb.KVReplicatio
 // index (the source went back to an older state). ws is woken by changes under the
 // prefixes.
 func (s *Store) KVChanges(ws memdb.WatchSet, prefixes, exclude []string, since uint64) (entries []*pb.KVEntry, deleted []*pb.Tombstone, index uint64, full bool, err error) {
-	tx := s.readTxn()
+	st := s.cur.Load()
+	for _, p := range prefixes {
+		st.kvHub.watchPrefix(ws, p) // before the read: see kvWatchHub
+	}
+	tx := st.db.Txn(false)
 	defer tx.Abort()
 	index = maxIndex(tx, nil, tableKVs, tableTombstones)
 	// A full copy too when since is past anything this store has: the
@@ -86,7 +90,7 @@ func (s *Store) KVChanges(ws memdb.WatchSet, prefixes, exclude []string, since u
 	}
 	seen := map[string]bool{}
 	for _, p := range prefixes {
-		list, _, err := kvListTxn(tx, ws, p)
+		list, _, err := kvListTxn(tx, p)
 		if err != nil {
 			return nil, nil, 0, false, err
 		}
@@ -95,7 +99,11 @@ func (s *Store) KVChanges(ws memdb.WatchSet, prefixes, exclude []string, since u
 				continue
 			}
 			seen[e.Key] = true
-			entries = append(entries, e)
+			p, err := e.toPB(true)
+			if err != nil {
+				return nil, nil, 0, false, err
+			}
+			entries = append(entries, p)
 		}
 		it, err := tx.Get(tableTombstones, "id_prefix", p)
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 
 // Table names. They are also the keys of the index table.
 const (
+	// tableKVs names the KV store in the index table, snapshots and
+	// metrics; its entries are in a tree of their own (kvtree.go).
 	tableKVs        = "kvs"
 	tableTombstones = "tombstones"
 	tableIndex      = "index"
@@ -58,19 +60,15 @@ func schema() *memdb.DBSchema {
 	for name, t := range aclSchema() {
 		s.Tables[name] = t
 	}
+	for name, t := range kvTreeSchema() {
+		s.Tables[name] = t
+	}
 	return s
 }
 
 func baseSchema() *memdb.DBSchema {
 	return &memdb.DBSchema{
 		Tables: map[string]*memdb.TableSchema{
-			tableKVs: {
-				Name: tableKVs,
-				Indexes: map[string]*memdb.IndexSchema{
-					"id":      {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
-					"session": {Name: "session", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Session"}},
-				},
-			},
 			tableSessions: {
 				Name: tableSessions,
 				Indexes: map[string]*memdb.IndexSchema{

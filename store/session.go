@@ -131,13 +131,9 @@ func sessionDestroy(tx *memdb.Txn, idx uint64, now int64, req *pb.SessionDestroy
 // deleted, with behavior delete), each blocked for the session's
 // lock-delay, and its check links and timer go with it.
 func invalidateSession(tx *memdb.Txn, idx uint64, now int64, sess *pb.Session) error {
-	it, err := tx.Get(tableKVs, "session", sess.Id)
+	held, err := kvHeldBy(tx, sess.Id)
 	if err != nil {
 		return err
-	}
-	var held []*pb.KVEntry
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		held = append(held, raw.(*pb.KVEntry))
 	}
 	for _, e := range held {
 		if sess.LockDelayNanos > 0 {
@@ -151,9 +147,9 @@ func invalidateSession(tx *memdb.Txn, idx uint64, now int64, sess *pb.Session) e
 			}
 			continue
 		}
-		u := proto.Clone(e).(*pb.KVEntry)
+		u := *e
 		u.Session, u.ModifyIndex = "", idx
-		if err := tx.Insert(tableKVs, u); err != nil {
+		if err := kvPut(tx, &u); err != nil {
 			return err
 		}
 		if err := setIndex(tx, tableKVs, idx); err != nil {
@@ -218,7 +214,7 @@ func invalidateSessionIDs(tx *memdb.Txn, idx uint64, now int64, ids []string) er
 // kvLock acquires key for the entry's session. It succeeds if the key is
 // free (and not in lock-delay) or already held by the same session; the
 // value and flags are written either way. LockIndex counts acquisitions.
-func kvLock(tx *memdb.Txn, idx uint64, now int64, in *pb.KVEntry) (bool, *pb.KVEntry, error) {
+func kvLock(tx *memdb.Txn, idx uint64, now int64, in *pb.KVEntry) (bool, *kvEntry, error) {
 	if in.Key == "" {
 		return false, nil, fmt.Errorf("%w: missing key name", ErrBadCommand)
 	}
@@ -233,7 +229,7 @@ func kvLock(tx *memdb.Txn, idx uint64, now int64, in *pb.KVEntry) (bool, *pb.KVE
 	if err != nil {
 		return false, nil, err
 	}
-	e := &pb.KVEntry{Key: in.Key, Value: in.Value, Flags: in.Flags, Session: sess.Id, CreateIndex: idx, ModifyIndex: idx, LockIndex: 1}
+	e := &kvEntry{Key: in.Key, Flags: in.Flags, Session: sess.Id, CreateIndex: idx, ModifyIndex: idx, LockIndex: 1}
 	if existing != nil {
 		e.CreateIndex = existing.CreateIndex
 		switch existing.Session {
@@ -254,12 +250,15 @@ func kvLock(tx *memdb.Txn, idx uint64, now int64, in *pb.KVEntry) (bool, *pb.KVE
 			return false, nil, nil
 		}
 	}
+	if e.val, err = kvNewValue(tx, in.Value); err != nil {
+		return false, nil, err
+	}
 	return true, e, kvInsert(tx, idx, e)
 }
 
 // kvUnlock releases key if the entry's session holds it, writing the
 // value and flags. No lock-delay follows an explicit release.
-func kvUnlock(tx *memdb.Txn, idx uint64, in *pb.KVEntry) (bool, *pb.KVEntry, error) {
+func kvUnlock(tx *memdb.Txn, idx uint64, in *pb.KVEntry) (bool, *kvEntry, error) {
 	existing, err := kvFirst(tx, in.Key)
 	if err != nil {
 		return false, nil, err
@@ -267,7 +266,10 @@ func kvUnlock(tx *memdb.Txn, idx uint64, in *pb.KVEntry) (bool, *pb.KVEntry, err
 	if existing == nil || existing.Session == "" || existing.Session != in.Session {
 		return false, nil, nil
 	}
-	e := &pb.KVEntry{Key: in.Key, Value: in.Value, Flags: in.Flags, CreateIndex: existing.CreateIndex, ModifyIndex: idx, LockIndex: existing.LockIndex}
+	e := &kvEntry{Key: in.Key, Flags: in.Flags, CreateIndex: existing.CreateIndex, ModifyIndex: idx, LockIndex: existing.LockIndex}
+	if e.val, err = kvNewValue(tx, in.Value); err != nil {
+		return false, nil, err
+	}
 	return true, e, kvInsert(tx, idx, e)
 }
 

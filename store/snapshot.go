@@ -72,9 +72,6 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		name string
 		rec  func(raw any) *pb.SnapshotRecord
 	}{
-		{tableKVs, func(raw any) *pb.SnapshotRecord {
-			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_Kv{Kv: raw.(*pb.KVEntry)}}
-		}},
 		{tableTombstones, func(raw any) *pb.SnapshotRecord {
 			t := raw.(*tombstoneRow)
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_Tombstone{Tombstone: &pb.Tombstone{Key: t.Key, Index: t.Index}}}
@@ -129,6 +126,17 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_TableIndex{TableIndex: &pb.TableIndex{Table: r.Key, Index: r.Value}}}
 		}},
 	}
+	var kvErr error
+	kvRead(sn.tx).Ascend(func(e *kvEntry) bool {
+		var p *pb.KVEntry
+		if p, kvErr = e.toPB(true); kvErr == nil {
+			kvErr = emit(&pb.SnapshotRecord{Record: &pb.SnapshotRecord_Kv{Kv: p}})
+		}
+		return kvErr == nil
+	})
+	if kvErr != nil {
+		return n, kvErr
+	}
 	for _, t := range tables {
 		it, err := sn.tx.Get(t.name, "id")
 		if err != nil {
@@ -151,7 +159,7 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 // its footer without error; otherwise the store is unchanged. Blocking
 // queries on the old contents are woken (AbandonCh).
 func (s *Store) Restore(r io.Reader) error {
-	st, err := readSnapshot(r)
+	st, err := readSnapshot(r, s.vlog)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 	}
@@ -162,7 +170,9 @@ func (s *Store) Restore(r io.Reader) error {
 // restoreBatch is how many records the decoder hands the inserter at once.
 const restoreBatch = 512
 
-func readSnapshot(r io.Reader) (*state, error) {
+// readSnapshot builds a state from a snapshot stream, its values stored in
+// vlog.
+func readSnapshot(r io.Reader, vlog *valueLog) (*state, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	opts := protodelim.UnmarshalOptions{MaxSize: maxSnapshotRecord}
 	var hdr pb.SnapshotHeader
@@ -172,7 +182,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 	if hdr.Version != snapshotVersion {
 		return nil, fmt.Errorf("unsupported snapshot version %d", hdr.Version)
 	}
-	st, err := newState()
+	st, err := newState(vlog)
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +210,9 @@ func readSnapshot(r io.Reader) (*state, error) {
 		}
 	}
 	if err := <-decoded; err != nil {
+		return nil, err
+	}
+	if err := vlog.flush(); err != nil {
 		return nil, err
 	}
 	tx.Commit()
@@ -266,7 +279,13 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 		if r.Kv.Key == "" {
 			return errors.New("kv entry without a key")
 		}
-		return tx.Insert(tableKVs, r.Kv)
+		in := r.Kv
+		ref, err := kvNewValue(tx, in.Value)
+		if err != nil {
+			return err
+		}
+		return kvPut(tx, &kvEntry{Key: in.Key, Session: in.Session, Flags: in.Flags, LockIndex: in.LockIndex,
+			CreateIndex: in.CreateIndex, ModifyIndex: in.ModifyIndex, val: ref})
 	case *pb.SnapshotRecord_Tombstone:
 		if r.Tombstone.Key == "" {
 			return errors.New("tombstone without a key")
@@ -358,7 +377,8 @@ func restoreRecord(tx *memdb.Txn, rec *pb.SnapshotRecord) error {
 // stream Restore would refuse. A caller that must not fail halfway
 // (Raft panics when a restore it was handed fails) checks first.
 func CheckSnapshot(r io.Reader) error {
-	if _, err := readSnapshot(r); err != nil {
+	// The values are read and dropped: nothing keeps this state.
+	if _, err := readSnapshot(r, &valueLog{discard: true}); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 	}
 	return nil

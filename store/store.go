@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -20,34 +21,65 @@ type state struct {
 	// abandonCh is closed when this generation is replaced, so blocking
 	// queries against it return at once and read the new one.
 	abandonCh chan struct{}
+	// kvHub wakes blocking reads of the KV store (see kvtree.go).
+	kvHub *kvWatchHub
 }
 
 // Store is the state store. It is safe for concurrent use: any number of
 // readers and one writer (the FSM) at a time.
 type Store struct {
 	cur atomic.Pointer[state]
+	// vlog holds the KV store's values; only the state machine appends.
+	vlog *valueLog
 	// stopped holds the error of the first log entry the store could not
 	// interpret; from then on it applies nothing (see ErrStopped).
 	stopped atomic.Pointer[error]
 }
 
-// New returns an empty store.
+// Options configure a store.
+type Options struct {
+	// ValueDir is the directory of the files that hold the KV store's
+	// values (see valueLog): a server's data directory. Empty means the
+	// system's temporary directory.
+	ValueDir string
+}
+
+// New returns an empty store that keeps its values in the system's
+// temporary directory.
 func New() (*Store, error) {
-	st, err := newState()
+	return NewWithOptions(Options{})
+}
+
+// NewWithOptions returns an empty store. A ValueDir is created if missing,
+// and emptied of files a process that used it before left behind.
+func NewWithOptions(o Options) (*Store, error) {
+	if o.ValueDir != "" {
+		if err := os.MkdirAll(o.ValueDir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: value directory: %w", err)
+		}
+		if err := removeStaleValueFiles(o.ValueDir); err != nil {
+			return nil, fmt.Errorf("store: value directory: %w", err)
+		}
+	}
+	s := &Store{vlog: newValueLog(o.ValueDir)}
+	st, err := newState(s.vlog)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{}
 	s.cur.Store(st)
 	return s, nil
 }
 
-func newState() (*state, error) {
+func newState(vlog *valueLog) (*state, error) {
 	db, err := memdb.NewMemDB(schema())
 	if err != nil {
 		return nil, fmt.Errorf("create memdb: %w", err)
 	}
-	return &state{db: db, abandonCh: make(chan struct{})}, nil
+	sh := &kvShared{hub: newKVWatchHub(), vlog: vlog, live: map[*vseg]int64{}}
+	if err := initKVTree(db, sh); err != nil {
+		return nil, err
+	}
+	return &state{db: db, abandonCh: make(chan struct{}), kvHub: sh.hub}, nil
 }
 
 // AbandonCh is closed when the store's contents are replaced by a restore.

@@ -67,7 +67,7 @@ func txnKV(tx *memdb.Txn, idx uint64, now int64, op *pb.KVOp) ([]*pb.KVEntry, er
 		return nil, fmt.Errorf("%w: kv operation without an entry", ErrBadCommand)
 	}
 	key := in.Key
-	var entry *pb.KVEntry
+	var entry *kvEntry
 	var err error
 	switch op.Verb {
 	case pb.KVVerb_KV_SET:
@@ -86,16 +86,22 @@ func txnKV(tx *memdb.Txn, idx uint64, now int64, op *pb.KVOp) ([]*pb.KVEntry, er
 		if err == nil && entry == nil {
 			err = fmt.Errorf("key %q doesn't exist", key)
 		}
-		return []*pb.KVEntry{entry}, err
+		if err != nil {
+			return nil, err
+		}
+		return kvEntriesPB([]*kvEntry{entry})
 	case pb.KVVerb_KV_GET_OR_EMPTY:
 		entry, err = kvFirst(tx, key)
 		if entry == nil {
 			return nil, err
 		}
-		return []*pb.KVEntry{entry}, err
+		return kvEntriesPB([]*kvEntry{entry})
 	case pb.KVVerb_KV_GET_TREE:
-		entries, _, err := kvListTxn(tx, nil, key)
-		return entries, err
+		entries, _, err := kvListTxn(tx, key)
+		if err != nil {
+			return nil, err
+		}
+		return kvEntriesPB(entries)
 	case pb.KVVerb_KV_CHECK_INDEX:
 		entry, err = kvFirst(tx, key)
 		switch {
@@ -148,16 +154,9 @@ func txnKV(tx *memdb.Txn, idx uint64, now int64, op *pb.KVOp) ([]*pb.KVEntry, er
 	if err != nil || entry == nil {
 		return nil, err
 	}
-	return []*pb.KVEntry{withoutValue(entry)}, nil
-}
-
-func withoutValue(e *pb.KVEntry) *pb.KVEntry {
-	return &pb.KVEntry{
-		Key:         e.Key,
-		Flags:       e.Flags,
-		CreateIndex: e.CreateIndex,
-		ModifyIndex: e.ModifyIndex,
-		LockIndex:   e.LockIndex,
-		Session:     e.Session,
+	p, err := entry.toPB(false)
+	if err != nil {
+		return nil, err
 	}
+	return []*pb.KVEntry{p}, nil
 }

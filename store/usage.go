@@ -5,15 +5,19 @@ import (
 	"sync"
 )
 
-// Tables lists the state store's tables (but the index table), sorted,
-// for metrics.
+// Tables lists the state store's tables (but the index table and the
+// KV store's internal ones; the KV store counts as kvs), sorted, for
+// metrics.
 var Tables = sync.OnceValue(func() []string {
 	var out []string
 	for name := range schema().Tables {
-		if name != tableIndex {
+		switch name {
+		case tableIndex, tableKVTree, tableKVSessions:
+		default:
 			out = append(out, name)
 		}
 	}
+	out = append(out, tableKVs)
 	slices.Sort(out)
 	return out
 })
@@ -26,6 +30,10 @@ func (s *Store) TableSizes() map[string]int {
 	defer tx.Abort()
 	out := make(map[string]int, len(Tables()))
 	for _, t := range Tables() {
+		if t == tableKVs {
+			out[t] = kvRead(tx).Len()
+			continue
+		}
 		it, err := tx.Get(t, "id")
 		if err != nil {
 			continue

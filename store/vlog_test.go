@@ -1,0 +1,172 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meridian-io/meridian/pb"
+)
+
+// segmentsOf counts the distinct segments the committed tree's values are in.
+func segmentsOf(s *Store) int {
+	tx := s.readTxn()
+	defer tx.Abort()
+	segs := map[*vseg]bool{}
+	kvRead(tx).Ascend(func(e *kvEntry) bool {
+		if e.val.seg != nil {
+			segs[e.val.seg] = true
+		}
+		return true
+	})
+	return len(segs)
+}
+
+// openValueFiles counts this process's open (unlinked) segment files in dir.
+func openValueFiles(t *testing.T, dir string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(target, filepath.Join(dir, "kv-values-")) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestValueLogRelocates: values spread over many segments read back
+// intact; once most are overwritten, the sparse segments' live values move
+// to the current one, the entries keep their indexes, and the files of
+// segments nothing refers to any more are closed.
+func TestValueLogRelocates(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewWithOptions(Options{ValueDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.vlog.segMax = 4 << 10 // 16 values of 256 B per segment
+	a := &applier{t: t, s: s}
+	value := func(i, round int) string { return fmt.Sprintf("%03d/%d/%s", i, round, strings.Repeat("v", 248)) }
+	for i := range 200 {
+		a.kv(pb.KVVerb_KV_SET, fmt.Sprintf("k/%03d", i), value(i, 0), 0)
+	}
+	if n := segmentsOf(s); n < 12 {
+		t.Fatalf("200 values of 256 B in %d segments of 4 KiB, want at least 12", n)
+	}
+	before := map[string]uint64{}
+	for i := range 200 {
+		key := fmt.Sprintf("k/%03d", i)
+		before[key] = a.get(key).ModifyIndex
+	}
+	// Overwrite all but every tenth key, several times: every old segment
+	// is left with at most two live values of sixteen.
+	for round := 1; round <= 3; round++ {
+		for i := range 200 {
+			if i%10 != 0 {
+				a.kv(pb.KVVerb_KV_SET, fmt.Sprintf("k/%03d", i), value(i, round), 0)
+			}
+		}
+	}
+	for i := range 200 {
+		want := value(i, 3)
+		if i%10 == 0 {
+			want = value(i, 0)
+		}
+		a.mustValue(fmt.Sprintf("k/%03d", i), want)
+		if i%10 == 0 {
+			if got := a.get(fmt.Sprintf("k/%03d", i)).ModifyIndex; got != before[fmt.Sprintf("k/%03d", i)] {
+				t.Fatalf("k/%03d moved and its ModifyIndex changed: %d, was %d", i, got, before[fmt.Sprintf("k/%03d", i)])
+			}
+		}
+	}
+	for seg, live := range kvSharedOf(s).live {
+		if seg != s.vlog.cur && live*4 < seg.size {
+			t.Fatalf("a segment of %d B holds %d live after relocation", seg.size, live)
+		}
+	}
+	// 180 live values of 256 B need 12 segments; allow the current one's
+	// slack and those being filled.
+	if n := segmentsOf(s); n > 16 {
+		t.Fatalf("values in %d segments after relocation, want at most 16", n)
+	}
+	// The files of the segments left behind are closed once collected.
+	want := segmentsOf(s) + 1 // and the current one
+	deadline := time.Now().Add(10 * time.Second)
+	for openValueFiles(t, dir) > want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d segment files open, %d in use", openValueFiles(t, dir), want)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // the cleanups run after the collection
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("value directory lists %d files; segments are unlinked when created", len(entries))
+	}
+}
+
+func kvSharedOf(s *Store) *kvShared {
+	tx := s.readTxn()
+	defer tx.Abort()
+	return kvRow(tx).sh
+}
+
+// TestValueLogWriteErrorStops: a value the store cannot write stops it
+// before the batch commits (another server may have it), with the error,
+// and every later command is refused; what was committed before stays.
+func TestValueLogWriteErrorStops(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewWithOptions(Options{ValueDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{t: t, s: s}
+	a.kv(pb.KVVerb_KV_SET, "before", "kept", 0)
+	s.vlog.segMax = 1                         // the next value needs a new segment file...
+	if err := os.RemoveAll(dir); err != nil { // ...where none can be made
+		t.Fatal(err)
+	}
+	r := a.kv(pb.KVVerb_KV_SET, "after", "lost", 0)
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "value log") {
+		t.Fatalf("write with no value file: %+v, want a value log error", r)
+	}
+	if s.Stopped() == nil {
+		t.Fatal("store goes on applying after a value it could not keep")
+	}
+	a.mustMissing("after")
+	a.mustValue("before", "kept")
+	if r := a.kv(pb.KVVerb_KV_DELETE, "before", "", 0); r.Err == nil {
+		t.Fatal("a stopped store applied a delete")
+	}
+}
+
+// TestValueDirStaleFilesRemoved: files a process left in its value
+// directory (it died between creating and unlinking one) go at start.
+func TestValueDirStaleFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "kv-values-123")
+	if err := os.WriteFile(stale, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(other, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewWithOptions(Options{ValueDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale value file still there (%v)", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("another file was removed: %v", err)
+	}
+}
