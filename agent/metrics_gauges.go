@@ -101,6 +101,20 @@ func (m *agentMetrics) registerGauges(a *Agent) {
 			return float64(a.server.Store().ChecksByStatus()[state])
 		})
 	}
+	m.gauge([]string{"state", "kv_value_bytes"}, "Bytes in the files that hold this server's KV values: unlinked files of its data directory, rebuilt on each start (dead bytes of overwritten values included).", nil, func() float64 {
+		if a.server == nil {
+			return 0
+		}
+		_, n := a.server.Store().ValueLogUsage()
+		return float64(n)
+	})
+	m.gauge([]string{"state", "kv_value_files"}, "Files that hold this server's KV values, those older readers still hold included.", nil, func() float64 {
+		if a.server == nil {
+			return 0
+		}
+		n, _ := a.server.Store().ValueLogUsage()
+		return float64(n)
+	})
 	for _, table := range store.Tables() {
 		labels := []telemetry.Label{{Name: "table", Value: table}}
 		m.gauge([]string{"state", "table_rows"}, "Rows in each table of this server's state store (counted at most every 5 s).", labels, func() float64 {

@@ -168,6 +168,8 @@ func TestPrometheusTelemetry(t *testing.T) {
 		{"meridian_state_checks", map[string]string{"state": "critical"}, exactly(1), "1"},
 		{"meridian_state_table_rows", map[string]string{"table": "kvs"}, exactly(10), "10"},
 		{"meridian_state_table_rows", map[string]string{"table": "nodes"}, exactly(2), "2"},
+		{"meridian_state_kv_value_files", nil, exactly(1), "1 (ten small values)"},
+		{"meridian_state_kv_value_bytes", nil, exactly(10), "10 (ten values of one byte)"},
 		{"meridian_raft_leader", nil, exactly(1), "1"},
 	}
 	testcluster.WaitFor(t, 20*time.Second, func() error { return checkScrape(t, srv.HTTPAddr, server) })

@@ -35,10 +35,17 @@ type valueLog struct {
 	// discard drops values instead of storing them (a snapshot read only
 	// to check it).
 	discard bool
+	stats   *valueLogStats
 	// err is the first write error. It sticks: the state machine must not
 	// commit a state whose values it could not keep (another server's
 	// would differ), so it stops applying (Store.ApplyBatch).
 	err error
+}
+
+// valueLogStats counts the segment files open and the bytes in them, old
+// segments that readers still hold included.
+type valueLogStats struct {
+	segments, bytes atomic.Int64
 }
 
 // vseg is one segment file of a valueLog.
@@ -49,7 +56,23 @@ type vseg struct {
 	// flushed is how much of it is in the file; readers read below it.
 	flushed atomic.Int64
 	// buf holds what was appended after flushed (the writer's only).
-	buf []byte
+	buf   []byte
+	stats *valueLogStats
+}
+
+// segmentFile is what closing a segment's file needs: not the segment,
+// which must be unreachable for its cleanup to run.
+type segmentFile struct {
+	f     *os.File
+	stats *valueLogStats
+}
+
+func closeSegment(sf segmentFile) {
+	if fi, err := sf.f.Stat(); err == nil {
+		sf.stats.bytes.Add(-fi.Size())
+	}
+	sf.stats.segments.Add(-1)
+	sf.f.Close()
 }
 
 // valueRef is where a value is: n bytes at off in seg; the empty value has
@@ -91,7 +114,7 @@ func newValueLog(dir string) *valueLog {
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	return &valueLog{dir: dir, segMax: defaultSegmentSize}
+	return &valueLog{dir: dir, segMax: defaultSegmentSize, stats: &valueLogStats{}}
 }
 
 // append stores v and says where.
@@ -134,8 +157,9 @@ func (l *valueLog) rotate() error {
 		l.err = fmt.Errorf("value log: unlink %s: %w", f.Name(), err)
 		return l.err
 	}
-	s := &vseg{f: f}
-	runtime.AddCleanup(s, func(f *os.File) { f.Close() }, f)
+	s := &vseg{f: f, stats: l.stats}
+	l.stats.segments.Add(1)
+	runtime.AddCleanup(s, closeSegment, segmentFile{f, l.stats})
 	l.cur = s
 	return nil
 }
@@ -159,6 +183,7 @@ func (s *vseg) flush() error {
 		return fmt.Errorf("value log: write: %w", err)
 	}
 	s.flushed.Store(off + int64(len(s.buf)))
+	s.stats.bytes.Add(int64(len(s.buf)))
 	if cap(s.buf) > 2*segmentBuffer {
 		s.buf = nil // a value larger than the buffer: do not keep its room
 	} else {
@@ -194,4 +219,12 @@ func (r valueRef) read() ([]byte, error) {
 		return nil, fmt.Errorf("value log: read %d bytes at %d: %w", r.n, off, err)
 	}
 	return out, nil
+}
+
+// ValueLogUsage is how many files hold the KV store's values and how many
+// bytes they take on disk (see valueLog): the values of the current state
+// and of older ones readers or snapshots still hold, and the dead bytes
+// of segments not yet relocated.
+func (s *Store) ValueLogUsage() (files int, bytes int64) {
+	return int(s.vlog.stats.segments.Load()), s.vlog.stats.bytes.Load()
 }
