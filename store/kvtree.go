@@ -296,14 +296,39 @@ type kvWatchHub struct {
 	// lens counts the watched prefixes by length: a write to a key looks
 	// up the key's prefixes of those lengths only.
 	lens map[int]int
+	// sweepAt bounds the channels held: a channel goes when its key is
+	// written, so keys watched once and never written (a wait for a key
+	// that never comes) would pile up. Past sweepAt every channel is
+	// closed; each waiter wakes, reads the same index and waits again on
+	// a new one. Set to twice the count swept (at least minHubSweep), the
+	// sweeps cost O(1) per watch.
+	sweepAt int
 }
+
+const minHubSweep = 4096
 
 func newKVWatchHub() *kvWatchHub {
 	return &kvWatchHub{
 		keys:     map[string]chan struct{}{},
 		prefixes: map[string]chan struct{}{},
 		lens:     map[int]int{},
+		sweepAt:  minHubSweep,
 	}
+}
+
+// sweep closes every channel (h.mu held).
+func (h *kvWatchHub) sweep() {
+	n := len(h.keys) + len(h.prefixes)
+	for _, ch := range h.keys {
+		close(ch)
+	}
+	for _, ch := range h.prefixes {
+		close(ch)
+	}
+	clear(h.keys)
+	clear(h.prefixes)
+	clear(h.lens)
+	h.sweepAt = max(minHubSweep, 2*n)
 }
 
 // watchKey adds to ws a channel closed when key is written or deleted.
@@ -317,6 +342,9 @@ func (h *kvWatchHub) watchKey(ws memdb.WatchSet, key string) {
 	if !ok {
 		ch = make(chan struct{})
 		h.keys[key] = ch
+		if len(h.keys)+len(h.prefixes) > h.sweepAt {
+			h.sweep()
+		}
 	}
 	h.mu.Unlock()
 	ws.Add(ch)
@@ -334,6 +362,9 @@ func (h *kvWatchHub) watchPrefix(ws memdb.WatchSet, prefix string) {
 		ch = make(chan struct{})
 		h.prefixes[prefix] = ch
 		h.lens[len(prefix)]++
+		if len(h.keys)+len(h.prefixes) > h.sweepAt {
+			h.sweep()
+		}
 	}
 	h.mu.Unlock()
 	ws.Add(ch)

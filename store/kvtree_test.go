@@ -64,6 +64,50 @@ func TestKVWatchHub(t *testing.T) {
 	}
 }
 
+// TestKVWatchHubSweeps: channels of keys never written do not pile up:
+// past the bound every waiter is woken (to read again and take a new
+// channel) and the hub starts over, with a bound twice what it swept.
+func TestKVWatchHubSweeps(t *testing.T) {
+	s, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := s.cur.Load().kvHub
+	hub.sweepAt = 4
+	var sets []memdb.WatchSet
+	for i := range 4 {
+		ws := memdb.NewWatchSet()
+		if _, _, err := s.KVGet(ws, fmt.Sprintf("never/%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		sets = append(sets, ws)
+	}
+	for i, ws := range sets {
+		if fired(ws) {
+			t.Fatalf("watch %d fired before the bound was passed", i)
+		}
+	}
+	fifth := memdb.NewWatchSet()
+	hub.watchPrefix(fifth, "never/")
+	for i, ws := range append(sets, fifth) {
+		if !fired(ws) {
+			t.Fatalf("watch %d not woken by the sweep", i)
+		}
+	}
+	if n := hub.watched(); n != 0 || hub.sweepAt != minHubSweep {
+		t.Fatalf("after the sweep: %d channels, bound %d; want 0 and %d", n, hub.sweepAt, minHubSweep)
+	}
+	hub.mu.Lock()
+	for i := range minHubSweep + 1 {
+		hub.keys[fmt.Sprint(i)] = make(chan struct{})
+	}
+	hub.mu.Unlock()
+	hub.watchKey(memdb.NewWatchSet(), "one more")
+	if hub.sweepAt != 2*(minHubSweep+2) {
+		t.Fatalf("bound after sweeping %d channels: %d, want %d", minHubSweep+2, hub.sweepAt, 2*(minHubSweep+2))
+	}
+}
+
 // TestKVAbortedTxnInvisible: a transaction that fails halfway changes
 // neither the published tree nor its readers' view, and wakes no one; the
 // tree a reader holds does not change under it when later writes commit.
