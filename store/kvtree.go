@@ -305,7 +305,7 @@ type kvWatchHub struct {
 	sweepAt int
 }
 
-const minHubSweep = 4096
+const minHubSweep = 1 << 16
 
 func newKVWatchHub() *kvWatchHub {
 	return &kvWatchHub{
