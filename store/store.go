@@ -62,6 +62,11 @@ func NewWithOptions(o Options) (*Store, error) {
 		}
 	}
 	s := &Store{vlog: newValueLog(o.ValueDir)}
+	// The first segment now: a directory that cannot hold the values
+	// fails the start, not the first write.
+	if err := s.vlog.rotate(); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	st, err := newState(s.vlog)
 	if err != nil {
 		return nil, err

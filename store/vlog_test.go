@@ -187,3 +187,17 @@ func TestValueDirStaleFilesRemoved(t *testing.T) {
 		t.Fatalf("another file was removed: %v", err)
 	}
 }
+
+// TestValueDirUnusable: a value directory the store cannot write to fails
+// its creation with the reason (an agent then exits at start), instead of
+// stopping the store at the first write.
+func TestValueDirUnusable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewWithOptions(Options{ValueDir: file})
+	if err == nil || !strings.Contains(err.Error(), "value directory") {
+		t.Fatalf("store over a file as its value directory: %v, want a value directory error", err)
+	}
+}
