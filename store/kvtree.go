@@ -172,14 +172,14 @@ func kvRow(tx *memdb.Txn) *kvTreeRow {
 // kvWrite is the tree tx may change: on its first change, a clone of the
 // committed tree (O(1); nodes are copied as they are written), published
 // and handed to the watchers if tx commits, dropped if it aborts.
-func kvWrite(tx *memdb.Txn) *kvTreeRow {
+func kvWrite(tx *memdb.Txn) (*kvTreeRow, error) {
 	cur := kvRow(tx)
 	if cur.owner == tx {
-		return cur
+		return cur, nil
 	}
 	w := &kvTreeRow{ID: kvTreeRowID, tree: cur.tree.Clone(), sh: cur.sh, owner: tx}
 	if err := tx.Insert(tableKVTree, w); err != nil {
-		panic(fmt.Sprintf("store: replace kv tree row: %v", err))
+		return nil, fmt.Errorf("kv tree: %w", err) // a read transaction
 	}
 	tx.Defer(func() {
 		w.owner = nil
@@ -192,7 +192,7 @@ func kvWrite(tx *memdb.Txn) *kvTreeRow {
 		w.sh.hub.fire(w.changed)
 		w.changed = nil
 	})
-	return w
+	return w, nil
 }
 
 // kvGet is the entry at key in t, or nil.
@@ -216,13 +216,20 @@ func kvAscendPrefix(t *kvTree, prefix string, fn func(*kvEntry) bool) {
 
 // kvNewValue stores a value for an entry tx is about to put.
 func kvNewValue(tx *memdb.Txn, v []byte) (valueRef, error) {
-	return kvWrite(tx).sh.vlog.append(v)
+	w, err := kvWrite(tx)
+	if err != nil {
+		return valueRef{}, err
+	}
+	return w.sh.vlog.append(v)
 }
 
 // kvPut stores e (replacing the entry at its key) and keeps the session
 // rows in step.
 func kvPut(tx *memdb.Txn, e *kvEntry) error {
-	w := kvWrite(tx)
+	w, err := kvWrite(tx)
+	if err != nil {
+		return err
+	}
 	old, had := w.tree.ReplaceOrInsert(e)
 	w.changed = append(w.changed, kvChange{key: e.Key})
 	w.valueAdded(e.val, 1)
@@ -249,7 +256,10 @@ func kvPut(tx *memdb.Txn, e *kvEntry) error {
 
 // kvRemove deletes the entry at key.
 func kvRemove(tx *memdb.Txn, key string) error {
-	w := kvWrite(tx)
+	w, err := kvWrite(tx)
+	if err != nil {
+		return err
+	}
 	old, had := w.tree.Delete(&kvEntry{Key: key})
 	if !had {
 		return nil
@@ -432,7 +442,10 @@ func kvRelocate(tx *memdb.Txn) error {
 	if sparse == nil {
 		return nil
 	}
-	w := kvWrite(tx)
+	w, err := kvWrite(tx)
+	if err != nil {
+		return err
+	}
 	var moving []*kvEntry
 	w.tree.Ascend(func(e *kvEntry) bool {
 		if sparse[e.val.seg] {
