@@ -343,35 +343,28 @@ func (h *kvWatchHub) sweep() {
 
 // watchKey adds to ws a channel closed when key is written or deleted.
 // With a nil ws it does nothing.
-func (h *kvWatchHub) watchKey(ws memdb.WatchSet, key string) {
-	if ws == nil {
-		return
-	}
-	h.mu.Lock()
-	ch, ok := h.keys[key]
-	if !ok {
-		ch = make(chan struct{})
-		h.keys[key] = ch
-		if len(h.keys)+len(h.prefixes) > h.sweepAt {
-			h.sweep()
-		}
-	}
-	h.mu.Unlock()
-	ws.Add(ch)
-}
+func (h *kvWatchHub) watchKey(ws memdb.WatchSet, key string) { h.watch(ws, key, false) }
 
 // watchPrefix adds to ws a channel closed when any key under prefix is
 // written or deleted. With a nil ws it does nothing.
-func (h *kvWatchHub) watchPrefix(ws memdb.WatchSet, prefix string) {
+func (h *kvWatchHub) watchPrefix(ws memdb.WatchSet, prefix string) { h.watch(ws, prefix, true) }
+
+func (h *kvWatchHub) watch(ws memdb.WatchSet, s string, prefix bool) {
 	if ws == nil {
 		return
 	}
 	h.mu.Lock()
-	ch, ok := h.prefixes[prefix]
+	chans := h.keys
+	if prefix {
+		chans = h.prefixes
+	}
+	ch, ok := chans[s]
 	if !ok {
 		ch = make(chan struct{})
-		h.prefixes[prefix] = ch
-		h.lens[len(prefix)]++
+		chans[s] = ch
+		if prefix {
+			h.lens[len(s)]++
+		}
 		if len(h.keys)+len(h.prefixes) > h.sweepAt {
 			h.sweep()
 		}
