@@ -201,3 +201,96 @@ func TestValueDirUnusable(t *testing.T) {
 		t.Fatalf("store over a file as its value directory: %v, want a value directory error", err)
 	}
 }
+
+// TestValueLogConcurrentReaders: readers of committed entries always read
+// the value that was written with them, while the writer overwrites keys,
+// rotates small segments, relocates sparse ones and old segments' files
+// are closed as the collector finds them unreferenced.
+func TestValueLogConcurrentReaders(t *testing.T) {
+	s, err := NewWithOptions(Options{ValueDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.vlog.segMax = 2 << 10
+	a := &applier{t: t, s: s}
+	const keys = 40
+	value := func(key string, idx uint64) string { return fmt.Sprintf("%s@%d/%s", key, idx, strings.Repeat("x", 100)) }
+	check := func(e *pb.KVEntry) error {
+		if want := value(e.Key, e.ModifyIndex); string(e.Value) != want {
+			return fmt.Errorf("%s at %d reads %q, want %q", e.Key, e.ModifyIndex, e.Value, want)
+		}
+		return nil
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for r := range 4 {
+		go func() {
+			var n int
+			defer func() { errs <- nil }()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				n++
+				if r%2 == 0 {
+					_, list, err := s.KVList(nil, "k/")
+					if err != nil {
+						errs <- err
+						return
+					}
+					for _, e := range list {
+						if err := check(e); err != nil {
+							errs <- err
+							return
+						}
+					}
+				} else if _, e, err := s.KVGet(nil, fmt.Sprintf("k/%02d", n%keys)); err != nil {
+					errs <- err
+					return
+				} else if e != nil {
+					if err := check(e); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if n%50 == 0 {
+					runtime.GC()
+				}
+			}
+		}()
+	}
+	a.kv(pb.KVVerb_KV_SET, "k/00", value("k/00", a.idx+1), 0)
+	tx0 := s.readTxn()
+	first := kvGet(kvRead(tx0), "k/00").val.seg
+	tx0.Abort()
+	for i := 1; i < 2000; i++ {
+		// Every tenth key is written once, the rest over and over: their
+		// segments go sparse and are relocated.
+		k := i % keys
+		if k%10 == 0 && i >= keys {
+			continue
+		}
+		key := fmt.Sprintf("k/%02d", k)
+		a.kv(pb.KVVerb_KV_SET, key, value(key, a.idx+1), 0)
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx := s.readTxn()
+	if e := kvGet(kvRead(tx), "k/00"); e.val.seg == first {
+		t.Fatal("k/00, written once, is still in its first segment: nothing was relocated")
+	}
+	tx.Abort()
+	for i := range keys {
+		key := fmt.Sprintf("k/%02d", i)
+		e := a.get(key)
+		if err := check(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
