@@ -72,11 +72,19 @@ func (e *kvEntry) toPB(withValue bool) (*pb.KVEntry, error) {
 func kvEntriesPB(entries []*kvEntry) ([]*pb.KVEntry, error) {
 	out := make([]*pb.KVEntry, len(entries))
 	for i, e := range entries {
-		p, err := e.toPB(true)
+		p, err := e.toPB(false)
 		if err != nil {
 			return nil, err
 		}
 		out[i] = p
+	}
+	refs := make([]valueRef, len(entries))
+	for i, e := range entries {
+		refs[i] = e.val
+	}
+	err := readValues(refs, func(i int, v []byte) { out[i].Value = v })
+	if err != nil {
+		return nil, fmt.Errorf("kv values: %w", err)
 	}
 	return out, nil
 }

@@ -126,14 +126,28 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			return &pb.SnapshotRecord{Record: &pb.SnapshotRecord_TableIndex{TableIndex: &pb.TableIndex{Table: r.Key, Index: r.Value}}}
 		}},
 	}
+	// KV entries go in chunks, so the values of keys written one after
+	// another are read together (readValues).
 	var kvErr error
+	chunk := make([]*kvEntry, 0, restoreBatch)
+	emitKV := func() {
+		ps, err := kvEntriesPB(chunk)
+		for _, p := range ps {
+			if err == nil {
+				err = emit(&pb.SnapshotRecord{Record: &pb.SnapshotRecord_Kv{Kv: p}})
+			}
+		}
+		kvErr, chunk = err, chunk[:0]
+	}
 	kvRead(sn.tx).Ascend(func(e *kvEntry) bool {
-		var p *pb.KVEntry
-		if p, kvErr = e.toPB(true); kvErr == nil {
-			kvErr = emit(&pb.SnapshotRecord{Record: &pb.SnapshotRecord_Kv{Kv: p}})
+		if chunk = append(chunk, e); len(chunk) == cap(chunk) {
+			emitKV()
 		}
 		return kvErr == nil
 	})
+	if kvErr == nil && len(chunk) > 0 {
+		emitKV()
+	}
 	if kvErr != nil {
 		return n, kvErr
 	}

@@ -202,6 +202,49 @@ func (l *valueLog) readOwn(r valueRef) ([]byte, error) {
 	return v, err
 }
 
+// maxValueRun bounds one read of values that lie end to end.
+const maxValueRun = 1 << 20
+
+// readValues reads the values refs point at and hands each to set with
+// its place in refs. Values that lie end to end in a segment (written one
+// after another, as a tree of keys often is) are read with one pread of up
+// to maxValueRun; they then share that read's array, each capped to its
+// own bytes.
+func readValues(refs []valueRef, set func(i int, v []byte)) error {
+	for i := 0; i < len(refs); {
+		r := refs[i]
+		j, end := i+1, int64(r.off)+int64(r.n)
+		for j < len(refs) && refs[j].seg == r.seg && r.seg != nil && int64(refs[j].off) == end &&
+			end+int64(refs[j].n)-int64(r.off) <= maxValueRun {
+			end += int64(refs[j].n)
+			j++
+		}
+		if j == i+1 || end > r.seg.flushed.Load() {
+			// One value, or values of the writer's own transaction not
+			// flushed yet: one by one.
+			for ; i < j; i++ {
+				v, err := refs[i].read()
+				if err != nil {
+					return err
+				}
+				set(i, v)
+			}
+			continue
+		}
+		buf := make([]byte, end-int64(r.off))
+		if _, err := r.seg.f.ReadAt(buf, int64(r.off)); err != nil {
+			return fmt.Errorf("value log: read %d bytes at %d: %w", len(buf), r.off, err)
+		}
+		var at uint32
+		for ; i < j; i++ {
+			n := refs[i].n
+			set(i, buf[at:at+n:at+n])
+			at += n
+		}
+	}
+	return nil
+}
+
 // read returns the value ref points at, in a new slice.
 func (r valueRef) read() ([]byte, error) {
 	if r.n == 0 {

@@ -294,3 +294,74 @@ func TestValueLogConcurrentReaders(t *testing.T) {
 		}
 	}
 }
+
+// TestReadValuesRuns: values read together come back each as written,
+// whether they lie end to end (one read, up to the bound), apart, empty,
+// in other segments, or not flushed yet; a run's values do not spill into
+// each other when appended to.
+func TestReadValuesRuns(t *testing.T) {
+	l := newValueLog(t.TempDir())
+	l.segMax = 8 << 10
+	var refs []valueRef
+	var want []string
+	add := func(v string) {
+		r, err := l.append([]byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs, want = append(refs, r), append(want, v)
+	}
+	for i := range 100 { // several segments, values end to end within each
+		add(fmt.Sprintf("value %03d %s", i, strings.Repeat("y", i)))
+		if i%7 == 0 {
+			add("")
+		}
+	}
+	if err := l.flush(); err != nil {
+		t.Fatal(err)
+	}
+	add("not flushed yet")
+	add("nor this")
+	check := func(refs []valueRef, want []string) {
+		t.Helper()
+		got := make([]string, len(refs))
+		err := readValues(refs, func(i int, v []byte) {
+			if len(v) > 0 {
+				_ = append(v, '!') // must not reach the next value
+			}
+			got[i] = string(v)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("value %d: %q, want %q", i, got[i], want[i])
+			}
+		}
+	}
+	check(refs, want)
+	// Out of order: no runs.
+	var rrefs []valueRef
+	var rwant []string
+	for i := len(refs) - 1; i >= 0; i-- {
+		rrefs, rwant = append(rrefs, refs[i]), append(rwant, want[i])
+	}
+	check(rrefs, rwant)
+	// A run longer than one read may take.
+	big := newValueLog(t.TempDir())
+	var brefs []valueRef
+	var bwant []string
+	for i := range 3 * maxValueRun / (64 << 10) {
+		v := fmt.Sprintf("%06d", i) + strings.Repeat("z", 64<<10-6)
+		r, err := big.append([]byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		brefs, bwant = append(brefs, r), append(bwant, v)
+	}
+	if err := big.flush(); err != nil {
+		t.Fatal(err)
+	}
+	check(brefs, bwant)
+}
