@@ -214,7 +214,9 @@ func TestValueLogConcurrentReaders(t *testing.T) {
 	s.vlog.segMax = 2 << 10
 	a := &applier{t: t, s: s}
 	const keys = 40
-	value := func(key string, idx uint64) string { return fmt.Sprintf("%s@%d/%s", key, idx, strings.Repeat("x", 100)) }
+	value := func(key string, idx uint64) string {
+		return fmt.Sprintf("%s@%d/%s", key, idx, strings.Repeat("x", 100))
+	}
 	check := func(e *pb.KVEntry) error {
 		if want := value(e.Key, e.ModifyIndex); string(e.Value) != want {
 			return fmt.Errorf("%s at %d reads %q, want %q", e.Key, e.ModifyIndex, e.Value, want)
