@@ -260,7 +260,7 @@ func (s *Server) serveBatch(ctx context.Context, payload []byte) (proto.Message,
 			continue
 		}
 		wg.Add(1)
-		go func() {
+		s.runCall(func() {
 			defer wg.Done()
 			defer func() {
 				if r := recover(); r != nil { // outside the handler: a bug here must not take the server down
@@ -269,11 +269,51 @@ func (s *Server) serveBatch(ctx context.Context, payload []byte) (proto.Message,
 				}
 			}()
 			out.Results[i] = s.callEnveloped(ctx, c)
-		}()
+		})
 	}
 	wg.Wait()
 	s.fitBatch(out)
 	return out, nil
+}
+
+// callWorkerIdle is how long a batched call's goroutine waits for the
+// next call before it ends.
+const callWorkerIdle = 5 * time.Second
+
+// runCall runs f, a batched call, on an idle call goroutine, or a new one
+// that waits for more calls when done, until callWorkerIdle passes or the
+// server shuts down. A goroutine started for one call grows its stack from
+// 2 KiB to the ~16 KiB that decoding a write and applying it take, copying
+// it at each doubling: that was 12% of a leader's CPU under 256 writers
+// (the calls come in batches from the followers). The goroutines are few:
+// no more than the calls that ever ran at once, within the idle time.
+func (s *Server) runCall(f func()) {
+	select {
+	case s.work <- f:
+		return
+	default:
+	}
+	s.wg.Add(1) // Shutdown waits for it
+	s.callWorkers.Add(1)
+	go s.callWorker(f)
+}
+
+func (s *Server) callWorker(f func()) {
+	defer s.wg.Done()
+	f()
+	idle := time.NewTimer(callWorkerIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case f := <-s.work:
+			f()
+			idle.Reset(callWorkerIdle)
+		case <-idle.C:
+			return
+		case <-s.ctx.Done():
+			return
+		}
+	}
 }
 
 type batchedKey struct{}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/meridian-io/meridian/pb"
 	"google.golang.org/protobuf/proto"
 )
@@ -285,4 +287,57 @@ func TestCallBatchedFallbackSkipsAbandonedCalls(t *testing.T) {
 	if _, ran := g.batched["abandoned"]; ran {
 		t.Fatal("the abandoned call reached the server")
 	}
+}
+
+// TestBatchedCallsReuseGoroutines: a batch's calls run at once (each waits
+// for all the others here), later batches run on the goroutines that
+// earlier calls left waiting instead of new ones, and Shutdown ends them.
+func TestBatchedCallsReuseGoroutines(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	s := NewServer(ServerConfig{})
+	const width = 8
+	arrived := make(chan struct{}, width)
+	all := make(chan struct{})
+	var seen atomic.Int64
+	Handle(s, "Test.Barrier", func(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusLeaderResponse, error) {
+		arrived <- struct{}{}
+		if seen.Add(1) == width {
+			close(all)
+		}
+		select {
+		case <-all:
+			return &pb.StatusLeaderResponse{}, nil
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("the batch's calls did not all run at once")
+		}
+	})
+	Handle(s, "Test.Quick", func(context.Context, *pb.StatusRequest) (*pb.StatusLeaderResponse, error) {
+		return &pb.StatusLeaderResponse{Address: "ok"}, nil
+	})
+	batch := func(method string) {
+		t.Helper()
+		req := &pb.RPCBatchRequest{}
+		for range width {
+			req.Calls = append(req.Calls, &pb.RPCRequest{Method: method, Payload: mustMarshal(t, &pb.StatusRequest{})})
+		}
+		resp, err := s.serveBatch(context.Background(), mustMarshal(t, req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range resp.(*pb.RPCBatchResponse).Results {
+			if r.Error != nil {
+				t.Fatalf("%s call %d: %v", method, i, ErrorFromWire(r.Error))
+			}
+		}
+	}
+	batch("Test.Barrier")
+	for range 50 {
+		batch("Test.Quick")
+	}
+	// Without reuse each of the 408 calls starts a goroutine; a worker
+	// still finishing its last call when the next batch comes is replaced.
+	if n := s.callWorkers.Load(); n > 100 {
+		t.Fatalf("%d call goroutines started for 408 calls in batches of %d", n, width)
+	}
+	s.Shutdown()
 }

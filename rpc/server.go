@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -96,6 +97,10 @@ type Server struct {
 	// one ends while Shutdown waits for them.
 	calls   int
 	drained chan struct{}
+	// work hands a batched call to an idle call goroutine (runCall);
+	// callWorkers counts those started.
+	work        chan func()
+	callWorkers atomic.Int64
 }
 
 // startCall admits a call, unless Shutdown has begun.
@@ -133,6 +138,7 @@ func NewServer(cfg ServerConfig) *Server {
 		ctx:      ctx,
 		cancel:   cancel,
 		sessions: make(map[*yamux.Session]*coalescingConn),
+		work:     make(chan func()),
 	}
 	s.handlers[BatchMethod] = s.serveBatch
 	return s
