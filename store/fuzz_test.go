@@ -282,7 +282,7 @@ func fuzzBaseStore(tb testing.TB, base []Entry) *Store {
 func fork(s *Store) *Store {
 	f := &Store{vlog: newValueLog("")}
 	db := s.cur.Load().db.Snapshot()
-	sh := &kvShared{hub: newKVWatchHub(), vlog: f.vlog, live: map[*vseg]int64{}}
+	sh := newKVShared(f.vlog)
 	tx := db.Txn(true)
 	if err := tx.Insert(tableKVTree, &kvTreeRow{ID: kvTreeRowID, tree: kvRead(tx), sh: sh}); err != nil {
 		panic(err)

@@ -89,6 +89,10 @@ func kvEntriesPB(entries []*kvEntry) ([]*pb.KVEntry, error) {
 	return out, nil
 }
 
+func newKVShared(vlog *valueLog) *kvShared {
+	return &kvShared{hub: newKVWatchHub(), vlog: vlog, live: map[*vseg]int64{}}
+}
+
 // kvShared is what every version of the tree row of one state shares.
 type kvShared struct {
 	hub  *kvWatchHub
@@ -110,9 +114,9 @@ type kvTreeRow struct {
 	// tree in place; nil once that transaction committed (the tree is
 	// then read concurrently and never changed again).
 	owner *memdb.Txn
-	// changed is what owner changed, for the watchers once it commits;
-	// live the change to kvShared.live.
-	changed []kvChange
+	// changed holds the keys owner wrote or deleted, for the watchers
+	// once it commits; live the change to kvShared.live.
+	changed []string
 	live    map[*vseg]int64
 }
 
@@ -239,7 +243,7 @@ func kvPut(tx *memdb.Txn, e *kvEntry) error {
 		return err
 	}
 	old, had := w.tree.ReplaceOrInsert(e)
-	w.changed = append(w.changed, kvChange{key: e.Key})
+	w.changed = append(w.changed, e.Key)
 	w.valueAdded(e.val, 1)
 	var oldSession string
 	if had {
@@ -272,7 +276,7 @@ func kvRemove(tx *memdb.Txn, key string) error {
 	if !had {
 		return nil
 	}
-	w.changed = append(w.changed, kvChange{key: key})
+	w.changed = append(w.changed, key)
 	w.valueAdded(old.val, -1)
 	if old.Session != "" {
 		if _, err := tx.DeleteAll(tableKVSessions, "id", key); err != nil {
@@ -296,11 +300,6 @@ func kvHeldBy(tx *memdb.Txn, id string) ([]*kvEntry, error) {
 		}
 	}
 	return out, nil
-}
-
-// kvChange is a key written or deleted.
-type kvChange struct {
-	key string
 }
 
 // kvWatchHub wakes blocking reads of the KV store. A reader takes its
@@ -381,8 +380,10 @@ func (h *kvWatchHub) watch(ws memdb.WatchSet, s string, prefix bool) {
 	ws.Add(ch)
 }
 
-func (h *kvWatchHub) fire(changes []kvChange) {
-	if len(changes) == 0 {
+// fire closes the channels of the keys changed and of the prefixes they
+// are under.
+func (h *kvWatchHub) fire(changed []string) {
+	if len(changed) == 0 {
 		return
 	}
 	h.mu.Lock()
@@ -390,14 +391,14 @@ func (h *kvWatchHub) fire(changes []kvChange) {
 	if len(h.keys) == 0 && len(h.prefixes) == 0 {
 		return
 	}
-	for _, c := range changes {
-		if ch, ok := h.keys[c.key]; ok {
+	for _, key := range changed {
+		if ch, ok := h.keys[key]; ok {
 			close(ch)
-			delete(h.keys, c.key)
+			delete(h.keys, key)
 		}
 		for n := range h.lens {
-			if n <= len(c.key) {
-				h.firePrefix(c.key[:n])
+			if n <= len(key) {
+				h.firePrefix(key[:n])
 			}
 		}
 	}

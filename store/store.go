@@ -80,7 +80,7 @@ func newState(vlog *valueLog) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create memdb: %w", err)
 	}
-	sh := &kvShared{hub: newKVWatchHub(), vlog: vlog, live: map[*vseg]int64{}}
+	sh := newKVShared(vlog)
 	if err := initKVTree(db, sh); err != nil {
 		return nil, err
 	}

@@ -206,7 +206,7 @@ func startServers(b *testing.B, n int, env ...string) []*proc {
 		if time.Now().After(deadline) {
 			b.Fatal("no leader within 60 s")
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling interval (deadline above)
 	}
 }
 
@@ -503,7 +503,7 @@ func idleRound(b *testing.B, n int, oneKey bool) {
 		if time.Now().After(deadline) {
 			b.Fatalf("agent holds %d goroutines, want >= %d", goroutines(), n)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling interval (deadline above)
 	}
 	rss1 := p.settledRSSKiB(b)
 	cpu0 := p.cpu(b)
