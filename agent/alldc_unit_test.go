@@ -14,6 +14,7 @@ import (
 
 	"github.com/meridian-io/meridian/agent/config"
 	"github.com/meridian-io/meridian/dc"
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/internal/logging"
 	"github.com/meridian-io/meridian/pb"
 )
@@ -113,7 +114,7 @@ func dcsOf(entries []catalogServiceJSON) []string {
 // A datacenter that does not answer holds the read for the deadline only;
 // the others come back, nearest first, and the header names it.
 func TestAllDCDeadline(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		f := &fakeDCs{index: map[string]uint64{"dc1": 10, "dc2": 7, "dc3": 20}, hung: map[string]bool{"dc3": true}, changed: make(chan struct{})}
 		a := fakeAllDCAgent(f)
 		start := time.Now()
@@ -138,7 +139,7 @@ func TestAllDCDeadline(t *testing.T) {
 // A blocking ?dc=* read blocks on every datacenter at the indexes its
 // token names and wakes when one moves; an unknown token answers at once.
 func TestAllDCBlocking(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		f := &fakeDCs{index: map[string]uint64{"dc1": 10, "dc2": 7, "dc3": 20}, hung: map[string]bool{}, changed: make(chan struct{})}
 		a := fakeAllDCAgent(f)
 		w, _ := a.getWeb("dc=*")

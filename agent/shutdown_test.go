@@ -7,10 +7,10 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/meridian-io/meridian/agent/config"
+	"github.com/meridian-io/meridian/internal/bubble"
 )
 
 // logRecord is what a test reads back of one log line.
@@ -102,7 +102,7 @@ func (l *stepLog) steps() []string {
 }
 
 func TestShutdownGivesUpOnAStepOverItsBudget(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := &recordingHandler{}
 		var l stepLog
 		release := make(chan struct{})
@@ -133,7 +133,7 @@ func TestShutdownGivesUpOnAStepOverItsBudget(t *testing.T) {
 }
 
 func TestShutdownStaysWithinItsDeadline(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := &recordingHandler{}
 		var l stepLog
 		release := make(chan struct{})
@@ -164,7 +164,7 @@ func TestShutdownStaysWithinItsDeadline(t *testing.T) {
 }
 
 func TestShutdownReportsStepErrorsAndGoesOn(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := &recordingHandler{}
 		var l stepLog
 		boom := errors.New("boom")
@@ -223,7 +223,7 @@ func TestShutdownStepsFitTheBudget(t *testing.T) {
 // Start never ran (a signal before it began) returns at once, cleanly,
 // and only once.
 func TestShutdownOfAnAgentNeverStarted(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		a, err := New(config.DefaultConfig(), nil)
 		if err != nil {
 			t.Fatal(err)

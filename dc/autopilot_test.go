@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 )
 
@@ -73,7 +74,7 @@ func apState(t *testing.T, ts *testServer) *pb.AutopilotStateResponse {
 // would leave fewer voters than min_quorum; a replacement joins as a
 // voter and is healthy.
 func TestAutopilotRemovesDeadServersDownToMinQuorum(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 5, nil)
 		leader := c.waitLeader()
 		waitFor(t, "every server healthy", func() error {
@@ -161,7 +162,7 @@ func TestAutopilotRemovesDeadServersDownToMinQuorum(t *testing.T) {
 // With cleanup off nothing is removed, and the configuration set through
 // one server holds on every later leader.
 func TestAutopilotConfigSurvivesLeaderChange(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		var got pb.AutopilotConfigResponse
@@ -214,7 +215,7 @@ func TestAutopilotConfigSurvivesLeaderChange(t *testing.T) {
 // Leadership moves to the named voter, or to any other without a name;
 // bad targets are refused with a reason.
 func TestRaftTransferLeader(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		target := c.followers(leader)[1]
@@ -275,7 +276,7 @@ func TestServerHealthy(t *testing.T) {
 // healthy on the leader's term, so a datacenter in the middle of an
 // upgrade is not reported unhealthy for it.
 func TestAutopilotHealthOfAnEarlierVersion(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		old := c.followers(leader)[0]

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 )
 
@@ -19,7 +20,7 @@ func TestBootstrapExpectWaitsForAgreement(t *testing.T) {
 		"other expect":   {Name: "rogue", ID: "rogue", Datacenter: "dc1", Addr: "10.0.0.99:8300", Server: true, Expect: 5, Status: StatusAlive},
 	} {
 		t.Run(name, func(t *testing.T) {
-			bubble(t, func(t *testing.T) {
+			bubble.Test(t, func(t *testing.T) {
 				c := startCluster(t, clusterOpts{servers: 3, members: []Member{
 					rogue,
 					// Ignored: another datacenter, a client, a failed server.
@@ -47,7 +48,7 @@ func TestBootstrapExpectWaitsForAgreement(t *testing.T) {
 // already have some does not bootstrap a second cluster: the leader adds
 // it.
 func TestLateServerJoinsTheExistingCluster(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		if err := call(leader, MethodKVApply, kvSet("k", "v"), &pb.KVApplyResponse{}); err != nil {

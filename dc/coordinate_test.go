@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/serf/coordinate"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/wan"
@@ -50,7 +51,7 @@ func waitCatalogNodes(t *testing.T, ts *testServer, n int) {
 // CoordinateUpdatePeriod, many in one log entry, and every server reads
 // them; what goes beyond the batch limits is refused or discarded.
 func TestCoordinateUpdatesAreBatched(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := startCluster(t, clusterOpts{servers: 3, members: clientMembers("c1", "c2", "c3", "c4", "c5"), tune: func(cfg *Config) {
 			cfg.CoordinateUpdatePeriod = 5 * time.Second
 			cfg.CoordinateUpdateBatchSize = 2
@@ -137,7 +138,7 @@ func TestCoordinateUpdatesAreBatched(t *testing.T) {
 }
 
 func TestCoordinateUpdateBadInput(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 1, nil)
 		leader := c.waitLeader()
 		for name, req := range map[string]*pb.CoordinateUpdateRequest{
@@ -162,7 +163,7 @@ type fakeWAN []wan.DatacenterCoordinates
 func (f fakeWAN) DatacenterCoordinates() []wan.DatacenterCoordinates { return f }
 
 func TestCoordinateDatacenters(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c1 := coordinate.NewCoordinate(coordinate.DefaultConfig())
 		c1.Vec[0] = 0.25
 		w := fakeWAN{
@@ -197,14 +198,14 @@ func (r *recordedEvents) FireUserEvent(e *pb.UserEvent) error {
 // An event for another datacenter is fired by a server of that
 // datacenter, into its own LAN pool.
 func TestEventFireInAnotherDatacenter(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		router := &fakeRouter{servers: map[string][]wan.Server{}}
 		local, remote := &recordedEvents{}, &recordedEvents{}
 		dc1 := startCluster(t, clusterOpts{servers: 1, router: router, events: local})
 		dc2 := startCluster(t, clusterOpts{servers: 1, datacenter: "dc2", subnet: 2, net: dc1.net, events: remote})
 		s1 := dc1.waitLeader()
 		s2 := dc2.waitLeader()
-		router.servers["dc2"] = []wan.Server{{Name: s2.name + ".dc2", Addr: s2.addr, Datacenter: "dc2"}}
+		router.set("dc2", wan.Server{Name: s2.name + ".dc2", Addr: s2.addr, Datacenter: "dc2"})
 
 		ev := &pb.UserEvent{Id: "e1", Name: "deploy", Payload: []byte("v2"), Version: 1}
 		if err := call(s1, MethodEventFire, &pb.EventFireRequest{Dc: "dc2", Event: ev}, &pb.EventFireResponse{}); err != nil {
@@ -226,7 +227,7 @@ func TestEventFireInAnotherDatacenter(t *testing.T) {
 // The leader marks its coordinate entries ignorable, so a server of an
 // earlier version skips them instead of stopping.
 func TestCoordinateEntriesAreIgnorable(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := startCluster(t, clusterOpts{servers: 1, members: clientMembers("c1")})
 		leader := c.waitLeader()
 		waitCatalogNodes(t, leader, 2)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 )
 
@@ -16,7 +17,7 @@ import (
 // its data dir keeps what it had (no second bootstrap), catches up on what
 // it missed, from a snapshot when the log has been compacted past it.
 func TestRestartOnDiskCatchesUpFromASnapshot(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newDiskCluster(t, 3, func(cfg *Config) {
 			cfg.SnapshotThreshold, cfg.TrailingLogs = 20, 5
 		})

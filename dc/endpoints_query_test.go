@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/store"
@@ -57,14 +58,14 @@ func nodeNames(insts []*pb.ServiceInstance) []string {
 // A query whose service has no healthy local instance answers with the
 // nearest datacenter that has some, and says which and how many it tried.
 func TestPreparedQueryFailover(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		router := &fakeRouter{servers: map[string][]wan.Server{}}
 		dc1 := startCluster(t, clusterOpts{servers: 1, router: router})
 		dc2 := startCluster(t, clusterOpts{servers: 1, datacenter: "dc2", subnet: 2, net: dc1.net})
 		dc3 := startCluster(t, clusterOpts{servers: 1, datacenter: "dc3", subnet: 3, net: dc1.net})
 		l1, l2, l3 := dc1.waitLeader(), dc2.waitLeader(), dc3.waitLeader()
-		router.servers["dc2"] = []wan.Server{{Name: "s1.dc2", Addr: l2.addr, Datacenter: "dc2"}}
-		router.servers["dc3"] = []wan.Server{{Name: "s1.dc3", Addr: l3.addr, Datacenter: "dc3"}}
+		router.set("dc2", wan.Server{Name: "s1.dc2", Addr: l2.addr, Datacenter: "dc2"})
+		router.set("dc3", wan.Server{Name: "s1.dc3", Addr: l3.addr, Datacenter: "dc3"})
 
 		registerInstance(t, l1, "a1", "10.1.0.1", "db", store.HealthCritical)
 		registerInstance(t, l2, "b1", "10.2.0.1", "db", store.HealthPassing)
@@ -116,7 +117,7 @@ func TestPreparedQueryFailover(t *testing.T) {
 }
 
 func TestPreparedQueryFiltersAndTemplates(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		l := newTestCluster(t, 1, nil).waitLeader()
 		registerInstance(t, l, "n1", "10.0.0.1", "web", store.HealthPassing, "v1", "canary")
 		registerInstance(t, l, "n2", "10.0.0.2", "web", store.HealthPassing, "v1")
@@ -157,7 +158,7 @@ func TestPreparedQueryFiltersAndTemplates(t *testing.T) {
 }
 
 func TestPreparedQueryValidation(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		l := newTestCluster(t, 1, nil).waitLeader()
 		createQuery(t, l, &pb.PreparedQuery{Name: "taken", Service: &pb.ServiceQuery{Service: "web"}})
 		tmpl := func(re string) *pb.QueryTemplate {
@@ -220,7 +221,7 @@ func TestInterpolate(t *testing.T) {
 // asking agent's node for "_agent", and from the node with the client's
 // address for "_ip".
 func TestPreparedQueryNear(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		l := newTestCluster(t, 1, nil).waitLeader()
 		var updates []*pb.CoordinateEntry
 		for i, node := range []string{"n1", "n2", "n3"} {
@@ -262,7 +263,7 @@ func TestPreparedQueryNear(t *testing.T) {
 
 // A blocking list of prepared queries wakes on a create and not before.
 func TestPreparedQueryBlockingList(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		l := newTestCluster(t, 1, nil).waitLeader()
 		var first pb.PreparedQueriesResponse
 		if err := call(l, MethodPreparedQueryGet, &pb.PreparedQueryGetRequest{}, &first); err != nil {

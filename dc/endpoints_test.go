@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/store"
@@ -16,7 +17,7 @@ import (
 // (forwarding writes, reading at the leader's index) what they would on
 // the leader, and refuse bad input before it reaches the log.
 func TestEndpointsOnAFollower(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		f := c.followers(leader)[0]
@@ -211,7 +212,7 @@ func TestEndpointsOnAFollower(t *testing.T) {
 // A blocking read returns as soon as what it read changes past min_index,
 // or with the current result when its wait runs out.
 func TestBlockingQuery(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		f := c.followers(leader)[0]
@@ -270,7 +271,7 @@ func TestBlockingQuery(t *testing.T) {
 // read; waking it costs no quorum round (what it reads then is newer than
 // what the round covered). A ?consistent one confirms before every read.
 func TestBlockingQueryLinearizesOnce(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		var set pb.KVApplyResponse

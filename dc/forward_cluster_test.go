@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -15,7 +16,7 @@ import (
 // and consistent reads itself after a read index from the leader: a read
 // that begins after a write was acknowledged sees it, on any server.
 func TestFollowerForwardsWritesAndReadsAtTheLeadersIndex(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		f := c.followers(leader)
@@ -65,7 +66,7 @@ func TestFollowerForwardsWritesAndReadsAtTheLeadersIndex(t *testing.T) {
 
 // Without FollowerReads, a follower forwards the whole read.
 func TestFollowerForwardsReadsWithoutFollowerReads(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, func(cfg *Config) { cfg.FollowerReads = false })
 		leader := c.waitLeader()
 		if err := call(leader, MethodKVApply, kvSet("k", "v"), &pb.KVApplyResponse{}); err != nil {
@@ -86,7 +87,7 @@ func TestFollowerForwardsReadsWithoutFollowerReads(t *testing.T) {
 // and is never retried on the next leader (a retried CAS could report
 // false for a write that took effect).
 func TestWriteInLogWhenLeadershipIsLostIsIndeterminate(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		f := c.followers(leader)
@@ -131,7 +132,7 @@ func TestWriteInLogWhenLeadershipIsLostIsIndeterminate(t *testing.T) {
 // A server cut off from every other has no leader to forward to: reads
 // and writes fail within RPCHoldTimeout instead of hanging.
 func TestIsolatedServerFailsWithinHoldTimeout(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		f := c.followers(leader)[0]

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/wan"
@@ -22,6 +23,23 @@ type fakeRouter struct {
 	relays  map[string][]wan.Server // by target datacenter
 	failed  []string
 	healthy []string
+}
+
+// set makes servers the datacenter's servers (nil: all failed); servers of
+// a cluster may be asking already.
+func (r *fakeRouter) set(dc string, servers ...wan.Server) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.servers[dc] = servers
+}
+
+// add appends a cluster's servers to the datacenter's.
+func (r *fakeRouter) add(dc string, c *testCluster) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ts := range c.servers {
+		r.servers[dc] = append(r.servers[dc], wan.Server{Name: ts.name + "." + dc, Addr: ts.addr, Datacenter: dc})
+	}
 }
 
 func (r *fakeRouter) ServersFor(dc string) ([]wan.Server, error) {
@@ -76,18 +94,16 @@ func (r *fakeRouter) Datacenters() []string {
 // read moves on to the next server, a write only if it was surely never
 // sent.
 func TestRequestsForAnotherDatacenter(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		router := &fakeRouter{servers: map[string][]wan.Server{}}
 		dc1 := startCluster(t, clusterOpts{servers: 1, router: router})
 		dc2 := startCluster(t, clusterOpts{servers: 3, datacenter: "dc2", subnet: 2, net: dc1.net})
 		local := dc1.waitLeader()
 		remote := dc2.waitLeader()
 		// The nearest "server" of dc2 is gone (nothing listens there).
-		router.servers["dc2"] = []wan.Server{{Name: "gone.dc2", Addr: "10.0.2.99:8300", Datacenter: "dc2"}}
-		for _, ts := range dc2.servers {
-			router.servers["dc2"] = append(router.servers["dc2"], wan.Server{Name: ts.name + ".dc2", Addr: ts.addr, Datacenter: "dc2"})
-		}
-		router.servers["dc3"] = nil
+		router.set("dc2", wan.Server{Name: "gone.dc2", Addr: "10.0.2.99:8300", Datacenter: "dc2"})
+		router.add("dc2", dc2)
+		router.set("dc3")
 
 		var put pb.KVApplyResponse
 		set := kvSet("where", "dc2")
@@ -136,13 +152,13 @@ func TestRequestsForAnotherDatacenter(t *testing.T) {
 // connection) is abandoned within routeCheckInterval, instead of waiting
 // for its answer or yamux's keepalive.
 func TestCallInFlightAbandonedWhenServerLeavesRouting(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		router := &fakeRouter{servers: map[string][]wan.Server{}}
 		dc1 := startCluster(t, clusterOpts{servers: 1, router: router})
 		dc2 := startCluster(t, clusterOpts{servers: 1, datacenter: "dc2", subnet: 2, net: dc1.net})
 		local := dc1.waitLeader()
 		remote := dc2.waitLeader()
-		router.servers["dc2"] = []wan.Server{{Name: remote.name + ".dc2", Addr: remote.addr, Datacenter: "dc2"}}
+		router.set("dc2", wan.Server{Name: remote.name + ".dc2", Addr: remote.addr, Datacenter: "dc2"})
 
 		// A blocking read of dc2 that nothing will wake for 5 minutes.
 		done := make(chan error, 1)
@@ -164,9 +180,7 @@ func TestCallInFlightAbandonedWhenServerLeavesRouting(t *testing.T) {
 			t.Fatalf("blocking read answered after 10 s: %v", err)
 		default:
 		}
-		router.mu.Lock()
-		router.servers["dc2"] = nil // gossip: every server of dc2 failed
-		router.mu.Unlock()
+		router.set("dc2") // gossip: every server of dc2 failed
 		left := time.Now()
 		err := <-done
 		if !errors.Is(err, rpc.ErrNoPathToDC) {
@@ -189,15 +203,13 @@ func TestCallInFlightAbandonedWhenServerLeavesRouting(t *testing.T) {
 // links meanwhile waits its full 30 s, far past the ping bounds, and the
 // datacenter answers again once the links do.
 func TestStalledDatacenterFailsFast(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		router := &fakeRouter{servers: map[string][]wan.Server{}}
 		dc1 := startCluster(t, clusterOpts{servers: 1, router: router})
 		dc2 := startCluster(t, clusterOpts{servers: 3, datacenter: "dc2", subnet: 2, net: dc1.net})
 		local := dc1.waitLeader()
 		dc2.waitLeader()
-		for _, ts := range dc2.servers {
-			router.servers["dc2"] = append(router.servers["dc2"], wan.Server{Name: ts.name + ".dc2", Addr: ts.addr, Datacenter: "dc2"})
-		}
+		router.add("dc2", dc2)
 		const bound = 5 * time.Second
 
 		start := time.Now()

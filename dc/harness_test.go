@@ -6,11 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -32,18 +30,6 @@ import (
 // goleak checks the rest of the package.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// bubble runs fn in a synctest bubble. yamux (under rpc) keeps stopped
-// timers in a package-level sync.Pool; a timer made in one bubble and
-// reused in the next is a fatal "select on synctest channel from outside
-// bubble". Two garbage collections empty a sync.Pool (its victim cache
-// included), so each bubble starts with none left by an earlier one.
-func bubble(t *testing.T, fn func(t *testing.T)) {
-	t.Helper()
-	runtime.GC()
-	runtime.GC()
-	synctest.Test(t, fn)
 }
 
 // fakeMembership is the LAN pool as a test sets it.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/wan"
@@ -23,9 +24,7 @@ func replicatedPair(t *testing.T, tuneSource func(*Config)) (dc1, dc2 *testClust
 			c.KVReplication = KVReplicationConfig{SourceDatacenter: "dc1", Prefixes: []string{"app/"}, Exclude: []string{"app/secret/"},
 				Wait: 10 * time.Second, RPCSlack: 2 * time.Second, MaxChanges: 64, BatchChanges: 16}
 		}})
-	for _, ts := range dc1.servers {
-		router.servers["dc1"] = append(router.servers["dc1"], wan.Server{Name: ts.name + ".dc1", Addr: ts.addr, Datacenter: "dc1"})
-	}
+	router.add("dc1", dc1) // dc2's leader may be asking for dc1 already
 	dc1.waitLeader()
 	dc2.waitLeader()
 	return dc1, dc2
@@ -101,7 +100,7 @@ func del(t *testing.T, ts *testServer, key string) {
 // refused; a new leader in either datacenter carries on from the
 // replicated progress without a full copy.
 func TestKVReplication(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		dc1, dc2 := replicatedPair(t, nil)
 		src := dc1.waitLeader()
 		for i := range 200 {
@@ -211,7 +210,7 @@ func TestKVReplication(t *testing.T) {
 // are still carried out: the source answers with a full copy and dc2
 // deletes what it has beyond it.
 func TestKVReplicationAfterTombstonesReaped(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		dc1, dc2 := replicatedPair(t, func(c *Config) {
 			c.TombstoneTTL, c.TombstoneGCInterval = 2*time.Second, time.Second
 		})

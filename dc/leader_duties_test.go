@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/store"
@@ -49,7 +50,7 @@ func waitCatalogNode(t *testing.T, ts *testServer, node string) {
 // whichever server leads then: a new leader does not give it a full TTL
 // after taking over, and a renewal pushes the expiry out.
 func TestSessionTTLExpiresAcrossALeaderChange(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		waitCatalogNode(t, leader, "s1")
@@ -102,7 +103,7 @@ func TestSessionTTLExpiresAcrossALeaderChange(t *testing.T) {
 // Sessions are refused with a clear error when their input is bad, and
 // are destroyed on request.
 func TestSessionEndpoints(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 1, nil)
 		s := c.waitLeader()
 		waitCatalogNode(t, s, "s1")
@@ -162,7 +163,7 @@ func serfHealth(t *testing.T, ts *testServer, node string) string {
 // through the API left alone) and into the Raft configuration (a server
 // that left is removed).
 func TestReconcileMembers(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		health := func(node, want string) {
@@ -245,7 +246,7 @@ func TestReconcileMembers(t *testing.T) {
 // The leader reaps KV tombstones once they are TombstoneTTL old, looking
 // every TombstoneGCInterval, on every server (the reap is a Raft entry).
 func TestTombstonesAreReapedAfterTheirTTL(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		const ttl, every = time.Minute, 10 * time.Second
 		c := newTestCluster(t, 3, func(cfg *Config) { cfg.TombstoneTTL, cfg.TombstoneGCInterval = ttl, every })
 		leader := c.waitLeader()
@@ -309,7 +310,7 @@ func TestTombstoneReaperPicksTheNewestOldEnoughIndex(t *testing.T) {
 // A server leaves Raft before it goes: a follower through the LAN leave
 // (the leader removes it), the leader by removing itself.
 func TestLeave(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		f := c.followers(leader)[0]
@@ -345,7 +346,7 @@ func TestLeave(t *testing.T) {
 // Deps.Clock: on a clock.Fake, a TTL session expires when the test moves
 // that clock past its TTL, however much (bubble) time Raft has used.
 func TestSessionTimersRunOnTheServersClock(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		c := startCluster(t, clusterOpts{servers: 1, clock: fake})
 		ts := c.servers[0]

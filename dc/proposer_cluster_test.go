@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -22,7 +23,7 @@ import (
 func TestGroupCommit(t *testing.T) {
 	for _, batchingFSM := range []bool{true, false} {
 		t.Run(fmt.Sprintf("batching FSM %v", batchingFSM), func(t *testing.T) {
-			bubble(t, func(t *testing.T) {
+			bubble.Test(t, func(t *testing.T) {
 				slow := func(s LogStore) LogStore { return slowLog{s, 2 * time.Millisecond} }
 				c := startCluster(t, clusterOpts{servers: 3, tune: func(cfg *Config) { cfg.BatchingFSM = batchingFSM }, wrapLog: slow})
 				leader := c.waitLeader()
@@ -89,7 +90,7 @@ func TestGroupCommit(t *testing.T) {
 // A command larger than MaxEntrySize is refused before it reaches the log;
 // a write whose caller gives up before it is proposed is taken back.
 func TestProposerLimitsAndWithdrawal(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, func(cfg *Config) { cfg.MaxEntrySize = 1024 })
 		leader := c.waitLeader()
 		err := call(leader, MethodKVApply, kvSet("big", strings.Repeat("x", 2048)), &pb.KVApplyResponse{})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -19,7 +20,7 @@ type stuckFuture struct{ answer chan error }
 func (f stuckFuture) Error() error { return <-f.answer }
 
 func TestAwaitReturnsWhenRaftIsDown(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		s := &Server{raftDown: make(chan struct{})}
 		answered := stuckFuture{answer: make(chan error, 1)}
 		answered.answer <- raft.ErrLeadershipLost

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 	"github.com/meridian-io/meridian/wan"
@@ -19,7 +20,7 @@ import (
 // routers below would otherwise bounce a request between dc1 and dc2),
 // and the direct path is used again once it works.
 func TestRelayThroughAThirdDatacenter(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		r1 := &fakeRouter{servers: map[string][]wan.Server{}, relays: map[string][]wan.Server{}}
 		r2 := &fakeRouter{servers: map[string][]wan.Server{}, relays: map[string][]wan.Server{}}
 		dc1 := startCluster(t, clusterOpts{servers: 1, router: r1})
@@ -29,11 +30,11 @@ func TestRelayThroughAThirdDatacenter(t *testing.T) {
 		srv := func(ts *testServer, dc string) wan.Server {
 			return wan.Server{Name: ts.name + "." + dc, Addr: ts.addr, Datacenter: dc}
 		}
-		r1.servers["dc2"] = []wan.Server{srv(s2, "dc2")}
-		r1.servers["dc3"] = []wan.Server{srv(s3, "dc3")}
+		r1.set("dc2", srv(s2, "dc2"))
+		r1.set("dc3", srv(s3, "dc3"))
 		r1.relays["dc3"] = []wan.Server{{Name: "gone.dc4", Addr: "10.0.4.9:8300", Datacenter: "dc4"}, srv(s2, "dc2")}
-		r2.servers["dc3"] = []wan.Server{srv(s3, "dc3")}
-		r2.servers["dc1"] = []wan.Server{srv(s1, "dc1")}
+		r2.set("dc3", srv(s3, "dc3"))
+		r2.set("dc1", srv(s1, "dc1"))
 		r2.relays["dc3"] = []wan.Server{srv(s1, "dc1")}
 
 		noted := func(ts *testServer, method string, req, resp proto.Message) (string, error) {

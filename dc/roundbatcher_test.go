@@ -6,6 +6,7 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/rpc"
 )
 
@@ -16,7 +17,7 @@ import (
 // agent stops anti-entropy before the server, so canceling the sync's
 // context must end its wait at once, while the round goes on for others.
 func TestRoundWaitEndsWithItsCaller(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		b := &roundBatcher{do: func() (uint64, error) {
 			<-release // a leader that does not answer
@@ -62,7 +63,7 @@ func TestRoundWaitEndsWithItsCaller(t *testing.T) {
 // the goroutine running rounds has ended, and fails rounds still queued
 // instead of running them.
 func TestRoundBatcherStopWaitsForTheRound(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		b := &roundBatcher{do: func() (uint64, error) {
 			<-release

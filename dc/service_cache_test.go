@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 )
 
@@ -11,7 +12,7 @@ import (
 // what the read depends on (here a check) gives a fresh one, and reads of
 // another shape (tags, passing) never get it.
 func TestServiceReadsShareAnAnswer(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 1, nil)
 		s := c.waitLeader()
 		register := func(i int, status string) {

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -71,7 +72,7 @@ func newSharedFixture(t *testing.T, key string, n int, wait time.Duration) *shar
 // it) as one query too; those that joined it on the way before the leader
 // read its answer get that answer.
 func TestSharedBlockingQueries(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		const n = 40
 		fx := newSharedFixture(t, "w", n, time.Minute)
 		leader, f, got, watch := fx.leader, fx.follower, fx.got, fx.watch
@@ -137,7 +138,7 @@ func TestSharedBlockingQueries(t *testing.T) {
 // leader says so (the read came at once after the call arrived), and the
 // follower reads again for them.
 func TestSharedQueryTimeoutRereads(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		const n = 5
 		fx := newSharedFixture(t, "t", n, 10*time.Second)
 		f, set, got := fx.follower, &fx.set, fx.got
@@ -175,7 +176,7 @@ func TestSharedQueryTimeoutRereads(t *testing.T) {
 // own token may read; and a change of ACL state keys new queries apart
 // from those started before it.
 func TestSharedQueriesKeepTokensApart(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 1, func(cfg *Config) {
 			cfg.ACL = ACLConfig{Enabled: true, InitialManagement: "root"}
 		})
@@ -536,7 +537,7 @@ func TestForwardedQueriesReadAfter(t *testing.T) {
 // The one that came back runs as a query of its own and reaches the
 // leader once the views agree.
 func TestSharedQueryForwardLoopDoesNotWaitOnItself(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		fs := c.followers(leader)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/snapshot"
 	"github.com/meridian-io/meridian/store"
@@ -68,7 +69,7 @@ func kvIndex(t *testing.T, ts *testServer, key string) (string, uint64) {
 // restore; then that a bit-flipped and a truncated archive are refused
 // with the state left as it was.
 func TestSnapshotSaveRestore(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, nil)
 		leader := c.waitLeader()
 		writeKeys(t, leader, "k/", 100_000, 16)

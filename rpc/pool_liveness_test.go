@@ -5,28 +5,14 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"testing/synctest"
 	"time"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 )
-
-// bubble runs fn in a synctest bubble. yamux keeps stopped timers in a
-// package-level sync.Pool, and a timer made in a bubble must not be used
-// outside it (nor one made outside inside it): two garbage collections
-// empty the pool before and after.
-func bubble(t *testing.T, fn func(t *testing.T)) {
-	t.Helper()
-	runtime.GC()
-	runtime.GC()
-	synctest.Test(t, fn)
-	runtime.GC()
-	runtime.GC()
-}
 
 // darkLink is the client's end of a connection whose link can go dark
 // without closing (a stopped server process, a black-holed route): while
@@ -121,7 +107,7 @@ func hold(ctx context.Context, p *Pool, d time.Duration) (string, error) {
 // it for yamux's 30 s keepalive or the call's own deadline; the next call
 // dials afresh.
 func TestPoolClosesSessionThatStopsAnswering(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		ps := startPipeServer(t)
 		p := NewPool(PoolConfig{Dial: ps.dial})
 		defer p.Close()
@@ -165,7 +151,7 @@ func TestPoolClosesSessionThatStopsAnswering(t *testing.T) {
 // A call on a healthy session may wait for its answer far longer than
 // the ping bounds: the session proves alive by its pongs.
 func TestPoolLongCallOnHealthySessionSucceeds(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		ps := startPipeServer(t)
 		p := NewPool(PoolConfig{Dial: ps.dial})
 		defer p.Close()
@@ -189,7 +175,7 @@ func TestPoolLongCallOnHealthySessionSucceeds(t *testing.T) {
 // sooner: a session not heard from within PingAfter is pinged after
 // staleProbeAfter.
 func TestPoolProbesIdleSessionSoon(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		ps := startPipeServer(t)
 		p := NewPool(PoolConfig{Dial: ps.dial})
 		defer p.Close()
@@ -216,7 +202,7 @@ func TestPoolProbesIdleSessionSoon(t *testing.T) {
 // was never written the call fails as not sent, so a write may go to
 // another server. The call's context sets tighter bounds than the pool's.
 func TestPoolOpenOnHeldLinkFailsAsNotSent(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		ps := startPipeServer(t)
 		p := NewPool(PoolConfig{Dial: ps.dial})
 		defer p.Close()

@@ -11,6 +11,7 @@ import (
 	memdb "github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
 )
 
@@ -544,7 +545,7 @@ func TestCommandBatchAppliesEachAlone(t *testing.T) {
 // synctest.Wait returns once the waiter is durably blocked, and a
 // non-blocking receive then tells whether it returned.
 func TestWaitIndex(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		a := newApplier(t)
 		if err := a.s.WaitIndex(context.Background(), 0); err != nil {
 			t.Fatalf("index 0 is always reached: %v", err)

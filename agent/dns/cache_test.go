@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/meridian-io/meridian/internal/bubble"
 )
 
 func TestServiceCache(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		b := newWatchBackend()
 		s, err := New(Config{Datacenter: "dc1", Domain: "consul.", AllowStale: true, MaxStale: time.Hour, UseCache: true}, b, nil)
 		if err != nil {
@@ -59,7 +61,7 @@ func TestServiceCache(t *testing.T) {
 }
 
 func TestServiceCacheMaxAgeAndErrors(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		b := newWatchBackend()
 		s, err := New(Config{Datacenter: "dc1", Domain: "consul.", AllowStale: true, MaxStale: time.Hour,
 			UseCache: true, CacheMaxAge: 10 * time.Second}, b, nil)

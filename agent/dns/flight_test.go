@@ -7,10 +7,12 @@ import (
 	"testing/synctest"
 
 	"github.com/miekg/dns"
+
+	"github.com/meridian-io/meridian/internal/bubble"
 )
 
 func TestFlightCoalesces(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		var f flight
 		var calls atomic.Int32
 		release := make(chan struct{})

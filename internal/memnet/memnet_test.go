@@ -7,10 +7,12 @@ import (
 	"net"
 	"testing"
 	"testing/synctest"
+
+	"github.com/meridian-io/meridian/internal/bubble"
 )
 
 func TestDialAcceptAndCut(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		n := New()
 		l, err := n.Listen("b")
 		if err != nil {
@@ -91,7 +93,7 @@ func TestDialAcceptAndCut(t *testing.T) {
 }
 
 func TestPartitionAndClosedListener(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		n := New()
 		var ls []*Listener
 		for _, a := range []string{"a", "b", "c"} {
@@ -141,7 +143,7 @@ func TestPartitionAndClosedListener(t *testing.T) {
 // A stalled direction swallows writes on open connections and new ones
 // without closing them; the other direction delivers; Unstall restores it.
 func TestStall(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		n := New()
 		l, err := n.Listen("b")
 		if err != nil {
