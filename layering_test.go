@@ -38,6 +38,7 @@ var allowed = map[string][]string{
 	"agent":                {"pb", "acl", "store", "rpc", "lan", "wan", "dc", "snapshot", "health", "agent/config", "agent/watch", "agent/ui", "agent/dns", "internal/clock", "internal/logging", "internal/tlsconf", "internal/telemetry", "internal/freeport"},
 	"internal/faultnet":    {},
 	"internal/memnet":      {},
+	"internal/bubble":      {},
 	"internal/testcluster": {"agent", "agent/config", "dc", "health", "internal/logging", "internal/faultnet"},
 	// Test-only packages: their non-test files are a doc.go and helpers.
 	"internal/chaos":   {"rpc"},
@@ -53,6 +54,7 @@ var allowed = map[string][]string{
 // never import them (their layer rules above do not list them), and
 // tests may, as testAllowed says.
 var testSupport = map[string]bool{
+	"internal/bubble":      true,
 	"internal/faultnet":    true,
 	"internal/memnet":      true,
 	"internal/testcluster": true,
@@ -63,11 +65,13 @@ var testSupport = map[string]bool{
 // packages, and, with a reason, anything else. A test that imports a
 // layer above its package fails here.
 var testAllowed = map[string][]string{
-	"rpc": {"internal/tlsconf"},
-	"dc":  {"internal/memnet"},
+	// internal/bubble (tests in synctest bubbles) imports nothing of
+	// Meridian: any package's tests may use it.
+	"rpc": {"internal/tlsconf", "internal/bubble"},
+	"dc":  {"internal/memnet", "internal/bubble"},
 	// The log file's rotation by age is tested on a fake clock.
 	"internal/logging": {"internal/clock"},
-	"agent":            {"agent", "internal/faultnet", "internal/testcluster", "store"},
+	"agent":            {"agent", "internal/faultnet", "internal/testcluster", "store", "internal/bubble"},
 	"cmd/meridian":     {"internal/testcluster"},
 	// The console's browser tests run it against a real datacenter.
 	"agent/ui":         {"internal/testcluster"},
@@ -78,6 +82,10 @@ var testAllowed = map[string][]string{
 	// the log's vocabulary and nothing else of the product.
 	// Ports for the agents it starts come from outside the ephemeral range.
 	"e2e": {"pb", "internal/freeport"},
+
+	"agent/dns":       {"internal/bubble"},
+	"internal/memnet": {"internal/bubble"},
+	"store":           {"internal/bubble"},
 }
 
 // raftModule is Raft and its storage: only dc holds a *raft.Raft and
@@ -159,7 +167,7 @@ func TestLayering(t *testing.T) {
 			continue
 		}
 		for _, imp := range p.Imports {
-			if imp == "testing" && rel != "internal/testcluster" {
+			if imp == "testing" && rel != "internal/testcluster" && rel != "internal/bubble" {
 				t.Errorf("%s imports testing: production code must not", rel)
 			}
 			if why, bad := forbiddenStd[rel][imp]; bad {
