@@ -35,13 +35,18 @@ var (
 // Test runs fn in a synctest bubble (synctest.Test).
 func Test(t *testing.T, fn func(t *testing.T)) {
 	t.Helper()
-	runtime.GC()
-	runtime.GC()
+	emptyPools()
+	defer emptyPools()
 	if raceEnabled {
 		enter()
 		defer leave()
 	}
 	synctest.Test(t, fn)
+}
+
+func emptyPools() {
+	runtime.GC()
+	runtime.GC()
 }
 
 func enter() {
