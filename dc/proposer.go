@@ -65,9 +65,19 @@ func (p *proposer) propose(ctx context.Context, cmd *pb.Command) (*store.Result,
 	}
 	p.pending = append(p.pending, pr)
 	if p.inFlight < maxProposalsInFlight {
+		// Nothing in flight: nothing was pending either, so this write
+		// leads the next batch. Proposing it from this goroutine spares a
+		// lone write a goroutine start and a hand-off each way.
 		p.inFlight++
 		p.wg.Add(1)
-		go p.flush()
+		p.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			p.withdraw(pr) // nothing else takes from pending meanwhile
+			go p.flush()   // what came meanwhile; it ends the flight
+			return nil, err
+		}
+		p.lead()
+		return pr.res, pr.err
 	}
 	p.mu.Unlock()
 	select {
@@ -105,27 +115,57 @@ func (p *proposer) withdraw(pr *proposal) bool {
 	return false
 }
 
+// lead proposes the next batch (the caller's write is its first) on the
+// caller's goroutine, and leaves what came meanwhile to a flush.
+func (p *proposer) lead() {
+	batch := p.next()
+	if len(batch) == 0 { // not so: the caller's write is pending
+		p.wg.Done()
+		return
+	}
+	p.apply(batch)
+	p.mu.Lock()
+	more := len(p.pending) > 0
+	if !more {
+		p.inFlight--
+	}
+	p.mu.Unlock()
+	if more {
+		go p.flush() // the flight and its wg count pass to it
+		return
+	}
+	p.wg.Done()
+}
+
 // flush proposes what is pending, batch after batch, until nothing is.
 func (p *proposer) flush() {
 	defer p.wg.Done()
 	for {
-		p.mu.Lock()
-		batch, size := p.pending, 0
-		n := 0
-		for n < len(batch) && n < maxBatchCommands && (n == 0 || size+len(batch[n].data) <= maxBatchBytes) {
-			size += len(batch[n].data)
-			n++
-		}
-		batch = batch[:n:n]
-		p.pending = p.pending[n:]
-		if n == 0 {
-			p.inFlight--
-			p.mu.Unlock()
+		batch := p.next()
+		if len(batch) == 0 {
 			return
 		}
-		p.mu.Unlock()
 		p.apply(batch)
 	}
+}
+
+// next takes the next batch from what is pending; with nothing pending it
+// ends the flight and returns none.
+func (p *proposer) next() []*proposal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	batch, size := p.pending, 0
+	n := 0
+	for n < len(batch) && n < maxBatchCommands && (n == 0 || size+len(batch[n].data) <= maxBatchBytes) {
+		size += len(batch[n].data)
+		n++
+	}
+	if n == 0 {
+		p.inFlight--
+		return nil
+	}
+	p.pending = p.pending[n:]
+	return batch[:n:n]
 }
 
 // apply proposes one batch and hands each proposal its outcome.

@@ -120,3 +120,28 @@ func TestProposerLimitsAndWithdrawal(t *testing.T) {
 		}
 	})
 }
+
+// A write whose caller has given up before it leads a proposal is taken
+// back, never applied, and the proposer goes on with the next write.
+func TestProposerDropsWriteGivenUpBeforeLeading(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		leader := c.waitLeader()
+		before := leader.raft.LastIndex()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		cmd := &pb.Command{Cmd: &pb.Command_Kv{Kv: kvSet("given-up", "1").Op}}
+		if _, err := leader.proposer.propose(ctx, cmd); !errors.Is(err, context.Canceled) {
+			t.Fatalf("write given up before it led: %v, want %v", err, context.Canceled)
+		}
+		if got := leader.raft.LastIndex(); got != before {
+			t.Fatalf("raft log moved from %d to %d for a write given up", before, got)
+		}
+		if err := call(leader, MethodKVApply, kvSet("next", "1"), &pb.KVApplyResponse{}); err != nil {
+			t.Fatalf("the write after: %v", err)
+		}
+		if got := kvValue(t, leader, "given-up", pb.Consistency_CONSISTENCY_DEFAULT); got != "" {
+			t.Fatalf("a write given up was applied: %q", got)
+		}
+	})
+}

@@ -87,6 +87,28 @@ func (p *Pool) batcherFor(addr string) *batcher {
 
 func (b *batcher) enqueue(p *Pool, addr string, it *batchItem) {
 	b.mu.Lock()
+	if b.inflight == 0 && len(b.queue) == 0 {
+		// A lone call: it goes out from the caller's goroutine (what run
+		// would do with it, without a goroutine start and two hand-offs).
+		b.inflight++
+		b.mu.Unlock()
+		if err := it.ctx.Err(); err != nil {
+			it.err = p.callError(it.ctx, it.env.Method, addr, err)
+		} else {
+			it.out, it.err = p.roundTrip(it.ctx, addr, it.env)
+		}
+		close(it.done)
+		b.mu.Lock()
+		more := len(b.queue) > 0
+		if !more {
+			b.inflight--
+		}
+		b.mu.Unlock()
+		if more {
+			go b.run(p, addr) // what came meanwhile; the flight passes to it
+		}
+		return
+	}
 	b.queue = append(b.queue, it)
 	start := b.inflight < batchesInFlight
 	if start {

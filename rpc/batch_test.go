@@ -123,6 +123,37 @@ func TestCallBatchedSendsWaitingCallsTogether(t *testing.T) {
 	}
 }
 
+// A lone call goes out from its caller's goroutine as a plain call; one
+// whose caller gave up first never reaches the server, and the calls after
+// it go out as before.
+func TestCallBatchedLoneCalls(t *testing.T) {
+	n, g := startGatedNode(t, true)
+	close(g.gate)
+	p, _ := newTestPool(t, PoolConfig{})
+	gone, giveUp := context.WithCancel(testCtx(t))
+	giveUp()
+	var resp pb.StatusLeaderResponse
+	if err := p.CallBatched(gone, n.addr, "Test.Gate", &pb.StatusRequest{Dc: "gone"}, &resp); !errors.Is(err, context.Canceled) {
+		t.Fatalf("call given up before it went: %v, want context.Canceled", err)
+	}
+	for _, arg := range []string{"a", "b"} {
+		if err := p.CallBatched(testCtx(t), n.addr, "Test.Gate", &pb.StatusRequest{Dc: arg}, &resp); err != nil || resp.Address != arg {
+			t.Fatalf("lone call %s: %q, %v", arg, resp.Address, err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ran := g.batched["gone"]; ran {
+		t.Fatal("a call given up before it went reached the server")
+	}
+	if g.batched["a"] || g.batched["b"] {
+		t.Fatalf("a lone call went in a batch envelope: %v", g.batched)
+	}
+	if p.queued(n.addr) != 0 {
+		t.Fatalf("%d calls left queued", p.queued(n.addr))
+	}
+}
+
 func TestCallBatchedKeepsErrorsPerCall(t *testing.T) {
 	n, g := startGatedNode(t, true)
 	p, _ := newTestPool(t, PoolConfig{})
