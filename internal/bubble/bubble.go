@@ -13,10 +13,11 @@
 // lowers GOMAXPROCS to 1 while any bubble runs under the race detector.
 //
 // yamux (under rpc) keeps stopped timers in a package-level sync.Pool: a
-// timer made in one bubble and reused in the next is a fatal "select on
-// synctest channel from outside bubble". Two garbage collections empty a
-// sync.Pool (its victim cache included), so each bubble starts with none
-// left by an earlier one.
+// timer made in a bubble and reused outside it is a fatal "reset of
+// synctest timer from outside bubble" (and one made outside and used in a
+// bubble, "select on synctest channel from outside bubble"). Two garbage
+// collections empty a sync.Pool (its victim cache included), so Test runs
+// them before and after the bubble.
 package bubble
 
 import (
