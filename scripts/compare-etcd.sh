@@ -9,7 +9,8 @@
 # its per-client connection limit (200, as Consul's) is raised.
 # Environment: LOGSTORE=wal|boltdb picks Meridian's Raft log store (default:
 # the agent's default); WORKLOADS=puts or WORKLOADS=gets runs only those.
-# WATCH_ONLY=1 runs only the watch fan-out rows. Each watch row has a
+# THROUGH=first|leader|follower picks the Meridian server the load goes
+# through (see below). WATCH_ONLY=1 runs only the watch fan-out rows. Each watch row has a
 # floor too: the same watchers against plainkv's server
 # (internal/plainkv), which does nothing but keep one answer per key.
 # Needs: etcd-server and etcd-client from Debian, and the load generator
@@ -50,7 +51,18 @@ done
 "$work/plainkv" -addr 127.0.0.1:18601 >"$work/plainkv.log" 2>&1 &
 echo $! >"$work/plainkv.pid"
 
-addrs=127.0.0.1:18501,127.0.0.1:18502,127.0.0.1:18503
+# Meridian's load generator talks to one server (consul/api takes one
+# address). THROUGH picks it: first (the default: server 1, leader or not),
+# leader, or follower. Through the leader a write saves a hop to it.
+leader_http=$(echo "$leader" | sed -n 's/^"127\.0\.0\.1:183\(0[123]\)"$/185\1/p')
+case ${THROUGH:-first} in
+first) via=18501 ;;
+leader) via=$leader_http ;;
+follower) via=$(for p in 18501 18502 18503; do [ "$p" != "$leader_http" ] && echo $p && break; done) ;;
+*) echo "THROUGH is first, leader or follower" >&2; exit 2 ;;
+esac
+[ -n "$via" ] || { echo "no leader found" >&2; exit 1; }
+addrs=127.0.0.1:$via
 # The machine's speed drifts within seconds, so each workload runs in
 # $rounds rounds, etcd and Meridian back to back (alternating which goes
 # first); the summary is the median of each and the median of the
@@ -120,9 +132,7 @@ watch_run 100
 watch_run 1000
 [ -n "${WATCH_ONLY:-}" ] && exit 0
 
-# Meridian's load goes through the first server: through the leader, a
-# write saves a hop (one client: ~0.4 ms of ~1.9 here), so say which it was.
-echo "meridian log store: ${LOGSTORE:-default}; first server is the leader: $([ "$leader" = '"127.0.0.1:18301"' ] && echo yes || echo no); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "meridian log store: ${LOGSTORE:-default}; load through 127.0.0.1:$via, $([ "$via" = "$leader_http" ] && echo the leader || echo a follower); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${WORKLOADS:-all}" != gets ]; then
 	run "put c=1" -work put -clients 1
 	run "put c=64" -work put -clients 64
