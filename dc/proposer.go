@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/pb"
@@ -39,8 +40,7 @@ type proposer struct {
 }
 
 type proposal struct {
-	cmd  *pb.Command
-	data []byte // cmd encoded, to size batches
+	data []byte // the command encoded (sizes batches, and goes in the entry as it is)
 	done chan struct{}
 	res  *store.Result
 	err  error
@@ -57,7 +57,7 @@ func (p *proposer) propose(ctx context.Context, cmd *pb.Command) (*store.Result,
 	if len(data) > p.s.cfg.MaxEntrySize {
 		return nil, fmt.Errorf("%w: command of %d bytes exceeds %d", rpc.ErrTooLarge, len(data), p.s.cfg.MaxEntrySize)
 	}
-	pr := &proposal{cmd: cmd, data: data, done: make(chan struct{})}
+	pr := &proposal{data: data, done: make(chan struct{})}
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()
@@ -170,18 +170,7 @@ func (p *proposer) next() []*proposal {
 
 // apply proposes one batch and hands each proposal its outcome.
 func (p *proposer) apply(batch []*proposal) {
-	now := p.s.clock.Now().UnixNano()
-	var data []byte
-	if len(batch) == 1 {
-		batch[0].cmd.NowUnixNano = now
-		data, _ = proto.Marshal(batch[0].cmd)
-	} else {
-		cmds := make([]*pb.Command, len(batch))
-		for i, pr := range batch {
-			cmds[i] = pr.cmd
-		}
-		data, _ = proto.Marshal(&pb.Command{NowUnixNano: now, Cmd: &pb.Command_Batch{Batch: &pb.CommandBatch{Commands: cmds}}})
-	}
+	data := batchEntry(batch, p.s.clock.Now().UnixNano())
 	f := p.s.raft.Apply(data, p.s.cfg.RPCHoldTimeout)
 	err := applyError(p.s.await(f))
 	var res *store.Result
@@ -205,6 +194,43 @@ func (p *proposer) apply(batch []*proposal) {
 		close(pr.done)
 	}
 }
+
+// batchEntry is the Raft entry of a batch: the one command, or a
+// CommandBatch of them, with the leader's clock (now_unix_nano) set on the
+// outer command. It is put together from each proposal's encoding (what
+// proto.Marshal of the same message gives, apart from field order, which
+// decoding ignores) instead of encoding every command a second time; a
+// scalar field appended after a message's own is the one decoding keeps.
+func batchEntry(batch []*proposal, now int64) []byte {
+	var out []byte
+	if len(batch) == 1 {
+		out = make([]byte, 0, len(batch[0].data)+protowire.SizeTag(commandNowField)+protowire.SizeVarint(uint64(now)))
+		out = append(out, batch[0].data...)
+	} else {
+		inner := 0
+		for _, pr := range batch {
+			inner += protowire.SizeTag(commandBatchCommandsField) + protowire.SizeBytes(len(pr.data))
+		}
+		out = make([]byte, 0, protowire.SizeTag(commandBatchField)+protowire.SizeBytes(inner)+
+			protowire.SizeTag(commandNowField)+protowire.SizeVarint(uint64(now)))
+		out = protowire.AppendTag(out, commandBatchField, protowire.BytesType)
+		out = protowire.AppendVarint(out, uint64(inner))
+		for _, pr := range batch {
+			out = protowire.AppendTag(out, commandBatchCommandsField, protowire.BytesType)
+			out = protowire.AppendBytes(out, pr.data)
+		}
+	}
+	out = protowire.AppendTag(out, commandNowField, protowire.VarintType)
+	return protowire.AppendVarint(out, uint64(now))
+}
+
+// Field numbers of pb/log.proto that batchEntry writes
+// (TestBatchEntryDecodesAsMarshalled holds them to the generated code).
+const (
+	commandBatchField         = 9  // Command.batch
+	commandNowField           = 15 // Command.now_unix_nano
+	commandBatchCommandsField = 1  // CommandBatch.commands
+)
 
 // await waits for a Raft future, or until Raft has shut down (see
 // awaitRaft).

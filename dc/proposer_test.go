@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/internal/bubble"
 	"github.com/meridian-io/meridian/pb"
@@ -64,5 +65,41 @@ func TestProposerRefusesAfterStop(t *testing.T) {
 	}
 	if p.inFlight != 0 || len(p.pending) != 0 {
 		t.Fatalf("after a refused proposal: %d flushes, %d pending", p.inFlight, len(p.pending))
+	}
+}
+
+// A batch's entry, put together from the proposals' encodings, decodes as
+// the message encoded whole would: one command with the leader's clock, or
+// a CommandBatch of them with the clock on the outer command.
+func TestBatchEntryDecodesAsMarshalled(t *testing.T) {
+	cmds := []*pb.Command{
+		{Cmd: &pb.Command_Kv{Kv: kvSet("a", "1").Op}},
+		{Cmd: &pb.Command_Txn{Txn: &pb.TxnCommand{Ops: []*pb.TxnOp{{Op: &pb.TxnOp_Kv{Kv: kvSet("b", "2").Op}}}}}},
+		{Cmd: &pb.Command_TombstoneReap{TombstoneReap: &pb.TombstoneReap{Index: 7}}},
+	}
+	proposals := make([]*proposal, len(cmds))
+	for i, c := range cmds {
+		data, err := proto.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proposals[i] = &proposal{data: data}
+	}
+	const now = int64(1_700_000_000_123_456_789)
+	for n := 1; n <= len(cmds); n++ {
+		var want *pb.Command
+		if n == 1 {
+			want = proto.Clone(cmds[0]).(*pb.Command)
+			want.NowUnixNano = now
+		} else {
+			want = &pb.Command{NowUnixNano: now, Cmd: &pb.Command_Batch{Batch: &pb.CommandBatch{Commands: cmds[:n]}}}
+		}
+		var got pb.Command
+		if err := proto.Unmarshal(batchEntry(proposals[:n], now), &got); err != nil {
+			t.Fatalf("%d commands: %v", n, err)
+		}
+		if !proto.Equal(&got, want) {
+			t.Fatalf("%d commands: entry decodes to %v, want %v", n, &got, want)
+		}
 	}
 }
