@@ -323,7 +323,7 @@ func fanoutRound(b *testing.B, writer, watch *api.Client, n int, key string, hel
 	// for anything. Put at once, a fan-out finds the server's and the
 	// clients' threads still awake and takes half the time.
 	waitFor(b, "every watcher's request held by the server", 30*time.Second, func() bool { return held() >= n })
-	time.Sleep(watchersIdle)
+	time.Sleep(watchersIdle) // the idle spell the comment above describes
 	if _, err := writer.KV().Put(&api.KVPair{Key: key, Value: []byte("v1")}, nil); err != nil {
 		b.Fatal(err)
 	}
@@ -480,7 +480,7 @@ func idleRound(b *testing.B, n int, oneKey bool) {
 	rss0 := p.settledRSSKiB(b)
 	const idle = 10 * time.Second
 	base0 := p.cpu(b)
-	time.Sleep(idle)
+	time.Sleep(idle) // the measurement window: CPU with no query open
 	baseCPU := p.cpu(b) - base0
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -507,7 +507,7 @@ func idleRound(b *testing.B, n int, oneKey bool) {
 	}
 	rss1 := p.settledRSSKiB(b)
 	cpu0 := p.cpu(b)
-	time.Sleep(idle)
+	time.Sleep(idle) // the measurement window: CPU with every query held
 	cpu := p.cpu(b) - cpu0
 	if dir := os.Getenv("MERIDIAN_BENCH_PROFILES"); dir != "" {
 		for _, prof := range []string{"heap", "goroutine"} {
