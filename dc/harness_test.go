@@ -506,4 +506,22 @@ func (s slowLog) StoreLogs(logs []*raft.Log) error {
 	return s.LogStore.StoreLogs(logs)
 }
 
+// IsMonotonic, StageLogs and UnstageLogs pass through, so a slowed
+// on-disk leader still replicates while it writes.
+func (s slowLog) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
+
+func (s slowLog) StageLogs(logs []*raft.Log) bool {
+	st, ok := s.LogStore.(raft.LogStager)
+	return ok && st.StageLogs(logs)
+}
+
+func (s slowLog) UnstageLogs(logs []*raft.Log) {
+	if st, ok := s.LogStore.(raft.LogStager); ok {
+		st.UnstageLogs(logs)
+	}
+}
+
 func raftID(ts *testServer) raft.ServerID { return raft.ServerID(ts.id) }

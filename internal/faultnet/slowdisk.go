@@ -10,14 +10,12 @@ import (
 // StoreLog and StoreLogs of inner (once per batch), modelling a slow or
 // stalling disk; delay may change its answer over time (a soak run turns
 // the slowness on and off) and must be safe for concurrent use. A delay of
-// zero or less does not sleep. The other methods pass through, and the
-// store is monotonic (raft.MonotonicLogStore) exactly when inner is.
+// zero or less does not sleep. The other methods pass through: the store
+// is monotonic (raft.MonotonicLogStore) and stages entries
+// (raft.LogStager) exactly when inner does, so a slow leader replicates
+// while it writes, as it would on a real slow disk.
 func SlowLogStore(inner raft.LogStore, delay func() time.Duration) raft.LogStore {
-	s := &slowLogStore{LogStore: inner, delay: delay}
-	if m, ok := inner.(raft.MonotonicLogStore); ok {
-		return &slowMonotonicLogStore{slowLogStore: s, mono: m}
-	}
-	return s
+	return &slowLogStore{LogStore: inner, delay: delay}
 }
 
 type slowLogStore struct {
@@ -41,10 +39,21 @@ func (s *slowLogStore) sleep() {
 	}
 }
 
-// slowMonotonicLogStore keeps an inner store's MonotonicLogStore answer.
-type slowMonotonicLogStore struct {
-	*slowLogStore
-	mono raft.MonotonicLogStore
+// IsMonotonic is inner's answer (false when inner does not say).
+func (s *slowLogStore) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
 }
 
-func (s *slowMonotonicLogStore) IsMonotonic() bool { return s.mono.IsMonotonic() }
+// StageLogs stages logs in inner if inner can.
+func (s *slowLogStore) StageLogs(logs []*raft.Log) bool {
+	st, ok := s.LogStore.(raft.LogStager)
+	return ok && st.StageLogs(logs)
+}
+
+// UnstageLogs withdraws logs staged in inner.
+func (s *slowLogStore) UnstageLogs(logs []*raft.Log) {
+	if st, ok := s.LogStore.(raft.LogStager); ok {
+		st.UnstageLogs(logs)
+	}
+}
