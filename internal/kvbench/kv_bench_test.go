@@ -103,6 +103,18 @@ func BenchmarkKV(b *testing.B) {
 		b.Run(v.name, func(b *testing.B) {
 			c := testcluster.New(b, testcluster.Options{Servers: 3, Tune: v.tune})
 			c.WaitForLeader(30 * time.Second)
+			// MERIDIAN_BENCH_DISK_DELAY (a duration) adds that much to every
+			// Raft log write of every server: a disk whose sync is slower
+			// than this machine's.
+			if d := os.Getenv("MERIDIAN_BENCH_DISK_DELAY"); d != "" {
+				delay, err := time.ParseDuration(d)
+				if err != nil {
+					b.Fatalf("MERIDIAN_BENCH_DISK_DELAY: %v", err)
+				}
+				for _, n := range c.Servers() {
+					n.DiskDelay.Store(int64(delay))
+				}
+			}
 			clients := newClients(b, c)
 			value := []byte(strings.Repeat("v", 256))
 			var seq atomic.Int64
