@@ -68,7 +68,7 @@ var testAllowed = map[string][]string{
 	// internal/bubble (tests in synctest bubbles) imports nothing of
 	// Meridian: any package's tests may use it.
 	"rpc": {"internal/tlsconf", "internal/bubble"},
-	"dc":  {"internal/memnet", "internal/bubble"},
+	"dc":  {"internal/memnet", "internal/bubble", "internal/faultnet"},
 	// The log file's rotation by age is tested on a fake clock.
 	"internal/logging": {"internal/clock"},
 	"agent":            {"agent", "internal/faultnet", "internal/testcluster", "store", "internal/bubble"},

@@ -489,39 +489,4 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// slowLog is a Raft log store whose appends take a while of (fake) time,
-// as a disk's sync does.
-type slowLog struct {
-	LogStore
-	delay time.Duration
-}
-
-func (s slowLog) StoreLog(l *raft.Log) error {
-	time.Sleep(s.delay)
-	return s.LogStore.StoreLog(l)
-}
-
-func (s slowLog) StoreLogs(logs []*raft.Log) error {
-	time.Sleep(s.delay)
-	return s.LogStore.StoreLogs(logs)
-}
-
-// IsMonotonic, StageLogs and UnstageLogs pass through, so a slowed
-// on-disk leader still replicates while it writes.
-func (s slowLog) IsMonotonic() bool {
-	m, ok := s.LogStore.(raft.MonotonicLogStore)
-	return ok && m.IsMonotonic()
-}
-
-func (s slowLog) StageLogs(logs []*raft.Log) bool {
-	st, ok := s.LogStore.(raft.LogStager)
-	return ok && st.StageLogs(logs)
-}
-
-func (s slowLog) UnstageLogs(logs []*raft.Log) {
-	if st, ok := s.LogStore.(raft.LogStager); ok {
-		st.UnstageLogs(logs)
-	}
-}
-
 func raftID(ts *testServer) raft.ServerID { return raft.ServerID(ts.id) }

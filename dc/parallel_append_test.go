@@ -10,15 +10,14 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/meridian-io/meridian/internal/bubble"
+	"github.com/meridian-io/meridian/internal/faultnet"
 	"github.com/meridian-io/meridian/pb"
 )
 
-// heldLog is a server's Raft log store whose next StoreLogs, once armed,
-// waits until released (a disk sync that takes as long as the test
-// wants) or fails with an error. It stages entries as the store it wraps
-// does.
+// heldLog holds a server's next Raft log write, once armed, until
+// released (a disk sync that takes as long as the test wants), or fails it
+// with an error.
 type heldLog struct {
-	LogStore
 	mu      sync.Mutex
 	armed   bool
 	fail    error
@@ -33,50 +32,34 @@ func (h *heldLog) arm(fail error) {
 	h.entered, h.release = make(chan []*raft.Log, 1), make(chan struct{})
 }
 
-func (h *heldLog) StoreLogs(logs []*raft.Log) error {
+// before is the log store's hook (faultnet.HookLogStore).
+func (h *heldLog) before(logs []*raft.Log) error {
 	h.mu.Lock()
 	armed, fail, entered, release := h.armed, h.fail, h.entered, h.release
 	h.armed = false
 	h.mu.Unlock()
-	if armed {
-		entered <- logs
-		if fail != nil {
-			return fail
-		}
-		<-release
+	if !armed {
+		return nil
 	}
-	return h.LogStore.StoreLogs(logs)
-}
-
-func (h *heldLog) StoreLog(l *raft.Log) error { return h.StoreLogs([]*raft.Log{l}) }
-
-func (h *heldLog) IsMonotonic() bool {
-	m, ok := h.LogStore.(raft.MonotonicLogStore)
-	return ok && m.IsMonotonic()
-}
-
-func (h *heldLog) StageLogs(logs []*raft.Log) bool {
-	st, ok := h.LogStore.(raft.LogStager)
-	return ok && st.StageLogs(logs)
-}
-
-func (h *heldLog) UnstageLogs(logs []*raft.Log) {
-	if st, ok := h.LogStore.(raft.LogStager); ok {
-		st.UnstageLogs(logs)
+	entered <- logs
+	if fail != nil {
+		return fail
 	}
+	<-release
+	return nil
 }
 
 // heldCluster starts three servers on disk, each log store wrapped in a
-// heldLog (stores[i] is c.servers[i]'s).
+// heldLog's hook.
 func heldCluster(t *testing.T) (*testCluster, map[*testServer]*heldLog) {
 	var mu sync.Mutex
 	var stores []*heldLog
 	wrap := func(s LogStore) LogStore {
-		h := &heldLog{LogStore: s}
+		h := &heldLog{}
 		mu.Lock()
 		stores = append(stores, h)
 		mu.Unlock()
-		return h
+		return faultnet.HookLogStore(s, h.before)
 	}
 	c := startCluster(t, clusterOpts{servers: 3, onDisk: true, wrapLog: wrap})
 	held := map[*testServer]*heldLog{}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meridian-io/meridian/internal/bubble"
+	"github.com/meridian-io/meridian/internal/faultnet"
 	"github.com/meridian-io/meridian/pb"
 	"github.com/meridian-io/meridian/rpc"
 )
@@ -24,7 +25,9 @@ func TestGroupCommit(t *testing.T) {
 	for _, batchingFSM := range []bool{true, false} {
 		t.Run(fmt.Sprintf("batching FSM %v", batchingFSM), func(t *testing.T) {
 			bubble.Test(t, func(t *testing.T) {
-				slow := func(s LogStore) LogStore { return slowLog{s, 2 * time.Millisecond} }
+				slow := func(s LogStore) LogStore {
+					return faultnet.SlowLogStore(s, func() time.Duration { return 2 * time.Millisecond })
+				}
 				c := startCluster(t, clusterOpts{servers: 3, tune: func(cfg *Config) { cfg.BatchingFSM = batchingFSM }, wrapLog: slow})
 				leader := c.waitLeader()
 				before := leader.raft.LastIndex()
