@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -144,6 +145,34 @@ func TestLeaderWriteFailsAfterReplicating(t *testing.T) {
 			}
 			if ts.raft.LastIndex() != next.raft.LastIndex() {
 				t.Errorf("%s's log ends at %d, the leader's at %d", ts.name, ts.raft.LastIndex(), next.raft.LastIndex())
+			}
+		}
+	})
+}
+
+// A follower learns that a write committed as soon as the leader does
+// (an AppendEntries with the new commit index), not with the next write
+// or after CommitTimeout: a default read through a follower right after a
+// write through the leader, in a quiet cluster, waits for no timer.
+// Without the prompt notice the read takes CommitTimeout or more (fake
+// time; 50-90 ms measured between processes).
+func TestFollowerReadRightAfterWrite(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		leader := c.waitLeader()
+		follower := c.followers(leader)[0]
+		for i := range 3 {
+			synctest.Wait() // quiet: every server idle
+			v := fmt.Sprint(i)
+			start := time.Now()
+			if err := call(leader, MethodKVApply, kvSet("k", v), &pb.KVApplyResponse{}); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			if got := kvValue(t, follower, "k", pb.Consistency_CONSISTENCY_DEFAULT); got != v {
+				t.Fatalf("follower reads %q right after writing %q", got, v)
+			}
+			if took := time.Since(start); took >= leader.conf.CommitTimeout/2 {
+				t.Errorf("write and follower read took %v of fake time; CommitTimeout is %v", took, leader.conf.CommitTimeout)
 			}
 		}
 	})
