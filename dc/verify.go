@@ -163,6 +163,11 @@ func (s *Server) readIndex(ctx context.Context, _ *pb.ReadIndexRequest, resp *pb
 		return rpc.ErrNoLeader
 	}
 	idx := s.store.LastIndex()
+	// The follower applies up to idx only once it knows idx committed:
+	// send it the commit index now (alongside the leadership check),
+	// not with the next write or after CommitTimeout (50-100 ms when
+	// writes pause).
+	s.raft.PushCommitIndex()
 	if err := s.verifyLeader(ctx); err != nil {
 		return err
 	}

@@ -208,6 +208,10 @@ type Raft struct {
 	// leaderNotifyCh is used to tell leader that config has changed
 	leaderNotifyCh chan struct{}
 
+	// pushCommitCh asks the leader to send its commit index to followers
+	// not yet sent it (Meridian; see PushCommitIndex).
+	pushCommitCh chan struct{}
+
 	// followerNotifyCh is used to tell followers that config has changed
 	followerNotifyCh chan struct{}
 
@@ -571,6 +575,7 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 		observers:             make(map[uint64]*Observer),
 		leadershipTransferCh:  make(chan *leadershipTransferFuture, 1),
 		leaderNotifyCh:        make(chan struct{}, 1),
+		pushCommitCh:          make(chan struct{}, 1),
 		followerNotifyCh:      make(chan struct{}, 1),
 		mainThreadSaturation:  newSaturationMetric([]string{"raft", "thread", "main", "saturation"}, 1*time.Second),
 		preVoteDisabled:       conf.PreVoteDisabled || !transportSupportPreVote,
@@ -1279,4 +1284,16 @@ func (r *Raft) LeadershipTransferToServer(id ServerID, address ServerAddress) Fu
 	}
 
 	return r.initiateLeadershipTransfer(&id, &address)
+}
+
+// PushCommitIndex asks the leader to send its commit index now to every
+// follower that has not been sent it (an AppendEntries, with no entries if
+// there are none new), instead of with the next entries or after
+// CommitTimeout (50-100 ms when writes pause). A follower applies an entry
+// only once it knows the entry committed, so a reader that waits on a
+// follower for an index the leader gave it calls this on the leader.
+// Merged with other pushes while one is pending; ignored by a server that
+// does not lead (Meridian's change to this package).
+func (r *Raft) PushCommitIndex() {
+	asyncNotifyCh(r.pushCommitCh)
 }

@@ -782,25 +782,21 @@ func (r *Raft) leaderLoop() {
 			r.setLeadershipTransferInProgress(true)
 			go r.leadershipTransfer(*id, *address, state, stopCh, doneCh)
 
+		case <-r.pushCommitCh:
+			// Meridian: see PushCommitIndex.
+			commitIndex := r.getCommitIndex()
+			for _, f := range r.leaderState.replState {
+				if atomic.LoadUint64(&f.commitSent) < commitIndex {
+					asyncNotifyCh(f.triggerCh)
+				}
+			}
+
 		case <-r.leaderState.commitCh:
 			r.mainThreadSaturation.working()
 			// Process the newly committed entries
 			oldCommitIndex := r.getCommitIndex()
 			commitIndex := r.leaderState.commitment.getCommitIndex()
 			r.setCommitIndex(commitIndex)
-
-			// Meridian: tell the followers of the new commit index now,
-			// as etcd's leader does, rather than with the next entries or
-			// after CommitTimeout (50-100 ms when writes pause): a
-			// follower applies a write only once it knows it committed,
-			// and a read it answers after a read index from this leader
-			// waits for that. While a replicator is busy the wake-ups
-			// merge, so under load this adds no AppendEntries.
-			if commitIndex > oldCommitIndex {
-				for _, f := range r.leaderState.replState {
-					asyncNotifyCh(f.triggerCh)
-				}
-			}
 
 			// New configuration has been committed, set it as the committed
 			// value.

@@ -62,6 +62,10 @@ type followerReplication struct {
 	// triggerCh is notified every time new entries are appended to the log.
 	triggerCh chan struct{}
 
+	// commitSent is the highest commit index sent to the follower
+	// (Meridian; see Raft.PushCommitIndex).
+	commitSent uint64
+
 	// triggerDeferErrorCh is used to provide a backchannel. By sending a
 	// deferErr, the sender can be notified when the replication is done.
 	triggerDeferErrorCh chan *deferError
@@ -234,6 +238,7 @@ START:
 		return
 	}
 	appendStats(string(peer.ID), start, float32(len(req.Entries)), r.noLegacyTelemetry)
+	noteCommitSent(s, req.LeaderCommitIndex)
 
 	// Check for a newer term, stop running
 	if resp.Term > req.Term {
@@ -522,6 +527,8 @@ func (r *Raft) pipelineSend(s *followerReplication, p AppendPipeline, nextIdx *u
 		return true
 	}
 
+	noteCommitSent(s, req.LeaderCommitIndex)
+
 	// Increase the next send log to avoid re-sending old logs
 	if n := len(req.Entries); n > 0 {
 		last := req.Entries[n-1]
@@ -662,4 +669,15 @@ func updateLastAppended(s *followerReplication, req *AppendEntriesRequest) {
 
 	// Notify still leader
 	s.notifyAll(true)
+}
+
+// noteCommitSent records that the follower was sent commit index idx
+// (Meridian; see Raft.PushCommitIndex).
+func noteCommitSent(s *followerReplication, idx uint64) {
+	for {
+		cur := atomic.LoadUint64(&s.commitSent)
+		if idx <= cur || atomic.CompareAndSwapUint64(&s.commitSent, cur, idx) {
+			return
+		}
+	}
 }
