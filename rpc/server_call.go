@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -72,9 +72,12 @@ func (s *Server) serveStream(stream *yamux.Stream, cs *tls.ConnectionState) {
 	if req.DeadlineUnixNano != 0 {
 		deadline = time.Unix(0, req.DeadlineUnixNano)
 	}
-	stopWatch := s.watchCaller(stream, deadline, cancel)
+	stopWatch, watchDone := s.watchCaller(stream, deadline, cancel)
 	out := s.callEnveloped(ctx, &req)
 	stopWatch()
+	// The answer goes out before the watch's goroutine is waited for:
+	// its wake-up is not the caller's to wait for.
+	defer watchDone()
 	if errors.Is(context.Cause(ctx), errCallerGone) {
 		return // nobody is left to read the answer
 	}
@@ -82,28 +85,33 @@ func (s *Server) serveStream(stream *yamux.Stream, cs *tls.ConnectionState) {
 }
 
 // watchCaller cancels the call when the caller closes its side of the
-// stream or the session dies; the returned func stops the watch and waits
-// for its goroutine. A caller that hangs up once the deadline has passed
-// timed out: the handler's context then ends with DeadlineExceeded, not
-// with errCallerGone.
-func (s *Server) watchCaller(stream *yamux.Stream, deadline time.Time, cancel context.CancelCauseFunc) (stop func()) {
-	var stopping atomic.Bool
-	done := make(chan struct{})
+// stream or the session dies. stop ends the watch (it cancels nothing
+// after stop returns); done waits for its goroutine. A caller that hangs
+// up once the deadline has passed timed out: the handler's context then
+// ends with DeadlineExceeded, not with errCallerGone.
+func (s *Server) watchCaller(stream *yamux.Stream, deadline time.Time, cancel context.CancelCauseFunc) (stop, done func()) {
+	var mu sync.Mutex
+	stopped := false
+	exited := make(chan struct{})
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer close(done)
+		defer close(exited)
 		var b [1]byte
 		_, _ = stream.Read(b[:]) // EOF, reset, session shutdown, or our own deadline
-		if !stopping.Load() && (deadline.IsZero() || time.Now().Before(deadline)) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped && (deadline.IsZero() || time.Now().Before(deadline)) {
 			cancel(errCallerGone)
 		}
 	}()
-	return func() {
-		stopping.Store(true)
+	stop = func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
 		_ = stream.SetReadDeadline(time.Now())
-		<-done
 	}
+	return stop, func() { <-exited }
 }
 
 // call runs the handler of method, turning a panic into ErrInternal.
