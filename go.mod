@@ -86,3 +86,7 @@ require (
 tool google.golang.org/protobuf/cmd/protoc-gen-go
 
 replace github.com/hashicorp/raft => ./third_party/raft
+
+replace github.com/hashicorp/go-immutable-radix => ./third_party/iradix
+
+replace github.com/hashicorp/go-memdb => ./third_party/memdb
