@@ -129,6 +129,12 @@ func (s *Server) linearize(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Usually the store is there already: raft entries up to applied are
+	// in it (unless it stopped applying), and the read index is an index
+	// of the leader's store, so of an entry no later than that.
+	if s.fsm.applied.Load() >= idx && s.store.Stopped() == nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RPCHoldTimeout)
 	defer cancel()
 	if err := s.store.WaitIndex(ctx, idx); err != nil {
