@@ -43,7 +43,7 @@ func serverGCPercent(server bool, gogcEnv string) (int, bool) {
 // (512 MiB while allocating 16 MiB/s or more, 16-32 MiB when quiet, the
 // busy spell's heap returned at its end) kept the rate but left the
 // catalog at +66-77 MiB: what a busy spell allocates at GOGC 300 stays
-// spread over more of the heap (README, Performance).
+// spread over more of the heap (PERFORMANCE.md).
 const serverGCHeadroom = 32 << 20
 
 // runAgent runs an agent in the foreground until a signal or a leave
