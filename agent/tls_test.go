@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -424,5 +425,107 @@ func TestTLSFederationChecksEachDatacentersServerName(t *testing.T) {
 	}
 	if pair, _, err := client(dc1).KV().Get("fed/x", nil); err != nil || pair != nil {
 		t.Fatalf("dc1 holds %+v, %v; the write was for dc2", pair, err)
+	}
+}
+
+// TestHTTPSServesHTTP2: the consul/api client configured as an operator
+// configures it for HTTPS (api.Config's TLSConfig; its default transport
+// attempts HTTP/2) speaks HTTP/2 to the agent, as it does to Consul's
+// HTTPS port: 50 blocking queries (of 50 keys, so that none shares
+// another's wait) share one TCP connection, wait on the server (not
+// parked: parking is for HTTP/1.1 connections), and are all answered by
+// one transaction, with a per-client limit of one connection.
+func TestHTTPSServesHTTP2(t *testing.T) {
+	p := newPKI(t)
+	certFile, keyFile := p.sign(t, "server", tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
+	httpsPort := testcluster.FreePorts(t, 1)[0]
+	c := testcluster.New(t, testcluster.Options{
+		Servers: 1,
+		Args: []string{"-hcl", tlsHCL(p.caFile(), certFile, keyFile), "-https-port", strconv.Itoa(httpsPort),
+			"-hcl", "limits { http_max_conns_per_client = 1 }"},
+	})
+	n := c.Nodes[0]
+	userCert, userKey := p.sign(t, "user", tlsconf.CertOptions{Datacenter: "dc1"})
+	cfg := api.DefaultConfig()
+	httpsURL := "https://127.0.0.1:" + strconv.Itoa(httpsPort)
+	cfg.Address = httpsURL
+	cfg.TLSConfig = api.TLSConfig{CAFile: p.caFile(), CertFile: userCert, KeyFile: userKey}
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cfg.Transport.CloseIdleConnections)
+	kv := client.KV()
+
+	var mu sync.Mutex
+	conns := map[string]bool{} // local addresses of the connections used
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		mu.Lock()
+		conns[i.Conn.LocalAddr().String()] = true
+		mu.Unlock()
+	}})
+	const watchers = 50
+	ops := func(v string) api.TxnOps {
+		var ops api.TxnOps
+		for i := range watchers {
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: fmt.Sprintf("h2/%d", i), Value: []byte(v)}})
+		}
+		return ops
+	}
+	if ok, _, _, err := client.Txn().Txn(ops("v0"), (&api.QueryOptions{}).WithContext(ctx)); err != nil || !ok {
+		t.Fatalf("txn: %v, %v", ok, err)
+	}
+	_, meta, err := kv.Get("h2/0", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The protocol of the connection, as the client's transport saw it.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, httpsURL+"/v1/status/leader", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: cfg.Transport}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("HTTPS answered over %s, want HTTP/2", resp.Proto)
+	}
+
+	type got struct {
+		pair *api.KVPair
+		err  error
+	}
+	answers := make(chan got, watchers)
+	for i := range watchers {
+		go func() {
+			pair, _, err := kv.Get(fmt.Sprintf("h2/%d", i), (&api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 30 * time.Second}).WithContext(ctx))
+			answers <- got{pair, err}
+		}()
+	}
+	srv := n.Agent.Server()
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		if q := srv.BlockingQueries(); q != watchers {
+			return fmt.Errorf("%d blocking queries waiting, want %d", q, watchers)
+		}
+		return nil
+	})
+	if parked := n.Agent.ParkedRequests(); parked != 0 {
+		t.Fatalf("%d HTTP/2 requests parked, want 0", parked)
+	}
+	if ok, _, _, err := client.Txn().Txn(ops("v1"), (&api.QueryOptions{}).WithContext(ctx)); err != nil || !ok {
+		t.Fatalf("txn: %v, %v", ok, err)
+	}
+	for range watchers {
+		g := <-answers
+		if g.err != nil || g.pair == nil || string(g.pair.Value) != "v1" {
+			t.Fatalf("blocking query over HTTP/2: %+v, %v", g.pair, g.err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) != 1 {
+		t.Fatalf("requests over %d connections, want 1: %v", len(conns), conns)
 	}
 }

@@ -166,13 +166,50 @@ func (c *Configurator) RPCEnabled() bool { return c.state().rpc.cert != nil }
 // IncomingHTTPSConfig is the HTTPS listener's configuration: this agent's
 // certificate, and with verify_incoming a client certificate of the CA
 // required.
+//
+// It offers HTTP/2 (ALPN "h2") before HTTP/1.1, as Consul's HTTPS does,
+// so a client's blocking queries share one connection, unless
+// tls_cipher_suites leaves no suite HTTP/2 accepts (see h2Suites).
 func (c *Configurator) IncomingHTTPSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return serverConfig(c.state().https)
+			l := c.state().https
+			cfg, err := serverConfig(l)
+			if err != nil {
+				return nil, err
+			}
+			cfg.NextProtos = httpsProtocols(l)
+			return cfg, nil
 		},
 	}
+}
+
+// httpsProtocols are the application protocols HTTPS offers, preferred
+// first.
+func httpsProtocols(l loaded) []string {
+	if l.minVersion >= tls.VersionTLS13 || h2Suites(l.ciphers) {
+		return []string{"h2", "http/1.1"}
+	}
+	return []string{"http/1.1"}
+}
+
+// h2Suites reports whether a TLS 1.2 connection restricted to ids (nil:
+// Go's defaults) can carry HTTP/2, which refuses all but ephemeral key
+// exchange with an AEAD cipher (RFC 9113, section 9.2.2). crypto/tls picks
+// AEAD suites first, so one in the list is enough for the clients that
+// offer it. TLS 1.3 suites are all acceptable, and are not configurable.
+func h2Suites(ids []uint16) bool {
+	if len(ids) == 0 {
+		return true
+	}
+	for _, id := range ids {
+		name := tls.CipherSuiteName(id)
+		if strings.HasPrefix(name, "TLS_ECDHE_") && (strings.Contains(name, "_GCM_") || strings.Contains(name, "CHACHA20_POLY1305")) {
+			return true
+		}
+	}
+	return false
 }
 
 // IncomingRPCConfig is the configuration of TLS connections to the RPC

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -220,5 +221,61 @@ func TestParseCARefusesMismatch(t *testing.T) {
 	}
 	if _, err := ParseCA(a.CertPEM, a.KeyPEM); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHTTPSOffersHTTP2: a client offering h2 and http/1.1 gets h2 from
+// the HTTPS configuration, over TLS 1.2 and 1.3, unless tls_cipher_suites
+// leaves only suites HTTP/2 refuses; the RPC configuration offers no
+// application protocol.
+func TestHTTPSOffersHTTP2(t *testing.T) {
+	f := newFiles(t)
+	cert, key := f.cert(t, "s", CertOptions{Server: true, Datacenter: "dc1"})
+	roots := x509.NewCertPool()
+	roots.AddCert(f.ca.Cert)
+	negotiate := func(t *testing.T, srv *tls.Config, maxVersion uint16) string {
+		t.Helper()
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		errc := make(chan error, 1)
+		go func() { errc <- tls.Server(a, srv).Handshake() }()
+		cl := tls.Client(b, &tls.Config{RootCAs: roots, ServerName: "localhost", MaxVersion: maxVersion, NextProtos: []string{"h2", "http/1.1"}})
+		if err := cl.Handshake(); err != nil {
+			t.Fatalf("client handshake: %v", err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("server handshake: %v", err)
+		}
+		return cl.ConnectionState().NegotiatedProtocol
+	}
+	cases := []struct {
+		name    string
+		ciphers []string
+		max     uint16
+		want    string
+	}{
+		{"defaults, TLS 1.3", nil, tls.VersionTLS13, "h2"},
+		{"defaults, TLS 1.2", nil, tls.VersionTLS12, "h2"},
+		{"an AEAD suite among CBC ones", []string{"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}, tls.VersionTLS12, "h2"},
+		{"CBC suites only", []string{"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"}, tls.VersionTLS12, "http/1.1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New(Config{HTTPS: Protocol{CertFile: cert, KeyFile: key, CipherSuites: tc.ciphers}, Datacenter: "dc1", Domain: "consul"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := negotiate(t, c.IncomingHTTPSConfig(), tc.max); got != tc.want {
+				t.Fatalf("HTTPS negotiated %q, want %q", got, tc.want)
+			}
+		})
+	}
+	c, err := New(Config{InternalRPC: Protocol{CertFile: cert, KeyFile: key}, Datacenter: "dc1", Domain: "consul"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := negotiate(t, c.IncomingRPCConfig(), tls.VersionTLS13); got != "" {
+		t.Fatalf("RPC negotiated %q, want none", got)
 	}
 }
