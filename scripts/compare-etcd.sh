@@ -10,7 +10,11 @@
 # Environment: LOGSTORE=wal|boltdb picks Meridian's Raft log store (default:
 # the agent's default); WORKLOADS=puts or WORKLOADS=gets runs only those.
 # THROUGH=first|leader|follower picks the Meridian server the load goes
-# through (see below). WATCH_ONLY=1 runs only the watch fan-out rows. Each watch row has a
+# through (see below). WATCH_ONLY=1 runs only the watch fan-out rows. HTTPS=1
+# serves Meridian's API (and the floor's) over HTTPS too, from certificates
+# made by `meridian tls`, and points the load generator at it
+# (https://..., CONSUL_CACERT): consul/api then speaks HTTP/2, as it does to
+# Consul's HTTPS port, and one connection carries many requests. Each watch row has a
 # floor too: the same watchers against plainkv's server
 # (internal/plainkv), which does nothing but keep one answer per key.
 # Needs: etcd-server and etcd-client from Debian, and the load generator
@@ -30,12 +34,23 @@ trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; "$etcd3" stop "
 # The watch rows hold 1,000 connections and the 256-client puts 256 from one
 # address (the default cap is 200).
 echo '{"limits": {"http_max_conns_per_client": 5000}}' >"$work/limits.json"
+scheme=http
+if [ -n "${HTTPS:-}" ]; then
+	(cd "$work" && ./meridian tls ca create >/dev/null && ./meridian tls cert create -server >/dev/null)
+	cat >"$work/tls.json" <<-EOF
+		{"tls": {"defaults": {"ca_file": "$work/meridian-agent-ca.pem",
+		 "cert_file": "$work/dc1-server-consul-0.pem", "key_file": "$work/dc1-server-consul-0-key.pem"}}}
+	EOF
+	scheme=https
+	export CONSUL_CACERT=$work/meridian-agent-ca.pem
+fi
 for i in 1 2 3; do
 	"$work/meridian" agent -server -bootstrap-expect 3 -node "s$i" -data-dir "$work/s$i" -config-file "$work/limits.json" \
 		-bind 127.0.0.1 -client 127.0.0.1 -http-port "1850$i" -server-port "1830$i" \
 		-serf-lan-port "1831$i" -serf-wan-port -1 -dns-port -1 \
 		-retry-join 127.0.0.1:18311 -retry-join 127.0.0.1:18312 -retry-join 127.0.0.1:18313 \
 		-retry-interval 200ms -log-level warn ${LOGSTORE:+-hcl "raft_logstore { backend = \"$LOGSTORE\" }"} \
+		${HTTPS:+-config-file "$work/tls.json" -https-port "1852$i"} \
 		>"$work/s$i.log" 2>&1 &
 	echo $! >"$work/s$i.pid"
 done
@@ -48,7 +63,8 @@ done
 # The watch rows' floor: plainkv's server, the least work a server can do
 # to answer consul/api's blocking KV reads (one encoded answer per value,
 # watchers woken once the put is answered).
-"$work/plainkv" -addr 127.0.0.1:18601 >"$work/plainkv.log" 2>&1 &
+"$work/plainkv" -addr 127.0.0.1:18601 \
+	${HTTPS:+-cert-file "$work/dc1-server-consul-0.pem" -key-file "$work/dc1-server-consul-0-key.pem"} >"$work/plainkv.log" 2>&1 &
 echo $! >"$work/plainkv.pid"
 
 # Meridian's load generator talks to one server (consul/api takes one
@@ -63,6 +79,7 @@ follower) via=$(for p in 18501 18502 18503; do [ "$p" != "$leader_http" ] && ech
 esac
 [ -n "$via" ] || { echo "no leader found" >&2; exit 1; }
 addrs=127.0.0.1:$via
+[ "$scheme" = https ] && addrs=https://127.0.0.1:$(echo "$via" | sed 's/^1850/1852/')
 # The machine's speed drifts within seconds, so each workload runs in
 # $rounds rounds, etcd and Meridian back to back (alternating which goes
 # first); the summary is the median of each and the median of the
@@ -104,7 +121,7 @@ p50ms() { # kvbench watch line -> p50 in ms
 watch_one() { # target watchers -> p50 ms
 	case $1 in
 	etcd) "$bench" -target etcd -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms ;;
-	plain) "$bench" -target consul -addrs 127.0.0.1:18601 -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms ;;
+	plain) "$bench" -target consul -addrs "$(test "$scheme" = https && echo https://)127.0.0.1:18601" -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms ;;
 	*) "$bench" -target consul -addrs "$addrs" -work watch -watchers "$2" -rounds 5 | tail -1 | p50ms ;;
 	esac
 }
@@ -132,7 +149,7 @@ watch_run 100
 watch_run 1000
 [ -n "${WATCH_ONLY:-}" ] && exit 0
 
-echo "meridian log store: ${LOGSTORE:-default}; load through 127.0.0.1:$via, $([ "$via" = "$leader_http" ] && echo the leader || echo a follower); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "meridian log store: ${LOGSTORE:-default}; load through $addrs, $([ "$via" = "$leader_http" ] && echo the leader || echo a follower); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${WORKLOADS:-all}" != gets ]; then
 	run "put c=1" -work put -clients 1
 	run "put c=64" -work put -clients 64

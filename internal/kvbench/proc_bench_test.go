@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian-io/meridian/internal/tlsconf"
 )
 
 // The benchmarks of this file run meridian as separate processes, so the
@@ -144,9 +146,9 @@ func freePorts(b *testing.B, n int) []int {
 	return out
 }
 
-// startServers starts n server processes (one in -dev mode when n is 1)
-// with env added to their environment, and waits for a leader.
-func startServers(b *testing.B, n int, env ...string) []*proc {
+// startServers starts n server processes (one bootstrapping alone when n
+// is 1) with args added to their command lines, and waits for a leader.
+func startServers(b *testing.B, n int, args ...string) []*proc {
 	bin := meridianBinary(b)
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "limits.json")
@@ -160,10 +162,11 @@ func startServers(b *testing.B, n int, env ...string) []*proc {
 	}
 	var procs []*proc
 	for i := range n {
-		args := []string{"agent", "-server", "-node", fmt.Sprintf("s%d", i+1), "-bind", "127.0.0.1",
+		args := append([]string{"agent", "-server", "-node", fmt.Sprintf("s%d", i+1), "-bind", "127.0.0.1",
 			"-client", "127.0.0.1", "-http-port", strconv.Itoa(ports[3*i]), "-server-port", strconv.Itoa(ports[3*i+1]),
 			"-serf-lan-port", strconv.Itoa(ports[3*i+2]), "-serf-wan-port", "-1", "-dns-port", "-1",
-			"-config-file", cfg, "-log-level", "warn", "-enable-debug", "-data-dir", filepath.Join(dir, fmt.Sprintf("s%d", i+1))}
+			"-config-file", cfg, "-log-level", "warn", "-enable-debug", "-data-dir", filepath.Join(dir, fmt.Sprintf("s%d", i+1))},
+			args...)
 		if n == 1 {
 			args = append(args, "-bootstrap")
 		} else {
@@ -171,7 +174,6 @@ func startServers(b *testing.B, n int, env ...string) []*proc {
 			args = append(args, joins...)
 		}
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), env...)
 		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("s%d.log", i+1)))
 		if err != nil {
 			b.Fatal(err)
@@ -235,6 +237,52 @@ func leaderIndex(b *testing.B, procs []*proc) int {
 	}
 	b.Fatalf("no leader in %+v", conf)
 	return -1
+}
+
+// httpsArgs serve a server's API over HTTPS on a port of its own too.
+type httpsArgs struct {
+	args   []string
+	addr   string // host:port of HTTPS
+	caFile string
+}
+
+// newHTTPSArgs makes a CA and a server certificate of it, and the
+// arguments that serve HTTPS with them.
+func newHTTPSArgs(b *testing.B) httpsArgs {
+	dir := b.TempDir()
+	ca, err := tlsconf.CreateCA(tlsconf.CAOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, key, err := ca.Sign(tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := httpsArgs{caFile: filepath.Join(dir, "ca.pem"), addr: fmt.Sprintf("127.0.0.1:%d", freePorts(b, 1)[0])}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for f, data := range map[string][]byte{h.caFile: ca.CertPEM, certFile: cert, keyFile: key} {
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_, port, _ := net.SplitHostPort(h.addr)
+	h.args = []string{"-https-port", port, "-hcl",
+		fmt.Sprintf("tls { defaults { ca_file = %q\ncert_file = %q\nkey_file = %q } }", h.caFile, certFile, keyFile)}
+	return h
+}
+
+// client is a consul/api client of the HTTPS port as an operator makes
+// one (api.DefaultConfig, the CA in TLSConfig): it speaks HTTP/2.
+func (h httpsArgs) client(b *testing.B) *api.Client {
+	cfg := api.DefaultConfig()
+	cfg.Address = "https://" + h.addr
+	cfg.TLSConfig = api.TLSConfig{CAFile: h.caFile}
+	cl, err := api.NewClient(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cfg.Transport.CloseIdleConnections)
+	return cl
 }
 
 // apiClient is a consul/api client holding up to conns connections.
@@ -451,19 +499,34 @@ func BenchmarkIdleBlockingQueries(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("MERIDIAN_IDLE_QUERIES")); err == nil && v > 0 {
 		n = v
 	}
-	for _, keys := range []string{"distinct", "one"} {
-		b.Run("keys="+keys, func(b *testing.B) {
+	for _, v := range []struct {
+		name          string
+		oneKey, https bool
+	}{{"keys=distinct", false, false}, {"keys=one", true, false}, {"keys=distinct/https", false, true}} {
+		b.Run(v.name, func(b *testing.B) {
 			for range b.N {
-				idleRound(b, n, keys == "one")
+				idleRound(b, n, v.oneKey, v.https)
 			}
 		})
 	}
 }
 
-func idleRound(b *testing.B, n int, oneKey bool) {
-	procs := startServers(b, 1)
+// idleRound holds n blocking queries open on one server and reports what
+// they cost it. With https they go over HTTPS, where consul/api speaks
+// HTTP/2: many queries share a connection, and none is parked.
+func idleRound(b *testing.B, n int, oneKey, https bool) {
+	var args []string
+	var tlsArgs httpsArgs
+	if https {
+		tlsArgs = newHTTPSArgs(b)
+		args = tlsArgs.args
+	}
+	procs := startServers(b, 1, args...)
 	p := procs[0]
 	cl := apiClient(b, p.http, n+16)
+	if https {
+		cl = tlsArgs.client(b)
+	}
 	key := func(i int) string {
 		if oneKey {
 			return "idle/k"
