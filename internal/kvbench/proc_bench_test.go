@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-
-	"github.com/meridian-io/meridian/internal/tlsconf"
 )
 
 // The benchmarks of this file run meridian as separate processes, so the
@@ -246,25 +244,20 @@ type httpsArgs struct {
 	caFile string
 }
 
-// newHTTPSArgs makes a CA and a server certificate of it, and the
-// arguments that serve HTTPS with them.
+// newHTTPSArgs makes a CA and a server certificate of it with meridian's
+// own commands, as an operator does, and the arguments that serve HTTPS
+// with them.
 func newHTTPSArgs(b *testing.B) httpsArgs {
 	dir := b.TempDir()
-	ca, err := tlsconf.CreateCA(tlsconf.CAOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cert, key, err := ca.Sign(tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := httpsArgs{caFile: filepath.Join(dir, "ca.pem"), addr: fmt.Sprintf("127.0.0.1:%d", freePorts(b, 1)[0])}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for f, data := range map[string][]byte{h.caFile: ca.CertPEM, certFile: cert, keyFile: key} {
-		if err := os.WriteFile(f, data, 0o600); err != nil {
-			b.Fatal(err)
+	for _, args := range [][]string{{"tls", "ca", "create"}, {"tls", "cert", "create", "-server"}} {
+		cmd := exec.Command(meridianBinary(b), args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("meridian %v: %v: %s", args, err, out)
 		}
 	}
+	h := httpsArgs{caFile: filepath.Join(dir, "meridian-agent-ca.pem"), addr: fmt.Sprintf("127.0.0.1:%d", freePorts(b, 1)[0])}
+	certFile, keyFile := filepath.Join(dir, "dc1-server-consul-0.pem"), filepath.Join(dir, "dc1-server-consul-0-key.pem")
 	_, port, _ := net.SplitHostPort(h.addr)
 	h.args = []string{"-https-port", port, "-hcl",
 		fmt.Sprintf("tls { defaults { ca_file = %q\ncert_file = %q\nkey_file = %q } }", h.caFile, certFile, keyFile)}
