@@ -434,7 +434,8 @@ func TestTLSFederationChecksEachDatacentersServerName(t *testing.T) {
 // HTTPS port: 50 blocking queries (of 50 keys, so that none shares
 // another's wait) share one TCP connection, wait on the server (not
 // parked: parking is for HTTP/1.1 connections), and are all answered by
-// one transaction, with a per-client limit of one connection.
+// one transaction, with a per-client limit of one connection; 50 more
+// whose client gives up stop waiting on the server.
 func TestHTTPSServesHTTP2(t *testing.T) {
 	p := newPKI(t)
 	certFile, keyFile := p.sign(t, "server", tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
@@ -523,6 +524,39 @@ func TestHTTPSServesHTTP2(t *testing.T) {
 			t.Fatalf("blocking query over HTTP/2: %+v, %v", g.pair, g.err)
 		}
 	}
+	// A client that gives up (its context ends: HTTP/2 resets the stream)
+	// ends the server's wait as well.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, meta, err = kv.Get("h2/0", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gaveUp := make(chan error, watchers)
+	for i := range watchers {
+		go func() {
+			_, _, err := kv.Get(fmt.Sprintf("h2/%d", i), (&api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 30 * time.Second}).WithContext(cctx))
+			gaveUp <- err
+		}()
+	}
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		if q := srv.BlockingQueries(); q != watchers {
+			return fmt.Errorf("%d blocking queries waiting, want %d", q, watchers)
+		}
+		return nil
+	})
+	cancel()
+	for range watchers {
+		if err := <-gaveUp; err == nil {
+			t.Fatal("a cancelled blocking query returned no error")
+		}
+	}
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		if q := srv.BlockingQueries(); q != 0 {
+			return fmt.Errorf("%d blocking queries still waiting after their clients left", q)
+		}
+		return nil
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if len(conns) != 1 {
