@@ -291,21 +291,29 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// oneHTTPSServer starts one server with TLS (tlsHCL, a server certificate
+// of p's CA) serving HTTPS too, with args added; it returns the cluster,
+// the HTTPS address and the certificate's file.
+func oneHTTPSServer(t *testing.T, p *pki, args ...string) (c *testcluster.Cluster, httpsAddr, certFile string) {
+	t.Helper()
+	certFile, keyFile := p.sign(t, "server", tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
+	httpsPort := testcluster.FreePorts(t, 1)[0]
+	c = testcluster.New(t, testcluster.Options{
+		Servers: 1,
+		Args:    append([]string{"-hcl", tlsHCL(p.caFile(), certFile, keyFile), "-https-port", strconv.Itoa(httpsPort)}, args...),
+	})
+	return c, "127.0.0.1:" + strconv.Itoa(httpsPort), certFile
+}
+
 // TestTLSReloadServesNewCertificate: after the certificate files change, a
 // reload (what SIGHUP does) makes new HTTPS and RPC connections present
 // the new certificate; the old connection keeps working.
 func TestTLSReloadServesNewCertificate(t *testing.T) {
 	p := newPKI(t)
-	certFile, keyFile := p.sign(t, "server", tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
-	httpsPort := testcluster.FreePorts(t, 1)[0]
-	c := testcluster.New(t, testcluster.Options{
-		Servers: 1,
-		Args:    []string{"-hcl", tlsHCL(p.caFile(), certFile, keyFile), "-https-port", strconv.Itoa(httpsPort)},
-	})
+	c, httpsAddr, certFile := oneHTTPSServer(t, p)
 	n := c.Nodes[0]
 	userCert, userKey := p.sign(t, "user", tlsconf.CertOptions{Datacenter: "dc1"})
 	cfg := p.clientTLS(t, userCert, userKey, "")
-	httpsAddr := "127.0.0.1:" + strconv.Itoa(httpsPort)
 
 	old := serialOf(t, httpsAddr, cfg, false)
 	if want := certSerial(t, certFile); old.Cmp(want) != 0 {
@@ -438,17 +446,11 @@ func TestTLSFederationChecksEachDatacentersServerName(t *testing.T) {
 // whose client gives up stop waiting on the server.
 func TestHTTPSServesHTTP2(t *testing.T) {
 	p := newPKI(t)
-	certFile, keyFile := p.sign(t, "server", tlsconf.CertOptions{Server: true, Datacenter: "dc1"})
-	httpsPort := testcluster.FreePorts(t, 1)[0]
-	c := testcluster.New(t, testcluster.Options{
-		Servers: 1,
-		Args: []string{"-hcl", tlsHCL(p.caFile(), certFile, keyFile), "-https-port", strconv.Itoa(httpsPort),
-			"-hcl", "limits { http_max_conns_per_client = 1 }"},
-	})
+	c, httpsAddr, _ := oneHTTPSServer(t, p, "-hcl", "limits { http_max_conns_per_client = 1 }")
 	n := c.Nodes[0]
 	userCert, userKey := p.sign(t, "user", tlsconf.CertOptions{Datacenter: "dc1"})
 	cfg := api.DefaultConfig()
-	httpsURL := "https://127.0.0.1:" + strconv.Itoa(httpsPort)
+	httpsURL := "https://" + httpsAddr
 	cfg.Address = httpsURL
 	cfg.TLSConfig = api.TLSConfig{CAFile: p.caFile(), CertFile: userCert, KeyFile: userKey}
 	client, err := api.NewClient(cfg)
