@@ -516,9 +516,11 @@ func idleRound(b *testing.B, n int, oneKey, https bool) {
 	}
 	procs := startServers(b, 1, args...)
 	p := procs[0]
-	cl := apiClient(b, p.http, n+16)
+	var cl *api.Client
 	if https {
 		cl = tlsArgs.client(b)
+	} else {
+		cl = apiClient(b, p.http, n+16)
 	}
 	key := func(i int) string {
 		if oneKey {
