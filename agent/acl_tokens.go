@@ -76,6 +76,16 @@ func (at *agentTokens) service(id string) string {
 	return at.agent()
 }
 
+// registered is the token service id was registered with ("" for none).
+func (at *agentTokens) registered(id string) string {
+	if at == nil {
+		return ""
+	}
+	at.mu.RLock()
+	defer at.mu.RUnlock()
+	return at.services[id]
+}
+
 func (at *agentTokens) setService(id, token string) {
 	if at == nil {
 		return

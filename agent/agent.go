@@ -85,9 +85,15 @@ type Agent struct {
 	local *health.Local
 	// configServices and configChecks are the IDs that came from config
 	// files, replaced on reload.
+	// configMu guards them. Checks of config files' services count as
+	// the config's.
 	configServices map[string]bool
 	configChecks   map[string]bool
-	reloadMu       sync.Mutex
+	configMu       sync.Mutex
+	// persist keeps what the API registered in the data directory
+	// (local_persist.go).
+	persist  *localPersist
+	reloadMu sync.Mutex
 	// watches run the config file's watch handlers.
 	watches *watch.Runner
 
@@ -194,6 +200,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 
 		configServices: map[string]bool{},
 		configChecks:   map[string]bool{},
+		persist:        newLocalPersist(cfg.DataDir),
 	}
 	for _, o := range opts {
 		o(a)

@@ -59,3 +59,9 @@ func (a *Agent) ParkedConns() int {
 	defer a.parker.mu.Unlock()
 	return len(a.parker.conns)
 }
+
+// PersistFileName is the name of the file a registered ID is saved in.
+func PersistFileName(id string) string { return persistFileName(id) }
+
+// ServiceTokenForTest is the token service id was registered with.
+func (a *Agent) ServiceTokenForTest(id string) string { return a.tokens.registered(id) }

@@ -126,9 +126,14 @@ func (a *Agent) agentServiceRegister(w http.ResponseWriter, r *http.Request) (an
 	// Anti-entropy syncs the service with the token it was registered
 	// with (the agent token when it came with none).
 	svc := in.service()
+	if svc.Id == "" {
+		svc.Id = svc.Service // as AddService would: the token and the file go by it
+	}
 	a.tokens.setService(svc.Id, requestToken(r))
-	err = a.local.AddService(svc, in.definitions(), health.SourceRemote, replace)
-	return nil, localError(err)
+	if err := a.local.AddService(svc, in.definitions(), health.SourceRemote, replace); err != nil {
+		return nil, localError(err)
+	}
+	return nil, persisted(fmt.Sprintf("service %q", svc.Id), a.persistService(svc.Id))
 }
 
 func (a *Agent) agentServiceDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -136,7 +141,10 @@ func (a *Agent) agentServiceDeregister(w http.ResponseWriter, r *http.Request) (
 	if a.local.State().Service(id) == nil {
 		return nil, &httpError{code: http.StatusNotFound, msg: fmt.Sprintf("Unknown service ID %q. Ensure that the service ID is passed, not the service name.", id)}
 	}
-	return nil, localError(a.local.RemoveService(id))
+	if err := a.local.RemoveService(id); err != nil {
+		return nil, localError(err)
+	}
+	return nil, persisted(fmt.Sprintf("the deregistration of service %q", id), a.persistService(id))
 }
 
 func parseEnable(r *http.Request) (bool, error) {
@@ -158,9 +166,14 @@ func (a *Agent) agentServiceMaintenance(w http.ResponseWriter, r *http.Request) 
 	}
 	id := r.PathValue("id")
 	if on {
-		return nil, localError(a.local.EnableServiceMaintenance(id, query(r).Get("reason")))
+		err = a.local.EnableServiceMaintenance(id, query(r).Get("reason"))
+	} else {
+		err = a.local.DisableServiceMaintenance(id)
 	}
-	return nil, localError(a.local.DisableServiceMaintenance(id))
+	if err != nil {
+		return nil, localError(err)
+	}
+	return nil, persisted(fmt.Sprintf("maintenance of service %q", id), a.persistService(id))
 }
 
 func (a *Agent) agentNodeMaintenance(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -173,7 +186,7 @@ func (a *Agent) agentNodeMaintenance(w http.ResponseWriter, r *http.Request) (an
 	} else {
 		a.local.DisableNodeMaintenance()
 	}
-	return nil, nil
+	return nil, persisted("node maintenance", a.persistCheck(health.NodeMaintenanceCheckID))
 }
 
 func (a *Agent) agentChecks(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -206,7 +219,15 @@ func (a *Agent) agentCheckRegister(w http.ResponseWriter, r *http.Request) (any,
 	} else if err := a.allowed(r, acl.ResourceNode, acl.AccessWrite, a.cfg.NodeName); err != nil {
 		return nil, err
 	}
-	return nil, localError(a.local.AddCheck(in.definition(), health.SourceRemote))
+	def := in.definition()
+	if err := a.local.AddCheck(def, health.SourceRemote); err != nil {
+		return nil, localError(err)
+	}
+	id := def.ID
+	if id == "" {
+		id = def.Name
+	}
+	return nil, persisted(fmt.Sprintf("check %q", id), a.persistCheck(id))
 }
 
 func (a *Agent) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -214,7 +235,10 @@ func (a *Agent) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (an
 	if a.local.State().Check(id) == nil {
 		return nil, &httpError{code: http.StatusNotFound, msg: fmt.Sprintf("Unknown check ID %q. Ensure that the check ID is passed, not the check name.", id)}
 	}
-	return nil, localError(a.local.RemoveCheck(id))
+	if err := a.local.RemoveCheck(id); err != nil {
+		return nil, localError(err)
+	}
+	return nil, persisted(fmt.Sprintf("the deregistration of check %q", id), a.persistCheck(id))
 }
 
 // agentCheckTTL handles pass, warn and fail of a TTL check.
@@ -228,7 +252,10 @@ func (a *Agent) updateTTL(id, status, output string) error {
 	if a.local.State().Check(id) == nil {
 		return &httpError{code: http.StatusNotFound, msg: fmt.Sprintf("Unknown check ID %q. Ensure that the check ID is passed, not the check name.", id)}
 	}
-	return localError(a.local.UpdateTTL(id, status, output))
+	if err := a.local.UpdateTTL(id, status, output); err != nil {
+		return localError(err)
+	}
+	return persisted(fmt.Sprintf("the status of check %q", id), a.persistCheck(id))
 }
 
 func (a *Agent) agentCheckUpdate(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -121,12 +122,21 @@ func (a *Agent) startLocal() error {
 	if a.tuneHealth != nil {
 		a.tuneHealth(&hc)
 	}
-	local, err := health.New(hc, health.Deps{Catalog: catalogClient{a: a}, ClusterSize: a.NumLANMembers})
+	local, err := health.New(hc, health.Deps{Catalog: catalogClient{a: a}, ClusterSize: a.NumLANMembers, Reaped: func(ids []string) {
+		for _, id := range ids {
+			if err := a.persistService(id); err != nil {
+				a.log.Error("reaped service's saved registration not removed", "service", id, "error", err)
+			}
+		}
+	}})
 	if err != nil {
 		return err
 	}
 	a.local = local
 	if err := a.loadConfigServices(a.cfg); err != nil {
+		return err
+	}
+	if err := a.restoreLocal(); err != nil {
 		return err
 	}
 	if err := local.Start(); err != nil {
@@ -162,7 +172,14 @@ func (a *Agent) loadConfigServices(cfg *config.Config) error {
 		if err := a.local.AddService(svc, defs, health.SourceLocal, false); err != nil {
 			return fmt.Errorf("service %q from config: %w", sd.Name, err)
 		}
+		a.configMu.Lock()
 		a.configServices[svc.Id] = true
+		for cid := range a.local.State().ServiceChecks(svc.Id) {
+			if !strings.HasPrefix(cid, health.ServiceMaintenancePrefix) {
+				a.configChecks[cid] = true
+			}
+		}
+		a.configMu.Unlock()
 	}
 	for _, cd := range cfg.Checks {
 		def := checkFromConfig(cd)
@@ -173,7 +190,9 @@ func (a *Agent) loadConfigServices(cfg *config.Config) error {
 		if id == "" {
 			id = def.Name
 		}
+		a.configMu.Lock()
 		a.configChecks[id] = true
+		a.configMu.Unlock()
 	}
 	return nil
 }
@@ -208,17 +227,20 @@ func checkFromConfig(cd config.CheckDefinition) health.CheckDefinition {
 // checks: those from the old files are replaced by the new ones; those
 // registered through the API are left alone.
 func (a *Agent) reloadConfigServices(cfg *config.Config) error {
-	for id := range a.configServices {
+	a.configMu.Lock()
+	services, checks := a.configServices, a.configChecks
+	a.configServices, a.configChecks = map[string]bool{}, map[string]bool{}
+	a.configMu.Unlock()
+	for id := range services {
 		if err := a.local.RemoveService(id); err != nil {
 			a.log.Debug("reload: remove service", "id", id, "error", err)
 		}
 	}
-	for id := range a.configChecks {
+	for id := range checks {
 		if err := a.local.RemoveCheck(id); err != nil {
 			a.log.Debug("reload: remove check", "id", id, "error", err)
 		}
 	}
-	a.configServices, a.configChecks = map[string]bool{}, map[string]bool{}
 	return a.loadConfigServices(cfg)
 }
 

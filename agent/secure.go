@@ -141,12 +141,7 @@ func loadOrCreate(path string, gen func() (string, error)) (string, error) {
 // writeSecret writes a 0600 file whole: a reader sees it complete or not
 // at all.
 func writeSecret(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("agent: -secure: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := writeFileDurable(path, data, 0o600); err != nil {
 		return fmt.Errorf("agent: -secure: %w", err)
 	}
 	return nil

@@ -24,6 +24,9 @@ type Deps struct {
 	ClusterSize func() int
 	// Clock drives every timer; nil is clock.Real.
 	Clock clock.Clock
+	// Reaped, if set, is told the services the reaper removed (the agent
+	// forgets what it kept of them on disk).
+	Reaped func(serviceIDs []string)
 }
 
 // Local is the agent's health subsystem: its State, the runners of its
@@ -41,6 +44,7 @@ type Local struct {
 	// mu serialises registrations so the state and the runners agree.
 	mu        sync.Mutex
 	reapAfter map[string]time.Duration // check ID -> DeregisterCriticalServiceAfter
+	reaped    func(serviceIDs []string)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -80,6 +84,7 @@ func New(cfg Config, deps Deps) (*Local, error) {
 		runners:   NewCheckManager(clk, state, cfg.Logger),
 		syncer:    NewSyncer(cfg, state, deps.Catalog, deps.ClusterSize, clk),
 		reapAfter: map[string]time.Duration{},
+		reaped:    deps.Reaped,
 		ctx:       ctx,
 		cancel:    cancel,
 		done:      make(chan struct{}),
@@ -304,7 +309,9 @@ func (l *Local) reapLoop() {
 		fire, timer := clock.After(l.clk, l.cfg.CheckReapInterval)
 		select {
 		case <-fire:
-			l.Reap()
+			if ids := l.Reap(); len(ids) > 0 && l.reaped != nil {
+				l.reaped(ids)
+			}
 		case <-l.ctx.Done():
 			timer.Stop()
 			return

@@ -15,13 +15,23 @@ import (
 
 func newTestLocal(t *testing.T, mutate func(*Config)) (*Local, *fakeCatalog, *clock.Fake) {
 	t.Helper()
+	return newTestLocalDeps(t, mutate, nil)
+}
+
+// newTestLocalDeps is newTestLocal with deps adjusted by mutateDeps.
+func newTestLocalDeps(t *testing.T, mutate func(*Config), mutateDeps func(*Deps)) (*Local, *fakeCatalog, *clock.Fake) {
+	t.Helper()
 	cfg := testConfig()
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	cat := newFakeCatalog()
 	clk := clock.NewFake(testStart)
-	l, err := New(cfg, Deps{Catalog: cat, Clock: clk, ClusterSize: func() int { return 1 }})
+	deps := Deps{Catalog: cat, Clock: clk, ClusterSize: func() int { return 1 }}
+	if mutateDeps != nil {
+		mutateDeps(&deps)
+	}
+	l, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +172,9 @@ func TestLocalChecks(t *testing.T) {
 }
 
 func TestLocalReapsCriticalServices(t *testing.T) {
-	l, cat, clk := newTestLocal(t, func(c *Config) { c.AEInterval = time.Hour })
+	reaped := make(chan []string, 4)
+	l, cat, clk := newTestLocalDeps(t, func(c *Config) { c.AEInterval = time.Hour },
+		func(d *Deps) { d.Reaped = func(ids []string) { reaped <- ids } })
 	ttl := CheckDefinition{TTL: time.Hour, Status: StatusPassing, DeregisterCriticalServiceAfter: 10 * time.Second} // raised to 1m
 	if err := l.AddService(&pb.Service{Service: "web"}, []CheckDefinition{ttl}, SourceRemote, false); err != nil {
 		t.Fatal(err)
@@ -194,6 +206,14 @@ func TestLocalReapsCriticalServices(t *testing.T) {
 	}
 	clk.Advance(30 * time.Second)
 	waitFor(t, "service reaped", func() bool { return l.State().Service("web") == nil })
+	select {
+	case ids := <-reaped:
+		if len(ids) != 1 || ids[0] != "web" {
+			t.Fatalf("Reaped told %v, want [web]", ids)
+		}
+	case <-testCtx(t).Done():
+		t.Fatal("Reaped not told of the reaped service")
+	}
 	if l.State().Check("service:web") != nil {
 		t.Fatal("reaped service's check kept")
 	}
