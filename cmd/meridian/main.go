@@ -63,6 +63,7 @@ func topLevelCommands() map[string]cliCommand {
 		"services":    {"Registers and deregisters services with the local agent", runServices},
 		"catalog":     {"Interact with the catalog", runCatalog},
 		"event":       {"Fire a new event", runEvent},
+		"maint":       {"Controls node or service maintenance mode", runMaint},
 		"force-leave": {"Forces a member of the cluster to enter the \"left\" state", runForceLeave},
 		"info":        {"Provides debugging information for operators", runInfo},
 		"join":        {"Tell the Meridian agent to join a cluster", runJoin},
