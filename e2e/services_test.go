@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,4 +55,58 @@ func TestServicesCLI(t *testing.T) {
 	if res := runCLI(t, "", "services", "deregister", at, "-id", "ghost"); res.code == 0 {
 		t.Fatal("deregistering an unknown service succeeded")
 	}
+}
+
+// TestMaintCLI: maintenance through `meridian maint` takes an instance out
+// of passing health answers, is listed, survives a restart of the agent
+// (with the service registered through the CLI), and ends with -disable.
+func TestMaintCLI(t *testing.T) {
+	e := newEnv(t)
+	s := e.startServers(1)[0]
+	e.waitLeader(startTimeout, "", s)
+	at := "-http-addr=" + s.HTTPAddr
+	mustCLI(t, "", "services", "register", at, "-name", "web", "-id", "web-1", "-port", "80")
+	passing := func(want int) func() error {
+		return func() error {
+			entries, _, err := s.API.Health().Service("web", "", true, nil)
+			if err != nil {
+				return err
+			}
+			if len(entries) != want {
+				return fmt.Errorf("%d passing instances of web, want %d", len(entries), want)
+			}
+			return nil
+		}
+	}
+	e.waitFor(startTimeout, "web passing", passing(1))
+	if out := mustCLI(t, "", "maint", at, "-enable", "-service", "web-1", "-reason", "deploy"); out != "Service maintenance is now enabled for \"web-1\"\n" {
+		t.Errorf("maint -enable -service printed %q", out)
+	}
+	if out := mustCLI(t, "", "maint", at, "-enable", "-reason", "kernel upgrade"); out != "Node maintenance is now enabled\n" {
+		t.Errorf("maint -enable printed %q", out)
+	}
+	e.waitFor(startTimeout, "web out of passing", passing(0))
+	want := "Node:\n  Name:   s1\n  Reason: kernel upgrade\n\nService:\n  ID:     web-1\n  Reason: deploy\n\n"
+	if out := mustCLI(t, "", "maint", at); out != want {
+		t.Errorf("maint printed %q, want %q", out, want)
+	}
+	if res := runCLI(t, "", "maint", at, "-enable", "-service", "ghost"); res.code == 0 || len(lines(res.stderr)) != 1 || !strings.Contains(res.stderr, "ghost") {
+		t.Errorf("maint of an unknown service: exit %d, stderr %q", res.code, res.stderr)
+	}
+
+	s.Restart()
+	e.waitLeader(startTimeout, "", s)
+	if out := mustCLI(t, "", "maint", at); out != want {
+		t.Errorf("after a restart maint printed %q, want %q", out, want)
+	}
+	e.waitFor(startTimeout, "web still out of passing", passing(0))
+
+	mustCLI(t, "", "maint", at, "-disable", "-service", "web-1")
+	if out := mustCLI(t, "", "maint", at, "-disable"); out != "Node maintenance is now disabled\n" {
+		t.Errorf("maint -disable printed %q", out)
+	}
+	if out := mustCLI(t, "", "maint", at); out != "" {
+		t.Errorf("nothing in maintenance, yet maint printed %q", out)
+	}
+	e.waitFor(startTimeout, "web passing again", passing(1))
 }
