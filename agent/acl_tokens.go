@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
 	"sync"
 
 	"github.com/meridian-io/meridian/acl"
@@ -14,18 +17,87 @@ import (
 
 // agentTokens are the tokens the agent itself holds (acl.tokens): set
 // from the configuration and replaced at run time through
-// PUT /v1/agent/token/<kind> (kept in memory only, as Consul without
-// enable_token_persistence). A nil *agentTokens holds none.
+// PUT /v1/agent/token/<kind>. Those set through the API are kept in memory
+// only, unless acl.enable_token_persistence is set (and the agent has a
+// data directory): then they are also written to acl-tokens.json there,
+// and at start they take the place of the configuration's, as in Consul.
+// A nil *agentTokens holds none.
 type agentTokens struct {
 	mu sync.RWMutex
 	t  config.ACLTokens
 	// services maps a local service's ID to the token it was registered
 	// with: anti-entropy syncs the service and its checks with it.
 	services map[string]string
+	// file is acl-tokens.json ("" keeps nothing); saved holds the tokens
+	// set through the API, as written there.
+	file  string
+	saved config.ACLTokens
+}
+
+// tokensFile is the file of the tokens set through the API (Consul's name).
+const tokensFile = "acl-tokens.json"
+
+// persistedTokens is the content of tokensFile, under Consul's names.
+type persistedTokens struct {
+	Agent         string `json:"agent,omitempty"`
+	Default       string `json:"default,omitempty"`
+	AgentRecovery string `json:"agent_recovery,omitempty"`
+	Replication   string `json:"replication,omitempty"`
 }
 
 func newAgentTokens(t config.ACLTokens) *agentTokens {
 	return &agentTokens{t: t, services: map[string]string{}}
+}
+
+// loadAgentTokens is newAgentTokens keeping the tokens set through the API
+// in file ("" for none), and taking those file already holds.
+func loadAgentTokens(t config.ACLTokens, file string) (*agentTokens, error) {
+	at := newAgentTokens(t)
+	if file == "" {
+		return at, nil
+	}
+	at.file = file
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return at, nil
+	}
+	var p persistedTokens
+	if err == nil {
+		err = json.Unmarshal(data, &p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: ACL tokens set through the API (%s): %w", file, err)
+	}
+	at.saved = config.ACLTokens{Agent: p.Agent, Default: p.Default, AgentRecovery: p.AgentRecovery, Replication: p.Replication}
+	for _, f := range []func(*config.ACLTokens) *string{
+		func(t *config.ACLTokens) *string { return &t.Agent },
+		func(t *config.ACLTokens) *string { return &t.Default },
+		func(t *config.ACLTokens) *string { return &t.AgentRecovery },
+		func(t *config.ACLTokens) *string { return &t.Replication },
+	} {
+		if v := *f(&at.saved); v != "" {
+			*f(&at.t) = v
+		}
+	}
+	return at, nil
+}
+
+// set replaces the token field points at with one set through the API,
+// and keeps it in the file, if any.
+func (at *agentTokens) set(field func(*config.ACLTokens) *string, token string) error {
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	*field(&at.t) = token
+	if at.file == "" {
+		return nil
+	}
+	*field(&at.saved) = token
+	data, err := json.Marshal(persistedTokens{Agent: at.saved.Agent, Default: at.saved.Default,
+		AgentRecovery: at.saved.AgentRecovery, Replication: at.saved.Replication})
+	if err != nil {
+		return err
+	}
+	return writeFileDurable(at.file, data, 0o600)
 }
 
 // userDefault is the token of requests (HTTP and DNS) that carry none.
@@ -124,9 +196,9 @@ func (a *Agent) agentTokenSet(w http.ResponseWriter, r *http.Request) (any, erro
 	if err := decodeJSONBody(r, maxJSONBody, &in); err != nil {
 		return nil, err
 	}
-	a.tokens.mu.Lock()
-	*field(&a.tokens.t) = in.Token
-	a.tokens.mu.Unlock()
+	if err := a.tokens.set(field, in.Token); err != nil {
+		return nil, fmt.Errorf("the %s token is set but could not be saved (acl.enable_token_persistence; a restart would lose it): %w", kind, err)
+	}
 	if (kind == "replication" || kind == "acl_replication_token") && a.server != nil {
 		a.server.SetReplicationToken(in.Token)
 	}

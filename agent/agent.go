@@ -177,6 +177,14 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 	if cfg.Server && cfg.Ports.Server == config.PortDisabled {
 		return nil, errors.New("agent: a server needs its server port")
 	}
+	var tokenFile string
+	if cfg.ACL.EnableTokenPersistence && cfg.DataDir != "" {
+		tokenFile = filepath.Join(cfg.DataDir, tokensFile)
+	}
+	tokens, err := loadAgentTokens(cfg.ACL.Tokens, tokenFile)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Agent{
 		cfg:    cfg.Clone(),
@@ -188,7 +196,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Agent, error
 		cancel: cancel,
 		events: newEventBuffer(),
 		clk:    clock.Real(),
-		tokens: newAgentTokens(cfg.ACL.Tokens),
+		tokens: tokens,
 
 		httpHeaderTimeout: httpHeaderTimeout,
 		httpReadTimeout:   httpReadTimeout,

@@ -65,3 +65,9 @@ func PersistFileName(id string) string { return persistFileName(id) }
 
 // ServiceTokenForTest is the token service id was registered with.
 func (a *Agent) ServiceTokenForTest(id string) string { return a.tokens.registered(id) }
+
+// AgentTokenForTest is the token of the agent's own requests.
+func (a *Agent) AgentTokenForTest() string { return a.tokens.agent() }
+
+// DefaultTokenForTest is the token of requests that carry none.
+func (a *Agent) DefaultTokenForTest() string { return a.tokens.userDefault() }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/meridian-io/meridian/agent"
+	"github.com/meridian-io/meridian/agent/config"
 	"github.com/meridian-io/meridian/internal/testcluster"
 )
 
@@ -196,5 +197,57 @@ func TestRegistrationNotSavedIsAnError(t *testing.T) {
 	err := client(t, n).Agent().ServiceRegister(&api.AgentServiceRegistration{Name: "web", Port: 80})
 	if err == nil || !strings.Contains(err.Error(), "500") || !strings.Contains(err.Error(), "could not be saved") {
 		t.Fatalf("register with an unusable data directory: %v; want a 500 saying it was not saved", err)
+	}
+}
+
+// TestAgentTokenPersistence: with acl.enable_token_persistence a token set
+// through the API is kept (0600, in the data directory) and replaces the
+// configuration's after a restart; without it the configuration's comes
+// back; an unreadable token file stops the agent with a message naming it.
+func TestAgentTokenPersistence(t *testing.T) {
+	confDir := t.TempDir()
+	writeConf := func(persist bool) {
+		t.Helper()
+		body := fmt.Sprintf(`{"acl":{"enabled":true,"default_policy":"allow","enable_token_persistence":%v,
+			"tokens":{"initial_management":"root-secret","agent":"cfg-agent","default":"root-secret"}}}`, persist)
+		if err := os.WriteFile(filepath.Join(confDir, "acl.json"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConf(true)
+	c := testcluster.New(t, testcluster.Options{Servers: 1, Args: []string{"-config-dir", confDir}})
+	n := c.Nodes[0]
+	if _, err := client(t, n).Agent().UpdateAgentACLToken("api-agent", nil); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(n.DataDir, "acl-tokens.json")
+	if info, err := os.Stat(file); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v, %v; want mode 0600", info, err)
+	}
+	c.Stop(n)
+	c.Start(n)
+	if got, def := n.Agent.AgentTokenForTest(), n.Agent.DefaultTokenForTest(); got != "api-agent" || def != "root-secret" {
+		t.Errorf("after a restart: agent token %q, default %q; want api-agent (saved) and root-secret (config)", got, def)
+	}
+
+	// Persistence off: the configuration's token is back.
+	c.Stop(n)
+	writeConf(false)
+	c.Start(n)
+	if got := n.Agent.AgentTokenForTest(); got != "cfg-agent" {
+		t.Errorf("persistence off: agent token %q, want cfg-agent", got)
+	}
+
+	c.Stop(n)
+	writeConf(true)
+	if err := os.WriteFile(file, []byte("{oops"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := config.Load(append(slices.Clone(n.Args), "-config-dir", confDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.New(cfg, nil); err == nil || !strings.Contains(err.Error(), "acl-tokens.json") {
+		t.Errorf("an unreadable token file: %v; want an error naming it", err)
 	}
 }

@@ -22,7 +22,10 @@ type ACLConfig struct {
 	DownPolicy string
 	// TokenTTL is how long a client agent keeps a resolved token.
 	TokenTTL time.Duration
-	Tokens   ACLTokens
+	// EnableTokenPersistence keeps the agent's tokens set through the API
+	// in the data directory, over the configuration's, across restarts.
+	EnableTokenPersistence bool
+	Tokens                 ACLTokens
 }
 
 // ACLTokens are the acl.tokens block.
@@ -48,7 +51,7 @@ func defaultACLConfig() ACLConfig {
 }
 
 type partialACL struct {
-	Set, Enabled                   *bool
+	Set, Enabled, TokenPersistence *bool
 	DefaultPolicy, DownPolicy      *string
 	TokenTTL                       *time.Duration
 	InitialManagement, Agent, Dflt *string
@@ -61,6 +64,7 @@ func (p *partialACL) apply(c *ACLConfig) {
 	set(&c.DefaultPolicy, p.DefaultPolicy)
 	set(&c.DownPolicy, p.DownPolicy)
 	set(&c.TokenTTL, p.TokenTTL)
+	set(&c.EnableTokenPersistence, p.TokenPersistence)
 	set(&c.Tokens.InitialManagement, p.InitialManagement)
 	set(&c.Tokens.Agent, p.Agent)
 	set(&c.Tokens.Default, p.Dflt)
@@ -69,14 +73,15 @@ func (p *partialACL) apply(c *ACLConfig) {
 }
 
 var aclObject = object[partialACL]{
-	unused: keySet("policy_ttl", "role_ttl", "enable_token_persistence", "enable_token_replication",
+	unused: keySet("policy_ttl", "role_ttl", "enable_token_replication",
 		"enable_key_list_policy", "msp_disable_bootstrap", "disabled_ttl"),
 	keys: map[string]keyFunc[partialACL]{
-		"enabled":        opt(toBool, func(p *partialACL) **bool { return &p.Enabled }),
-		"default_policy": opt(toString, func(p *partialACL) **string { return &p.DefaultPolicy }),
-		"down_policy":    opt(toString, func(p *partialACL) **string { return &p.DownPolicy }),
-		"token_ttl":      opt(nonNegative, func(p *partialACL) **time.Duration { return &p.TokenTTL }),
-		"tokens":         nested(aclTokensObject, func(p *partialACL) *partialACL { return p }),
+		"enabled":                  opt(toBool, func(p *partialACL) **bool { return &p.Enabled }),
+		"default_policy":           opt(toString, func(p *partialACL) **string { return &p.DefaultPolicy }),
+		"down_policy":              opt(toString, func(p *partialACL) **string { return &p.DownPolicy }),
+		"token_ttl":                opt(nonNegative, func(p *partialACL) **time.Duration { return &p.TokenTTL }),
+		"enable_token_persistence": opt(toBool, func(p *partialACL) **bool { return &p.TokenPersistence }),
+		"tokens":                   nested(aclTokensObject, func(p *partialACL) *partialACL { return p }),
 	},
 }
 

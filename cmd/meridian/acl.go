@@ -13,10 +13,63 @@ import (
 
 func runACL(e *cmdEnv, args []string) int {
 	return e.dispatch("meridian acl", map[string]cliCommand{
-		"bootstrap": {"Bootstrap the ACL system: create the first management token", runACLBootstrap},
-		"token":     {"Manage ACL tokens", runACLToken},
-		"policy":    {"Manage ACL policies", runACLPolicy},
+		"bootstrap":       {"Bootstrap the ACL system: create the first management token", runACLBootstrap},
+		"token":           {"Manage ACL tokens", runACLToken},
+		"policy":          {"Manage ACL policies", runACLPolicy},
+		"set-agent-token": {"Assign a token for the agent's own use", runACLSetAgentToken},
 	}, args)
+}
+
+const aclSetAgentTokenHelp = `Usage: meridian acl set-agent-token [options] TYPE TOKEN
+
+  Sets one of the agent's own ACL tokens in place of its configuration's:
+  until the agent restarts, or for good with acl.enable_token_persistence
+  (then it is kept in the data directory). TYPE is one of:
+
+    agent        the token of the agent's own requests (its node's entry
+                 in the catalog, its coordinates)
+    default      the token of HTTP and DNS requests that carry none
+    recovery     may use this agent's /v1/agent endpoints even when no
+                 server answers (aliases: agent_recovery, master)
+    replication  what a secondary datacenter's leader replicates with
+
+      $ meridian acl set-agent-token agent 5e52a099-4c90-c067-5478-980f06e3b6d5`
+
+func runACLSetAgentToken(e *cmdEnv, args []string) int {
+	const name = "acl set-agent-token"
+	var h httpFlags
+	fs := e.newFlagSet(name)
+	h.register(fs, false)
+	if code, ok := e.parse(fs, aclSetAgentTokenHelp, args); !ok {
+		return code
+	}
+	if fs.NArg() != 2 {
+		return e.usageError(name, "Missing TYPE and TOKEN arguments (expected 2, got %d)", fs.NArg())
+	}
+	kind, token := fs.Arg(0), fs.Arg(1)
+	client, err := h.client(e.getenv)
+	if err != nil {
+		return e.fail(exitUsage, "Error! %v", err)
+	}
+	defer client.close()
+	agent, opts := client.Agent(), client.write(e.ctx)
+	switch kind {
+	case "agent", "acl_agent_token":
+		_, err = agent.UpdateAgentACLToken(token, opts)
+	case "default", "acl_token":
+		_, err = agent.UpdateDefaultACLToken(token, opts)
+	case "recovery", "agent_recovery", "master", "agent_master":
+		_, err = agent.UpdateAgentRecoveryACLToken(token, opts)
+	case "replication", "acl_replication_token":
+		_, err = agent.UpdateReplicationACLToken(token, opts)
+	default:
+		return e.usageError(name, "Unknown token type %q: want agent, default, recovery or replication", kind)
+	}
+	if err != nil {
+		return e.fail(exitError, "Failed setting token: %v", err)
+	}
+	fmt.Fprintf(e.stdout, "ACL token %q set successfully\n", kind)
+	return exitOK
 }
 
 func runACLToken(e *cmdEnv, args []string) int {

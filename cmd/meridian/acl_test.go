@@ -56,6 +56,24 @@ func TestACLCommandsAgainstCluster(t *testing.T) {
 	if r := cli(secret, "", "acl", "token", "read", "-self"); r.code != exitOK || !strings.Contains(r.stdout, accessor) {
 		t.Fatalf("token read -self: %+v", r)
 	}
+	// set-agent-token: the default token serves requests that carry none.
+	assertOneLineError(t, cli("", "", "kv", "put", "app/y", "1"), exitError, "Permission denied")
+	if r := cli(root, "", "acl", "set-agent-token", "default", secret); r.code != exitOK || r.stdout != "ACL token \"default\" set successfully\n" {
+		t.Fatalf("set-agent-token default: %+v", r)
+	}
+	if r := cli("", "", "kv", "put", "app/y", "1"); r.code != exitOK {
+		t.Fatalf("kv put with no token, the default token set: %+v", r)
+	}
+	if r := cli(root, "", "acl", "set-agent-token", "agent", secret); r.code != exitOK {
+		t.Fatalf("set-agent-token agent: %+v", r)
+	}
+	assertOneLineError(t, cli(secret, "", "acl", "set-agent-token", "default", ""), exitError, "Failed setting token")
+	if r := cli(root, "", "acl", "set-agent-token", "default", ""); r.code != exitOK {
+		t.Fatalf("set-agent-token default to none: %+v", r)
+	}
+	assertOneLineError(t, cli("", "", "kv", "put", "app/y", "2"), exitError, "Permission denied")
+	assertOneLineError(t, cli(root, "", "acl", "set-agent-token", "dns", secret), exitUsage, `Unknown token type "dns"`)
+	assertOneLineError(t, cli(root, "", "acl", "set-agent-token", "agent"), exitUsage, "Missing TYPE and TOKEN arguments")
 	if r := cli(root, "", "acl", "token", "list"); r.code != exitOK || strings.Count(r.stdout, "AccessorID:") != 2 {
 		t.Fatalf("token list: %+v", r)
 	}
