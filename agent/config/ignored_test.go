@@ -91,6 +91,7 @@ var keyCases = map[string]struct {
 	"acl.default_policy":               {`"deny"`, false},
 	"acl.down_policy":                  {`"extend-cache"`, false},
 	"acl.token_ttl":                    {`"10s"`, false},
+	"acl.enable_token_persistence":     {`true`, false},
 	"acl.tokens":                       {`{"initial_management": "root", "agent": "a", "default": "d", "replication": "r", "agent_recovery": "ar"}`, false},
 	"dns_config.allow_stale":           {`false`, false},
 	"dns_config.max_stale":             {`"5s"`, false},
