@@ -157,7 +157,7 @@ func expectRefused(t *testing.T, addr string, b byte) {
 func TestTLSCLICertificatesAndSIGHUPReload(t *testing.T) {
 	dir := t.TempDir()
 	out := mustCLIIn(t, dir, nil, "tls", "ca", "create", "-days", "30")
-	if !strings.Contains(out, "==> Saved meridian-agent-ca.pem") || !strings.Contains(out, "==> Saved meridian-agent-ca-key.pem") {
+	if !strings.Contains(out, "==> Saved consul-agent-ca.pem") || !strings.Contains(out, "==> Saved consul-agent-ca-key.pem") {
 		t.Fatalf("tls ca create said %q", out)
 	}
 	mustCLIIn(t, dir, nil, "tls", "cert", "create", "-server", "-additional-dnsname", "s1.example", "-additional-ipaddress", "10.9.8.7")
@@ -169,7 +169,31 @@ func TestTLSCLICertificatesAndSIGHUPReload(t *testing.T) {
 		t.Errorf("tls cert create without a role: exit %d, stderr %q", res.code, res.stderr)
 	}
 
-	ca := readCert(t, filepath.Join(dir, "meridian-agent-ca.pem"))
+	// Another -domain names the CA after it (Consul's names); a CA made by
+	// an earlier release (meridian-agent-ca.pem) still signs.
+	other := t.TempDir()
+	if out := mustCLIIn(t, other, nil, "tls", "ca", "create", "-domain", "example"); !strings.Contains(out, "==> Saved example-agent-ca.pem") {
+		t.Errorf("tls ca create -domain example said %q", out)
+	}
+	if out := mustCLIIn(t, other, nil, "tls", "cert", "create", "-server", "-domain", "example"); !strings.Contains(out, "==> Saved dc1-server-example-0.pem") {
+		t.Errorf("tls cert create -domain example said %q", out)
+	}
+	legacy := t.TempDir()
+	for from, to := range map[string]string{"consul-agent-ca.pem": "meridian-agent-ca.pem", "consul-agent-ca-key.pem": "meridian-agent-ca-key.pem"} {
+		data, err := os.ReadFile(filepath.Join(dir, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(legacy, to), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCLIIn(t, legacy, nil, "tls", "cert", "create", "-client")
+	if c := readCert(t, filepath.Join(legacy, "dc1-client-consul-0.pem")); c.CheckSignatureFrom(readCert(t, filepath.Join(dir, "consul-agent-ca.pem"))) != nil {
+		t.Error("a certificate made with an earlier release's CA file is not signed by it")
+	}
+
+	ca := readCert(t, filepath.Join(dir, "consul-agent-ca.pem"))
 	if !ca.IsCA || ca.NotAfter.Sub(time.Now()) > 31*24*time.Hour {
 		t.Errorf("CA: IsCA %v, NotAfter %s", ca.IsCA, ca.NotAfter)
 	}
@@ -204,7 +228,7 @@ func TestTLSCLICertificatesAndSIGHUPReload(t *testing.T) {
     verify_outgoing = true
   }
   internal_rpc { verify_server_hostname = true }
-}`, file("meridian-agent-ca.pem"), file(cert+".pem"), file(cert+"-key.pem"))
+}`, file("consul-agent-ca.pem"), file(cert+".pem"), file(cert+"-key.pem"))
 		if err := os.WriteFile(path, []byte(hcl), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -216,13 +240,13 @@ func TestTLSCLICertificatesAndSIGHUPReload(t *testing.T) {
 	e.waitLeader(startTimeout, "", s)
 	httpsAddr := addr(httpsPort)
 
-	clientCfg := tlsClient(t, file("meridian-agent-ca.pem"), file("dc1-client-consul-0.pem"), file("dc1-client-consul-0-key.pem"), "")
+	clientCfg := tlsClient(t, file("consul-agent-ca.pem"), file("dc1-client-consul-0.pem"), file("dc1-client-consul-0-key.pem"), "")
 	if _, err := httpsClient(t, httpsAddr, "", clientCfg).KV().Put(&api.KVPair{Key: "tls/api", Value: []byte("1")}, nil); err != nil {
 		t.Fatalf("KV put over HTTPS: %v", err)
 	}
-	certFlags := []string{"-ca-file", file("meridian-agent-ca.pem"), "-client-cert", file("dc1-client-consul-0.pem"), "-client-key", file("dc1-client-consul-0-key.pem")}
+	certFlags := []string{"-ca-file", file("consul-agent-ca.pem"), "-client-cert", file("dc1-client-consul-0.pem"), "-client-key", file("dc1-client-consul-0-key.pem")}
 	mustCLIIn(t, dir, nil, append(append([]string{"kv", "put", "-http-addr", "https://" + httpsAddr}, certFlags...), "tls/cli", "2")...)
-	env := []string{"CONSUL_HTTP_ADDR=" + httpsAddr, "CONSUL_HTTP_SSL=true", "CONSUL_CACERT=" + file("meridian-agent-ca.pem"),
+	env := []string{"CONSUL_HTTP_ADDR=" + httpsAddr, "CONSUL_HTTP_SSL=true", "CONSUL_CACERT=" + file("consul-agent-ca.pem"),
 		"CONSUL_CLIENT_CERT=" + file("dc1-client-consul-0.pem"), "CONSUL_CLIENT_KEY=" + file("dc1-client-consul-0-key.pem")}
 	if got := strings.TrimSpace(mustCLIIn(t, dir, env, "kv", "get", "tls/cli")); got != "2" {
 		t.Errorf("kv get with CONSUL_* variables = %q, want 2", got)
@@ -233,7 +257,7 @@ func TestTLSCLICertificatesAndSIGHUPReload(t *testing.T) {
 	expectRefused(t, s.ServerAddr, protoRPC)
 
 	// Rotate: a new server certificate, the config pointed at it, SIGHUP.
-	rpcCfg := tlsClient(t, file("meridian-agent-ca.pem"), file("dc1-client-consul-0.pem"), file("dc1-client-consul-0-key.pem"), "server.dc1.consul")
+	rpcCfg := tlsClient(t, file("consul-agent-ca.pem"), file("dc1-client-consul-0.pem"), file("dc1-client-consul-0-key.pem"), "server.dc1.consul")
 	oldSerial := readCert(t, file("dc1-server-consul-0.pem")).SerialNumber
 	if got, err := presentedSerial(s.ServerAddr, rpcCfg, true); err != nil || got.Cmp(oldSerial) != 0 {
 		t.Fatalf("RPC port serves %v (%v), want %s", got, err, oldSerial)
@@ -380,7 +404,7 @@ func TestTLSThreeServerProcesses(t *testing.T) {
     verify_outgoing = true
   }
   internal_rpc { verify_server_hostname = true }
-}`, file("meridian-agent-ca.pem"), file(cert+".pem"), file(cert+"-key.pem"))
+}`, file("consul-agent-ca.pem"), file(cert+".pem"), file(cert+"-key.pem"))
 		path := file(name)
 		if err := os.WriteFile(path, []byte(hcl), 0o644); err != nil {
 			t.Fatal(err)
@@ -417,7 +441,7 @@ func TestTLSThreeServerProcesses(t *testing.T) {
 	}
 	e.waitLeader(startTimeout, "", procs[:3]...)
 
-	cfg := tlsClient(t, file("meridian-agent-ca.pem"), file("dc1-client-consul-0.pem"), file("dc1-client-consul-0-key.pem"), "")
+	cfg := tlsClient(t, file("consul-agent-ca.pem"), file("dc1-client-consul-0.pem"), file("dc1-client-consul-0-key.pem"), "")
 	for i, p := range procs {
 		c := httpsClient(t, addr(https[i]), "", cfg)
 		key := "tls3/" + p.Name

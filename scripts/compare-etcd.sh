@@ -38,11 +38,11 @@ scheme=http
 if [ -n "${HTTPS:-}" ]; then
 	(cd "$work" && ./meridian tls ca create >/dev/null && ./meridian tls cert create -server >/dev/null)
 	cat >"$work/tls.json" <<-EOF
-		{"tls": {"defaults": {"ca_file": "$work/meridian-agent-ca.pem",
+		{"tls": {"defaults": {"ca_file": "$work/consul-agent-ca.pem",
 		 "cert_file": "$work/dc1-server-consul-0.pem", "key_file": "$work/dc1-server-consul-0-key.pem"}}}
 	EOF
 	scheme=https
-	export CONSUL_CACERT=$work/meridian-agent-ca.pem
+	export CONSUL_CACERT=$work/consul-agent-ca.pem
 fi
 for i in 1 2 3; do
 	"$work/meridian" agent -server -bootstrap-expect 3 -node "s$i" -data-dir "$work/s$i" -config-file "$work/limits.json" \

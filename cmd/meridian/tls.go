@@ -12,14 +12,20 @@ import (
 	"github.com/meridian-io/meridian/internal/tlsconf"
 )
 
-// The files `meridian tls` writes, in the current directory: the CA as
-// meridian-agent-ca.pem and meridian-agent-ca-key.pem (Consul's
-// consul-agent-ca*.pem), and each certificate as
-// <dc>-<server|client>-<domain>-<n>.pem with its -key.pem, n the first
-// unused number (Consul's names).
+// The files `meridian tls` writes, in the current directory, under
+// Consul's names: the CA as <domain>-agent-ca.pem and
+// <domain>-agent-ca-key.pem (consul-agent-ca.pem with the default domain),
+// and each certificate as <dc>-<server|client>-<domain>-<n>.pem with its
+// -key.pem, n the first unused number. Releases before named the CA meridian-agent-ca*.pem
+// whatever the domain: cert create still finds a CA by that name.
+func tlsCAFiles(domain string) (cert, key string) {
+	d := strings.TrimSuffix(domain, ".")
+	return d + "-agent-ca.pem", d + "-agent-ca-key.pem"
+}
+
 const (
-	tlsCAFile    = "meridian-agent-ca.pem"
-	tlsCAKeyFile = "meridian-agent-ca-key.pem"
+	legacyCAFile    = "meridian-agent-ca.pem"
+	legacyCAKeyFile = "meridian-agent-ca-key.pem"
 )
 
 func tlsCommands() map[string]cliCommand {
@@ -45,9 +51,10 @@ func runTLSCert(e *cmdEnv, args []string) int {
 
 const tlsCACreateHelp = `Usage: meridian tls ca create [options]
 
-  Creates a CA for the agents' TLS (ECDSA P-256): meridian-agent-ca.pem and
-  meridian-agent-ca-key.pem in the current directory. Keep the key safe:
-  it signs the certificates 'meridian tls cert create' makes.`
+  Creates a CA for the agents' TLS (ECDSA P-256): <domain>-agent-ca.pem and
+  <domain>-agent-ca-key.pem in the current directory (consul-agent-ca.pem
+  and its key with the default -domain). Keep the key safe: it signs the
+  certificates 'meridian tls cert create' makes.`
 
 func runTLSCACreate(e *cmdEnv, args []string) int {
 	fs := e.newFlagSet("tls ca create")
@@ -64,7 +71,8 @@ func runTLSCACreate(e *cmdEnv, args []string) int {
 	if *days <= 0 {
 		return e.usageError("tls ca create", "-days must be > 0, got %d", *days)
 	}
-	for _, f := range []string{tlsCAFile, tlsCAKeyFile} {
+	caFile, caKeyFile := tlsCAFiles(*domain)
+	for _, f := range []string{caFile, caKeyFile} {
 		if _, err := os.Stat(f); err == nil {
 			return e.fail(exitError, "==> %s already exists", f)
 		}
@@ -73,21 +81,22 @@ func runTLSCACreate(e *cmdEnv, args []string) int {
 	if err != nil {
 		return e.fail(exitError, "==> CA: %v", err)
 	}
-	if err := writeNew(tlsCAFile, ca.CertPEM, 0o644); err != nil {
+	if err := writeNew(caFile, ca.CertPEM, 0o644); err != nil {
 		return e.fail(exitError, "==> %v", err)
 	}
-	fmt.Fprintf(e.stdout, "==> Saved %s\n", tlsCAFile)
-	if err := writeNew(tlsCAKeyFile, ca.KeyPEM, 0o600); err != nil {
+	fmt.Fprintf(e.stdout, "==> Saved %s\n", caFile)
+	if err := writeNew(caKeyFile, ca.KeyPEM, 0o600); err != nil {
 		return e.fail(exitError, "==> %v", err)
 	}
-	fmt.Fprintf(e.stdout, "==> Saved %s\n", tlsCAKeyFile)
+	fmt.Fprintf(e.stdout, "==> Saved %s\n", caKeyFile)
 	return exitOK
 }
 
 const tlsCertCreateHelp = `Usage: meridian tls cert create [options]
 
   Creates a certificate and its key signed by the agent CA of the current
-  directory (or -ca and -key): with -server, one naming
+  directory (<domain>-agent-ca.pem, or meridian-agent-ca.pem of earlier
+  releases; or -ca and -key): with -server, one naming
   server.<dc>.<domain> (servers need it when verify_server_hostname is on);
   with -client, client.<dc>.<domain>. Both also name localhost and
   127.0.0.1. Files: <dc>-server-<domain>-<n>.pem and
@@ -101,8 +110,8 @@ func runTLSCertCreate(e *cmdEnv, args []string) int {
 	dc := fs.String("dc", "dc1", "Datacenter `name` of the agent.")
 	domain := fs.String("domain", "consul", "The agents' DNS `domain`.")
 	days := fs.Int("days", 365, "Number of `days` the certificate is valid for.")
-	caFile := fs.String("ca", tlsCAFile, "The CA certificate `file`.")
-	keyFile := fs.String("key", tlsCAKeyFile, "The CA key `file`.")
+	caFile := fs.String("ca", "", "The CA certificate `file` (default <domain>-agent-ca.pem).")
+	keyFile := fs.String("key", "", "The CA key `file` (default <domain>-agent-ca-key.pem).")
 	var dnsNames, ips stringList
 	fs.Var(&dnsNames, "additional-dnsname", "Another DNS `name` the certificate is valid for. Can be given several times.")
 	fs.Var(&ips, "additional-ipaddress", "Another IP `address` the certificate is valid for. Can be given several times.")
@@ -125,6 +134,14 @@ func runTLSCertCreate(e *cmdEnv, args []string) int {
 			return e.usageError("tls cert create", "-additional-ipaddress %q is not an IP address", s)
 		}
 		opts.IPs = append(opts.IPs, ip)
+	}
+	if *caFile == "" && *keyFile == "" {
+		*caFile, *keyFile = tlsCAFiles(*domain)
+		if !fileExists(*caFile) && fileExists(legacyCAFile) {
+			*caFile, *keyFile = legacyCAFile, legacyCAKeyFile
+		}
+	} else if *caFile == "" || *keyFile == "" {
+		return e.usageError("tls cert create", "-ca and -key go together")
 	}
 	certPEM, err := os.ReadFile(*caFile)
 	if err != nil {
@@ -175,6 +192,11 @@ func freeCertNames(prefix string) (string, string, error) {
 		}
 	}
 	return "", "", fmt.Errorf("no free file name for %s-<n>.pem in %s", prefix, filepath.Clean("."))
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // writeNew writes a file that must not exist yet.

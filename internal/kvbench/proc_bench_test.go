@@ -256,7 +256,7 @@ func newHTTPSArgs(b *testing.B) httpsArgs {
 			b.Fatalf("meridian %v: %v: %s", args, err, out)
 		}
 	}
-	h := httpsArgs{caFile: filepath.Join(dir, "meridian-agent-ca.pem"), addr: fmt.Sprintf("127.0.0.1:%d", freePorts(b, 1)[0])}
+	h := httpsArgs{caFile: filepath.Join(dir, "consul-agent-ca.pem"), addr: fmt.Sprintf("127.0.0.1:%d", freePorts(b, 1)[0])}
 	certFile, keyFile := filepath.Join(dir, "dc1-server-consul-0.pem"), filepath.Join(dir, "dc1-server-consul-0-key.pem")
 	_, port, _ := net.SplitHostPort(h.addr)
 	h.args = []string{"-https-port", port, "-hcl",
