@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,18 +156,30 @@ func TestAgentRegistrationBadInput(t *testing.T) {
 		"negative interval": {Name: "x", Check: &api.AgentServiceCheck{TCP: "127.0.0.1:1", Interval: "-10s"}},
 		"script disabled":   {Name: "x", Check: &api.AgentServiceCheck{Args: []string{"true"}, Interval: "10s"}},
 		"bad status":        {Name: "x", Check: &api.AgentServiceCheck{TTL: "10s", Status: "sideways"}},
+		"alias":             {Name: "x", Checks: api.AgentServiceChecks{{TTL: "10s"}, {AliasService: "db"}}},
+		"h2ping":            {Name: "x", Check: &api.AgentServiceCheck{H2PING: "127.0.0.1:1", Interval: "10s"}},
+		"docker":            {Name: "x", Check: &api.AgentServiceCheck{DockerContainerID: "f972c95ebf0e", Args: []string{"true"}, Interval: "10s"}},
 	}
+	// Check kinds Meridian does not run say so (not "TTL must be > 0").
+	unsupported := map[string]string{"alias": "alias", "h2ping": "H2PING", "docker": "Docker"}
 	for name, reg := range cases {
 		err := cl.Agent().ServiceRegister(reg)
 		var se api.StatusError
 		if !errors.As(err, &se) || se.Code != 400 {
 			t.Errorf("%s: err = %v, want a 400", name, err)
 		}
+		if kind, ok := unsupported[name]; ok && se.Body != "Invalid check: "+kind+" checks are not supported by Meridian" {
+			t.Errorf("%s: %q, want it to name the kind as not supported", name, se.Body)
+		}
+	}
+	err := cl.Agent().CheckRegister(&api.AgentCheckRegistration{Name: "a", AgentServiceCheck: api.AgentServiceCheck{AliasNode: "n2"}})
+	if se := (api.StatusError{}); !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Body, "alias checks are not supported") {
+		t.Errorf("alias node check: %v, want a 400 naming alias checks", err)
 	}
 	if services, _ := cl.Agent().Services(); len(services) != 0 {
 		t.Fatalf("refused registrations left %v", services)
 	}
-	err := cl.Agent().PassTTL("no-such-check", "")
+	err = cl.Agent().PassTTL("no-such-check", "")
 	var se api.StatusError
 	if !errors.As(err, &se) || se.Code != 404 {
 		t.Fatalf("pass on an unknown check: %v", err)

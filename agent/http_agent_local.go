@@ -116,6 +116,9 @@ func (a *Agent) agentServiceRegister(w http.ResponseWriter, r *http.Request) (an
 	if err := config.ValidateMeta(in.Meta); err != nil {
 		return nil, badRequest("Invalid Service Meta: %v", err)
 	}
+	if err := unsupportedCheck(append([]*agentCheckJSON{in.Check}, in.Checks...)...); err != nil {
+		return nil, err
+	}
 	if err := a.allowed(r, acl.ResourceService, acl.AccessWrite, in.Name); err != nil {
 		return nil, err
 	}
@@ -208,6 +211,9 @@ func (a *Agent) agentCheckRegister(w http.ResponseWriter, r *http.Request) (any,
 	}
 	if in.Name == "" {
 		return nil, badRequest("Missing check name")
+	}
+	if err := unsupportedCheck(&in); err != nil {
+		return nil, err
 	}
 	if in.ServiceID != "" && a.local.State().Service(in.ServiceID) == nil {
 		return nil, &httpError{code: http.StatusNotFound, msg: fmt.Sprintf("ServiceID %q does not exist", in.ServiceID)}

@@ -40,6 +40,39 @@ type agentCheckJSON struct {
 	SuccessBeforePassing           int
 	FailuresBeforeWarning          int
 	FailuresBeforeCritical         int
+
+	// Consul check kinds Meridian does not run: a registration naming one
+	// is refused with a reason rather than taken for a TTL check.
+	AliasService, AliasNode, H2PING, OSService, DockerContainerID string
+}
+
+// unsupported names the kind of check c asks for that Meridian does not
+// run ("" when none).
+func (c *agentCheckJSON) unsupported() string {
+	switch {
+	case c.AliasService != "" || c.AliasNode != "":
+		return "alias"
+	case c.H2PING != "":
+		return "H2PING"
+	case c.OSService != "":
+		return "OSService"
+	case c.DockerContainerID != "":
+		return "Docker"
+	}
+	return ""
+}
+
+// unsupportedCheck refuses the first check of checks Meridian does not run.
+func unsupportedCheck(checks ...*agentCheckJSON) error {
+	for _, c := range checks {
+		if c == nil {
+			continue
+		}
+		if kind := c.unsupported(); kind != "" {
+			return badRequest("Invalid check: %s checks are not supported by Meridian", kind)
+		}
+	}
+	return nil
 }
 
 func (c *agentCheckJSON) definition() health.CheckDefinition {
