@@ -31,8 +31,12 @@ import (
 	"github.com/meridian-io/meridian/wan"
 )
 
-// Version is the build version, set by the linker in release builds.
-var Version = "0.1.0-dev"
+// Version is the build version, set by the linker in release builds;
+// Revision the git commit it was built from ("" when unknown).
+var (
+	Version  = "0.1.0-dev"
+	Revision = ""
+)
 
 // Agent is one running Meridian agent.
 type Agent struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/meridian-io/meridian/agent"
 	"github.com/meridian-io/meridian/health"
 	"github.com/meridian-io/meridian/internal/testcluster"
 )
@@ -183,6 +184,10 @@ func TestAgentRegistrationBadInput(t *testing.T) {
 	var se api.StatusError
 	if !errors.As(err, &se) || se.Code != 404 {
 		t.Fatalf("pass on an unknown check: %v", err)
+	}
+	// The client's Agent().Version (Consul's /v1/agent/version).
+	if v, err := cl.Agent().Version(); err != nil || v["HumanVersion"] != agent.Version {
+		t.Errorf("agent version: %v, %v; want HumanVersion %s", v, err, agent.Version)
 	}
 }
 

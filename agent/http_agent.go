@@ -54,7 +54,7 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 			"checks":   strconv.Itoa(len(a.local.State().Checks())),
 			"services": strconv.Itoa(len(a.local.State().Services())),
 		},
-		"build": {"version": Version, "revision": "", "prerelease": ""},
+		"build": {"version": Version, "revision": Revision, "prerelease": ""},
 		"runtime": {
 			"arch": runtime.GOARCH, "os": runtime.GOOS, "version": runtime.Version(),
 			"goroutines": strconv.Itoa(runtime.NumGoroutine()), "max_procs": strconv.Itoa(runtime.GOMAXPROCS(0)),
@@ -90,7 +90,7 @@ func (a *Agent) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 			"NodeName":          a.cfg.NodeName,
 			"NodeID":            a.cfg.NodeID,
 			"Server":            a.server != nil,
-			"Revision":          "",
+			"Revision":          Revision,
 			"Version":           Version,
 		},
 		"DebugConfig": map[string]any{

@@ -232,6 +232,7 @@ func (a *Agent) routeTable() []route {
 		{"GET /v1/agent/metrics", need(acl.ResourceAgent, acl.AccessRead, thisNode), a.agentMetricsHandler},
 		{"GET /v1/agent/monitor", need(acl.ResourceAgent, acl.AccessRead, thisNode), a.agentMonitor},
 		{"GET /v1/agent/self", need(acl.ResourceAgent, acl.AccessRead, thisNode), a.agentSelf},
+		{"GET /v1/agent/version", public("the agent's build, as in Consul"), a.agentVersion},
 		{"GET /v1/agent/members", filtered(fieldCheck{acl.ResourceNode, "Name"}), a.agentMembers},
 		{"PUT /v1/agent/join/{address...}", need(acl.ResourceAgent, acl.AccessWrite, thisNode), a.agentJoin},
 		{"PUT /v1/agent/leave", need(acl.ResourceAgent, acl.AccessWrite, thisNode), a.agentLeave},

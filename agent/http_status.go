@@ -81,3 +81,8 @@ func (a *Agent) raftRemovePeer(w http.ResponseWriter, r *http.Request) (any, err
 	}
 	return nil, nil
 }
+
+// agentVersion is GET /v1/agent/version: the build, in Consul's fields.
+func (a *Agent) agentVersion(w http.ResponseWriter, r *http.Request) (any, error) {
+	return map[string]string{"SHA": Revision, "BuildDate": "", "HumanVersion": Version, "FIPS": ""}, nil
+}

@@ -72,7 +72,7 @@ func runAgent(args []string) int {
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
-	agent.Version = version
+	agent.Version, agent.Revision = version, revision
 	if pct, set := serverGCPercent(cfg.Server, os.Getenv("GOGC")); set {
 		// Large stores get less: the heap grows by at most
 		// serverGCHeadroom over the live data (see gctune).

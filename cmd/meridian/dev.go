@@ -64,7 +64,7 @@ func runDev(e *cmdEnv, args []string) int {
 	if err != nil {
 		return e.usageError("dev", "%v", err)
 	}
-	agent.Version = version
+	agent.Version, agent.Revision = version, revision
 	dir, err := os.MkdirTemp("", "meridian-dev-")
 	if err != nil {
 		fmt.Fprintf(e.stderr, "dev: %v\n", err)
