@@ -108,3 +108,25 @@ func TestAddressesBlock(t *testing.T) {
 	assertErr(t, loadErr(t, "-data-dir", dir, "-bind", "127.0.0.1 127.0.0.2"), ErrInvalid,
 		"bind_addr: multiple addresses found (127.0.0.1, 127.0.0.2); please configure only one")
 }
+
+// TestCheckKindsOfTheAPI: a config file's checks take the kinds and options
+// the HTTP API takes (udp, tcp_use_tls, disable_redirects), without a
+// warning.
+func TestCheckKindsOfTheAPI(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "checks.json", `{"checks":[
+  {"name":"dns","udp":"127.0.0.1:53","interval":"10s"},
+  {"name":"tls","tcp":"127.0.0.1:443","tcp_use_tls":true,"interval":"10s"},
+  {"name":"web","http":"http://127.0.0.1/","disable_redirects":true,"interval":"10s"}]}`)
+	c, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-config-dir", dir)
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %q", warnings)
+	}
+	if len(c.Checks) != 3 || c.Checks[0].UDP != "127.0.0.1:53" || !c.Checks[1].TCPUseTLS || !c.Checks[2].DisableRedirects {
+		t.Fatalf("checks: %+v", c.Checks)
+	}
+	writeFile(t, dir, "checks.json", `{"check":{"name":"two","udp":"127.0.0.1:53","tcp":"127.0.0.1:1","interval":"1s"}}`)
+	if _, errs := Validate([]string{dir}); len(errs) != 1 || !strings.Contains(errs[0].Error(), "got tcp, udp") {
+		t.Errorf("udp and tcp in one check: %v", errs)
+	}
+}

@@ -293,10 +293,14 @@ type CheckDefinition struct {
 	TLSSkipVerify bool
 	TLSServerName string
 	TCP           string
+	TCPUseTLS     bool
+	UDP           string
 	GRPC          string
 	GRPCUseTLS    bool
-	Args          []string // script check command (args or script_args)
-	TTL           time.Duration
+	// DisableRedirects makes an HTTP check judge a redirect itself.
+	DisableRedirects bool
+	Args             []string // script check command (args or script_args)
+	TTL              time.Duration
 
 	Interval time.Duration
 	Timeout  time.Duration

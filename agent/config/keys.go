@@ -73,8 +73,8 @@ var (
 	)
 	unusedCheckKeys = keySet(
 		"token", "dockercontainerid", "shell", "aliasnode", "aliasservice",
-		"h2ping", "h2pingusetls", "udp", "osservice", "outputmaxsize",
-		"disableredirects", "tcpusetls", "namespace", "partition",
+		"h2ping", "h2pingusetls", "osservice", "outputmaxsize",
+		"namespace", "partition",
 	)
 )
 

@@ -57,6 +57,9 @@ var checkObject = object[CheckDefinition]{
 		"tlsskipverify":          val(toBool, func(c *CheckDefinition) *bool { return &c.TLSSkipVerify }),
 		"tlsservername":          val(toString, func(c *CheckDefinition) *string { return &c.TLSServerName }),
 		"tcp":                    val(toString, func(c *CheckDefinition) *string { return &c.TCP }),
+		"tcpusetls":              val(toBool, func(c *CheckDefinition) *bool { return &c.TCPUseTLS }),
+		"udp":                    val(toString, func(c *CheckDefinition) *string { return &c.UDP }),
+		"disableredirects":       val(toBool, func(c *CheckDefinition) *bool { return &c.DisableRedirects }),
 		"grpc":                   val(toString, func(c *CheckDefinition) *string { return &c.GRPC }),
 		"grpcusetls":             val(toBool, func(c *CheckDefinition) *bool { return &c.GRPCUseTLS }),
 		"args":                   val(toStrings, func(c *CheckDefinition) *[]string { return &c.Args }),
@@ -202,6 +205,9 @@ func checkKinds(c *CheckDefinition) []string {
 	if c.TCP != "" {
 		kinds = append(kinds, "tcp")
 	}
+	if c.UDP != "" {
+		kinds = append(kinds, "udp")
+	}
 	if c.GRPC != "" {
 		kinds = append(kinds, "grpc")
 	}
@@ -221,9 +227,9 @@ func validateCheck(c *CheckDefinition, topLevel bool) error {
 	kinds := checkKinds(c)
 	switch {
 	case len(kinds) == 0:
-		return fmt.Errorf("check must define one of http, tcp, grpc, args or ttl")
+		return fmt.Errorf("check must define one of http, tcp, udp, grpc, args or ttl")
 	case len(kinds) > 1:
-		return fmt.Errorf("check must define only one of http, tcp, grpc, args or ttl, got %s", strings.Join(kinds, ", "))
+		return fmt.Errorf("check must define only one of http, tcp, udp, grpc, args or ttl, got %s", strings.Join(kinds, ", "))
 	case kinds[0] != "ttl" && c.Interval <= 0:
 		return fmt.Errorf("interval must be > 0 for %s checks", kinds[0])
 	}
