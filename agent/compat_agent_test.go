@@ -157,12 +157,11 @@ func TestAgentRegistrationBadInput(t *testing.T) {
 		"negative interval": {Name: "x", Check: &api.AgentServiceCheck{TCP: "127.0.0.1:1", Interval: "-10s"}},
 		"script disabled":   {Name: "x", Check: &api.AgentServiceCheck{Args: []string{"true"}, Interval: "10s"}},
 		"bad status":        {Name: "x", Check: &api.AgentServiceCheck{TTL: "10s", Status: "sideways"}},
-		"alias":             {Name: "x", Checks: api.AgentServiceChecks{{TTL: "10s"}, {AliasService: "db"}}},
 		"h2ping":            {Name: "x", Check: &api.AgentServiceCheck{H2PING: "127.0.0.1:1", Interval: "10s"}},
 		"docker":            {Name: "x", Check: &api.AgentServiceCheck{DockerContainerID: "f972c95ebf0e", Args: []string{"true"}, Interval: "10s"}},
 	}
 	// Check kinds Meridian does not run say so (not "TTL must be > 0").
-	unsupported := map[string]string{"alias": "alias", "h2ping": "H2PING", "docker": "Docker"}
+	unsupported := map[string]string{"h2ping": "H2PING", "docker": "Docker"}
 	for name, reg := range cases {
 		err := cl.Agent().ServiceRegister(reg)
 		var se api.StatusError
@@ -173,9 +172,9 @@ func TestAgentRegistrationBadInput(t *testing.T) {
 			t.Errorf("%s: %q, want it to name the kind as not supported", name, se.Body)
 		}
 	}
-	err := cl.Agent().CheckRegister(&api.AgentCheckRegistration{Name: "a", AgentServiceCheck: api.AgentServiceCheck{AliasNode: "n2"}})
-	if se := (api.StatusError{}); !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Body, "alias checks are not supported") {
-		t.Errorf("alias node check: %v, want a 400 naming alias checks", err)
+	err := cl.Agent().CheckRegister(&api.AgentCheckRegistration{Name: "a", AgentServiceCheck: api.AgentServiceCheck{H2PING: "127.0.0.1:1", Interval: "10s"}})
+	if se := (api.StatusError{}); !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Body, "H2PING checks are not supported") {
+		t.Errorf("H2PING node check: %v, want a 400 naming H2PING checks", err)
 	}
 	if services, _ := cl.Agent().Services(); len(services) != 0 {
 		t.Fatalf("refused registrations left %v", services)
@@ -189,6 +188,41 @@ func TestAgentRegistrationBadInput(t *testing.T) {
 	if v, err := cl.Agent().Version(); err != nil || v["HumanVersion"] != agent.Version {
 		t.Errorf("agent version: %v, %v; want HumanVersion %s", v, err, agent.Version)
 	}
+}
+
+// TestAliasCheck: a service's alias check (Consul's AliasService) follows
+// the aliased service's health on the agent, and the catalog sees it.
+func TestAliasCheck(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1})
+	cl := client(t, c.Nodes[0])
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(cl.Agent().ServiceRegister(&api.AgentServiceRegistration{Name: "db", Port: 5432, Check: &api.AgentServiceCheck{CheckID: "db-ttl", TTL: "1h"}}))
+	must(cl.Agent().ServiceRegister(&api.AgentServiceRegistration{Name: "web", Port: 80,
+		Check: &api.AgentServiceCheck{CheckID: "web-alias", Name: "web needs db", AliasService: "db"}}))
+	status := func(want string) func() error {
+		return func() error {
+			checks, _, err := cl.Health().Checks("web", nil)
+			if err != nil {
+				return err
+			}
+			for _, chk := range checks {
+				if chk.CheckID == "web-alias" && chk.Status == want && chk.Type == "alias" {
+					return nil
+				}
+			}
+			return fmt.Errorf("web's alias check in the catalog: %+v, want %s", checks, want)
+		}
+	}
+	testcluster.WaitFor(t, 20*time.Second, status(api.HealthCritical))
+	must(cl.Agent().PassTTL("db-ttl", "up"))
+	testcluster.WaitFor(t, 20*time.Second, status(api.HealthPassing))
+	must(cl.Agent().FailTTL("db-ttl", "down"))
+	testcluster.WaitFor(t, 20*time.Second, status(api.HealthCritical))
 }
 
 func TestServicesFromConfigAndReload(t *testing.T) {

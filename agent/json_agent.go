@@ -41,17 +41,17 @@ type agentCheckJSON struct {
 	FailuresBeforeWarning          int
 	FailuresBeforeCritical         int
 
+	AliasService, AliasNode string
+
 	// Consul check kinds Meridian does not run: a registration naming one
 	// is refused with a reason rather than taken for a TTL check.
-	AliasService, AliasNode, H2PING, OSService, DockerContainerID string
+	H2PING, OSService, DockerContainerID string
 }
 
 // unsupported names the kind of check c asks for that Meridian does not
 // run ("" when none).
 func (c *agentCheckJSON) unsupported() string {
 	switch {
-	case c.AliasService != "" || c.AliasNode != "":
-		return "alias"
 	case c.H2PING != "":
 		return "H2PING"
 	case c.OSService != "":
@@ -89,6 +89,7 @@ func (c *agentCheckJSON) definition() health.CheckDefinition {
 		HTTP: c.HTTP, Header: c.Header, Method: c.Method, Body: c.Body, DisableRedirects: c.DisableRedirects,
 		TCP: c.TCP, TCPUseTLS: c.TCPUseTLS, UDP: c.UDP, GRPC: c.GRPC, GRPCUseTLS: c.GRPCUseTLS,
 		TLSServerName: c.TLSServerName, TLSSkipVerify: c.TLSSkipVerify,
+		AliasNode: c.AliasNode, AliasService: c.AliasService,
 		Interval: toDuration(c.Interval), Timeout: toDuration(c.Timeout), TTL: toDuration(c.TTL),
 		DeregisterCriticalServiceAfter: toDuration(c.DeregisterCriticalServiceAfter),
 		SuccessBeforePassing:           c.SuccessBeforePassing, FailuresBeforeWarning: c.FailuresBeforeWarning,

@@ -216,7 +216,7 @@ func checkFromConfig(cd config.CheckDefinition) health.CheckDefinition {
 		ID: cd.ID, Name: cd.Name, Notes: cd.Notes, ServiceID: cd.ServiceID, Status: cd.Status,
 		ScriptArgs: cd.Args, HTTP: cd.HTTP, Header: cd.Header, Method: cd.Method, Body: cd.Body,
 		TCP: cd.TCP, TCPUseTLS: cd.TCPUseTLS, UDP: cd.UDP, DisableRedirects: cd.DisableRedirects,
-		GRPC: cd.GRPC, GRPCUseTLS: cd.GRPCUseTLS,
+		GRPC: cd.GRPC, GRPCUseTLS: cd.GRPCUseTLS, AliasService: cd.AliasService, AliasNode: cd.AliasNode,
 		TLSServerName: cd.TLSServerName, TLSSkipVerify: cd.TLSSkipVerify,
 		Interval: cd.Interval, Timeout: cd.Timeout, TTL: cd.TTL,
 		SuccessBeforePassing: cd.SuccessBeforePassing, FailuresBeforeWarning: cd.FailuresBeforeWarning,

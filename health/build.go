@@ -92,6 +92,9 @@ func BuildCheck(def CheckDefinition, opts BuildOptions) (*pb.HealthCheck, *Check
 	if spec.OutputMaxSize <= 0 {
 		spec.OutputMaxSize = DefaultOutputMaxSize
 	}
+	if typ == TypeAlias && spec.Interval == 0 {
+		spec.Interval = DefaultAliasInterval
+	}
 	if typ != TypeTTL && spec.Interval < MinInterval {
 		spec.Interval = MinInterval
 	}
@@ -166,6 +169,8 @@ func (d *CheckDefinition) Proto() *pb.CheckDefinition {
 		FailuresBeforeCritical:              int32(d.FailuresBeforeCritical),
 		DisableRedirects:                    d.DisableRedirects,
 		Udp:                                 d.UDP,
+		AliasNode:                           d.AliasNode,
+		AliasService:                        d.AliasService,
 	}
 	if len(d.Header) > 0 {
 		out.Header = make(map[string]*pb.HeaderValues, len(d.Header))
@@ -198,6 +203,8 @@ func DefinitionFromProto(hc *pb.HealthCheck) CheckDefinition {
 		GRPCUseTLS:                     def.GetGrpcUseTls(),
 		TLSServerName:                  def.GetTlsServerName(),
 		TLSSkipVerify:                  def.GetTlsSkipVerify(),
+		AliasNode:                      def.GetAliasNode(),
+		AliasService:                   def.GetAliasService(),
 		Interval:                       time.Duration(def.GetIntervalNanos()),
 		Timeout:                        time.Duration(def.GetTimeoutNanos()),
 		TTL:                            time.Duration(def.GetTtlNanos()),

@@ -20,6 +20,7 @@ const (
 	TypeGRPC        = "grpc"
 	TypeTTL         = "ttl"
 	TypeScript      = "script"
+	TypeAlias       = "alias"
 	TypeMaintenance = "maintenance"
 )
 
@@ -27,6 +28,10 @@ const (
 const (
 	// MinInterval is the shortest check interval; lower ones are raised.
 	MinInterval = time.Second
+	// DefaultAliasInterval is how often an alias check of another node
+	// reads that node's checks from the catalog (one of the local node
+	// follows the agent's state as it changes).
+	DefaultAliasInterval = 10 * time.Second
 	// DefaultTimeout bounds HTTP, TCP, UDP and gRPC checks.
 	DefaultTimeout = 10 * time.Second
 	// DefaultScriptTimeout bounds script checks.
@@ -122,6 +127,13 @@ type CheckDefinition struct {
 	TLSServerName string
 	TLSSkipVerify bool
 
+	// AliasService and AliasNode make an alias check: it mirrors the
+	// health of the service AliasService (with its node's checks) on
+	// AliasNode, the local node when empty; with AliasService empty, that
+	// of AliasNode's node checks.
+	AliasNode    string
+	AliasService string
+
 	Interval time.Duration
 	Timeout  time.Duration
 	TTL      time.Duration
@@ -136,8 +148,8 @@ type CheckDefinition struct {
 }
 
 // Type returns the check type (TypeHTTP, ...), "" when no type field is
-// set. With several set, the first of script, HTTP, TCP, UDP, gRPC, TTL
-// wins; Validate rejects that case.
+// set. With several set, the first of script, HTTP, TCP, UDP, gRPC, TTL,
+// alias wins; Validate rejects that case.
 func (d *CheckDefinition) Type() string {
 	switch {
 	case len(d.ScriptArgs) > 0:
@@ -152,13 +164,16 @@ func (d *CheckDefinition) Type() string {
 		return TypeGRPC
 	case d.TTL != 0:
 		return TypeTTL
+	case d.AliasService != "" || d.AliasNode != "":
+		return TypeAlias
 	}
 	return ""
 }
 
 func (d *CheckDefinition) typeCount() int {
 	n := 0
-	for _, set := range []bool{len(d.ScriptArgs) > 0, d.HTTP != "", d.TCP != "", d.UDP != "", d.GRPC != "", d.TTL != 0} {
+	for _, set := range []bool{len(d.ScriptArgs) > 0, d.HTTP != "", d.TCP != "", d.UDP != "", d.GRPC != "", d.TTL != 0,
+		d.AliasService != "" || d.AliasNode != ""} {
 		if set {
 			n++
 		}
@@ -181,9 +196,10 @@ func (d *CheckDefinition) Validate() error {
 		return ErrInvalidStatus
 	}
 	if d.typeCount() > 1 {
-		return definitionError("Only one of ScriptArgs, HTTP, TCP, UDP, GRPC or TTL may be set")
+		return definitionError("Only one of ScriptArgs, HTTP, TCP, UDP, GRPC, TTL or an alias may be set")
 	}
-	intervalCheck := d.Type() != "" && d.Type() != TypeTTL
+	typ := d.Type()
+	intervalCheck := typ != "" && typ != TypeTTL && typ != TypeAlias
 	switch {
 	case d.Interval < 0:
 		return definitionError("Interval must not be negative")
@@ -195,7 +211,7 @@ func (d *CheckDefinition) Validate() error {
 		return definitionError("Interval and TTL cannot both be specified")
 	case intervalCheck && d.Interval <= 0:
 		return definitionError("Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks")
-	case !intervalCheck && d.TTL <= 0:
+	case !intervalCheck && typ != TypeAlias && d.TTL <= 0:
 		return definitionError("TTL must be > 0 for TTL checks")
 	case d.SuccessBeforePassing < 0 || d.FailuresBeforeWarning < 0 || d.FailuresBeforeCritical < 0:
 		return definitionError("SuccessBeforePassing, FailuresBeforeWarning and FailuresBeforeCritical must not be negative")

@@ -75,13 +75,15 @@ func New(cfg Config, deps Deps) (*Local, error) {
 		clk = clock.Real()
 	}
 	state := NewState(cfg, clk)
+	runners := NewCheckManager(clk, state, cfg.Logger)
+	runners.alias = &aliasSources{state: state, node: cfg.NodeName, catalog: deps.Catalog}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Local{
 		cfg:       cfg,
 		clk:       clk,
 		logger:    cfg.Logger,
 		state:     state,
-		runners:   NewCheckManager(clk, state, cfg.Logger),
+		runners:   runners,
 		syncer:    NewSyncer(cfg, state, deps.Catalog, deps.ClusterSize, clk),
 		reapAfter: map[string]time.Duration{},
 		reaped:    deps.Reaped,

@@ -15,6 +15,8 @@ type CheckManager struct {
 	clk    clock.Clock
 	notify Notifier
 	logger *slog.Logger
+	// alias is what alias checks read (none can run without it).
+	alias *aliasSources
 
 	mu      sync.Mutex
 	runners map[string]runner
@@ -78,6 +80,11 @@ func (m *CheckManager) newRunner(checkID string, spec *CheckSpec) (runner, error
 	switch spec.Type {
 	case TypeTTL:
 		return newTTLRunner(checkID, spec, m.clk, m.notify, logger), nil
+	case TypeAlias:
+		if m.alias == nil {
+			return nil, fmt.Errorf("%w: alias checks need the agent's state", ErrInvalidCheck)
+		}
+		return newAliasRunner(checkID, spec, *m.alias, m.clk, m.notify, logger), nil
 	case TypeHTTP:
 		probe = newHTTPProbe(spec).check
 	case TypeTCP:

@@ -437,8 +437,12 @@ type CheckDefinition struct {
 	FailuresBeforeCritical              int32                    `protobuf:"varint,18,opt,name=failures_before_critical,json=failuresBeforeCritical,proto3" json:"failures_before_critical,omitempty"`
 	DisableRedirects                    bool                     `protobuf:"varint,19,opt,name=disable_redirects,json=disableRedirects,proto3" json:"disable_redirects,omitempty"`
 	Udp                                 string                   `protobuf:"bytes,20,opt,name=udp,proto3" json:"udp,omitempty"`
-	unknownFields                       protoimpl.UnknownFields
-	sizeCache                           protoimpl.SizeCache
+	// An alias check mirrors the health of alias_service (on alias_node,
+	// the local node when empty), or of alias_node's node checks.
+	AliasNode     string `protobuf:"bytes,21,opt,name=alias_node,json=aliasNode,proto3" json:"alias_node,omitempty"`
+	AliasService  string `protobuf:"bytes,22,opt,name=alias_service,json=aliasService,proto3" json:"alias_service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckDefinition) Reset() {
@@ -607,6 +611,20 @@ func (x *CheckDefinition) GetDisableRedirects() bool {
 func (x *CheckDefinition) GetUdp() string {
 	if x != nil {
 		return x.Udp
+	}
+	return ""
+}
+
+func (x *CheckDefinition) GetAliasNode() string {
+	if x != nil {
+		return x.AliasNode
+	}
+	return ""
+}
+
+func (x *CheckDefinition) GetAliasService() string {
+	if x != nil {
+		return x.AliasService
 	}
 	return ""
 }
@@ -1948,7 +1966,7 @@ const file_catalog_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.meridian.ServiceAddressR\x05value:\x028\x01\"&\n" +
 	"\fHeaderValues\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xe2\x06\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xa6\a\n" +
 	"\x0fCheckDefinition\x12\x12\n" +
 	"\x04http\x18\x01 \x01(\tR\x04http\x12=\n" +
 	"\x06header\x18\x02 \x03(\v2%.meridian.CheckDefinition.HeaderEntryR\x06header\x12\x16\n" +
@@ -1972,7 +1990,10 @@ const file_catalog_proto_rawDesc = "" +
 	"\x17failures_before_warning\x18\x11 \x01(\x05R\x15failuresBeforeWarning\x128\n" +
 	"\x18failures_before_critical\x18\x12 \x01(\x05R\x16failuresBeforeCritical\x12+\n" +
 	"\x11disable_redirects\x18\x13 \x01(\bR\x10disableRedirects\x12\x10\n" +
-	"\x03udp\x18\x14 \x01(\tR\x03udp\x1aQ\n" +
+	"\x03udp\x18\x14 \x01(\tR\x03udp\x12\x1d\n" +
+	"\n" +
+	"alias_node\x18\x15 \x01(\tR\taliasNode\x12#\n" +
+	"\ralias_service\x18\x16 \x01(\tR\faliasService\x1aQ\n" +
 	"\vHeaderEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.meridian.HeaderValuesR\x05value:\x028\x01\"\x90\x03\n" +

@@ -299,8 +299,10 @@ type CheckDefinition struct {
 	GRPCUseTLS    bool
 	// DisableRedirects makes an HTTP check judge a redirect itself.
 	DisableRedirects bool
-	Args             []string // script check command (args or script_args)
-	TTL              time.Duration
+	// AliasService and AliasNode make an alias check.
+	AliasService, AliasNode string
+	Args                    []string // script check command (args or script_args)
+	TTL                     time.Duration
 
 	Interval time.Duration
 	Timeout  time.Duration

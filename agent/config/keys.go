@@ -72,7 +72,7 @@ var (
 		"namespace", "partition", "locality",
 	)
 	unusedCheckKeys = keySet(
-		"token", "dockercontainerid", "shell", "aliasnode", "aliasservice",
+		"token", "dockercontainerid", "shell",
 		"h2ping", "h2pingusetls", "osservice", "outputmaxsize",
 		"namespace", "partition",
 	)

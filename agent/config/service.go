@@ -60,6 +60,8 @@ var checkObject = object[CheckDefinition]{
 		"tcpusetls":              val(toBool, func(c *CheckDefinition) *bool { return &c.TCPUseTLS }),
 		"udp":                    val(toString, func(c *CheckDefinition) *string { return &c.UDP }),
 		"disableredirects":       val(toBool, func(c *CheckDefinition) *bool { return &c.DisableRedirects }),
+		"aliasservice":           val(toString, func(c *CheckDefinition) *string { return &c.AliasService }),
+		"aliasnode":              val(toString, func(c *CheckDefinition) *string { return &c.AliasNode }),
 		"grpc":                   val(toString, func(c *CheckDefinition) *string { return &c.GRPC }),
 		"grpcusetls":             val(toBool, func(c *CheckDefinition) *bool { return &c.GRPCUseTLS }),
 		"args":                   val(toStrings, func(c *CheckDefinition) *[]string { return &c.Args }),
@@ -217,6 +219,9 @@ func checkKinds(c *CheckDefinition) []string {
 	if c.TTL > 0 {
 		kinds = append(kinds, "ttl")
 	}
+	if c.AliasService != "" || c.AliasNode != "" {
+		kinds = append(kinds, "alias")
+	}
 	return kinds
 }
 
@@ -227,10 +232,10 @@ func validateCheck(c *CheckDefinition, topLevel bool) error {
 	kinds := checkKinds(c)
 	switch {
 	case len(kinds) == 0:
-		return fmt.Errorf("check must define one of http, tcp, udp, grpc, args or ttl")
+		return fmt.Errorf("check must define one of http, tcp, udp, grpc, args, ttl or alias_service/alias_node")
 	case len(kinds) > 1:
-		return fmt.Errorf("check must define only one of http, tcp, udp, grpc, args or ttl, got %s", strings.Join(kinds, ", "))
-	case kinds[0] != "ttl" && c.Interval <= 0:
+		return fmt.Errorf("check must define only one of http, tcp, udp, grpc, args, ttl or alias_service/alias_node, got %s", strings.Join(kinds, ", "))
+	case kinds[0] != "ttl" && kinds[0] != "alias" && c.Interval <= 0:
 		return fmt.Errorf("interval must be > 0 for %s checks", kinds[0])
 	}
 	return nil
