@@ -25,6 +25,7 @@ var publicRoutes = map[string]bool{
 	"GET /v1/catalog/datacenters":    true,
 	"GET /v1/coordinate/datacenters": true,
 	"GET /v1/agent/version":          true,
+	"GET /v1/acl/replication":        true,
 	"PUT /v1/acl/bootstrap":          true, // once, then refused by the server
 	"GET /v1/acl/token/self":         true, // the secret names the token read
 	"GET /{$}":                       true,

@@ -283,6 +283,17 @@ acl {
 		t.Logf("dc2 refused the deleted token after %v", took)
 	}
 
+	// /v1/acl/replication (consul/api's ACL().Replication) tells how the
+	// copy goes: running in dc2, not enabled in the primary.
+	repl, _, err := tokenClient(t, dc2, "").ACL().Replication(nil)
+	if err != nil || !repl.Enabled || !repl.Running || repl.SourceDatacenter != "dc1" || repl.ReplicationType != "tokens" ||
+		repl.ReplicatedTokenIndex == 0 || repl.LastSuccess.IsZero() || time.Since(repl.LastSuccess) > time.Minute {
+		t.Errorf("dc2's ACL replication status: %+v, %v", repl, err)
+	}
+	if repl, _, err := tokenClient(t, dc1, "").ACL().Replication(nil); err != nil || repl.Enabled || repl.Running {
+		t.Errorf("the primary's ACL replication status: %+v, %v; want not enabled", repl, err)
+	}
+
 	// With the primary down, dc2 keeps resolving from its copy
 	// (down_policy extend-cache).
 	testcluster.WaitFor(t, 10*time.Second, func() error { return put(dc2, fromDC2.SecretID, "app/before-outage") })
@@ -293,6 +304,17 @@ acl {
 	if err := put(dc2, fromDC2.SecretID, "other/during-outage"); !isDenied(err) {
 		t.Fatalf("its policy still holds with the primary down: %v", err)
 	}
+	// A failed round shows in the status.
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		repl, _, err := tokenClient(t, dc2, "").ACL().Replication(nil)
+		if err != nil {
+			return err
+		}
+		if repl.LastError.Before(repl.LastSuccess) || repl.LastErrorMessage == "" {
+			return fmt.Errorf("dc2's status with the primary down: %+v", repl)
+		}
+		return nil
+	})
 }
 
 // TestDNSWithACLs: DNS answers with the agent's default token; what it

@@ -128,7 +128,50 @@ func (a *Agent) aclRoutes() []route {
 		{"PUT /v1/acl/role/{id}", serverChecked(acl.AccessWrite), a.aclRoleSet},
 		{"DELETE /v1/acl/role/{id}", serverChecked(acl.AccessWrite), a.aclDelete(dc.MethodACLRoleDelete)},
 		{"GET /v1/acl/roles", serverChecked(acl.AccessRead), a.aclRead(dc.MethodACLRoleList)},
+		{"GET /v1/acl/replication", public("replication status, as in Consul"), a.aclReplication},
 	}
+}
+
+// aclReplicationJSON is Consul's ACLReplicationStatus; the times are
+// zero (0001-01-01T00:00:00Z) until they happen, as Consul shows them.
+type aclReplicationJSON struct {
+	Enabled              bool
+	Running              bool
+	SourceDatacenter     string
+	ReplicationType      string
+	ReplicatedIndex      uint64
+	ReplicatedRoleIndex  uint64
+	ReplicatedTokenIndex uint64
+	LastSuccess          time.Time
+	LastError            time.Time
+	LastErrorMessage     string
+}
+
+// aclReplication is GET /v1/acl/replication: a secondary datacenter's
+// copy of the primary's ACLs, from its leader.
+func (a *Agent) aclReplication(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := a.parseQueryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	var st pb.ACLReplicationStatus
+	if err := a.backend.RPC(r.Context(), dc.MethodACLReplicationStatus, &pb.ACLReplicationStatusRequest{Query: q}, &st); err != nil {
+		return nil, err
+	}
+	setMeta(w, st.Meta)
+	out := aclReplicationJSON{Enabled: st.Enabled, Running: st.Running, SourceDatacenter: st.SourceDatacenter,
+		ReplicatedIndex: st.ReplicatedIndex, ReplicatedRoleIndex: st.ReplicatedRoleIndex,
+		ReplicatedTokenIndex: st.ReplicatedTokenIndex, LastErrorMessage: st.LastErrorMessage}
+	if st.Enabled {
+		out.ReplicationType = "tokens" // policies, roles and tokens, as Consul's "tokens" type
+	}
+	if t := unixNanoTime(st.LastSuccessUnixNano); t != nil {
+		out.LastSuccess = *t
+	}
+	if t := unixNanoTime(st.LastErrorUnixNano); t != nil {
+		out.LastError = *t
+	}
+	return out, nil
 }
 
 func (a *Agent) aclBootstrap(w http.ResponseWriter, r *http.Request) (any, error) {

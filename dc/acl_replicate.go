@@ -3,6 +3,8 @@ package dc
 import (
 	"context"
 	"slices"
+	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -36,6 +38,7 @@ func (s *Server) replicateACLs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+
 	var cmds []*pb.ACLCommand
 	// Policies and roles first, so tokens link to what exists.
 	_, localPols, err := s.store.ACLPolicies(nil)
@@ -87,6 +90,7 @@ func (s *Server) replicateACLs(ctx context.Context) error {
 	if len(cmds) > 0 {
 		s.log.Debug("acl replication applied changes", "primary", primary, "changes", len(cmds))
 	}
+	s.aclRepl.succeeded(s.clock.Now(), pols.GetIndex(), roles.GetIndex(), toks.GetIndex())
 	return nil
 }
 
@@ -118,4 +122,69 @@ func diff[T proto.Message](remote, local []T, id func(T) string, same func(a, b 
 
 func linksEqual(a, b []*pb.ACLLink) bool {
 	return slices.EqualFunc(a, b, func(x, y *pb.ACLLink) bool { return x.Id == y.Id })
+}
+
+// aclReplStats is what a server knows of its copying of the primary's
+// ACLs: the leader of a secondary datacenter runs it.
+type aclReplStats struct {
+	mu                     sync.Mutex
+	running                bool
+	policyIdx, roleIdx     uint64
+	tokenIdx               uint64
+	lastSuccess, lastError time.Time
+	lastErrMsg             string
+}
+
+func (st *aclReplStats) setRunning(on bool) {
+	st.mu.Lock()
+	st.running = on
+	st.mu.Unlock()
+}
+
+func (st *aclReplStats) succeeded(at time.Time, policies, roles, tokens uint64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.lastSuccess, st.policyIdx, st.roleIdx, st.tokenIdx = at, policies, roles, tokens
+}
+
+func (st *aclReplStats) failed(at time.Time, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.lastError, st.lastErrMsg = at, err.Error()
+}
+
+// ACLReplicationStatus reports this server's view of ACL replication: the
+// leader's is current, a follower's says it is not running. Replication
+// is enabled in a secondary datacenter with ACLs on.
+func (s *Server) ACLReplicationStatus() *pb.ACLReplicationStatus {
+	out := &pb.ACLReplicationStatus{Enabled: s.cfg.ACL.Enabled && !s.isPrimary()}
+	if !out.Enabled {
+		return out
+	}
+	out.SourceDatacenter = s.cfg.ACL.PrimaryDatacenter
+	st := &s.aclRepl
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out.Running = st.running
+	out.ReplicatedIndex, out.ReplicatedRoleIndex, out.ReplicatedTokenIndex = st.policyIdx, st.roleIdx, st.tokenIdx
+	if !st.lastSuccess.IsZero() {
+		out.LastSuccessUnixNano = st.lastSuccess.UnixNano()
+	}
+	if !st.lastError.IsZero() {
+		out.LastErrorUnixNano = st.lastError.UnixNano()
+		out.LastErrorMessage = st.lastErrMsg
+	}
+	return out
+}
+
+// aclReplicationStatus answers ACL.ReplicationStatus from the leader.
+func (s *Server) aclReplicationStatus(ctx context.Context, req *pb.ACLReplicationStatusRequest, resp *pb.ACLReplicationStatus) error {
+	if done, err := s.forwardRead(ctx, MethodACLReplicationStatus, req.Query, req, resp); done {
+		return err
+	}
+	st := s.ACLReplicationStatus()
+	st.Meta = &pb.QueryMeta{}
+	s.setQueryMeta(st.Meta)
+	proto.Merge(resp, st)
+	return nil
 }

@@ -53,6 +53,10 @@ const (
 	// MethodKVReplicationStatus reports it (answered by the leader).
 	MethodKVChanges           = "KV.Changes"
 	MethodKVReplicationStatus = "KVReplication.Status"
+
+	// MethodACLReplicationStatus reports the copy of the primary's ACLs
+	// (answered by the leader).
+	MethodACLReplicationStatus = "ACL.ReplicationStatus"
 )
 
 // endpoint is one RPC method: how to make its messages and how to call it.
@@ -124,6 +128,7 @@ func (s *Server) registerEndpoints() {
 	s.registerACLEndpoints()
 	register(s, MethodKVChanges, s.kvChanges)
 	register(s, MethodKVReplicationStatus, s.kvReplicationStatus)
+	register(s, MethodACLReplicationStatus, s.aclReplicationStatus)
 	register(s, MethodKeyringOperation, s.keyringOperation)
 }
 

@@ -104,10 +104,12 @@ func (s *Server) leaderLoop(stop <-chan struct{}) {
 	var replicateTimer clock.Timer
 	if s.cfg.ACL.Enabled && !s.isPrimary() {
 		replicate, replicateTimer = clock.After(s.clock, 0)
+		s.aclRepl.setRunning(true)
 	}
 	defer func() {
 		if replicateTimer != nil {
 			replicateTimer.Stop()
+			s.aclRepl.setRunning(false)
 		}
 	}()
 	s.reconcile()
@@ -119,6 +121,7 @@ func (s *Server) leaderLoop(stop <-chan struct{}) {
 			err := s.replicateACLs(s.baseCtx)
 			s.setPrimaryReachable(!unreachable(err))
 			if err != nil {
+				s.aclRepl.failed(s.clock.Now(), err)
 				s.log.Warn("acl replication from the primary datacenter failed; tokens resolve from the last copy",
 					"primary", s.cfg.ACL.PrimaryDatacenter, "error", err)
 			}

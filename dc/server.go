@@ -154,6 +154,8 @@ type Server struct {
 	coords coordinateBatch
 	// kvRepl is what this server knows of KV replication.
 	kvRepl kvReplStats
+	// aclRepl is what it knows of ACL replication (acl_replicate.go).
+	aclRepl aclReplStats
 	// autopilot is the leader's autopilot state (autopilot.go).
 	autopilot autopilotState
 	// forwarding counts the writes being forwarded to the leader.

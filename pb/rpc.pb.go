@@ -2052,6 +2052,168 @@ func (x *KVReplicationStatus) GetErrors() uint64 {
 	return 0
 }
 
+type ACLReplicationStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Query         *QueryOptions          `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLReplicationStatusRequest) Reset() {
+	*x = ACLReplicationStatusRequest{}
+	mi := &file_rpc_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLReplicationStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLReplicationStatusRequest) ProtoMessage() {}
+
+func (x *ACLReplicationStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLReplicationStatusRequest.ProtoReflect.Descriptor instead.
+func (*ACLReplicationStatusRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ACLReplicationStatusRequest) GetQuery() *QueryOptions {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+// ACLReplicationStatus is the state of a secondary datacenter's copy of
+// the primary's ACLs, as its leader knows it (Consul's /v1/acl/replication).
+type ACLReplicationStatus struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Meta                 *QueryMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	Enabled              bool                   `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Running              bool                   `protobuf:"varint,3,opt,name=running,proto3" json:"running,omitempty"`
+	SourceDatacenter     string                 `protobuf:"bytes,4,opt,name=source_datacenter,json=sourceDatacenter,proto3" json:"source_datacenter,omitempty"`
+	ReplicatedIndex      uint64                 `protobuf:"varint,5,opt,name=replicated_index,json=replicatedIndex,proto3" json:"replicated_index,omitempty"`
+	ReplicatedRoleIndex  uint64                 `protobuf:"varint,6,opt,name=replicated_role_index,json=replicatedRoleIndex,proto3" json:"replicated_role_index,omitempty"`
+	ReplicatedTokenIndex uint64                 `protobuf:"varint,7,opt,name=replicated_token_index,json=replicatedTokenIndex,proto3" json:"replicated_token_index,omitempty"`
+	LastSuccessUnixNano  int64                  `protobuf:"varint,8,opt,name=last_success_unix_nano,json=lastSuccessUnixNano,proto3" json:"last_success_unix_nano,omitempty"`
+	LastErrorUnixNano    int64                  `protobuf:"varint,9,opt,name=last_error_unix_nano,json=lastErrorUnixNano,proto3" json:"last_error_unix_nano,omitempty"`
+	LastErrorMessage     string                 `protobuf:"bytes,10,opt,name=last_error_message,json=lastErrorMessage,proto3" json:"last_error_message,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ACLReplicationStatus) Reset() {
+	*x = ACLReplicationStatus{}
+	mi := &file_rpc_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLReplicationStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLReplicationStatus) ProtoMessage() {}
+
+func (x *ACLReplicationStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLReplicationStatus.ProtoReflect.Descriptor instead.
+func (*ACLReplicationStatus) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ACLReplicationStatus) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ACLReplicationStatus) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *ACLReplicationStatus) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *ACLReplicationStatus) GetSourceDatacenter() string {
+	if x != nil {
+		return x.SourceDatacenter
+	}
+	return ""
+}
+
+func (x *ACLReplicationStatus) GetReplicatedIndex() uint64 {
+	if x != nil {
+		return x.ReplicatedIndex
+	}
+	return 0
+}
+
+func (x *ACLReplicationStatus) GetReplicatedRoleIndex() uint64 {
+	if x != nil {
+		return x.ReplicatedRoleIndex
+	}
+	return 0
+}
+
+func (x *ACLReplicationStatus) GetReplicatedTokenIndex() uint64 {
+	if x != nil {
+		return x.ReplicatedTokenIndex
+	}
+	return 0
+}
+
+func (x *ACLReplicationStatus) GetLastSuccessUnixNano() int64 {
+	if x != nil {
+		return x.LastSuccessUnixNano
+	}
+	return 0
+}
+
+func (x *ACLReplicationStatus) GetLastErrorUnixNano() int64 {
+	if x != nil {
+		return x.LastErrorUnixNano
+	}
+	return 0
+}
+
+func (x *ACLReplicationStatus) GetLastErrorMessage() string {
+	if x != nil {
+		return x.LastErrorMessage
+	}
+	return ""
+}
+
 // KeyringRequest runs a gossip keyring operation (list, install, use,
 // remove) on the WAN pool (wan) or on datacenter dc's LAN pool.
 type KeyringRequest struct {
@@ -2067,7 +2229,7 @@ type KeyringRequest struct {
 
 func (x *KeyringRequest) Reset() {
 	*x = KeyringRequest{}
-	mi := &file_rpc_proto_msgTypes[30]
+	mi := &file_rpc_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2079,7 +2241,7 @@ func (x *KeyringRequest) String() string {
 func (*KeyringRequest) ProtoMessage() {}
 
 func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[30]
+	mi := &file_rpc_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2092,7 +2254,7 @@ func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringRequest.ProtoReflect.Descriptor instead.
 func (*KeyringRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{30}
+	return file_rpc_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *KeyringRequest) GetDc() string {
@@ -2147,7 +2309,7 @@ type KeyringResponse struct {
 
 func (x *KeyringResponse) Reset() {
 	*x = KeyringResponse{}
-	mi := &file_rpc_proto_msgTypes[31]
+	mi := &file_rpc_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2321,7 @@ func (x *KeyringResponse) String() string {
 func (*KeyringResponse) ProtoMessage() {}
 
 func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_proto_msgTypes[31]
+	mi := &file_rpc_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2334,7 @@ func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringResponse.ProtoReflect.Descriptor instead.
 func (*KeyringResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_proto_rawDescGZIP(), []int{31}
+	return file_rpc_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *KeyringResponse) GetDatacenter() string {
@@ -2368,7 +2530,21 @@ const file_rpc_proto_rawDesc = "" +
 	"\n" +
 	"full_syncs\x18\x0f \x01(\x04R\tfullSyncs\x12-\n" +
 	"\x13last_sync_unix_nano\x18\x10 \x01(\x03R\x10lastSyncUnixNano\x12\x16\n" +
-	"\x06errors\x18\x11 \x01(\x04R\x06errors\"j\n" +
+	"\x06errors\x18\x11 \x01(\x04R\x06errors\"K\n" +
+	"\x1bACLReplicationStatusRequest\x12,\n" +
+	"\x05query\x18\x01 \x01(\v2\x16.meridian.QueryOptionsR\x05query\"\xc9\x03\n" +
+	"\x14ACLReplicationStatus\x12'\n" +
+	"\x04meta\x18\x01 \x01(\v2\x13.meridian.QueryMetaR\x04meta\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\x12\x18\n" +
+	"\arunning\x18\x03 \x01(\bR\arunning\x12+\n" +
+	"\x11source_datacenter\x18\x04 \x01(\tR\x10sourceDatacenter\x12)\n" +
+	"\x10replicated_index\x18\x05 \x01(\x04R\x0freplicatedIndex\x122\n" +
+	"\x15replicated_role_index\x18\x06 \x01(\x04R\x13replicatedRoleIndex\x124\n" +
+	"\x16replicated_token_index\x18\a \x01(\x04R\x14replicatedTokenIndex\x123\n" +
+	"\x16last_success_unix_nano\x18\b \x01(\x03R\x13lastSuccessUnixNano\x12/\n" +
+	"\x14last_error_unix_nano\x18\t \x01(\x03R\x11lastErrorUnixNano\x12,\n" +
+	"\x12last_error_message\x18\n" +
+	" \x01(\tR\x10lastErrorMessage\"j\n" +
 	"\x0eKeyringRequest\x12\x0e\n" +
 	"\x02dc\x18\x01 \x01(\tR\x02dc\x12\x0e\n" +
 	"\x02op\x18\x02 \x01(\tR\x02op\x12\x10\n" +
@@ -2428,50 +2604,52 @@ func file_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_rpc_proto_goTypes = []any{
-	(ErrorCode)(0),                     // 0: meridian.ErrorCode
-	(Consistency)(0),                   // 1: meridian.Consistency
-	(*RPCRequest)(nil),                 // 2: meridian.RPCRequest
-	(*RPCResponse)(nil),                // 3: meridian.RPCResponse
-	(*RPCBatchRequest)(nil),            // 4: meridian.RPCBatchRequest
-	(*RPCBatchResponse)(nil),           // 5: meridian.RPCBatchResponse
-	(*RPCError)(nil),                   // 6: meridian.RPCError
-	(*QueryOptions)(nil),               // 7: meridian.QueryOptions
-	(*QueryMeta)(nil),                  // 8: meridian.QueryMeta
-	(*WriteOptions)(nil),               // 9: meridian.WriteOptions
-	(*KVGetRequest)(nil),               // 10: meridian.KVGetRequest
-	(*KVGetResponse)(nil),              // 11: meridian.KVGetResponse
-	(*KVApplyRequest)(nil),             // 12: meridian.KVApplyRequest
-	(*KVApplyResponse)(nil),            // 13: meridian.KVApplyResponse
-	(*TxnRequest)(nil),                 // 14: meridian.TxnRequest
-	(*TxnResponse)(nil),                // 15: meridian.TxnResponse
-	(*StatusRequest)(nil),              // 16: meridian.StatusRequest
-	(*StatusLeaderResponse)(nil),       // 17: meridian.StatusLeaderResponse
-	(*StatusRaftIndexResponse)(nil),    // 18: meridian.StatusRaftIndexResponse
-	(*StatusPeersResponse)(nil),        // 19: meridian.StatusPeersResponse
-	(*RaftServer)(nil),                 // 20: meridian.RaftServer
-	(*RaftConfigurationRequest)(nil),   // 21: meridian.RaftConfigurationRequest
-	(*RaftConfigurationResponse)(nil),  // 22: meridian.RaftConfigurationResponse
-	(*RaftRemovePeerRequest)(nil),      // 23: meridian.RaftRemovePeerRequest
-	(*RaftRemovePeerResponse)(nil),     // 24: meridian.RaftRemovePeerResponse
-	(*ReadIndexRequest)(nil),           // 25: meridian.ReadIndexRequest
-	(*ReadIndexResponse)(nil),          // 26: meridian.ReadIndexResponse
-	(*KVChangesRequest)(nil),           // 27: meridian.KVChangesRequest
-	(*KVChangesResponse)(nil),          // 28: meridian.KVChangesResponse
-	(*KVDeletedKey)(nil),               // 29: meridian.KVDeletedKey
-	(*KVReplicationStatusRequest)(nil), // 30: meridian.KVReplicationStatusRequest
-	(*KVReplicationStatus)(nil),        // 31: meridian.KVReplicationStatus
-	(*KeyringRequest)(nil),             // 32: meridian.KeyringRequest
-	(*KeyringResponse)(nil),            // 33: meridian.KeyringResponse
-	nil,                                // 34: meridian.KeyringResponse.MessagesEntry
-	nil,                                // 35: meridian.KeyringResponse.KeysEntry
-	nil,                                // 36: meridian.KeyringResponse.PrimaryKeysEntry
-	(*KVEntry)(nil),                    // 37: meridian.KVEntry
-	(*KVOp)(nil),                       // 38: meridian.KVOp
-	(*TxnOp)(nil),                      // 39: meridian.TxnOp
-	(*TxnResult)(nil),                  // 40: meridian.TxnResult
-	(*TxnError)(nil),                   // 41: meridian.TxnError
+	(ErrorCode)(0),                      // 0: meridian.ErrorCode
+	(Consistency)(0),                    // 1: meridian.Consistency
+	(*RPCRequest)(nil),                  // 2: meridian.RPCRequest
+	(*RPCResponse)(nil),                 // 3: meridian.RPCResponse
+	(*RPCBatchRequest)(nil),             // 4: meridian.RPCBatchRequest
+	(*RPCBatchResponse)(nil),            // 5: meridian.RPCBatchResponse
+	(*RPCError)(nil),                    // 6: meridian.RPCError
+	(*QueryOptions)(nil),                // 7: meridian.QueryOptions
+	(*QueryMeta)(nil),                   // 8: meridian.QueryMeta
+	(*WriteOptions)(nil),                // 9: meridian.WriteOptions
+	(*KVGetRequest)(nil),                // 10: meridian.KVGetRequest
+	(*KVGetResponse)(nil),               // 11: meridian.KVGetResponse
+	(*KVApplyRequest)(nil),              // 12: meridian.KVApplyRequest
+	(*KVApplyResponse)(nil),             // 13: meridian.KVApplyResponse
+	(*TxnRequest)(nil),                  // 14: meridian.TxnRequest
+	(*TxnResponse)(nil),                 // 15: meridian.TxnResponse
+	(*StatusRequest)(nil),               // 16: meridian.StatusRequest
+	(*StatusLeaderResponse)(nil),        // 17: meridian.StatusLeaderResponse
+	(*StatusRaftIndexResponse)(nil),     // 18: meridian.StatusRaftIndexResponse
+	(*StatusPeersResponse)(nil),         // 19: meridian.StatusPeersResponse
+	(*RaftServer)(nil),                  // 20: meridian.RaftServer
+	(*RaftConfigurationRequest)(nil),    // 21: meridian.RaftConfigurationRequest
+	(*RaftConfigurationResponse)(nil),   // 22: meridian.RaftConfigurationResponse
+	(*RaftRemovePeerRequest)(nil),       // 23: meridian.RaftRemovePeerRequest
+	(*RaftRemovePeerResponse)(nil),      // 24: meridian.RaftRemovePeerResponse
+	(*ReadIndexRequest)(nil),            // 25: meridian.ReadIndexRequest
+	(*ReadIndexResponse)(nil),           // 26: meridian.ReadIndexResponse
+	(*KVChangesRequest)(nil),            // 27: meridian.KVChangesRequest
+	(*KVChangesResponse)(nil),           // 28: meridian.KVChangesResponse
+	(*KVDeletedKey)(nil),                // 29: meridian.KVDeletedKey
+	(*KVReplicationStatusRequest)(nil),  // 30: meridian.KVReplicationStatusRequest
+	(*KVReplicationStatus)(nil),         // 31: meridian.KVReplicationStatus
+	(*ACLReplicationStatusRequest)(nil), // 32: meridian.ACLReplicationStatusRequest
+	(*ACLReplicationStatus)(nil),        // 33: meridian.ACLReplicationStatus
+	(*KeyringRequest)(nil),              // 34: meridian.KeyringRequest
+	(*KeyringResponse)(nil),             // 35: meridian.KeyringResponse
+	nil,                                 // 36: meridian.KeyringResponse.MessagesEntry
+	nil,                                 // 37: meridian.KeyringResponse.KeysEntry
+	nil,                                 // 38: meridian.KeyringResponse.PrimaryKeysEntry
+	(*KVEntry)(nil),                     // 39: meridian.KVEntry
+	(*KVOp)(nil),                        // 40: meridian.KVOp
+	(*TxnOp)(nil),                       // 41: meridian.TxnOp
+	(*TxnResult)(nil),                   // 42: meridian.TxnResult
+	(*TxnError)(nil),                    // 43: meridian.TxnError
 }
 var file_rpc_proto_depIdxs = []int32{
 	6,  // 0: meridian.RPCResponse.error:type_name -> meridian.RPCError
@@ -2482,33 +2660,35 @@ var file_rpc_proto_depIdxs = []int32{
 	1,  // 5: meridian.QueryMeta.consistency:type_name -> meridian.Consistency
 	7,  // 6: meridian.KVGetRequest.query:type_name -> meridian.QueryOptions
 	8,  // 7: meridian.KVGetResponse.meta:type_name -> meridian.QueryMeta
-	37, // 8: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
+	39, // 8: meridian.KVGetResponse.entries:type_name -> meridian.KVEntry
 	9,  // 9: meridian.KVApplyRequest.write:type_name -> meridian.WriteOptions
-	38, // 10: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
+	40, // 10: meridian.KVApplyRequest.op:type_name -> meridian.KVOp
 	9,  // 11: meridian.TxnRequest.write:type_name -> meridian.WriteOptions
 	7,  // 12: meridian.TxnRequest.query:type_name -> meridian.QueryOptions
-	39, // 13: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
+	41, // 13: meridian.TxnRequest.ops:type_name -> meridian.TxnOp
 	8,  // 14: meridian.TxnResponse.meta:type_name -> meridian.QueryMeta
-	40, // 15: meridian.TxnResponse.results:type_name -> meridian.TxnResult
-	41, // 16: meridian.TxnResponse.errors:type_name -> meridian.TxnError
+	42, // 15: meridian.TxnResponse.results:type_name -> meridian.TxnResult
+	43, // 16: meridian.TxnResponse.errors:type_name -> meridian.TxnError
 	7,  // 17: meridian.RaftConfigurationRequest.query:type_name -> meridian.QueryOptions
 	8,  // 18: meridian.RaftConfigurationResponse.meta:type_name -> meridian.QueryMeta
 	20, // 19: meridian.RaftConfigurationResponse.servers:type_name -> meridian.RaftServer
 	9,  // 20: meridian.RaftRemovePeerRequest.write:type_name -> meridian.WriteOptions
 	7,  // 21: meridian.KVChangesRequest.query:type_name -> meridian.QueryOptions
 	8,  // 22: meridian.KVChangesResponse.meta:type_name -> meridian.QueryMeta
-	37, // 23: meridian.KVChangesResponse.entries:type_name -> meridian.KVEntry
+	39, // 23: meridian.KVChangesResponse.entries:type_name -> meridian.KVEntry
 	29, // 24: meridian.KVChangesResponse.deleted:type_name -> meridian.KVDeletedKey
 	7,  // 25: meridian.KVReplicationStatusRequest.query:type_name -> meridian.QueryOptions
 	8,  // 26: meridian.KVReplicationStatus.meta:type_name -> meridian.QueryMeta
-	34, // 27: meridian.KeyringResponse.messages:type_name -> meridian.KeyringResponse.MessagesEntry
-	35, // 28: meridian.KeyringResponse.keys:type_name -> meridian.KeyringResponse.KeysEntry
-	36, // 29: meridian.KeyringResponse.primary_keys:type_name -> meridian.KeyringResponse.PrimaryKeysEntry
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	7,  // 27: meridian.ACLReplicationStatusRequest.query:type_name -> meridian.QueryOptions
+	8,  // 28: meridian.ACLReplicationStatus.meta:type_name -> meridian.QueryMeta
+	36, // 29: meridian.KeyringResponse.messages:type_name -> meridian.KeyringResponse.MessagesEntry
+	37, // 30: meridian.KeyringResponse.keys:type_name -> meridian.KeyringResponse.KeysEntry
+	38, // 31: meridian.KeyringResponse.primary_keys:type_name -> meridian.KeyringResponse.PrimaryKeysEntry
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2523,7 +2703,7 @@ func file_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_proto_rawDesc), len(file_rpc_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
