@@ -136,7 +136,7 @@ func (a *Agent) agentServiceRegister(w http.ResponseWriter, r *http.Request) (an
 	if err := a.local.AddService(svc, in.definitions(), health.SourceRemote, replace); err != nil {
 		return nil, localError(err)
 	}
-	return nil, persisted(fmt.Sprintf("service %q", svc.Id), a.persistService(svc.Id))
+	return nil, persisted(fmt.Sprintf("the registration of service %q", svc.Id), a.persistService(svc.Id))
 }
 
 func (a *Agent) agentServiceDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -176,7 +176,7 @@ func (a *Agent) agentServiceMaintenance(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return nil, localError(err)
 	}
-	return nil, persisted(fmt.Sprintf("maintenance of service %q", id), a.persistService(id))
+	return nil, persisted(fmt.Sprintf("the maintenance of service %q", id), a.persistService(id))
 }
 
 func (a *Agent) agentNodeMaintenance(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -233,7 +233,7 @@ func (a *Agent) agentCheckRegister(w http.ResponseWriter, r *http.Request) (any,
 	if id == "" {
 		id = def.Name
 	}
-	return nil, persisted(fmt.Sprintf("check %q", id), a.persistCheck(id))
+	return nil, persisted(fmt.Sprintf("the registration of check %q", id), a.persistCheck(id))
 }
 
 func (a *Agent) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (any, error) {

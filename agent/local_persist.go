@@ -67,14 +67,14 @@ func newLocalPersist(dataDir string) *localPersist {
 	return &localPersist{dir: dataDir, written: map[string][32]byte{}, checkOf: map[string]string{}}
 }
 
-// fileName is the file of an ID: IDs may hold any character.
+// persistFileName is the file of an ID (IDs may hold any character).
 func persistFileName(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:16]) + ".json"
 }
 
-// put writes rel (relative to the data directory) unless it already holds
-// data; nil data removes it.
+// put writes data to rel (relative to the data directory) unless it holds
+// that already; nil data removes it.
 func (p *localPersist) put(rel string, data []byte) error {
 	path := filepath.Join(p.dir, rel)
 	if data == nil {
@@ -201,13 +201,13 @@ func (a *Agent) putCheckLocked(id string, hc *pb.HealthCheck) error {
 	return nil
 }
 
-// persisted reports a failure to keep a registration on disk: the agent
-// holds it, but a restart would lose it.
+// persisted reports a failure to keep a change on disk: the agent runs
+// with it, but a restart would undo it.
 func persisted(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%s is registered but could not be saved in the data directory (a restart would lose it): %w", what, err)
+	return fmt.Errorf("%s took effect but could not be saved in the data directory (a restart would undo it): %w", what, err)
 }
 
 // restoreLocal registers again what the files of the data directory hold.
