@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/meridian-io/meridian/internal/clock"
 	"github.com/meridian-io/meridian/pb"
@@ -25,53 +24,27 @@ type aliasSources struct {
 // checks it mirrors: critical, else warning, else passing (also when there
 // are none); a service that is not registered is critical.
 type aliasRunner struct {
+	loopGoroutine
 	checkID string
 	spec    *CheckSpec
 	src     aliasSources
 	clk     clock.Clock
 	notify  Notifier
 	logger  *slog.Logger
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu      sync.Mutex
-	started bool
 }
 
 func newAliasRunner(checkID string, spec *CheckSpec, src aliasSources, clk clock.Clock, notify Notifier, logger *slog.Logger) *aliasRunner {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &aliasRunner{checkID: checkID, spec: spec, src: src, clk: clk, notify: notify, logger: logger,
-		ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	return &aliasRunner{loopGoroutine: newLoopGoroutine(), checkID: checkID, spec: spec, src: src, clk: clk,
+		notify: notify, logger: logger}
 }
 
 func (r *aliasRunner) local() bool {
 	return r.spec.AliasNode == "" || r.spec.AliasNode == r.src.node
 }
 
-func (r *aliasRunner) start() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.started || r.ctx.Err() != nil {
-		return
-	}
-	r.started = true
-	go r.loop()
-}
-
-func (r *aliasRunner) stop() {
-	r.mu.Lock()
-	started := r.started
-	r.cancel()
-	r.mu.Unlock()
-	if started {
-		<-r.done
-	}
-}
+func (r *aliasRunner) start() { r.begin(r.loop) }
 
 func (r *aliasRunner) loop() {
-	defer close(r.done)
 	var last string
 	for {
 		var wake <-chan struct{}

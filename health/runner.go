@@ -34,13 +34,30 @@ func randomStagger(d time.Duration) time.Duration {
 // first time after a random stagger within one interval, and feeds the
 // results through the check's thresholds.
 type intervalRunner struct {
+	loopGoroutine
 	checkID  string
 	clk      clock.Clock
 	interval time.Duration
 	probe    probeFunc
 	handler  *statusHandler
 	logger   *slog.Logger
+}
 
+func newIntervalRunner(checkID string, spec *CheckSpec, clk clock.Clock, notify Notifier, logger *slog.Logger, probe probeFunc) *intervalRunner {
+	return &intervalRunner{
+		loopGoroutine: newLoopGoroutine(),
+		checkID:       checkID,
+		clk:           clk,
+		interval:      spec.Interval,
+		probe:         probe,
+		handler:       newStatusHandler(checkID, notify, logger, spec),
+		logger:        logger,
+	}
+}
+
+// loopGoroutine is the goroutine of a runner's loop: begin starts it once,
+// stop cancels its context and waits for it to end.
+type loopGoroutine struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -49,33 +66,37 @@ type intervalRunner struct {
 	started bool
 }
 
-func newIntervalRunner(checkID string, spec *CheckSpec, clk clock.Clock, notify Notifier, logger *slog.Logger, probe probeFunc) *intervalRunner {
+func newLoopGoroutine() loopGoroutine {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &intervalRunner{
-		checkID:  checkID,
-		clk:      clk,
-		interval: spec.Interval,
-		probe:    probe,
-		handler:  newStatusHandler(checkID, notify, logger, spec),
-		logger:   logger,
-		ctx:      ctx,
-		cancel:   cancel,
-		done:     make(chan struct{}),
-	}
+	return loopGoroutine{ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
-func (r *intervalRunner) start() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.started || r.ctx.Err() != nil {
+func (g *loopGoroutine) begin(loop func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started || g.ctx.Err() != nil {
 		return
 	}
-	r.started = true
-	go r.loop()
+	g.started = true
+	go func() {
+		defer close(g.done)
+		loop()
+	}()
 }
 
+func (g *loopGoroutine) stop() {
+	g.mu.Lock()
+	started := g.started
+	g.cancel()
+	g.mu.Unlock()
+	if started {
+		<-g.done
+	}
+}
+
+func (r *intervalRunner) start() { r.begin(r.loop) }
+
 func (r *intervalRunner) loop() {
-	defer close(r.done)
 	wait := randomStagger(r.interval)
 	for {
 		fire, timer := clock.After(r.clk, wait)
@@ -91,16 +112,6 @@ func (r *intervalRunner) loop() {
 		}
 		r.handler.update(status, output)
 		wait = r.interval
-	}
-}
-
-func (r *intervalRunner) stop() {
-	r.mu.Lock()
-	started := r.started
-	r.cancel()
-	r.mu.Unlock()
-	if started {
-		<-r.done
 	}
 }
 
