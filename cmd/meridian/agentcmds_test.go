@@ -9,15 +9,7 @@ import (
 // TestAgentCommands covers join, leave, force-leave, reload and info: the
 // request each sends and what it prints.
 func TestAgentCommands(t *testing.T) {
-	cases := []struct {
-		name   string
-		args   []string
-		reply  func(seenRequest) fakeReply
-		reqs   []string // "METHOD path?query"
-		code   int
-		stdout string
-		stderr string
-	}{
+	runCLICases(t, nil, []cliCase{
 		{
 			name: "join", args: []string{"join", "10.0.0.1:8301", "10.0.0.2"},
 			reply:  fakeAlways(fakeReply{}),
@@ -70,24 +62,7 @@ func TestAgentCommands(t *testing.T) {
 			reqs: []string{"GET /v1/agent/self?"}, code: exitError,
 			stderr: "Error querying agent: response did not contain 'Stats'\n",
 		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			agent := newFakeAgent(t, tc.reply)
-			res := runCLI(t, agent, nil, "", tc.args...)
-			if res.code != tc.code || res.stdout != tc.stdout || res.stderr != tc.stderr {
-				t.Errorf("got code %d stdout %q stderr %q\nwant code %d stdout %q stderr %q",
-					res.code, res.stdout, res.stderr, tc.code, tc.stdout, tc.stderr)
-			}
-			var got []string
-			for _, r := range agent.requests() {
-				got = append(got, r.Method+" "+r.Path+"?"+r.Query.Encode())
-			}
-			if strings.Join(got, "\n") != strings.Join(tc.reqs, "\n") {
-				t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.reqs, "\n"))
-			}
-		})
-	}
+	})
 }
 
 func TestServerGCPercent(t *testing.T) {
@@ -106,5 +81,43 @@ func TestServerGCPercent(t *testing.T) {
 		if got, set := serverGCPercent(c.server, c.env); got != c.want || set != c.set {
 			t.Errorf("serverGCPercent(%v, %q) = %d, %v; want %d, %v", c.server, c.env, got, set, c.want, c.set)
 		}
+	}
+}
+
+// cliCase is one run of a command against a fake agent: the requests it
+// makes and what it prints.
+type cliCase struct {
+	name   string
+	args   []string
+	reply  func(seenRequest) fakeReply
+	reqs   []string // "METHOD path?query"
+	code   int
+	stdout string
+	stderr string
+}
+
+// runCLICases runs each case with env; when env sets MERIDIAN_HTTP_TOKEN,
+// every request must carry it.
+func runCLICases(t *testing.T, env map[string]string, cases []cliCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			agent := newFakeAgent(t, tc.reply)
+			res := runCLI(t, agent, env, "", tc.args...)
+			if res.code != tc.code || res.stdout != tc.stdout || res.stderr != tc.stderr {
+				t.Errorf("got code %d stdout %q stderr %q\nwant code %d stdout %q stderr %q",
+					res.code, res.stdout, res.stderr, tc.code, tc.stdout, tc.stderr)
+			}
+			var got []string
+			for _, r := range agent.requests() {
+				got = append(got, r.Method+" "+r.Path+"?"+r.Query.Encode())
+				if want, ok := env["MERIDIAN_HTTP_TOKEN"]; ok && r.Token != want {
+					t.Errorf("%s %s sent token %q, want %q", r.Method, r.Path, r.Token, want)
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.reqs, "\n") {
+				t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.reqs, "\n"))
+			}
+		})
 	}
 }

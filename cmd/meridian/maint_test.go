@@ -11,15 +11,7 @@ func TestMaint(t *testing.T) {
 		"service:web-1":{"CheckID":"service:web-1","ServiceID":"web-1","Status":"passing"},
 		"_service_maintenance:web-1":{"CheckID":"_service_maintenance:web-1","ServiceID":"web-1","Status":"critical","Notes":"deploy"},
 		"_node_maintenance":{"CheckID":"_node_maintenance","Status":"critical","Notes":"kernel upgrade"}}`}
-	cases := []struct {
-		name   string
-		args   []string
-		reply  func(seenRequest) fakeReply
-		reqs   []string // "METHOD path?query"
-		code   int
-		stdout string
-		stderr string
-	}{
+	runCLICases(t, map[string]string{"MERIDIAN_HTTP_TOKEN": "tok"}, []cliCase{
 		{
 			name: "node on", args: []string{"maint", "-enable", "-reason=kernel upgrade"}, reply: fakeAlways(fakeReply{}),
 			reqs: []string{"PUT /v1/agent/maintenance?enable=true&reason=kernel+upgrade"}, stdout: "Node maintenance is now enabled\n",
@@ -42,13 +34,13 @@ func TestMaint(t *testing.T) {
 			name: "unknown service", args: []string{"maint", "-enable", "-service=nope"},
 			reply: fakeAlways(fakeReply{status: http.StatusNotFound, body: `Unknown service ID "nope"`}),
 			reqs:  []string{"PUT /v1/agent/service/maintenance/nope?enable=true&reason="},
-			code:  exitError, stderr: `Error: no service registered with ID "nope" on this agent`,
+			code:  exitError, stderr: "Error: no service registered with ID \"nope\" on this agent\n",
 		},
 		{
 			name: "refused", args: []string{"maint", "-enable"},
 			reply: fakeAlways(fakeReply{status: http.StatusForbidden, body: "Permission denied"}),
 			reqs:  []string{"PUT /v1/agent/maintenance?enable=true&reason="},
-			code:  exitError, stderr: "Error: maintenance mode could not be enabled: Unexpected response code: 403 (Permission denied)",
+			code:  exitError, stderr: "Error: maintenance mode could not be enabled: Unexpected response code: 403 (Permission denied)\n",
 		},
 		{
 			name: "list", args: []string{"maint"},
@@ -62,32 +54,7 @@ func TestMaint(t *testing.T) {
 			reply: fakeRoutes(map[string]fakeReply{"GET /v1/agent/self": self, "GET /v1/agent/checks": {body: `{}`}}),
 			reqs:  []string{"GET /v1/agent/self?", "GET /v1/agent/checks?"},
 		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			agent := newFakeAgent(t, tc.reply)
-			res := runCLI(t, agent, map[string]string{"MERIDIAN_HTTP_TOKEN": "tok"}, "", tc.args...)
-			reqs := agent.requests()
-			if len(reqs) != len(tc.reqs) {
-				t.Fatalf("requests %+v, want %v", reqs, tc.reqs)
-			}
-			for i, r := range reqs {
-				if got := r.Method + " " + r.Path + "?" + r.Query.Encode(); got != tc.reqs[i] || r.Token != "tok" {
-					t.Errorf("request %d = %s (token %q), want %s (token tok)", i, got, r.Token, tc.reqs[i])
-				}
-			}
-			if res.stdout != tc.stdout {
-				t.Errorf("stdout = %q, want %q", res.stdout, tc.stdout)
-			}
-			if tc.stderr == "" {
-				if res.code != exitOK || res.stderr != "" {
-					t.Errorf("code %d, stderr %q", res.code, res.stderr)
-				}
-				return
-			}
-			assertOneLineError(t, res, tc.code, tc.stderr)
-		})
-	}
+	})
 }
 
 func TestMaintUsage(t *testing.T) {
