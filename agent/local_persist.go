@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-io/meridian/health"
 	"github.com/meridian-io/meridian/pb"
@@ -180,7 +181,12 @@ func (a *Agent) putCheckLocked(id string, hc *pb.HealthCheck) error {
 		delete(p.checkOf, id)
 		return p.put(rel, nil)
 	}
-	raw, err := protojson.Marshal(hc)
+	// The output is not kept (a restored check has none until it runs or
+	// is reported again), so a report that changes only the output
+	// rewrites nothing.
+	row := proto.Clone(hc).(*pb.HealthCheck)
+	row.Output = ""
+	raw, err := protojson.Marshal(row)
 	if err != nil {
 		return err
 	}

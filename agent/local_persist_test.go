@@ -87,6 +87,14 @@ func TestAPIRegistrationsSurviveRestart(t *testing.T) {
 			t.Errorf("before the restart: %s/%s saved %v, want %v", f.kind, f.id, got, f.want)
 		}
 	}
+	// A report that changes only the output rewrites nothing.
+	ttlFile := filepath.Join(dir, "checks", agent.PersistFileName("web-ttl"))
+	before, err := os.ReadFile(ttlFile)
+	must(err)
+	must(ag.UpdateTTL("web-ttl", "all good, still", api.HealthPassing))
+	if after, err := os.ReadFile(ttlFile); err != nil || string(after) != string(before) {
+		t.Errorf("an output-only report rewrote the check's file:\n%s\n%s (%v)", before, after, err)
+	}
 	if info, err := os.Stat(filepath.Join(dir, "services", agent.PersistFileName("web-1"))); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("web-1's file (it holds a token): %v, %v; want mode 0600", info.Mode(), err)
 	}
