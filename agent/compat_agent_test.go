@@ -3,6 +3,8 @@ package agent_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,11 +159,10 @@ func TestAgentRegistrationBadInput(t *testing.T) {
 		"negative interval": {Name: "x", Check: &api.AgentServiceCheck{TCP: "127.0.0.1:1", Interval: "-10s"}},
 		"script disabled":   {Name: "x", Check: &api.AgentServiceCheck{Args: []string{"true"}, Interval: "10s"}},
 		"bad status":        {Name: "x", Check: &api.AgentServiceCheck{TTL: "10s", Status: "sideways"}},
-		"h2ping":            {Name: "x", Check: &api.AgentServiceCheck{H2PING: "127.0.0.1:1", Interval: "10s"}},
 		"docker":            {Name: "x", Check: &api.AgentServiceCheck{DockerContainerID: "f972c95ebf0e", Args: []string{"true"}, Interval: "10s"}},
 	}
 	// Check kinds Meridian does not run say so (not "TTL must be > 0").
-	unsupported := map[string]string{"h2ping": "H2PING", "docker": "Docker"}
+	unsupported := map[string]string{"docker": "Docker"}
 	for name, reg := range cases {
 		err := cl.Agent().ServiceRegister(reg)
 		var se api.StatusError
@@ -172,9 +173,10 @@ func TestAgentRegistrationBadInput(t *testing.T) {
 			t.Errorf("%s: %q, want it to name the kind as not supported", name, se.Body)
 		}
 	}
-	err := cl.Agent().CheckRegister(&api.AgentCheckRegistration{Name: "a", AgentServiceCheck: api.AgentServiceCheck{H2PING: "127.0.0.1:1", Interval: "10s"}})
-	if se := (api.StatusError{}); !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Body, "H2PING checks are not supported") {
-		t.Errorf("H2PING node check: %v, want a 400 naming H2PING checks", err)
+	err := cl.Agent().CheckRegister(&api.AgentCheckRegistration{Name: "a", AgentServiceCheck: api.AgentServiceCheck{
+		DockerContainerID: "f972c95ebf0e", Args: []string{"true"}, Interval: "10s"}})
+	if se := (api.StatusError{}); !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Body, "Docker checks are not supported") {
+		t.Errorf("Docker node check: %v, want a 400 naming Docker checks", err)
 	}
 	if services, _ := cl.Agent().Services(); len(services) != 0 {
 		t.Fatalf("refused registrations left %v", services)
@@ -222,6 +224,37 @@ func TestAliasCheck(t *testing.T) {
 	must(cl.Agent().PassTTL("db-ttl", "up"))
 	testcluster.WaitFor(t, 20*time.Second, status(api.HealthPassing))
 	must(cl.Agent().FailTTL("db-ttl", "down"))
+	testcluster.WaitFor(t, 20*time.Second, status(api.HealthCritical))
+}
+
+// TestH2PingCheck: an H2PING check registered through consul/api (TLS,
+// Consul's default) passes against an HTTP/2 server and fails once it is
+// gone.
+func TestH2PingCheck(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	c := testcluster.New(t, testcluster.Options{Servers: 1})
+	cl := client(t, c.Nodes[0])
+	if err := cl.Agent().ServiceRegister(&api.AgentServiceRegistration{Name: "grpc-app", Port: 9000,
+		Check: &api.AgentServiceCheck{CheckID: "h2", H2PING: strings.TrimPrefix(srv.URL, "https://"), TLSSkipVerify: true, Interval: "1s"}}); err != nil {
+		t.Fatal(err)
+	}
+	status := func(want string) func() error {
+		return func() error {
+			checks, err := cl.Agent().Checks()
+			if err != nil {
+				return err
+			}
+			if c := checks["h2"]; c == nil || c.Status != want || c.Type != "h2ping" {
+				return fmt.Errorf("h2 check: %+v, want %s", c, want)
+			}
+			return nil
+		}
+	}
+	testcluster.WaitFor(t, 20*time.Second, status(api.HealthPassing))
+	srv.Close()
 	testcluster.WaitFor(t, 20*time.Second, status(api.HealthCritical))
 }
 

@@ -42,18 +42,19 @@ type agentCheckJSON struct {
 	FailuresBeforeCritical         int
 
 	AliasService, AliasNode string
+	H2PING                  string
+	// H2PingUseTLS is true unless given false (Consul's default).
+	H2PingUseTLS *bool
 
 	// Consul check kinds Meridian does not run: a registration naming one
 	// is refused with a reason rather than taken for a TTL check.
-	H2PING, OSService, DockerContainerID string
+	OSService, DockerContainerID string
 }
 
 // unsupported names the kind of check c asks for that Meridian does not
 // run ("" when none).
 func (c *agentCheckJSON) unsupported() string {
 	switch {
-	case c.H2PING != "":
-		return "H2PING"
 	case c.OSService != "":
 		return "OSService"
 	case c.DockerContainerID != "":
@@ -90,6 +91,7 @@ func (c *agentCheckJSON) definition() health.CheckDefinition {
 		TCP: c.TCP, TCPUseTLS: c.TCPUseTLS, UDP: c.UDP, GRPC: c.GRPC, GRPCUseTLS: c.GRPCUseTLS,
 		TLSServerName: c.TLSServerName, TLSSkipVerify: c.TLSSkipVerify,
 		AliasNode: c.AliasNode, AliasService: c.AliasService,
+		H2PING: c.H2PING, H2PingUseTLS: c.H2PingUseTLS == nil || *c.H2PingUseTLS,
 		Interval: toDuration(c.Interval), Timeout: toDuration(c.Timeout), TTL: toDuration(c.TTL),
 		DeregisterCriticalServiceAfter: toDuration(c.DeregisterCriticalServiceAfter),
 		SuccessBeforePassing:           c.SuccessBeforePassing, FailuresBeforeWarning: c.FailuresBeforeWarning,

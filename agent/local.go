@@ -217,6 +217,7 @@ func checkFromConfig(cd config.CheckDefinition) health.CheckDefinition {
 		ScriptArgs: cd.Args, HTTP: cd.HTTP, Header: cd.Header, Method: cd.Method, Body: cd.Body,
 		TCP: cd.TCP, TCPUseTLS: cd.TCPUseTLS, UDP: cd.UDP, DisableRedirects: cd.DisableRedirects,
 		GRPC: cd.GRPC, GRPCUseTLS: cd.GRPCUseTLS, AliasService: cd.AliasService, AliasNode: cd.AliasNode,
+		H2PING: cd.H2PING, H2PingUseTLS: cd.H2PingUseTLS == nil || *cd.H2PingUseTLS,
 		TLSServerName: cd.TLSServerName, TLSSkipVerify: cd.TLSSkipVerify,
 		Interval: cd.Interval, Timeout: cd.Timeout, TTL: cd.TTL,
 		SuccessBeforePassing: cd.SuccessBeforePassing, FailuresBeforeWarning: cd.FailuresBeforeWarning,

@@ -171,6 +171,8 @@ func (d *CheckDefinition) Proto() *pb.CheckDefinition {
 		Udp:                                 d.UDP,
 		AliasNode:                           d.AliasNode,
 		AliasService:                        d.AliasService,
+		H2Ping:                              d.H2PING,
+		H2PingUseTls:                        d.H2PingUseTLS,
 	}
 	if len(d.Header) > 0 {
 		out.Header = make(map[string]*pb.HeaderValues, len(d.Header))
@@ -205,6 +207,8 @@ func DefinitionFromProto(hc *pb.HealthCheck) CheckDefinition {
 		TLSSkipVerify:                  def.GetTlsSkipVerify(),
 		AliasNode:                      def.GetAliasNode(),
 		AliasService:                   def.GetAliasService(),
+		H2PING:                         def.GetH2Ping(),
+		H2PingUseTLS:                   def.GetH2PingUseTls(),
 		Interval:                       time.Duration(def.GetIntervalNanos()),
 		Timeout:                        time.Duration(def.GetTimeoutNanos()),
 		TTL:                            time.Duration(def.GetTtlNanos()),

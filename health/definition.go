@@ -21,6 +21,7 @@ const (
 	TypeTTL         = "ttl"
 	TypeScript      = "script"
 	TypeAlias       = "alias"
+	TypeH2Ping      = "h2ping"
 	TypeMaintenance = "maintenance"
 )
 
@@ -124,6 +125,12 @@ type CheckDefinition struct {
 	GRPC       string
 	GRPCUseTLS bool
 
+	// H2PING is the address an H2PING check sends an HTTP/2 PING to;
+	// H2PingUseTLS speaks TLS there (Consul's default), else cleartext
+	// HTTP/2 (h2c).
+	H2PING       string
+	H2PingUseTLS bool
+
 	TLSServerName string
 	TLSSkipVerify bool
 
@@ -148,8 +155,8 @@ type CheckDefinition struct {
 }
 
 // Type returns the check type (TypeHTTP, ...), "" when no type field is
-// set. With several set, the first of script, HTTP, TCP, UDP, gRPC, TTL,
-// alias wins; Validate rejects that case.
+// set. With several set, the first of script, HTTP, TCP, UDP, gRPC,
+// H2PING, TTL, alias wins; Validate rejects that case.
 func (d *CheckDefinition) Type() string {
 	switch {
 	case len(d.ScriptArgs) > 0:
@@ -162,6 +169,8 @@ func (d *CheckDefinition) Type() string {
 		return TypeUDP
 	case d.GRPC != "":
 		return TypeGRPC
+	case d.H2PING != "":
+		return TypeH2Ping
 	case d.TTL != 0:
 		return TypeTTL
 	case d.AliasService != "" || d.AliasNode != "":
@@ -172,7 +181,7 @@ func (d *CheckDefinition) Type() string {
 
 func (d *CheckDefinition) typeCount() int {
 	n := 0
-	for _, set := range []bool{len(d.ScriptArgs) > 0, d.HTTP != "", d.TCP != "", d.UDP != "", d.GRPC != "", d.TTL != 0,
+	for _, set := range []bool{len(d.ScriptArgs) > 0, d.HTTP != "", d.TCP != "", d.UDP != "", d.GRPC != "", d.H2PING != "", d.TTL != 0,
 		d.AliasService != "" || d.AliasNode != ""} {
 		if set {
 			n++
@@ -196,7 +205,7 @@ func (d *CheckDefinition) Validate() error {
 		return ErrInvalidStatus
 	}
 	if d.typeCount() > 1 {
-		return definitionError("Only one of ScriptArgs, HTTP, TCP, UDP, GRPC, TTL or an alias may be set")
+		return definitionError("Only one of ScriptArgs, HTTP, TCP, UDP, GRPC, H2PING, TTL or an alias may be set")
 	}
 	typ := d.Type()
 	intervalCheck := typ != "" && typ != TypeTTL && typ != TypeAlias

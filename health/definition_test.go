@@ -24,7 +24,7 @@ func TestValidate(t *testing.T) {
 		{"bad status", CheckDefinition{TTL: time.Minute, Status: "ok"}, ErrInvalidStatus,
 			"Status for checks must 'passing', 'warning', 'critical'"},
 		{"two types", CheckDefinition{HTTP: "http://x", TCP: "x:1", Interval: time.Second}, ErrInvalidCheck,
-			"Only one of ScriptArgs, HTTP, TCP, UDP, GRPC, TTL or an alias may be set"},
+			"Only one of ScriptArgs, HTTP, TCP, UDP, GRPC, H2PING, TTL or an alias may be set"},
 		{"http no interval", CheckDefinition{HTTP: "http://x"}, ErrInvalidCheck,
 			"Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks"},
 		{"tcp no interval", CheckDefinition{TCP: "x:1"}, ErrInvalidCheck,

@@ -93,6 +93,8 @@ func (m *CheckManager) newRunner(checkID string, spec *CheckSpec) (runner, error
 		probe = udpProbe(spec)
 	case TypeGRPC:
 		probe = grpcProbe(spec)
+	case TypeH2Ping:
+		probe = h2pingProbe(spec)
 	case TypeScript:
 		probe = scriptProbe(spec, m.clk)
 	default:

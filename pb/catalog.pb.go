@@ -439,8 +439,12 @@ type CheckDefinition struct {
 	Udp                                 string                   `protobuf:"bytes,20,opt,name=udp,proto3" json:"udp,omitempty"`
 	// An alias check mirrors the health of alias_service (on alias_node,
 	// the local node when empty), or of alias_node's node checks.
-	AliasNode     string `protobuf:"bytes,21,opt,name=alias_node,json=aliasNode,proto3" json:"alias_node,omitempty"`
-	AliasService  string `protobuf:"bytes,22,opt,name=alias_service,json=aliasService,proto3" json:"alias_service,omitempty"`
+	AliasNode    string `protobuf:"bytes,21,opt,name=alias_node,json=aliasNode,proto3" json:"alias_node,omitempty"`
+	AliasService string `protobuf:"bytes,22,opt,name=alias_service,json=aliasService,proto3" json:"alias_service,omitempty"`
+	// An H2PING check sends an HTTP/2 PING to h2ping (over TLS when
+	// h2ping_use_tls).
+	H2Ping        string `protobuf:"bytes,23,opt,name=h2ping,proto3" json:"h2ping,omitempty"`
+	H2PingUseTls  bool   `protobuf:"varint,24,opt,name=h2ping_use_tls,json=h2pingUseTls,proto3" json:"h2ping_use_tls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -627,6 +631,20 @@ func (x *CheckDefinition) GetAliasService() string {
 		return x.AliasService
 	}
 	return ""
+}
+
+func (x *CheckDefinition) GetH2Ping() string {
+	if x != nil {
+		return x.H2Ping
+	}
+	return ""
+}
+
+func (x *CheckDefinition) GetH2PingUseTls() bool {
+	if x != nil {
+		return x.H2PingUseTls
+	}
+	return false
 }
 
 // HealthCheck is one check of a node or of a service instance.
@@ -1966,7 +1984,7 @@ const file_catalog_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.meridian.ServiceAddressR\x05value:\x028\x01\"&\n" +
 	"\fHeaderValues\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xa6\a\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xe4\a\n" +
 	"\x0fCheckDefinition\x12\x12\n" +
 	"\x04http\x18\x01 \x01(\tR\x04http\x12=\n" +
 	"\x06header\x18\x02 \x03(\v2%.meridian.CheckDefinition.HeaderEntryR\x06header\x12\x16\n" +
@@ -1993,7 +2011,9 @@ const file_catalog_proto_rawDesc = "" +
 	"\x03udp\x18\x14 \x01(\tR\x03udp\x12\x1d\n" +
 	"\n" +
 	"alias_node\x18\x15 \x01(\tR\taliasNode\x12#\n" +
-	"\ralias_service\x18\x16 \x01(\tR\faliasService\x1aQ\n" +
+	"\ralias_service\x18\x16 \x01(\tR\faliasService\x12\x16\n" +
+	"\x06h2ping\x18\x17 \x01(\tR\x06h2ping\x12$\n" +
+	"\x0eh2ping_use_tls\x18\x18 \x01(\bR\fh2pingUseTls\x1aQ\n" +
 	"\vHeaderEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.meridian.HeaderValuesR\x05value:\x028\x01\"\x90\x03\n" +

@@ -110,19 +110,24 @@ func TestAddressesBlock(t *testing.T) {
 }
 
 // TestCheckKindsOfTheAPI: a config file's checks take the kinds and options
-// the HTTP API takes (udp, tcp_use_tls, disable_redirects), without a
-// warning.
+// the HTTP API takes (udp, tcp_use_tls, disable_redirects, h2ping,
+// h2ping_use_tls, alias_service), without a warning.
 func TestCheckKindsOfTheAPI(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "checks.json", `{"checks":[
   {"name":"dns","udp":"127.0.0.1:53","interval":"10s"},
   {"name":"tls","tcp":"127.0.0.1:443","tcp_use_tls":true,"interval":"10s"},
-  {"name":"web","http":"http://127.0.0.1/","disable_redirects":true,"interval":"10s"}]}`)
+  {"name":"web","http":"http://127.0.0.1/","disable_redirects":true,"interval":"10s"},
+  {"name":"h2","h2ping":"127.0.0.1:8443","interval":"10s"},
+  {"name":"h2c","h2ping":"127.0.0.1:8080","h2ping_use_tls":false,"interval":"10s"},
+  {"name":"db up","alias_service":"db"}]}`)
 	c, warnings := mustLoad(t, "-data-dir", t.TempDir(), "-config-dir", dir)
 	if len(warnings) != 0 {
 		t.Errorf("warnings: %q", warnings)
 	}
-	if len(c.Checks) != 3 || c.Checks[0].UDP != "127.0.0.1:53" || !c.Checks[1].TCPUseTLS || !c.Checks[2].DisableRedirects {
+	if len(c.Checks) != 6 || c.Checks[0].UDP != "127.0.0.1:53" || !c.Checks[1].TCPUseTLS || !c.Checks[2].DisableRedirects ||
+		c.Checks[3].H2PING != "127.0.0.1:8443" || c.Checks[3].H2PingUseTLS != nil ||
+		c.Checks[4].H2PingUseTLS == nil || *c.Checks[4].H2PingUseTLS || c.Checks[5].AliasService != "db" {
 		t.Fatalf("checks: %+v", c.Checks)
 	}
 	writeFile(t, dir, "checks.json", `{"check":{"name":"two","udp":"127.0.0.1:53","tcp":"127.0.0.1:1","interval":"1s"}}`)

@@ -301,8 +301,12 @@ type CheckDefinition struct {
 	DisableRedirects bool
 	// AliasService and AliasNode make an alias check.
 	AliasService, AliasNode string
-	Args                    []string // script check command (args or script_args)
-	TTL                     time.Duration
+	// H2PING makes an H2PING check; H2PingUseTLS (true unless set false)
+	// speaks TLS to it.
+	H2PING       string
+	H2PingUseTLS *bool
+	Args         []string // script check command (args or script_args)
+	TTL          time.Duration
 
 	Interval time.Duration
 	Timeout  time.Duration

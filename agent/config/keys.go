@@ -73,7 +73,7 @@ var (
 	)
 	unusedCheckKeys = keySet(
 		"token", "dockercontainerid", "shell",
-		"h2ping", "h2pingusetls", "osservice", "outputmaxsize",
+		"osservice", "outputmaxsize",
 		"namespace", "partition",
 	)
 )

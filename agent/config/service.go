@@ -62,6 +62,8 @@ var checkObject = object[CheckDefinition]{
 		"disableredirects":       val(toBool, func(c *CheckDefinition) *bool { return &c.DisableRedirects }),
 		"aliasservice":           val(toString, func(c *CheckDefinition) *string { return &c.AliasService }),
 		"aliasnode":              val(toString, func(c *CheckDefinition) *string { return &c.AliasNode }),
+		"h2ping":                 val(toString, func(c *CheckDefinition) *string { return &c.H2PING }),
+		"h2pingusetls":           opt(toBool, func(c *CheckDefinition) **bool { return &c.H2PingUseTLS }),
 		"grpc":                   val(toString, func(c *CheckDefinition) *string { return &c.GRPC }),
 		"grpcusetls":             val(toBool, func(c *CheckDefinition) *bool { return &c.GRPCUseTLS }),
 		"args":                   val(toStrings, func(c *CheckDefinition) *[]string { return &c.Args }),
@@ -213,6 +215,9 @@ func checkKinds(c *CheckDefinition) []string {
 	if c.GRPC != "" {
 		kinds = append(kinds, "grpc")
 	}
+	if c.H2PING != "" {
+		kinds = append(kinds, "h2ping")
+	}
 	if len(c.Args) > 0 {
 		kinds = append(kinds, "args")
 	}
@@ -232,9 +237,9 @@ func validateCheck(c *CheckDefinition, topLevel bool) error {
 	kinds := checkKinds(c)
 	switch {
 	case len(kinds) == 0:
-		return fmt.Errorf("check must define one of http, tcp, udp, grpc, args, ttl or alias_service/alias_node")
+		return fmt.Errorf("check must define one of http, tcp, udp, grpc, h2ping, args, ttl or alias_service/alias_node")
 	case len(kinds) > 1:
-		return fmt.Errorf("check must define only one of http, tcp, udp, grpc, args, ttl or alias_service/alias_node, got %s", strings.Join(kinds, ", "))
+		return fmt.Errorf("check must define only one of http, tcp, udp, grpc, h2ping, args, ttl or alias_service/alias_node, got %s", strings.Join(kinds, ", "))
 	case kinds[0] != "ttl" && kinds[0] != "alias" && c.Interval <= 0:
 		return fmt.Errorf("interval must be > 0 for %s checks", kinds[0])
 	}
