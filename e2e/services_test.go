@@ -36,6 +36,27 @@ func TestServicesCLI(t *testing.T) {
 	if c := checks["service:hello1"]; c == nil || c.Definition.Interval.String() != "10s" {
 		t.Fatalf("hello1's check = %+v", c)
 	}
+	// The other kinds a file's checks may have reach the agent too.
+	kinds := filepath.Join(t.TempDir(), "kinds.hcl")
+	if err := os.WriteFile(kinds, []byte(`service {
+  name = "edge"
+  port = 8443
+  checks = [
+    { udp = "127.0.0.1:53", interval = "10s" },
+    { h2ping = "127.0.0.1:8443", interval = "10s" },
+    { alias_service = "hello1" },
+  ]
+}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, "", "services", "register", at, kinds)
+	checks, _ = dev.API.Agent().Checks()
+	for id, typ := range map[string]string{"service:edge:1": "udp", "service:edge:2": "h2ping", "service:edge:3": "alias"} {
+		if c := checks[id]; c == nil || c.Type != typ {
+			t.Errorf("%s = %+v, want a %s check", id, c, typ)
+		}
+	}
+	mustCLI(t, "", "services", "deregister", at, "-id", "edge")
 	e.waitFor(startTimeout, "hello in the catalog", func() error {
 		out := runCLI(t, "", "catalog", "services", at)
 		if !strings.Contains(out.stdout, "hello") {

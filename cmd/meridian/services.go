@@ -113,6 +113,11 @@ func registration(sd config.ServiceDefinition) *api.AgentServiceRegistration {
 		reg.Checks = append(reg.Checks, &api.AgentServiceCheck{CheckID: c.ID, Name: c.Name, Notes: c.Notes,
 			Status: c.Status, HTTP: c.HTTP, Header: c.Header, Method: c.Method, Body: c.Body,
 			TLSSkipVerify: c.TLSSkipVerify, TLSServerName: c.TLSServerName, TCP: c.TCP, GRPC: c.GRPC,
+			TCPUseTLS: c.TCPUseTLS, UDP: c.UDP, AliasService: c.AliasService, AliasNode: c.AliasNode,
+			// consul/api has no DisableRedirects, and leaves a false
+			// H2PingUseTLS out (the agent then takes TLS, Consul's
+			// default): a file's disable_redirects and false are lost.
+			H2PING: c.H2PING, H2PingUseTLS: c.H2PingUseTLS == nil || *c.H2PingUseTLS,
 			GRPCUseTLS: c.GRPCUseTLS, Args: c.Args, SuccessBeforePassing: c.SuccessBeforePassing,
 			FailuresBeforeCritical: c.FailuresBeforeCritical, FailuresBeforeWarning: c.FailuresBeforeWarning,
 			Interval: durationString(c.Interval), Timeout: durationString(c.Timeout), TTL: durationString(c.TTL),
