@@ -1,10 +1,17 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -153,4 +160,77 @@ func kvTree(t *testing.T, p *agentProc, prefix string) []kvEntry {
 		out[i] = kvEntry{Key: kv.Key, Flags: kv.Flags, Value: string(kv.Value)}
 	}
 	return out
+}
+
+// TestDebugCLI: `meridian debug` against a dev agent writes an archive
+// with the agent's state, members, metrics, profiles and the log lines the
+// agent wrote while it ran.
+func TestDebugCLI(t *testing.T) {
+	e := newEnv(t)
+	dev := startDev(t, e, "dbg1")
+	out := filepath.Join(t.TempDir(), "bundle")
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "debug", "-http-addr="+dev.HTTPAddr, "-duration", "3s", "-interval", "1s", "-output", out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Registrations while it runs give it log lines to capture (the agent
+	// logs each sync at debug level), until its log file has some.
+	var err error
+	for i := 0; ; i++ {
+		select {
+		case err = <-exited:
+		default:
+			if info, serr := os.Stat(filepath.Join(out, "meridian.log")); serr == nil && info.Size() > 0 {
+				err = <-exited
+				break
+			}
+			if rerr := dev.API.Agent().ServiceRegister(&api.AgentServiceRegistration{Name: fmt.Sprintf("svc-%d", i%20), Port: 1}); rerr != nil {
+				t.Fatal(rerr)
+			}
+			continue
+		}
+		break
+	}
+	if err != nil || !strings.Contains(stdout.String(), "Saved debug archive: "+out+".tar.gz") {
+		t.Fatalf("debug: %v\nstdout %s\nstderr %s", err, stdout.String(), stderr.String())
+	}
+	f, err := os.Open(out + ".tar.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string]int64{}
+	tr := tar.NewReader(gz)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[path.Base(hdr.Name)] += hdr.Size
+	}
+	for _, name := range []string{"agent.json", "members.json", "metrics.json", "meridian.log", "profile.prof", "heap.prof", "goroutine.prof", "trace.out"} {
+		if sizes[name] == 0 {
+			t.Errorf("archive: %s missing or empty (have %v)", name, sizes)
+		}
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the directory was left beside the archive: %v", err)
+	}
+	bad := runCLI(t, "", "debug", "-http-addr="+dev.HTTPAddr, "-interval", "5s", "-duration", "1s")
+	if bad.code == 0 || len(lines(bad.stderr)) != 1 || !strings.Contains(bad.stderr, "-duration") {
+		t.Errorf("duration below interval: exit %d, stderr %q", bad.code, bad.stderr)
+	}
 }

@@ -60,6 +60,7 @@ func topLevelCommands() map[string]cliCommand {
 			return runAgent(args)
 		}},
 		"dev":         {"Runs a local federation of datacenters in one process", runDev},
+		"debug":       {"Records a debugging archive for operators", runDebug},
 		"services":    {"Registers and deregisters services with the local agent", runServices},
 		"catalog":     {"Interact with the catalog", runCatalog},
 		"event":       {"Fire a new event", runEvent},
