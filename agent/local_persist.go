@@ -37,6 +37,10 @@ const (
 	persistChecksDir   = "checks"
 )
 
+// readOpts read a saved registration; fields a later release added are
+// skipped, so a downgrade keeps what this release knows of it.
+var readOpts = protojson.UnmarshalOptions{DiscardUnknown: true}
+
 // persistedService is the file of one service registered through the API.
 type persistedService struct {
 	Service json.RawMessage // pb.Service, protojson
@@ -234,7 +238,7 @@ func (a *Agent) restoreLocal() error {
 	for _, rel := range services {
 		var ps persistedService
 		svc := &pb.Service{}
-		if !a.readPersisted(rel, &ps, func() error { return protojson.Unmarshal(ps.Service, svc) }) {
+		if !a.readPersisted(rel, &ps, func() error { return readOpts.Unmarshal(ps.Service, svc) }) {
 			continue
 		}
 		a.configMu.Lock()
@@ -260,7 +264,7 @@ func (a *Agent) restoreLocal() error {
 	for _, rel := range checks {
 		var pc persistedCheck
 		hc := &pb.HealthCheck{}
-		if !a.readPersisted(rel, &pc, func() error { return protojson.Unmarshal(pc.Check, hc) }) {
+		if !a.readPersisted(rel, &pc, func() error { return readOpts.Unmarshal(pc.Check, hc) }) {
 			continue
 		}
 		id := hc.GetCheckId()

@@ -100,6 +100,15 @@ func TestAPIRegistrationsSurviveRestart(t *testing.T) {
 	}
 
 	c.Stop(n)
+	// A field a later release might add to a saved service is skipped.
+	webFile := filepath.Join(dir, "services", agent.PersistFileName("web-1"))
+	saved1, err := os.ReadFile(webFile)
+	must(err)
+	future := strings.Replace(string(saved1), `"Service":{`, `"Service":{"fieldOfALaterRelease":7,`, 1)
+	if future == string(saved1) {
+		t.Fatalf("web-1's file has no Service object: %s", saved1)
+	}
+	must(os.WriteFile(webFile, []byte(future), 0o600))
 	// A config file now defines db, a saved service's ID.
 	writeConf(`{"services":[{"id":"cfg","name":"cfg","port":7000,"checks":[{"ttl":"1h"}]},
 		{"id":"db","name":"db","port":6543}]}`)
